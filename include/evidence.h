@@ -1,0 +1,77 @@
+/* evidence.h -- taking a user's database into custody.
+ *
+ * The user's files are never handed to SQLite: opening a WAL database
+ * checkpoints it and even a read-only open creates a -shm file beside it.
+ * gsr_evidence_open() opens the database and any -wal/-journal next to it
+ * read-only (O_NOFOLLOW, regular files only), hashes each with SHA-256
+ * while copying it into a private temporary directory, and reports which
+ * other processes hold the database open.  Everything afterwards works on
+ * the copy (ev->work_db).  gsr_evidence_recheck() hashes the originals
+ * again so the report can prove they were not changed.
+ */
+#ifndef GSR_EVIDENCE_H
+#define GSR_EVIDENCE_H
+
+#include "compat.h"
+#include "ctx.h"
+#include "sha256.h"
+
+#include <sys/types.h>
+
+enum { GSR_EV_DB, GSR_EV_WAL, GSR_EV_JOURNAL, GSR_EV_NFILES };
+
+struct gsr_ev_file {
+	const char *role; /* "database", "wal" or "journal" */
+	char *path;
+	bool present;
+	uint64_t size;
+	char sha256[GSR_SHA256_HEX];       /* as copied */
+	char sha256_after[GSR_SHA256_HEX]; /* after the run, if rechecked */
+	bool rechecked;
+	bool changed; /* size or hash differ after the run */
+	dev_t dev;
+	ino_t ino;
+};
+
+struct gsr_holder {
+	int pid;
+	char comm[64];
+	char how[16]; /* "open" or "lock" */
+};
+
+struct gsr_evidence {
+	char *path;   /* the database path as given or located */
+	bool located; /* taken from GPUStack's default location */
+	struct gsr_ev_file files[GSR_EV_NFILES];
+	char *workdir; /* private copy directory, removed on release */
+	char *work_db; /* the copy of the database */
+	struct gsr_holder *holders;
+	size_t n_holders;
+	size_t cap_holders;
+};
+
+#define GSR_EVIDENCE_INIT { 0 }
+
+/* Take the database at path (NULL: GPUStack's default location) into
+ * custody as described above.  Fails with GSR_ERR_INPUT when the database
+ * is missing, not a regular file or unreadable, GSR_ERR_IO when the copy
+ * cannot be written.  No-op after an error. */
+int gsr_evidence_open(struct gsr_ctx *ctx, struct gsr_evidence *ev,
+		      const char *path);
+
+/* Hash the original files again; sets changed on each.  Returns the
+ * number of files that changed (or appeared/disappeared), -1 on error. */
+int gsr_evidence_recheck(struct gsr_ctx *ctx, struct gsr_evidence *ev);
+
+/* When the copy is shorter than the page count its header declares (a
+ * truncated file), SQLite refuses to read any of it.  Lower the count in
+ * the copy's header to the pages that are there, so what survives can be
+ * read.  The original is never touched.  Returns the page count written,
+ * 0 when nothing needed changing, -1 on error (recorded on ctx). */
+int64_t gsr_evidence_fit_page_count(struct gsr_ctx *ctx, struct gsr_evidence *ev,
+				    uint32_t page_size, uint32_t header_pages);
+
+/* Remove the working copy and free everything. */
+void gsr_evidence_release(struct gsr_evidence *ev);
+
+#endif

@@ -1,0 +1,102 @@
+/* identify.h -- fingerprint a database against the rules.
+ *
+ * gsr_identify_run() takes the database into custody (evidence.h), reads
+ * its header, schema and alembic_version, compares the schema with every
+ * label of the rules and reports what it is, what differs, what patterns
+ * explain it and how healthy the file is.  It reads the schema, not the
+ * data, except for row counts, the integrity and foreign key checks and
+ * the orphan check of the suggested target's foreign keys.
+ */
+#ifndef GSR_IDENTIFY_H
+#define GSR_IDENTIFY_H
+
+#include "compat.h"
+#include "ctx.h"
+#include "evidence.h"
+#include "rules.h"
+#include "schema.h"
+#include "sqlhdr.h"
+
+enum gsr_verdict {
+	GSR_VERDICT_RELEASE,
+	GSR_VERDICT_DEV_BUILD,
+	GSR_VERDICT_MIXED,
+	GSR_VERDICT_NOT_GPUSTACK,
+	GSR_VERDICT_UNREADABLE,
+};
+
+struct gsr_finding {
+	const char *code;     /* stable identifier, e.g. "hand-patch" */
+	const char *severity; /* "info", "warning" or "error" */
+	char *message;
+};
+
+struct gsr_table_rows {
+	char *name;
+	int64_t rows; /* -1 when it could not be counted */
+};
+
+struct gsr_identify_opts {
+	bool quick;       /* PRAGMA quick_check instead of integrity_check */
+	bool schema_only; /* no data checks: integrity, keys, row counts */
+};
+
+struct gsr_identify {
+	struct gsr_evidence ev;
+	enum gsr_verdict verdict;
+	char *unreadable; /* why, for GSR_VERDICT_UNREADABLE */
+
+	bool header_ok;
+	struct gsr_sqlhdr hdr;
+	const char *journal; /* "wal" or "delete", from the header */
+
+	struct gsr_schema *schema;
+	struct strvec matches;        /* schema, journal and revision equal */
+	struct strvec schema_matches; /* schema equal, whatever the stamp */
+
+	bool has_alembic_table;
+	size_t n_alembic_rows;
+	char *alembic; /* the (first) version_num, or NULL */
+
+	const struct gsr_label *claimed;
+	struct gsr_diffs claimed_diffs;
+	const struct gsr_label *nearest; /* nearest release */
+	struct gsr_diffs nearest_diffs;
+	const struct gsr_label *nearest_build; /* nearest label of any kind */
+	size_t nearest_build_ndiffs;
+	const struct gsr_label *target; /* suggested rebuild target, or NULL */
+
+	struct gsr_finding *findings;
+	size_t n_findings, cap_findings;
+
+	bool health_ok;
+	struct strvec problems;
+	const char *integrity_mode; /* "integrity_check" or "quick_check" */
+	struct strvec integrity; /* its messages; "ok" alone when sound */
+	int64_t fk_violations;
+
+	struct gsr_table_rows *tables;
+	size_t n_tables, cap_tables;
+	bool input_changed;
+
+	/* Wall-clock milliseconds of each phase, for the report and the
+	 * benchmark: custody (copy + SHA-256), fingerprint (header, schema,
+	 * comparisons), checks (integrity, foreign keys, orphans, row
+	 * counts), recheck (SHA-256 of the originals again). */
+	double ms_custody, ms_fingerprint, ms_checks, ms_recheck;
+};
+
+/* Identify the database at path (NULL: GPUStack's default location).
+ * Returns 0 when a report was produced (for any verdict, including
+ * unreadable), -1 with an error on ctx when the input could not be taken
+ * into custody at all.  Release res with gsr_identify_release() either
+ * way.  No-op after an error. */
+int gsr_identify_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
+		     const char *path, const struct gsr_identify_opts *opts,
+		     struct gsr_identify *res);
+
+void gsr_identify_release(struct gsr_identify *res);
+
+const char *gsr_verdict_name(enum gsr_verdict v);
+
+#endif

@@ -1,0 +1,20 @@
+/* paths.h -- where gsrecover finds its rules and GPUStack its database. */
+#ifndef GSR_PATHS_H
+#define GSR_PATHS_H
+
+#include "compat.h"
+
+/* The rules directory: opt when not NULL, else $GSRECOVER_RULES when set
+ * and non-empty, else the compiled-in directory.  *source (optional) is
+ * set to "option", "environment" or "built-in". */
+const char *gsr_rules_dir(const char *opt, const char **source);
+
+/* The compiled-in rules directory. */
+const char *gsr_builtin_rules_dir(void);
+
+/* The database GPUStack uses on this machine:
+ * $GPUSTACK_DATA_DIR/database.db, else /var/lib/gpustack/database.db.
+ * Returns a malloc'd string, or NULL on OOM. */
+char *gsr_default_db_path(void);
+
+#endif

@@ -1,0 +1,69 @@
+/* cli.h -- the command-line layer: diagnostics, shared options, exits.
+ *
+ * Only this layer prints, parses options and decides exit statuses; the
+ * engine (include/) reports through struct gsr_ctx and result structs.
+ */
+#ifndef GSR_CLI_H
+#define GSR_CLI_H
+
+#include "compat.h"
+#include "ctx.h"
+
+#include <argp.h>
+#include <stdio.h>
+
+/* Exit status bits, as fsck(8) uses them; OR-ed together. */
+enum gsr_exit {
+	GSR_EXIT_OK = 0,
+	GSR_EXIT_RECOVERED = 1,   /* problems found and repaired */
+	GSR_EXIT_UNRECOVERED = 4, /* problems found and left, or rows lost */
+	GSR_EXIT_OPERATIONAL = 8, /* cannot read, cannot write, bad rules */
+	GSR_EXIT_USAGE = 16,
+	GSR_EXIT_CANCELED = 32, /* SIGINT or SIGTERM */
+	GSR_EXIT_INTERNAL = 128,
+};
+
+/* Options every subcommand takes (an argp child). */
+struct gsr_common_opts {
+	const char *rules_dir;
+	bool json;
+	int verbosity; /* 0 normal, -1 quiet, >0 verbose */
+};
+
+/* Each subcommand: its name, a one-line summary, its argp and runner. */
+struct gsr_command {
+	const char *name;
+	const char *summary;
+	int (*run)(int argc, char **argv, struct gsr_common_opts *common);
+};
+
+extern struct argp gsr_common_argp;
+extern int gsr_verbosity;
+extern int gsr_saved_argc;
+extern char **gsr_saved_argv;
+
+void gsr_error(const char *fmt, ...) GSR_PRINTF(1, 2);
+void gsr_warn(const char *fmt, ...) GSR_PRINTF(1, 2);
+void gsr_note(const char *fmt, ...) GSR_PRINTF(1, 2);
+
+/* Exit bits for an engine error. */
+int gsr_exit_for(const struct gsr_ctx *ctx);
+
+/* Report ctx's error on stderr and return its exit bits. */
+int gsr_fail(const struct gsr_ctx *ctx);
+
+struct gsr_rules;
+/* Load the rules from the directory the options, the environment or the
+ * build select; prints the error and returns NULL on failure. */
+struct gsr_rules *gsr_cli_load_rules(const struct gsr_common_opts *common,
+				     const char **dir, const char **source);
+
+struct jsonw;
+/* The envelope's "gsrecover" member: version, argv, exit status. */
+void gsr_json_envelope(struct jsonw *jw, int exit_status);
+
+/* Subcommands. */
+int cmd_identify(int argc, char **argv, struct gsr_common_opts *common);
+int cmd_rules(int argc, char **argv, struct gsr_common_opts *common);
+
+#endif

@@ -1,0 +1,398 @@
+/* evidence.c -- copy-and-hash custody of the input files. */
+#include "compat.h"
+#include "evidence.h"
+
+#include "paths.h"
+#include "strbuf.h"
+#include "tempfiles.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+static const char *const ev_roles[GSR_EV_NFILES] = { "database", "wal",
+						     "journal" };
+static const char *const ev_suffix[GSR_EV_NFILES] = { "", "-wal",
+						      "-journal" };
+/* Files SQLite may create beside the copy; removed with the directory. */
+static const char *const work_sidecars[] = { "", "-wal", "-journal", "-shm" };
+
+static int
+open_evidence(const char *path)
+{
+	return open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+}
+
+static int
+write_all(int fd, const unsigned char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/*
+ * Copy the open evidence file fd to dst (created, must not exist), hashing
+ * what is read.  The hash is of exactly the bytes copied, so the copy and
+ * the report cannot disagree even if the original changes meanwhile.
+ */
+static int
+copy_and_hash(struct gsr_ctx *ctx, struct gsr_ev_file *f, int fd,
+	      const char *dst)
+{
+	enum { CHUNK = 1 << 20 };
+	struct gsr_sha256 h;
+	unsigned char *buf = NULL;
+	int out = -1, rc = -1;
+	uint64_t total = 0;
+
+	if ((buf = malloc(CHUNK)) == NULL) {
+		gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (out < 0) {
+		gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot create '%s': %s", dst,
+			     strerror(errno));
+		goto out;
+	}
+	gsr_sha256_init(&h);
+	for (;;) {
+		ssize_t n = read(fd, buf, CHUNK);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			gsr_ctx_fail(ctx, GSR_ERR_INPUT, "cannot read '%s': %s",
+				     f->path, strerror(errno));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		gsr_sha256_update(&h, buf, (size_t)n);
+		if (write_all(out, buf, (size_t)n)) {
+			gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot write '%s': %s",
+				     dst, strerror(errno));
+			goto out;
+		}
+		total += (uint64_t)n;
+	}
+	gsr_sha256_hex(&h, f->sha256);
+	f->size = total;
+	rc = 0;
+out:
+	if (out >= 0 && close(out) != 0 && rc == 0)
+		rc = gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot write '%s': %s",
+				  dst, strerror(errno));
+	free(buf);
+	return rc;
+}
+
+static void
+add_holder(struct gsr_evidence *ev, int pid, const char *how)
+{
+	char p[64];
+	FILE *fp;
+
+	for (size_t i = 0; i < ev->n_holders; i++)
+		if (ev->holders[i].pid == pid)
+			return;
+	if (gsr_grow((void **)&ev->holders, &ev->cap_holders,
+		     ev->n_holders + 1, sizeof *ev->holders))
+		return;
+	struct gsr_holder *hd = &ev->holders[ev->n_holders++];
+	hd->pid = pid;
+	snprintf(hd->how, sizeof hd->how, "%s", how);
+	snprintf(p, sizeof p, "/proc/%d/comm", pid);
+	snprintf(hd->comm, sizeof hd->comm, "?");
+	if ((fp = fopen(p, "re")) != NULL) {
+		if (fgets(hd->comm, sizeof hd->comm, fp))
+			hd->comm[strcspn(hd->comm, "\n")] = '\0';
+		fclose(fp);
+	}
+}
+
+static bool
+is_evidence_inode(const struct gsr_evidence *ev, dev_t dev, ino_t ino)
+{
+	for (int i = 0; i < GSR_EV_NFILES; i++)
+		if (ev->files[i].present && ev->files[i].dev == dev &&
+		    ev->files[i].ino == ino)
+			return true;
+	return false;
+}
+
+/*
+ * Find other processes that hold the database or its WAL open, or hold a
+ * POSIX lock on it: a running GPUStack server.  Best effort: /proc entries
+ * we may not read are skipped silently.
+ */
+static void
+find_holders(struct gsr_evidence *ev)
+{
+	DIR *proc = opendir("/proc");
+	struct dirent *de;
+	FILE *locks;
+	char line[512];
+	int self = (int)getpid();
+
+	if (proc != NULL) {
+		while ((de = readdir(proc)) != NULL) {
+			char fdpath[300];
+			DIR *fds;
+			struct dirent *fe;
+			char *end;
+			long pid = strtol(de->d_name, &end, 10);
+
+			if (*end != '\0' || pid <= 0 || pid > INT32_MAX ||
+			    pid == self)
+				continue;
+			snprintf(fdpath, sizeof fdpath, "/proc/%ld/fd", pid);
+			if ((fds = opendir(fdpath)) == NULL)
+				continue;
+			while ((fe = readdir(fds)) != NULL) {
+				char lp[600];
+				struct stat st;
+
+				if (fe->d_name[0] == '.')
+					continue;
+				snprintf(lp, sizeof lp, "%s/%s", fdpath,
+					 fe->d_name);
+				if (stat(lp, &st) == 0 &&
+				    is_evidence_inode(ev, st.st_dev, st.st_ino)) {
+					add_holder(ev, (int)pid, "open");
+					break;
+				}
+			}
+			closedir(fds);
+		}
+		closedir(proc);
+	}
+	/* Lines look like "1: POSIX  ADVISORY  WRITE 1234 08:01:5678 0 EOF". */
+	if ((locks = fopen("/proc/locks", "re")) != NULL) {
+		while (fgets(line, sizeof line, locks)) {
+			unsigned maj, min;
+			unsigned long long ino;
+			int pid;
+			char *p = line;
+
+			if (strstr(line, "->") != NULL)
+				continue; /* a waiter, listed again */
+			for (int field = 0; field < 4 && p; field++) {
+				p += strcspn(p, " ");
+				p += strspn(p, " ");
+			}
+			if (p == NULL ||
+			    sscanf(p, "%d %x:%x:%llu", &pid, &maj, &min,
+				   &ino) != 4 ||
+			    pid == self)
+				continue;
+			if (is_evidence_inode(ev, makedev(maj, min), (ino_t)ino))
+				add_holder(ev, pid, "lock");
+		}
+		fclose(locks);
+	}
+}
+
+int
+gsr_evidence_open(struct gsr_ctx *ctx, struct gsr_evidence *ev,
+		  const char *path)
+{
+	const char *tmp = getenv("TMPDIR");
+	char *tmpl = NULL;
+	int fd = -1, rc = -1;
+
+	if (gsr_ctx_failed(ctx))
+		return -1;
+	if (path == NULL) {
+		if ((ev->path = gsr_default_db_path()) == NULL)
+			goto oom;
+		ev->located = true;
+	} else if ((ev->path = strdup(path)) == NULL) {
+		goto oom;
+	}
+
+	if (tmp == NULL || *tmp == '\0')
+		tmp = "/tmp";
+	if (asprintf(&tmpl, "%s/gsrecover.XXXXXX", tmp) < 0) {
+		tmpl = NULL;
+		goto oom;
+	}
+	if (mkdtemp(tmpl) == NULL) {
+		gsr_ctx_fail(ctx, GSR_ERR_IO,
+			     "cannot create a working directory in '%s': %s",
+			     tmp, strerror(errno));
+		goto out;
+	}
+	ev->workdir = tmpl;
+	tmpl = NULL;
+	gsr_temp_register(ev->workdir);
+	if (asprintf(&ev->work_db, "%s/db", ev->workdir) < 0) {
+		ev->work_db = NULL;
+		goto oom;
+	}
+	for (size_t i = 0; i < GSR_ARRAY_LEN(work_sidecars); i++) {
+		char *p = NULL;
+		if (asprintf(&p, "%s%s", ev->work_db, work_sidecars[i]) < 0)
+			goto oom;
+		gsr_temp_register(p);
+		free(p);
+	}
+
+	for (int i = 0; i < GSR_EV_NFILES; i++) {
+		struct gsr_ev_file *f = &ev->files[i];
+		struct stat st;
+		char *dst = NULL;
+
+		f->role = ev_roles[i];
+		if (asprintf(&f->path, "%s%s", ev->path, ev_suffix[i]) < 0) {
+			f->path = NULL;
+			goto oom;
+		}
+		fd = open_evidence(f->path);
+		if (fd < 0) {
+			if (i > 0 && errno == ENOENT)
+				continue;
+			gsr_ctx_fail(ctx, GSR_ERR_INPUT, "cannot open '%s': %s",
+				     f->path,
+				     errno == ELOOP ? "is a symbolic link"
+						    : strerror(errno));
+			goto out;
+		}
+		if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+			gsr_ctx_fail(ctx, GSR_ERR_INPUT,
+				     "'%s' is not a regular file", f->path);
+			goto out;
+		}
+		f->present = true;
+		f->dev = st.st_dev;
+		f->ino = st.st_ino;
+		if (asprintf(&dst, "%s%s", ev->work_db, ev_suffix[i]) < 0)
+			goto oom;
+		int crc = copy_and_hash(ctx, f, fd, dst);
+		free(dst);
+		close(fd);
+		fd = -1;
+		if (crc)
+			goto out;
+	}
+	find_holders(ev);
+	rc = 0;
+	goto out;
+oom:
+	gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
+out:
+	if (fd >= 0)
+		close(fd);
+	free(tmpl);
+	return rc;
+}
+
+int
+gsr_evidence_recheck(struct gsr_ctx *ctx, struct gsr_evidence *ev)
+{
+	int changed = 0;
+
+	if (gsr_ctx_failed(ctx))
+		return -1;
+	for (int i = 0; i < GSR_EV_NFILES; i++) {
+		struct gsr_ev_file *f = &ev->files[i];
+		uint64_t size = 0;
+		int fd;
+
+		if (f->path == NULL)
+			continue;
+		fd = open_evidence(f->path);
+		if (fd < 0) {
+			/* Gone, or appeared-and-unreadable: a change if it
+			 * was there before. */
+			f->rechecked = true;
+			f->changed = f->present;
+			changed += f->changed;
+			continue;
+		}
+		if (gsr_sha256_fd(fd, f->sha256_after, &size) != 0) {
+			close(fd);
+			return gsr_ctx_fail(ctx, GSR_ERR_INPUT,
+					    "cannot read '%s': %s", f->path,
+					    strerror(errno));
+		}
+		close(fd);
+		f->rechecked = true;
+		f->changed = !f->present || size != f->size ||
+			     strcmp(f->sha256, f->sha256_after) != 0;
+		changed += f->changed;
+	}
+	return changed;
+}
+
+int64_t
+gsr_evidence_fit_page_count(struct gsr_ctx *ctx, struct gsr_evidence *ev,
+			    uint32_t page_size, uint32_t header_pages)
+{
+	uint64_t have;
+	unsigned char be[4];
+	int fd;
+
+	if (gsr_ctx_failed(ctx))
+		return -1;
+	if (page_size == 0)
+		return 0;
+	have = ev->files[GSR_EV_DB].size / page_size;
+	if (have >= header_pages || have == 0)
+		return 0;
+	be[0] = (unsigned char)(have >> 24);
+	be[1] = (unsigned char)(have >> 16);
+	be[2] = (unsigned char)(have >> 8);
+	be[3] = (unsigned char)have;
+	fd = open(ev->work_db, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || pwrite(fd, be, 4, 28) != 4) {
+		if (fd >= 0)
+			close(fd);
+		return gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot write the working copy: %s",
+				    strerror(errno));
+	}
+	if (close(fd) != 0)
+		return gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot write the working copy: %s",
+				    strerror(errno));
+	return (int64_t)have;
+}
+
+void
+gsr_evidence_release(struct gsr_evidence *ev)
+{
+	if (ev->workdir != NULL && ev->work_db != NULL) {
+		for (size_t i = 0; i < GSR_ARRAY_LEN(work_sidecars); i++) {
+			char *p = NULL;
+			if (asprintf(&p, "%s%s", ev->work_db, work_sidecars[i]) >= 0) {
+				unlink(p);
+				gsr_temp_unregister(p);
+				free(p);
+			}
+		}
+	}
+	if (ev->workdir != NULL) {
+		rmdir(ev->workdir);
+		gsr_temp_unregister(ev->workdir);
+	}
+	for (int i = 0; i < GSR_EV_NFILES; i++)
+		free(ev->files[i].path);
+	free(ev->path);
+	free(ev->workdir);
+	free(ev->work_db);
+	free(ev->holders);
+	memset(ev, 0, sizeof *ev);
+}

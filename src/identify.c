@@ -1,0 +1,726 @@
+/* identify.c -- fingerprint a database against every known label. */
+#include "compat.h"
+#include "identify.h"
+
+#include "dbopen.h"
+#include "strbuf.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_INTEGRITY_MESSAGES 20
+
+static double
+now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+const char *
+gsr_verdict_name(enum gsr_verdict v)
+{
+	switch (v) {
+	case GSR_VERDICT_RELEASE: return "release";
+	case GSR_VERDICT_DEV_BUILD: return "dev-build";
+	case GSR_VERDICT_MIXED: return "mixed";
+	case GSR_VERDICT_NOT_GPUSTACK: return "not-gpustack";
+	case GSR_VERDICT_UNREADABLE: return "unreadable";
+	}
+	return "?";
+}
+
+static void add_finding(struct gsr_identify *res, const char *code,
+			const char *severity, const char *fmt, ...)
+	GSR_PRINTF(4, 5);
+
+static void
+add_finding(struct gsr_identify *res, const char *code, const char *severity,
+	    const char *fmt, ...)
+{
+	struct strbuf sb = STRBUF_INIT;
+	va_list ap;
+
+	va_start(ap, fmt);
+	sb_vaddf(&sb, fmt, ap);
+	va_end(ap);
+	if (sb.failed || gsr_grow((void **)&res->findings, &res->cap_findings,
+				  res->n_findings + 1, sizeof *res->findings)) {
+		sb_release(&sb);
+		return;
+	}
+	struct gsr_finding *f = &res->findings[res->n_findings++];
+	f->code = code;
+	f->severity = severity;
+	f->message = sb_detach(&sb);
+}
+
+static void
+add_problem(struct gsr_identify *res, const char *fmt, ...) GSR_PRINTF(2, 3);
+
+static void
+add_problem(struct gsr_identify *res, const char *fmt, ...)
+{
+	struct strbuf sb = STRBUF_INIT;
+	va_list ap;
+
+	va_start(ap, fmt);
+	sb_vaddf(&sb, fmt, ap);
+	va_end(ap);
+	if (!sb.failed)
+		sv_push_owned(&res->problems, sb_detach(&sb));
+	sb_release(&sb);
+}
+
+/* Read the header of the working copy.  Returns false (and sets
+ * res->unreadable) when the file is not an SQLite database at all. */
+static bool
+read_header(struct gsr_identify *res)
+{
+	unsigned char buf[GSR_SQLHDR_SIZE];
+	uint64_t size = res->ev.files[GSR_EV_DB].size;
+	ssize_t n = 0;
+	int fd = open(res->ev.work_db, O_RDONLY | O_CLOEXEC);
+
+	if (fd >= 0) {
+		n = pread(fd, buf, sizeof buf, 0);
+		close(fd);
+	}
+	if (size == 0) {
+		res->unreadable = strdup("the file is empty");
+		return false;
+	}
+	if (n < (ssize_t)sizeof buf || !gsr_sqlhdr_is_sqlite(buf, (size_t)n)) {
+		res->unreadable = strdup(gsr_sqlhdr_is_sqlite(buf, n > 0 ? (size_t)n : 0)
+					 ? "the file is shorter than an SQLite header"
+					 : "not an SQLite database (no SQLite header)");
+		return false;
+	}
+	gsr_sqlhdr_decode(buf, &res->hdr);
+	res->journal = gsr_sqlhdr_journal(&res->hdr);
+	res->header_ok = gsr_sqlhdr_check(&res->hdr, size, &res->problems) == 0;
+	return true;
+}
+
+/* A truncated file: let SQLite read the pages that are there. */
+static int
+fit_truncated(struct gsr_ctx *ctx, struct gsr_identify *res)
+{
+	const struct gsr_sqlhdr *h = &res->hdr;
+	int64_t n;
+
+	if (h->version_valid_for != h->change_counter || h->n_pages == 0)
+		return 0;
+	n = gsr_evidence_fit_page_count(ctx, &res->ev, h->page_size, h->n_pages);
+	if (n > 0)
+		add_finding(res, "truncated", "error",
+			    "the file holds %" PRId64 " of the %" PRIu32 " pages its header "
+			    "declares; the pages that are there were read (the "
+			    "header of the working copy was adjusted, not the file)",
+			    n, h->n_pages);
+	return n < 0 ? -1 : 0;
+}
+
+static void
+read_alembic(sqlite3 *db, struct gsr_identify *res)
+{
+	sqlite3_stmt *st = NULL;
+
+	if (!gsr_schema_table(res->schema, "alembic_version"))
+		return;
+	res->has_alembic_table = true;
+	if (sqlite3_prepare_v2(db, "SELECT version_num FROM main.alembic_version LIMIT 100",
+			       -1, &st, NULL) != SQLITE_OK) {
+		add_problem(res, "alembic_version cannot be read: %s", sqlite3_errmsg(db));
+		return;
+	}
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const unsigned char *v = sqlite3_column_text(st, 0);
+		if (res->n_alembic_rows++ == 0 && v)
+			res->alembic = strdup((const char *)v);
+	}
+	sqlite3_finalize(st);
+}
+
+static size_t
+count_diffs(const struct gsr_schema *e, const struct gsr_schema *f)
+{
+	struct gsr_diffs d = GSR_DIFFS_INIT;
+	size_t n;
+
+	gsr_schema_compare(e, f, false, &d);
+	n = d.n;
+	gsr_diffs_release(&d);
+	return n;
+}
+
+/* Append "A", "A to B" runs of consecutive lineage labels to sb. */
+static void
+describe_runs(struct strbuf *sb, const struct gsr_label **ls, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		size_t j = i;
+		while (j + 1 < n && ls[j + 1]->order == ls[j]->order + 1)
+			j++;
+		sb_addf(sb, "%s%s", i ? ", " : "", ls[i]->name);
+		if (j > i)
+			sb_addf(sb, " to %s", ls[j]->name);
+		i = j + 1;
+	}
+}
+
+static void
+compare_with_labels(const struct gsr_rules *rules, struct gsr_identify *res)
+{
+	size_t best_rel = SIZE_MAX, best_any = SIZE_MAX;
+
+	for (size_t i = 0; i < rules->n_labels; i++) {
+		const struct gsr_label *l = rules->lineage[i];
+		bool same = gsr_schema_same(l->schema, res->schema, false);
+
+		if (same) {
+			sv_push(&res->schema_matches, l->name);
+			if (!strcmp(l->journal, res->journal) && res->alembic &&
+			    res->n_alembic_rows == 1 && !strcmp(l->alembic, res->alembic))
+				sv_push(&res->matches, l->name);
+		}
+		size_t n = same ? 0 : count_diffs(l->schema, res->schema);
+		/* Ties go to the later label: an upgrade is the usual story. */
+		if (n <= best_any) {
+			best_any = n;
+			res->nearest_build = l;
+		}
+		if (!strcmp(l->kind, "release") && n <= best_rel) {
+			best_rel = n;
+			res->nearest = l;
+		}
+	}
+	res->nearest_build_ndiffs = best_any;
+	if (res->nearest)
+		gsr_schema_compare(res->nearest->schema, res->schema, false,
+				   &res->nearest_diffs);
+	if (res->alembic)
+		res->claimed = gsr_rules_release_for_revision(rules, res->alembic);
+	if (res->claimed)
+		gsr_schema_compare(res->claimed->schema, res->schema, false,
+				   &res->claimed_diffs);
+}
+
+static bool
+is_gpustack(const struct gsr_rules *rules, const struct gsr_identify *res)
+{
+	size_t known = 0;
+
+	if (res->has_alembic_table)
+		return true;
+	for (size_t i = 0; i < res->schema->n_tables; i++) {
+		const char *t = res->schema->tables[i].name;
+		for (size_t k = 0; k < rules->n_labels; k++)
+			if (gsr_schema_table(rules->labels[k].schema, t)) {
+				known++;
+				break;
+			}
+	}
+	return known >= 2;
+}
+
+static void
+find_alembic_patterns(const struct gsr_rules *rules, struct gsr_identify *res)
+{
+	if (!res->has_alembic_table) {
+		add_finding(res, "alembic-missing", "error",
+			    "there is no alembic_version table: GPUStack cannot tell "
+			    "which migrations ran");
+		return;
+	}
+	if (res->n_alembic_rows == 0) {
+		add_finding(res, "alembic-empty", "error",
+			    "alembic_version is empty: GPUStack would run every "
+			    "migration again and fail");
+	} else if (res->n_alembic_rows > 1) {
+		add_finding(res, "alembic-multiple", "error",
+			    "alembic_version holds %zu rows; Alembic expects one",
+			    res->n_alembic_rows);
+	}
+	if (res->alembic) {
+		bool known = false;
+		for (size_t i = 0; i < rules->n_labels && !known; i++)
+			known = !strcmp(rules->labels[i].alembic, res->alembic);
+		if (!known)
+			add_finding(res, "alembic-unknown", "warning",
+				    "alembic_version '%s' is not stamped by any known "
+				    "release or main-branch build", res->alembic);
+	}
+	if (res->matches.n == 0 && res->schema_matches.n > 0) {
+		const struct gsr_label *l = gsr_rules_label(rules, res->schema_matches.v[0]);
+		bool rev_ok = res->alembic && !strcmp(l->alembic, res->alembic);
+		if (!rev_ok)
+			add_finding(res, "alembic-mismatch", "error",
+				    "the schema is exactly that of %s, which stamps "
+				    "alembic_version '%s', but the database says '%s'",
+				    l->name, l->alembic, res->alembic ? res->alembic : "(none)");
+		else if (strcmp(l->journal, res->journal))
+			add_finding(res, "journal-mode", "warning",
+				    "schema and alembic_version are those of %s, which runs "
+				    "in %s mode, but this file is in %s mode (a copy made "
+				    "with .backup or VACUUM INTO, or a changed journal_mode)",
+				    l->name, strcmp(l->journal, "wal") ? "rollback-journal" : "WAL",
+				    strcmp(res->journal, "wal") ? "rollback-journal" : "WAL");
+	}
+}
+
+/* Patterns seen from the tables alone: a dev build's tables under a
+ * release's stamp, and views that come from another build. */
+static void
+find_view_patterns(const struct gsr_rules *rules, struct gsr_identify *res)
+{
+	const struct gsr_label **tl = NULL;
+	size_t n_tl = 0;
+	bool any_release = false;
+
+	if ((tl = calloc(rules->n_labels, sizeof *tl)) == NULL)
+		return;
+	for (size_t i = 0; i < rules->n_labels; i++) {
+		const struct gsr_label *l = rules->lineage[i];
+		if (gsr_schema_same(l->schema, res->schema, true)) {
+			tl[n_tl++] = l;
+			any_release |= !strcmp(l->kind, "release");
+		}
+	}
+	if (n_tl > 0 && !any_release && res->claimed &&
+	    !gsr_schema_same(res->claimed->schema, res->schema, true)) {
+		const struct gsr_label *next = gsr_rules_next_schema_change(tl[n_tl - 1], true);
+		if (next)
+			add_finding(res, "dev-schema-release-stamp", "error",
+				    "alembic_version claims %s but the schema is that of "
+				    "main-branch builds from %s to %s (%s); Alembic "
+				    "believes the %s migrations ran and will not run them",
+				    res->claimed->name, tl[0]->date, next->date,
+				    tl[0]->name, res->claimed->name);
+		else
+			add_finding(res, "dev-schema-release-stamp", "error",
+				    "alembic_version claims %s but the schema is that of "
+				    "main-branch builds from %s on (%s); Alembic "
+				    "believes the %s migrations ran and will not run them",
+				    res->claimed->name, tl[0]->date, tl[0]->name,
+				    res->claimed->name);
+	}
+	/* Name the tables' build by a release where one has them. */
+	const struct gsr_label *own_build = n_tl ? tl[0] : NULL;
+	for (size_t i = 0; i < n_tl; i++)
+		if (!strcmp(tl[i]->kind, "release")) {
+			own_build = tl[i];
+			break;
+		}
+	/* Which build each view comes from. */
+	for (size_t v = 0; v < res->schema->n_objs && n_tl > 0 &&
+			   res->schema_matches.n == 0; v++) {
+		const struct gsr_object *o = &res->schema->objs[v];
+		const struct gsr_object *own;
+		const struct gsr_label **from = NULL;
+		size_t n_from = 0;
+		struct strbuf sb = STRBUF_INIT;
+
+		if (strcmp(o->type, "view") != 0)
+			continue;
+		own = gsr_schema_object(own_build->schema, "view", o->name);
+		if (own && own->sql && o->sql && !strcmp(own->sql, o->sql))
+			continue;
+		if ((from = calloc(rules->n_labels, sizeof *from)) == NULL)
+			break;
+		for (size_t i = 0; i < rules->n_labels; i++) {
+			const struct gsr_label *l = rules->lineage[i];
+			const struct gsr_object *lv = gsr_schema_object(l->schema, "view", o->name);
+			if (lv && lv->sql && o->sql && !strcmp(lv->sql, o->sql))
+				from[n_from++] = l;
+		}
+		if (n_from) {
+			describe_runs(&sb, from, n_from);
+			add_finding(res, "foreign-view", "warning",
+				    "view '%s' is the one created by %s, not the one of "
+				    "the build its tables come from (%s); GPUStack "
+				    "recreates it at start-up", o->name, sb_str(&sb),
+				    own_build->name);
+		} else {
+			add_finding(res, "foreign-view", "warning",
+				    "view '%s' matches no known build", o->name);
+		}
+		sb_release(&sb);
+		free(from);
+	}
+	free(tl);
+}
+
+static bool
+sign_matches(const struct gsr_rule_sign *s, const struct gsr_schema *schema)
+{
+	const struct gsr_table *t = gsr_schema_table(schema, s->table);
+
+	if (t == NULL)
+		return false;
+	if (s->kind == GSR_SIGN_COLUMN) {
+		const struct gsr_column *c = gsr_table_column(t, s->column);
+		return c && !strcmp(c->type, s->type);
+	}
+	if (s->kind == GSR_SIGN_AUTOINCREMENT)
+		return t->autoincrement;
+	const struct gsr_table *st = gsr_schema_table(s->model, s->table);
+	struct gsr_diffs d = GSR_DIFFS_INIT;
+	bool same;
+	gsr_table_compare(st, t, &d);
+	/* Only the structure counts: a patch script's layout may vary. */
+	same = true;
+	for (size_t i = 0; i < d.n; i++)
+		if (strstr(d.v[i].detail, "different stored definition") == NULL)
+			same = false;
+	gsr_diffs_release(&d);
+	return same;
+}
+
+static void
+find_patches(const struct gsr_rules *rules, struct gsr_identify *res)
+{
+	for (size_t i = 0; i < rules->n_patches; i++) {
+		const struct gsr_patch *p = &rules->patches[i];
+		struct strbuf sb = STRBUF_INIT;
+		int hit = 0;
+
+		for (size_t k = 0; k < p->n_signs; k++) {
+			const struct gsr_rule_sign *s = &p->signs[k];
+			if (!sign_matches(s, res->schema))
+				continue;
+			hit++;
+			if (s->kind == GSR_SIGN_COLUMN)
+				sb_addf(&sb, "%s%s.%s %s", sb.len ? "; " : "", s->table,
+					s->column, s->type);
+			else if (s->kind == GSR_SIGN_AUTOINCREMENT)
+				sb_addf(&sb, "%s%s has an AUTOINCREMENT key",
+					sb.len ? "; " : "", s->table);
+			else
+				sb_addf(&sb, "%stable %s as the patch creates it",
+					sb.len ? "; " : "", s->table);
+		}
+		if (hit >= p->min_signs)
+			add_finding(res, "hand-patch", "error",
+				    "the schema carries the traces of hand patch '%s' "
+				    "(%s): %d of %zu signs: %s", p->name, p->title, hit,
+				    p->n_signs, sb_str(&sb));
+		sb_release(&sb);
+	}
+}
+
+/* For a mixture: where do the tables that differ from the nearest release
+ * come from? */
+static void
+find_table_origins(const struct gsr_rules *rules, struct gsr_identify *res)
+{
+	if (res->matches.n || res->schema_matches.n || res->nearest == NULL)
+		return;
+	for (size_t t = 0; t < res->schema->n_tables; t++) {
+		const struct gsr_table *in = &res->schema->tables[t];
+		const struct gsr_table *near = gsr_schema_table(res->nearest->schema, in->name);
+		const struct gsr_label **from;
+		size_t n_from = 0;
+
+		if ((near && near->sql && in->sql && !strcmp(near->sql, in->sql)) ||
+		    !strncmp(in->name, "sqlite_", 7))
+			continue;
+		if ((from = calloc(rules->n_labels, sizeof *from)) == NULL)
+			return;
+		for (size_t i = 0; i < rules->n_labels; i++) {
+			const struct gsr_label *l = rules->lineage[i];
+			const struct gsr_table *lt = gsr_schema_table(l->schema, in->name);
+			if (lt && lt->sql && in->sql && !strcmp(lt->sql, in->sql))
+				from[n_from++] = l;
+		}
+		if (n_from) {
+			struct strbuf sb = STRBUF_INIT;
+			describe_runs(&sb, from, n_from);
+			add_finding(res, "table-origin", "info",
+				    "table '%s' is exactly as in %s, not as in %s",
+				    in->name, sb_str(&sb), res->nearest->name);
+			sb_release(&sb);
+		}
+		free(from);
+	}
+}
+
+/* The release a repair should target: the one alembic_version claims, the
+ * release that follows a dev build, or the nearest release. */
+static const struct gsr_label *
+suggest_target(const struct gsr_rules *rules, const struct gsr_identify *res)
+{
+	if (res->verdict == GSR_VERDICT_RELEASE) {
+		for (size_t i = 0; i < res->matches.n; i++) {
+			const struct gsr_label *l = gsr_rules_label(rules, res->matches.v[i]);
+			if (!strcmp(l->kind, "release"))
+				return l;
+		}
+	}
+	if (res->claimed)
+		return res->claimed;
+	if (res->matches.n) {
+		for (const struct gsr_label *l = gsr_rules_label(rules, res->matches.v[0]);
+		     l; l = l->next)
+			if (!strcmp(l->kind, "release"))
+				return l;
+	}
+	return res->nearest;
+}
+
+/* Rows the target's foreign keys would reject, for the keys that the
+ * input does not enforce itself (field case 2's orphaned api keys). */
+static void
+find_orphans(sqlite3 *db, struct gsr_identify *res)
+{
+	const struct gsr_schema *ts = res->target->schema;
+
+	for (size_t t = 0; t < ts->n_tables; t++) {
+		const struct gsr_table *tt = &ts->tables[t];
+		const struct gsr_table *in = gsr_schema_table(res->schema, tt->name);
+		if (in == NULL || in->is_virtual)
+			continue;
+		for (size_t k = 0; k < tt->n_fks; k++) {
+			const struct gsr_fkey *fk = &tt->fks[k];
+			const struct gsr_table *parent = gsr_schema_table(res->schema, fk->table);
+			sqlite3_stmt *st = NULL;
+			char *q;
+
+			/* Keys the input declares itself are foreign_key_check's. */
+			bool declared = false;
+			for (size_t j = 0; j < in->n_fks; j++)
+				declared |= !strcmp(in->fks[j].from, fk->from) &&
+					    !strcmp(in->fks[j].table, fk->table);
+			/* Single-column keys to a named column cover GPUStack. */
+			if (declared || strchr(fk->from, ',') || !fk->to[0] || parent == NULL ||
+			    parent->is_virtual || !gsr_table_column(in, fk->from) ||
+			    !gsr_table_column(parent, fk->to))
+				continue;
+			q = sqlite3_mprintf("SELECT count(*) FROM main.\"%w\" AS c WHERE "
+					    "c.\"%w\" IS NOT NULL AND NOT EXISTS (SELECT 1 "
+					    "FROM main.\"%w\" AS p WHERE p.\"%w\" = c.\"%w\")",
+					    tt->name, fk->from, fk->table, fk->to, fk->from);
+			if (q && sqlite3_prepare_v2(db, q, -1, &st, NULL) == SQLITE_OK &&
+			    sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int64(st, 0) > 0)
+				add_finding(res, "orphan-rows", "warning",
+					    "%" PRId64 " row(s) of %s reference %s that do not "
+					    "exist (%s -> %s.%s); %s enforces this key, so a "
+					    "rebuild quarantines them",
+					    (int64_t)sqlite3_column_int64(st, 0), tt->name, fk->table,
+					    fk->from, fk->table, fk->to, res->target->name);
+			sqlite3_finalize(st);
+			sqlite3_free(q);
+		}
+	}
+}
+
+static void
+check_health(sqlite3 *db, const struct gsr_identify_opts *opts,
+	     struct gsr_identify *res)
+{
+	sqlite3_stmt *st = NULL;
+	char q[64];
+
+	res->integrity_mode = opts && opts->quick ? "quick_check" : "integrity_check";
+	snprintf(q, sizeof q, "PRAGMA main.%s(%d)", res->integrity_mode,
+		 MAX_INTEGRITY_MESSAGES);
+	if (sqlite3_prepare_v2(db, q, -1, &st, NULL) == SQLITE_OK) {
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			const unsigned char *m = sqlite3_column_text(st, 0);
+			if (sv_push(&res->integrity, m ? (const char *)m : "?") == 0 &&
+			    res->integrity.v[res->integrity.n - 1] != NULL) {
+				/* One message a line: SQLite puts a heading
+				 * and the first problem in one row. */
+				char *p = res->integrity.v[res->integrity.n - 1];
+				for (; *p; p++)
+					if (*p == '\n')
+						*p = ' ';
+			}
+		}
+	} else {
+		sv_push(&res->integrity, sqlite3_errmsg(db));
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if (!(res->integrity.n == 1 && !strcmp(res->integrity.v[0], "ok")))
+		add_problem(res, "%s reports %zu problem(s), first: %s",
+			    res->integrity_mode, res->integrity.n,
+			    res->integrity.n ? res->integrity.v[0] : "?");
+
+	if (sqlite3_prepare_v2(db, "SELECT \"table\", count(*) FROM pragma_foreign_key_check "
+			       "GROUP BY 1 ORDER BY 1", -1, &st, NULL) == SQLITE_OK) {
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			int64_t n = sqlite3_column_int64(st, 1);
+			res->fk_violations += n;
+			add_problem(res, "foreign_key_check: %" PRId64 " row(s) of %s "
+				    "reference missing rows", n,
+				    (const char *)sqlite3_column_text(st, 0));
+		}
+	}
+	sqlite3_finalize(st);
+}
+
+static void
+count_rows(sqlite3 *db, struct gsr_identify *res)
+{
+	for (size_t i = 0; i < res->schema->n_tables; i++) {
+		const struct gsr_table *t = &res->schema->tables[i];
+		sqlite3_stmt *st = NULL;
+		char *q;
+
+		if (gsr_grow((void **)&res->tables, &res->cap_tables, res->n_tables + 1,
+			     sizeof *res->tables))
+			return;
+		struct gsr_table_rows *tr = &res->tables[res->n_tables++];
+		tr->name = strdup(t->name);
+		tr->rows = -1;
+		if (t->is_virtual)
+			continue;
+		q = sqlite3_mprintf("SELECT count(*) FROM main.\"%w\"", t->name);
+		if (q && sqlite3_prepare_v2(db, q, -1, &st, NULL) == SQLITE_OK &&
+		    sqlite3_step(st) == SQLITE_ROW)
+			tr->rows = sqlite3_column_int64(st, 0);
+		else
+			add_problem(res, "table '%s' cannot be read: %s", t->name,
+				    sqlite3_errmsg(db));
+		sqlite3_finalize(st);
+		sqlite3_free(q);
+	}
+}
+
+int
+gsr_identify_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
+		 const char *path, const struct gsr_identify_opts *opts,
+		 struct gsr_identify *res)
+{
+	sqlite3 *db = NULL;
+	int rc = -1;
+	double t0 = now_ms(), t1 = 0;
+
+	if (gsr_ctx_failed(ctx))
+		return -1;
+	if (gsr_evidence_open(ctx, &res->ev, path))
+		return -1;
+	res->ms_custody = now_ms() - t0;
+	t0 = now_ms();
+	res->journal = "delete";
+	if (res->ev.files[GSR_EV_WAL].present)
+		add_finding(res, "wal-present", "info",
+			    "a -wal file (%" PRIu64 " bytes) holds transactions not yet "
+			    "in the database file; they were read from a copy",
+			    res->ev.files[GSR_EV_WAL].size);
+	if (res->ev.files[GSR_EV_JOURNAL].present)
+		add_finding(res, "journal-present", "warning",
+			    "a -journal file is present: the last transaction did not "
+			    "finish and was rolled back on a copy");
+	for (size_t i = 0; i < res->ev.n_holders; i++)
+		add_finding(res, "database-in-use", "warning",
+			    "process %d (%s) holds the database %s: a running server "
+			    "may change it while it is read",
+			    res->ev.holders[i].pid, res->ev.holders[i].comm,
+			    strcmp(res->ev.holders[i].how, "lock") ? "open" : "locked");
+
+	if (!read_header(res)) {
+		res->verdict = GSR_VERDICT_UNREADABLE;
+		goto done;
+	}
+	if (fit_truncated(ctx, res) != 0)
+		goto out;
+	if ((db = gsr_db_open(ctx, res->ev.work_db, false)) == NULL ||
+	    (res->schema = gsr_schema_extract(ctx, db)) == NULL) {
+		if (ctx->err == GSR_ERR_NOMEM)
+			goto out;
+		res->unreadable = strdup(ctx->msg);
+		gsr_ctx_clear(ctx);
+		res->verdict = GSR_VERDICT_UNREADABLE;
+		goto done;
+	}
+	read_alembic(db, res);
+	if (!is_gpustack(rules, res)) {
+		res->verdict = GSR_VERDICT_NOT_GPUSTACK;
+		res->ms_fingerprint = now_ms() - t0;
+		t1 = now_ms();
+		if (!(opts && opts->schema_only)) {
+			check_health(db, opts, res);
+			count_rows(db, res);
+		}
+		goto done;
+	}
+	compare_with_labels(rules, res);
+	res->verdict = GSR_VERDICT_MIXED;
+	if (res->matches.n) {
+		res->verdict = GSR_VERDICT_DEV_BUILD;
+		for (size_t i = 0; i < res->matches.n; i++)
+			if (!strcmp(gsr_rules_label(rules, res->matches.v[i])->kind, "release"))
+				res->verdict = GSR_VERDICT_RELEASE;
+	}
+	find_alembic_patterns(rules, res);
+	find_view_patterns(rules, res);
+	find_patches(rules, res);
+	find_table_origins(rules, res);
+	res->target = suggest_target(rules, res);
+	res->ms_fingerprint = now_ms() - t0;
+	t1 = now_ms();
+	if (!(opts && opts->schema_only)) {
+		check_health(db, opts, res);
+		if (res->target)
+			find_orphans(db, res);
+		count_rows(db, res);
+	}
+done:
+	if (t1 > 0)
+		res->ms_checks = now_ms() - t1;
+	else
+		res->ms_fingerprint = now_ms() - t0;
+	sqlite3_close(db);
+	db = NULL;
+	t0 = now_ms();
+	if (gsr_evidence_recheck(ctx, &res->ev) < 0)
+		goto out;
+	res->ms_recheck = now_ms() - t0;
+	for (int i = 0; i < GSR_EV_NFILES; i++)
+		if (res->ev.files[i].changed) {
+			res->input_changed = true;
+			add_problem(res, "'%s' changed while it was read (a running "
+				    "server?): the report may not match the file now",
+				    res->ev.files[i].path);
+		}
+	res->health_ok = res->verdict != GSR_VERDICT_UNREADABLE &&
+			 res->problems.n == 0;
+	rc = 0;
+out:
+	sqlite3_close(db);
+	return rc;
+}
+
+void
+gsr_identify_release(struct gsr_identify *res)
+{
+	gsr_evidence_release(&res->ev);
+	free(res->unreadable);
+	gsr_schema_free(res->schema);
+	sv_release(&res->matches);
+	sv_release(&res->schema_matches);
+	free(res->alembic);
+	gsr_diffs_release(&res->claimed_diffs);
+	gsr_diffs_release(&res->nearest_diffs);
+	for (size_t i = 0; i < res->n_findings; i++)
+		free(res->findings[i].message);
+	free(res->findings);
+	sv_release(&res->problems);
+	sv_release(&res->integrity);
+	for (size_t i = 0; i < res->n_tables; i++)
+		free(res->tables[i].name);
+	free(res->tables);
+	memset(res, 0, sizeof *res);
+}

@@ -1,0 +1,246 @@
+/* jsonw.c -- streaming JSON writer. */
+#include "compat.h"
+#include "jsonw.h"
+
+#include <math.h>
+#include <string.h>
+#include <inttypes.h>
+
+void
+jw_init(struct jsonw *jw, FILE *f, bool pretty)
+{
+	memset(jw, 0, sizeof *jw);
+	jw->f = f;
+	jw->pretty = pretty;
+}
+
+static void
+jw_indent(struct jsonw *jw)
+{
+	if (!jw->pretty)
+		return;
+	fputc('\n', jw->f);
+	for (int i = 0; i < jw->depth; i++)
+		fputs("  ", jw->f);
+}
+
+/* Emit the separator that goes before a new value or key. */
+static void
+jw_sep(struct jsonw *jw)
+{
+	if (jw->after_key) {
+		jw->after_key = false;
+		return;
+	}
+	if (jw->depth == 0)
+		return;
+	if (jw->has_items[jw->depth])
+		fputc(',', jw->f);
+	jw->has_items[jw->depth] = true;
+	jw_indent(jw);
+}
+
+static void
+jw_open(struct jsonw *jw, char c)
+{
+	jw_sep(jw);
+	fputc(c, jw->f);
+	if (jw->depth >= JW_MAX_DEPTH) {
+		jw->failed = true;
+		return;
+	}
+	jw->depth++;
+	jw->has_items[jw->depth] = false;
+}
+
+static void
+jw_close(struct jsonw *jw, char c)
+{
+	if (jw->depth == 0) {
+		jw->failed = true;
+		return;
+	}
+	bool had = jw->has_items[jw->depth];
+	jw->depth--;
+	if (had)
+		jw_indent(jw);
+	fputc(c, jw->f);
+}
+
+void jw_obj_begin(struct jsonw *jw) { jw_open(jw, '{'); }
+void jw_obj_end(struct jsonw *jw) { jw_close(jw, '}'); }
+void jw_arr_begin(struct jsonw *jw) { jw_open(jw, '['); }
+void jw_arr_end(struct jsonw *jw) { jw_close(jw, ']'); }
+
+bool
+gsr_utf8_valid(const char *str, size_t n)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t i = 0;
+
+	while (i < n) {
+		unsigned c = s[i];
+		size_t len;
+		uint32_t cp;
+
+		if (c < 0x80) {
+			i++;
+			continue;
+		} else if ((c & 0xe0) == 0xc0) {
+			len = 2;
+			cp = c & 0x1f;
+		} else if ((c & 0xf0) == 0xe0) {
+			len = 3;
+			cp = c & 0x0f;
+		} else if ((c & 0xf8) == 0xf0) {
+			len = 4;
+			cp = c & 0x07;
+		} else {
+			return false;
+		}
+		if (n - i < len)
+			return false;
+		for (size_t k = 1; k < len; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				return false;
+			cp = (cp << 6) | (s[i + k] & 0x3f);
+		}
+		if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
+		    (len == 4 && cp < 0x10000) || cp > 0x10ffff ||
+		    (cp >= 0xd800 && cp <= 0xdfff))
+			return false;
+		i += len;
+	}
+	return true;
+}
+
+static void
+jw_hex(FILE *f, const void *p, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *b = p;
+
+	for (size_t i = 0; i < n; i++) {
+		fputc(hex[b[i] >> 4], f);
+		fputc(hex[b[i] & 15], f);
+	}
+}
+
+static void
+jw_tagged_hex(struct jsonw *jw, const char *tag, const void *p, size_t n)
+{
+	fprintf(jw->f, "{\"%s\":%s\"", tag, jw->pretty ? " " : "");
+	jw_hex(jw->f, p, n);
+	fputs("\"}", jw->f);
+}
+
+/* Write a JSON string body; the caller has checked UTF-8. */
+static void
+jw_quote(FILE *f, const char *s, size_t n)
+{
+	fputc('"', f);
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		switch (c) {
+		case '"': fputs("\\\"", f); break;
+		case '\\': fputs("\\\\", f); break;
+		case '\n': fputs("\\n", f); break;
+		case '\r': fputs("\\r", f); break;
+		case '\t': fputs("\\t", f); break;
+		case '\b': fputs("\\b", f); break;
+		case '\f': fputs("\\f", f); break;
+		default:
+			if (c < 0x20 || c == 0x7f)
+				fprintf(f, "\\u%04x", c);
+			else
+				fputc(c, f);
+		}
+	}
+	fputc('"', f);
+}
+
+void
+jw_key(struct jsonw *jw, const char *key)
+{
+	jw_sep(jw);
+	jw_quote(jw->f, key, strlen(key));
+	fputs(jw->pretty ? ": " : ":", jw->f);
+	jw->after_key = true;
+}
+
+void
+jw_strn(struct jsonw *jw, const char *s, size_t n)
+{
+	jw_sep(jw);
+	if (s == NULL)
+		fputs("null", jw->f);
+	else if (gsr_utf8_valid(s, n))
+		jw_quote(jw->f, s, n);
+	else
+		jw_tagged_hex(jw, "text_hex", s, n);
+}
+
+void
+jw_str(struct jsonw *jw, const char *s)
+{
+	jw_strn(jw, s, s ? strlen(s) : 0);
+}
+
+void
+jw_int(struct jsonw *jw, int64_t v)
+{
+	jw_sep(jw);
+	fprintf(jw->f, "%" PRId64, v);
+}
+
+void
+jw_real(struct jsonw *jw, double v)
+{
+	jw_sep(jw);
+	if (isnan(v))
+		fputs("{\"real\":\"nan\"}", jw->f);
+	else if (isinf(v))
+		fputs(v > 0 ? "{\"real\":\"inf\"}" : "{\"real\":\"-inf\"}", jw->f);
+	else {
+		char buf[40];
+		snprintf(buf, sizeof buf, "%.17g", v);
+		/* Keep a REAL recognisable as one: 1.0, not 1. */
+		if (strpbrk(buf, ".eEn") == NULL) {
+			size_t l = strlen(buf);
+			snprintf(buf + l, sizeof buf - l, ".0");
+		}
+		fputs(buf, jw->f);
+	}
+}
+
+void
+jw_bool(struct jsonw *jw, bool v)
+{
+	jw_sep(jw);
+	fputs(v ? "true" : "false", jw->f);
+}
+
+void
+jw_null(struct jsonw *jw)
+{
+	jw_sep(jw);
+	fputs("null", jw->f);
+}
+
+void
+jw_blob(struct jsonw *jw, const void *p, size_t n)
+{
+	jw_sep(jw);
+	jw_tagged_hex(jw, "blob_hex", p, n);
+}
+
+void
+jw_end_line(struct jsonw *jw)
+{
+	fputc('\n', jw->f);
+}
+
+void jw_kstr(struct jsonw *jw, const char *k, const char *v) { jw_key(jw, k); jw_str(jw, v); }
+void jw_kint(struct jsonw *jw, const char *k, int64_t v) { jw_key(jw, k); jw_int(jw, v); }
+void jw_kbool(struct jsonw *jw, const char *k, bool v) { jw_key(jw, k); jw_bool(jw, v); }
+void jw_knull(struct jsonw *jw, const char *k) { jw_key(jw, k); jw_null(jw); }

@@ -1,0 +1,100 @@
+#!/bin/sh
+# Input that is not a (whole) GPUStack database gets one clear line on
+# stderr and its documented exit status, never a crash.
+. "$GSR_TOP/tests/lib.sh"
+
+# run NAME FILE STATUS STDERR-PATTERN [VERDICT]
+run() {
+	gsr identify --json "$2" > out.json 2> err.txt
+	st=$?
+	is "$st" "$3" "$1: exit $3"
+	like "$(cat err.txt)" "$4" "$1: message"
+	is "$(wc -l < err.txt | tr -d ' ')" 1 "$1: one line on stderr"
+	if [ $# -ge 5 ]; then
+		is "$(jqr out.json .verdict)" "$5" "$1: verdict $5"
+	fi
+}
+
+run "missing file" nothere.db 8 "^gsrecover: cannot open 'nothere.db': No such file or directory$"
+mkdir adir
+run "directory" adir 8 "^gsrecover: 'adir' is not a regular file$"
+mkdb 0.6.0 real.db
+ln -s real.db link.db
+run "symbolic link" link.db 8 "^gsrecover: cannot open 'link.db': is a symbolic link$"
+: > empty.db
+run "empty file" empty.db 8 "^gsrecover: 'empty.db': the file is empty$" unreadable
+printf 'this is not a database at all, just text\n%.0s' 1 2 3 4 5 > text.db
+run "text file" text.db 8 "not an SQLite database" unreadable
+head -c 50 real.db > short.db
+run "50-byte prefix" short.db 8 "shorter than an SQLite header" unreadable
+head -c 4096 real.db > page1.db
+gsr identify --json page1.db > out.json 2> err.txt
+st=$?
+ok "truncated to page 1: exit 4 or 8" [ "$st" -eq 4 -o "$st" -eq 8 ]
+like "$(jq -r '.health.problems | join(" | ")' out.json)" "truncated" "truncated to page 1: reported as truncated"
+is "$(jqr out.json .health.ok)" false "truncated to page 1: unhealthy"
+size=$(wc -c < real.db)
+head -c $((size - 4096)) real.db > cut.db
+gsr identify --json cut.db > out.json 2> err.txt
+is $? 8 "last page (of the schema) cut: exit 8"
+is "$(jqr out.json .verdict)" unreadable "last page (of the schema) cut: unreadable"
+like "$(jq -r '.health.problems | join(" | ")' out.json)" "file is truncated: [0-9]+ bytes, the header says [0-9]+ pages" \
+	"last page (of the schema) cut: header says more pages"
+# Many rows: the last pages hold data, the schema survives.
+mkdb 0.6.0 rows.db
+sqlite3 rows.db "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000)
+INSERT INTO system_loads (id, timestamp, cpu, ram, gpu, vram) SELECT i, 1700000000 + i, 1.5, 2.5, 3.5, 4.5 FROM n;"
+size=$(wc -c < rows.db)
+head -c $((size - 4096)) rows.db > cutrows.db
+gsr identify --json cutrows.db > out.json 2> err.txt
+is $? 4 "last data page cut: exit 4"
+is "$(jqr out.json .verdict)" release "last data page cut: still identified"
+like "$(jq -r '.health.problems | join(" | ")' out.json)" "file is truncated" "last data page cut: truncation reported"
+like "$(jq -r '.health.problems | join(" | ")' out.json)" "integrity_check reports" "last data page cut: integrity_check fails"
+
+sqlite3 other.db "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT); INSERT INTO notes VALUES (1, 'x');"
+gsr identify --json other.db > out.json 2> err.txt
+is $? 4 "another application's database: exit 4"
+is "$(jqr out.json .verdict)" not-gpustack "another application's database: not-gpustack"
+is "$(jq '.tables[0].rows' out.json)" 1 "another application's database: rows counted"
+
+# A database whose schema tries to run code when used: a trigger, a view
+# calling a function, a virtual table.  None of it executes.
+mkdb 0.6.0 hostile.db
+sqlite3 hostile.db "CREATE TRIGGER t AFTER INSERT ON models BEGIN DELETE FROM users; END;
+CREATE VIEW v AS SELECT load_extension('/nonexistent') AS x;
+CREATE VIRTUAL TABLE ft USING fts5(body);"
+gsr identify --json hostile.db > out.json 2> err.txt
+is $? 4 "hostile schema: exit 4"
+is "$(jqr out.json .verdict)" mixed "hostile schema: mixed"
+like "$(jq -r '[.nearest.differences[].message] | join(" | ")' out.json)" "trigger 't' is not expected" \
+	"hostile schema: the trigger is a difference"
+like "$(jq -r '[.nearest.differences[].message] | join(" | ")' out.json)" "table 'ft' is not expected" \
+	"hostile schema: the virtual table is a difference"
+
+# Invalid UTF-8 in a table name is evidence: written as tagged hex.
+mkdb 0.6.0 utf.db
+sqlite3 utf.db "CREATE TABLE \"bad$(printf '\377')name\" (x);"
+gsr identify --json utf.db > out.json 2> err.txt
+ok "invalid UTF-8 in a name: valid JSON" sh -c 'jq -e . out.json > /dev/null'
+like "$(jq -c '[.tables[].name | objects]' out.json)" '"text_hex":"626164ff6e616d65"' \
+	"invalid UTF-8 in a name: tagged hex"
+
+# Usage errors.
+gsr identify a.db b.db > /dev/null 2> err.txt
+is $? 16 "two databases: usage error 16"
+gsr identify --no-such-option > /dev/null 2> err.txt
+is $? 16 "unknown option: usage error 16"
+gsr frobnicate > /dev/null 2> err.txt
+is $? 16 "unknown command: usage error 16"
+like "$(head -n 1 err.txt)" "unknown command 'frobnicate'" "unknown command: named"
+gsr > /dev/null 2> err.txt
+is $? 16 "no command: usage error 16"
+gsr --rules-dir "$T_SCRATCH/none" identify real.db > /dev/null 2> err.txt
+is $? 8 "missing rules directory: exit 8"
+like "$(head -n 1 err.txt)" "cannot read rules directory" "missing rules directory: said"
+gsr identify real.db > /dev/full 2> err.txt
+is $? 8 "write error on stdout: exit 8"
+like "$(cat err.txt)" "cannot write to standard output" "write error on stdout: said"
+
+done_testing
