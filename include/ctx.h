@@ -26,6 +26,7 @@ enum gsr_err {
 	GSR_ERR_EXISTS,   /* an output exists and overwriting was not allowed */
 	GSR_ERR_BUSY,     /* another process holds the database open */
 	GSR_ERR_INTERNAL, /* a library failed in a way it should not */
+	GSR_ERR_CANCELED, /* SIGINT/SIGTERM arrived; outputs were removed */
 };
 
 struct gsr_ctx {
@@ -48,5 +49,13 @@ gsr_ctx_failed(const struct gsr_ctx *ctx)
 
 /* Forget the recorded error (for callers that tolerate a failed step). */
 void gsr_ctx_clear(struct gsr_ctx *ctx);
+
+/* Cancellation.  The CLI's signal handler calls gsr_cancel_request();
+ * long engine loops call gsr_ctx_check_cancel() now and then, which
+ * records GSR_ERR_CANCELED and returns -1 once a signal has arrived, so
+ * the normal cleanup paths remove partial outputs. */
+void gsr_cancel_request(void);
+bool gsr_cancel_requested(void);
+int gsr_ctx_check_cancel(struct gsr_ctx *ctx);
 
 #endif

@@ -62,6 +62,7 @@ gsr_exit_for(const struct gsr_ctx *ctx)
 	case GSR_OK: return GSR_EXIT_OK;
 	case GSR_ERR_USAGE: return GSR_EXIT_USAGE;
 	case GSR_ERR_INTERNAL: return GSR_EXIT_INTERNAL;
+	case GSR_ERR_CANCELED: return GSR_EXIT_CANCELED;
 	default: return GSR_EXIT_OPERATIONAL;
 	}
 }

@@ -2,8 +2,11 @@
 #include "compat.h"
 #include "ctx.h"
 
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+
+static volatile sig_atomic_t cancel_flag;
 
 int
 gsr_ctx_fail(struct gsr_ctx *ctx, enum gsr_err err, const char *fmt, ...)
@@ -24,4 +27,24 @@ gsr_ctx_clear(struct gsr_ctx *ctx)
 {
 	ctx->err = GSR_OK;
 	ctx->msg[0] = '\0';
+}
+
+void
+gsr_cancel_request(void)
+{
+	cancel_flag = 1;
+}
+
+bool
+gsr_cancel_requested(void)
+{
+	return cancel_flag != 0;
+}
+
+int
+gsr_ctx_check_cancel(struct gsr_ctx *ctx)
+{
+	if (cancel_flag == 0)
+		return gsr_ctx_failed(ctx) ? -1 : 0;
+	return gsr_ctx_fail(ctx, GSR_ERR_CANCELED, "interrupted");
 }

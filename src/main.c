@@ -137,10 +137,20 @@ static const struct argp root_argp = {
 	root_help_filter, NULL
 };
 
+/*
+ * The first signal asks the engine to stop: its loops notice, fail with
+ * GSR_ERR_CANCELED and remove their partial outputs on the way out.  A
+ * second signal (the user insists) removes every registered temporary
+ * path at once and exits.
+ */
 static void
 on_signal(int sig)
 {
 	(void)sig;
+	if (!gsr_cancel_requested()) {
+		gsr_cancel_request();
+		return;
+	}
 	gsr_temp_remove_all();
 	_exit(GSR_EXIT_CANCELED);
 }
