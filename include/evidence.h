@@ -31,6 +31,7 @@ struct gsr_ev_file {
 	bool changed; /* size or hash differ after the run */
 	dev_t dev;
 	ino_t ino;
+	char *pristine; /* with keep_pristine: a copy SQLite never opens */
 };
 
 struct gsr_holder {
@@ -40,6 +41,10 @@ struct gsr_holder {
 };
 
 struct gsr_evidence {
+	/* Set before gsr_evidence_open(): also keep a copy of each input
+	 * that SQLite never touches (opening the working copy may fold its
+	 * WAL in or roll its journal back), for the audit archive. */
+	bool keep_pristine;
 	char *path;   /* the database path as given or located */
 	bool located; /* taken from GPUStack's default location */
 	struct gsr_ev_file files[GSR_EV_NFILES];

@@ -45,6 +45,69 @@ write_all(int fd, const unsigned char *p, size_t n)
 	return 0;
 }
 
+/* Copy the rest of in to out with read and write. */
+static int
+copy_plain(int in, int out)
+{
+	unsigned char buf[1 << 16];
+	ssize_t r;
+
+	while ((r = read(in, buf, sizeof buf)) != 0) {
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (write_all(out, buf, (size_t)r))
+			return -1;
+	}
+	return 0;
+}
+
+/* Duplicate the file src as dst (created, must not exist), in the kernel
+ * where the file system allows. */
+static int
+clone_file(struct gsr_ctx *ctx, const char *src, const char *dst, mode_t mode)
+{
+	int in = -1, out = -1, rc = -1;
+	struct stat st;
+	off_t left;
+
+	if ((in = open(src, O_RDONLY | O_CLOEXEC)) < 0 || fstat(in, &st) != 0) {
+		gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot read '%s': %s", src, strerror(errno));
+		goto out;
+	}
+	out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+	if (out < 0) {
+		gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot create '%s': %s", dst, strerror(errno));
+		goto out;
+	}
+	left = st.st_size;
+	while (left > 0) {
+		ssize_t n = copy_file_range(in, NULL, out, NULL, (size_t)left, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			/* Not supported here: copy through user space. */
+			if (copy_plain(in, out) != 0) {
+				gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot copy '%s': %s",
+					     src, strerror(errno));
+				goto out;
+			}
+			break;
+		}
+		left -= n;
+	}
+	rc = 0;
+out:
+	if (in >= 0)
+		close(in);
+	if (out >= 0 && close(out) != 0 && rc == 0)
+		rc = gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot write '%s': %s", dst,
+				  strerror(errno));
+	return rc;
+}
+
 /*
  * Copy the open evidence file fd to dst (created, must not exist), hashing
  * what is read.  The hash is of exactly the bytes copied, so the copy and
@@ -282,7 +345,18 @@ gsr_evidence_open(struct gsr_ctx *ctx, struct gsr_evidence *ev,
 		f->ino = st.st_ino;
 		if (asprintf(&dst, "%s%s", ev->work_db, ev_suffix[i]) < 0)
 			goto oom;
-		int crc = copy_and_hash(ctx, f, fd, dst);
+		if (ev->keep_pristine) {
+			if (asprintf(&f->pristine, "%s/input%s", ev->workdir,
+				     ev_suffix[i]) < 0) {
+				f->pristine = NULL;
+				free(dst);
+				goto oom;
+			}
+			gsr_temp_register(f->pristine);
+		}
+		int crc = copy_and_hash(ctx, f, fd, f->pristine ? f->pristine : dst);
+		if (crc == 0 && f->pristine)
+			crc = clone_file(ctx, f->pristine, dst, 0600);
 		free(dst);
 		close(fd);
 		fd = -1;
@@ -383,6 +457,13 @@ gsr_evidence_release(struct gsr_evidence *ev)
 				free(p);
 			}
 		}
+	}
+	for (int i = 0; i < GSR_EV_NFILES; i++) {
+		if (ev->files[i].pristine) {
+			unlink(ev->files[i].pristine);
+			gsr_temp_unregister(ev->files[i].pristine);
+		}
+		free(ev->files[i].pristine);
 	}
 	if (ev->workdir != NULL) {
 		rmdir(ev->workdir);
