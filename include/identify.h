@@ -99,4 +99,15 @@ void gsr_identify_release(struct gsr_identify *res);
 
 const char *gsr_verdict_name(enum gsr_verdict v);
 
+struct jsonw;
+/* Write the report's keys (verdict, matches, claimed, nearest, findings,
+ * health, tables, input, ...) into the JSON object open on jw; the
+ * caller writes the envelope and closes the object. */
+void gsr_identify_write_json(const struct gsr_identify *res, struct jsonw *jw);
+
+/* True when the report calls for a rebuild, and the command line that
+ * does it (malloc'd; NULL when there is no target). */
+bool gsr_identify_needs_repair(const struct gsr_identify *res);
+char *gsr_identify_repair_command(const struct gsr_identify *res);
+
 #endif

@@ -77,25 +77,6 @@ static const struct argp identify_argp = {
 	identify_children, NULL, NULL
 };
 
-/* Quote a path for a shell command line when it needs it. */
-static void
-print_shell_word(FILE *f, const char *s)
-{
-	if (s[strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-		      "0123456789_./-+:=@%")] == '\0' && *s) {
-		fputs(s, f);
-		return;
-	}
-	fputc('\'', f);
-	for (; *s; s++) {
-		if (*s == '\'')
-			fputs("'\\''", f);
-		else
-			fputc(*s, f);
-	}
-	fputc('\'', f);
-}
-
 static int
 exit_status(const struct gsr_identify *res)
 {
@@ -106,179 +87,16 @@ exit_status(const struct gsr_identify *res)
 	return GSR_EXIT_UNRECOVERED;
 }
 
-static bool
-needs_repair(const struct gsr_identify *res)
-{
-	return res->target != NULL &&
-	       (res->verdict != GSR_VERDICT_RELEASE || !res->health_ok);
-}
-
-static void
-json_diffs(struct jsonw *jw, const struct gsr_diffs *d)
-{
-	jw_key(jw, "differences");
-	jw_arr_begin(jw);
-	for (size_t i = 0; i < d->n; i++) {
-		const struct gsr_diff *x = &d->v[i];
-		jw_obj_begin(jw);
-		jw_kstr(jw, "kind", x->kind);
-		jw_kstr(jw, "table", x->table);
-		if (x->column)
-			jw_kstr(jw, "column", x->column);
-		if (x->object)
-			jw_kstr(jw, "object", x->object);
-		jw_kstr(jw, "expected", x->expected);
-		jw_kstr(jw, "found", x->found);
-		jw_kstr(jw, "message", x->detail);
-		jw_obj_end(jw);
-	}
-	jw_arr_end(jw);
-}
-
-static void
-json_label_diffs(struct jsonw *jw, const char *key, const struct gsr_label *l,
-		 const struct gsr_diffs *d)
-{
-	jw_key(jw, key);
-	if (l == NULL) {
-		jw_null(jw);
-		return;
-	}
-	jw_obj_begin(jw);
-	jw_kstr(jw, "label", l->name);
-	json_diffs(jw, d);
-	jw_obj_end(jw);
-}
-
-static void
-json_strvec(struct jsonw *jw, const char *key, const struct strvec *sv)
-{
-	jw_key(jw, key);
-	jw_arr_begin(jw);
-	for (size_t i = 0; i < sv->n; i++)
-		jw_str(jw, sv->v[i]);
-	jw_arr_end(jw);
-}
-
 static void
 print_json(const struct gsr_identify *res, const char *rules_dir, int status)
 {
 	struct jsonw jw;
-	const struct gsr_evidence *ev = &res->ev;
 
 	jw_init(&jw, stdout, true);
 	jw_obj_begin(&jw);
 	gsr_json_envelope(&jw, status);
 	jw_kstr(&jw, "rules_dir", rules_dir);
-	jw_key(&jw, "input");
-	jw_arr_begin(&jw);
-	for (int i = 0; i < GSR_EV_NFILES; i++) {
-		const struct gsr_ev_file *f = &ev->files[i];
-		if (!f->present)
-			continue;
-		jw_obj_begin(&jw);
-		jw_kstr(&jw, "role", f->role);
-		jw_kstr(&jw, "path", f->path);
-		jw_kint(&jw, "size", (int64_t)f->size);
-		jw_kstr(&jw, "sha256", f->sha256);
-		jw_kstr(&jw, "sha256_after", f->rechecked ? f->sha256_after : NULL);
-		jw_kbool(&jw, "unchanged", f->rechecked && !f->changed);
-		jw_obj_end(&jw);
-	}
-	jw_arr_end(&jw);
-	jw_kbool(&jw, "located", ev->located);
-	jw_key(&jw, "holders");
-	jw_arr_begin(&jw);
-	for (size_t i = 0; i < ev->n_holders; i++) {
-		jw_obj_begin(&jw);
-		jw_kint(&jw, "pid", ev->holders[i].pid);
-		jw_kstr(&jw, "command", ev->holders[i].comm);
-		jw_kstr(&jw, "how", ev->holders[i].how);
-		jw_obj_end(&jw);
-	}
-	jw_arr_end(&jw);
-	jw_kstr(&jw, "verdict", gsr_verdict_name(res->verdict));
-	if (res->unreadable)
-		jw_kstr(&jw, "reason", res->unreadable);
-	json_strvec(&jw, "matches", &res->matches);
-	json_strvec(&jw, "schema_matches", &res->schema_matches);
-	jw_kstr(&jw, "alembic_version", res->alembic);
-	json_label_diffs(&jw, "claimed", res->claimed, &res->claimed_diffs);
-	json_label_diffs(&jw, "nearest", res->nearest, &res->nearest_diffs);
-	jw_key(&jw, "nearest_build");
-	if (res->nearest_build) {
-		jw_obj_begin(&jw);
-		jw_kstr(&jw, "label", res->nearest_build->name);
-		jw_kint(&jw, "difference_count", (int64_t)res->nearest_build_ndiffs);
-		jw_obj_end(&jw);
-	} else {
-		jw_null(&jw);
-	}
-	jw_kstr(&jw, "suggested_target", res->target ? res->target->name : NULL);
-	jw_key(&jw, "findings");
-	jw_arr_begin(&jw);
-	for (size_t i = 0; i < res->n_findings; i++) {
-		jw_obj_begin(&jw);
-		jw_kstr(&jw, "code", res->findings[i].code);
-		jw_kstr(&jw, "severity", res->findings[i].severity);
-		jw_kstr(&jw, "message", res->findings[i].message);
-		jw_obj_end(&jw);
-	}
-	jw_arr_end(&jw);
-	jw_key(&jw, "health");
-	jw_obj_begin(&jw);
-	jw_kbool(&jw, "ok", res->health_ok);
-	json_strvec(&jw, "problems", &res->problems);
-	jw_kbool(&jw, "header_ok", res->header_ok);
-	jw_kstr(&jw, "journal_mode", res->verdict == GSR_VERDICT_UNREADABLE ? NULL
-								       : res->journal);
-	if (res->header_ok || res->hdr.page_size)
-		jw_kint(&jw, "page_size", res->hdr.page_size);
-	jw_kstr(&jw, "integrity_mode", res->integrity_mode);
-	json_strvec(&jw, "integrity", &res->integrity);
-	jw_kint(&jw, "foreign_key_violations", res->fk_violations);
-	jw_kbool(&jw, "wal_present", ev->files[GSR_EV_WAL].present);
-	jw_kbool(&jw, "journal_present", ev->files[GSR_EV_JOURNAL].present);
-	jw_obj_end(&jw);
-	jw_key(&jw, "tables");
-	jw_arr_begin(&jw);
-	for (size_t i = 0; i < res->n_tables; i++) {
-		jw_obj_begin(&jw);
-		jw_kstr(&jw, "name", res->tables[i].name);
-		if (res->tables[i].rows >= 0)
-			jw_kint(&jw, "rows", res->tables[i].rows);
-		else
-			jw_knull(&jw, "rows");
-		jw_obj_end(&jw);
-	}
-	jw_arr_end(&jw);
-	jw_key(&jw, "repair_command");
-	if (needs_repair(res)) {
-		char *cmd = NULL;
-		size_t len = 0;
-		FILE *m = open_memstream(&cmd, &len);
-		if (m) {
-			fputs("gsrecover rebuild ", m);
-			print_shell_word(m, ev->path);
-			fprintf(m, " --to %s", res->target->name);
-			fclose(m);
-		}
-		jw_str(&jw, cmd);
-		free(cmd);
-	} else {
-		jw_null(&jw);
-	}
-	jw_key(&jw, "timing_ms");
-	jw_obj_begin(&jw);
-	jw_key(&jw, "custody");
-	jw_real(&jw, res->ms_custody);
-	jw_key(&jw, "fingerprint");
-	jw_real(&jw, res->ms_fingerprint);
-	jw_key(&jw, "checks");
-	jw_real(&jw, res->ms_checks);
-	jw_key(&jw, "recheck");
-	jw_real(&jw, res->ms_recheck);
-	jw_obj_end(&jw);
+	gsr_identify_write_json(res, &jw);
 	jw_key(&jw, "messages");
 	jw_arr_begin(&jw);
 	jw_arr_end(&jw);
@@ -394,10 +212,10 @@ health:
 	printf("\nEvidence: %s\n", changed
 	       ? "THE INPUT CHANGED while it was read (see Health)"
 	       : "input unchanged (SHA-256 before and after the run agree)");
-	if (needs_repair(res)) {
-		printf("\nTo repair: gsrecover rebuild ");
-		print_shell_word(stdout, ev->path);
-		printf(" --to %s\n", res->target->name);
+	if (gsr_identify_needs_repair(res)) {
+		char *cmd = gsr_identify_repair_command(res);
+		printf("\nTo repair: %s\n", cmd ? cmd : "?");
+		free(cmd);
 	} else if (res->verdict == GSR_VERDICT_RELEASE) {
 		printf("\nNothing to repair.\n");
 	}
