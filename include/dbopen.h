@@ -20,8 +20,18 @@
  * not a database).  No-op after an error. */
 sqlite3 *gsr_db_open(struct gsr_ctx *ctx, const char *path, bool create);
 
+/* A database of gsrecover's own (staging, output): the same settings,
+ * except that triggers run -- the rebuild's staging tables use them to
+ * see what the rules' transforms change and delete.  Never for input. */
+sqlite3 *gsr_db_open_own(struct gsr_ctx *ctx, const char *path);
+
 /* A private in-memory database with the same settings. */
 sqlite3 *gsr_db_open_memory(struct gsr_ctx *ctx);
+
+/* Attach the database file at path to db as name, read-only (through a
+ * file: URI with mode=ro, so nothing can write to it through db). */
+int gsr_db_attach_ro(struct gsr_ctx *ctx, sqlite3 *db, const char *path,
+		     const char *name);
 
 /* Run SQL with no result rows; records the error on ctx.  No-op after an
  * error. */

@@ -76,7 +76,7 @@ int gsr_evidence_recheck(struct gsr_ctx *ctx, struct gsr_evidence *ev);
 int64_t gsr_evidence_fit_page_count(struct gsr_ctx *ctx, struct gsr_evidence *ev,
 				    uint32_t page_size, uint32_t header_pages);
 
-/* Remove the working copy and free everything. */
+/* Remove the working directory with everything in it, free everything. */
 void gsr_evidence_release(struct gsr_evidence *ev);
 
 #endif

@@ -31,6 +31,8 @@ int sb_addf(struct strbuf *sb, const char *fmt, ...) GSR_PRINTF(2, 3);
 int sb_vaddf(struct strbuf *sb, const char *fmt, va_list ap);
 /* The contents; "" for a buffer never written to. */
 const char *sb_str(const struct strbuf *sb);
+/* Append name as a double-quoted SQL identifier ("" for each "). */
+int sb_add_ident(struct strbuf *sb, const char *name);
 /* Hand the string to the caller (free() it); the buffer is reset. */
 char *sb_detach(struct strbuf *sb);
 void sb_reset(struct strbuf *sb);

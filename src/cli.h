@@ -64,6 +64,9 @@ void gsr_json_envelope(struct jsonw *jw, int exit_status);
 
 /* Subcommands. */
 int cmd_identify(int argc, char **argv, struct gsr_common_opts *common);
+int cmd_rebuild(int argc, char **argv, struct gsr_common_opts *common);
+int cmd_export(int argc, char **argv, struct gsr_common_opts *common);
 int cmd_rules(int argc, char **argv, struct gsr_common_opts *common);
+int cmd_verify(int argc, char **argv, struct gsr_common_opts *common);
 
 #endif

@@ -2,6 +2,10 @@
 #include "compat.h"
 #include "dbopen.h"
 
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
 static int
 harden(sqlite3 *db)
 {
@@ -29,7 +33,10 @@ open_with(struct gsr_ctx *ctx, const char *path, int flags)
 	if (gsr_ctx_failed(ctx))
 		return NULL;
 	rc = sqlite3_open_v2(path, &db,
-			     flags | SQLITE_OPEN_NOFOLLOW |
+			     /* A connection is used by one thread at a time:
+			      * no per-call mutex (multi-thread mode). */
+			     flags | SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_URI |
+				     SQLITE_OPEN_NOMUTEX |
 				     SQLITE_OPEN_PRIVATECACHE |
 				     SQLITE_OPEN_EXRESCODE,
 			     NULL);
@@ -54,6 +61,16 @@ gsr_db_open(struct gsr_ctx *ctx, const char *path, bool create)
 {
 	return open_with(ctx, path,
 			 SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0));
+}
+
+sqlite3 *
+gsr_db_open_own(struct gsr_ctx *ctx, const char *path)
+{
+	sqlite3 *db = open_with(ctx, path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+
+	if (db)
+		sqlite3_db_config(db, SQLITE_DBCONFIG_ENABLE_TRIGGER, 1, NULL);
+	return db;
 }
 
 sqlite3 *
@@ -91,4 +108,53 @@ gsr_db_prepare(struct gsr_ctx *ctx, sqlite3 *db, const char *sql)
 		return NULL;
 	}
 	return st;
+}
+
+int
+gsr_db_attach_ro(struct gsr_ctx *ctx, sqlite3 *db, const char *path,
+		 const char *name)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	sqlite3_stmt *st = NULL;
+	char *uri = NULL, *sql = NULL;
+	size_t n = strlen(path), k = 0;
+	int rc = -1;
+
+	if (gsr_ctx_failed(ctx))
+		return -1;
+	/* "file:" + up to three bytes per path byte + "?mode=ro" + NUL */
+	if ((uri = malloc(5 + 3 * n + 9)) == NULL) {
+		gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	memcpy(uri, "file:", 5);
+	k = 5;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)path[i];
+		if (isalnum(c) || strchr("/-._~", c)) {
+			uri[k++] = (char)c;
+		} else {
+			uri[k++] = '%';
+			uri[k++] = hex[c >> 4];
+			uri[k++] = hex[c & 15];
+		}
+	}
+	memcpy(uri + k, "?mode=ro", 9);
+	sql = sqlite3_mprintf("ATTACH DATABASE ?1 AS \"%w\"", name);
+	if (sql == NULL || sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+		gsr_ctx_fail(ctx, GSR_ERR_INTERNAL, "cannot attach: %s", sqlite3_errmsg(db));
+		goto out;
+	}
+	sqlite3_bind_text(st, 1, uri, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		gsr_ctx_fail(ctx, GSR_ERR_INPUT, "cannot attach '%s': %s", path,
+			     sqlite3_errmsg(db));
+		goto out;
+	}
+	rc = 0;
+out:
+	sqlite3_finalize(st);
+	sqlite3_free(sql);
+	free(uri);
+	return rc;
 }

@@ -7,6 +7,7 @@
 #include "tempfiles.h"
 
 #include <dirent.h>
+#include <ftw.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -445,6 +446,18 @@ gsr_evidence_fit_page_count(struct gsr_ctx *ctx, struct gsr_evidence *ev,
 	return (int64_t)have;
 }
 
+static int
+remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	if (flag == FTW_DP)
+		rmdir(path);
+	else
+		unlink(path);
+	return 0;
+}
+
 void
 gsr_evidence_release(struct gsr_evidence *ev)
 {
@@ -466,7 +479,9 @@ gsr_evidence_release(struct gsr_evidence *ev)
 		free(ev->files[i].pristine);
 	}
 	if (ev->workdir != NULL) {
-		rmdir(ev->workdir);
+		/* Everything below the working directory is ours: staging,
+		 * exports, quarantine files. */
+		nftw(ev->workdir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 		gsr_temp_unregister(ev->workdir);
 	}
 	for (int i = 0; i < GSR_EV_NFILES; i++)

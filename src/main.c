@@ -22,8 +22,13 @@
 static const struct gsr_command commands[] = {
 	{ "identify", "which GPUStack build made a database, what is wrong",
 	  cmd_identify },
+	{ "rebuild", "rebuild a database as a clean release, with an audit "
+		     "archive", cmd_rebuild },
+	{ "export", "write every row of every table, losslessly", cmd_export },
 	{ "rules", "list the known labels, or check a rules directory",
 	  cmd_rules },
+	{ "verify", "check an audit archive and the database it describes",
+	  cmd_verify },
 };
 
 static void

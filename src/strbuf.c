@@ -105,6 +105,18 @@ sb_addf(struct strbuf *sb, const char *fmt, ...)
 	return rc;
 }
 
+int
+sb_add_ident(struct strbuf *sb, const char *name)
+{
+	sb_addc(sb, '"');
+	for (; *name; name++) {
+		if (*name == '"')
+			sb_addc(sb, '"');
+		sb_addc(sb, *name);
+	}
+	return sb_addc(sb, '"');
+}
+
 const char *
 sb_str(const struct strbuf *sb)
 {

@@ -80,7 +80,7 @@ compact_object(void **state)
 	(void)state;
 	assert_string_equal(out,
 		"{\"s\":\"a\\\"b\\\\c\\n\\t\\u0001\",\"i\":-42,\"r\":1.0,"
-		"\"x\":0.10000000000000001,\"nan\":{\"real\":\"nan\"},\"b\":true,"
+		"\"x\":0.1,\"nan\":{\"real\":\"nan\"},\"b\":true,"
 		"\"n\":null,\"bad\":{\"text_hex\":\"6f6bff\"},"
 		"\"blob\":{\"blob_hex\":\"0001fe\"},\"a\":[1,[],{}]}");
 	free(out);

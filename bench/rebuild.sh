@@ -1,0 +1,48 @@
+#!/bin/sh
+# make bench: rebuild --to 0.6.0 of a ~300 MB GPUStack 0.5.1 database, with
+# its audit archive, against in the same run
+#   the floor: sqlite3 SRC "VACUUM INTO" plus zstd -3 -T0 of SRC (rewrite
+#              every page once, compress the evidence once), and
+#   the dump:  sqlite3 SRC .dump | sqlite3 NEW (what a user tries by hand).
+# Prints seconds, the ratios and gsrecover's peak memory.
+set -eu
+: "${GSR:?run with make bench}"
+here=$(cd "$(dirname "$0")" && pwd)
+out="$here/out"
+mkdir -p "$out"
+db="$out/bench-0.5.1.db"
+[ -s "$db" ] || { echo "generating $db ..."; sh "$here/gen-db.sh" "$db" "${BENCH_ROWS:-4000000}"; }
+echo "database: $db ($(($(wc -c < "$db") / 1048576)) MiB)"
+
+now() { date +%s.%N; }
+secs() { echo "$2 - $1" | bc -l; }
+cat "$db" > /dev/null # page cache warm for every contender
+
+rm -f "$out/floor.db" "$out/floor.zst"
+t0=$(now)
+sqlite3 "$db" "VACUUM INTO '$out/floor.db'"
+zstd -q -3 -T0 "$db" -o "$out/floor.zst"
+t1=$(now)
+floor=$(secs "$t0" "$t1")
+
+rm -f "$out/dump.db"
+t0=$(now)
+sqlite3 "$db" .dump | sqlite3 "$out/dump.db"
+t1=$(now)
+dump=$(secs "$t0" "$t1")
+
+rm -f "$out/rebuilt.db" "$out/audit.tar.zst"
+t0=$(now)
+/usr/bin/time -f '%M' -o "$out/rss.txt" "$GSR" rebuild --json "$db" --to 0.6.0 \
+	-o "$out/rebuilt.db" --archive "$out/audit.tar.zst" > "$out/rebuild.json" || [ $? -eq 1 ]
+t1=$(now)
+ours=$(secs "$t0" "$t1")
+rss=$(cat "$out/rss.txt")
+
+printf 'floor (VACUUM INTO + zstd -3 -T0):  %6.2f s\n' "$floor"
+printf 'dump  (.dump | sqlite3):            %6.2f s\n' "$dump"
+printf 'gsrecover rebuild + archive:        %6.2f s  (peak RSS %d MiB)\n' "$ours" $((rss / 1024))
+printf 'ratio to the floor: %.2fx (target <= 2)\n' "$(echo "$ours / $floor" | bc -l)"
+printf 'speed-up over the dump: %.1fx (target >= 10)\n' "$(echo "$dump / $ours" | bc -l)"
+printf 'archive: %d MiB; rows: %s\n' $(($(wc -c < "$out/audit.tar.zst") / 1048576)) \
+	"$(jq -c .rows "$out/rebuild.json")"

@@ -1,0 +1,194 @@
+/* archive.h -- the audit archive: a .tar.zst with a manifest of hashes.
+ *
+ * A rebuild leaves an audit archive that proves what came in, what went
+ * out and where every row went.  It is a tar file (pax restricted, as
+ * libarchive writes it) compressed with zstd, whose members are the
+ * caller's files followed by manifest.json, the list of every other
+ * member with its size and SHA-256:
+ *
+ *	{"format": "gsrecover-audit", "version": 1,
+ *	 "created": "YYYY-MM-DDTHH:MM:SSZ",
+ *	 "tools": {"gsrecover", "sqlite", "zstd", "libarchive", "nettle"},
+ *	 "members": [{"name", "size", "sha256"}, ...],   (in the order written)
+ *	 ...the caller's keys, e.g. "output": {"path", "sha256", "size"}}
+ *
+ * Every member has uid and gid 0, owner and group "root", mode 0600 and
+ * the same mtime (the run's start, given to gsr_archive_create), so the
+ * same inputs and time give the same bytes.  zstd runs at level 3 with two
+ * worker threads when libarchive and libzstd allow it; multithreaded
+ * output is the same whatever the number of workers, but differs from a
+ * single-threaded run.
+ *
+ * Member names are UTF-8 without control characters (C0, DEL or C1),
+ * relative, at most GSR_ARCHIVE_NAME_MAX bytes, made of non-empty
+ * components none of which is "." or "..", and unique; "manifest.json" is
+ * reserved.  Any other name is refused with GSR_ERR_USAGE.  A name that
+ * is not ASCII goes into a pax header as UTF-8; libarchive's code runs in
+ * the C.UTF-8 locale for that (uselocale(3), this thread only), and
+ * without that locale only ASCII names are accepted.
+ *
+ * The writer functions are no-ops that return -1 (or NULL) once ctx holds
+ * an error.  A failure before a member's header is written leaves the
+ * archive usable; a failure after it (a read error, a file that changed
+ * size, a write error) makes gsr_archive_finish fail.
+ */
+#ifndef GSR_ARCHIVE_H
+#define GSR_ARCHIVE_H
+
+#include "compat.h"
+#include "ctx.h"
+#include "sha256.h"
+
+#include <time.h>
+
+/* libarchive's header is also called archive.h, and include/ comes first
+ * in the search path, so it would be hidden: take it from the directory
+ * after this one.  A file that includes either header gets both. */
+#include_next <archive.h>
+
+#define GSR_ARCHIVE_MANIFEST "manifest.json"
+#define GSR_ARCHIVE_FORMAT "gsrecover-audit"
+#define GSR_ARCHIVE_VERSION 1
+/* Longest member name, in bytes, that is written or accepted. */
+#define GSR_ARCHIVE_NAME_MAX 4096
+/* Largest manifest.json the reader parses. */
+#define GSR_ARCHIVE_MANIFEST_MAX ((size_t)64 << 20)
+/* The reader stops (a finding) after this many members. */
+#define GSR_ARCHIVE_MEMBERS_MAX ((size_t)1 << 20)
+
+struct jsonw;
+struct gsr_archive; /* opaque writer */
+
+/*
+ * Start writing final_path atomically: into a temporary file
+ * "final_path.tmp-XXXXXX" in the same directory, mode 0600 from its
+ * creation (the archive holds password and API-key hashes), registered
+ * with gsr_temp_register().  Fails with GSR_ERR_EXISTS when final_path
+ * exists (as anything, even a dangling symbolic link) and !force.  mtime
+ * is the time of every member and the manifest's "created".  Returns the
+ * writer, or NULL with the error in ctx.
+ */
+struct gsr_archive *gsr_archive_create(struct gsr_ctx *ctx,
+				       const char *final_path, bool force,
+				       time_t mtime);
+
+/*
+ * Add the regular file src_path (not followed if it is a symbolic link)
+ * as member name, streaming it in 1 MiB chunks and hashing it on the way.
+ * The size is taken with fstat() before the header is written; a file
+ * whose size changes while it is read fails with GSR_ERR_IO.  Checks
+ * gsr_ctx_check_cancel() per chunk.  Returns 0 or -1.
+ */
+int gsr_archive_add_file(struct gsr_ctx *ctx, struct gsr_archive *ar,
+			 const char *name, const char *src_path);
+
+/* Add the n bytes at data as member name.  Returns 0 or -1. */
+int gsr_archive_add_buffer(struct gsr_ctx *ctx, struct gsr_archive *ar,
+			   const char *name, const void *data, size_t n);
+
+/*
+ * Add every regular file under dir, recursively, as prefix/RELPATH
+ * (RELPATH alone when prefix is NULL or empty).  Each directory's entries
+ * are taken in strcmp() order of their names, so files and subdirectories
+ * interleave.  Symbolic links, devices and the like are skipped and not
+ * followed; empty directories leave no trace.  Returns 0 or -1.
+ */
+int gsr_archive_add_tree(struct gsr_ctx *ctx, struct gsr_archive *ar,
+			 const char *prefix, const char *dir);
+
+/*
+ * Write manifest.json as the last member, close the archive, fsync it,
+ * rename it to final_path (replacing an existing file only when force was
+ * given to gsr_archive_create; without it a file that appeared meanwhile
+ * fails with GSR_ERR_EXISTS) and fsync the directory.  write_meta (may be
+ * NULL) is called inside the manifest's top-level object after the
+ * standard keys, and adds the caller's keys with jw_key() and the like.
+ * On success stores the SHA-256 of the archive file itself in sha256_out
+ * (may be NULL).  On failure removes the temporary file; only when the
+ * directory cannot be synced after the rename is the archive left in
+ * place (and sha256_out set) while -1 is returned.  Frees ar in every
+ * case, also when ctx already holds an error (then it only aborts).
+ * Returns 0 or -1.
+ */
+int gsr_archive_finish(struct gsr_ctx *ctx, struct gsr_archive *ar,
+		       void (*write_meta)(struct jsonw *jw, void *arg),
+		       void *arg, char sha256_out[GSR_SHA256_HEX]);
+
+/* Abandon: remove the temporary file, free everything.  Accepts NULL. */
+void gsr_archive_abort(struct gsr_archive *ar);
+
+/* The number of members in the manifest so far (manifest.json aside). */
+size_t gsr_archive_n_members(const struct gsr_archive *ar);
+
+/*
+ * Verification.  Each member of the result is one of:
+ *   "ok"        listed in the manifest, present, same size and SHA-256;
+ *   "mismatch"  listed and present, but the size or SHA-256 differs, or
+ *               the archive holds it as something other than a file;
+ *   "missing"   listed, not in the archive;
+ *   "unlisted"  in the archive, not listed (every member is unlisted when
+ *               the manifest is absent or invalid; a second copy of a
+ *               listed name is unlisted too).
+ * size and sha256 are what the archive holds (0 and "" when missing);
+ * expected_size and expected_sha256 what the manifest says (0 and "" when
+ * unlisted).  Listed members come first, in the manifest's order, then
+ * the unlisted ones in the archive's order.
+ */
+struct gsr_verify_member {
+	char *name;
+	uint64_t size;
+	char sha256[GSR_SHA256_HEX];
+	uint64_t expected_size;
+	char expected_sha256[GSR_SHA256_HEX];
+	const char *status; /* "ok", "mismatch", "missing", "unlisted" */
+};
+
+struct gsr_verify_result {
+	struct gsr_verify_member *members;
+	size_t n_members, cap_members;
+	/* SHA-256 and size of the archive file as read. */
+	char archive_sha256[GSR_SHA256_HEX];
+	uint64_t archive_size;
+	/* manifest.json present, parsed, of the right format and types;
+	 * otherwise manifest_error says why. */
+	bool manifest_ok;
+	char *manifest_error;
+	/* Set when the archive could be opened but not read to its end
+	 * (truncated, corrupt, a member limit hit): the members after the
+	 * damage are not known. */
+	char *read_error;
+	bool db_checked;
+	bool db_ok;
+	char db_sha256[GSR_SHA256_HEX];
+	/* "output"."sha256" and "output"."path" of the manifest: "" and NULL
+	 * when it has none (then db_ok is false). */
+	char expected_db_sha256[GSR_SHA256_HEX];
+	char *expected_db_path;
+	/* Problems: members not "ok", a bad manifest, a read error, a
+	 * database that differs. */
+	size_t n_bad;
+};
+
+#define GSR_VERIFY_RESULT_INIT { 0 }
+
+/*
+ * Read every member of archive_path (a tar file, compressed with zstd,
+ * gzip, bzip2, xz or lz4, or not at all), hash each, parse manifest.json
+ * and compare.  When db_path is not NULL, hash that file and compare it
+ * with the manifest's "output"."sha256".  The archive may come from
+ * anyone: names are opaque strings, bounded in length
+ * (GSR_ARCHIVE_NAME_MAX; a longer one is cut and unlisted), the manifest
+ * is bounded (GSR_ARCHIVE_MANIFEST_MAX) and every field read has its type
+ * checked, and nothing is written anywhere.  Fails with GSR_ERR_INPUT only
+ * when the archive cannot be opened or its first header cannot be read
+ * (missing, not a regular file, not a tar archive), or when db_path cannot
+ * be read; everything else is a finding in res.  res must be zeroed
+ * (GSR_VERIFY_RESULT_INIT) and is released by gsr_verify_result_release()
+ * whatever the return value.  Returns 0 or -1.
+ */
+int gsr_archive_verify(struct gsr_ctx *ctx, const char *archive_path,
+		       const char *db_path, struct gsr_verify_result *res);
+
+void gsr_verify_result_release(struct gsr_verify_result *res);
+
+#endif

@@ -1,0 +1,1419 @@
+/* archive.c -- the audit archive: writer and verifier. */
+#include "compat.h"
+#include "archive.h"
+
+#include <archive_entry.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <locale.h>
+#include <nettle/version.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include "jsonw.h"
+#include "strbuf.h"
+#include "tempfiles.h"
+
+enum {
+	CHUNK = 1 << 20,     /* read and hash in pieces of this size */
+	TREE_DEPTH_MAX = 64, /* gsr_archive_add_tree's recursion limit */
+	SHOWN_NAME_MAX = 256 /* bytes kept of a name that is too long */
+};
+
+/* Total bytes of member names the reader keeps, a bound on its memory. */
+#define NAME_BYTES_MAX ((size_t)64 << 20)
+
+/* ---- writer ---------------------------------------------------------- */
+
+struct ar_member {
+	char *name;
+	uint64_t size;
+	char sha256[GSR_SHA256_HEX];
+};
+
+struct gsr_archive {
+	struct archive *a;
+	int fd;
+	char *final_path;
+	char *tmp_path;
+	bool force;
+	/* A member's header went out and its data did not all follow: the
+	 * stream is inconsistent and can only be abandoned. */
+	bool broken;
+	/* Abandoning: libarchive's output goes nowhere. */
+	bool discard;
+	time_t mtime;
+	/* Of every byte written to fd, in order: the archive's SHA-256. */
+	struct gsr_sha256 file_hash;
+	struct ar_member *members;
+	size_t n_members, cap_members;
+	unsigned char *buf; /* CHUNK bytes */
+	locale_t utf8;      /* C.UTF-8, or (locale_t)0 when there is none */
+};
+
+static int
+write_all(int fd, const unsigned char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/*
+ * libarchive converts names between the locale's character set and the
+ * UTF-8 of pax headers, and fails on anything but ASCII in the C locale
+ * that gsrecover runs in.  The archive's code therefore runs in C.UTF-8,
+ * switched for this thread only, where the conversion is the identity:
+ * names are written and read as the bytes they are.
+ */
+static locale_t
+utf8_locale(void)
+{
+	return newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+}
+
+static locale_t
+enter(locale_t loc)
+{
+	return loc ? uselocale(loc) : (locale_t)0;
+}
+
+static void
+leave(locale_t saved)
+{
+	if (saved)
+		uselocale(saved);
+}
+
+/* libarchive's output: the file, hashed on the way. */
+static la_ssize_t
+ar_write_cb(struct archive *a, void *client, const void *p, size_t n)
+{
+	struct gsr_archive *ar = client;
+
+	if (ar->discard)
+		return (la_ssize_t)n;
+	if (write_all(ar->fd, p, n) != 0) {
+		archive_set_error(a, errno, "%s", strerror(errno));
+		return -1;
+	}
+	gsr_sha256_update(&ar->file_hash, p, n);
+	return (la_ssize_t)n;
+}
+
+static const char *
+la_error(struct archive *a)
+{
+	const char *s = archive_error_string(a);
+
+	return s ? s : "unknown libarchive error";
+}
+
+/* Remove the temporary file (when remove_tmp) and free everything. */
+static void
+ar_free(struct gsr_archive *ar, bool remove_tmp)
+{
+	if (ar == NULL)
+		return;
+	if (ar->a) {
+		/*
+		 * Close rather than archive_write_fail(): libarchive 3.6 frees
+		 * its output buffer only on close.  The output is discarded,
+		 * but a member cut short is padded (compressed zeros, about
+		 * 5 GB a second) before the trailer.
+		 */
+		locale_t saved = enter(ar->utf8);
+
+		ar->discard = true;
+		archive_write_close(ar->a);
+		archive_write_free(ar->a);
+		leave(saved);
+	}
+	if (ar->fd >= 0)
+		close(ar->fd);
+	if (ar->tmp_path && remove_tmp) {
+		unlink(ar->tmp_path);
+		gsr_temp_unregister(ar->tmp_path);
+	}
+	for (size_t i = 0; i < ar->n_members; i++)
+		free(ar->members[i].name);
+	free(ar->members);
+	free(ar->buf);
+	free(ar->final_path);
+	free(ar->tmp_path);
+	if (ar->utf8)
+		freelocale(ar->utf8);
+	free(ar);
+}
+
+void
+gsr_archive_abort(struct gsr_archive *ar)
+{
+	ar_free(ar, true);
+}
+
+size_t
+gsr_archive_n_members(const struct gsr_archive *ar)
+{
+	return ar ? ar->n_members : 0;
+}
+
+struct gsr_archive *
+gsr_archive_create(struct gsr_ctx *ctx, const char *final_path, bool force,
+		   time_t mtime)
+{
+	struct gsr_archive *ar = NULL;
+	locale_t saved = (locale_t)0;
+	struct stat st;
+	int fd;
+
+	if (gsr_ctx_failed(ctx))
+		return NULL;
+	if (!force && lstat(final_path, &st) == 0) {
+		gsr_ctx_fail(ctx, GSR_ERR_EXISTS, "'%s' already exists", final_path);
+		goto fail;
+	}
+	if ((ar = calloc(1, sizeof *ar)) == NULL) {
+		gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
+		goto fail;
+	}
+	ar->fd = -1;
+	ar->force = force;
+	ar->mtime = mtime;
+	gsr_sha256_init(&ar->file_hash);
+	if ((ar->final_path = strdup(final_path)) == NULL ||
+	    (ar->buf = malloc(CHUNK)) == NULL ||
+	    asprintf(&ar->tmp_path, "%s.tmp-XXXXXX", final_path) < 0) {
+		ar->tmp_path = NULL;
+		gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
+		goto fail;
+	}
+	/* mkostemp creates the file with mode 0600 (less under an unusual
+	 * umask): it is never readable by others, not even for a moment. */
+	if ((fd = mkostemp(ar->tmp_path, O_CLOEXEC)) < 0) {
+		gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot create '%s': %s",
+			     ar->tmp_path, strerror(errno));
+		free(ar->tmp_path);
+		ar->tmp_path = NULL;
+		goto fail;
+	}
+	ar->fd = fd;
+	if (gsr_temp_register(ar->tmp_path) != 0) {
+		gsr_ctx_fail(ctx, GSR_ERR_INTERNAL,
+			     "too many temporary files to register '%s'",
+			     ar->tmp_path);
+		goto fail;
+	}
+	if (fchmod(fd, 0600) != 0) {
+		gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot set the mode of '%s': %s",
+			     ar->tmp_path, strerror(errno));
+		goto fail;
+	}
+	ar->utf8 = utf8_locale();
+	saved = enter(ar->utf8);
+	if ((ar->a = archive_write_new()) == NULL) {
+		gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
+		goto fail;
+	}
+	if (archive_write_set_format_pax_restricted(ar->a) != ARCHIVE_OK ||
+	    archive_write_add_filter_zstd(ar->a) != ARCHIVE_OK ||
+	    archive_write_set_filter_option(ar->a, "zstd", "compression-level",
+					    "3") != ARCHIVE_OK) {
+		gsr_ctx_fail(ctx, GSR_ERR_INTERNAL,
+			     "libarchive cannot write a tar.zst: %s",
+			     la_error(ar->a));
+		goto fail;
+	}
+	/* Two workers when libarchive and libzstd can; otherwise one
+	 * thread, silently: the archive is as valid, only slower. */
+	if (archive_write_set_filter_option(ar->a, "zstd", "threads", "2") !=
+	    ARCHIVE_OK)
+		archive_clear_error(ar->a);
+	/* No padding after the zstd stream. */
+	archive_write_set_bytes_in_last_block(ar->a, 1);
+	if (archive_write_open(ar->a, ar, NULL, ar_write_cb, NULL) != ARCHIVE_OK) {
+		gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot write '%s': %s",
+			     ar->tmp_path, la_error(ar->a));
+		goto fail;
+	}
+	leave(saved);
+	return ar;
+fail:
+	leave(saved);
+	ar_free(ar, true);
+	return NULL;
+}
+
+/* Fail with GSR_ERR_USAGE unless name may be a new member's. */
+static int
+check_name(struct gsr_ctx *ctx, const struct gsr_archive *ar, const char *name)
+{
+	size_t len = strlen(name);
+	const char *p;
+
+	if (len == 0 || len > GSR_ARCHIVE_NAME_MAX)
+		return gsr_ctx_fail(ctx, GSR_ERR_USAGE,
+				    "archive member name of %zu bytes: it must "
+				    "have 1 to %d", len, GSR_ARCHIVE_NAME_MAX);
+	for (p = name; *p; p++) {
+		unsigned char c = (unsigned char)*p;
+		/* C0, DEL and C1 (U+0080 to U+009F) controls. */
+		if (c < 0x20 || c == 0x7f ||
+		    (c == 0xc2 && (unsigned char)p[1] >= 0x80 &&
+		     (unsigned char)p[1] <= 0x9f))
+			return gsr_ctx_fail(ctx, GSR_ERR_USAGE,
+					    "archive member name has a control "
+					    "character");
+		if (c > 0x7f && !ar->utf8)
+			return gsr_ctx_fail(ctx, GSR_ERR_USAGE,
+					    "archive member name '%.200s' is not "
+					    "ASCII, and the C.UTF-8 locale is "
+					    "missing", name);
+	}
+	if (!gsr_utf8_valid(name, len))
+		return gsr_ctx_fail(ctx, GSR_ERR_USAGE,
+				    "archive member name is not UTF-8");
+	if (name[0] == '/')
+		return gsr_ctx_fail(ctx, GSR_ERR_USAGE,
+				    "archive member name '%.200s' is absolute", name);
+	for (p = name;;) {
+		size_t n = strcspn(p, "/");
+		if (n == 0 || (n == 1 && p[0] == '.') ||
+		    (n == 2 && p[0] == '.' && p[1] == '.'))
+			return gsr_ctx_fail(ctx, GSR_ERR_USAGE,
+					    "archive member name '%.200s' has an "
+					    "empty, '.' or '..' component", name);
+		if (p[n] == '\0')
+			break;
+		p += n + 1;
+	}
+	if (!strcmp(name, GSR_ARCHIVE_MANIFEST))
+		return gsr_ctx_fail(ctx, GSR_ERR_USAGE,
+				    "archive member name '%s' is reserved", name);
+	for (size_t i = 0; i < ar->n_members; i++)
+		if (!strcmp(ar->members[i].name, name))
+			return gsr_ctx_fail(ctx, GSR_ERR_USAGE,
+					    "archive member '%.200s' added twice",
+					    name);
+	return 0;
+}
+
+/*
+ * Write the header of a regular member.  After this the stream is broken
+ * until end_member(): a failure in between leaves it unusable.
+ */
+static int
+write_header(struct gsr_ctx *ctx, struct gsr_archive *ar, const char *name,
+	     uint64_t size)
+{
+	struct archive_entry *e = NULL;
+	locale_t saved = (locale_t)0;
+	int rc = -1;
+
+	if (size > INT64_MAX) {
+		gsr_ctx_fail(ctx, GSR_ERR_IO, "member '%s' is too large", name);
+		goto out;
+	}
+	if ((e = archive_entry_new()) == NULL) {
+		gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	archive_entry_copy_pathname(e, name);
+	archive_entry_set_filetype(e, AE_IFREG);
+	archive_entry_set_perm(e, 0600);
+	archive_entry_set_size(e, (la_int64_t)size);
+	archive_entry_set_uid(e, 0);
+	archive_entry_set_gid(e, 0);
+	archive_entry_copy_uname(e, "root");
+	archive_entry_copy_gname(e, "root");
+	archive_entry_set_mtime(e, ar->mtime, 0);
+	ar->broken = true;
+	saved = enter(ar->utf8);
+	if (archive_write_header(ar->a, e) != ARCHIVE_OK) {
+		gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot write '%s' (member '%s'): %s",
+			     ar->tmp_path, name, la_error(ar->a));
+		goto out;
+	}
+	rc = 0;
+out:
+	leave(saved);
+	archive_entry_free(e);
+	return rc;
+}
+
+static int
+write_data(struct gsr_ctx *ctx, struct gsr_archive *ar, const void *p,
+	   size_t n)
+{
+	la_ssize_t w = archive_write_data(ar->a, p, n);
+
+	if (w < 0 || (size_t)w != n)
+		return gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot write '%s': %s",
+				    ar->tmp_path, la_error(ar->a));
+	return 0;
+}
+
+/*
+ * Start a member that the manifest lists (its name checked): make room for
+ * its record (so that recording it cannot fail once it is written), store
+ * a copy of the name in *copy, and write its header.
+ */
+static int
+begin_member(struct gsr_ctx *ctx, struct gsr_archive *ar, const char *name,
+	     uint64_t size, char **copy)
+{
+	if (ar->broken)
+		return gsr_ctx_fail(ctx, GSR_ERR_INTERNAL,
+				    "the archive '%s' is incomplete after an "
+				    "earlier error", ar->tmp_path);
+	if (gsr_grow((void **)&ar->members, &ar->cap_members,
+		     ar->n_members + 1, sizeof *ar->members) ||
+	    (*copy = strdup(name)) == NULL)
+		return gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
+	return write_header(ctx, ar, name, size);
+}
+
+static void
+end_member(struct gsr_archive *ar, char **copy, uint64_t size,
+	   struct gsr_sha256 *h)
+{
+	struct ar_member *m = &ar->members[ar->n_members++];
+
+	m->name = *copy;
+	*copy = NULL;
+	m->size = size;
+	gsr_sha256_hex(h, m->sha256);
+	ar->broken = false;
+}
+
+int
+gsr_archive_add_file(struct gsr_ctx *ctx, struct gsr_archive *ar,
+		     const char *name, const char *src_path)
+{
+	struct gsr_sha256 h;
+	struct stat st;
+	uint64_t size, done = 0;
+	char *copy = NULL;
+	ssize_t n;
+	int fd = -1, rc = -1;
+
+	if (gsr_ctx_failed(ctx))
+		return -1;
+	if (ar == NULL)
+		return gsr_ctx_fail(ctx, GSR_ERR_INTERNAL, "no archive to add to");
+	if (check_name(ctx, ar, name))
+		return -1;
+	fd = open(src_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0 || fstat(fd, &st) != 0) {
+		gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot open '%s': %s", src_path,
+			     strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		gsr_ctx_fail(ctx, GSR_ERR_IO, "'%s' is not a regular file", src_path);
+		goto out;
+	}
+	size = (uint64_t)st.st_size;
+	if (begin_member(ctx, ar, name, size, &copy))
+		goto out;
+	gsr_sha256_init(&h);
+	while (done < size) {
+		size_t want = size - done < CHUNK ? (size_t)(size - done) : CHUNK;
+
+		if (gsr_ctx_check_cancel(ctx))
+			goto out;
+		n = read(fd, ar->buf, want);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot read '%s': %s",
+				     src_path, strerror(errno));
+			goto out;
+		}
+		if (n == 0) {
+			gsr_ctx_fail(ctx, GSR_ERR_IO,
+				     "'%s' shrank while it was archived (%" PRIu64
+				     " of %" PRIu64 " bytes read)", src_path,
+				     done, size);
+			goto out;
+		}
+		gsr_sha256_update(&h, ar->buf, (size_t)n);
+		if (write_data(ctx, ar, ar->buf, (size_t)n))
+			goto out;
+		done += (uint64_t)n;
+	}
+	/* One byte more would mean it grew: what is archived is then not
+	 * the whole file. */
+	do
+		n = read(fd, ar->buf, 1);
+	while (n < 0 && errno == EINTR);
+	if (n != 0) {
+		gsr_ctx_fail(ctx, GSR_ERR_IO, n < 0 ? "cannot read '%s': %s"
+			     : "'%s' grew while it was archived%s", src_path,
+			     n < 0 ? strerror(errno) : "");
+		goto out;
+	}
+	end_member(ar, &copy, size, &h);
+	rc = 0;
+out:
+	free(copy);
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+int
+gsr_archive_add_buffer(struct gsr_ctx *ctx, struct gsr_archive *ar,
+		       const char *name, const void *data, size_t n)
+{
+	const unsigned char *p = data;
+	struct gsr_sha256 h;
+	char *copy = NULL;
+	size_t done = 0;
+	int rc = -1;
+
+	if (gsr_ctx_failed(ctx))
+		return -1;
+	if (ar == NULL)
+		return gsr_ctx_fail(ctx, GSR_ERR_INTERNAL, "no archive to add to");
+	if (check_name(ctx, ar, name) || begin_member(ctx, ar, name, n, &copy))
+		goto out;
+	gsr_sha256_init(&h);
+	while (done < n) {
+		size_t k = n - done < CHUNK ? n - done : CHUNK;
+
+		if (gsr_ctx_check_cancel(ctx))
+			goto out;
+		gsr_sha256_update(&h, p + done, k);
+		if (write_data(ctx, ar, p + done, k))
+			goto out;
+		done += k;
+	}
+	end_member(ar, &copy, n, &h);
+	rc = 0;
+out:
+	free(copy);
+	return rc;
+}
+
+static int
+not_dots(const struct dirent *d)
+{
+	return strcmp(d->d_name, ".") != 0 && strcmp(d->d_name, "..") != 0;
+}
+
+/* Byte order, whatever the locale: the archive must not depend on it. */
+static int
+by_name(const struct dirent **a, const struct dirent **b)
+{
+	return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+static int
+add_dir(struct gsr_ctx *ctx, struct gsr_archive *ar, const char *prefix,
+	const char *dir, int depth)
+{
+	struct dirent **list = NULL;
+	char *path = NULL, *name = NULL;
+	int n = -1, rc = -1;
+
+	if (depth > TREE_DEPTH_MAX) {
+		gsr_ctx_fail(ctx, GSR_ERR_IO, "'%s': directories nested more "
+			     "than %d deep", dir, TREE_DEPTH_MAX);
+		goto out;
+	}
+	if ((n = scandir(dir, &list, not_dots, by_name)) < 0) {
+		gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot read the directory '%s': %s",
+			     dir, strerror(errno));
+		goto out;
+	}
+	for (int i = 0; i < n; i++) {
+		const char *base = list[i]->d_name;
+		struct stat st;
+
+		free(path);
+		free(name);
+		path = name = NULL;
+		if (asprintf(&path, "%s/%s", dir, base) < 0) {
+			path = NULL;
+			gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		if (asprintf(&name, "%s%s%s", prefix, *prefix ? "/" : "", base) < 0) {
+			name = NULL;
+			gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		if (lstat(path, &st) != 0) {
+			gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot read '%s': %s", path,
+				     strerror(errno));
+			goto out;
+		}
+		if (S_ISDIR(st.st_mode)) {
+			if (add_dir(ctx, ar, name, path, depth + 1))
+				goto out;
+		} else if (S_ISREG(st.st_mode)) {
+			if (gsr_archive_add_file(ctx, ar, name, path))
+				goto out;
+		}
+	}
+	rc = 0;
+out:
+	free(path);
+	free(name);
+	for (int i = 0; i < n; i++)
+		free(list[i]);
+	free(list);
+	return rc;
+}
+
+int
+gsr_archive_add_tree(struct gsr_ctx *ctx, struct gsr_archive *ar,
+		     const char *prefix, const char *dir)
+{
+	if (gsr_ctx_failed(ctx))
+		return -1;
+	if (ar == NULL)
+		return gsr_ctx_fail(ctx, GSR_ERR_INTERNAL, "no archive to add to");
+	return add_dir(ctx, ar, prefix ? prefix : "", dir, 0);
+}
+
+/* The manifest, pretty-printed, in a malloc'ed buffer. */
+static int
+build_manifest(struct gsr_ctx *ctx, const struct gsr_archive *ar,
+	       void (*write_meta)(struct jsonw *jw, void *arg), void *arg,
+	       char **out, size_t *len)
+{
+	char created[32], nettle_v[32];
+	struct jsonw jw;
+	struct tm tm;
+	FILE *f = NULL;
+	int rc = -1;
+
+	*out = NULL;
+	if (gmtime_r(&ar->mtime, &tm) == NULL ||
+	    strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) {
+		gsr_ctx_fail(ctx, GSR_ERR_USAGE, "archive time %lld is out of range",
+			     (long long)ar->mtime);
+		goto out;
+	}
+	snprintf(nettle_v, sizeof nettle_v, "%d.%d", nettle_version_major(),
+		 nettle_version_minor());
+	if ((f = open_memstream(out, len)) == NULL) {
+		gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	jw_init(&jw, f, true);
+	jw_obj_begin(&jw);
+	jw_kstr(&jw, "format", GSR_ARCHIVE_FORMAT);
+	jw_kint(&jw, "version", GSR_ARCHIVE_VERSION);
+	jw_kstr(&jw, "created", created);
+	jw_key(&jw, "tools");
+	jw_obj_begin(&jw);
+	jw_kstr(&jw, "gsrecover", GSR_VERSION);
+	jw_kstr(&jw, "sqlite", sqlite3_libversion());
+	jw_kstr(&jw, "zstd", ZSTD_versionString());
+	/* Not archive_version_details(), which leaks at each call in
+	 * libarchive 3.6; the zstd that it would name is "zstd" above. */
+	jw_kstr(&jw, "libarchive", archive_version_string());
+	jw_kstr(&jw, "nettle", nettle_v);
+	jw_obj_end(&jw);
+	jw_key(&jw, "members");
+	jw_arr_begin(&jw);
+	for (size_t i = 0; i < ar->n_members; i++) {
+		jw_obj_begin(&jw);
+		jw_kstr(&jw, "name", ar->members[i].name);
+		jw_kint(&jw, "size", (int64_t)ar->members[i].size);
+		jw_kstr(&jw, "sha256", ar->members[i].sha256);
+		jw_obj_end(&jw);
+	}
+	jw_arr_end(&jw);
+	if (write_meta)
+		write_meta(&jw, arg);
+	jw_obj_end(&jw);
+	jw_end_line(&jw);
+	if (jw.failed || jw.depth != 0) {
+		gsr_ctx_fail(ctx, GSR_ERR_INTERNAL,
+			     "the manifest's JSON is not well nested");
+		goto out;
+	}
+	if (ferror(f)) {
+		gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	rc = 0;
+out:
+	if (f && fclose(f) != 0 && rc == 0)
+		rc = gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
+	/* What the reader would refuse is not written. */
+	if (rc == 0 && *len > GSR_ARCHIVE_MANIFEST_MAX)
+		rc = gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "the manifest would be "
+				  "larger than %zu MiB",
+				  GSR_ARCHIVE_MANIFEST_MAX >> 20);
+	if (rc != 0) {
+		free(*out);
+		*out = NULL;
+	}
+	return rc;
+}
+
+/*
+ * Move tmp to dst.  Without force, never replace: renameat2's
+ * RENAME_NOREPLACE, or link and unlink where the file system lacks it.
+ */
+static int
+publish(struct gsr_ctx *ctx, const char *tmp, const char *dst, bool force)
+{
+	if (force) {
+		if (rename(tmp, dst) == 0)
+			return 0;
+	} else if (renameat2(AT_FDCWD, tmp, AT_FDCWD, dst, RENAME_NOREPLACE) == 0) {
+		return 0;
+	} else if (errno == EINVAL || errno == ENOSYS) {
+		if (link(tmp, dst) == 0) {
+			unlink(tmp);
+			return 0;
+		}
+	}
+	if (errno == EEXIST)
+		return gsr_ctx_fail(ctx, GSR_ERR_EXISTS, "'%s' already exists", dst);
+	return gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot rename '%s' to '%s': %s",
+			    tmp, dst, strerror(errno));
+}
+
+/* fsync the directory that holds path, so that the rename is durable. */
+static int
+sync_dir(struct gsr_ctx *ctx, const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir = NULL;
+	int fd = -1, rc = -1;
+
+	if (slash == NULL)
+		dir = strdup(".");
+	else if (slash == path)
+		dir = strdup("/");
+	else
+		dir = strndup(path, (size_t)(slash - path));
+	if (dir == NULL) {
+		gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	/* Some file systems cannot sync a directory (EINVAL): nothing more
+	 * can be done there. */
+	if (fd < 0 || (fsync(fd) != 0 && errno != EINVAL)) {
+		gsr_ctx_fail(ctx, GSR_ERR_IO, "'%s' is written, but its directory "
+			     "cannot be synced: %s", path, strerror(errno));
+		goto out;
+	}
+	rc = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	free(dir);
+	return rc;
+}
+
+int
+gsr_archive_finish(struct gsr_ctx *ctx, struct gsr_archive *ar,
+		   void (*write_meta)(struct jsonw *jw, void *arg), void *arg,
+		   char sha256_out[GSR_SHA256_HEX])
+{
+	locale_t saved;
+	bool published = false;
+	char *manifest = NULL;
+	size_t len = 0;
+	int fd, r, rc = -1;
+
+	if (gsr_ctx_failed(ctx) || ar == NULL)
+		goto out;
+	if (ar->broken) {
+		gsr_ctx_fail(ctx, GSR_ERR_INTERNAL, "the archive '%s' is incomplete "
+			     "after an earlier error", ar->tmp_path);
+		goto out;
+	}
+	if (build_manifest(ctx, ar, write_meta, arg, &manifest, &len))
+		goto out;
+	if (write_header(ctx, ar, GSR_ARCHIVE_MANIFEST, len) ||
+	    write_data(ctx, ar, manifest, len))
+		goto out;
+	saved = enter(ar->utf8);
+	r = archive_write_close(ar->a);
+	leave(saved);
+	if (r != ARCHIVE_OK) {
+		gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot write '%s': %s",
+			     ar->tmp_path, la_error(ar->a));
+		goto out;
+	}
+	archive_write_free(ar->a);
+	ar->a = NULL;
+	fd = ar->fd;
+	ar->fd = -1;
+	if (fsync(fd) != 0) {
+		gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot write '%s': %s",
+			     ar->tmp_path, strerror(errno));
+		close(fd);
+		goto out;
+	}
+	if (close(fd) != 0) {
+		gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot write '%s': %s",
+			     ar->tmp_path, strerror(errno));
+		goto out;
+	}
+	if (publish(ctx, ar->tmp_path, ar->final_path, ar->force))
+		goto out;
+	published = true;
+	gsr_temp_unregister(ar->tmp_path);
+	if (sha256_out)
+		gsr_sha256_hex(&ar->file_hash, sha256_out);
+	if (sync_dir(ctx, ar->final_path))
+		goto out;
+	rc = 0;
+out:
+	free(manifest);
+	ar_free(ar, !published);
+	return rc;
+}
+
+/* ---- verifier -------------------------------------------------------- */
+
+/* One member as the archive holds it. */
+struct vr_entry {
+	char *name;
+	uint64_t size;
+	char sha256[GSR_SHA256_HEX];
+	bool regular;
+	bool bad_name; /* too long: cut, never matched */
+	bool used;     /* matched with a manifest member, or the manifest */
+};
+
+struct vr_state {
+	struct archive *a;
+	int fd;
+	unsigned char *buf; /* CHUNK bytes, for the file */
+	unsigned char *data; /* CHUNK bytes, for member data */
+	struct gsr_sha256 file_hash;
+	uint64_t file_size;
+	bool file_error;
+	struct vr_entry *ents;
+	size_t n_ents, cap_ents;
+	size_t name_bytes;
+	size_t manifest_ent; /* index in ents, or SIZE_MAX */
+	bool manifest_cut;   /* its data could not be read to the end */
+	struct strbuf manifest;
+	json_t *root;
+	/* Sorted indices into ents, by name then position. */
+	size_t *order;
+};
+
+/* libarchive's input: the file, hashed on the way. */
+static la_ssize_t
+vr_read_cb(struct archive *a, void *client, const void **out)
+{
+	struct vr_state *st = client;
+	ssize_t n;
+
+	do
+		n = read(st->fd, st->buf, CHUNK);
+	while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		st->file_error = true;
+		archive_set_error(a, errno, "%s", strerror(errno));
+		return -1;
+	}
+	gsr_sha256_update(&st->file_hash, st->buf, (size_t)n);
+	st->file_size += (uint64_t)n;
+	*out = st->buf;
+	return n;
+}
+
+static void
+set_msg(char **dst, const char *fmt, ...) GSR_PRINTF(2, 3);
+
+/* Store a formatted message in *dst unless one is there already. */
+static void
+set_msg(char **dst, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (*dst)
+		return;
+	va_start(ap, fmt);
+	if (vasprintf(dst, fmt, ap) < 0)
+		*dst = NULL;
+	va_end(ap);
+	if (*dst == NULL)
+		*dst = strdup("out of memory");
+}
+
+static int
+push_result(struct gsr_ctx *ctx, struct gsr_verify_result *res,
+	    const char *name, const char *status)
+{
+	struct gsr_verify_member *m;
+
+	if (gsr_grow((void **)&res->members, &res->cap_members,
+		     res->n_members + 1, sizeof *res->members))
+		return gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
+	m = &res->members[res->n_members];
+	if ((m->name = strdup(name)) == NULL)
+		return gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
+	m->status = status;
+	res->n_members++;
+	return 0;
+}
+
+/*
+ * Read the next member's data, hashing it, and keep the manifest's bytes.
+ * Returns 0, 1 when the archive cannot be read further (res->read_error
+ * says why), or -1 on an error in ctx.
+ */
+static int
+read_member(struct gsr_ctx *ctx, struct vr_state *st,
+	    struct gsr_verify_result *res, struct archive_entry *e)
+{
+	const char *name = archive_entry_pathname(e);
+	struct vr_entry *v;
+	struct gsr_sha256 h;
+	size_t len;
+	bool is_manifest;
+
+	if (name == NULL)
+		name = archive_entry_pathname_utf8(e);
+	if (name == NULL)
+		name = "";
+	len = strlen(name);
+	if (st->n_ents >= GSR_ARCHIVE_MEMBERS_MAX) {
+		set_msg(&res->read_error, "more than %zu members: the rest was "
+			"not read", GSR_ARCHIVE_MEMBERS_MAX);
+		return 1;
+	}
+	if (len > GSR_ARCHIVE_NAME_MAX)
+		len = SHOWN_NAME_MAX;
+	if (st->name_bytes + len > NAME_BYTES_MAX) {
+		set_msg(&res->read_error, "more than %zu bytes of member names: "
+			"the rest was not read", NAME_BYTES_MAX);
+		return 1;
+	}
+	if (gsr_grow((void **)&st->ents, &st->cap_ents, st->n_ents + 1,
+		     sizeof *st->ents))
+		return gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
+	v = &st->ents[st->n_ents];
+	memset(v, 0, sizeof *v);
+	v->bad_name = strlen(name) > GSR_ARCHIVE_NAME_MAX;
+	if (v->bad_name) {
+		if (asprintf(&v->name, "%.*s...", SHOWN_NAME_MAX, name) < 0)
+			v->name = NULL;
+	} else {
+		v->name = strdup(name);
+	}
+	if (v->name == NULL)
+		return gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
+	st->n_ents++;
+	st->name_bytes += len;
+	v->regular = archive_entry_filetype(e) == AE_IFREG;
+	/* A later manifest.json replaces an earlier one, as extracting the
+	 * archive would; the earlier ones are then unlisted members. */
+	is_manifest = v->regular && !v->bad_name &&
+		      !strcmp(v->name, GSR_ARCHIVE_MANIFEST);
+	if (is_manifest) {
+		st->manifest_ent = st->n_ents - 1;
+		st->manifest_cut = false;
+		sb_reset(&st->manifest);
+		st->manifest.max = GSR_ARCHIVE_MANIFEST_MAX;
+	}
+	gsr_sha256_init(&h);
+	for (;;) {
+		la_ssize_t n;
+
+		if (gsr_ctx_check_cancel(ctx))
+			return -1;
+		n = archive_read_data(st->a, st->data, CHUNK);
+		if (n == 0)
+			break;
+		if (n < 0) {
+			if (is_manifest)
+				st->manifest_cut = true;
+			set_msg(&res->read_error, "member '%s': %s", v->name,
+				la_error(st->a));
+			return 1;
+		}
+		gsr_sha256_update(&h, st->data, (size_t)n);
+		v->size += (uint64_t)n;
+		if (is_manifest && !st->manifest.failed)
+			sb_add(&st->manifest, st->data, (size_t)n);
+	}
+	gsr_sha256_hex(&h, v->sha256);
+	return 0;
+}
+
+static bool
+is_sha256_hex(const char *s)
+{
+	size_t i;
+
+	for (i = 0; s[i]; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	return i == 64;
+}
+
+/* The string value of key in obj (where is the prefix of its name in
+ * messages): NULL, with *err set, when the key is there but not a string
+ * or missing and required; NULL alone when it is missing and optional. */
+static const char *
+get_str(json_t *obj, const char *where, const char *key, bool required,
+	char **err)
+{
+	json_t *v = json_object_get(obj, key);
+
+	if (v == NULL) {
+		if (required)
+			set_msg(err, "%s%s is missing", where, key);
+		return NULL;
+	}
+	if (!json_is_string(v) || strlen(json_string_value(v)) !=
+				      json_string_length(v)) {
+		set_msg(err, "%s%s is not a string", where, key);
+		return NULL;
+	}
+	return json_string_value(v);
+}
+
+/*
+ * Check the parsed manifest: its format, version, the types of the
+ * standard keys, every member and "output".  Returns NULL or the problem.
+ */
+static char *
+check_manifest(json_t *root)
+{
+	char *err = NULL;
+	const char *s;
+	json_t *v, *members, *m;
+	size_t i;
+
+	if (!json_is_object(root)) {
+		set_msg(&err, "not a JSON object");
+		return err;
+	}
+	s = get_str(root, "", "format", true, &err);
+	if (err)
+		return err;
+	if (strcmp(s, GSR_ARCHIVE_FORMAT) != 0) {
+		set_msg(&err, "format is not \"%s\"", GSR_ARCHIVE_FORMAT);
+		return err;
+	}
+	v = json_object_get(root, "version");
+	if (!json_is_integer(v)) {
+		set_msg(&err, "version is %s", v ? "not an integer" : "missing");
+		return err;
+	}
+	if (json_integer_value(v) != GSR_ARCHIVE_VERSION) {
+		set_msg(&err, "version is %" JSON_INTEGER_FORMAT ": only %d "
+			"is known", json_integer_value(v), GSR_ARCHIVE_VERSION);
+		return err;
+	}
+	get_str(root, "", "created", true, &err);
+	if (err)
+		return err;
+	if (!json_is_object(json_object_get(root, "tools"))) {
+		set_msg(&err, "tools is missing or not an object");
+		return err;
+	}
+	members = json_object_get(root, "members");
+	if (!json_is_array(members)) {
+		set_msg(&err, "members is missing or not an array");
+		return err;
+	}
+	json_array_foreach(members, i, m) {
+		char where[64];
+
+		snprintf(where, sizeof where, "members[%zu].", i);
+		if (!json_is_object(m)) {
+			set_msg(&err, "members[%zu] is not an object", i);
+			return err;
+		}
+		s = get_str(m, where, "name", true, &err);
+		if (err)
+			return err;
+		if (*s == '\0' || strlen(s) > GSR_ARCHIVE_NAME_MAX) {
+			set_msg(&err, "%sname is empty or longer than %d bytes",
+				where, GSR_ARCHIVE_NAME_MAX);
+			return err;
+		}
+		v = json_object_get(m, "size");
+		if (!json_is_integer(v) || json_integer_value(v) < 0) {
+			set_msg(&err, "%ssize is not an integer of 0 or more",
+				where);
+			return err;
+		}
+		s = get_str(m, where, "sha256", true, &err);
+		if (err)
+			return err;
+		if (!is_sha256_hex(s)) {
+			set_msg(&err, "%ssha256 is not 64 lower-case hex digits",
+				where);
+			return err;
+		}
+	}
+	v = json_object_get(root, "output");
+	if (v != NULL) {
+		if (!json_is_object(v)) {
+			set_msg(&err, "output is not an object");
+			return err;
+		}
+		s = get_str(v, "output.", "sha256", false, &err);
+		if (err)
+			return err;
+		if (s && !is_sha256_hex(s)) {
+			set_msg(&err, "output.sha256 is not 64 lower-case hex "
+				"digits");
+			return err;
+		}
+		get_str(v, "output.", "path", false, &err);
+	}
+	return err;
+}
+
+/* For qsort_r: entry indices by name, then by position. */
+static int
+cmp_order(const void *a, const void *b, void *arg)
+{
+	const struct vr_entry *ents = arg;
+	size_t i = *(const size_t *)a, j = *(const size_t *)b;
+	int c = strcmp(ents[i].name, ents[j].name);
+
+	if (c)
+		return c;
+	return i < j ? -1 : i > j;
+}
+
+/* The first unused entry named name, in archive order, or SIZE_MAX. */
+static size_t
+find_entry(const struct vr_state *st, const char *name)
+{
+	size_t lo = 0, hi = st->n_ents;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (strcmp(st->ents[st->order[mid]].name, name) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < st->n_ents; lo++) {
+		const struct vr_entry *v = &st->ents[st->order[lo]];
+		if (strcmp(v->name, name) != 0)
+			break;
+		if (!v->used && !v->bad_name)
+			return st->order[lo];
+	}
+	return SIZE_MAX;
+}
+
+/* Compare the manifest's members with the entries; fill res->members. */
+static int
+match_members(struct gsr_ctx *ctx, struct vr_state *st,
+	      struct gsr_verify_result *res)
+{
+	json_t *members, *m;
+	size_t i;
+
+	if (st->n_ents) {
+		if ((st->order = calloc(st->n_ents, sizeof *st->order)) == NULL)
+			return gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
+		for (i = 0; i < st->n_ents; i++)
+			st->order[i] = i;
+		qsort_r(st->order, st->n_ents, sizeof *st->order, cmp_order,
+			st->ents);
+	}
+	members = res->manifest_ok ? json_object_get(st->root, "members") : NULL;
+	json_array_foreach(members, i, m) {
+		const char *name = json_string_value(json_object_get(m, "name"));
+		const char *sha = json_string_value(json_object_get(m, "sha256"));
+		uint64_t size = (uint64_t)json_integer_value(json_object_get(m, "size"));
+		size_t k = find_entry(st, name);
+		struct gsr_verify_member *r;
+
+		if (push_result(ctx, res, name, "missing"))
+			return -1;
+		r = &res->members[res->n_members - 1];
+		r->expected_size = size;
+		snprintf(r->expected_sha256, sizeof r->expected_sha256, "%s", sha);
+		if (k == SIZE_MAX)
+			continue;
+		st->ents[k].used = true;
+		r->size = st->ents[k].size;
+		memcpy(r->sha256, st->ents[k].sha256, sizeof r->sha256);
+		if (st->ents[k].regular && r->size == size &&
+		    !strcmp(r->sha256, sha))
+			r->status = "ok";
+		else
+			r->status = "mismatch";
+	}
+	for (i = 0; i < st->n_ents; i++) {
+		const struct vr_entry *v = &st->ents[i];
+		struct gsr_verify_member *r;
+
+		if (v->used)
+			continue;
+		if (push_result(ctx, res, v->name, "unlisted"))
+			return -1;
+		r = &res->members[res->n_members - 1];
+		r->size = v->size;
+		memcpy(r->sha256, v->sha256, sizeof r->sha256);
+	}
+	return 0;
+}
+
+/* Parse the manifest kept in st; set res->manifest_ok or manifest_error. */
+static void
+load_manifest(struct vr_state *st, struct gsr_verify_result *res)
+{
+	json_error_t jerr;
+
+	if (st->manifest_ent == SIZE_MAX) {
+		set_msg(&res->manifest_error, res->read_error
+			? "no %s before the damage" : "the archive has no %s",
+			GSR_ARCHIVE_MANIFEST);
+		return;
+	}
+	st->ents[st->manifest_ent].used = true;
+	if (st->manifest_cut) {
+		set_msg(&res->manifest_error, "%s cannot be read to its end",
+			GSR_ARCHIVE_MANIFEST);
+		return;
+	}
+	if (st->manifest.failed) {
+		set_msg(&res->manifest_error, "%s is larger than %zu MiB",
+			GSR_ARCHIVE_MANIFEST, GSR_ARCHIVE_MANIFEST_MAX >> 20);
+		return;
+	}
+	st->root = json_loadb(sb_str(&st->manifest), st->manifest.len,
+			      JSON_REJECT_DUPLICATES, &jerr);
+	if (st->root == NULL) {
+		set_msg(&res->manifest_error, "%s: line %d, column %d: %s",
+			GSR_ARCHIVE_MANIFEST, jerr.line, jerr.column, jerr.text);
+		return;
+	}
+	res->manifest_error = check_manifest(st->root);
+	res->manifest_ok = res->manifest_error == NULL;
+}
+
+/*
+ * Let a read other compressions than zstd, but only those libarchive has
+ * built in: where it lacks the library it runs an external program, which
+ * a hostile archive has no business starting.  A probe on a throwaway
+ * handle tells which is which.
+ */
+static void
+add_builtin_filters(struct archive *a)
+{
+	static int (*const filters[])(struct archive *) = {
+		archive_read_support_filter_gzip,
+		archive_read_support_filter_bzip2,
+		archive_read_support_filter_xz,
+		archive_read_support_filter_lz4,
+	};
+
+	for (size_t i = 0; i < GSR_ARRAY_LEN(filters); i++) {
+		struct archive *probe = archive_read_new();
+		bool builtin = probe && filters[i](probe) == ARCHIVE_OK;
+
+		if (probe)
+			archive_read_free(probe);
+		if (builtin)
+			filters[i](a);
+	}
+}
+
+static int
+hash_db(struct gsr_ctx *ctx, const char *db_path, struct gsr_verify_result *res)
+{
+	struct stat sb;
+	int fd, rc = -1;
+
+	fd = open(db_path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0 || fstat(fd, &sb) != 0) {
+		gsr_ctx_fail(ctx, GSR_ERR_INPUT, "cannot open '%s': %s", db_path,
+			     strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		gsr_ctx_fail(ctx, GSR_ERR_INPUT, "'%s' is not a regular file", db_path);
+		goto out;
+	}
+	if (gsr_sha256_fd(fd, res->db_sha256, NULL) != 0) {
+		gsr_ctx_fail(ctx, GSR_ERR_INPUT, "cannot read '%s': %s", db_path,
+			     strerror(errno));
+		goto out;
+	}
+	res->db_checked = true;
+	res->db_ok = res->expected_db_sha256[0] != '\0' &&
+		     !strcmp(res->db_sha256, res->expected_db_sha256);
+	rc = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+int
+gsr_archive_verify(struct gsr_ctx *ctx, const char *archive_path,
+		   const char *db_path, struct gsr_verify_result *res)
+{
+	struct vr_state st = { .fd = -1, .manifest_ent = SIZE_MAX,
+			       .manifest = STRBUF_INIT };
+	locale_t loc = (locale_t)0, saved = (locale_t)0;
+	struct archive_entry *e;
+	struct stat sb;
+	int r, rc = -1;
+
+	if (gsr_ctx_failed(ctx))
+		return -1;
+	loc = utf8_locale();
+	saved = enter(loc);
+	st.fd = open(archive_path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (st.fd < 0 || fstat(st.fd, &sb) != 0) {
+		gsr_ctx_fail(ctx, GSR_ERR_INPUT, "cannot open '%s': %s",
+			     archive_path, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		gsr_ctx_fail(ctx, GSR_ERR_INPUT, "'%s' is not a regular file",
+			     archive_path);
+		goto out;
+	}
+	gsr_sha256_init(&st.file_hash);
+	if ((st.buf = malloc(CHUNK)) == NULL ||
+	    (st.data = malloc(CHUNK)) == NULL ||
+	    (st.a = archive_read_new()) == NULL) {
+		gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	/* Tar only, and only the filters libarchive has built in: none of
+	 * those that would run an external program. */
+	if (archive_read_support_format_tar(st.a) != ARCHIVE_OK ||
+	    archive_read_support_filter_zstd(st.a) != ARCHIVE_OK) {
+		gsr_ctx_fail(ctx, GSR_ERR_INTERNAL, "libarchive cannot read a "
+			     "tar.zst: %s", la_error(st.a));
+		goto out;
+	}
+	add_builtin_filters(st.a);
+	if (archive_read_open(st.a, &st, NULL, vr_read_cb, NULL) != ARCHIVE_OK) {
+		gsr_ctx_fail(ctx, GSR_ERR_INPUT, "'%s' is not a readable archive: %s",
+			     archive_path, la_error(st.a));
+		goto out;
+	}
+	for (;;) {
+		r = archive_read_next_header(st.a, &e);
+		if (r == ARCHIVE_EOF)
+			break;
+		if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
+			if (st.n_ents == 0) {
+				gsr_ctx_fail(ctx, GSR_ERR_INPUT, "'%s' is not a "
+					     "readable archive: %s", archive_path,
+					     la_error(st.a));
+				goto out;
+			}
+			set_msg(&res->read_error, "after member '%s': %s",
+				st.ents[st.n_ents - 1].name, la_error(st.a));
+			break;
+		}
+		r = read_member(ctx, &st, res, e);
+		if (r < 0)
+			goto out;
+		if (r > 0)
+			break;
+	}
+	/* The rest of the file (zstd's or tar's padding, or whatever follows
+	 * the damage) goes into the file's hash too. */
+	while (!st.file_error) {
+		const void *p;
+		la_ssize_t n = vr_read_cb(st.a, &st, &p);
+		if (n <= 0)
+			break;
+	}
+	if (st.file_error) {
+		gsr_ctx_fail(ctx, GSR_ERR_INPUT, "cannot read '%s': %s",
+			     archive_path, la_error(st.a));
+		goto out;
+	}
+	gsr_sha256_hex(&st.file_hash, res->archive_sha256);
+	res->archive_size = st.file_size;
+	load_manifest(&st, res);
+	if (match_members(ctx, &st, res))
+		goto out;
+	if (res->manifest_ok) {
+		json_t *out = json_object_get(st.root, "output");
+		const char *s = json_string_value(json_object_get(out, "sha256"));
+		const char *p = json_string_value(json_object_get(out, "path"));
+
+		if (s)
+			snprintf(res->expected_db_sha256,
+				 sizeof res->expected_db_sha256, "%s", s);
+		if (p && (res->expected_db_path = strdup(p)) == NULL) {
+			gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+	}
+	if (db_path && hash_db(ctx, db_path, res))
+		goto out;
+	res->n_bad = 0;
+	for (size_t i = 0; i < res->n_members; i++)
+		if (strcmp(res->members[i].status, "ok") != 0)
+			res->n_bad++;
+	res->n_bad += !res->manifest_ok;
+	res->n_bad += res->read_error != NULL;
+	res->n_bad += res->db_checked && !res->db_ok;
+	rc = 0;
+out:
+	if (st.a)
+		archive_read_free(st.a);
+	if (st.fd >= 0)
+		close(st.fd);
+	for (size_t i = 0; i < st.n_ents; i++)
+		free(st.ents[i].name);
+	free(st.ents);
+	free(st.order);
+	free(st.buf);
+	free(st.data);
+	sb_release(&st.manifest);
+	json_decref(st.root);
+	leave(saved);
+	if (loc)
+		freelocale(loc);
+	return rc;
+}
+
+void
+gsr_verify_result_release(struct gsr_verify_result *res)
+{
+	if (res == NULL)
+		return;
+	for (size_t i = 0; i < res->n_members; i++)
+		free(res->members[i].name);
+	free(res->members);
+	free(res->manifest_error);
+	free(res->read_error);
+	free(res->expected_db_path);
+	memset(res, 0, sizeof *res);
+}

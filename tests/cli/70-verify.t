@@ -1,0 +1,349 @@
+#!/bin/sh
+# gsrecover verify: audit archives made here with tar, zstd, sha256sum and
+# jq (as rebuild would write them), intact, tampered with, short of a
+# member or with one too many, with a bad manifest, or not archives at all.
+. "$GSR_TOP/tests/lib.sh"
+
+sha() { sha256sum < "$1" | cut -d ' ' -f 1; }
+size() { wc -c < "$1" | tr -d ' '; }
+
+# manifest DIR DB-SHA256 NAME... -- write DIR/manifest.json listing the
+# files NAME (relative to DIR), and DB-SHA256 as the output's hash.
+manifest() {
+	_d=$1
+	_out=$2
+	shift 2
+	for _n in "$@"; do
+		jq -n --arg name "$_n" --argjson size "$(size "$_d/$_n")" \
+			--arg sha256 "$(sha "$_d/$_n")" \
+			'{name: $name, size: $size, sha256: $sha256}'
+	done | jq -s --arg out "$_out" '{format: "gsrecover-audit", version: 1,
+		created: "2026-01-01T00:00:00Z",
+		tools: {gsrecover: "0.1.0"}, members: .,
+		output: {path: "rebuilt.db", sha256: $out, size: 8}}' > "$_d/manifest.json"
+}
+
+# pack DIR ARCHIVE NAME... -- tar.zst of the files NAME of DIR, then
+# DIR/manifest.json.
+pack() {
+	_d=$1
+	_a=$2
+	shift 2
+	rm -f "$_a"
+	tar --zstd -cf "$_a" -C "$_d" "$@" manifest.json
+}
+
+# v NAME ARGS... -- run verify; stdout in NAME.out, stderr in NAME.err,
+# the status in $st.
+v() {
+	_name=$1
+	shift
+	gsr verify "$@" > "$_name.out" 2> "$_name.err"
+	st=$?
+}
+
+MEMBERS="input/database.db report.json tree/a.txt tree/sub/b.txt"
+mkdir -p good/input good/tree/sub
+printf 'the original database\n' > good/input/database.db
+printf '{"verdict": "dev-build"}\n' > good/report.json
+printf 'a\n' > good/tree/a.txt
+printf 'bee\n' > good/tree/sub/b.txt
+printf 'rebuilt\n' > rebuilt.db
+printf 'not it\n' > other.db
+DBSHA=$(sha rebuilt.db)
+manifest good "$DBSHA" $MEMBERS
+pack good good.tar.zst $MEMBERS
+ok "fixture: zstd -t passes on the archive made here" zstd -q -t good.tar.zst
+
+# --- intact ---------------------------------------------------------------
+v good good.tar.zst
+is "$st" 0 "intact: exit 0"
+is "$(cat good.out)" "good.tar.zst: 4 members, all hashes match" \
+	"intact: only the summary line"
+is "$(cat good.err)" "" "intact: nothing on stderr"
+v goodv -v good.tar.zst
+is "$st" 0 "intact, -v: exit 0"
+is "$(grep -c '^ok  ' goodv.out)" 4 "intact, -v: one ok line per member"
+is "$(sed -n 1p goodv.out)" "ok        input/database.db" "intact, -v: members in the manifest's order"
+like "$(cat goodv.out)" "^sha256    $(sha good.tar.zst) \($(size good.tar.zst) bytes\)$" \
+	"intact, -v: the archive's own SHA-256 and size"
+
+# An uncompressed and a gzip'ed tar are read too.
+tar -cf plain.tar -C good $MEMBERS manifest.json
+v plain plain.tar
+is "$st" 0 "plain tar: exit 0"
+tar -czf gz.tar.gz -C good $MEMBERS manifest.json
+v gz gz.tar.gz
+is "$st" 0 "tar.gz: exit 0"
+
+# --- tampered: one byte changed, same size -----------------------------------
+cp -R good tampered
+printf 'X' | dd of=tampered/report.json bs=1 seek=3 conv=notrunc 2> /dev/null
+is "$(size tampered/report.json)" "$(size good/report.json)" "fixture: tampering keeps the size"
+pack tampered tampered.tar.zst $MEMBERS
+v tampered tampered.tar.zst
+is "$st" 4 "tampered member: exit 4"
+is "$(grep -c . tampered.out)" 2 "tampered member: one member line and the summary"
+is "$(sed -n 1p tampered.out)" \
+	"mismatch  report.json: size $(size tampered/report.json), sha256 $(sha tampered/report.json); the manifest says size $(size good/report.json), sha256 $(sha good/report.json)" \
+	"tampered member: named as mismatch, with both hashes"
+is "$(sed -n 2p tampered.out)" "tampered.tar.zst: 4 members, 1 problem" "tampered member: summary counts 1 problem"
+v tamperedj --json tampered.tar.zst
+is "$st" 4 "tampered member, --json: exit 4"
+is "$(jq -c '[.members[] | select(.status != "ok") | {name, status}]' tamperedj.out)" \
+	'[{"name":"report.json","status":"mismatch"}]' "tampered member, --json: the one mismatch"
+is "$(jq -c '[.ok, .problems, .gsrecover.exit_status]' tamperedj.out)" '[false,1,4]' \
+	"tampered member, --json: ok false, 1 problem, exit_status 4"
+
+# A member whose size changed.
+cp -R good longer
+printf 'more\n' >> longer/tree/a.txt
+pack longer longer.tar.zst $MEMBERS
+v longer longer.tar.zst
+is "$st" 4 "longer member: exit 4"
+like "$(cat longer.out)" "^mismatch  tree/a.txt: size 7, " "longer member: named as mismatch"
+
+# --- a member added, a member removed -----------------------------------------
+cp -R good added
+printf 'extra\n' > added/extra.txt
+pack added added.tar.zst $MEMBERS extra.txt
+v added added.tar.zst
+is "$st" 4 "member added: exit 4"
+is "$(sed -n 1p added.out)" "unlisted  extra.txt: in the archive, not listed in the manifest" \
+	"member added: named as unlisted"
+is "$(sed -n 2p added.out)" "added.tar.zst: 5 members, 1 problem" "member added: summary"
+
+pack good removed.tar.zst input/database.db report.json tree/a.txt
+v removed removed.tar.zst
+is "$st" 4 "member removed: exit 4"
+is "$(sed -n 1p removed.out)" "missing   tree/sub/b.txt: listed in the manifest, not in the archive" \
+	"member removed: named as missing"
+v removedj --json removed.tar.zst
+is "$(jq -c '.members[] | select(.name == "tree/sub/b.txt") | [.status, .size, .sha256, .expected_size]' removedj.out)" \
+	'["missing",null,null,4]' "member removed, --json: missing, no size or hash, the expected size"
+
+# The same name twice: the second copy is not the one the manifest lists.
+tar -cf twice.tar -C good $MEMBERS
+tar -rf twice.tar -C tampered report.json
+tar -rf twice.tar -C good manifest.json
+zstd -q --rm twice.tar
+v twice twice.tar.zst
+is "$st" 4 "a member twice: exit 4"
+is "$(grep -c '^unlisted  report.json' twice.out)" 1 "a member twice: the second copy is unlisted"
+
+# The manifest lists a size that is not the member's, with its hash.
+cp -R good badsize
+jq '.members[0].size += 1' good/manifest.json > badsize/manifest.json
+pack badsize badsize.tar.zst $MEMBERS
+v badsize badsize.tar.zst
+is "$st" 4 "listed size wrong, hash right: exit 4"
+like "$(sed -n 1p badsize.out)" "^mismatch  input/database.db: size 22, sha256 ([0-9a-f]{64}); the manifest says size 23, sha256 \\1$" \
+	"listed size wrong, hash right: mismatch"
+
+# A manifest that lists a name twice matches two copies of it.
+tar -cf listed2.tar -C good $MEMBERS
+tar -rf listed2.tar -C good report.json
+jq '.members += [.members[1]]' good/manifest.json > listed2.json
+mkdir listed2 && cp listed2.json listed2/manifest.json
+tar -rf listed2.tar -C listed2 manifest.json
+zstd -q --rm listed2.tar
+v listed2 -v listed2.tar.zst
+is "$st" 0 "a name listed twice, two copies: exit 0"
+is "$(grep -c '^ok        report.json$' listed2.out)" 2 "a name listed twice, two copies: both ok"
+
+# A listed name that is a symbolic link in the archive.
+cp -R good linked
+rm linked/report.json
+ln -s input/database.db linked/report.json
+pack linked linked.tar.zst $MEMBERS
+v linked linked.tar.zst
+is "$st" 4 "a listed member that is a link: exit 4"
+like "$(cat linked.out)" "^mismatch  report.json: size 0," "a listed member that is a link: mismatch"
+# ... even when the manifest lists it as empty.
+jq --arg e "$(printf '' | sha256sum | cut -d ' ' -f 1)" \
+	'.members[1].size = 0 | .members[1].sha256 = $e' good/manifest.json > linked/manifest.json
+pack linked linked0.tar.zst $MEMBERS
+v linked0 linked0.tar.zst
+is "$st" 4 "a link listed as an empty file: exit 4"
+like "$(cat linked0.out)" "^mismatch  report.json: size 0," "a link listed as an empty file: mismatch"
+
+# Control characters in a name are shown escaped, on one line.
+cp -R good evil
+printf 'x\n' > "evil/$(printf 'new\nline')"
+pack evil evil.tar.zst $MEMBERS "$(printf 'new\nline')"
+v evil evil.tar.zst
+is "$st" 4 "a name with a newline: exit 4"
+is "$(sed -n 1p evil.out)" 'unlisted  new\x0aline: in the archive, not listed in the manifest' \
+	"a name with a newline: escaped"
+v evilj --json evil.tar.zst
+is "$(jq -r '.members[] | select(.status == "unlisted") | .name' evilj.out)" "$(printf 'new\nline')" \
+	"a name with a newline, --json: the name as it is"
+
+# A UTF-8 name is shown as it is; bytes that are not UTF-8 are escaped.
+cp -R good names
+printf 'x\n' > "names/$(printf 'caf\303\251')"
+printf 'y\n' > "names/$(printf 'bad\377')"
+pack names names.tar.zst $MEMBERS "$(printf 'caf\303\251')" "$(printf 'bad\377')"
+v names names.tar.zst
+is "$st" 4 "odd names: exit 4"
+is "$(grep -c "^unlisted  $(printf 'caf\303\251'): " names.out)" 1 "a UTF-8 name: as it is"
+is "$(grep -c '^unlisted  bad\\xff: ' names.out)" 1 "a name that is not UTF-8: escaped"
+
+# --- the manifest ----------------------------------------------------------------
+# bad_manifest NAME JQ-FILTER EXPECTED-ERROR -- the good manifest through
+# JQ-FILTER.
+bad_manifest() {
+	rm -rf bad && cp -R good bad
+	jq "$2" good/manifest.json > bad/manifest.json
+	pack bad "$1.tar.zst" $MEMBERS
+	v "$1" "$1.tar.zst"
+	is "$st" 4 "$1: exit 4"
+	is "$(sed -n 1p "$1.out")" "manifest  $3" "$1: the manifest's error"
+	v "$1j" --json "$1.tar.zst"
+	is "$(jq -c '[.manifest_ok, .ok]' "$1j.out")" "[false,false]" \
+		"$1, --json: manifest_ok and ok false"
+	is "$(jq -r '.manifest_error' "$1j.out")" "$3" "$1, --json: manifest_error"
+}
+
+bad_manifest "size a string" '.members[1].size = "8"' \
+	"members[1].size is not an integer of 0 or more"
+bad_manifest "negative size" '.members[0].size = -1' \
+	"members[0].size is not an integer of 0 or more"
+bad_manifest "name a number" '.members[2].name = 7' "members[2].name is not a string"
+bad_manifest "sha256 upper case" '.members[3].sha256 |= ascii_upcase' \
+	"members[3].sha256 is not 64 lower-case hex digits"
+bad_manifest "members an object" '.members = {}' "members is missing or not an array"
+bad_manifest "member a string" '.members[0] = "x"' "members[0] is not an object"
+bad_manifest "wrong format" '.format = "tar"' 'format is not "gsrecover-audit"'
+bad_manifest "format missing" 'del(.format)' "format is missing"
+bad_manifest "version 2" '.version = 2' "version is 2: only 1 is known"
+bad_manifest "version a string" '.version = "1"' "version is not an integer"
+bad_manifest "output a string" '.output = "x"' "output is not an object"
+bad_manifest "an array" '[.]' "not a JSON object"
+# Every member is unlisted when the manifest cannot be trusted.
+is "$(grep -c '^unlisted  ' "an array.out")" 4 "bad manifest: every member unlisted"
+
+rm -rf bad && cp -R good bad
+printf '{"format": "gsrecover-audit",\n "version": tru}\n' > bad/manifest.json
+pack bad notjson.tar.zst $MEMBERS
+v notjson notjson.tar.zst
+is "$st" 4 "manifest not JSON: exit 4"
+like "$(sed -n 1p notjson.out)" "^manifest  manifest.json: line 2, column [0-9]+: invalid token" \
+	"manifest not JSON: where and why"
+printf '{"format": "a", "format": "b"}' > bad/manifest.json
+pack bad dupkey.tar.zst $MEMBERS
+v dupkey dupkey.tar.zst
+like "$(sed -n 1p dupkey.out)" "^manifest  manifest.json: .*duplicate object key" \
+	"manifest with a key twice: rejected"
+
+tar --zstd -cf nomanifest.tar.zst -C good $MEMBERS
+v nomanifest nomanifest.tar.zst
+is "$st" 4 "no manifest: exit 4"
+is "$(sed -n 1p nomanifest.out)" "manifest  the archive has no manifest.json" "no manifest: said so"
+is "$(tail -n 1 nomanifest.out)" "nomanifest.tar.zst: 4 members, 5 problems" \
+	"no manifest: the manifest and every member count"
+
+# --- not an archive --------------------------------------------------------------
+printf 'just some text, not an archive at all\n' > text.txt
+v text text.txt
+is "$st" 8 "a text file: exit 8"
+is "$(cat text.err)" "gsrecover: 'text.txt' is not a readable archive: Unrecognized archive format" \
+	"a text file: one line on stderr"
+is "$(cat text.out)" "" "a text file: nothing on stdout"
+v textj --json text.txt
+is "$st" 8 "a text file, --json: exit 8"
+is "$(cat textj.out)" "" "a text file, --json: nothing on stdout"
+zstd -q -c text.txt > text.zst
+v textzst text.zst
+is "$st" 8 "zstd of a text file: exit 8"
+is "$(wc -l < textzst.err | tr -d ' ')" 1 "zstd of a text file: one line on stderr"
+v missing nothere.tar.zst
+is "$st" 8 "missing archive: exit 8"
+is "$(cat missing.err)" "gsrecover: cannot open 'nothere.tar.zst': No such file or directory" \
+	"missing archive: one line on stderr"
+mkdir adir
+v adir adir
+is "$st" 8 "a directory: exit 8"
+is "$(cat adir.err)" "gsrecover: 'adir' is not a regular file" "a directory: said so"
+
+# A damaged archive: cut in the middle of its data.  What could be read
+# is reported; it is never a success, never a crash.
+dd if=/dev/urandom of=good/input/big.bin bs=65536 count=16 2> /dev/null
+manifest good "$DBSHA" $MEMBERS input/big.bin
+pack good big.tar.zst $MEMBERS input/big.bin
+head -c $(( $(size big.tar.zst) / 2 )) big.tar.zst > cut.tar.zst
+v cut cut.tar.zst
+ok "cut archive: exit 4 or 8 (got $st)" [ "$st" -eq 4 -o "$st" -eq 8 ]
+if [ "$st" -eq 4 ]; then
+	like "$(cat cut.out)" "^damaged   " "cut archive: damage reported"
+else
+	is "$(wc -l < cut.err | tr -d ' ')" 1 "cut archive: one line on stderr"
+fi
+manifest good "$DBSHA" $MEMBERS
+rm good/input/big.bin
+
+# --- --db ---------------------------------------------------------------------
+v db good.tar.zst --db rebuilt.db
+is "$st" 0 "--db the rebuilt database: exit 0"
+is "$(sed -n 2p db.out)" "rebuilt.db: matches the archive" "--db the rebuilt database: matches"
+v dbother good.tar.zst --db other.db
+is "$st" 4 "--db another database: exit 4"
+is "$(sed -n 1p dbother.out)" "good.tar.zst: 4 members, all hashes match" \
+	"--db another database: the members still match"
+is "$(sed -n 2p dbother.out)" "other.db: does NOT match (sha256 $(sha other.db), the archive says $DBSHA)" \
+	"--db another database: does NOT match, with both hashes"
+v dbmissing good.tar.zst --db nothere.db
+is "$st" 8 "--db a missing file: exit 8"
+is "$(cat dbmissing.err)" "gsrecover: cannot open 'nothere.db': No such file or directory" \
+	"--db a missing file: one line on stderr"
+v dbtampered tampered.tar.zst --db other.db
+is "$st" 4 "tampered and another database: exit 4"
+is "$(sed -n 2p dbtampered.out)" "tampered.tar.zst: 4 members, 1 problem" \
+	"tampered and another database: the database is not counted twice"
+
+# --- --json -------------------------------------------------------------------
+v json --json good.tar.zst --db rebuilt.db
+is "$st" 0 "--json: exit 0"
+jq -e . json.out > /dev/null
+is "$?" 0 "--json: valid JSON"
+is "$(jq -c '.json_format_version' json.out)" "[1,0]" "--json: json_format_version [1,0]"
+is "$(jq -c '[.gsrecover.version, .gsrecover.exit_status, .gsrecover.argv[1]]' json.out)" \
+	'["0.1.0",0,"verify"]' "--json: the envelope"
+is "$(jq -c '[.archive, .archive_sha256, .manifest_ok, .ok]' json.out)" \
+	"[\"good.tar.zst\",\"$(sha good.tar.zst)\",true,true]" "--json: archive, its hash, manifest_ok, ok"
+is "$(jq -c '[.members[] | [.name, .status]]' json.out)" \
+	'[["input/database.db","ok"],["report.json","ok"],["tree/a.txt","ok"],["tree/sub/b.txt","ok"]]' \
+	"--json: every member, in the manifest's order"
+is "$(jq -r '.members[1] | [.size, .sha256, .expected_size, .expected_sha256] | @tsv' json.out)" \
+	"$(printf '%s\t%s\t%s\t%s' "$(size good/report.json)" "$(sha good/report.json)" \
+		"$(size good/report.json)" "$(sha good/report.json)")" \
+	"--json: a member's size and hash, found and expected"
+is "$(jq -c '.db' json.out)" \
+	"{\"path\":\"rebuilt.db\",\"sha256\":\"$DBSHA\",\"expected_sha256\":\"$DBSHA\",\"expected_path\":\"rebuilt.db\",\"ok\":true}" \
+	"--json: db"
+v jsonnodb --json good.tar.zst
+is "$(jq -c '.db' jsonnodb.out)" "null" "--json without --db: db is null"
+v jsondb --json good.tar.zst --db other.db
+is "$(jq -c '[.db.ok, .ok, .gsrecover.exit_status]' jsondb.out)" "[false,false,4]" \
+	"--json, another database: db.ok and ok false"
+
+# --- the manual's example ------------------------------------------------------
+mkdir audit && tar --zstd -xf good.tar.zst -C audit
+(cd audit && jq -r '.members[] | "\(.sha256)  \(.name)"' \
+	manifest.json | sha256sum -c) > example.out 2>&1
+is "$?" 0 "the manual's example: sha256sum -c passes on the extracted members"
+is "$(grep -c ': OK$' example.out)" 4 "the manual's example: every member checked"
+
+# --- usage ---------------------------------------------------------------------
+v noarg
+is "$st" 16 "no ARCHIVE: exit 16"
+like "$(cat noarg.err)" "gsrecover verify: missing ARCHIVE" "no ARCHIVE: said so"
+v twoargs good.tar.zst other.tar.zst
+is "$st" 16 "two archives: exit 16"
+v help --help
+is "$st" 0 "--help: exit 0"
+like "$(cat help.out)" "^Usage: gsrecover verify \[OPTION\.\.\.\] ARCHIVE" "--help: usage line"
+gsr verify good.tar.zst > /dev/full 2> full.err
+is "$?" 8 "stdout on a full disk: exit 8"
+
+done_testing
