@@ -37,7 +37,7 @@ t0=$(now)
 	-o "$out/rebuilt.db" --archive "$out/audit.tar.zst" > "$out/rebuild.json" || [ $? -eq 1 ]
 t1=$(now)
 ours=$(secs "$t0" "$t1")
-rss=$(cat "$out/rss.txt")
+rss=$(tail -n 1 "$out/rss.txt")
 
 printf 'floor (VACUUM INTO + zstd -3 -T0):  %6.2f s\n' "$floor"
 printf 'dump  (.dump | sqlite3):            %6.2f s\n' "$dump"

@@ -14,7 +14,7 @@
  *
  * Every member has uid and gid 0, owner and group "root", mode 0600 and
  * the same mtime (the run's start, given to gsr_archive_create), so the
- * same inputs and time give the same bytes.  zstd runs at level 3 with two
+ * same inputs and time give the same bytes.  zstd runs at level 1 (GSR_ARCHIVE_LEVEL) with two
  * worker threads when libarchive and libzstd allow it; multithreaded
  * output is the same whatever the number of workers, but differs from a
  * single-threaded run.

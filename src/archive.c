@@ -2,6 +2,13 @@
 #include "compat.h"
 #include "archive.h"
 
+/* zstd level of the archive: 1 keeps the multithreaded compressor's jobs
+ * (and so its memory) small; the JSON Lines it mostly holds compress about
+ * as well as at 3. */
+#ifndef GSR_ARCHIVE_LEVEL
+#define GSR_ARCHIVE_LEVEL "1"
+#endif
+
 #include <archive_entry.h>
 #include <dirent.h>
 #include <errno.h>
@@ -235,7 +242,7 @@ gsr_archive_create(struct gsr_ctx *ctx, const char *final_path, bool force,
 	if (archive_write_set_format_pax_restricted(ar->a) != ARCHIVE_OK ||
 	    archive_write_add_filter_zstd(ar->a) != ARCHIVE_OK ||
 	    archive_write_set_filter_option(ar->a, "zstd", "compression-level",
-					    "3") != ARCHIVE_OK) {
+					    GSR_ARCHIVE_LEVEL) != ARCHIVE_OK) {
 		gsr_ctx_fail(ctx, GSR_ERR_INTERNAL,
 			     "libarchive cannot write a tar.zst: %s",
 			     la_error(ar->a));

@@ -1257,7 +1257,7 @@ build_output(struct run *r)
 	if (r->out == NULL ||
 	    exec_sql(r, "PRAGMA page_size=4096; PRAGMA journal_mode=OFF; "
 		     "PRAGMA synchronous=OFF; PRAGMA foreign_keys=OFF; "
-		     "PRAGMA cache_size=-16384; PRAGMA temp_store=FILE;") ||
+		     "PRAGMA cache_size=-4096; PRAGMA temp_store=FILE;") ||
 	    gsr_db_attach_ro(r->ctx, r->out, res->id.ev.work_db, "src") ||
 	    (r->stg_path && gsr_db_attach_ro(r->ctx, r->out, r->stg_path, "stg")) ||
 	    exec_sql(r, "BEGIN") || create_objects(r, 0))

@@ -52,7 +52,7 @@ like "$(cat err.txt)" "no DB given: using GPUStack's database '$T_SCRATCH/data/d
 is "$(jqr out.json .located)" true "default location: located is true"
 
 # Another process holding the database open (a running server) is named.
-(exec 3< data/database.db; sleep 3) &
+(exec 3< data/database.db; exec sleep 60) &
 holder=$!
 sleep 0.5
 GPUSTACK_DATA_DIR="$T_SCRATCH/data" gsr identify --json > out.json 2> err.txt

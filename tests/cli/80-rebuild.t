@@ -129,7 +129,7 @@ is $? 16 "a dev build is not a target: exit 16"
 # A running server holds the database: refused unless --force.
 mkdir -p data
 mkdb 0.6.0 data/database.db
-(exec 3< data/database.db; sleep 3) &
+(exec 3< data/database.db; exec sleep 60) &
 holder=$!
 sleep 0.5
 GPUSTACK_DATA_DIR="$T_SCRATCH/data" gsr rebuild --to 0.6.0 --no-archive > /dev/null 2> err.txt
