@@ -76,6 +76,13 @@ int gsr_evidence_recheck(struct gsr_ctx *ctx, struct gsr_evidence *ev);
 int64_t gsr_evidence_fit_page_count(struct gsr_ctx *ctx, struct gsr_evidence *ev,
 				    uint32_t page_size, uint32_t header_pages);
 
+struct jsonw;
+/* Write the input files as a JSON array (the caller writes the key):
+ * role, path, size, sha256 of each present file, and with after also
+ * sha256_after and unchanged.  ev may be NULL: an empty array. */
+void gsr_evidence_write_json(const struct gsr_evidence *ev, struct jsonw *jw,
+			     bool after);
+
 /* Remove the working directory with everything in it, free everything. */
 void gsr_evidence_release(struct gsr_evidence *ev);
 

@@ -347,22 +347,7 @@ static void
 json_input(struct jsonw *jw, const struct gsr_evidence *ev)
 {
 	jw_key(jw, "input");
-	jw_arr_begin(jw);
-	for (int i = 0; i < GSR_EV_NFILES; i++) {
-		const struct gsr_ev_file *f = &ev->files[i];
-		if (!f->present)
-			continue;
-		jw_obj_begin(jw);
-		jw_kstr(jw, "role", f->role);
-		jw_kstr(jw, "path", f->path);
-		jw_kint(jw, "size", (int64_t)f->size);
-		jw_kstr(jw, "sha256", f->sha256);
-		jw_kstr(jw, "sha256_after",
-			f->rechecked ? f->sha256_after : NULL);
-		jw_kbool(jw, "unchanged", f->rechecked && !f->changed);
-		jw_obj_end(jw);
-	}
-	jw_arr_end(jw);
+	gsr_evidence_write_json(ev, jw, true);
 }
 
 static void

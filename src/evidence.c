@@ -2,6 +2,7 @@
 #include "compat.h"
 #include "evidence.h"
 
+#include "jsonw.h"
 #include "paths.h"
 #include "strbuf.h"
 #include "tempfiles.h"
@@ -491,4 +492,27 @@ gsr_evidence_release(struct gsr_evidence *ev)
 	free(ev->work_db);
 	free(ev->holders);
 	memset(ev, 0, sizeof *ev);
+}
+
+void
+gsr_evidence_write_json(const struct gsr_evidence *ev, struct jsonw *jw,
+			bool after)
+{
+	jw_arr_begin(jw);
+	for (int i = 0; ev && i < GSR_EV_NFILES; i++) {
+		const struct gsr_ev_file *f = &ev->files[i];
+		if (!f->present)
+			continue;
+		jw_obj_begin(jw);
+		jw_kstr(jw, "role", f->role);
+		jw_kstr(jw, "path", f->path);
+		jw_kint(jw, "size", (int64_t)f->size);
+		jw_kstr(jw, "sha256", f->sha256);
+		if (after) {
+			jw_kstr(jw, "sha256_after", f->rechecked ? f->sha256_after : NULL);
+			jw_kbool(jw, "unchanged", f->rechecked && !f->changed);
+		}
+		jw_obj_end(jw);
+	}
+	jw_arr_end(jw);
 }

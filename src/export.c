@@ -734,19 +734,7 @@ export_manifest(struct exporter *ex, struct gsr_export_result *res,
 	jw_kstr(&jw, "format_of_rows",
 		ex->fmt == GSR_EXPORT_CSV ? "csv" : "jsonl");
 	jw_key(&jw, "input");
-	jw_arr_begin(&jw);
-	for (int i = 0; ev && i < GSR_EV_NFILES; i++) {
-		const struct gsr_ev_file *e = &ev->files[i];
-		if (!e->present)
-			continue;
-		jw_obj_begin(&jw);
-		jw_kstr(&jw, "role", e->role);
-		jw_kstr(&jw, "path", e->path);
-		jw_kint(&jw, "size", (int64_t)e->size);
-		jw_kstr(&jw, "sha256", e->sha256);
-		jw_obj_end(&jw);
-	}
-	jw_arr_end(&jw);
+	gsr_evidence_write_json(ev, &jw, false);
 	jw_key(&jw, "schema");
 	jw_obj_begin(&jw);
 	jw_kstr(&jw, "file", "schema.sql");

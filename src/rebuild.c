@@ -1445,19 +1445,7 @@ write_meta(struct jsonw *jw, void *arg)
 	jw_kstr(jw, "label", res->target->name);
 	jw_obj_end(jw);
 	jw_key(jw, "input");
-	jw_arr_begin(jw);
-	for (int i = 0; i < GSR_EV_NFILES; i++) {
-		const struct gsr_ev_file *f = &res->id.ev.files[i];
-		if (!f->present)
-			continue;
-		jw_obj_begin(jw);
-		jw_kstr(jw, "role", f->role);
-		jw_kstr(jw, "path", f->path);
-		jw_kint(jw, "size", (int64_t)f->size);
-		jw_kstr(jw, "sha256", f->sha256);
-		jw_obj_end(jw);
-	}
-	jw_arr_end(jw);
+	gsr_evidence_write_json(&res->id.ev, jw, false);
 	jw_kstr(jw, "rules_dir", r->rules->dir);
 	jw_key(jw, "rows");
 	jw_obj_begin(jw);
