@@ -110,11 +110,12 @@ is $? 8 "existing output: exit 8"
 like "$(cat err.txt)" "c1.rebuilt-0.6.0.db' exists \(--force overwrites it\)" "existing output: said"
 gsr rebuild c1.db --to 0.6.0 --force --no-archive > /dev/null 2>&1
 is $? 4 "existing output with --force: rebuilt"
-ls -la | grep -v -e '\.ls$' -e '\.txt$' -e ' total ' -e '^total' > before.ls
+listing() { stat -c '%n %s %Y' * | grep -v -e '\.ls ' -e '\.txt '; }
+listing > before.ls
 gsr rebuild c1.db --to 0.6.0 -o dry.db --dry-run > dry.txt 2>&1
 is $? 4 "dry run: the same status as the real run"
 like "$(cat dry.txt)" "api_keys +2 +1 +1" "dry run: the plan's counts"
-ls -la | grep -v -e '\.ls$' -e '\.txt$' -e '^total' > after.ls
+listing > after.ls
 golden after.ls before.ls "dry run: nothing written"
 
 # Usage.
