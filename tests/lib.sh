@@ -12,6 +12,10 @@ T_SCRATCH=$(mktemp -d "${TMPDIR:-/tmp}/gsr-test.XXXXXX")
 trap 'rm -rf "$T_SCRATCH"' EXIT
 cd "$T_SCRATCH" || exit 1
 
+# The rules directory the binary uses: $GSRECOVER_RULES under make
+# check, the installed one under make installcheck.
+RULES_IN_USE=${GSRECOVER_RULES:-$("$GSR" --version | sed -n 's/^rules //p')}
+
 t_n=0
 t_failed=0
 

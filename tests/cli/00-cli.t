@@ -30,7 +30,7 @@ is "$?" 0 "--version: exit 0"
 like "$(head -n 1 out.txt)" "^gsrecover [0-9]+\.[0-9]+\.[0-9]+$" "--version: first line is 'gsrecover X.Y.Z'"
 like "$(sed -n 2p out.txt)" "^SQLite 3\.[0-9]+\.[0-9]+$" "--version: runtime SQLite version"
 like "$(sed -n 3p out.txt)" "^zstd 1\.[0-9]+\.[0-9]+$" "--version: runtime zstd version"
-like "$(sed -n 4p out.txt)" "^rules $GSRECOVER_RULES$" "--version: rules directory in use"
+like "$(sed -n 4p out.txt)" "^rules $RULES_IN_USE$" "--version: rules directory in use"
 
 gsr identify --bogus > out.txt 2> err.txt
 is "$?" 16 "bad option: exit 16"

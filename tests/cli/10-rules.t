@@ -43,7 +43,7 @@ is "$?" 8 "--rules-dir after the command works too"
 # a valid label and TEXT (a printf format).
 broken() {
 	rm -rf bad && mkdir bad
-	cp "$GSRECOVER_RULES/labels/0.1.0.rules" bad/a.rules
+	cp "$RULES_IN_USE/labels/0.1.0.rules" bad/a.rules
 	printf "$3" > bad/b.rules
 	gsr rules check bad > out.txt 2> err.txt
 	st=$?
