@@ -316,9 +316,11 @@ install_dir(const char *tmp, const char *dir, const char *shown, bool force)
 	return rc;
 }
 
-/* The copy must start with an SQLite header.  Prints why not. */
+/* The copy must start with an SQLite header.  Prints why not.  A file
+ * shorter than its header declares gets the page count of its working
+ * copy lowered, as identify does, so the pages that are there export. */
 static int
-check_header(const struct gsr_evidence *ev)
+check_header(struct gsr_evidence *ev)
 {
 	unsigned char buf[GSR_SQLHDR_SIZE];
 	ssize_t n = -1;
@@ -337,8 +339,25 @@ check_header(const struct gsr_evidence *ev)
 		why = "not an SQLite database (no SQLite header)";
 	else if (n < (ssize_t)sizeof buf)
 		why = "the file is shorter than an SQLite header";
-	if (why == NULL)
+	if (why == NULL) {
+		struct gsr_ctx ctx = GSR_CTX_INIT;
+		struct gsr_sqlhdr h;
+		int64_t fit = 0;
+
+		gsr_sqlhdr_decode(buf, &h);
+		if (h.version_valid_for == h.change_counter && h.n_pages)
+			fit = gsr_evidence_fit_page_count(&ctx, ev, h.page_size,
+							  h.n_pages);
+		if (fit < 0) {
+			gsr_fail(&ctx);
+			return -1;
+		}
+		if (fit > 0)
+			gsr_warn("'%s' holds %" PRId64 " of the %" PRIu32 " pages its "
+				 "header declares (truncated): exporting what is there",
+				 ev->path, fit, h.n_pages);
 		return 0;
+	}
 	gsr_error("'%s': %s", ev->path, why);
 	return -1;
 }
