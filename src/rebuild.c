@@ -1489,20 +1489,22 @@ rebuild_doc(const void *arg, struct jsonw *jw)
 	gsr_rebuild_write_json(arg, jw);
 }
 
-static int
-write_archive(struct run *r, const struct export_job *job)
+/*
+ * Start the audit archive with what is known before the rebuild: the
+ * input byte for byte and the identify report.  Compressing the input
+ * this early overlaps it with the export thread.
+ */
+static struct gsr_archive *
+archive_begin(struct run *r)
 {
 	struct gsr_rebuild *res = r->res;
-	struct gsr_archive *ar = NULL;
-	struct meta_arg meta = { r };
-	struct strbuf log = STRBUF_INIT;
+	struct gsr_archive *ar;
 	char *doc = NULL;
 	size_t len = 0;
-	int rc = -1;
 
 	ar = gsr_archive_create(r->ctx, res->archive_path, r->opts->force, r->opts->now);
 	if (ar == NULL)
-		goto out;
+		return NULL;
 	for (int i = 0; i < GSR_EV_NFILES; i++) {
 		const struct gsr_ev_file *f = &res->id.ev.files[i];
 		char *name, *base;
@@ -1527,7 +1529,28 @@ write_archive(struct run *r, const struct export_job *job)
 	    gsr_archive_add_buffer(r->ctx, ar, "identify.json", doc, len))
 		goto out;
 	free(doc);
-	doc = NULL;
+	logf_(r, "archive: input and identify report written");
+	return ar;
+out:
+	free(doc);
+	gsr_archive_abort(ar);
+	if (!gsr_ctx_failed(r->ctx))
+		gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "out of memory");
+	return NULL;
+}
+
+/* Finish the archive begun by archive_begin (which it takes over): the
+ * export, the quarantine, the rules, the report and log, the manifest. */
+static int
+archive_end(struct run *r, struct gsr_archive *ar, const struct export_job *job)
+{
+	struct gsr_rebuild *res = r->res;
+	struct meta_arg meta = { r };
+	struct strbuf log = STRBUF_INIT;
+	char *doc = NULL;
+	size_t len = 0;
+	int rc = -1;
+
 	if (gsr_archive_add_tree(r->ctx, ar, "export", job->dir))
 		goto out;
 	for (size_t i = 0; i < r->n_q; i++) {
@@ -1545,7 +1568,7 @@ write_archive(struct run *r, const struct export_job *job)
 	}
 	if (gsr_archive_add_tree(r->ctx, ar, "rules", r->rules->dir))
 		goto out;
-	logf_(r, "archive: input, identify report, export, quarantine and rules written");
+	logf_(r, "archive: export, quarantine and rules written");
 	if ((doc = json_doc(rebuild_doc, res, &len)) == NULL ||
 	    gsr_archive_add_buffer(r->ctx, ar, "rebuild/report.json", doc, len))
 		goto out;
@@ -1613,6 +1636,7 @@ gsr_rebuild_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 {
 	struct run r = { .ctx = ctx, .rules = rules, .opts = opts, .res = res };
 	struct export_job job = { .ctx = GSR_CTX_INIT };
+	struct gsr_archive *ar = NULL;
 	struct gsr_identify_opts iopts = { 0 };
 	char *stem = NULL, *outdir = NULL;
 	char stamp[32];
@@ -1704,7 +1728,8 @@ gsr_rebuild_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 
 	if (prepare_working_copy(&r))
 		goto out;
-	if (!opts->dry_run && !opts->no_archive && export_start(&r, &job))
+	if (!opts->dry_run && !opts->no_archive &&
+	    (export_start(&r, &job) || (ar = archive_begin(&r)) == NULL))
 		goto out;
 	if (build_output(&r) || reconcile(&r))
 		goto out;
@@ -1721,8 +1746,14 @@ gsr_rebuild_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 					     r.q[i].path, strerror(errno));
 				goto out;
 			}
-		if (!opts->no_archive && (export_join(&r, &job) || write_archive(&r, &job)))
-			goto out;
+		if (!opts->no_archive) {
+			if (export_join(&r, &job))
+				goto out; /* ar is aborted below */
+			struct gsr_archive *a = ar;
+			ar = NULL; /* archive_end takes it over */
+			if (archive_end(&r, a, &job))
+				goto out;
+		}
 		if (gsr_ctx_check_cancel(ctx))
 			goto out;
 		if (opts->force && exists(res->out_path) && unlink(res->out_path) != 0) {
@@ -1746,6 +1777,7 @@ gsr_rebuild_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 oom:
 	gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
 out:
+	gsr_archive_abort(ar);
 	if (job.running) {
 		/* A failure in the main thread: stop waiting for the export's
 		 * result, not for the thread, which reads our working copy. */
