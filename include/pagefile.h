@@ -1,0 +1,89 @@
+/* pagefile.h -- a SQLite database image, read page by page from bytes.
+ *
+ * The forensic reader does not go through SQLite: it opens the image
+ * (a file descriptor read with pread, or a buffer in memory for the
+ * fuzzer and for damaged copies in the tests), decodes the 100-byte header
+ * with gsr_sqlhdr_decode() and hands out pages by number.  Nothing in the
+ * image is trusted: the page size comes from the header only when the
+ * header is usable, and is otherwise taken from the caller's hint or
+ * inferred from the pages themselves.  Damage is never an error here; it
+ * is reported in struct gsr_pagefile_info and by NULL pages.
+ *
+ * Memory is bounded: one page buffer (fd mode only) whatever the size of
+ * the image.
+ */
+#ifndef GSR_PAGEFILE_H
+#define GSR_PAGEFILE_H
+
+#include "compat.h"
+#include "ctx.h"
+
+struct gsr_pagefile; /* opaque */
+
+struct gsr_pagefile_info {
+	uint32_t page_size;   /* in use: 512..65536, a power of two */
+	uint32_t usable_size; /* page_size - reserved */
+	/* Pages in the image, from its size: a last partial page counts
+	 * (it reads as NULL, damaged).  At most UINT32_MAX - 1. */
+	uint32_t n_pages;
+	uint32_t header_pages; /* the header's own count; 0 without magic */
+	uint8_t reserved;      /* bytes at the end of each page */
+	uint32_t text_encoding; /* 1 UTF-8, 2 UTF-16le, 3 UTF-16be */
+	/* The header has the magic, a valid page size, a sane number of
+	 * reserved bytes (at least 480 usable) and a valid text encoding.
+	 * When it is false, reserved and text_encoding are still the
+	 * header's if it has the magic and they are sane; otherwise they
+	 * are 0 and 1 (UTF-8). */
+	bool header_ok;
+	/* The page size is not the header's: it is the caller's hint or was
+	 * inferred by scoring the pages. */
+	bool page_size_inferred;
+	/* Header fields, 0 when the header has no magic.  autovacuum is the
+	 * "largest root b-tree page" field (offset 52): non-zero when the
+	 * database has pointer-map pages (auto_vacuum FULL or INCREMENTAL). */
+	uint32_t freelist_trunk, freelist_count, autovacuum;
+};
+
+/*
+ * Open a database image of size bytes from fd (not owned: the caller keeps
+ * it open while the pagefile lives and closes it) or from buf (not copied:
+ * it must outlive the pagefile).  ctx must outlive the pagefile too; read
+ * errors other than EIO are recorded on it.
+ *
+ * Page 1's header gives the page size when it has the magic and a valid
+ * page size.  Otherwise page_size_hint is used when it is a valid page
+ * size, and when it is 0 (or invalid) every page size from 512 to 65536 is
+ * tried on the first 32 MiB of the image, and the one under which the most
+ * pages parse as valid b-tree pages wins (4096 when none does).  Never fails
+ * on damage, an empty image included.
+ *
+ * Returns NULL only when ctx already holds an error or on allocation
+ * failure (recorded as GSR_ERR_NOMEM).  Free with gsr_pagefile_close().
+ */
+struct gsr_pagefile *gsr_pagefile_open_fd(struct gsr_ctx *ctx, int fd,
+					  uint64_t size,
+					  uint32_t page_size_hint);
+struct gsr_pagefile *gsr_pagefile_open_mem(struct gsr_ctx *ctx,
+					   const void *buf, size_t size,
+					   uint32_t page_size_hint);
+
+/* Free the pagefile (not its fd or buffer).  Accepts NULL. */
+void gsr_pagefile_close(struct gsr_pagefile *pf);
+
+void gsr_pagefile_get_info(const struct gsr_pagefile *pf,
+			   struct gsr_pagefile_info *info);
+
+/*
+ * Borrow page pgno (1-based), page_size bytes.  NULL when pgno is 0 or past
+ * n_pages, when the page is the last, partial one, or when it cannot be read
+ * (a short read or EIO: a damaged page, not an error).  Another read error
+ * is recorded on the context and also gives NULL.  The pointer is valid
+ * until the next call on this pagefile; the bytes must not be changed.
+ */
+const unsigned char *gsr_pagefile_page(struct gsr_pagefile *pf,
+				       uint32_t pgno);
+
+/* True when size is a valid SQLite page size (512..65536, a power of 2). */
+bool gsr_page_size_valid(uint64_t size);
+
+#endif

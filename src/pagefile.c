@@ -1,0 +1,293 @@
+/* pagefile.c -- a database image read page by page (see pagefile.h).
+ *
+ * Offsets are those of the SQLite file format document, sections 1.2
+ * (pages) and 1.3 (the database header).
+ */
+#include "compat.h"
+#include "pagefile.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "btree.h"
+#include "sqlhdr.h"
+
+#define PAGE_MIN 512u
+#define PAGE_MAX 65536u
+/* The page-size inference looks at this much of the image, read in
+ * chunks of PAGE_MAX bytes, each of which holds whole pages of every size. */
+#define INFER_WINDOW ((uint64_t)32 << 20)
+#define INFER_SIZES 8 /* 512 << 0 .. 512 << 7 */
+#define DEFAULT_PAGE 4096u
+/* Fewer usable bytes than this are invalid (file format, section 1.3.4). */
+#define USABLE_MIN 480u
+
+struct gsr_pagefile {
+	struct gsr_ctx *ctx;
+	int fd;                   /* -1 for an image in memory */
+	const unsigned char *mem; /* NULL for a file descriptor */
+	uint64_t size;
+	struct gsr_pagefile_info info;
+	unsigned char *buf; /* fd only: the last page read */
+	uint32_t buf_pgno;  /* the page in buf, 0 for none */
+};
+
+bool
+gsr_page_size_valid(uint64_t size)
+{
+	return size >= PAGE_MIN && size <= PAGE_MAX && (size & (size - 1)) == 0;
+}
+
+/*
+ * Read up to n bytes at offset off into dst.  Returns the number of bytes
+ * read, fewer at the end of the image or when the device reports EIO (a
+ * damaged area, for the caller to treat as such), or -1 after recording any
+ * other read error on the context.
+ */
+static ssize_t
+read_at(struct gsr_pagefile *pf, void *dst, size_t n, uint64_t off)
+{
+	size_t got = 0;
+
+	if (off >= pf->size)
+		return 0;
+	if (n > pf->size - off)
+		n = (size_t)(pf->size - off);
+	if (pf->mem != NULL) {
+		memcpy(dst, pf->mem + off, n);
+		return (ssize_t)n;
+	}
+	while (got < n) {
+		ssize_t r = pread(pf->fd, (unsigned char *)dst + got, n - got,
+				  (off_t)(off + got));
+
+		if (r == 0)
+			break;
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EIO)
+				break;
+			gsr_ctx_fail(pf->ctx, GSR_ERR_INPUT,
+				     "cannot read the database at offset "
+				     "%" PRIu64 ": %s",
+				     off + got, strerror(errno));
+			return -1;
+		}
+		got += (size_t)r;
+	}
+	return (ssize_t)got;
+}
+
+/*
+ * Pick the page size under which the most pages of the first INFER_WINDOW
+ * bytes parse as b-tree pages (the strict check: every cell pointer in
+ * range, so that a page size smaller than the real one fails on the cells
+ * at the end of each page, and a larger one scores about half as many
+ * pages).  Ties go to the smaller size; DEFAULT_PAGE when nothing scores.
+ */
+static int
+infer_page_size(struct gsr_pagefile *pf, uint32_t *page_size)
+{
+	uint64_t score[INFER_SIZES] = { 0 }, best = 0;
+	uint64_t window = pf->size < INFER_WINDOW ? pf->size : INFER_WINDOW;
+	unsigned char *chunk = NULL;
+	int rc = -1;
+
+	*page_size = DEFAULT_PAGE;
+	if (pf->mem == NULL) {
+		chunk = malloc(PAGE_MAX);
+		if (chunk == NULL) {
+			gsr_ctx_fail(pf->ctx, GSR_ERR_NOMEM,
+				     "out of memory inferring the page size");
+			goto out;
+		}
+	}
+	for (uint64_t off = 0; off < window; off += PAGE_MAX) {
+		const unsigned char *p;
+		uint64_t len = window - off;
+
+		if (len > PAGE_MAX)
+			len = PAGE_MAX;
+		if (pf->mem != NULL) {
+			p = pf->mem + off;
+		} else {
+			ssize_t got = read_at(pf, chunk, (size_t)len, off);
+
+			if (got < 0)
+				goto out;
+			len = (uint64_t)got;
+			p = chunk;
+		}
+		for (unsigned k = 0; k < INFER_SIZES; k++) {
+			uint32_t ps = PAGE_MIN << k;
+
+			for (uint64_t po = 0; po + ps <= len; po += ps) {
+				uint32_t hdr = off + po == 0 ? 100 : 0;
+
+				if (gsr_btree_page_check(p + po, ps, ps, hdr,
+							 true) != 0)
+					score[k]++;
+			}
+		}
+		if (gsr_cancel_requested() && gsr_ctx_check_cancel(pf->ctx))
+			goto out;
+	}
+	for (unsigned k = 0; k < INFER_SIZES; k++) {
+		if (score[k] > best) {
+			best = score[k];
+			*page_size = PAGE_MIN << k;
+		}
+	}
+	rc = 0;
+out:
+	free(chunk);
+	return rc;
+}
+
+static struct gsr_pagefile *
+pagefile_open(struct gsr_ctx *ctx, int fd, const unsigned char *mem,
+	      uint64_t size, uint32_t hint)
+{
+	struct gsr_pagefile *pf = NULL;
+	struct gsr_pagefile_info *in;
+	unsigned char hdr[GSR_SQLHDR_SIZE] = { 0 };
+	struct gsr_sqlhdr h;
+	ssize_t got;
+	bool magic;
+	uint64_t n_pages;
+	int rc = -1;
+
+	if (gsr_ctx_failed(ctx))
+		return NULL;
+	pf = calloc(1, sizeof *pf);
+	if (pf == NULL) {
+		gsr_ctx_fail(ctx, GSR_ERR_NOMEM,
+			     "out of memory opening the database");
+		goto out;
+	}
+	pf->ctx = ctx;
+	pf->fd = fd;
+	pf->mem = mem;
+	pf->size = size;
+	in = &pf->info;
+
+	got = read_at(pf, hdr, sizeof hdr, 0);
+	if (got < 0)
+		goto out;
+	magic = gsr_sqlhdr_is_sqlite(hdr, (size_t)got);
+	gsr_sqlhdr_decode(hdr, &h);
+	if (magic && gsr_page_size_valid(h.page_size)) {
+		in->page_size = h.page_size;
+		in->header_ok = true;
+	} else if (gsr_page_size_valid(hint)) {
+		in->page_size = hint;
+		in->page_size_inferred = true;
+	} else {
+		if (infer_page_size(pf, &in->page_size))
+			goto out;
+		in->page_size_inferred = true;
+	}
+	/* Take what the header says when it has the magic and it is sane
+	 * for the page size in use. */
+	in->text_encoding = 1;
+	if (magic) {
+		in->header_pages = h.n_pages;
+		in->freelist_trunk = h.freelist_trunk;
+		in->freelist_count = h.freelist_count;
+		in->autovacuum = h.autovacuum_root;
+		if (in->page_size - h.reserved >= USABLE_MIN)
+			in->reserved = h.reserved;
+		else
+			in->header_ok = false;
+		if (h.text_encoding >= 1 && h.text_encoding <= 3)
+			in->text_encoding = h.text_encoding;
+		else
+			in->header_ok = false;
+	}
+	in->usable_size = in->page_size - in->reserved;
+	n_pages = size / in->page_size + (size % in->page_size != 0);
+	in->n_pages = n_pages < UINT32_MAX ? (uint32_t)n_pages : UINT32_MAX - 1;
+
+	if (mem == NULL) {
+		pf->buf = malloc(in->page_size);
+		if (pf->buf == NULL) {
+			gsr_ctx_fail(ctx, GSR_ERR_NOMEM,
+				     "out of memory opening the database");
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	if (rc != 0) {
+		gsr_pagefile_close(pf);
+		pf = NULL;
+	}
+	return pf;
+}
+
+struct gsr_pagefile *
+gsr_pagefile_open_fd(struct gsr_ctx *ctx, int fd, uint64_t size,
+		     uint32_t page_size_hint)
+{
+	/* Offsets go to pread as off_t. */
+	if (size > INT64_MAX)
+		size = INT64_MAX;
+	return pagefile_open(ctx, fd, NULL, size, page_size_hint);
+}
+
+struct gsr_pagefile *
+gsr_pagefile_open_mem(struct gsr_ctx *ctx, const void *buf, size_t size,
+		      uint32_t page_size_hint)
+{
+	static const unsigned char empty[1];
+
+	if (buf == NULL)
+		size = 0;
+	return pagefile_open(ctx, -1, buf != NULL ? buf : empty, size,
+			     page_size_hint);
+}
+
+void
+gsr_pagefile_close(struct gsr_pagefile *pf)
+{
+	if (pf == NULL)
+		return;
+	free(pf->buf);
+	free(pf);
+}
+
+void
+gsr_pagefile_get_info(const struct gsr_pagefile *pf,
+		      struct gsr_pagefile_info *info)
+{
+	*info = pf->info;
+}
+
+const unsigned char *
+gsr_pagefile_page(struct gsr_pagefile *pf, uint32_t pgno)
+{
+	uint32_t ps;
+	uint64_t off;
+	ssize_t got;
+
+	if (pf == NULL || pgno == 0 || pgno > pf->info.n_pages)
+		return NULL;
+	ps = pf->info.page_size;
+	off = (uint64_t)(pgno - 1) * ps;
+	if (off >= pf->size || ps > pf->size - off)
+		return NULL;
+	if (pf->mem != NULL)
+		return pf->mem + off;
+	if (pf->buf_pgno == pgno)
+		return pf->buf;
+	pf->buf_pgno = 0;
+	got = read_at(pf, pf->buf, ps, off);
+	if (got != (ssize_t)ps)
+		return NULL;
+	pf->buf_pgno = pgno;
+	return pf->buf;
+}
