@@ -51,6 +51,9 @@ void jw_kstr(struct jsonw *jw, const char *k, const char *v);
 void jw_kint(struct jsonw *jw, const char *k, int64_t v);
 void jw_kbool(struct jsonw *jw, const char *k, bool v);
 void jw_knull(struct jsonw *jw, const char *k);
+struct strvec;
+/* "k": [the strings of sv] */
+void jw_kstrvec(struct jsonw *jw, const char *k, const struct strvec *sv);
 
 /* True when the n bytes at s are well-formed UTF-8 (no overlongs, no
  * surrogates, nothing above U+10FFFF). */

@@ -2,6 +2,8 @@
 #include "compat.h"
 #include "archive.h"
 
+#include "fdio.h"
+
 /* zstd level of the archive: 1 keeps the multithreaded compressor's jobs
  * (and so its memory) small; the JSON Lines it mostly holds compress about
  * as well as at 3. */
@@ -67,22 +69,6 @@ struct gsr_archive {
 	locale_t utf8;      /* C.UTF-8, or (locale_t)0 when there is none */
 };
 
-static int
-write_all(int fd, const unsigned char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /*
  * libarchive converts names between the locale's character set and the
  * UTF-8 of pax headers, and fails on anything but ASCII in the C locale
@@ -117,7 +103,7 @@ ar_write_cb(struct archive *a, void *client, const void *p, size_t n)
 
 	if (ar->discard)
 		return (la_ssize_t)n;
-	if (write_all(ar->fd, p, n) != 0) {
+	if (gsr_write_all(ar->fd, p, n) != 0) {
 		archive_set_error(a, errno, "%s", strerror(errno));
 		return -1;
 	}

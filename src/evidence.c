@@ -2,6 +2,8 @@
 #include "compat.h"
 #include "evidence.h"
 
+#include "fdio.h"
+
 #include "jsonw.h"
 #include "paths.h"
 #include "strbuf.h"
@@ -31,22 +33,6 @@ open_evidence(const char *path)
 	return open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
 }
 
-static int
-write_all(int fd, const unsigned char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* Copy the rest of in to out with read and write. */
 static int
 copy_plain(int in, int out)
@@ -60,7 +46,7 @@ copy_plain(int in, int out)
 				continue;
 			return -1;
 		}
-		if (write_all(out, buf, (size_t)r))
+		if (gsr_write_all(out, buf, (size_t)r))
 			return -1;
 	}
 	return 0;
@@ -148,7 +134,7 @@ copy_and_hash(struct gsr_ctx *ctx, struct gsr_ev_file *f, int fd,
 		if (n == 0)
 			break;
 		gsr_sha256_update(&h, buf, (size_t)n);
-		if (write_all(out, buf, (size_t)n)) {
+		if (gsr_write_all(out, buf, (size_t)n)) {
 			gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot write '%s': %s",
 				     dst, strerror(errno));
 			goto out;

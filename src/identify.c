@@ -810,16 +810,6 @@ json_label_diffs(struct jsonw *jw, const char *key, const struct gsr_label *l,
 	jw_obj_end(jw);
 }
 
-static void
-json_strvec(struct jsonw *jw, const char *key, const struct strvec *sv)
-{
-	jw_key(jw, key);
-	jw_arr_begin(jw);
-	for (size_t i = 0; i < sv->n; i++)
-		jw_str(jw, sv->v[i]);
-	jw_arr_end(jw);
-}
-
 void
 gsr_identify_write_json(const struct gsr_identify *res, struct jsonw *jw)
 {
@@ -841,8 +831,8 @@ gsr_identify_write_json(const struct gsr_identify *res, struct jsonw *jw)
 	jw_kstr(jw, "verdict", gsr_verdict_name(res->verdict));
 	if (res->unreadable)
 		jw_kstr(jw, "reason", res->unreadable);
-	json_strvec(jw, "matches", &res->matches);
-	json_strvec(jw, "schema_matches", &res->schema_matches);
+	jw_kstrvec(jw, "matches", &res->matches);
+	jw_kstrvec(jw, "schema_matches", &res->schema_matches);
 	jw_kstr(jw, "alembic_version", res->alembic);
 	json_label_diffs(jw, "claimed", res->claimed, &res->claimed_diffs);
 	json_label_diffs(jw, "nearest", res->nearest, &res->nearest_diffs);
@@ -869,14 +859,14 @@ gsr_identify_write_json(const struct gsr_identify *res, struct jsonw *jw)
 	jw_key(jw, "health");
 	jw_obj_begin(jw);
 	jw_kbool(jw, "ok", res->health_ok);
-	json_strvec(jw, "problems", &res->problems);
+	jw_kstrvec(jw, "problems", &res->problems);
 	jw_kbool(jw, "header_ok", res->header_ok);
 	jw_kstr(jw, "journal_mode", res->verdict == GSR_VERDICT_UNREADABLE ? NULL
 								       : res->journal);
 	if (res->header_ok || res->hdr.page_size)
 		jw_kint(jw, "page_size", res->hdr.page_size);
 	jw_kstr(jw, "integrity_mode", res->integrity_mode);
-	json_strvec(jw, "integrity", &res->integrity);
+	jw_kstrvec(jw, "integrity", &res->integrity);
 	jw_kint(jw, "foreign_key_violations", res->fk_violations);
 	jw_kbool(jw, "wal_present", ev->files[GSR_EV_WAL].present);
 	jw_kbool(jw, "journal_present", ev->files[GSR_EV_JOURNAL].present);

@@ -2,6 +2,8 @@
 #include "compat.h"
 #include "jsonw.h"
 
+#include "strbuf.h"
+
 #include <math.h>
 #include <string.h>
 #include <inttypes.h>
@@ -333,3 +335,13 @@ void jw_kstr(struct jsonw *jw, const char *k, const char *v) { jw_key(jw, k); jw
 void jw_kint(struct jsonw *jw, const char *k, int64_t v) { jw_key(jw, k); jw_int(jw, v); }
 void jw_kbool(struct jsonw *jw, const char *k, bool v) { jw_key(jw, k); jw_bool(jw, v); }
 void jw_knull(struct jsonw *jw, const char *k) { jw_key(jw, k); jw_null(jw); }
+
+void
+jw_kstrvec(struct jsonw *jw, const char *k, const struct strvec *sv)
+{
+	jw_key(jw, k);
+	jw_arr_begin(jw);
+	for (size_t i = 0; i < sv->n; i++)
+		jw_str(jw, sv->v[i]);
+	jw_arr_end(jw);
+}

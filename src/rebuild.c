@@ -1841,16 +1841,6 @@ gsr_rebuild_release(struct gsr_rebuild *res)
 	memset(res, 0, sizeof *res);
 }
 
-static void
-json_strvec(struct jsonw *jw, const char *key, const struct strvec *sv)
-{
-	jw_key(jw, key);
-	jw_arr_begin(jw);
-	for (size_t i = 0; i < sv->n; i++)
-		jw_str(jw, sv->v[i]);
-	jw_arr_end(jw);
-}
-
 void
 gsr_rebuild_write_json(const struct gsr_rebuild *res, struct jsonw *jw)
 {
@@ -1889,8 +1879,8 @@ gsr_rebuild_write_json(const struct gsr_rebuild *res, struct jsonw *jw)
 		jw_kint(jw, "imported", t->imported);
 		jw_kint(jw, "quarantined", t->quarantined);
 		jw_kint(jw, "transformed", t->transformed);
-		json_strvec(jw, "defaulted", &t->defaulted);
-		json_strvec(jw, "dropped", &t->dropped);
+		jw_kstrvec(jw, "defaulted", &t->defaulted);
+		jw_kstrvec(jw, "dropped", &t->dropped);
 		jw_obj_end(jw);
 	}
 	jw_arr_end(jw);
@@ -1900,5 +1890,5 @@ gsr_rebuild_write_json(const struct gsr_rebuild *res, struct jsonw *jw)
 	jw_kint(jw, "imported", res->total_imported);
 	jw_kint(jw, "quarantined", res->total_quarantined);
 	jw_obj_end(jw);
-	json_strvec(jw, "bookkeeping", &res->bookkeeping);
+	jw_kstrvec(jw, "bookkeeping", &res->bookkeeping);
 }
