@@ -136,6 +136,19 @@ int gsr_btree_walk_index(struct gsr_ctx *ctx, struct gsr_pagefile *pf,
 			 void *arg, struct gsr_walk_stats *stats);
 
 /*
+ * Either walk (index selects the kind), also marking in used (a bitmap of
+ * n_pages / 8 + 1 bytes, bit pgno % 8 of byte pgno / 8, owned and zeroed
+ * by the caller, which may share it between walks) every page the walk
+ * used: the b-tree pages it could read as such and the overflow pages of
+ * its records.  Pages that were reached but could not be used are not
+ * marked, so that a later pass over unmarked pages still sees them.
+ */
+int gsr_btree_walk_mark(struct gsr_ctx *ctx, struct gsr_pagefile *pf,
+			uint32_t root, bool index, unsigned char *used,
+			int (*fn)(void *arg, const struct gsr_row *row),
+			void *arg, struct gsr_walk_stats *stats);
+
+/*
  * Classify page pgno: GSR_PAGE_TABLE_LEAF, GSR_PAGE_TABLE_INTERIOR,
  * GSR_PAGE_INDEX_LEAF or GSR_PAGE_INDEX_INTERIOR when its b-tree header
  * (at offset 100 on page 1) is valid: a known type, the cell pointer array

@@ -537,6 +537,7 @@ struct walker {
 	 * Kept apart so that a broken chain running into a b-tree page not
 	 * yet visited does not take it from the tree. */
 	unsigned char *seen_tree, *seen_ovfl;
+	unsigned char *used; /* the caller's map of pages used, or NULL */
 	unsigned char *page; /* a copy of the page being read */
 	uint32_t page_pgno;  /* the page in it, 0 for none */
 	struct page_hdr hdr; /* its header */
@@ -852,6 +853,8 @@ enter(struct walker *w, uint32_t pgno)
 		w->st->pages_damaged++;
 		return 0;
 	}
+	if (w->used != NULL)
+		w->used[pgno / 8] |= (unsigned char)(1u << (pgno % 8));
 	w->stack[w->depth].pgno = pgno;
 	w->stack[w->depth].next = 0;
 	w->depth++;
@@ -922,7 +925,8 @@ walk(struct walker *w, uint32_t root)
 
 static int
 walk_tree(struct gsr_ctx *ctx, struct gsr_pagefile *pf, uint32_t root,
-	  bool index, int (*fn)(void *arg, const struct gsr_row *row),
+	  bool index, unsigned char *used,
+	  int (*fn)(void *arg, const struct gsr_row *row),
 	  void *arg, struct gsr_walk_stats *stats)
 {
 	struct gsr_walk_stats local;
@@ -945,6 +949,7 @@ walk_tree(struct gsr_ctx *ctx, struct gsr_pagefile *pf, uint32_t root,
 	w.fn = fn;
 	w.arg = arg;
 	w.st = stats;
+	w.used = used;
 	gsr_pagefile_get_info(pf, &w.in);
 	w.seen_tree = bitmap_new(w.in.n_pages);
 	w.seen_ovfl = bitmap_new(w.in.n_pages);
@@ -956,6 +961,9 @@ walk_tree(struct gsr_ctx *ctx, struct gsr_pagefile *pf, uint32_t root,
 		goto out;
 	}
 	rc = walk(&w, root);
+	if (used != NULL)
+		for (size_t i = 0; i < (size_t)w.in.n_pages / 8 + 1; i++)
+			used[i] |= w.seen_ovfl[i];
 out:
 	free(w.seen_tree);
 	free(w.seen_ovfl);
@@ -972,7 +980,7 @@ gsr_btree_walk_table(struct gsr_ctx *ctx, struct gsr_pagefile *pf,
 		     int (*fn)(void *arg, const struct gsr_row *row),
 		     void *arg, struct gsr_walk_stats *stats)
 {
-	return walk_tree(ctx, pf, root, false, fn, arg, stats);
+	return walk_tree(ctx, pf, root, false, NULL, fn, arg, stats);
 }
 
 int
@@ -981,5 +989,14 @@ gsr_btree_walk_index(struct gsr_ctx *ctx, struct gsr_pagefile *pf,
 		     int (*fn)(void *arg, const struct gsr_row *row),
 		     void *arg, struct gsr_walk_stats *stats)
 {
-	return walk_tree(ctx, pf, root, true, fn, arg, stats);
+	return walk_tree(ctx, pf, root, true, NULL, fn, arg, stats);
+}
+
+int
+gsr_btree_walk_mark(struct gsr_ctx *ctx, struct gsr_pagefile *pf,
+		    uint32_t root, bool index, unsigned char *used,
+		    int (*fn)(void *arg, const struct gsr_row *row),
+		    void *arg, struct gsr_walk_stats *stats)
+{
+	return walk_tree(ctx, pf, root, index, used, fn, arg, stats);
 }

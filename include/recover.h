@@ -1,0 +1,128 @@
+/* recover.h -- what a damaged SQLite image still holds, read from its bytes.
+ *
+ * When SQLite cannot read a database ("database disk image is malformed",
+ * a truncated or half-zeroed file), gsr_recover_run() reads it with
+ * gsrecover's own page reader (pagefile.h, btree.h) and writes what
+ * survives into two new databases of its own:
+ *
+ *  - the recovered database: the input's schema as stored (every table and
+ *    index created from its own SQL, views and triggers copied as text),
+ *    and every live row that could be read, at its rowid.  It can be read
+ *    with SQLite like any healthy input, so identify, export and rebuild
+ *    work on it unchanged;
+ *  - the ledger: where each recovered row came from, and the rows that
+ *    are not live (see below), kept apart so that they never mix with
+ *    live rows.
+ *
+ * The schema comes from sqlite_master (page 1's tree, and sqlite_master
+ * leaves that no longer hang from page 1).  When no table survives there
+ * and rules are given, it comes from the label of the rules whose tables
+ * best fit the shape of the records found (column count, storage classes,
+ * known enum values): that label's objects are created instead.
+ *
+ * Live rows come from two sources: "btree" (the walk of each table from
+ * its root page) and "orphan-leaf" (table leaf pages that no tree reaches,
+ * for example under a zeroed interior page: each is put into the table
+ * whose records it fits, by the pointer map when there is one, else by
+ * shape; a page no table fits, or two fit equally, is left unplaced).
+ * Index b-trees are walked only to cross-check: an index entry whose rowid
+ * has no recovered row counts as a row known lost.
+ *
+ * Memory: one page and one record at a time, plus one bit and one 32-bit
+ * table number per page of the image.
+ */
+#ifndef GSR_RECOVER_H
+#define GSR_RECOVER_H
+
+#include "compat.h"
+#include "ctx.h"
+#include "pagefile.h"
+#include "strbuf.h"
+
+struct gsr_rules;
+
+struct gsr_recover_opts {
+	/* Rules, for the schema by shape and for enum domains; may be NULL. */
+	const struct gsr_rules *rules;
+	/* The page size when the header is destroyed and inference should
+	 * be skipped; 0 to infer. */
+	uint32_t page_size_hint;
+};
+
+struct gsr_recover_table {
+	char *name;
+	uint32_t root; /* 0 when sqlite_master gave none that is usable */
+	int64_t rows;  /* placed in the recovered table */
+	int64_t btree, orphan; /* of rows, by source */
+	int64_t truncated;     /* of rows, with a value cut short */
+	/* Rows read but refused by the table's own constraints (a NOT NULL
+	 * value that was cut short, a rowid or UNIQUE key met twice with
+	 * different values): kept in the ledger with SQLite's reason. */
+	int64_t rejected;
+	int64_t duplicates; /* orphan rows equal to a row already placed */
+	/* The largest entry count of the table's indexes (-1 without an
+	 * index), and index entries whose rowid has no recovered row. */
+	int64_t index_entries, index_missing;
+	uint64_t pages_damaged, cells_damaged;
+};
+
+struct gsr_recover_result {
+	struct gsr_pagefile_info info;
+	/* "sqlite_master", or "rules" when the schema is schema_label's. */
+	const char *schema_source;
+	char *schema_label;
+	/* With "rules": every label that fits the records as well as
+	 * schema_label does (tables of the same shape), schema_label last. */
+	struct strvec schema_candidates;
+	uint32_t schema_entries; /* sqlite_master rows read */
+	uint32_t pages_tree;        /* used by the trees and their overflow */
+	uint32_t pages_freelist;
+	uint32_t pages_orphan;      /* table leaves placed as orphan-leaf */
+	uint32_t pages_unplaced;    /* table leaves no table fits */
+	uint32_t pages_other;       /* everything else: zeroed, unreadable,
+				       index leaves no tree reaches, ... */
+	int64_t rows_unplaced;
+	struct gsr_recover_table *tables;
+	size_t n_tables;
+	int64_t rows, rejected, truncated;
+	uint64_t pages_damaged, cells_damaged;
+	double ms;
+};
+
+#define GSR_RECOVER_RESULT_INIT { 0 }
+
+/*
+ * Recover the image in the file at image_path (read with pread only; it
+ * is never handed to SQLite) into the new databases out_db and ledger_db,
+ * which must not exist.  The recovered database gets the image's text
+ * encoding, user_version and application_id when the header gives them.
+ *
+ * The ledger holds:
+ *   provenance(tbl, rid, source, pgno, cell_offset, frame, truncated):
+ *     one row per recovered row of every rowid table;
+ *   rows(tbl, kind, source, pgno, cell_offset, frame, rowid, truncated,
+ *     note, record): rows that are not live: kind "rejected" (refused by
+ *     the table's constraints), "history" (an orphan-leaf row whose rowid
+ *     holds different values in the tree), "unplaced" (on a leaf no table
+ *     fits; tbl NULL).  record is the values as a JSON array in the
+ *     encoding of export.h;
+ *   objects(type, name, tbl_name, rootpage, sql, created): the schema
+ *     entries read, and whether the recovered database has them.
+ *
+ * Fails (GSR_ERR_INPUT) only when nothing can be read: no page and no
+ * schema.  Damage is reported in res.  Returns 0 or -1; no-op after an
+ * error; the output files are removed on failure.  Release res with
+ * gsr_recover_result_release().
+ */
+int gsr_recover_run(struct gsr_ctx *ctx, const char *image_path,
+		    const struct gsr_recover_opts *opts, const char *out_db,
+		    const char *ledger_db, struct gsr_recover_result *res);
+
+void gsr_recover_result_release(struct gsr_recover_result *res);
+
+struct jsonw;
+/* Write the result as the keys of the JSON object open on jw. */
+void gsr_recover_write_json(const struct gsr_recover_result *res,
+			    struct jsonw *jw);
+
+#endif

@@ -1,0 +1,1515 @@
+/* recover.c -- a damaged image read page by page into a new database
+ * (see recover.h).
+ *
+ * The order of the work:
+ *   1. the freelist, so that its pages are never taken for live ones;
+ *   2. sqlite_master from page 1's tree, and from stray sqlite_master
+ *      leaves when page 1's tree is damaged;
+ *   3. the recovered database: the schema created from the stored SQL
+ *      (under an authorizer that lets nothing but CREATE TABLE and CREATE
+ *      INDEX through), or from the best-fitting label of the rules;
+ *   4. every table tree from its root ("btree" rows);
+ *   5. every table leaf no tree used ("orphan-leaf" rows), placed by the
+ *      pointer map or by the shape of its records;
+ *   6. the index trees, to count entries whose row was not recovered;
+ *   7. views and triggers, copied into sqlite_master as text last, so
+ *      that no trigger of the input ever fires on the rows inserted.
+ */
+#include "compat.h"
+#include "recover.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <math.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "btree.h"
+#include "dbopen.h"
+#include "jsonw.h"
+#include "rules.h"
+#include "schema.h"
+#include "sqlhdr.h"
+#include "strbuf.h"
+
+/* Classes a column's values may take, as bits 1 << enum gsr_vtype. */
+#define C_NULL (1u << GSR_V_NULL)
+#define C_INT (1u << GSR_V_INT)
+#define C_REAL (1u << GSR_V_REAL)
+#define C_TEXT (1u << GSR_V_TEXT)
+#define C_BLOB (1u << GSR_V_BLOB)
+#define C_ANY (C_NULL | C_INT | C_REAL | C_TEXT | C_BLOB)
+
+/* At most this many table leaves are sampled to choose a label of the
+ * rules when sqlite_master is lost. */
+#define SHAPE_SAMPLE_PAGES 4000
+
+/* A sqlite_master row. */
+struct entry {
+	char *type, *name, *tbl, *sql;
+	int64_t rootpage;
+	bool created;
+};
+
+/* What the records of a table look like. */
+struct shape {
+	const char *name; /* not owned */
+	size_t n_cols;
+	int ipk;            /* the rowid alias column, -1 for none */
+	bool without_rowid;
+	uint8_t *allowed;   /* per column, C_* bits */
+	const struct strvec **enums; /* per column, NULL for none */
+};
+
+/* A table of the recovered database. */
+struct rtable {
+	struct shape sh;
+	char **cols; /* quoted column names */
+	const char *rowid_name; /* for tables without a rowid alias */
+	sqlite3_stmt **ins;     /* by value count, 1..n_cols */
+	sqlite3_stmt *get;      /* its row at a rowid */
+	struct gsr_recover_table *rt;
+};
+
+struct rec {
+	struct gsr_ctx *ctx;
+	const struct gsr_recover_opts *opts;
+	struct gsr_recover_result *res;
+	struct gsr_pagefile *pf;
+	struct gsr_pagefile_info in;
+	sqlite3 *out, *led;
+	sqlite3_stmt *prov, *lrow;
+	struct entry *ents;
+	size_t n_ents, cap_ents;
+	struct gsr_schema *schema; /* of the recovered database */
+	struct rtable *tabs;
+	size_t n_tabs;
+	unsigned char *used; /* pages used by trees, freelist, placed leaves */
+	uint32_t *owner;     /* table leaf -> table index + 1 */
+	/* The walk in progress. */
+	struct rtable *cur;
+	const char *source;
+	int64_t cur_frame;
+	/* Page placement scores, per table. */
+	uint64_t *fits, *scores;
+	uint64_t page_rows;
+	char *jbuf; /* JSON of a record, for the ledger */
+	size_t jlen;
+};
+
+static double
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static bool
+bit_get(const unsigned char *m, uint32_t p)
+{
+	return (m[p / 8] >> (p % 8)) & 1;
+}
+
+static void
+bit_set(unsigned char *m, uint32_t p)
+{
+	m[p / 8] |= (unsigned char)(1u << (p % 8));
+}
+
+static char *
+dup_value_text(const struct gsr_value *v)
+{
+	char *s;
+
+	if (v->type != GSR_V_TEXT || memchr(v->p, 0, v->n) != NULL)
+		return NULL;
+	if ((s = malloc(v->n + 1)) == NULL)
+		return NULL;
+	memcpy(s, v->p, v->n);
+	s[v->n] = 0;
+	return s;
+}
+
+/* ---- values ------------------------------------------------------------ */
+
+static int
+bind_value(sqlite3_stmt *st, int i, const struct gsr_value *v)
+{
+	switch (v->type) {
+	case GSR_V_INT:
+		return sqlite3_bind_int64(st, i, v->i);
+	case GSR_V_REAL:
+		return sqlite3_bind_double(st, i, v->r);
+	case GSR_V_TEXT:
+		return sqlite3_bind_text64(st, i, (const char *)v->p, v->n,
+					   SQLITE_TRANSIENT, SQLITE_UTF8);
+	case GSR_V_BLOB:
+		return sqlite3_bind_blob64(st, i, v->p, v->n, SQLITE_TRANSIENT);
+	case GSR_V_NULL:
+		break;
+	}
+	return sqlite3_bind_null(st, i);
+}
+
+/* The values of a record as a JSON array (export.h's encoding), into
+ * r->jbuf.  Returns 0 or -1 (out of memory, recorded). */
+static int
+record_json(struct rec *r, const struct gsr_value *vals, size_t n)
+{
+	FILE *f;
+	struct jsonw jw;
+
+	free(r->jbuf);
+	r->jbuf = NULL;
+	r->jlen = 0;
+	if ((f = open_memstream(&r->jbuf, &r->jlen)) == NULL)
+		return gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM,
+				    "out of memory writing a record");
+	jw_init(&jw, f, false);
+	jw_arr_begin(&jw);
+	for (size_t i = 0; i < n; i++) {
+		const struct gsr_value *v = &vals[i];
+		switch (v->type) {
+		case GSR_V_NULL:
+			jw_null(&jw);
+			break;
+		case GSR_V_INT:
+			jw_int(&jw, v->i);
+			break;
+		case GSR_V_REAL:
+			jw_real(&jw, v->r);
+			break;
+		case GSR_V_TEXT:
+			jw_strn(&jw, (const char *)v->p, v->n);
+			break;
+		case GSR_V_BLOB:
+			jw_blob(&jw, v->p, v->n);
+			break;
+		}
+	}
+	jw_arr_end(&jw);
+	if (fclose(f) != 0 || r->jbuf == NULL)
+		return gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM,
+				    "out of memory writing a record");
+	return 0;
+}
+
+/* ---- the ledger -------------------------------------------------------- */
+
+static const char ledger_sql[] =
+	"PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
+	"CREATE TABLE provenance(tbl TEXT NOT NULL, rid INTEGER NOT NULL,"
+	" source TEXT NOT NULL, pgno INTEGER, cell_offset INTEGER,"
+	" frame INTEGER, truncated INTEGER NOT NULL,"
+	" PRIMARY KEY (tbl, rid)) WITHOUT ROWID;"
+	"CREATE TABLE rows(tbl TEXT, kind TEXT NOT NULL, source TEXT NOT NULL,"
+	" pgno INTEGER, cell_offset INTEGER, frame INTEGER, rowid INTEGER,"
+	" truncated INTEGER NOT NULL, note TEXT, record TEXT NOT NULL);"
+	"CREATE TABLE objects(type TEXT, name TEXT, tbl_name TEXT,"
+	" rootpage INTEGER, sql TEXT, created INTEGER NOT NULL);"
+	"BEGIN;";
+
+static int
+ledger_open(struct rec *r, const char *path)
+{
+	struct gsr_ctx *ctx = r->ctx;
+
+	if ((r->led = gsr_db_open(ctx, path, true)) == NULL ||
+	    gsr_db_exec(ctx, r->led, ledger_sql) ||
+	    (r->prov = gsr_db_prepare(ctx, r->led,
+				      "INSERT OR REPLACE INTO provenance VALUES "
+				      "(?,?,?,?,?,?,?)")) == NULL ||
+	    (r->lrow = gsr_db_prepare(ctx, r->led,
+				      "INSERT INTO rows VALUES "
+				      "(?,?,?,?,?,?,?,?,?,?)")) == NULL)
+		return -1;
+	return 0;
+}
+
+static int
+step_done(struct rec *r, sqlite3 *db, sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc != SQLITE_DONE)
+		return gsr_ctx_fail(r->ctx,
+				    rc == SQLITE_NOMEM ? GSR_ERR_NOMEM : GSR_ERR_IO,
+				    "cannot write the recovery: %s",
+				    sqlite3_errmsg(db));
+	return 0;
+}
+
+/* A row that is not live: into the ledger's rows. */
+static int
+ledger_row(struct rec *r, const char *tbl, const char *kind,
+	   const struct gsr_row *row, bool rowid_known, const char *note)
+{
+	sqlite3_stmt *st = r->lrow;
+
+	if (record_json(r, row->values, row->n_values))
+		return -1;
+	sqlite3_bind_text(st, 1, tbl, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, r->source, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, row->pgno);
+	sqlite3_bind_int64(st, 5, row->cell_offset);
+	if (r->cur_frame > 0)
+		sqlite3_bind_int64(st, 6, r->cur_frame);
+	if (rowid_known)
+		sqlite3_bind_int64(st, 7, row->rowid);
+	sqlite3_bind_int(st, 8, row->truncated);
+	sqlite3_bind_text(st, 9, note, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text64(st, 10, r->jbuf, r->jlen, SQLITE_STATIC, SQLITE_UTF8);
+	return step_done(r, r->led, st);
+}
+
+/* ---- shapes ------------------------------------------------------------ */
+
+/* The classes a declared type's values normally take (its affinity,
+ * section 3.1 of SQLite's datatype document), NULL added when the column
+ * may be NULL.  Text in an INTEGER column or a number in a TEXT one is
+ * possible in SQLite but not what an application writes: a record holding
+ * one does not fit. */
+static uint8_t
+allowed_classes(const char *type, bool notnull)
+{
+	uint8_t c;
+
+	if (type == NULL || *type == 0 || strcasestr(type, "BLOB"))
+		c = C_ANY;
+	else if (strcasestr(type, "INT"))
+		c = C_INT;
+	else if (strcasestr(type, "CHAR") || strcasestr(type, "CLOB") ||
+		 strcasestr(type, "TEXT"))
+		c = C_TEXT;
+	else if (strcasestr(type, "REAL") || strcasestr(type, "FLOA") ||
+		 strcasestr(type, "DOUB"))
+		c = C_REAL | C_INT;
+	else
+		c = C_INT | C_REAL | C_TEXT; /* NUMERIC */
+	return notnull ? c : (uint8_t)(c | C_NULL);
+}
+
+/* Fill sh from table t of a schema model; enums from label l (may be
+ * NULL).  Returns 0 or -1 (out of memory). */
+static int
+shape_init(struct shape *sh, const struct gsr_table *t,
+	   const struct gsr_label *l)
+{
+	size_t npk = 0;
+
+	memset(sh, 0, sizeof *sh);
+	sh->name = t->name;
+	sh->n_cols = t->n_cols;
+	sh->ipk = -1;
+	sh->without_rowid = t->without_rowid;
+	sh->allowed = calloc(t->n_cols + 1, 1);
+	sh->enums = calloc(t->n_cols + 1, sizeof *sh->enums);
+	if (sh->allowed == NULL || sh->enums == NULL)
+		return -1;
+	for (size_t i = 0; i < t->n_cols; i++)
+		npk += t->cols[i].pk > 0;
+	for (size_t i = 0; i < t->n_cols; i++) {
+		const struct gsr_column *c = &t->cols[i];
+
+		sh->allowed[i] = allowed_classes(c->type, c->notnull);
+		if (npk == 1 && c->pk == 1 && !t->without_rowid && c->type &&
+		    !strcasecmp(c->type, "INTEGER"))
+			sh->ipk = (int)i;
+		for (size_t e = 0; l && e < l->n_enums; e++)
+			if (!l->enums[e].array &&
+			    !strcmp(l->enums[e].table, t->name) &&
+			    !strcmp(l->enums[e].column, c->name))
+				sh->enums[i] = &l->enums[e].values;
+	}
+	return 0;
+}
+
+static void
+shape_free(struct shape *sh)
+{
+	free(sh->allowed);
+	free(sh->enums);
+}
+
+/*
+ * How well a record fits a shape: -1 when it cannot be one of its rows,
+ * else a score that grows with the evidence (values of the expected
+ * class, known enum values, the full column count).  A value cut short
+ * by a broken overflow chain is not held against the record.
+ */
+static int
+shape_score(const struct shape *sh, const struct gsr_value *v, size_t n)
+{
+	int score = 0;
+
+	if (n == 0 || n > sh->n_cols)
+		return -1;
+	if (n == sh->n_cols)
+		score += 2;
+	for (size_t i = 0; i < n; i++) {
+		unsigned cls = 1u << v[i].type;
+
+		if ((int)i == sh->ipk) {
+			if (v[i].type != GSR_V_NULL)
+				return -1;
+			score++;
+			continue;
+		}
+		if (!(sh->allowed[i] & cls)) {
+			if (v[i].truncated)
+				continue;
+			return -1;
+		}
+		/* A value says little about an untyped column. */
+		if (v[i].type != GSR_V_NULL && (sh->allowed[i] | C_NULL) != C_ANY)
+			score++;
+		if (sh->enums[i] && v[i].type == GSR_V_TEXT) {
+			bool hit = false;
+
+			for (size_t e = 0; e < sh->enums[i]->n && !hit; e++)
+				hit = strlen(sh->enums[i]->v[e]) == v[i].n &&
+				      !memcmp(sh->enums[i]->v[e], v[i].p, v[i].n);
+			if (!hit)
+				return -1;
+			score += 3;
+		}
+	}
+	return score;
+}
+
+/* ---- sqlite_master ----------------------------------------------------- */
+
+static bool
+is_master_row(const struct gsr_row *row)
+{
+	const struct gsr_value *v = row->values;
+	static const char *const types[] = { "table", "index", "view", "trigger" };
+	bool type_ok = false;
+
+	if (row->n_values != 5 || v[0].type != GSR_V_TEXT ||
+	    v[1].type != GSR_V_TEXT || v[2].type != GSR_V_TEXT ||
+	    (v[3].type != GSR_V_INT && v[3].type != GSR_V_NULL) ||
+	    (v[4].type != GSR_V_TEXT && v[4].type != GSR_V_NULL))
+		return false;
+	for (size_t i = 0; i < 4; i++)
+		type_ok |= strlen(types[i]) == v[0].n &&
+			   !memcmp(types[i], v[0].p, v[0].n);
+	return type_ok && v[1].n > 0;
+}
+
+static int
+master_row(void *arg, const struct gsr_row *row)
+{
+	struct rec *r = arg;
+	struct entry e = { 0 };
+
+	if (!is_master_row(row) || row->truncated)
+		return 0;
+	e.type = dup_value_text(&row->values[0]);
+	e.name = dup_value_text(&row->values[1]);
+	e.tbl = dup_value_text(&row->values[2]);
+	e.rootpage = row->values[3].type == GSR_V_INT ? row->values[3].i : 0;
+	e.sql = dup_value_text(&row->values[4]);
+	if (e.type == NULL || e.name == NULL || e.tbl == NULL ||
+	    (row->values[4].type == GSR_V_TEXT && e.sql == NULL))
+		goto skip;
+	for (size_t i = 0; i < r->n_ents; i++)
+		if (!strcmp(r->ents[i].type, e.type) &&
+		    !strcmp(r->ents[i].name, e.name))
+			goto skip;
+	if (gsr_grow((void **)&r->ents, &r->cap_ents, r->n_ents + 1,
+		     sizeof *r->ents)) {
+		gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "out of memory reading the schema");
+		goto skip;
+	}
+	r->ents[r->n_ents++] = e;
+	return 0;
+skip:
+	free(e.type);
+	free(e.name);
+	free(e.tbl);
+	free(e.sql);
+	return gsr_ctx_failed(r->ctx) ? 1 : 0;
+}
+
+/* Callback of the stray-leaf scan: count rows of sqlite_master's shape. */
+static int
+count_master_rows(void *arg, const struct gsr_row *row)
+{
+	struct rec *r = arg;
+
+	r->page_rows++;
+	if (is_master_row(row))
+		r->fits[0]++;
+	return 0;
+}
+
+static bool
+page_usable(const struct rec *r, uint32_t p)
+{
+	return !bit_get(r->used, p) && !gsr_ptrmap_is_map_page(r->pf, p);
+}
+
+/* sqlite_master from page 1's tree; when that tree is damaged or gave no
+ * table, also from table leaves nobody uses whose rows are all
+ * sqlite_master rows. */
+static int
+read_master(struct rec *r)
+{
+	struct gsr_walk_stats ws;
+	size_t tables = 0;
+
+	if (gsr_btree_walk_mark(r->ctx, r->pf, 1, false, r->used, master_row, r,
+				&ws) < 0)
+		return -1;
+	for (size_t i = 0; i < r->n_ents; i++)
+		tables += !strcmp(r->ents[i].type, "table");
+	if (tables > 0 && ws.pages_damaged == 0 && ws.cells_damaged == 0)
+		return 0;
+	for (uint32_t p = 2; p <= r->in.n_pages; p++) {
+		if (!page_usable(r, p) ||
+		    gsr_btree_page_type(r->pf, p) != GSR_PAGE_TABLE_LEAF)
+			continue;
+		r->page_rows = 0;
+		r->fits[0] = 0;
+		if (gsr_btree_walk_table(r->ctx, r->pf, p, count_master_rows, r,
+					 NULL) < 0)
+			return -1;
+		if (r->page_rows == 0 || r->fits[0] != r->page_rows)
+			continue;
+		if (gsr_btree_walk_mark(r->ctx, r->pf, p, false, r->used,
+					master_row, r, NULL) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* ---- creating the schema ----------------------------------------------- */
+
+/* Only CREATE TABLE and CREATE INDEX, and what they do to sqlite_master,
+ * may run: no SELECT (CREATE TABLE ... AS SELECT), no ATTACH, no PRAGMA. */
+static int
+create_auth(void *arg, int action, const char *a, const char *b,
+	    const char *c, const char *d)
+{
+	(void)arg, (void)a, (void)b, (void)c, (void)d;
+	switch (action) {
+	case SQLITE_SELECT:
+	case SQLITE_ATTACH:
+	case SQLITE_DETACH:
+	case SQLITE_PRAGMA:
+	case SQLITE_TRANSACTION:
+	case SQLITE_SAVEPOINT:
+	case SQLITE_CREATE_VIEW:
+	case SQLITE_CREATE_TRIGGER:
+	case SQLITE_CREATE_TEMP_TABLE:
+	case SQLITE_CREATE_TEMP_INDEX:
+	case SQLITE_CREATE_TEMP_TRIGGER:
+	case SQLITE_CREATE_TEMP_VIEW:
+	case SQLITE_CREATE_VTABLE:
+	case SQLITE_DROP_TABLE:
+	case SQLITE_DROP_INDEX:
+	case SQLITE_ALTER_TABLE:
+		return SQLITE_DENY;
+	default:
+		return SQLITE_OK;
+	}
+}
+
+/* Run one stored CREATE TABLE / CREATE INDEX statement.  Returns 1 when it
+ * was created, 0 when SQLite refused it, -1 on error. */
+static int
+create_object(struct rec *r, const char *sql)
+{
+	sqlite3_stmt *st = NULL;
+	const char *tail = NULL;
+	int rc;
+
+	if (strncasecmp(sql, "CREATE ", 7) != 0)
+		return 0;
+	rc = sqlite3_prepare_v2(r->out, sql, -1, &st, &tail);
+	if (rc == SQLITE_NOMEM)
+		return gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "out of memory");
+	if (rc != SQLITE_OK || st == NULL) {
+		sqlite3_finalize(st);
+		return 0;
+	}
+	while (tail && (*tail == ' ' || *tail == '\n' || *tail == '\t' ||
+			*tail == ';'))
+		tail++;
+	if (tail && *tail) {
+		sqlite3_finalize(st);
+		return 0;
+	}
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE;
+}
+
+static int
+create_from_entries(struct rec *r, size_t *n_tables)
+{
+	sqlite3_set_authorizer(r->out, create_auth, NULL);
+	*n_tables = 0;
+	/* Tables first, then indexes: a stray leaf may list them out of
+	 * order. */
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < r->n_ents; i++) {
+			struct entry *e = &r->ents[i];
+			int rc;
+
+			if (strcmp(e->type, pass ? "index" : "table") ||
+			    e->sql == NULL || !strncmp(e->name, "sqlite_", 7))
+				continue;
+			if ((rc = create_object(r, e->sql)) < 0)
+				return -1;
+			e->created = rc > 0;
+			*n_tables += rc > 0 && pass == 0;
+		}
+	sqlite3_set_authorizer(r->out, NULL, NULL);
+	/* sqlite_sequence is made by SQLite with the first AUTOINCREMENT
+	 * table; sqlite_stat1 and its kind are left out. */
+	for (size_t i = 0; i < r->n_ents; i++)
+		if (!strcmp(r->ents[i].name, "sqlite_sequence"))
+			r->ents[i].created = sqlite3_table_column_metadata(
+				r->out, "main", "sqlite_sequence", NULL, NULL, NULL,
+				NULL, NULL, NULL) == SQLITE_OK;
+	return 0;
+}
+
+/* Leaf rows of the sample: per label, the best score of its tables. */
+struct label_fit {
+	const struct gsr_label *l;
+	struct shape *sh;
+	size_t n_sh;
+	uint64_t score, rows;
+};
+
+struct sample {
+	struct label_fit *lf;
+	size_t n_lf;
+};
+
+static int
+sample_row(void *arg, const struct gsr_row *row)
+{
+	struct sample *s = arg;
+
+	for (size_t i = 0; i < s->n_lf; i++) {
+		int best = -1;
+
+		for (size_t t = 0; t < s->lf[i].n_sh; t++) {
+			int sc = shape_score(&s->lf[i].sh[t], row->values,
+					     row->n_values);
+			if (sc > best)
+				best = sc;
+		}
+		if (best >= 0) {
+			s->lf[i].rows++;
+			s->lf[i].score += (uint64_t)best;
+		}
+	}
+	return 0;
+}
+
+/*
+ * No table survived in sqlite_master: find the label of the rules whose
+ * tables best fit the records of the table leaves (a sample of them) and
+ * create its objects.  Ties go to the later label in the lineage.
+ * Returns 0 (res->schema_label set when one was chosen) or -1.
+ */
+static int
+create_from_rules(struct rec *r, size_t *n_tables)
+{
+	const struct gsr_rules *ru = r->opts ? r->opts->rules : NULL;
+	struct sample s = { 0 };
+	const struct gsr_label *best = NULL;
+	uint64_t best_rows = 0, best_score = 0;
+	uint32_t sampled = 0;
+	int rc = -1;
+
+	*n_tables = 0;
+	if (ru == NULL || ru->n_labels == 0)
+		return 0;
+	if ((s.lf = calloc(ru->n_labels, sizeof *s.lf)) == NULL)
+		goto nomem;
+	for (size_t i = 0; i < ru->n_labels; i++) {
+		const struct gsr_label *l = ru->lineage[i];
+		struct label_fit *f = &s.lf[s.n_lf++];
+
+		f->l = l;
+		if (l->schema == NULL)
+			continue;
+		if ((f->sh = calloc(l->schema->n_tables + 1, sizeof *f->sh)) == NULL)
+			goto nomem;
+		for (size_t t = 0; t < l->schema->n_tables; t++) {
+			if (!strncmp(l->schema->tables[t].name, "sqlite_", 7) ||
+			    l->schema->tables[t].is_virtual)
+				continue;
+			if (shape_init(&f->sh[f->n_sh++], &l->schema->tables[t], l))
+				goto nomem;
+		}
+	}
+	for (uint32_t p = 2; p <= r->in.n_pages && sampled < SHAPE_SAMPLE_PAGES; p++) {
+		if (!page_usable(r, p) ||
+		    gsr_btree_page_type(r->pf, p) != GSR_PAGE_TABLE_LEAF)
+			continue;
+		sampled++;
+		if (gsr_btree_walk_table(r->ctx, r->pf, p, sample_row, &s, NULL) < 0)
+			goto out;
+	}
+	for (size_t i = 0; i < s.n_lf; i++) {
+		const struct label_fit *f = &s.lf[i];
+
+		if (f->rows > best_rows ||
+		    (f->rows == best_rows && f->rows > 0 && f->score >= best_score)) {
+			best = f->l;
+			best_rows = f->rows;
+			best_score = f->score;
+		}
+	}
+	rc = 0;
+	if (best == NULL)
+		goto out;
+	{
+		const struct gsr_label *sl = best->schema_label ? best->schema_label : best;
+
+		sqlite3_set_authorizer(r->out, create_auth, NULL);
+		for (int pass = 0; pass < 2 && rc == 0; pass++)
+			for (size_t i = 0; i < sl->n_objs; i++) {
+				const struct gsr_rule_obj *o = &sl->objs[i];
+				int c;
+
+				if (strcmp(o->type, pass ? "index" : "table") ||
+				    o->sql == NULL || !strncmp(o->name, "sqlite_", 7))
+					continue;
+				if ((c = create_object(r, o->sql)) < 0) {
+					rc = -1;
+					break;
+				}
+				*n_tables += c > 0 && pass == 0;
+			}
+		sqlite3_set_authorizer(r->out, NULL, NULL);
+		/* Views and triggers are the label's too. */
+		for (size_t i = 0; i < sl->n_objs; i++) {
+			const struct gsr_rule_obj *o = &sl->objs[i];
+			struct entry e = { 0 };
+
+			if (strcmp(o->type, "view") && strcmp(o->type, "trigger"))
+				continue;
+			e.type = strdup(o->type);
+			e.name = strdup(o->name);
+			e.tbl = strdup(o->tbl);
+			e.sql = o->sql ? strdup(o->sql) : NULL;
+			if (e.type == NULL || e.name == NULL || e.tbl == NULL ||
+			    gsr_grow((void **)&r->ents, &r->cap_ents, r->n_ents + 1,
+				     sizeof *r->ents)) {
+				free(e.type), free(e.name), free(e.tbl), free(e.sql);
+				goto nomem;
+			}
+			r->ents[r->n_ents++] = e;
+		}
+		r->res->schema_source = "rules";
+		if ((r->res->schema_label = strdup(best->name)) == NULL)
+			goto nomem;
+		for (size_t i = 0; i < s.n_lf; i++)
+			if (s.lf[i].rows == best_rows && s.lf[i].score == best_score &&
+			    sv_push(&r->res->schema_candidates, s.lf[i].l->name))
+				goto nomem;
+	}
+	goto out;
+nomem:
+	gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "out of memory matching record shapes");
+	rc = -1;
+out:
+	for (size_t i = 0; s.lf && i < s.n_lf; i++) {
+		for (size_t t = 0; t < s.lf[i].n_sh; t++)
+			shape_free(&s.lf[i].sh[t]);
+		free(s.lf[i].sh);
+	}
+	free(s.lf);
+	return rc;
+}
+
+/* ---- the tables of the recovered database ------------------------------ */
+
+static const struct gsr_label *
+enum_label(const struct rec *r)
+{
+	const struct gsr_rules *ru = r->opts ? r->opts->rules : NULL;
+
+	if (ru == NULL)
+		return NULL;
+	if (r->res->schema_label)
+		return gsr_rules_label(ru, r->res->schema_label);
+	/* The latest release: enum domains only grow. */
+	for (size_t i = ru->n_labels; i-- > 0;)
+		if (!strcmp(ru->lineage[i]->kind, "release"))
+			return ru->lineage[i];
+	return NULL;
+}
+
+static const char *
+pick_rowid_name(const struct gsr_table *t)
+{
+	static const char *const names[] = { "_rowid_", "rowid", "oid" };
+
+	for (size_t i = 0; i < 3; i++)
+		if (gsr_table_column(t, names[i]) == NULL)
+			return names[i];
+	return NULL;
+}
+
+static int
+tables_init(struct rec *r)
+{
+	const struct gsr_label *el = enum_label(r);
+	struct gsr_schema *s;
+
+	if ((r->schema = s = gsr_schema_extract(r->ctx, r->out)) == NULL)
+		return -1;
+	r->tabs = calloc(s->n_tables + 1, sizeof *r->tabs);
+	r->res->tables = calloc(s->n_tables + 1, sizeof *r->res->tables);
+	if (r->tabs == NULL || r->res->tables == NULL)
+		goto nomem;
+	for (size_t i = 0; i < s->n_tables; i++) {
+		const struct gsr_table *t = &s->tables[i];
+		struct rtable *rt = &r->tabs[r->n_tabs];
+		struct gsr_recover_table *res_t = &r->res->tables[r->n_tabs];
+
+		if (t->is_virtual)
+			continue;
+		r->n_tabs++;
+		r->res->n_tables++;
+		rt->rt = res_t;
+		res_t->index_entries = -1;
+		if ((res_t->name = strdup(t->name)) == NULL ||
+		    shape_init(&rt->sh, t, el) ||
+		    (rt->cols = calloc(t->n_cols + 1, sizeof *rt->cols)) == NULL ||
+		    (rt->ins = calloc(t->n_cols + 1, sizeof *rt->ins)) == NULL)
+			goto nomem;
+		for (size_t c = 0; c < t->n_cols; c++) {
+			struct strbuf sb = STRBUF_INIT;
+
+			if (sb_add_ident(&sb, t->cols[c].name) ||
+			    (rt->cols[c] = sb_detach(&sb)) == NULL)
+				goto nomem;
+		}
+		if (!t->without_rowid && rt->sh.ipk < 0)
+			rt->rowid_name = pick_rowid_name(t);
+		for (size_t e = 0; e < r->n_ents; e++) {
+			const struct entry *en = &r->ents[e];
+
+			if (!strcmp(en->type, "table") && !strcmp(en->name, t->name) &&
+			    en->rootpage > 0 && en->rootpage <= r->in.n_pages)
+				res_t->root = (uint32_t)en->rootpage;
+		}
+	}
+	return 0;
+nomem:
+	return gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "out of memory");
+}
+
+/* The INSERT for records of n values into rt. */
+static sqlite3_stmt *
+insert_stmt(struct rec *r, struct rtable *rt, size_t n)
+{
+	struct strbuf sb = STRBUF_INIT;
+	bool rowid = rt->rowid_name != NULL;
+
+	if (rt->ins[n])
+		return rt->ins[n];
+	sb_adds(&sb, "INSERT INTO main.");
+	sb_add_ident(&sb, rt->sh.name);
+	sb_adds(&sb, " (");
+	if (rowid)
+		sb_addf(&sb, "%s%s", rt->rowid_name, n ? ", " : "");
+	for (size_t i = 0; i < n; i++)
+		sb_addf(&sb, "%s%s", i ? ", " : "", rt->cols[i]);
+	sb_adds(&sb, ") VALUES (");
+	for (size_t i = 0; i < n + rowid; i++)
+		sb_adds(&sb, i ? ", ?" : "?");
+	sb_adds(&sb, ")");
+	if (sb_str(&sb) == NULL) {
+		gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "out of memory");
+		return NULL;
+	}
+	rt->ins[n] = gsr_db_prepare(r->ctx, r->out, sb_str(&sb));
+	sb_release(&sb);
+	return rt->ins[n];
+}
+
+/* Whether a row is stored at row->rowid, and whether it holds the
+ * record's values.  Returns 0, or -1 on error. */
+static int
+stored_row(struct rec *r, struct rtable *rt, const struct gsr_row *row,
+	   bool *exists, bool *same)
+{
+	struct strbuf sb = STRBUF_INIT;
+	sqlite3_stmt *st;
+	int rc;
+
+	*same = *exists = false;
+	if (rt->get == NULL) {
+		sb_adds(&sb, "SELECT * FROM main.");
+		sb_add_ident(&sb, rt->sh.name);
+		sb_adds(&sb, " WHERE _rowid_ = ?");
+		if (sb_str(&sb) == NULL)
+			return gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "out of memory");
+		/* A table with a column named _rowid_ has no way to be
+		 * asked: the row counts as different. */
+		if (sqlite3_prepare_v2(r->out, sb_str(&sb), -1, &rt->get, NULL) !=
+		    SQLITE_OK) {
+			sb_release(&sb);
+			return 0;
+		}
+		sb_release(&sb);
+	}
+	st = rt->get;
+	sqlite3_bind_int64(st, 1, row->rowid);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*exists = *same = true;
+		for (size_t i = 0; i < row->n_values && *same; i++) {
+			const struct gsr_value *v = &row->values[i];
+			int t = sqlite3_column_type(st, (int)i);
+
+			if ((int)i == rt->sh.ipk)
+				continue;
+			switch (v->type) {
+			case GSR_V_NULL:
+				*same = t == SQLITE_NULL;
+				break;
+			case GSR_V_INT:
+				*same = (t == SQLITE_INTEGER &&
+					 sqlite3_column_int64(st, (int)i) == v->i) ||
+					(t == SQLITE_FLOAT &&
+					 sqlite3_column_double(st, (int)i) == (double)v->i);
+				break;
+			case GSR_V_REAL:
+				*same = t == SQLITE_FLOAT &&
+					sqlite3_column_double(st, (int)i) == v->r;
+				break;
+			case GSR_V_TEXT:
+			case GSR_V_BLOB:
+				*same = (t == SQLITE_TEXT || t == SQLITE_BLOB) &&
+					(size_t)sqlite3_column_bytes(st, (int)i) == v->n &&
+					(v->n == 0 ||
+					 !memcmp(sqlite3_column_blob(st, (int)i), v->p, v->n));
+				break;
+			}
+		}
+	}
+	sqlite3_reset(st);
+	return 0;
+}
+
+/* Insert one recovered row into r->cur; what does not go in goes to the
+ * ledger.  Returns 0 to go on, 1 to stop (error recorded). */
+static int
+place_row(void *arg, const struct gsr_row *row)
+{
+	struct rec *r = arg;
+	struct rtable *rt = r->cur;
+	struct gsr_recover_table *t = rt->rt;
+	size_t n = row->n_values;
+	sqlite3_stmt *st;
+	int b = 1, rc;
+	char note[160];
+
+	if (r->owner && row->pgno <= r->in.n_pages)
+		r->owner[row->pgno] = (uint32_t)(rt - r->tabs) + 1;
+	if (n == 0 || n > rt->sh.n_cols) {
+		snprintf(note, sizeof note,
+			 "the record has %zu values; the table has %zu columns",
+			 n, rt->sh.n_cols);
+		t->rejected++;
+		return ledger_row(r, t->name, "rejected", row, !rt->sh.without_rowid,
+				  note) ? 1 : 0;
+	}
+	if ((st = insert_stmt(r, rt, n)) == NULL)
+		return 1;
+	if (rt->rowid_name)
+		sqlite3_bind_int64(st, b++, row->rowid);
+	for (size_t i = 0; i < n; i++, b++) {
+		if ((int)i == rt->sh.ipk)
+			rc = sqlite3_bind_int64(st, b, row->rowid);
+		else
+			rc = bind_value(st, b, &row->values[i]);
+		if (rc != SQLITE_OK) {
+			sqlite3_reset(st);
+			sqlite3_clear_bindings(st);
+			gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "cannot bind a value: %s",
+				     sqlite3_errmsg(r->out));
+			return 1;
+		}
+	}
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_DONE)
+		snprintf(note, sizeof note, "%s", sqlite3_errmsg(r->out));
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if ((rc & 0xff) == SQLITE_CONSTRAINT || (rc & 0xff) == SQLITE_MISMATCH ||
+	    (rc & 0xff) == SQLITE_TOOBIG) {
+		bool exists = false, same = false;
+		const char *kind = "rejected";
+
+		if (!rt->sh.without_rowid && strcmp(r->source, "btree") &&
+		    stored_row(r, rt, row, &exists, &same))
+			return 1;
+		if (same) {
+			t->duplicates++;
+			return 0;
+		}
+		if (exists) {
+			/* Another version of a row the tree holds: the tree's
+			 * is the live one. */
+			kind = "history";
+			snprintf(note, sizeof note,
+				 "the tree holds other values at this rowid");
+		}
+		t->rejected += !exists;
+		return ledger_row(r, t->name, kind, row, !rt->sh.without_rowid,
+				  note) ? 1 : 0;
+	}
+	if (rc != SQLITE_DONE)
+		return gsr_ctx_fail(r->ctx,
+				    (rc & 0xff) == SQLITE_NOMEM ? GSR_ERR_NOMEM
+								: GSR_ERR_IO,
+				    "cannot write the recovered database: %s", note),
+		       1;
+	t->rows++;
+	if (!strcmp(r->source, "btree"))
+		t->btree++;
+	else
+		t->orphan++;
+	t->truncated += row->truncated;
+	if (rt->sh.without_rowid)
+		return 0;
+	st = r->prov;
+	sqlite3_bind_text(st, 1, t->name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, row->rowid);
+	sqlite3_bind_text(st, 3, r->source, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, row->pgno);
+	sqlite3_bind_int64(st, 5, row->cell_offset);
+	if (r->cur_frame > 0)
+		sqlite3_bind_int64(st, 6, r->cur_frame);
+	sqlite3_bind_int(st, 7, row->truncated);
+	return step_done(r, r->led, st) ? 1 : 0;
+}
+
+static int
+walk_tables(struct rec *r)
+{
+	for (size_t i = 0; i < r->n_tabs; i++) {
+		struct rtable *rt = &r->tabs[i];
+		struct gsr_walk_stats ws;
+
+		if (rt->rt->root == 0)
+			continue;
+		r->cur = rt;
+		r->source = "btree";
+		if (gsr_btree_walk_mark(r->ctx, r->pf, rt->rt->root,
+					rt->sh.without_rowid, r->used, place_row,
+					r, &ws) != 0)
+			return -1;
+		rt->rt->pages_damaged += ws.pages_damaged;
+		rt->rt->cells_damaged += ws.cells_damaged;
+	}
+	return 0;
+}
+
+/* ---- leaves no tree reaches -------------------------------------------- */
+
+static int
+score_row(void *arg, const struct gsr_row *row)
+{
+	struct rec *r = arg;
+
+	r->page_rows++;
+	for (size_t i = 0; i < r->n_tabs; i++) {
+		int sc;
+
+		if (r->tabs[i].sh.without_rowid)
+			continue;
+		sc = shape_score(&r->tabs[i].sh, row->values, row->n_values);
+		if (sc >= 0) {
+			r->fits[i]++;
+			r->scores[i] += (uint64_t)sc;
+		}
+	}
+	return 0;
+}
+
+/* The table whose root page the pointer map leads to from page p, or -1. */
+static int
+table_by_ptrmap(struct rec *r, uint32_t p)
+{
+	uint8_t type;
+	uint32_t parent;
+
+	for (int depth = 0; depth < GSR_BTREE_MAX_DEPTH; depth++) {
+		if (gsr_ptrmap_get(r->pf, p, &type, &parent) != 0)
+			return -1;
+		if (type == GSR_PTRMAP_ROOTPAGE) {
+			for (size_t i = 0; i < r->n_tabs; i++)
+				if (r->tabs[i].rt->root == p)
+					return (int)i;
+			return -1;
+		}
+		if (type != GSR_PTRMAP_BTREE)
+			return -1;
+		p = parent;
+	}
+	return -1;
+}
+
+/* The table the rows of leaf p fit: the most rows fitting, then the
+ * highest score; -1 when none fits half its rows or two tie. */
+static int
+table_by_shape(struct rec *r, uint32_t p)
+{
+	int best = -1;
+	bool tie = false;
+
+	memset(r->fits, 0, r->n_tabs * sizeof *r->fits);
+	memset(r->scores, 0, r->n_tabs * sizeof *r->scores);
+	r->page_rows = 0;
+	if (gsr_btree_walk_table(r->ctx, r->pf, p, score_row, r, NULL) < 0)
+		return -2;
+	for (size_t i = 0; i < r->n_tabs; i++) {
+		if (r->fits[i] == 0)
+			continue;
+		if (best < 0 || r->fits[i] > r->fits[best] ||
+		    (r->fits[i] == r->fits[best] && r->scores[i] > r->scores[best])) {
+			best = (int)i;
+			tie = false;
+		} else if (r->fits[i] == r->fits[best] &&
+			   r->scores[i] == r->scores[best]) {
+			tie = true;
+		}
+	}
+	if (best < 0 || tie || r->fits[best] * 2 < r->page_rows)
+		return -1;
+	return best;
+}
+
+static int
+unplaced_row(void *arg, const struct gsr_row *row)
+{
+	struct rec *r = arg;
+
+	r->res->rows_unplaced++;
+	return ledger_row(r, NULL, "unplaced", row, true,
+			  "a table leaf that no tree reaches and no table fits")
+		       ? 1
+		       : 0;
+}
+
+static int
+place_orphans(struct rec *r)
+{
+	for (uint32_t p = 1; p <= r->in.n_pages; p++) {
+		int t;
+
+		if (!page_usable(r, p))
+			continue;
+		if (p % 1024 == 0 && gsr_ctx_check_cancel(r->ctx))
+			return -1;
+		if (gsr_btree_page_type(r->pf, p) != GSR_PAGE_TABLE_LEAF)
+			continue;
+		t = table_by_ptrmap(r, p);
+		if (t < 0 && (t = table_by_shape(r, p)) == -2)
+			return -1;
+		r->source = "orphan-leaf";
+		if (t < 0) {
+			r->res->pages_unplaced++;
+			if (gsr_btree_walk_mark(r->ctx, r->pf, p, false, r->used,
+						unplaced_row, r, NULL) != 0)
+				return -1;
+			continue;
+		}
+		r->res->pages_orphan++;
+		r->cur = &r->tabs[t];
+		if (gsr_btree_walk_mark(r->ctx, r->pf, p, false, r->used,
+					place_row, r, NULL) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* ---- the index cross-check --------------------------------------------- */
+
+struct idx_check {
+	struct rec *r;
+	struct rtable *rt;
+	sqlite3_stmt *has;
+	int64_t entries, missing;
+};
+
+static int
+index_entry(void *arg, const struct gsr_row *row)
+{
+	struct idx_check *c = arg;
+	const struct gsr_value *last;
+
+	c->entries++;
+	if (c->has == NULL || row->n_values == 0)
+		return 0;
+	last = &row->values[row->n_values - 1];
+	if (last->type != GSR_V_INT)
+		return 0;
+	sqlite3_bind_int64(c->has, 1, last->i);
+	if (sqlite3_step(c->has) != SQLITE_ROW)
+		c->missing++;
+	sqlite3_reset(c->has);
+	return 0;
+}
+
+static int
+check_indexes(struct rec *r)
+{
+	for (size_t e = 0; e < r->n_ents; e++) {
+		const struct entry *en = &r->ents[e];
+		struct idx_check c = { r, NULL, NULL, 0, 0 };
+		struct gsr_recover_table *t;
+		bool damaged;
+		int rc;
+
+		if (strcmp(en->type, "index") || en->rootpage <= 0 ||
+		    en->rootpage > r->in.n_pages)
+			continue;
+		for (size_t i = 0; i < r->n_tabs && !c.rt; i++)
+			if (!strcmp(r->tabs[i].sh.name, en->tbl))
+				c.rt = &r->tabs[i];
+		if (c.rt == NULL || c.rt->sh.without_rowid)
+			continue;
+		t = c.rt->rt;
+		damaged = t->root == 0 || t->pages_damaged || t->cells_damaged ||
+			  t->orphan || t->rejected;
+		if (damaged) {
+			struct strbuf sb = STRBUF_INIT;
+
+			sb_adds(&sb, "SELECT 1 FROM main.");
+			sb_add_ident(&sb, t->name);
+			sb_adds(&sb, " WHERE _rowid_ = ?");
+			if (sb_str(&sb) == NULL)
+				return gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "out of memory");
+			if (sqlite3_prepare_v2(r->out, sb_str(&sb), -1, &c.has,
+					       NULL) != SQLITE_OK)
+				c.has = NULL;
+			sb_release(&sb);
+		}
+		rc = gsr_btree_walk_mark(r->ctx, r->pf, (uint32_t)en->rootpage, true,
+					 r->used, index_entry, &c, NULL);
+		sqlite3_finalize(c.has);
+		if (rc < 0)
+			return -1;
+		if (c.entries > t->index_entries) {
+			t->index_entries = c.entries;
+		}
+		if (c.missing > t->index_missing)
+			t->index_missing = c.missing;
+	}
+	return 0;
+}
+
+/* ---- finishing ---------------------------------------------------------- */
+
+/* Views and triggers, as text, straight into sqlite_master: they are kept,
+ * never run.  Then every entry goes into the ledger's objects. */
+static int
+finish_schema(struct rec *r)
+{
+	sqlite3_stmt *st = NULL, *lo = NULL;
+	int rc = -1;
+
+	sqlite3_db_config(r->out, SQLITE_DBCONFIG_DEFENSIVE, 0, NULL);
+	if (gsr_db_exec(r->ctx, r->out, "PRAGMA writable_schema=ON") ||
+	    (st = gsr_db_prepare(r->ctx, r->out,
+				 "INSERT INTO main.sqlite_master VALUES "
+				 "(?, ?, ?, 0, ?)")) == NULL ||
+	    (lo = gsr_db_prepare(r->ctx, r->led,
+				 "INSERT INTO objects VALUES (?,?,?,?,?,?)")) == NULL)
+		goto out;
+	for (size_t i = 0; i < r->n_ents; i++) {
+		struct entry *e = &r->ents[i];
+
+		if ((!strcmp(e->type, "view") || !strcmp(e->type, "trigger")) &&
+		    e->sql != NULL) {
+			sqlite3_bind_text(st, 1, e->type, -1, SQLITE_STATIC);
+			sqlite3_bind_text(st, 2, e->name, -1, SQLITE_STATIC);
+			sqlite3_bind_text(st, 3, e->tbl, -1, SQLITE_STATIC);
+			sqlite3_bind_text(st, 4, e->sql, -1, SQLITE_STATIC);
+			e->created = sqlite3_step(st) == SQLITE_DONE;
+			sqlite3_reset(st);
+		}
+		sqlite3_bind_text(lo, 1, e->type, -1, SQLITE_STATIC);
+		sqlite3_bind_text(lo, 2, e->name, -1, SQLITE_STATIC);
+		sqlite3_bind_text(lo, 3, e->tbl, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(lo, 4, e->rootpage);
+		sqlite3_bind_text(lo, 5, e->sql, -1, SQLITE_STATIC);
+		sqlite3_bind_int(lo, 6, e->created);
+		if (step_done(r, r->led, lo))
+			goto out;
+	}
+	if (gsr_db_exec(r->ctx, r->out, "PRAGMA writable_schema=OFF"))
+		goto out;
+	rc = 0;
+out:
+	sqlite3_finalize(st);
+	sqlite3_finalize(lo);
+	sqlite3_db_config(r->out, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
+	return rc;
+}
+
+/* The recovered database: the image's encoding and header numbers, no
+ * journal (it is ours and rebuilt from scratch on failure). */
+static int
+out_open(struct rec *r, const char *path, int fd)
+{
+	unsigned char hdr[100];
+	struct gsr_sqlhdr h;
+	static const char *const enc[] = { "UTF-8", "UTF-8", "UTF-16le", "UTF-16be" };
+	char *sql;
+	int rc;
+
+	if ((r->out = gsr_db_open(r->ctx, path, true)) == NULL)
+		return -1;
+	sql = sqlite3_mprintf("PRAGMA encoding='%s'; PRAGMA journal_mode=OFF;"
+			      " PRAGMA synchronous=OFF;",
+			      enc[r->in.text_encoding <= 3 ? r->in.text_encoding : 1]);
+	rc = sql ? gsr_db_exec(r->ctx, r->out, sql)
+		 : gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "out of memory");
+	sqlite3_free(sql);
+	if (rc)
+		return -1;
+	if (pread(fd, hdr, sizeof hdr, 0) == (ssize_t)sizeof hdr &&
+	    gsr_sqlhdr_is_sqlite(hdr, sizeof hdr)) {
+		gsr_sqlhdr_decode(hdr, &h);
+		sql = sqlite3_mprintf("PRAGMA user_version=%d; PRAGMA application_id=%d;",
+				      (int)h.user_version, (int)h.application_id);
+		rc = sql ? gsr_db_exec(r->ctx, r->out, sql)
+			 : gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "out of memory");
+		sqlite3_free(sql);
+		if (rc)
+			return -1;
+	}
+	return gsr_db_exec(r->ctx, r->out, "BEGIN");
+}
+
+static void
+sum_up(struct rec *r)
+{
+	struct gsr_recover_result *res = r->res;
+
+	for (size_t i = 0; i < res->n_tables; i++) {
+		const struct gsr_recover_table *t = &res->tables[i];
+
+		res->rows += t->rows;
+		res->rejected += t->rejected;
+		res->truncated += t->truncated;
+		res->pages_damaged += t->pages_damaged;
+		res->cells_damaged += t->cells_damaged;
+	}
+	for (uint32_t p = 1; p <= r->in.n_pages; p++)
+		res->pages_tree += bit_get(r->used, p);
+	res->pages_other = r->in.n_pages - res->pages_tree;
+	res->pages_tree -= res->pages_freelist + res->pages_orphan +
+			   res->pages_unplaced;
+}
+
+int
+gsr_recover_run(struct gsr_ctx *ctx, const char *image_path,
+		const struct gsr_recover_opts *opts, const char *out_db,
+		const char *ledger_db, struct gsr_recover_result *res)
+{
+	struct rec r = { .ctx = ctx, .opts = opts, .res = res };
+	struct stat sb;
+	uint32_t *fl = NULL;
+	size_t n_fl = 0, n_created = 0;
+	double t0 = now_ms();
+	int fd = -1, rc = -1;
+
+	if (gsr_ctx_failed(ctx))
+		return -1;
+	res->schema_source = "sqlite_master";
+	fd = open(image_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &sb) != 0) {
+		gsr_ctx_fail(ctx, GSR_ERR_INPUT, "cannot read '%s': %s", image_path,
+			     strerror(errno));
+		goto out;
+	}
+	if ((r.pf = gsr_pagefile_open_fd(ctx, fd, (uint64_t)sb.st_size,
+					 opts ? opts->page_size_hint : 0)) == NULL)
+		goto out;
+	gsr_pagefile_get_info(r.pf, &r.in);
+	res->info = r.in;
+	if (r.in.n_pages == 0) {
+		gsr_ctx_fail(ctx, GSR_ERR_INPUT,
+			     "'%s' holds no whole page: nothing can be recovered",
+			     image_path);
+		goto out;
+	}
+	r.used = calloc((size_t)r.in.n_pages / 8 + 1, 1);
+	r.owner = calloc((size_t)r.in.n_pages + 1, sizeof *r.owner);
+	if (r.used == NULL || r.owner == NULL) {
+		gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory for %" PRIu32 " pages",
+			     r.in.n_pages);
+		goto out;
+	}
+	if (gsr_freelist_pages(ctx, r.pf, &fl, &n_fl))
+		goto out;
+	for (size_t i = 0; i < n_fl; i++)
+		bit_set(r.used, fl[i]);
+	res->pages_freelist = (uint32_t)n_fl;
+	r.fits = calloc(2, sizeof *r.fits);
+	if (r.fits == NULL) {
+		gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	if (read_master(&r))
+		goto out;
+	res->schema_entries = (uint32_t)r.n_ents;
+	if (out_open(&r, out_db, fd) || ledger_open(&r, ledger_db) ||
+	    create_from_entries(&r, &n_created))
+		goto out;
+	if (n_created == 0 && create_from_rules(&r, &n_created))
+		goto out;
+	if (n_created == 0) {
+		gsr_ctx_fail(ctx, GSR_ERR_INPUT,
+			     "no table of '%s' can be recovered: its schema is "
+			     "lost and no rules fit its records", image_path);
+		goto out;
+	}
+	if (tables_init(&r))
+		goto out;
+	free(r.fits);
+	r.fits = calloc(r.n_tabs + 1, sizeof *r.fits);
+	r.scores = calloc(r.n_tabs + 1, sizeof *r.scores);
+	if (r.fits == NULL || r.scores == NULL) {
+		gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	if (walk_tables(&r) || place_orphans(&r) || check_indexes(&r) ||
+	    finish_schema(&r) ||
+	    gsr_db_exec(ctx, r.out, "COMMIT") || gsr_db_exec(ctx, r.led, "COMMIT"))
+		goto out;
+	sum_up(&r);
+	res->ms = now_ms() - t0;
+	rc = 0;
+out:
+	for (size_t i = 0; i < r.n_tabs; i++) {
+		for (size_t n = 0; n <= r.tabs[i].sh.n_cols; n++) {
+			sqlite3_finalize(r.tabs[i].ins[n]);
+			free(n < r.tabs[i].sh.n_cols ? r.tabs[i].cols[n] : NULL);
+		}
+		sqlite3_finalize(r.tabs[i].get);
+		free(r.tabs[i].ins);
+		free(r.tabs[i].cols);
+		shape_free(&r.tabs[i].sh);
+	}
+	free(r.tabs);
+	sqlite3_finalize(r.prov);
+	sqlite3_finalize(r.lrow);
+	if (sqlite3_close(r.out) != SQLITE_OK || sqlite3_close(r.led) != SQLITE_OK)
+		rc = gsr_ctx_fail(ctx, GSR_ERR_INTERNAL,
+				  "a recovery database did not close");
+	if (rc != 0) {
+		unlink(out_db);
+		unlink(ledger_db);
+	}
+	gsr_schema_free(r.schema);
+	for (size_t i = 0; i < r.n_ents; i++) {
+		free(r.ents[i].type);
+		free(r.ents[i].name);
+		free(r.ents[i].tbl);
+		free(r.ents[i].sql);
+	}
+	free(r.ents);
+	free(r.used);
+	free(r.owner);
+	free(r.fits);
+	free(r.scores);
+	free(r.jbuf);
+	free(fl);
+	gsr_pagefile_close(r.pf);
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+void
+gsr_recover_result_release(struct gsr_recover_result *res)
+{
+	for (size_t i = 0; i < res->n_tables; i++)
+		free(res->tables[i].name);
+	free(res->tables);
+	free(res->schema_label);
+	sv_release(&res->schema_candidates);
+	memset(res, 0, sizeof *res);
+}
+
+void
+gsr_recover_write_json(const struct gsr_recover_result *res, struct jsonw *jw)
+{
+	jw_kint(jw, "page_size", res->info.page_size);
+	jw_kbool(jw, "page_size_inferred", res->info.page_size_inferred);
+	jw_kint(jw, "reserved", res->info.reserved);
+	jw_kint(jw, "pages", res->info.n_pages);
+	jw_kstr(jw, "schema_source", res->schema_source);
+	if (res->schema_label) {
+		jw_kstr(jw, "schema_label", res->schema_label);
+		jw_kstrvec(jw, "schema_candidates", &res->schema_candidates);
+	}
+	jw_kint(jw, "schema_entries", res->schema_entries);
+	jw_key(jw, "page_use");
+	jw_obj_begin(jw);
+	jw_kint(jw, "tree", res->pages_tree);
+	jw_kint(jw, "freelist", res->pages_freelist);
+	jw_kint(jw, "orphan_leaf", res->pages_orphan);
+	jw_kint(jw, "unplaced_leaf", res->pages_unplaced);
+	jw_kint(jw, "other", res->pages_other);
+	jw_obj_end(jw);
+	jw_kint(jw, "pages_damaged", (int64_t)res->pages_damaged);
+	jw_kint(jw, "cells_damaged", (int64_t)res->cells_damaged);
+	jw_kint(jw, "rows", res->rows);
+	jw_kint(jw, "rows_truncated", res->truncated);
+	jw_kint(jw, "rows_rejected", res->rejected);
+	jw_kint(jw, "rows_unplaced", res->rows_unplaced);
+	jw_key(jw, "tables");
+	jw_arr_begin(jw);
+	for (size_t i = 0; i < res->n_tables; i++) {
+		const struct gsr_recover_table *t = &res->tables[i];
+
+		jw_obj_begin(jw);
+		jw_kstr(jw, "name", t->name);
+		jw_kint(jw, "root", t->root);
+		jw_kint(jw, "rows", t->rows);
+		jw_kint(jw, "btree", t->btree);
+		jw_kint(jw, "orphan_leaf", t->orphan);
+		jw_kint(jw, "truncated", t->truncated);
+		jw_kint(jw, "rejected", t->rejected);
+		jw_kint(jw, "duplicates", t->duplicates);
+		if (t->index_entries >= 0) {
+			jw_kint(jw, "index_entries", t->index_entries);
+			jw_kint(jw, "index_missing", t->index_missing);
+		}
+		jw_kint(jw, "pages_damaged", (int64_t)t->pages_damaged);
+		jw_kint(jw, "cells_damaged", (int64_t)t->cells_damaged);
+		jw_obj_end(jw);
+	}
+	jw_arr_end(jw);
+}

@@ -1,0 +1,766 @@
+/* The damage corpus: gsr_recover_run() measured against a ceiling.
+ *
+ * A populated GPUStack 0.6.0 database (the schema of
+ * tests/fixtures/schemas/0.6.0.sql, thousands of rows per table, values
+ * from the rules' enum domains, long JSON values that overflow) is built
+ * with the SQLite library and damaged in known ways.  For each variant
+ * the ceiling is computed independently of the code under test: the rows
+ * whose leaf page and overflow pages are byte for byte what they were
+ * (found by parsing the intact file's cells, as the file format document
+ * describes them).  After recovery every original row is looked up in the
+ * recovered database at its rowid:
+ *   exact   present with the same values (type and bytes);
+ *   flagged present with a value cut short, and marked truncated;
+ *   wrong   present with other values and not marked: must be 0 for rows
+ *           of the ceiling; outside it (a flipped bit inside a value,
+ *           which the file format cannot reveal) it is reported only;
+ * and rows the input never held must not appear.  Targets: the whole
+ * ceiling for truncation, zeroed pages and broken overflow chains; 99.5 %
+ * of it for bit flips.  Each variant prints its figures as a TAP comment.
+ */
+#include "compat.h"
+#include "recover.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <setjmp.h>
+#include <sqlite3.h>
+#include <cmocka.h>
+
+#include "btree.h"
+#include "pagefile.h"
+#include "rules.h"
+#include "sqlhdr.h"
+#include "strbuf.h"
+
+static char tmpdir[256];
+static struct gsr_rules *rules;
+static const struct gsr_label *l060;
+static unsigned char *clean; /* the intact image */
+static size_t clean_size;
+static uint32_t page_size;
+
+/* ---- building the database ------------------------------------------- */
+
+static void
+exec_sql(sqlite3 *db, const char *sql)
+{
+	char *err = NULL;
+
+	if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) {
+		print_error("SQL failed: %s\n%.200s\n", err, sql);
+		sqlite3_free(err);
+		fail();
+	}
+}
+
+static char *
+slurp(const char *path, size_t *size)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf;
+	long n;
+
+	if (f == NULL)
+		return NULL;
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	buf = malloc((size_t)n + 1);
+	assert_non_null(buf);
+	assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+	buf[n] = 0;
+	fclose(f);
+	if (size)
+		*size = (size_t)n;
+	return buf;
+}
+
+static void
+spill(const char *path, const void *buf, size_t n)
+{
+	FILE *f = fopen(path, "wb");
+
+	assert_non_null(f);
+	assert_int_equal(fwrite(buf, 1, n, f), n);
+	assert_int_equal(fclose(f), 0);
+}
+
+static const struct strvec *
+enum_of(const char *table, const char *col)
+{
+	for (size_t i = 0; i < l060->n_enums; i++)
+		if (!l060->enums[i].array && !strcmp(l060->enums[i].table, table) &&
+		    !strcmp(l060->enums[i].column, col))
+			return &l060->enums[i].values;
+	return NULL;
+}
+
+/* n rows into table, values after the declared types and enum domains;
+ * every 40th JSON value is long enough to overflow a few pages. */
+static void
+fill(sqlite3 *db, const char *table, int n_rows)
+{
+	sqlite3_stmt *info = NULL, *ins = NULL;
+	struct strbuf sql = STRBUF_INIT;
+	char names[64][64], types[64][32];
+	bool notnull[64], pk[64];
+	int n = 0;
+
+	assert_int_equal(sqlite3_prepare_v2(db,
+		"SELECT name, type, \"notnull\", pk FROM pragma_table_info(?1)",
+		-1, &info, NULL), SQLITE_OK);
+	sqlite3_bind_text(info, 1, table, -1, SQLITE_STATIC);
+	while (sqlite3_step(info) == SQLITE_ROW) {
+		assert_true(n < 64);
+		snprintf(names[n], sizeof names[0], "%s", sqlite3_column_text(info, 0));
+		snprintf(types[n], sizeof types[0], "%s", sqlite3_column_text(info, 1));
+		notnull[n] = sqlite3_column_int(info, 2) != 0;
+		pk[n] = sqlite3_column_int(info, 3) != 0;
+		n++;
+	}
+	sqlite3_finalize(info);
+	sb_addf(&sql, "INSERT INTO \"%s\" VALUES (?", table);
+	for (int k = 1; k < n; k++)
+		sb_adds(&sql, ",?");
+	sb_adds(&sql, ")");
+	assert_int_equal(sqlite3_prepare_v2(db, sb_str(&sql), -1, &ins, NULL),
+			 SQLITE_OK);
+	sb_release(&sql);
+	for (int i = 1; i <= n_rows; i++) {
+		for (int k = 0; k < n; k++) {
+			const char *t = types[k];
+			const struct strvec *e = enum_of(table, names[k]);
+			char buf[200];
+
+			if (pk[k] && strstr(t, "INT")) {
+				sqlite3_bind_int64(ins, k + 1, i);
+			} else if (!notnull[k] && (i + k) % 7 == 0) {
+				sqlite3_bind_null(ins, k + 1);
+			} else if (e != NULL) {
+				sqlite3_bind_text(ins, k + 1, e->v[(size_t)(i + k) % e->n],
+						  -1, SQLITE_TRANSIENT);
+			} else if (strstr(t, "INT")) {
+				sqlite3_bind_int64(ins, k + 1, (int64_t)i * (k + 3) % 1000);
+			} else if (!strcmp(t, "BOOLEAN")) {
+				sqlite3_bind_int(ins, k + 1, (i + k) % 2);
+			} else if (!strcmp(t, "FLOAT")) {
+				sqlite3_bind_double(ins, k + 1, i % 4 ? i * 0.37 : i / 4);
+			} else if (!strcmp(t, "JSON") && i % 40 == 3) {
+				size_t len = 9000 + (size_t)i;
+				char *j = malloc(len + 1);
+
+				assert_non_null(j);
+				for (size_t x = 0; x < len; x++)
+					j[x] = (char)('a' + (x * 7 + (size_t)i) % 26);
+				memcpy(j, "{\"k\":\"", 6);
+				memcpy(j + len - 2, "\"}", 2);
+				sqlite3_bind_text(ins, k + 1, j, (int)len, free);
+			} else if (!strcmp(t, "JSON")) {
+				snprintf(buf, sizeof buf, "{\"row\": %d, \"gpu\": [%d, %d]}",
+					 i, i % 8, k);
+				sqlite3_bind_text(ins, k + 1, buf, -1, SQLITE_TRANSIENT);
+			} else if (!strncmp(t, "DATE", 4)) {
+				snprintf(buf, sizeof buf, "2025-03-%02d 12:%02d:00.%06d",
+					 i % 28 + 1, k % 60, i);
+				sqlite3_bind_text(ins, k + 1, buf, -1, SQLITE_TRANSIENT);
+			} else {
+				snprintf(buf, sizeof buf, "%s-%d-%d", names[k], i, k);
+				sqlite3_bind_text(ins, k + 1, buf, -1, SQLITE_TRANSIENT);
+			}
+		}
+		if (sqlite3_step(ins) != SQLITE_DONE) {
+			print_error("insert into %s: %s\n", table, sqlite3_errmsg(db));
+			fail();
+		}
+		sqlite3_reset(ins);
+	}
+	sqlite3_finalize(ins);
+}
+
+static void
+build_clean(void)
+{
+	static const struct {
+		const char *name;
+		int rows;
+	} tables[] = {
+		{ "models", 3000 },	    { "workers", 500 },
+		{ "system_loads", 6000 },   { "model_instances", 2000 },
+		{ "model_usages", 6000 },   { "model_files", 1000 },
+		{ "modelinstancemodelfilelink", 1500 }, { "users", 300 },
+		{ "api_keys", 800 },
+	};
+	const char *top = getenv("GSR_TOP");
+	char path[512], *sql, *line, *save = NULL;
+	struct strbuf ddl = STRBUF_INIT;
+	sqlite3 *db = NULL;
+
+	snprintf(path, sizeof path, "%s/tests/fixtures/schemas/0.6.0.sql",
+		 top && *top ? top : ".");
+	sql = slurp(path, NULL);
+	assert_non_null(sql);
+	for (line = strtok_r(sql, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		if (strncmp(line, "-- ", 3) &&
+		    strcmp(line, "CREATE TABLE sqlite_sequence(name,seq);"))
+			sb_addf(&ddl, "%s\n", line);
+	free(sql);
+	snprintf(path, sizeof path, "%s/clean.db", tmpdir);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	exec_sql(db, "PRAGMA page_size=4096; PRAGMA secure_delete=OFF; BEGIN");
+	exec_sql(db, sb_str(&ddl));
+	sb_release(&ddl);
+	exec_sql(db, "INSERT INTO alembic_version VALUES ('c45e397531d1')");
+	for (size_t i = 0; i < GSR_ARRAY_LEN(tables); i++)
+		fill(db, tables[i].name, tables[i].rows);
+	exec_sql(db, "COMMIT");
+	assert_int_equal(sqlite3_close(db), SQLITE_OK);
+	clean = (unsigned char *)slurp(path, &clean_size);
+	page_size = 4096;
+}
+
+/* ---- the ceiling ----------------------------------------------------- */
+
+struct truth_row {
+	int64_t rowid;
+	uint32_t pgno, cell_offset;
+};
+
+struct truth_table {
+	char name[64];
+	uint32_t root;
+	struct truth_row *rows;
+	size_t n, cap;
+};
+
+static struct truth_table truth[32];
+static size_t n_truth;
+
+static int
+truth_cb(void *arg, const struct gsr_row *row)
+{
+	struct truth_table *t = arg;
+
+	if (t->n == t->cap) {
+		t->cap = t->cap ? 2 * t->cap : 1024;
+		t->rows = realloc(t->rows, t->cap * sizeof *t->rows);
+		assert_non_null(t->rows);
+	}
+	t->rows[t->n].rowid = row->rowid;
+	t->rows[t->n].pgno = row->pgno;
+	t->rows[t->n].cell_offset = row->cell_offset;
+	t->n++;
+	return 0;
+}
+
+/* Where every row of every table of the clean image is. */
+static void
+build_truth(void)
+{
+	struct gsr_ctx ctx = GSR_CTX_INIT;
+	struct gsr_pagefile *pf = gsr_pagefile_open_mem(&ctx, clean, clean_size, 0);
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	char path[512];
+
+	assert_non_null(pf);
+	snprintf(path, sizeof path, "file:%s/clean.db?mode=ro", tmpdir);
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI,
+					 NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db,
+		"SELECT name, rootpage FROM sqlite_master WHERE type = 'table' "
+		"AND rootpage > 0 ORDER BY rowid", -1, &st, NULL), SQLITE_OK);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		struct truth_table *t = &truth[n_truth++];
+
+		assert_true(n_truth < GSR_ARRAY_LEN(truth));
+		snprintf(t->name, sizeof t->name, "%s", sqlite3_column_text(st, 0));
+		t->root = (uint32_t)sqlite3_column_int(st, 1);
+		assert_int_equal(gsr_btree_walk_table(&ctx, pf, t->root, truth_cb, t,
+						      NULL), 0);
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	gsr_pagefile_close(pf);
+}
+
+static bool
+page_same(const unsigned char *img, size_t size, uint32_t pgno)
+{
+	size_t off = (size_t)(pgno - 1) * page_size;
+
+	return pgno >= 1 && off + page_size <= size &&
+	       !memcmp(img + off, clean + off, page_size);
+}
+
+/* Are the leaf page and every overflow page of the row unchanged in img?
+ * The cell is parsed from the clean image by the file format document. */
+static bool
+row_intact(const unsigned char *img, size_t size, const struct truth_row *r)
+{
+	const unsigned char *page = clean + (size_t)(r->pgno - 1) * page_size;
+	uint32_t usable = page_size, off = r->cell_offset, ovfl;
+	uint64_t payload, rowid, x = usable - 35, m, k, local;
+	int l1, l2;
+
+	if (!page_same(img, size, r->pgno))
+		return false;
+	l1 = gsr_varint_get(page + off, page + usable, &payload);
+	l2 = gsr_varint_get(page + off + l1, page + usable, &rowid);
+	m = ((usable - 12) * 32 / 255) - 23;
+	k = m + (payload - m) % (usable - 4);
+	local = payload <= x ? payload : k <= x ? k : m;
+	if (local == payload)
+		return true;
+	ovfl = gsr_get_u32(page + off + l1 + l2 + local);
+	for (uint64_t left = payload - local; ovfl != 0 && left > 0;) {
+		const unsigned char *op = clean + (size_t)(ovfl - 1) * page_size;
+
+		if (!page_same(img, size, ovfl))
+			return false;
+		left = left > usable - 4 ? left - (usable - 4) : 0;
+		ovfl = gsr_get_u32(op);
+	}
+	return true;
+}
+
+/* ---- a variant -------------------------------------------------------- */
+
+struct tally {
+	uint64_t ceiling, exact, exact_in, flagged, wrong_in, wrong_out, missing_in,
+		extra;
+};
+
+static void
+columns_equal_expr(sqlite3 *db, const char *table, struct strbuf *sb)
+{
+	sqlite3_stmt *st = NULL;
+	int n = 0;
+
+	assert_int_equal(sqlite3_prepare_v2(db,
+		"SELECT name FROM o.pragma_table_info(?1)", -1, &st, NULL), SQLITE_OK);
+	sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *c = (const char *)sqlite3_column_text(st, 0);
+
+		sb_addf(sb, "%s(typeof(r.\"%s\") = typeof(o.\"%s\") AND r.\"%s\" IS o.\"%s\")",
+			n++ ? " AND " : "", c, c, c, c);
+	}
+	sqlite3_finalize(st);
+	if (n == 0)
+		sb_adds(sb, "1");
+}
+
+/* Compare the recovered database at rec with the clean one, over the rows
+ * intact in img. */
+static void
+tally_variant(const char *rec, const char *led, const unsigned char *img,
+	      size_t size, struct tally *ty)
+{
+	sqlite3 *db = NULL;
+	char sql[4096];
+
+	memset(ty, 0, sizeof *ty);
+	assert_int_equal(sqlite3_open_v2(rec, &db,
+					 SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL),
+			 SQLITE_OK);
+	snprintf(sql, sizeof sql, "ATTACH 'file:%s/clean.db?mode=ro' AS o;"
+		 "ATTACH 'file:%s?mode=ro' AS l", tmpdir, led);
+	exec_sql(db, sql);
+	for (size_t t = 0; t < n_truth; t++) {
+		struct truth_table *tt = &truth[t];
+		struct strbuf q = STRBUF_INIT;
+		sqlite3_stmt *st = NULL;
+		bool have = sqlite3_table_column_metadata(db, "main", tt->name, NULL,
+							  NULL, NULL, NULL, NULL,
+							  NULL) == SQLITE_OK;
+		size_t i = 0;
+
+		sb_addf(&q, "SELECT o.rowid, r.rowid IS NOT NULL, ");
+		if (have) {
+			columns_equal_expr(db, tt->name, &q);
+			sb_addf(&q, ", coalesce(p.truncated, 0) FROM o.\"%s\" AS o "
+				"LEFT JOIN main.\"%s\" AS r ON r.rowid = o.rowid "
+				"LEFT JOIN l.provenance AS p ON p.tbl = '%s' AND "
+				"p.rid = o.rowid ORDER BY o.rowid",
+				tt->name, tt->name, tt->name);
+		} else {
+			sb_reset(&q);
+			sb_addf(&q, "SELECT o.rowid, 0, 0, 0 FROM o.\"%s\" AS o "
+				"ORDER BY o.rowid", tt->name);
+		}
+		if (sqlite3_prepare_v2(db, sb_str(&q), -1, &st, NULL) != SQLITE_OK) {
+			print_error("%s: %s\n", sb_str(&q), sqlite3_errmsg(db));
+			fail();
+		}
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			int64_t rowid = sqlite3_column_int64(st, 0);
+			bool present = sqlite3_column_int(st, 1);
+			bool equal = sqlite3_column_int(st, 2);
+			bool trunc = sqlite3_column_int(st, 3);
+			bool intact;
+
+			/* Rows come in rowid order in both. */
+			while (i < tt->n && tt->rows[i].rowid < rowid)
+				i++;
+			assert_true(i < tt->n && tt->rows[i].rowid == rowid);
+			intact = row_intact(img, size, &tt->rows[i]);
+			ty->ceiling += intact;
+			if (present && equal) {
+				ty->exact++;
+				ty->exact_in += intact;
+			} else if (present && trunc) {
+				ty->flagged++;
+			} else if (present) {
+				if (intact)
+					ty->wrong_in++;
+				else
+					ty->wrong_out++;
+			} else if (intact) {
+				ty->missing_in++;
+			}
+		}
+		sqlite3_finalize(st);
+		if (have) {
+			sb_reset(&q);
+			sb_addf(&q, "SELECT count(*) FROM main.\"%s\" AS r WHERE NOT "
+				"EXISTS (SELECT 1 FROM o.\"%s\" AS o WHERE o.rowid = r.rowid)",
+				tt->name, tt->name);
+			assert_int_equal(sqlite3_prepare_v2(db, sb_str(&q), -1, &st, NULL),
+					 SQLITE_OK);
+			assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+			ty->extra += (uint64_t)sqlite3_column_int64(st, 0);
+			sqlite3_finalize(st);
+		}
+		sb_release(&q);
+	}
+	sqlite3_close(db);
+}
+
+/* Recover img (size bytes) and return its tally; the figures go to the
+ * TAP output. */
+static void
+run_variant(const char *name, const unsigned char *img, size_t size,
+	    struct tally *ty, struct gsr_recover_result *res)
+{
+	struct gsr_ctx ctx = GSR_CTX_INIT;
+	struct gsr_recover_opts opts = { .rules = rules };
+	char in[512], out[512], led[512];
+
+	snprintf(in, sizeof in, "%s/%s.db", tmpdir, name);
+	snprintf(out, sizeof out, "%s/%s.rec.db", tmpdir, name);
+	snprintf(led, sizeof led, "%s/%s.ledger.db", tmpdir, name);
+	spill(in, img, size);
+	unlink(out);
+	unlink(led);
+	if (gsr_recover_run(&ctx, in, &opts, out, led, res) != 0) {
+		print_error("%s: %s\n", name, ctx.msg);
+		fail();
+	}
+	tally_variant(out, led, img, size, ty);
+	printf("# %-22s ceiling %6" PRIu64 "  exact %6" PRIu64 " (%.2f%%)  flagged %"
+	       PRIu64 "  wrong %" PRIu64 " in / %" PRIu64 " outside  extra %" PRIu64
+	       "  orphan pages %u  schema %s%s%s\n",
+	       name, ty->ceiling, ty->exact_in,
+	       ty->ceiling ? 100.0 * (double)ty->exact_in / (double)ty->ceiling : 100.0,
+	       ty->flagged, ty->wrong_in, ty->wrong_out, ty->extra, res->pages_orphan,
+	       res->schema_source, res->schema_label ? " " : "",
+	       res->schema_label ? res->schema_label : "");
+	unlink(in);
+	unlink(out);
+	unlink(led);
+}
+
+static void
+expect_ceiling(const struct tally *ty)
+{
+	assert_int_equal(ty->wrong_in, 0);
+	assert_int_equal(ty->extra, 0);
+	assert_int_equal(ty->exact_in, ty->ceiling);
+}
+
+static unsigned char *
+copy_clean(void)
+{
+	unsigned char *c = malloc(clean_size);
+
+	assert_non_null(c);
+	memcpy(c, clean, clean_size);
+	return c;
+}
+
+static uint32_t
+root_of(const char *name)
+{
+	for (size_t i = 0; i < n_truth; i++)
+		if (!strcmp(truth[i].name, name))
+			return truth[i].root;
+	fail();
+	return 0;
+}
+
+/* ---- the variants ----------------------------------------------------- */
+
+static void
+intact(void **state)
+{
+	struct tally ty;
+	struct gsr_recover_result res = GSR_RECOVER_RESULT_INIT;
+	uint64_t all = 0;
+
+	(void)state;
+	run_variant("intact", clean, clean_size, &ty, &res);
+	expect_ceiling(&ty);
+	for (size_t i = 0; i < n_truth; i++)
+		all += truth[i].n;
+	assert_int_equal(ty.ceiling, all);
+	assert_int_equal(res.pages_orphan, 0);
+	assert_int_equal(res.pages_damaged, 0);
+	gsr_recover_result_release(&res);
+}
+
+static void
+truncated(void **state)
+{
+	static const int pct[] = { 50, 90 };
+
+	(void)state;
+	for (size_t i = 0; i < GSR_ARRAY_LEN(pct); i++) {
+		struct tally ty;
+		struct gsr_recover_result res = GSR_RECOVER_RESULT_INIT;
+		char name[32];
+
+		snprintf(name, sizeof name, "truncated-%d%%", pct[i]);
+		run_variant(name, clean, clean_size * (size_t)pct[i] / 100, &ty, &res);
+		expect_ceiling(&ty);
+		assert_true(ty.ceiling > 0);
+		gsr_recover_result_release(&res);
+	}
+}
+
+/* A leaf, and an interior page, of the biggest tables zeroed. */
+static void
+zeroed_pages(void **state)
+{
+	const char *tables[] = { "model_usages", "models" };
+
+	(void)state;
+	for (size_t i = 0; i < GSR_ARRAY_LEN(tables); i++) {
+		uint32_t root = root_of(tables[i]);
+		const unsigned char *rp = clean + (size_t)(root - 1) * page_size;
+		uint32_t child, leaf;
+		unsigned char *img;
+		struct tally ty;
+		struct gsr_recover_result res = GSR_RECOVER_RESULT_INIT;
+		char name[64];
+
+		/* The root is interior; its first child's first leaf. */
+		assert_int_equal(rp[0], GSR_PAGE_TABLE_INTERIOR);
+		child = gsr_get_u32(rp + gsr_get_u16(rp + 12));
+		leaf = child;
+		while (clean[(size_t)(leaf - 1) * page_size] == GSR_PAGE_TABLE_INTERIOR) {
+			const unsigned char *p = clean + (size_t)(leaf - 1) * page_size;
+			leaf = gsr_get_u32(p + gsr_get_u16(p + 12));
+		}
+		img = copy_clean();
+		memset(img + (size_t)(leaf - 1) * page_size, 0, page_size);
+		snprintf(name, sizeof name, "leaf-zeroed-%s", tables[i]);
+		run_variant(name, img, clean_size, &ty, &res);
+		expect_ceiling(&ty);
+		gsr_recover_result_release(&res);
+		free(img);
+
+		img = copy_clean();
+		memset(img + (size_t)(root - 1) * page_size, 0, page_size);
+		snprintf(name, sizeof name, "interior-zeroed-%s", tables[i]);
+		run_variant(name, img, clean_size, &ty, &res);
+		expect_ceiling(&ty);
+		assert_true(res.pages_orphan > 0);
+		gsr_recover_result_release(&res);
+		free(img);
+	}
+}
+
+static void
+page1_zeroed(void **state)
+{
+	unsigned char *img = copy_clean();
+	struct tally ty;
+	struct gsr_recover_result res = GSR_RECOVER_RESULT_INIT;
+
+	(void)state;
+	memset(img + 100, 0, page_size - 100);
+	run_variant("page1-after-header", img, clean_size, &ty, &res);
+	expect_ceiling(&ty);
+	gsr_recover_result_release(&res);
+	memset(img, 0, page_size);
+	run_variant("page1-whole", img, clean_size, &ty, &res);
+	expect_ceiling(&ty);
+	gsr_recover_result_release(&res);
+
+	/* Every page of sqlite_master zeroed: the schema can only come from
+	 * the rules, by the shape of the records. */
+	{
+		const unsigned char *p1 = clean + 100;
+		uint16_t n = gsr_get_u16(p1 + 3);
+
+		assert_int_equal(p1[0], GSR_PAGE_TABLE_INTERIOR);
+		for (uint16_t c = 0; c <= n; c++) {
+			uint32_t child = c < n ? gsr_get_u32(clean + gsr_get_u16(p1 + 12 + 2 * c))
+					       : gsr_get_u32(p1 + 8);
+
+			assert_int_equal(clean[(size_t)(child - 1) * page_size],
+					 GSR_PAGE_TABLE_LEAF);
+			memset(img + (size_t)(child - 1) * page_size, 0, page_size);
+		}
+	}
+	run_variant("schema-lost", img, clean_size, &ty, &res);
+	if (getenv("GSR_DEBUG"))
+		for (size_t i = 0; i < res.n_tables; i++)
+			printf("#   %s rows %" PRId64 " orphan %" PRId64 " rejected %" PRId64 "\n",
+			       res.tables[i].name, res.tables[i].rows,
+			       res.tables[i].orphan, res.tables[i].rejected);
+	assert_string_equal(res.schema_source, "rules");
+	/* 0.6.0 to 0.6.2 differ only in VARCHAR against TEXT. */
+	assert_true(sv_contains(&res.schema_candidates, "0.6.0"));
+	expect_ceiling(&ty);
+	printf("# schema-lost: %.2f%% of the ceiling\n",
+	       100.0 * (double)ty.exact_in / (double)ty.ceiling);
+	gsr_recover_result_release(&res);
+	free(img);
+}
+
+/* The chain of a long JSON value cut after its first overflow page. */
+static void
+overflow_broken(void **state)
+{
+	struct truth_table *t = NULL;
+	unsigned char *img = copy_clean();
+	struct tally ty;
+	struct gsr_recover_result res = GSR_RECOVER_RESULT_INIT;
+	size_t cut = 0;
+
+	(void)state;
+	for (size_t i = 0; i < n_truth; i++)
+		if (!strcmp(truth[i].name, "models"))
+			t = &truth[i];
+	assert_non_null(t);
+	for (size_t i = 0; i < t->n && cut < 3; i++) {
+		const unsigned char *page = clean + (size_t)(t->rows[i].pgno - 1) * page_size;
+		uint64_t payload, rowid;
+		uint32_t off = t->rows[i].cell_offset, usable = page_size, ovfl;
+		int l1 = gsr_varint_get(page + off, page + usable, &payload);
+		int l2 = gsr_varint_get(page + off + l1, page + usable, &rowid);
+		uint64_t x = usable - 35, m = ((usable - 12) * 32 / 255) - 23;
+		uint64_t k = m + (payload - m) % (usable - 4);
+		uint64_t local = payload <= x ? payload : k <= x ? k : m;
+
+		if (local == payload)
+			continue;
+		ovfl = gsr_get_u32(page + off + l1 + l2 + local);
+		/* Its first overflow page now says the chain ends there. */
+		memset(img + (size_t)(ovfl - 1) * page_size, 0, 4);
+		cut++;
+	}
+	assert_int_equal(cut, 3);
+	run_variant("overflow-broken", img, clean_size, &ty, &res);
+	expect_ceiling(&ty);
+	assert_int_equal(ty.flagged, 3);
+	assert_int_equal(res.truncated, 3);
+	gsr_recover_result_release(&res);
+	free(img);
+}
+
+/* One random bit flipped in pct % of the pages (a fixed seed). */
+static void
+bit_flips(void **state)
+{
+	static const int pct[] = { 1, 5 };
+	uint32_t n_pages = (uint32_t)(clean_size / page_size);
+
+	(void)state;
+	for (size_t i = 0; i < GSR_ARRAY_LEN(pct); i++) {
+		unsigned char *img = copy_clean();
+		struct tally ty;
+		struct gsr_recover_result res = GSR_RECOVER_RESULT_INIT;
+		uint32_t n = n_pages * (uint32_t)pct[i] / 100;
+		unsigned seed = 1234567u + (unsigned)i;
+		char name[32];
+
+		for (uint32_t f = 0; f < n; f++) {
+			uint32_t pg, bit;
+
+			seed = seed * 1103515245u + 12345u;
+			pg = (seed >> 8) % n_pages;
+			seed = seed * 1103515245u + 12345u;
+			bit = (seed >> 4) % (page_size * 8);
+			img[(size_t)pg * page_size + bit / 8] ^= (unsigned char)(1u << (bit % 8));
+		}
+		snprintf(name, sizeof name, "bitflip-%d%%", pct[i]);
+		run_variant(name, img, clean_size, &ty, &res);
+		assert_int_equal(ty.wrong_in, 0);
+		assert_int_equal(ty.extra, 0);
+		assert_true((double)ty.exact_in >= 0.995 * (double)ty.ceiling);
+		gsr_recover_result_release(&res);
+		free(img);
+	}
+}
+
+static int
+setup(void **state)
+{
+	struct gsr_ctx ctx = GSR_CTX_INIT;
+	const char *t = getenv("TMPDIR"), *top = getenv("GSR_TOP");
+	char path[512];
+
+	(void)state;
+	snprintf(tmpdir, sizeof tmpdir, "%s/gsr-recover.XXXXXX", t && *t ? t : "/tmp");
+	if (mkdtemp(tmpdir) == NULL)
+		return -1;
+	snprintf(path, sizeof path, "%s/rules", top && *top ? top : ".");
+	if (gsr_rules_load(&ctx, path, &rules, NULL) != 0 ||
+	    (l060 = gsr_rules_label(rules, "0.6.0")) == NULL) {
+		fprintf(stderr, "cannot load the rules at %s: %s\n", path, ctx.msg);
+		return -1;
+	}
+	build_clean();
+	build_truth();
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	char path[512];
+
+	(void)state;
+	snprintf(path, sizeof path, "%s/clean.db", tmpdir);
+	unlink(path);
+	for (size_t i = 0; i < n_truth; i++)
+		free(truth[i].rows);
+	free(clean);
+	gsr_rules_free(rules);
+	return rmdir(tmpdir);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(intact),
+		cmocka_unit_test(truncated),
+		cmocka_unit_test(zeroed_pages),
+		cmocka_unit_test(page1_zeroed),
+		cmocka_unit_test(overflow_broken),
+		cmocka_unit_test(bit_flips),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
