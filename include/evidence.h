@@ -43,7 +43,8 @@ struct gsr_holder {
 struct gsr_evidence {
 	/* Set before gsr_evidence_open(): also keep a copy of each input
 	 * that SQLite never touches (opening the working copy may fold its
-	 * WAL in or roll its journal back), for the audit archive. */
+	 * WAL in or roll its journal back), for the audit archive.  Set by
+	 * gsr_evidence_open() itself when a -wal or -journal is present. */
 	bool keep_pristine;
 	char *path;   /* the database path as given or located */
 	bool located; /* taken from GPUStack's default location */
@@ -82,6 +83,13 @@ struct jsonw;
  * sha256_after and unchanged.  ev may be NULL: an empty array. */
 void gsr_evidence_write_json(const struct gsr_evidence *ev, struct jsonw *jw,
 			     bool after);
+
+/* The bytes of input file role (GSR_EV_*) exactly as taken: the pristine
+ * copy when there is one; else, for the database, the working copy (which
+ * SQLite cannot have changed: without a sidecar, reading it writes
+ * nothing, and gsr_evidence_fit_page_count() only lowers the header's
+ * page count).  NULL when the file is absent. */
+const char *gsr_evidence_image(const struct gsr_evidence *ev, int role);
 
 /* Remove the working directory with everything in it, free everything. */
 void gsr_evidence_release(struct gsr_evidence *ev);

@@ -13,6 +13,7 @@
 #include "compat.h"
 #include "ctx.h"
 #include "evidence.h"
+#include "recover.h"
 #include "rules.h"
 #include "schema.h"
 #include "sqlhdr.h"
@@ -39,6 +40,7 @@ struct gsr_table_rows {
 struct gsr_identify_opts {
 	bool quick;       /* PRAGMA quick_check instead of integrity_check */
 	bool schema_only; /* no data checks: integrity, keys, row counts */
+	bool recover;     /* run the page reader even on a sound file */
 };
 
 struct gsr_identify {
@@ -79,6 +81,17 @@ struct gsr_identify {
 	size_t n_tables, cap_tables;
 	bool input_changed;
 
+	/* The page reader's recovery (recover.h): run when SQLite cannot
+	 * open the file or read its schema, when the integrity check
+	 * fails, or on request.  recovered_db and ledger_db lie in
+	 * ev.workdir.  With read_by_recovery, SQLite could not read the
+	 * file at all: the schema, verdict and row counts are those of the
+	 * recovered database. */
+	bool recovered, read_by_recovery;
+	char *recovered_db, *ledger_db;
+	char *recover_failed; /* why the page reader found nothing, or NULL */
+	struct gsr_recover_result rec;
+
 	/* Wall-clock milliseconds of each phase, for the report and the
 	 * benchmark: custody (copy + SHA-256), fingerprint (header, schema,
 	 * comparisons), checks (integrity, foreign keys, orphans, row
@@ -96,6 +109,10 @@ int gsr_identify_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 		     struct gsr_identify *res);
 
 void gsr_identify_release(struct gsr_identify *res);
+
+/* The database the data of the input is best read from: the recovered
+ * database when there is one, else the working copy. */
+const char *gsr_identify_source_db(const struct gsr_identify *res);
 
 const char *gsr_verdict_name(enum gsr_verdict v);
 

@@ -43,6 +43,9 @@ void jw_real(struct jsonw *jw, double v);
 void jw_bool(struct jsonw *jw, bool v);
 void jw_null(struct jsonw *jw);
 void jw_blob(struct jsonw *jw, const void *p, size_t n);
+/* A value already encoded as JSON by this writer (e.g. kept in a
+ * database), written as it is. */
+void jw_raw(struct jsonw *jw, const char *json);
 /* Finish a top-level value with a newline. */
 void jw_end_line(struct jsonw *jw);
 

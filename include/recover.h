@@ -120,6 +120,26 @@ int gsr_recover_run(struct gsr_ctx *ctx, const char *image_path,
 
 void gsr_recover_result_release(struct gsr_recover_result *res);
 
+/* True when rows may have been lost: damaged pages or cells, values cut
+ * short, rows refused or unplaced, pages that no tree, freelist or leaf
+ * placement accounts for, a file shorter than its header says, a schema
+ * taken from the rules, or index entries without their row. */
+bool gsr_recover_lossy(const struct gsr_recover_result *res);
+
+/*
+ * Write the ledger ledger_db as JSON Lines into dir (created, mode 0700,
+ * if absent; the files must not exist):
+ *   provenance.jsonl  {"table","rowid","source","page","offset","frame",
+ *                      "truncated"} for every recovered row;
+ *   rows.jsonl        {"table","kind","source","page","offset","frame",
+ *                      "rowid","truncated","note","values":[...]} for every
+ *                      row that is not live, values in export.h's encoding;
+ *   objects.jsonl     the schema entries read.
+ * Returns 0 or -1 (error on ctx).  No-op after an error.
+ */
+int gsr_recover_export_ledger(struct gsr_ctx *ctx, const char *ledger_db,
+			      const char *dir);
+
 struct jsonw;
 /* Write the result as the keys of the JSON object open on jw. */
 void gsr_recover_write_json(const struct gsr_recover_result *res,

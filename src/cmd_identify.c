@@ -16,9 +16,10 @@ struct identify_opts {
 	const char *db;
 	bool quick;
 	bool schema_only;
+	bool recover;
 };
 
-enum { OPT_QUICK = 0x200, OPT_SCHEMA_ONLY };
+enum { OPT_QUICK = 0x200, OPT_SCHEMA_ONLY, OPT_RECOVER };
 
 static const struct argp_option identify_options[] = {
 	{ "quick", OPT_QUICK, NULL, 0,
@@ -26,6 +27,9 @@ static const struct argp_option identify_options[] = {
 	{ "schema-only", OPT_SCHEMA_ONLY, NULL, 0,
 	  "read the schema only: no integrity, foreign key or orphan checks "
 	  "and no row counts (fast on any size)", 0 },
+	{ "recover", OPT_RECOVER, NULL, 0,
+	  "also read the file with gsrecover's own page reader when SQLite "
+	  "finds no damage, and report what it recovers", 0 },
 	{ 0 }
 };
 
@@ -43,6 +47,9 @@ identify_parse(int key, char *arg, struct argp_state *state)
 		break;
 	case OPT_SCHEMA_ONLY:
 		o->schema_only = true;
+		break;
+	case OPT_RECOVER:
+		o->recover = true;
 		break;
 	case ARGP_KEY_ARG:
 		if (o->db)
@@ -69,7 +76,10 @@ static const struct argp identify_argp = {
 	"Without DB, the database GPUStack uses on this machine is taken: "
 	"$GPUSTACK_DATA_DIR/database.db, else /var/lib/gpustack/database.db.  "
 	"DB is never opened in place: it and any -wal or -journal beside it are "
-	"copied and hashed (SHA-256) first, and hashed again at the end.\n\n"
+	"copied and hashed (SHA-256) first, and hashed again at the end.  When "
+	"SQLite cannot read the copy or finds it damaged, gsrecover's own page "
+	"reader recovers what the bytes still hold, and the report says what it "
+	"found.\n\n"
 	"Exit status: 0 the schema is exactly a release's and the file is "
 	"healthy; 4 anything else that could be read (a main-branch build, a "
 	"mixture, not GPUStack's, damage); 8 the file is unreadable (missing, "
@@ -202,6 +212,38 @@ health:
 				printf("  %-28s unreadable\n", res->tables[i].name);
 		}
 	}
+	if (res->recovered) {
+		const struct gsr_recover_result *rr = &res->rec;
+
+		printf("\nRecovered by the page reader (%s; page size %" PRIu32 "%s, "
+		       "%" PRIu32 " pages: %" PRIu32 " in trees, %" PRIu32
+		       " orphan leaves, %" PRIu32 " free, %" PRIu32 " other):\n",
+		       rr->schema_label ? "schema by record shape" : "schema from sqlite_master",
+		       rr->info.page_size, rr->info.page_size_inferred ? " inferred" : "",
+		       rr->info.n_pages, rr->pages_tree, rr->pages_orphan,
+		       rr->pages_freelist, rr->pages_other);
+		if (rr->schema_label)
+			printf("  schema of %s (fits as well: %zu label(s))\n",
+			       rr->schema_label, rr->schema_candidates.n);
+		for (size_t i = 0; i < rr->n_tables; i++) {
+			const struct gsr_recover_table *t = &rr->tables[i];
+
+			printf("  %-28s %" PRId64, t->name, t->rows);
+			if (t->orphan)
+				printf(" (%" PRId64 " from orphan leaves)", t->orphan);
+			if (t->truncated)
+				printf(", %" PRId64 " cut short", t->truncated);
+			if (t->rejected)
+				printf(", %" PRId64 " refused", t->rejected);
+			if (t->index_missing > 0)
+				printf(", %" PRId64 " known lost (in an index, not found)",
+				       t->index_missing);
+			printf("\n");
+		}
+		if (rr->rows_unplaced)
+			printf("  %" PRId64 " row(s) on leaves no table fits (kept in the "
+			       "ledger)\n", rr->rows_unplaced);
+	}
 	bool changed = false;
 	for (int i = 0; i < GSR_EV_NFILES; i++)
 		changed |= ev->files[i].changed;
@@ -238,6 +280,7 @@ cmd_identify(int argc, char **argv, struct gsr_common_opts *common)
 		return GSR_EXIT_OPERATIONAL;
 	eo.quick = o.quick;
 	eo.schema_only = o.schema_only;
+	eo.recover = o.recover;
 	if (gsr_identify_run(&ctx, rules, o.db, &eo, &res) != 0) {
 		status = gsr_fail(&ctx);
 		goto out;

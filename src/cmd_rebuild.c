@@ -90,7 +90,8 @@ static const struct argp rebuild_argp = {
 	"temporary files and renamed at the end: a failed or interrupted run "
 	"leaves none.\n\n"
 	"Exit status: 0 nothing needed changing; 1 repaired, every row "
-	"imported; 4 repaired, rows quarantined; 8 operational error (cannot "
+	"imported; 4 repaired, rows quarantined, or the input was damaged and "
+	"rows may be lost; 8 operational error (cannot "
 	"read DB, not GPUStack's, cannot write, an output exists, a server "
 	"holds DB); 16 usage error; 32 interrupted.",
 	rebuild_children, NULL, NULL
@@ -99,9 +100,10 @@ static const struct argp rebuild_argp = {
 static int
 exit_status(const struct gsr_rebuild *res)
 {
-	if (res->total_quarantined > 0)
+	if (res->total_quarantined > 0 ||
+	    (res->id.recovered && gsr_recover_lossy(&res->id.rec)))
 		return GSR_EXIT_UNRECOVERED;
-	return res->changed ? GSR_EXIT_RECOVERED : GSR_EXIT_OK;
+	return res->changed || res->id.recovered ? GSR_EXIT_RECOVERED : GSR_EXIT_OK;
 }
 
 static void
@@ -222,6 +224,14 @@ print_text(const struct gsr_rebuild *res, const struct rebuild_opts *o)
 		printf("\n%" PRId64 " row(s) could not go into %s; they are in the "
 		       "archive's quarantine/ with their reasons and original values.\n",
 		       res->total_quarantined, res->target->name);
+	if (res->id.recovered)
+		printf("\nThe input is damaged: its rows were read by gsrecover's page "
+		       "reader (%" PRId64 " rows%s).\nWhere each came from, and the "
+		       "rows that are not live, are in the archive's recovery/.\n",
+		       res->id.rec.rows,
+		       gsr_recover_lossy(&res->id.rec)
+			       ? "; some could not be read: see 'gsrecover identify'"
+			       : "; nothing unreadable was found");
 	printf("\nNext steps:\n"
 	       "  1. Stop the GPUStack server (systemctl stop gpustack, or stop its "
 	       "container).\n"

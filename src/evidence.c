@@ -303,6 +303,19 @@ gsr_evidence_open(struct gsr_ctx *ctx, struct gsr_evidence *ev,
 		free(p);
 	}
 
+	/* SQLite folds a -wal in, or rolls a -journal back, when it opens
+	 * the working copy: the page reader (recover.h) then needs the
+	 * bytes as they were, so they are kept whenever a sidecar is there. */
+	for (int i = 1; i < GSR_EV_NFILES && !ev->keep_pristine; i++) {
+		char *p = NULL;
+		struct stat st;
+
+		if (asprintf(&p, "%s%s", ev->path, ev_suffix[i]) < 0)
+			goto oom;
+		if (lstat(p, &st) == 0)
+			ev->keep_pristine = true;
+		free(p);
+	}
 	for (int i = 0; i < GSR_EV_NFILES; i++) {
 		struct gsr_ev_file *f = &ev->files[i];
 		struct stat st;
@@ -501,4 +514,16 @@ gsr_evidence_write_json(const struct gsr_evidence *ev, struct jsonw *jw,
 		jw_obj_end(jw);
 	}
 	jw_arr_end(jw);
+}
+
+const char *
+gsr_evidence_image(const struct gsr_evidence *ev, int role)
+{
+	const struct gsr_ev_file *f = &ev->files[role];
+
+	if (!f->present)
+		return NULL;
+	if (f->pristine)
+		return f->pristine;
+	return role == GSR_EV_DB ? ev->work_db : NULL;
 }

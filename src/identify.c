@@ -5,6 +5,7 @@
 #include "dbopen.h"
 #include "jsonw.h"
 #include "strbuf.h"
+#include "tempfiles.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -599,6 +600,68 @@ count_rows(sqlite3 *db, struct gsr_identify *res)
 	}
 }
 
+/*
+ * Read the input with the page reader into ev.workdir (recover.h), because
+ * of why.  Returns 0 whether or not anything could be recovered
+ * (res->recovered says), -1 on an error that stops the run.
+ */
+static int
+run_recovery(struct gsr_ctx *ctx, const struct gsr_rules *rules,
+	     struct gsr_identify *res, const char *why)
+{
+	struct gsr_recover_opts o = { .rules = rules };
+	const struct gsr_recover_result *rr = &res->rec;
+
+	if (res->recovered || res->recover_failed)
+		return 0;
+	if (asprintf(&res->recovered_db, "%s/recovered.db", res->ev.workdir) < 0 ||
+	    asprintf(&res->ledger_db, "%s/ledger.db", res->ev.workdir) < 0)
+		return gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
+	gsr_temp_register(res->recovered_db);
+	gsr_temp_register(res->ledger_db);
+	if (gsr_recover_run(ctx, gsr_evidence_image(&res->ev, GSR_EV_DB), &o,
+			    res->recovered_db, res->ledger_db, &res->rec) != 0) {
+		if (ctx->err != GSR_ERR_INPUT)
+			return -1;
+		res->recover_failed = strdup(ctx->msg);
+		gsr_ctx_clear(ctx);
+		add_finding(res, "not-recoverable", "error",
+			    "%s, and gsrecover's page reader found nothing to "
+			    "recover: %s", why, res->recover_failed);
+		return 0;
+	}
+	res->recovered = true;
+	add_finding(res, "recovered", "warning",
+		    "%s: gsrecover's page reader recovered %" PRId64 " rows of %zu "
+		    "tables (schema from %s%s%s; %" PRIu64 " damaged pages, %" PRIu32
+		    " orphan leaves placed, %" PRId64 " rows cut short, %" PRId64
+		    " refused by constraints, %" PRId64 " on leaves no table fits)",
+		    why, rr->rows, rr->n_tables, rr->schema_source,
+		    rr->schema_label ? " " : "",
+		    rr->schema_label ? rr->schema_label : "", rr->pages_damaged,
+		    rr->pages_orphan, rr->truncated, rr->rejected, rr->rows_unplaced);
+	return 0;
+}
+
+/* SQLite cannot read the file: read the recovered database instead. */
+static sqlite3 *
+open_recovered(struct gsr_ctx *ctx, const struct gsr_rules *rules,
+	       struct gsr_identify *res, const char *why)
+{
+	sqlite3 *db;
+
+	if (run_recovery(ctx, rules, res, why) != 0 || !res->recovered)
+		return NULL;
+	if ((db = gsr_db_open(ctx, res->recovered_db, false)) == NULL ||
+	    (res->schema = gsr_schema_extract(ctx, db)) == NULL) {
+		sqlite3_close(db);
+		return NULL;
+	}
+	res->read_by_recovery = true;
+	add_problem(res, "%s", why);
+	return db;
+}
+
 int
 gsr_identify_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 		 const char *path, const struct gsr_identify_opts *opts,
@@ -632,19 +695,43 @@ gsr_identify_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 			    strcmp(res->ev.holders[i].how, "lock") ? "open" : "locked");
 
 	if (!read_header(res)) {
-		res->verdict = GSR_VERDICT_UNREADABLE;
-		goto done;
-	}
-	if (fit_truncated(ctx, res) != 0)
+		char *why = NULL;
+
+		if (res->ev.files[GSR_EV_DB].size < 512 ||
+		    asprintf(&why, "SQLite cannot read the file (%s)",
+			     res->unreadable) < 0 ||
+		    (db = open_recovered(ctx, rules, res, why)) == NULL) {
+			free(why);
+			if (gsr_ctx_failed(ctx))
+				goto out;
+			res->verdict = GSR_VERDICT_UNREADABLE;
+			goto done;
+		}
+		free(why);
+	} else if (fit_truncated(ctx, res) != 0) {
 		goto out;
-	if ((db = gsr_db_open(ctx, res->ev.work_db, false)) == NULL ||
-	    (res->schema = gsr_schema_extract(ctx, db)) == NULL) {
+	}
+	if (db == NULL &&
+	    ((db = gsr_db_open(ctx, res->ev.work_db, false)) == NULL ||
+	     (res->schema = gsr_schema_extract(ctx, db)) == NULL)) {
+		char *why = NULL;
+
 		if (ctx->err == GSR_ERR_NOMEM)
 			goto out;
 		res->unreadable = strdup(ctx->msg);
 		gsr_ctx_clear(ctx);
-		res->verdict = GSR_VERDICT_UNREADABLE;
-		goto done;
+		sqlite3_close(db);
+		db = NULL;
+		if (asprintf(&why, "SQLite cannot read the schema (%s)",
+			     res->unreadable) < 0 ||
+		    (db = open_recovered(ctx, rules, res, why)) == NULL) {
+			free(why);
+			if (gsr_ctx_failed(ctx))
+				goto out;
+			res->verdict = GSR_VERDICT_UNREADABLE;
+			goto done;
+		}
+		free(why);
 	}
 	read_alembic(db, res);
 	if (!is_gpustack(rules, res)) {
@@ -652,7 +739,8 @@ gsr_identify_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 		res->ms_fingerprint = now_ms() - t0;
 		t1 = now_ms();
 		if (!(opts && opts->schema_only)) {
-			check_health(db, opts, res);
+			if (!res->read_by_recovery)
+				check_health(db, opts, res);
 			count_rows(db, res);
 		}
 		goto done;
@@ -673,10 +761,18 @@ gsr_identify_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 	res->ms_fingerprint = now_ms() - t0;
 	t1 = now_ms();
 	if (!(opts && opts->schema_only)) {
-		check_health(db, opts, res);
+		if (!res->read_by_recovery)
+			check_health(db, opts, res);
 		if (res->target)
 			find_orphans(db, res);
 		count_rows(db, res);
+		if (!res->read_by_recovery &&
+		    ((opts && opts->recover) || res->problems.n > 0) &&
+		    run_recovery(ctx, rules, res,
+				 opts && opts->recover && res->problems.n == 0
+					 ? "on request"
+					 : "SQLite reports damage") != 0)
+			goto out;
 	}
 done:
 	if (t1 > 0)
@@ -704,10 +800,24 @@ out:
 	return rc;
 }
 
+const char *
+gsr_identify_source_db(const struct gsr_identify *res)
+{
+	return res->recovered ? res->recovered_db : res->ev.work_db;
+}
+
 void
 gsr_identify_release(struct gsr_identify *res)
 {
+	if (res->recovered_db) {
+		gsr_temp_unregister(res->recovered_db);
+		gsr_temp_unregister(res->ledger_db);
+	}
 	gsr_evidence_release(&res->ev);
+	free(res->recovered_db);
+	free(res->ledger_db);
+	free(res->recover_failed);
+	gsr_recover_result_release(&res->rec);
 	free(res->unreadable);
 	gsr_schema_free(res->schema);
 	sv_release(&res->matches);
@@ -883,6 +993,15 @@ gsr_identify_write_json(const struct gsr_identify *res, struct jsonw *jw)
 		jw_obj_end(jw);
 	}
 	jw_arr_end(jw);
+	jw_key(jw, "recovery");
+	if (res->recovered) {
+		jw_obj_begin(jw);
+		jw_kbool(jw, "replaces_sqlite", res->read_by_recovery);
+		gsr_recover_write_json(&res->rec, jw);
+		jw_obj_end(jw);
+	} else {
+		jw_null(jw);
+	}
 	jw_key(jw, "repair_command");
 	if (gsr_identify_needs_repair(res)) {
 		char *cmd = gsr_identify_repair_command(res);

@@ -345,3 +345,10 @@ jw_kstrvec(struct jsonw *jw, const char *k, const struct strvec *sv)
 		jw_str(jw, sv->v[i]);
 	jw_arr_end(jw);
 }
+
+void
+jw_raw(struct jsonw *jw, const char *json)
+{
+	jw_sep(jw);
+	fputs(json, jw->f);
+}

@@ -7,6 +7,7 @@
 #include "export.h"
 #include "jsonw.h"
 #include "paths.h"
+#include "recover.h"
 #include "schema.h"
 #include "strbuf.h"
 #include "tempfiles.h"
@@ -1246,7 +1247,7 @@ build_output(struct run *r)
 		gsr_temp_register(r->stg_path);
 		if ((stg = gsr_db_open_own(r->ctx, r->stg_path)) == NULL ||
 		    gsr_db_exec(r->ctx, stg, "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;") ||
-		    gsr_db_attach_ro(r->ctx, stg, res->id.ev.work_db, "src") ||
+		    gsr_db_attach_ro(r->ctx, stg, gsr_identify_source_db(&res->id), "src") ||
 		    stage(r, stg))
 			goto out;
 		sqlite3_close(stg);
@@ -1258,7 +1259,7 @@ build_output(struct run *r)
 	    exec_sql(r, "PRAGMA page_size=4096; PRAGMA journal_mode=OFF; "
 		     "PRAGMA synchronous=OFF; PRAGMA foreign_keys=OFF; "
 		     "PRAGMA cache_size=-4096; PRAGMA temp_store=FILE;") ||
-	    gsr_db_attach_ro(r->ctx, r->out, res->id.ev.work_db, "src") ||
+	    gsr_db_attach_ro(r->ctx, r->out, gsr_identify_source_db(&res->id), "src") ||
 	    (r->stg_path && gsr_db_attach_ro(r->ctx, r->out, r->stg_path, "stg")) ||
 	    exec_sql(r, "BEGIN") || create_objects(r, 0))
 		goto out;
@@ -1387,7 +1388,7 @@ export_start(struct run *r, struct export_job *job)
 	if (mkdir(job->dir, 0700) != 0)
 		return gsr_ctx_fail(r->ctx, GSR_ERR_IO, "cannot create '%s': %s",
 				    job->dir, strerror(errno));
-	job->work_db = res->id.ev.work_db;
+	job->work_db = gsr_identify_source_db(&res->id);
 	job->ev = &res->id.ev;
 	if (pthread_create(&job->thread, NULL, export_main, job) != 0)
 		return gsr_ctx_fail(r->ctx, GSR_ERR_INTERNAL, "cannot start a thread: %s",
@@ -1529,6 +1530,18 @@ archive_begin(struct run *r)
 	    gsr_archive_add_buffer(r->ctx, ar, "identify.json", doc, len))
 		goto out;
 	free(doc);
+	doc = NULL;
+	if (res->id.recovered) {
+		/* Where each recovered row came from, and the rows that are
+		 * not live, from the page reader's ledger. */
+		char *dir = dupf("%s/recovery", res->id.ev.workdir);
+		int rc = dir == NULL ||
+			 gsr_recover_export_ledger(r->ctx, res->id.ledger_db, dir) ||
+			 gsr_archive_add_tree(r->ctx, ar, "recovery", dir);
+		free(dir);
+		if (rc)
+			goto out;
+	}
 	logf_(r, "archive: input and identify report written");
 	return ar;
 out:
@@ -1599,7 +1612,7 @@ prepare_working_copy(struct run *r)
 
 	if (strcmp(r->res->id.journal, "wal") != 0)
 		return 0;
-	if ((db = gsr_db_open(r->ctx, r->res->id.ev.work_db, false)) == NULL)
+	if ((db = gsr_db_open(r->ctx, gsr_identify_source_db(&r->res->id), false)) == NULL)
 		return -1;
 	rc = gsr_db_exec(r->ctx, db, "PRAGMA journal_mode=DELETE");
 	sqlite3_close(db);

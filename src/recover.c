@@ -100,6 +100,7 @@ struct rec {
 	/* Page placement scores, per table. */
 	uint64_t *fits, *scores;
 	uint64_t page_rows;
+	bool seq_cleared;
 	char *jbuf; /* JSON of a record, for the ledger */
 	size_t jlen;
 };
@@ -1010,14 +1011,40 @@ place_row(void *arg, const struct gsr_row *row)
 	return step_done(r, r->led, st) ? 1 : 0;
 }
 
-static int
-walk_tables(struct rec *r)
+static bool
+is_sequence(const struct rtable *rt)
 {
+	return !strcmp(rt->sh.name, "sqlite_sequence");
+}
+
+/* Forget what SQLite wrote into sqlite_sequence (see walk_tables()). */
+static int
+clear_sequence(struct rec *r)
+{
+	for (size_t i = 0; i < r->n_tabs; i++)
+		if (is_sequence(&r->tabs[i]))
+			return gsr_db_exec(r->ctx, r->out,
+					   "DELETE FROM main.sqlite_sequence");
+	return 0;
+}
+
+/*
+ * Walk the tables from their roots: sequence selects sqlite_sequence
+ * alone, which goes after the others.  SQLite fills it while the rows of
+ * AUTOINCREMENT tables go in; its own rows then replace what SQLite wrote,
+ * so that a sequence stays as high as the input had it (a deleted id is
+ * never reused).  Rows placed later can only raise it, as they should.
+ */
+static int
+walk_tables(struct rec *r, bool sequence)
+{
+	if (sequence && clear_sequence(r))
+		return -1;
 	for (size_t i = 0; i < r->n_tabs; i++) {
 		struct rtable *rt = &r->tabs[i];
 		struct gsr_walk_stats ws;
 
-		if (rt->rt->root == 0)
+		if (rt->rt->root == 0 || is_sequence(rt) != sequence)
 			continue;
 		r->cur = rt;
 		r->source = "btree";
@@ -1042,7 +1069,8 @@ score_row(void *arg, const struct gsr_row *row)
 	for (size_t i = 0; i < r->n_tabs; i++) {
 		int sc;
 
-		if (r->tabs[i].sh.without_rowid)
+		if (r->tabs[i].sh.without_rowid ||
+		    (is_sequence(&r->tabs[i]) && r->tabs[i].rt->root != 0))
 			continue;
 		sc = shape_score(&r->tabs[i].sh, row->values, row->n_values);
 		if (sc >= 0) {
@@ -1118,8 +1146,13 @@ unplaced_row(void *arg, const struct gsr_row *row)
 		       : 0;
 }
 
+/*
+ * Place the table leaves nothing used.  Leaves of sqlite_sequence (only
+ * when it has no root) wait for the second pass (sequence), after the
+ * other tables' rows, for the reason walk_tables() gives.
+ */
 static int
-place_orphans(struct rec *r)
+place_orphans(struct rec *r, bool sequence)
 {
 	for (uint32_t p = 1; p <= r->in.n_pages; p++) {
 		int t;
@@ -1133,6 +1166,13 @@ place_orphans(struct rec *r)
 		t = table_by_ptrmap(r, p);
 		if (t < 0 && (t = table_by_shape(r, p)) == -2)
 			return -1;
+		if ((t >= 0 && is_sequence(&r->tabs[t])) != sequence)
+			continue;
+		if (sequence && !r->seq_cleared) {
+			if (clear_sequence(r))
+				return -1;
+			r->seq_cleared = true;
+		}
 		r->source = "orphan-leaf";
 		if (t < 0) {
 			r->res->pages_unplaced++;
@@ -1374,6 +1414,13 @@ gsr_recover_run(struct gsr_ctx *ctx, const char *image_path,
 		goto out;
 	for (size_t i = 0; i < n_fl; i++)
 		bit_set(r.used, fl[i]);
+	/* Pages that never hold rows: pointer-map pages, and the page of
+	 * the locking bytes at 1 GiB, which SQLite leaves unused. */
+	for (uint32_t p = 2; p <= r.in.n_pages; p++)
+		if (gsr_ptrmap_is_map_page(r.pf, p))
+			bit_set(r.used, p);
+	if ((uint64_t)r.in.n_pages * r.in.page_size > ((uint64_t)1 << 30))
+		bit_set(r.used, (uint32_t)(((uint64_t)1 << 30) / r.in.page_size) + 1);
 	res->pages_freelist = (uint32_t)n_fl;
 	r.fits = calloc(2, sizeof *r.fits);
 	if (r.fits == NULL) {
@@ -1403,7 +1450,9 @@ gsr_recover_run(struct gsr_ctx *ctx, const char *image_path,
 		gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
 		goto out;
 	}
-	if (walk_tables(&r) || place_orphans(&r) || check_indexes(&r) ||
+	if (walk_tables(&r, false) || walk_tables(&r, true) ||
+	    place_orphans(&r, false) || place_orphans(&r, true) ||
+	    check_indexes(&r) ||
 	    finish_schema(&r) ||
 	    gsr_db_exec(ctx, r.out, "COMMIT") || gsr_db_exec(ctx, r.led, "COMMIT"))
 		goto out;
@@ -1512,4 +1561,127 @@ gsr_recover_write_json(const struct gsr_recover_result *res, struct jsonw *jw)
 		jw_obj_end(jw);
 	}
 	jw_arr_end(jw);
+}
+
+/* Write the rows of query q on the ledger as JSON Lines into path, one
+ * object a row with the result columns as keys; a column named "values"
+ * holds JSON text and is written as is. */
+static int
+ledger_jsonl(struct gsr_ctx *ctx, sqlite3 *db, const char *q, const char *path)
+{
+	sqlite3_stmt *st = NULL;
+	FILE *f = NULL;
+	struct jsonw jw;
+	int fd, rc = -1, step;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0 || (f = fdopen(fd, "w")) == NULL) {
+		gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot create '%s': %s", path,
+			     strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	if ((st = gsr_db_prepare(ctx, db, q)) == NULL)
+		goto out;
+	jw_init(&jw, f, false);
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		jw_obj_begin(&jw);
+		for (int i = 0; i < sqlite3_column_count(st); i++) {
+			const char *k = sqlite3_column_name(st, i);
+
+			if (!strcmp(k, "values")) {
+				jw_key(&jw, k);
+				jw_raw(&jw, (const char *)sqlite3_column_text(st, i));
+				continue;
+			}
+			switch (sqlite3_column_type(st, i)) {
+			case SQLITE_INTEGER:
+				jw_kint(&jw, k, sqlite3_column_int64(st, i));
+				break;
+			case SQLITE_NULL:
+				jw_knull(&jw, k);
+				break;
+			default:
+				jw_kstr(&jw, k, (const char *)sqlite3_column_text(st, i));
+			}
+		}
+		jw_obj_end(&jw);
+		jw_end_line(&jw);
+	}
+	if (step != SQLITE_DONE) {
+		gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot read the recovery ledger: %s",
+			     sqlite3_errmsg(db));
+		goto out;
+	}
+	rc = 0;
+out:
+	sqlite3_finalize(st);
+	if ((fflush(f) != 0 || ferror(f) || fsync(fileno(f)) != 0) && rc == 0)
+		rc = gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot write '%s': %s", path,
+				  strerror(errno));
+	fclose(f);
+	return rc;
+}
+
+int
+gsr_recover_export_ledger(struct gsr_ctx *ctx, const char *ledger_db,
+			  const char *dir)
+{
+	static const struct {
+		const char *file, *q;
+	} parts[] = {
+		{ "provenance.jsonl",
+		  "SELECT tbl AS \"table\", rid AS rowid, source, pgno AS page, "
+		  "cell_offset AS offset, frame, truncated FROM provenance "
+		  "ORDER BY tbl, rid" },
+		{ "rows.jsonl",
+		  "SELECT tbl AS \"table\", kind, source, pgno AS page, "
+		  "cell_offset AS offset, frame, rowid, truncated, note, "
+		  "record AS \"values\" FROM rows ORDER BY rowid" },
+		{ "objects.jsonl",
+		  "SELECT type, name, tbl_name, rootpage, sql, created FROM objects "
+		  "ORDER BY rowid" },
+	};
+	sqlite3 *db = NULL;
+	char *path = NULL;
+	int rc = -1;
+
+	if (gsr_ctx_failed(ctx))
+		return -1;
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+		return gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot create '%s': %s", dir,
+				    strerror(errno));
+	if ((db = gsr_db_open(ctx, ledger_db, false)) == NULL)
+		goto out;
+	for (size_t i = 0; i < GSR_ARRAY_LEN(parts); i++) {
+		if (asprintf(&path, "%s/%s", dir, parts[i].file) < 0) {
+			path = NULL;
+			gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		if (ledger_jsonl(ctx, db, parts[i].q, path))
+			goto out;
+		free(path);
+		path = NULL;
+	}
+	rc = 0;
+out:
+	free(path);
+	sqlite3_close(db);
+	return rc;
+}
+
+bool
+gsr_recover_lossy(const struct gsr_recover_result *res)
+{
+	if (res->pages_damaged || res->cells_damaged || res->truncated ||
+	    res->rejected || res->rows_unplaced || res->pages_other ||
+	    res->info.header_pages > res->info.n_pages ||
+	    !strcmp(res->schema_source, "rules"))
+		return true;
+	for (size_t i = 0; i < res->n_tables; i++)
+		if (res->tables[i].index_missing > 0)
+			return true;
+	return false;
 }
