@@ -83,6 +83,45 @@ void gsr_pagefile_get_info(const struct gsr_pagefile *pf,
 const unsigned char *gsr_pagefile_page(struct gsr_pagefile *pf,
 				       uint32_t pgno);
 
+/*
+ * An overlay: other versions of some pages, laid over the image (the
+ * current state of a WAL, the original pages of a rollback journal; see
+ * gsr_wal_attach() and gsr_journal_attach(), which set it up).
+ *
+ * Once set, gsr_pagefile_page() asks page_fn(arg, pgno) first for every
+ * pgno in 1..n_pages: a page_size-byte page it returns is the page (the
+ * pointer need only stay valid until the next call of page_fn, and the
+ * pagefile hands it out unchanged); NULL means the overlay does not have
+ * the page and the image's is read as before (NULL past the image);
+ * GSR_PAGEFILE_DAMAGED means the overlay should have it but cannot read
+ * it, and the page reads as NULL (damaged) rather than as the image's
+ * older version.  The info's n_pages becomes n_pages.  When page_fn gives
+ * a page 1 that has the SQLite magic and the page size in use, the header
+ * fields of the info (header_pages, the freelist, autovacuum, reserved,
+ * text_encoding, header_ok) are taken from it as gsr_pagefile_open_*()
+ * would, so that the freelist and pointer maps of the overlaid state are
+ * used; the page size never changes.  page_fn is called for page 1 here.
+ *
+ * page_fn NULL removes the overlay and restores the image's info.  arg and
+ * whatever page_fn reads must outlive the overlay.  Accepts a NULL pf.
+ */
+void gsr_pagefile_set_overlay(struct gsr_pagefile *pf,
+			      const unsigned char *(*page_fn)(void *arg,
+							      uint32_t pgno),
+			      void *arg, uint32_t n_pages);
+
+/* What an overlay's page_fn returns for a page it cannot read. */
+extern const unsigned char gsr_pagefile_damaged[1];
+#define GSR_PAGEFILE_DAMAGED (gsr_pagefile_damaged)
+
+/* The results of gsr_wal_attach() and gsr_journal_attach().  None is an
+ * error in the sense of ctx.h. */
+enum gsr_attach {
+	GSR_ATTACH_OK = 0,        /* the overlay is set */
+	GSR_ATTACH_NOTHING = 1,   /* nothing to lay over; pf unchanged */
+	GSR_ATTACH_PAGE_SIZE = 2, /* the page sizes differ; pf unchanged */
+};
+
 /* True when size is a valid SQLite page size (512..65536, a power of 2). */
 bool gsr_page_size_valid(uint64_t size);
 

@@ -33,7 +33,14 @@ struct gsr_pagefile {
 	struct gsr_pagefile_info info;
 	unsigned char *buf; /* fd only: the last page read */
 	uint32_t buf_pgno;  /* the page in buf, 0 for none */
+	/* The overlay (see gsr_pagefile_set_overlay()), and the info of the
+	 * image alone, which info replaces while an overlay is set. */
+	const unsigned char *(*ov_fn)(void *arg, uint32_t pgno);
+	void *ov_arg;
+	struct gsr_pagefile_info image_info;
 };
+
+const unsigned char gsr_pagefile_damaged[1];
 
 bool
 gsr_page_size_valid(uint64_t size)
@@ -148,6 +155,28 @@ out:
 	return rc;
 }
 
+/*
+ * Take the fields of header h (which has the magic) that are sane for the
+ * page size in use into in: the counts as they are, reserved and the text
+ * encoding only when sane, header_ok cleared when they are not.
+ */
+static void
+header_fields(struct gsr_pagefile_info *in, const struct gsr_sqlhdr *h)
+{
+	in->header_pages = h->n_pages;
+	in->freelist_trunk = h->freelist_trunk;
+	in->freelist_count = h->freelist_count;
+	in->autovacuum = h->autovacuum_root;
+	if (in->page_size - h->reserved >= USABLE_MIN)
+		in->reserved = h->reserved;
+	else
+		in->header_ok = false;
+	if (h->text_encoding >= 1 && h->text_encoding <= 3)
+		in->text_encoding = h->text_encoding;
+	else
+		in->header_ok = false;
+}
+
 static struct gsr_pagefile *
 pagefile_open(struct gsr_ctx *ctx, int fd, const unsigned char *mem,
 	      uint64_t size, uint32_t hint)
@@ -194,23 +223,12 @@ pagefile_open(struct gsr_ctx *ctx, int fd, const unsigned char *mem,
 	/* Take what the header says when it has the magic and it is sane
 	 * for the page size in use. */
 	in->text_encoding = 1;
-	if (magic) {
-		in->header_pages = h.n_pages;
-		in->freelist_trunk = h.freelist_trunk;
-		in->freelist_count = h.freelist_count;
-		in->autovacuum = h.autovacuum_root;
-		if (in->page_size - h.reserved >= USABLE_MIN)
-			in->reserved = h.reserved;
-		else
-			in->header_ok = false;
-		if (h.text_encoding >= 1 && h.text_encoding <= 3)
-			in->text_encoding = h.text_encoding;
-		else
-			in->header_ok = false;
-	}
+	if (magic)
+		header_fields(in, &h);
 	in->usable_size = in->page_size - in->reserved;
 	n_pages = size / in->page_size + (size % in->page_size != 0);
 	in->n_pages = n_pages < UINT32_MAX ? (uint32_t)n_pages : UINT32_MAX - 1;
+	pf->image_info = *in;
 
 	if (mem == NULL) {
 		pf->buf = malloc(in->page_size);
@@ -276,6 +294,14 @@ gsr_pagefile_page(struct gsr_pagefile *pf, uint32_t pgno)
 
 	if (pf == NULL || pgno == 0 || pgno > pf->info.n_pages)
 		return NULL;
+	if (pf->ov_fn != NULL) {
+		const unsigned char *p = pf->ov_fn(pf->ov_arg, pgno);
+
+		if (p == GSR_PAGEFILE_DAMAGED)
+			return NULL;
+		if (p != NULL)
+			return p;
+	}
 	ps = pf->info.page_size;
 	off = (uint64_t)(pgno - 1) * ps;
 	if (off >= pf->size || ps > pf->size - off)
@@ -290,4 +316,39 @@ gsr_pagefile_page(struct gsr_pagefile *pf, uint32_t pgno)
 		return NULL;
 	pf->buf_pgno = pgno;
 	return pf->buf;
+}
+
+void
+gsr_pagefile_set_overlay(struct gsr_pagefile *pf,
+			 const unsigned char *(*page_fn)(void *arg,
+							 uint32_t pgno),
+			 void *arg, uint32_t n_pages)
+{
+	struct gsr_pagefile_info *in;
+	const unsigned char *p1;
+	struct gsr_sqlhdr h;
+
+	if (pf == NULL)
+		return;
+	in = &pf->info;
+	*in = pf->image_info;
+	pf->ov_fn = page_fn;
+	pf->ov_arg = page_fn != NULL ? arg : NULL;
+	if (page_fn == NULL)
+		return;
+	in->n_pages = n_pages;
+	p1 = n_pages >= 1 ? page_fn(arg, 1) : NULL;
+	if (p1 == NULL || p1 == GSR_PAGEFILE_DAMAGED ||
+	    !gsr_sqlhdr_is_sqlite(p1, in->page_size))
+		return;
+	gsr_sqlhdr_decode(p1, &h);
+	if (h.page_size != in->page_size)
+		return;
+	/* Page 1 of the overlaid state: its header, as at open. */
+	in->header_ok = true;
+	in->page_size_inferred = false;
+	in->reserved = 0;
+	in->text_encoding = 1;
+	header_fields(in, &h);
+	in->usable_size = in->page_size - in->reserved;
 }
