@@ -47,6 +47,12 @@ struct gsr_recover_opts {
 	/* The page size when the header is destroyed and inference should
 	 * be skipped; 0 to infer. */
 	uint32_t page_size_hint;
+	/* The -wal and -journal that came with the image, as taken (NULL
+	 * for none).  The current state is the image with the WAL's
+	 * committed frames laid over it, or with a hot journal rolled back,
+	 * as SQLite would show it; the other page versions they hold are
+	 * read as history. */
+	const char *wal_path, *journal_path;
 };
 
 struct gsr_recover_table {
@@ -86,6 +92,18 @@ struct gsr_recover_result {
 	size_t n_tables;
 	int64_t rows, rejected, truncated;
 	uint64_t pages_damaged, cells_damaged;
+	/* The WAL: frame slots, how many the current state uses (committed,
+	 * latest of their page), and the history rows found in the others
+	 * (older committed versions, frames after the last commit, frames of
+	 * an earlier generation of the WAL). */
+	bool wal_used;
+	uint32_t wal_frames, wal_current, wal_history_pages;
+	/* A hot journal rolled back (journal_rolled_back), the journal's
+	 * records, and history pages read from it or rolled back. */
+	bool journal_rolled_back;
+	uint32_t journal_records, journal_history_pages;
+	int64_t history; /* history rows in the ledger */
+	int64_t history_same; /* other versions equal to the live row */
 	double ms;
 };
 
@@ -102,9 +120,13 @@ struct gsr_recover_result {
  *     one row per recovered row of every rowid table;
  *   rows(tbl, kind, source, pgno, cell_offset, frame, rowid, truncated,
  *     note, record): rows that are not live: kind "rejected" (refused by
- *     the table's constraints), "history" (an orphan-leaf row whose rowid
- *     holds different values in the tree), "unplaced" (on a leaf no table
- *     fits; tbl NULL).  record is the values as a JSON array in the
+ *     the table's constraints), "history" (another version of a row: on
+ *     an older WAL frame (source "wal-frame", frame set), in a journal
+ *     that was not played back (source "journal"), on a page a hot
+ *     journal rolled back (source "rolled-back"), or on an orphan leaf
+ *     whose rowid holds different values in the tree), "unplaced" (on a
+ *     leaf no table fits; tbl NULL).  A version equal to the live row is
+ *     not kept, nor one already kept.  record is the values as a JSON array in the
  *     encoding of export.h;
  *   objects(type, name, tbl_name, rootpage, sql, created): the schema
  *     entries read, and whether the recovered database has them.

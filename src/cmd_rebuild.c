@@ -103,7 +103,7 @@ exit_status(const struct gsr_rebuild *res)
 	if (res->total_quarantined > 0 ||
 	    (res->id.recovered && gsr_recover_lossy(&res->id.rec)))
 		return GSR_EXIT_UNRECOVERED;
-	return res->changed || res->id.recovered ? GSR_EXIT_RECOVERED : GSR_EXIT_OK;
+	return res->changed ? GSR_EXIT_RECOVERED : GSR_EXIT_OK;
 }
 
 static void

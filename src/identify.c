@@ -609,8 +609,13 @@ static int
 run_recovery(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 	     struct gsr_identify *res, const char *why)
 {
-	struct gsr_recover_opts o = { .rules = rules };
+	struct gsr_recover_opts o = {
+		.rules = rules,
+		.wal_path = gsr_evidence_image(&res->ev, GSR_EV_WAL),
+		.journal_path = gsr_evidence_image(&res->ev, GSR_EV_JOURNAL),
+	};
 	const struct gsr_recover_result *rr = &res->rec;
+	bool damage;
 
 	if (res->recovered || res->recover_failed)
 		return 0;
@@ -631,7 +636,8 @@ run_recovery(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 		return 0;
 	}
 	res->recovered = true;
-	add_finding(res, "recovered", "warning",
+	damage = gsr_recover_lossy(rr) || res->problems.n > 0;
+	add_finding(res, "recovered", damage ? "warning" : "info",
 		    "%s: gsrecover's page reader recovered %" PRId64 " rows of %zu "
 		    "tables (schema from %s%s%s; %" PRIu64 " damaged pages, %" PRIu32
 		    " orphan leaves placed, %" PRId64 " rows cut short, %" PRId64
@@ -640,6 +646,12 @@ run_recovery(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 		    rr->schema_label ? " " : "",
 		    rr->schema_label ? rr->schema_label : "", rr->pages_damaged,
 		    rr->pages_orphan, rr->truncated, rr->rejected, rr->rows_unplaced);
+	if (rr->history > 0)
+		add_finding(res, "history", "info",
+			    "%" PRId64 " older or uncommitted version(s) of rows were "
+			    "found (%" PRIu32 " WAL page(s), %" PRIu32 " journal "
+			    "page(s)); they are kept apart, never mixed with live rows",
+			    rr->history, rr->wal_history_pages, rr->journal_history_pages);
 	return 0;
 }
 
@@ -767,11 +779,13 @@ gsr_identify_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 			find_orphans(db, res);
 		count_rows(db, res);
 		if (!res->read_by_recovery &&
-		    ((opts && opts->recover) || res->problems.n > 0) &&
+		    (res->problems.n > 0 || (opts && opts->recover) ||
+		     res->ev.files[GSR_EV_WAL].present ||
+		     res->ev.files[GSR_EV_JOURNAL].present) &&
 		    run_recovery(ctx, rules, res,
-				 opts && opts->recover && res->problems.n == 0
-					 ? "on request"
-					 : "SQLite reports damage") != 0)
+				 res->problems.n > 0 ? "SQLite reports damage"
+				 : opts && opts->recover ? "on request"
+				 : "a -wal or -journal came with the database") != 0)
 			goto out;
 	}
 done:

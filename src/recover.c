@@ -33,11 +33,13 @@
 
 #include "btree.h"
 #include "dbopen.h"
+#include "journal.h"
 #include "jsonw.h"
 #include "rules.h"
 #include "schema.h"
 #include "sqlhdr.h"
 #include "strbuf.h"
+#include "walfile.h"
 
 /* Classes a column's values may take, as bits 1 << enum gsr_vtype. */
 #define C_NULL (1u << GSR_V_NULL)
@@ -101,6 +103,11 @@ struct rec {
 	uint64_t *fits, *scores;
 	uint64_t page_rows;
 	bool seq_cleared;
+	struct gsr_wal *wal;	     /* attached, or NULL */
+	struct gsr_journal *jr;	     /* rolled back, or NULL */
+	struct gsr_journal *jrnl;    /* the journal, played back or not */
+	struct gsr_wal *wal_all;     /* the WAL, used or not */
+	sqlite3_stmt *seen;          /* is a history row kept already? */
 	char *jbuf; /* JSON of a record, for the ledger */
 	size_t jlen;
 };
@@ -215,6 +222,7 @@ static const char ledger_sql[] =
 	"CREATE TABLE rows(tbl TEXT, kind TEXT NOT NULL, source TEXT NOT NULL,"
 	" pgno INTEGER, cell_offset INTEGER, frame INTEGER, rowid INTEGER,"
 	" truncated INTEGER NOT NULL, note TEXT, record TEXT NOT NULL);"
+	"CREATE INDEX rows_key ON rows(tbl, rowid);"
 	"CREATE TABLE objects(type TEXT, name TEXT, tbl_name TEXT,"
 	" rootpage INTEGER, sql TEXT, created INTEGER NOT NULL);"
 	"BEGIN;";
@@ -1007,6 +1015,8 @@ place_row(void *arg, const struct gsr_row *row)
 	sqlite3_bind_int64(st, 5, row->cell_offset);
 	if (r->cur_frame > 0)
 		sqlite3_bind_int64(st, 6, r->cur_frame);
+	else if (r->wal && gsr_wal_lookup(r->wal, row->pgno) > 0)
+		sqlite3_bind_int64(st, 6, gsr_wal_lookup(r->wal, row->pgno));
 	sqlite3_bind_int(st, 7, row->truncated);
 	return step_done(r, r->led, st) ? 1 : 0;
 }
@@ -1266,6 +1276,256 @@ check_indexes(struct rec *r)
 	return 0;
 }
 
+/* ---- history: other versions of pages in the WAL and the journal ----- */
+
+/* One other version of page pgno, read in the current state of every
+ * other page (for its overflow chains). */
+struct hist {
+	struct rec *r;
+	uint32_t pgno;
+	unsigned char *page;
+};
+
+static const unsigned char *
+hist_page(void *arg, uint32_t pgno)
+{
+	struct hist *h = arg;
+	struct rec *r = h->r;
+	uint32_t n;
+
+	if (pgno == h->pgno)
+		return h->page;
+	if (r->wal && (n = gsr_wal_lookup(r->wal, pgno)) > 0) {
+		struct gsr_wal_frame fr;
+
+		return gsr_wal_frame(r->wal, n, &fr) == 0 ? fr.page
+							   : GSR_PAGEFILE_DAMAGED;
+	}
+	if (r->jr && (n = gsr_journal_lookup(r->jr, pgno)) > 0) {
+		struct gsr_journal_record jrec;
+
+		return gsr_journal_record(r->jr, n, &jrec) == 0 ? jrec.page
+								: GSR_PAGEFILE_DAMAGED;
+	}
+	return NULL;
+}
+
+/* Put the current state's overlay back. */
+static void
+restore_state(struct rec *r)
+{
+	gsr_pagefile_set_overlay(r->pf, NULL, NULL, 0);
+	if (r->wal)
+		gsr_wal_attach(r->pf, r->wal);
+	else if (r->jr)
+		gsr_journal_attach(r->pf, r->jr);
+}
+
+/* A row of another version: kept unless the live row or a version kept
+ * already holds the same values. */
+static int
+hist_row(void *arg, const struct gsr_row *row)
+{
+	struct rec *r = arg;
+	struct rtable *rt = r->cur;
+	bool exists = false, same = false;
+	int rc;
+
+	if (row->n_values == 0 || row->n_values > rt->sh.n_cols)
+		return 0;
+	if (stored_row(r, rt, row, &exists, &same))
+		return 1;
+	if (same) {
+		r->res->history_same++;
+		return 0;
+	}
+	if (record_json(r, row->values, row->n_values))
+		return 1;
+	sqlite3_bind_text(r->seen, 1, rt->rt->name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(r->seen, 2, row->rowid);
+	sqlite3_bind_text64(r->seen, 3, r->jbuf, r->jlen, SQLITE_STATIC, SQLITE_UTF8);
+	rc = sqlite3_step(r->seen);
+	sqlite3_reset(r->seen);
+	if (rc == SQLITE_ROW)
+		return 0;
+	r->res->history++;
+	return ledger_row(r, rt->rt->name, "history", row, true,
+			  exists ? "another version of a live row"
+				 : "a row the current state does not have")
+		       ? 1
+		       : 0;
+}
+
+/* Read the table rows of page (another version of page pgno). */
+static int
+history_page(struct rec *r, uint32_t pgno, const unsigned char *page,
+	     const char *source, int64_t frame)
+{
+	struct hist h = { r, pgno, NULL };
+	uint32_t n = r->in.n_pages > pgno ? r->in.n_pages : pgno;
+	int t = -1, rc = 0;
+
+	if (gsr_btree_page_check(page, r->in.page_size, r->in.usable_size,
+				 pgno == 1 ? 100 : 0, false) != GSR_PAGE_TABLE_LEAF)
+		return 0;
+	if ((h.page = malloc(r->in.page_size)) == NULL)
+		return gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "out of memory");
+	memcpy(h.page, page, r->in.page_size);
+	gsr_pagefile_set_overlay(r->pf, hist_page, &h, n);
+	if (pgno <= r->in.n_pages && r->owner[pgno] > 0)
+		t = (int)r->owner[pgno] - 1;
+	else if ((t = table_by_shape(r, pgno)) == -2)
+		rc = -1;
+	if (t >= 0 && !r->tabs[t].sh.without_rowid) {
+		r->cur = &r->tabs[t];
+		r->source = source;
+		r->cur_frame = frame;
+		if (!strcmp(source, "wal-frame"))
+			r->res->wal_history_pages++;
+		else
+			r->res->journal_history_pages++;
+		rc = gsr_btree_walk_table(r->ctx, r->pf, pgno, hist_row, r, NULL) < 0
+			     ? -1
+			     : 0;
+		r->cur_frame = 0;
+	}
+	restore_state(r);
+	free(h.page);
+	return rc;
+}
+
+/* Every WAL frame the current state does not use, and the journal's
+ * pages: rolled back ones (the transaction that did not commit), or all
+ * of them when the journal was not played back. */
+static int
+read_history(struct rec *r, int fd)
+{
+	unsigned char *raw = NULL;
+	int rc = -1;
+
+	if (r->seen == NULL &&
+	    (r->seen = gsr_db_prepare(r->ctx, r->led,
+				      "SELECT 1 FROM rows WHERE tbl = ?1 AND "
+				      "rowid = ?2 AND record = ?3 AND kind = "
+				      "'history'")) == NULL)
+		return -1;
+	if (r->wal_all) {
+		struct gsr_wal_info wi;
+
+		gsr_wal_get_info(r->wal_all, &wi);
+		for (uint32_t f = 1; f <= wi.n_slots; f++) {
+			struct gsr_wal_frame fr;
+
+			if (gsr_wal_frame(r->wal_all, f, &fr) != 0 ||
+			    (fr.cls == GSR_WAL_CURRENT && r->wal) ||
+			    fr.cls == GSR_WAL_GARBAGE ||
+			    fr.pgno == 0 || fr.pgno > GSR_WAL_STALE_PGNO_MAX)
+				continue;
+			if (history_page(r, fr.pgno, fr.page, "wal-frame", f))
+				goto out;
+		}
+	}
+	if (r->jrnl) {
+		struct gsr_journal_info ji;
+
+		gsr_journal_get_info(r->jrnl, &ji);
+		if ((raw = malloc(r->in.page_size)) == NULL) {
+			gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		for (uint32_t i = 1; i <= ji.n_records; i++) {
+			struct gsr_journal_record jrec;
+			uint32_t pg;
+
+			if (gsr_journal_record(r->jrnl, i, &jrec) != 0 || jrec.pgno == 0)
+				continue;
+			pg = jrec.pgno;
+			if (r->jr == NULL) {
+				/* Not played back: its pages are older. */
+				memcpy(raw, jrec.page, r->in.page_size);
+				if (history_page(r, pg, raw, "journal", 0))
+					goto out;
+				continue;
+			}
+			/* Played back: the image's version of the page is the
+			 * transaction that did not commit. */
+			if (gsr_journal_lookup(r->jr, pg) != i ||
+			    pread(fd, raw, r->in.page_size,
+				  (off_t)(pg - 1) * r->in.page_size) !=
+				    (ssize_t)r->in.page_size)
+				continue;
+			if (history_page(r, pg, raw, "rolled-back", 0))
+				goto out;
+		}
+	}
+	rc = 0;
+out:
+	free(raw);
+	return rc;
+}
+
+/* Open the -wal or -journal at path and lay it over the image.  Returns 0
+ * (whether or not it could be used), -1 on error. */
+static int
+open_sidecars(struct rec *r, int fd, uint64_t size, int *wal_fd, int *jr_fd)
+{
+	const struct gsr_recover_opts *o = r->opts;
+	struct gsr_wal_info wi;
+	struct stat sb;
+	int rc;
+
+	if (o && o->wal_path) {
+		*wal_fd = open(o->wal_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		if (*wal_fd < 0 || fstat(*wal_fd, &sb) != 0)
+			return gsr_ctx_fail(r->ctx, GSR_ERR_INPUT, "cannot read '%s': %s",
+					    o->wal_path, strerror(errno));
+		if ((r->wal_all = gsr_wal_open_fd(r->ctx, *wal_fd, (uint64_t)sb.st_size,
+						 r->in.page_size)) == NULL)
+			return -1;
+		gsr_wal_get_info(r->wal_all, &wi);
+		r->res->wal_frames = wi.n_slots;
+		rc = gsr_wal_attach(r->pf, r->wal_all);
+		if (rc == GSR_ATTACH_PAGE_SIZE && r->in.page_size_inferred &&
+		    gsr_page_size_valid(wi.page_size)) {
+			/* The image's header is gone: the WAL knows the page
+			 * size. */
+			gsr_pagefile_close(r->pf);
+			if ((r->pf = gsr_pagefile_open_fd(r->ctx, fd, size,
+							  wi.page_size)) == NULL)
+				return -1;
+			rc = gsr_wal_attach(r->pf, r->wal_all);
+		}
+		if (rc == GSR_ATTACH_OK) {
+			r->wal = r->wal_all;
+			r->res->wal_used = true;
+			r->res->wal_current = wi.n_current;
+		}
+	}
+	if (o && o->journal_path) {
+		*jr_fd = open(o->journal_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		if (*jr_fd < 0 || fstat(*jr_fd, &sb) != 0)
+			return gsr_ctx_fail(r->ctx, GSR_ERR_INPUT, "cannot read '%s': %s",
+					    o->journal_path, strerror(errno));
+		if ((r->jrnl = gsr_journal_open_fd(r->ctx, *jr_fd, (uint64_t)sb.st_size,
+						   r->in.page_size)) == NULL)
+			return -1;
+		{
+			struct gsr_journal_info ji;
+
+			gsr_journal_get_info(r->jrnl, &ji);
+			r->res->journal_records = ji.n_records;
+		}
+		/* SQLite ignores a journal when the WAL is in use. */
+		if (!r->res->wal_used && gsr_journal_attach(r->pf, r->jrnl) == GSR_ATTACH_OK) {
+			r->jr = r->jrnl;
+			r->res->journal_rolled_back = true;
+		}
+	}
+	gsr_pagefile_get_info(r->pf, &r->in);
+	r->res->info = r->in;
+	return 0;
+}
+
 /* ---- finishing ---------------------------------------------------------- */
 
 /* Views and triggers, as text, straight into sqlite_master: they are kept,
@@ -1381,7 +1641,7 @@ gsr_recover_run(struct gsr_ctx *ctx, const char *image_path,
 	uint32_t *fl = NULL;
 	size_t n_fl = 0, n_created = 0;
 	double t0 = now_ms();
-	int fd = -1, rc = -1;
+	int fd = -1, wal_fd = -1, jr_fd = -1, rc = -1;
 
 	if (gsr_ctx_failed(ctx))
 		return -1;
@@ -1397,6 +1657,8 @@ gsr_recover_run(struct gsr_ctx *ctx, const char *image_path,
 		goto out;
 	gsr_pagefile_get_info(r.pf, &r.in);
 	res->info = r.in;
+	if (open_sidecars(&r, fd, (uint64_t)sb.st_size, &wal_fd, &jr_fd))
+		goto out;
 	if (r.in.n_pages == 0) {
 		gsr_ctx_fail(ctx, GSR_ERR_INPUT,
 			     "'%s' holds no whole page: nothing can be recovered",
@@ -1452,7 +1714,7 @@ gsr_recover_run(struct gsr_ctx *ctx, const char *image_path,
 	}
 	if (walk_tables(&r, false) || walk_tables(&r, true) ||
 	    place_orphans(&r, false) || place_orphans(&r, true) ||
-	    check_indexes(&r) ||
+	    read_history(&r, fd) || check_indexes(&r) ||
 	    finish_schema(&r) ||
 	    gsr_db_exec(ctx, r.out, "COMMIT") || gsr_db_exec(ctx, r.led, "COMMIT"))
 		goto out;
@@ -1473,6 +1735,7 @@ out:
 	free(r.tabs);
 	sqlite3_finalize(r.prov);
 	sqlite3_finalize(r.lrow);
+	sqlite3_finalize(r.seen);
 	if (sqlite3_close(r.out) != SQLITE_OK || sqlite3_close(r.led) != SQLITE_OK)
 		rc = gsr_ctx_fail(ctx, GSR_ERR_INTERNAL,
 				  "a recovery database did not close");
@@ -1495,8 +1758,14 @@ out:
 	free(r.jbuf);
 	free(fl);
 	gsr_pagefile_close(r.pf);
+	gsr_wal_close(r.wal_all);
+	gsr_journal_close(r.jrnl);
 	if (fd >= 0)
 		close(fd);
+	if (wal_fd >= 0)
+		close(wal_fd);
+	if (jr_fd >= 0)
+		close(jr_fd);
 	return rc;
 }
 
@@ -1538,6 +1807,21 @@ gsr_recover_write_json(const struct gsr_recover_result *res, struct jsonw *jw)
 	jw_kint(jw, "rows_truncated", res->truncated);
 	jw_kint(jw, "rows_rejected", res->rejected);
 	jw_kint(jw, "rows_unplaced", res->rows_unplaced);
+	jw_key(jw, "wal");
+	jw_obj_begin(jw);
+	jw_kbool(jw, "used", res->wal_used);
+	jw_kint(jw, "frames", res->wal_frames);
+	jw_kint(jw, "current_frames", res->wal_current);
+	jw_kint(jw, "history_pages", res->wal_history_pages);
+	jw_obj_end(jw);
+	jw_key(jw, "journal");
+	jw_obj_begin(jw);
+	jw_kbool(jw, "rolled_back", res->journal_rolled_back);
+	jw_kint(jw, "records", res->journal_records);
+	jw_kint(jw, "history_pages", res->journal_history_pages);
+	jw_obj_end(jw);
+	jw_kint(jw, "history_rows", res->history);
+	jw_kint(jw, "history_same_as_live", res->history_same);
 	jw_key(jw, "tables");
 	jw_arr_begin(jw);
 	for (size_t i = 0; i < res->n_tables; i++) {

@@ -21,6 +21,7 @@
 #include "compat.h"
 #include "recover.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <fcntl.h>
@@ -713,6 +714,237 @@ bit_flips(void **state)
 	}
 }
 
+
+/* ---- the WAL ------------------------------------------------------------ */
+
+/* Rows of every table of ref, and how many the recovered database rec
+ * holds with exactly the same values at the same rowid, and rows of rec
+ * that ref does not have. */
+static void
+compare_exact(const char *rec, const char *ref, uint64_t *n_ref,
+	      uint64_t *exact, uint64_t *extra)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *tabs = NULL;
+	char sql[1200];
+
+	*n_ref = *exact = *extra = 0;
+	assert_int_equal(sqlite3_open_v2(rec, &db,
+					 SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL),
+			 SQLITE_OK);
+	snprintf(sql, sizeof sql, "ATTACH 'file:%s?mode=ro' AS o", ref);
+	exec_sql(db, sql);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT name FROM o.sqlite_master "
+		"WHERE type = 'table' AND rootpage > 0", -1, &tabs, NULL), SQLITE_OK);
+	while (sqlite3_step(tabs) == SQLITE_ROW) {
+		const char *t = (const char *)sqlite3_column_text(tabs, 0);
+		struct strbuf q = STRBUF_INIT;
+		sqlite3_stmt *st = NULL;
+
+		sb_addf(&q, "SELECT count(*), count(r.rowid), sum(");
+		columns_equal_expr(db, t, &q);
+		sb_addf(&q, ") FROM o.\"%s\" AS o LEFT JOIN main.\"%s\" AS r "
+			"ON r.rowid = o.rowid", t, t);
+		assert_int_equal(sqlite3_prepare_v2(db, sb_str(&q), -1, &st, NULL),
+				 SQLITE_OK);
+		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+		*n_ref += (uint64_t)sqlite3_column_int64(st, 0);
+		*exact += (uint64_t)sqlite3_column_int64(st, 2);
+		sqlite3_finalize(st);
+		sb_reset(&q);
+		sb_addf(&q, "SELECT count(*) FROM main.\"%s\" AS r WHERE NOT EXISTS "
+			"(SELECT 1 FROM o.\"%s\" AS o WHERE o.rowid = r.rowid)", t, t);
+		assert_int_equal(sqlite3_prepare_v2(db, sb_str(&q), -1, &st, NULL),
+				 SQLITE_OK);
+		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+		*extra += (uint64_t)sqlite3_column_int64(st, 0);
+		sqlite3_finalize(st);
+		sb_release(&q);
+	}
+	sqlite3_finalize(tabs);
+	sqlite3_close(db);
+}
+
+static void
+copy_file(const char *from, const char *to)
+{
+	size_t n = 0;
+	char *buf = slurp(from, &n);
+
+	assert_non_null(buf);
+	spill(to, buf, n);
+	free(buf);
+}
+
+/* How many history rows of table tbl in the ledger have text in one of
+ * their values and come from source. */
+static int64_t
+history_with(const char *led, const char *tbl, const char *source,
+	     const char *like)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	int64_t n;
+
+	assert_int_equal(sqlite3_open_v2(led, &db, SQLITE_OPEN_READONLY, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(DISTINCT rowid) FROM rows "
+		"WHERE kind = 'history' AND tbl = ?1 AND source = ?2 AND record "
+		"LIKE ?3", -1, &st, NULL), SQLITE_OK);
+	sqlite3_bind_text(st, 1, tbl, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, source, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, like, -1, SQLITE_STATIC);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return n;
+}
+
+static void
+recover_files(const char *name, const char *db, const char *wal,
+	      const char *journal, struct gsr_recover_result *res,
+	      char *out, char *led, size_t len)
+{
+	struct gsr_ctx ctx = GSR_CTX_INIT;
+	struct gsr_recover_opts opts = { .rules = rules, .wal_path = wal,
+					 .journal_path = journal };
+
+	snprintf(out, len, "%s/%s.rec.db", tmpdir, name);
+	snprintf(led, len, "%s/%s.ledger.db", tmpdir, name);
+	unlink(out);
+	unlink(led);
+	if (gsr_recover_run(&ctx, db, &opts, out, led, res) != 0) {
+		print_error("%s: %s\n", name, ctx.msg);
+		fail();
+	}
+}
+
+/*
+ * A database in WAL mode: the state A checkpointed into the file, then
+ * three committed transactions in the WAL (B: 300 models get description
+ * v2-ID; C: 150 of them v3-ID; D: 500 system_loads deleted), then a big
+ * transaction that spills frames into the WAL but never commits (every
+ * description v4-ID).  The files are copied while the connection is open,
+ * as a user's copy of a running server's files would be.
+ */
+static void
+wal_database(void **state)
+{
+	sqlite3 *db = NULL, *ref = NULL;
+	char path[600], wal[600], cdb[512], cwal[600], refdb[512], refwal[600];
+	char out[512], led[512];
+	struct gsr_recover_result res = GSR_RECOVER_RESULT_INIT;
+	uint64_t n_ref, exact, extra;
+
+	(void)state;
+	snprintf(path, sizeof path, "%s/clean.db", tmpdir);
+	snprintf(cdb, sizeof cdb, "%s/wal.db", tmpdir);
+	snprintf(wal, sizeof wal, "%s-wal", cdb);
+	copy_file(path, cdb);
+	assert_int_equal(sqlite3_open(cdb, &db), SQLITE_OK);
+	exec_sql(db, "PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=0;"
+		 "PRAGMA secure_delete=OFF");
+	sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
+	exec_sql(db, "UPDATE models SET description = 'v2-' || id WHERE id % 10 = 0");
+	exec_sql(db, "UPDATE models SET description = 'v3-' || id WHERE id % 20 = 0");
+	exec_sql(db, "DELETE FROM system_loads WHERE id <= 500");
+	/* The committed state: copies of the files now. */
+	snprintf(refdb, sizeof refdb, "%s/walref.db", tmpdir);
+	snprintf(refwal, sizeof refwal, "%s-wal", refdb);
+	copy_file(cdb, refdb);
+	copy_file(wal, refwal);
+	exec_sql(db, "PRAGMA cache_size=8; BEGIN;"
+		 "UPDATE models SET description = 'v4-' || id");
+	snprintf(cwal, sizeof cwal, "%s/walcopy.db-wal", tmpdir);
+	copy_file(wal, cwal);
+	snprintf(path, sizeof path, "%s/walcopy.db", tmpdir);
+	copy_file(cdb, path);
+	exec_sql(db, "ROLLBACK");
+	sqlite3_close(db);
+
+	/* The reference view: SQLite on a copy of the committed files. */
+	assert_int_equal(sqlite3_open(refdb, &ref), SQLITE_OK);
+	exec_sql(ref, "PRAGMA wal_checkpoint(TRUNCATE)");
+	sqlite3_close(ref);
+
+	/* 1. With its -wal (and uncommitted frames at its end). */
+	recover_files("wal", path, cwal, NULL, &res, out, led, sizeof out);
+	compare_exact(out, refdb, &n_ref, &exact, &extra);
+	printf("# wal-with-wal           rows %" PRIu64 "  exact %" PRIu64
+	       "  extra %" PRIu64 "  frames %u (current %u)  history rows %" PRId64 "\n",
+	       n_ref, exact, extra, res.wal_frames, res.wal_current, res.history);
+	assert_true(res.wal_used);
+	assert_int_equal(exact, n_ref);
+	assert_int_equal(extra, 0);
+	/* Every older committed version in the WAL: v2 of the rows C
+	 * changed again; and the uncommitted v4 versions are history. */
+	assert_int_equal(history_with(led, "models", "wal-frame", "%\"v2-%"), 150);
+	assert_true(history_with(led, "models", "wal-frame", "%\"v4-%") > 0);
+	assert_int_equal(history_with(led, "models", "wal-frame", "%\"v3-%"), 0);
+	gsr_recover_result_release(&res);
+
+	/* 2. Without it: the state of the file alone (A). */
+	recover_files("nowal", path, NULL, NULL, &res, out, led, sizeof out);
+	snprintf(refdb, sizeof refdb, "%s/clean.db", tmpdir);
+	compare_exact(out, refdb, &n_ref, &exact, &extra);
+	printf("# wal-without-wal        rows %" PRIu64 "  exact %" PRIu64
+	       "  extra %" PRIu64 "\n", n_ref, exact, extra);
+	assert_int_equal(exact, n_ref);
+	assert_int_equal(extra, 0);
+	assert_false(res.wal_used);
+	gsr_recover_result_release(&res);
+	unlink(cdb), unlink(wal), unlink(path), unlink(cwal);
+	snprintf(path, sizeof path, "%s/walref.db", tmpdir);
+	unlink(path), unlink(refwal);
+	unlink(out), unlink(led);
+}
+
+/*
+ * A hot rollback journal: a transaction in DELETE mode whose pages were
+ * written into the file before it committed (a tiny cache), copied with
+ * its -journal.  The current state is the one before the transaction; the
+ * rows it had written are history ("rolled-back").
+ */
+static void
+hot_journal(void **state)
+{
+	sqlite3 *db = NULL;
+	char src[600], cdb[512], cj[600], out[512], led[512], j[600];
+	struct gsr_recover_result res = GSR_RECOVER_RESULT_INIT;
+	uint64_t n_ref, exact, extra;
+
+	(void)state;
+	snprintf(src, sizeof src, "%s/clean.db", tmpdir);
+	snprintf(cdb, sizeof cdb, "%s/jr.db", tmpdir);
+	snprintf(j, sizeof j, "%s-journal", cdb);
+	copy_file(src, cdb);
+	assert_int_equal(sqlite3_open(cdb, &db), SQLITE_OK);
+	exec_sql(db, "PRAGMA journal_mode=DELETE; PRAGMA cache_size=8; BEGIN;"
+		 "UPDATE models SET description = 'j-' || id");
+	snprintf(out, sizeof out, "%s/jrcopy.db", tmpdir);
+	snprintf(cj, sizeof cj, "%s-journal", out);
+	copy_file(cdb, out);
+	copy_file(j, cj);
+	exec_sql(db, "ROLLBACK");
+	sqlite3_close(db);
+	strcpy(src, out);
+	recover_files("journal", src, NULL, cj, &res, out, led, sizeof out);
+	snprintf(cdb, sizeof cdb, "%s/clean.db", tmpdir);
+	compare_exact(out, cdb, &n_ref, &exact, &extra);
+	printf("# hot-journal            rows %" PRIu64 "  exact %" PRIu64
+	       "  extra %" PRIu64 "  records %u  history rows %" PRId64 "\n",
+	       n_ref, exact, extra, res.journal_records, res.history);
+	assert_true(res.journal_rolled_back);
+	assert_int_equal(exact, n_ref);
+	assert_int_equal(extra, 0);
+	assert_true(history_with(led, "models", "rolled-back", "%\"j-%") > 0);
+	gsr_recover_result_release(&res);
+	unlink(src), unlink(cj), unlink(out), unlink(led);
+	snprintf(cdb, sizeof cdb, "%s/jr.db", tmpdir);
+	unlink(cdb);
+}
+
 static int
 setup(void **state)
 {
@@ -738,11 +970,19 @@ setup(void **state)
 static int
 teardown(void **state)
 {
-	char path[512];
+	char path[1024];
+	DIR *d = opendir(tmpdir);
+	struct dirent *e;
 
 	(void)state;
-	snprintf(path, sizeof path, "%s/clean.db", tmpdir);
-	unlink(path);
+	while (d && (e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof path, "%s/%s", tmpdir, e->d_name);
+		unlink(path);
+	}
+	if (d)
+		closedir(d);
 	for (size_t i = 0; i < n_truth; i++)
 		free(truth[i].rows);
 	free(clean);
@@ -760,6 +1000,8 @@ main(void)
 		cmocka_unit_test(page1_zeroed),
 		cmocka_unit_test(overflow_broken),
 		cmocka_unit_test(bit_flips),
+		cmocka_unit_test(wal_database),
+		cmocka_unit_test(hot_journal),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
