@@ -1528,6 +1528,24 @@ open_sidecars(struct rec *r, int fd, uint64_t size, int *wal_fd, int *jr_fd)
 
 /* ---- finishing ---------------------------------------------------------- */
 
+/* True when sql is one statement SQLite compiles in the recovered
+ * database (a view or trigger with a damaged text would make its whole
+ * schema unreadable).  Compiling runs nothing. */
+static bool
+sql_parses(struct rec *r, const char *sql)
+{
+	sqlite3_stmt *st = NULL;
+	const char *tail = NULL;
+	bool ok;
+
+	ok = sqlite3_prepare_v2(r->out, sql, -1, &st, &tail) == SQLITE_OK && st;
+	while (ok && tail && (*tail == ' ' || *tail == '\n' || *tail == '\t' ||
+			      *tail == ';'))
+		tail++;
+	sqlite3_finalize(st);
+	return ok && (tail == NULL || *tail == 0);
+}
+
 /* Views and triggers, as text, straight into sqlite_master: they are kept,
  * never run.  Then every entry goes into the ledger's objects. */
 static int
@@ -1548,7 +1566,7 @@ finish_schema(struct rec *r)
 		struct entry *e = &r->ents[i];
 
 		if ((!strcmp(e->type, "view") || !strcmp(e->type, "trigger")) &&
-		    e->sql != NULL) {
+		    e->sql != NULL && sql_parses(r, e->sql)) {
 			sqlite3_bind_text(st, 1, e->type, -1, SQLITE_STATIC);
 			sqlite3_bind_text(st, 2, e->name, -1, SQLITE_STATIC);
 			sqlite3_bind_text(st, 3, e->tbl, -1, SQLITE_STATIC);
