@@ -126,6 +126,7 @@ record_cksum(uint32_t nonce, const unsigned char *page, uint32_t page_size)
 	return sum;
 }
 
+/* qsort order of the index: by page number, then record number. */
 static int
 ent_cmp(const void *a, const void *b)
 {

@@ -108,6 +108,7 @@ read_frame(struct gsr_wal *wal, uint32_t frame_no, size_t len)
 	return wal->buf;
 }
 
+/* A 32-bit word at p, big-endian when be, else little-endian. */
 static uint32_t
 get_u32_order(const unsigned char *p, bool be)
 {
@@ -131,12 +132,14 @@ wal_cksum(const unsigned char *p, size_t n, bool be, uint32_t s[2])
 	s[1] = s1;
 }
 
+/* Whether a frame after the valid prefix may hold a real page. */
 static bool
 plausible_pgno(uint32_t pgno)
 {
 	return pgno >= 1 && pgno <= GSR_WAL_STALE_PGNO_MAX;
 }
 
+/* qsort order of the index: by page number, then frame number. */
 static int
 ent_cmp(const void *a, const void *b)
 {
