@@ -151,16 +151,24 @@ bool gsr_recover_lossy(const struct gsr_recover_result *res);
 /*
  * Write the ledger ledger_db as JSON Lines into dir (created, mode 0700,
  * if absent; the files must not exist):
+ *   objects.jsonl     the schema entries read;
  *   provenance.jsonl  {"table","rowid","source","page","offset","frame",
  *                      "truncated"} for every recovered row;
  *   rows.jsonl        {"table","kind","source","page","offset","frame",
  *                      "rowid","truncated","note","values":[...]} for every
  *                      row that is not live, values in export.h's encoding;
- *   objects.jsonl     the schema entries read.
- * Returns 0 or -1 (error on ctx).  No-op after an error.
+ *   manifest.json     {"format":"gsrecover-recovery","version":1,"files":
+ *                      [{"name","bytes","sha256"}...],"recovery":{res}},
+ *                      written last.
+ * The directory and files are registered with gsr_temp_register() (so that
+ * an interrupted run removes them); gsr_recover_forget_ledger_files()
+ * unregisters them once they are in place.  Returns 0 or -1 (error on
+ * ctx).  No-op after an error.
  */
 int gsr_recover_export_ledger(struct gsr_ctx *ctx, const char *ledger_db,
+			      const struct gsr_recover_result *res,
 			      const char *dir);
+void gsr_recover_forget_ledger_files(const char *dir);
 
 struct jsonw;
 /* Write the result as the keys of the JSON object open on jw. */

@@ -6,6 +6,8 @@
 #include "evidence.h"
 #include "export.h"
 #include "jsonw.h"
+#include "recover.h"
+#include "rules.h"
 #include "sqlhdr.h"
 #include "tempfiles.h"
 
@@ -29,9 +31,10 @@ struct export_opts {
 	const char *out;
 	enum gsr_export_format fmt;
 	bool force;
+	bool recover;
 };
 
-enum { OPT_FORMAT = 0x300, OPT_FORCE };
+enum { OPT_FORMAT = 0x300, OPT_FORCE, OPT_RECOVER };
 
 static const struct argp_option export_options[] = {
 	{ "output", 'o', "DIR", 0,
@@ -41,6 +44,10 @@ static const struct argp_option export_options[] = {
 	  "jsonl (JSON Lines, the default) or csv (RFC 4180)", 0 },
 	{ "force", OPT_FORCE, NULL, 0,
 	  "replace DIR when it holds an earlier export (or is empty)", 0 },
+	{ "recover", OPT_RECOVER, NULL, 0,
+	  "read DB with gsrecover's own page reader even when SQLite can, and "
+	  "write its ledger (where each row came from, rows that are not live) "
+	  "into DIR/recovery/", 0 },
 	{ 0 }
 };
 
@@ -69,6 +76,9 @@ export_parse(int key, char *arg, struct argp_state *state)
 		break;
 	case OPT_FORCE:
 		o->force = true;
+		break;
+	case OPT_RECOVER:
+		o->recover = true;
 		break;
 	case ARGP_KEY_ARG:
 		if (o->db)
@@ -114,9 +124,16 @@ static const struct argp export_argp = {
 	"4180): a header line, CRLF line ends, a first column rowid when the "
 	"rows have one; TEXT always quoted, BLOB X'HEX', NULL an empty field.  "
 	"Virtual tables are skipped.\n\n"
-	"Exit status: 0 exported; 8 the input cannot be read or is not SQLite, "
-	"the output cannot be written, or DIR exists; 16 usage error; 32 "
-	"interrupted (nothing is left behind).",
+	"When SQLite cannot read DB (\"database disk image is malformed\", no "
+	"header, a truncated file), the rows are read by gsrecover's own page "
+	"reader instead, and DIR/recovery/ holds its ledger: where each row "
+	"came from (page, cell offset, source), older versions of rows from a "
+	"-wal or -journal, rows it could not place, with a manifest.json of "
+	"their own.\n\n"
+	"Exit status: 0 exported; 4 exported, but DB is damaged and rows may be "
+	"lost; 8 the input cannot be read or is not SQLite, the output cannot "
+	"be written, or DIR exists; 16 usage error; 32 interrupted (nothing is "
+	"left behind).",
 	export_children, NULL, NULL
 };
 
@@ -133,8 +150,9 @@ print_name(const char *s)
 	}
 }
 
-/* Remove dir and the files in it (an export has no subdirectories).
- * Returns 0, or -1 with errno set. */
+/* Remove dir and the files in it, and its recovery/ subdirectory (the
+ * page reader's ledger) with the files in that.  Returns 0, or -1 with
+ * errno set. */
 static int
 remove_flat(const char *dir)
 {
@@ -147,6 +165,18 @@ remove_flat(const char *dir)
 	while ((de = readdir(d)) != NULL) {
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
+		if (!strcmp(de->d_name, "recovery") && de->d_type == DT_DIR) {
+			char *sub = NULL;
+
+			if (asprintf(&sub, "%s/recovery", dir) < 0) {
+				err = ENOMEM;
+				continue;
+			}
+			if (remove_flat(sub) != 0 && err == 0)
+				err = errno;
+			free(sub);
+			continue;
+		}
 		if (unlinkat(dirfd(d), de->d_name, 0) != 0 && err == 0)
 			err = errno;
 	}
@@ -162,8 +192,8 @@ remove_flat(const char *dir)
 
 /*
  * --force replaces DIR only when losing it loses nothing but an earlier
- * export: an empty directory, or one that holds only regular files, among
- * them a manifest.json of gsrecover's.  Prints the reason and returns -1
+ * export: an empty directory, or one that holds only regular files (and
+ * the directory recovery/), among them a manifest.json of gsrecover's.  Prints the reason and returns -1
  * otherwise.
  */
 static int
@@ -188,7 +218,8 @@ check_replaceable(const char *dir, const char *shown)
 		entries = true;
 		if (fstatat(dirfd(d), de->d_name, &st,
 			    AT_SYMLINK_NOFOLLOW) != 0 ||
-		    !S_ISREG(st.st_mode))
+		    (!S_ISREG(st.st_mode) &&
+		     !(S_ISDIR(st.st_mode) && !strcmp(de->d_name, "recovery"))))
 			others = true;
 		else if (!strcmp(de->d_name, "manifest.json"))
 			manifest = true;
@@ -358,8 +389,70 @@ check_header(struct gsr_evidence *ev)
 				 ev->path, fit, h.n_pages);
 		return 0;
 	}
+	/* A file of whole pages may still hold rows: the page reader tries. */
+	if (ev->files[GSR_EV_DB].size >= 512) {
+		gsr_warn("'%s': %s: reading its pages directly", ev->path, why);
+		return 1;
+	}
 	gsr_error("'%s': %s", ev->path, why);
 	return -1;
+}
+
+/*
+ * The page reader's export: recover the input into ev->workdir, export
+ * the recovered database into tmp and the ledger into tmp/recovery.
+ * Returns 0, or -1 with the error on ctx.
+ */
+static int
+export_recovered(struct gsr_ctx *ctx, const struct export_opts *o,
+		 const struct gsr_evidence *ev, const char *tmp,
+		 struct gsr_export_result *res, struct gsr_recover_result *rec)
+{
+	struct gsr_rules *rules = NULL;
+	struct gsr_recover_opts ro = {
+		.wal_path = gsr_evidence_image(ev, GSR_EV_WAL),
+		.journal_path = gsr_evidence_image(ev, GSR_EV_JOURNAL),
+	};
+	char *out = NULL, *led = NULL, *dir = NULL;
+	sqlite3 *db = NULL;
+	int rc = -1;
+
+	/* The rules give the schema when sqlite_master is lost; without
+	 * them, what sqlite_master still says is used. */
+	rules = gsr_cli_load_rules(o->common, NULL, NULL);
+	ro.rules = rules;
+	if (asprintf(&out, "%s/recovered.db", ev->workdir) < 0 ||
+	    asprintf(&led, "%s/ledger.db", ev->workdir) < 0 ||
+	    asprintf(&dir, "%s/recovery", tmp) < 0) {
+		gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	gsr_temp_register(out);
+	gsr_temp_register(led);
+	if (gsr_recover_run(ctx, gsr_evidence_image(ev, GSR_EV_DB), &ro, out, led,
+			    rec) != 0 ||
+	    (db = gsr_db_open(ctx, out, false)) == NULL ||
+	    gsr_export_db(ctx, db, "main", tmp, o->fmt, ev, res) != 0 ||
+	    gsr_recover_export_ledger(ctx, led, rec, dir) != 0)
+		goto out;
+	rc = 0;
+out:
+	sqlite3_close(db);
+	if (dir)
+		gsr_recover_forget_ledger_files(dir);
+	if (out) {
+		unlink(out);
+		gsr_temp_unregister(out);
+	}
+	if (led) {
+		unlink(led);
+		gsr_temp_unregister(led);
+	}
+	free(out);
+	free(led);
+	free(dir);
+	gsr_rules_free(rules);
+	return rc;
 }
 
 static void
@@ -371,7 +464,8 @@ json_input(struct jsonw *jw, const struct gsr_evidence *ev)
 
 static void
 print_json(const struct export_opts *o, const struct gsr_evidence *ev,
-	   const struct gsr_export_result *res, int status)
+	   const struct gsr_export_result *res,
+	   const struct gsr_recover_result *rec, int status)
 {
 	struct jsonw jw;
 
@@ -400,12 +494,21 @@ print_json(const struct export_opts *o, const struct gsr_evidence *ev,
 	jw_arr_end(&jw);
 	jw_kint(&jw, "total_rows", res->total_rows);
 	jw_kstr(&jw, "manifest_sha256", res->manifest_sha256);
+	jw_key(&jw, "recovery");
+	if (rec) {
+		jw_obj_begin(&jw);
+		gsr_recover_write_json(rec, &jw);
+		jw_obj_end(&jw);
+	} else {
+		jw_null(&jw);
+	}
 	jw_obj_end(&jw);
 	jw_end_line(&jw);
 }
 
 static void
-print_text(const struct export_opts *o, const struct gsr_export_result *res)
+print_text(const struct export_opts *o, const struct gsr_export_result *res,
+	   const struct gsr_recover_result *rec)
 {
 	size_t n_skipped = 0;
 
@@ -426,6 +529,15 @@ print_text(const struct export_opts *o, const struct gsr_export_result *res)
 	printf("\ndirectory ");
 	print_name(o->out);
 	printf("\n");
+	if (rec) {
+		printf("read by the page reader: %" PRId64 " rows (%" PRIu64 " damaged "
+		       "pages, %" PRIu32 " orphan leaves placed, %" PRId64 " cut short, "
+		       "%" PRId64 " history rows); its ledger is in ",
+		       rec->rows, rec->pages_damaged, rec->pages_orphan,
+		       rec->truncated, rec->history);
+		print_name(o->out);
+		printf("/recovery/\n");
+	}
 }
 
 int
@@ -434,10 +546,12 @@ cmd_export(int argc, char **argv, struct gsr_common_opts *common)
 	struct export_opts o = { .common = common, .fmt = GSR_EXPORT_JSONL };
 	struct gsr_evidence ev = GSR_EVIDENCE_INIT;
 	struct gsr_export_result res = GSR_EXPORT_RESULT_INIT;
+	struct gsr_recover_result rec = GSR_RECOVER_RESULT_INIT;
 	struct gsr_ctx ctx = GSR_CTX_INIT;
 	struct stat st;
 	sqlite3 *db = NULL;
 	char *dir = NULL, *tmp = NULL;
+	bool pages = false, recovered = false;
 	int status = GSR_EXIT_OPERATIONAL;
 
 	if (argp_parse(&export_argp, argc, argv, 0, NULL, &o) != 0)
@@ -486,15 +600,34 @@ cmd_export(int argc, char **argv, struct gsr_common_opts *common)
 		gsr_warn("process %d (%s) has '%s' open: is the GPUStack "
 			 "server running?", ev.holders[i].pid,
 			 ev.holders[i].comm, ev.path);
-	if (check_header(&ev) != 0)
-		goto out;
-	if ((db = gsr_db_open(&ctx, ev.work_db, false)) == NULL ||
-	    gsr_export_db(&ctx, db, "main", tmp, o.fmt, &ev, &res) != 0) {
-		status = gsr_fail(&ctx);
-		goto out;
+	if (!o.recover) {
+		int hc = check_header(&ev);
+
+		if (hc < 0)
+			goto out;
+		pages = hc > 0;
+	}
+	if (!o.recover && !pages &&
+	    ((db = gsr_db_open(&ctx, ev.work_db, false)) == NULL ||
+	     gsr_export_db(&ctx, db, "main", tmp, o.fmt, &ev, &res) != 0)) {
+		if (ctx.err != GSR_ERR_INPUT) {
+			status = gsr_fail(&ctx);
+			goto out;
+		}
+		gsr_warn("SQLite cannot read '%s' (%s): reading its pages directly",
+			 ev.path, ctx.msg);
+		gsr_ctx_clear(&ctx);
+		gsr_export_result_release(&res);
+		pages = true;
 	}
 	sqlite3_close(db);
 	db = NULL;
+	if ((o.recover || pages) &&
+	    export_recovered(&ctx, &o, &ev, tmp, &res, &rec) != 0) {
+		status = gsr_fail(&ctx);
+		goto out;
+	}
+	recovered = o.recover || pages;
 	if (gsr_evidence_recheck(&ctx, &ev) < 0 ||
 	    gsr_ctx_check_cancel(&ctx) != 0) {
 		status = gsr_fail(&ctx);
@@ -512,10 +645,13 @@ cmd_export(int argc, char **argv, struct gsr_common_opts *common)
 	free(tmp);
 	tmp = NULL;
 	status = GSR_EXIT_OK;
+	/* Damage SQLite met, or that the page reader found. */
+	if (recovered && (pages || gsr_recover_lossy(&rec)))
+		status = GSR_EXIT_UNRECOVERED;
 	if (common->json)
-		print_json(&o, &ev, &res, status);
+		print_json(&o, &ev, &res, recovered ? &rec : NULL, status);
 	else
-		print_text(&o, &res);
+		print_text(&o, &res, recovered ? &rec : NULL);
 out:
 	sqlite3_close(db);
 	if (tmp != NULL) {
@@ -525,6 +661,7 @@ out:
 		gsr_temp_unregister(tmp);
 	}
 	gsr_export_result_release(&res);
+	gsr_recover_result_release(&rec);
 	gsr_evidence_release(&ev);
 	free(tmp);
 	free(dir);

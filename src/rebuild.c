@@ -1536,8 +1536,11 @@ archive_begin(struct run *r)
 		 * not live, from the page reader's ledger. */
 		char *dir = dupf("%s/recovery", res->id.ev.workdir);
 		int rc = dir == NULL ||
-			 gsr_recover_export_ledger(r->ctx, res->id.ledger_db, dir) ||
+			 gsr_recover_export_ledger(r->ctx, res->id.ledger_db,
+						   &res->id.rec, dir) ||
 			 gsr_archive_add_tree(r->ctx, ar, "recovery", dir);
+		if (dir)
+			gsr_recover_forget_ledger_files(dir);
 		free(dir);
 		if (rc)
 			goto out;

@@ -38,7 +38,9 @@
 #include "rules.h"
 #include "schema.h"
 #include "sqlhdr.h"
+#include "sha256.h"
 #include "strbuf.h"
+#include "tempfiles.h"
 #include "walfile.h"
 
 /* Classes a column's values may take, as bits 1 << enum gsr_vtype. */
@@ -567,27 +569,82 @@ create_object(struct rec *r, const char *sql)
 	return rc == SQLITE_DONE;
 }
 
+/* True when sql is one statement SQLite compiles in the recovered
+ * database (a view or trigger with a damaged text would make its whole
+ * schema unreadable).  Compiling runs nothing. */
+static bool
+sql_parses(struct rec *r, const char *sql)
+{
+	sqlite3_stmt *st = NULL;
+	const char *tail = NULL;
+	bool ok;
+
+	ok = sqlite3_prepare_v2(r->out, sql, -1, &st, &tail) == SQLITE_OK && st;
+	while (ok && tail && (*tail == ' ' || *tail == '\n' || *tail == '\t' ||
+			      *tail == ';'))
+		tail++;
+	sqlite3_finalize(st);
+	return ok && (tail == NULL || *tail == 0);
+}
+
+/*
+ * Create the schema entries in their order, so that sqlite_master lists
+ * them as the input did: tables and indexes from their SQL under the
+ * authorizer; views and triggers written into sqlite_master as text (they
+ * are kept, never run: the connection runs no trigger), and only when
+ * SQLite compiles them.  An index whose table comes later (entries from a
+ * stray leaf) is tried again at the end.  *n_tables counts the tables.
+ */
 static int
 create_from_entries(struct rec *r, size_t *n_tables)
 {
-	sqlite3_set_authorizer(r->out, create_auth, NULL);
+	sqlite3_stmt *st = NULL;
+	int rc = -1;
+
 	*n_tables = 0;
-	/* Tables first, then indexes: a stray leaf may list them out of
-	 * order. */
+	sqlite3_db_config(r->out, SQLITE_DBCONFIG_DEFENSIVE, 0, NULL);
+	if (gsr_db_exec(r->ctx, r->out, "PRAGMA writable_schema=ON") ||
+	    (st = gsr_db_prepare(r->ctx, r->out,
+				 "INSERT INTO main.sqlite_master VALUES "
+				 "(?, ?, ?, 0, ?)")) == NULL)
+		goto out;
+	sqlite3_set_authorizer(r->out, create_auth, NULL);
 	for (int pass = 0; pass < 2; pass++)
 		for (size_t i = 0; i < r->n_ents; i++) {
 			struct entry *e = &r->ents[i];
-			int rc;
+			bool schema_only = !strcmp(e->type, "view") ||
+					   !strcmp(e->type, "trigger");
+			int c;
 
-			if (strcmp(e->type, pass ? "index" : "table") ||
-			    e->sql == NULL || !strncmp(e->name, "sqlite_", 7))
+			if (e->created || e->sql == NULL ||
+			    !strncmp(e->name, "sqlite_", 7) ||
+			    (pass == 1 && strcmp(e->type, "index")))
 				continue;
-			if ((rc = create_object(r, e->sql)) < 0)
-				return -1;
-			e->created = rc > 0;
-			*n_tables += rc > 0 && pass == 0;
+			if (schema_only) {
+				/* Compiled, never run: the authorizer, which
+				 * refuses every SELECT, does not apply. */
+				bool parses;
+
+				sqlite3_set_authorizer(r->out, NULL, NULL);
+				parses = sql_parses(r, e->sql);
+				sqlite3_set_authorizer(r->out, create_auth, NULL);
+				if (!parses)
+					continue;
+				sqlite3_bind_text(st, 1, e->type, -1, SQLITE_STATIC);
+				sqlite3_bind_text(st, 2, e->name, -1, SQLITE_STATIC);
+				sqlite3_bind_text(st, 3, e->tbl, -1, SQLITE_STATIC);
+				sqlite3_bind_text(st, 4, e->sql, -1, SQLITE_STATIC);
+				e->created = sqlite3_step(st) == SQLITE_DONE;
+				sqlite3_reset(st);
+				continue;
+			}
+			if (strcmp(e->type, "table") && strcmp(e->type, "index"))
+				continue;
+			if ((c = create_object(r, e->sql)) < 0)
+				goto out;
+			e->created = c > 0;
+			*n_tables += c > 0 && !strcmp(e->type, "table");
 		}
-	sqlite3_set_authorizer(r->out, NULL, NULL);
 	/* sqlite_sequence is made by SQLite with the first AUTOINCREMENT
 	 * table; sqlite_stat1 and its kind are left out. */
 	for (size_t i = 0; i < r->n_ents; i++)
@@ -595,7 +652,36 @@ create_from_entries(struct rec *r, size_t *n_tables)
 			r->ents[i].created = sqlite3_table_column_metadata(
 				r->out, "main", "sqlite_sequence", NULL, NULL, NULL,
 				NULL, NULL, NULL) == SQLITE_OK;
-	return 0;
+	rc = 0;
+out:
+	sqlite3_set_authorizer(r->out, NULL, NULL);
+	sqlite3_finalize(st);
+	if (rc == 0 && gsr_db_exec(r->ctx, r->out, "PRAGMA writable_schema=OFF"))
+		rc = -1;
+	sqlite3_db_config(r->out, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
+	return rc;
+}
+
+/* sqlite_master gave no table that could be made: forget what it gave
+ * (views and triggers written already go too) before the rules' schema. */
+static int
+discard_entries(struct rec *r)
+{
+	int rc;
+
+	sqlite3_db_config(r->out, SQLITE_DBCONFIG_DEFENSIVE, 0, NULL);
+	rc = gsr_db_exec(r->ctx, r->out,
+			 "PRAGMA writable_schema=ON; DELETE FROM main.sqlite_master "
+			 "WHERE type IN ('view', 'trigger'); PRAGMA writable_schema=OFF");
+	sqlite3_db_config(r->out, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
+	for (size_t i = 0; i < r->n_ents; i++) {
+		free(r->ents[i].type);
+		free(r->ents[i].name);
+		free(r->ents[i].tbl);
+		free(r->ents[i].sql);
+	}
+	r->n_ents = 0;
+	return rc;
 }
 
 /* Leaf rows of the sample: per label, the best score of its tables. */
@@ -695,40 +781,27 @@ create_from_rules(struct rec *r, size_t *n_tables)
 	{
 		const struct gsr_label *sl = best->schema_label ? best->schema_label : best;
 
-		sqlite3_set_authorizer(r->out, create_auth, NULL);
-		for (int pass = 0; pass < 2 && rc == 0; pass++)
-			for (size_t i = 0; i < sl->n_objs; i++) {
-				const struct gsr_rule_obj *o = &sl->objs[i];
-				int c;
-
-				if (strcmp(o->type, pass ? "index" : "table") ||
-				    o->sql == NULL || !strncmp(o->name, "sqlite_", 7))
-					continue;
-				if ((c = create_object(r, o->sql)) < 0) {
-					rc = -1;
-					break;
-				}
-				*n_tables += c > 0 && pass == 0;
-			}
-		sqlite3_set_authorizer(r->out, NULL, NULL);
-		/* Views and triggers are the label's too. */
+		/* The label's objects stand for the lost sqlite_master. */
 		for (size_t i = 0; i < sl->n_objs; i++) {
 			const struct gsr_rule_obj *o = &sl->objs[i];
 			struct entry e = { 0 };
 
-			if (strcmp(o->type, "view") && strcmp(o->type, "trigger"))
-				continue;
 			e.type = strdup(o->type);
 			e.name = strdup(o->name);
 			e.tbl = strdup(o->tbl);
 			e.sql = o->sql ? strdup(o->sql) : NULL;
 			if (e.type == NULL || e.name == NULL || e.tbl == NULL ||
+			    (o->sql && e.sql == NULL) ||
 			    gsr_grow((void **)&r->ents, &r->cap_ents, r->n_ents + 1,
 				     sizeof *r->ents)) {
 				free(e.type), free(e.name), free(e.tbl), free(e.sql);
 				goto nomem;
 			}
 			r->ents[r->n_ents++] = e;
+		}
+		if (create_from_entries(r, n_tables)) {
+			rc = -1;
+			goto out;
 		}
 		r->res->schema_source = "rules";
 		if ((r->res->schema_label = strdup(best->name)) == NULL)
@@ -1528,69 +1601,31 @@ open_sidecars(struct rec *r, int fd, uint64_t size, int *wal_fd, int *jr_fd)
 
 /* ---- finishing ---------------------------------------------------------- */
 
-/* True when sql is one statement SQLite compiles in the recovered
- * database (a view or trigger with a damaged text would make its whole
- * schema unreadable).  Compiling runs nothing. */
-static bool
-sql_parses(struct rec *r, const char *sql)
-{
-	sqlite3_stmt *st = NULL;
-	const char *tail = NULL;
-	bool ok;
-
-	ok = sqlite3_prepare_v2(r->out, sql, -1, &st, &tail) == SQLITE_OK && st;
-	while (ok && tail && (*tail == ' ' || *tail == '\n' || *tail == '\t' ||
-			      *tail == ';'))
-		tail++;
-	sqlite3_finalize(st);
-	return ok && (tail == NULL || *tail == 0);
-}
-
-/* Views and triggers, as text, straight into sqlite_master: they are kept,
- * never run.  Then every entry goes into the ledger's objects. */
+/* Every schema entry read goes into the ledger's objects. */
 static int
 finish_schema(struct rec *r)
 {
-	sqlite3_stmt *st = NULL, *lo = NULL;
-	int rc = -1;
+	sqlite3_stmt *lo;
 
-	sqlite3_db_config(r->out, SQLITE_DBCONFIG_DEFENSIVE, 0, NULL);
-	if (gsr_db_exec(r->ctx, r->out, "PRAGMA writable_schema=ON") ||
-	    (st = gsr_db_prepare(r->ctx, r->out,
-				 "INSERT INTO main.sqlite_master VALUES "
-				 "(?, ?, ?, 0, ?)")) == NULL ||
-	    (lo = gsr_db_prepare(r->ctx, r->led,
+	if ((lo = gsr_db_prepare(r->ctx, r->led,
 				 "INSERT INTO objects VALUES (?,?,?,?,?,?)")) == NULL)
-		goto out;
+		return -1;
 	for (size_t i = 0; i < r->n_ents; i++) {
 		struct entry *e = &r->ents[i];
 
-		if ((!strcmp(e->type, "view") || !strcmp(e->type, "trigger")) &&
-		    e->sql != NULL && sql_parses(r, e->sql)) {
-			sqlite3_bind_text(st, 1, e->type, -1, SQLITE_STATIC);
-			sqlite3_bind_text(st, 2, e->name, -1, SQLITE_STATIC);
-			sqlite3_bind_text(st, 3, e->tbl, -1, SQLITE_STATIC);
-			sqlite3_bind_text(st, 4, e->sql, -1, SQLITE_STATIC);
-			e->created = sqlite3_step(st) == SQLITE_DONE;
-			sqlite3_reset(st);
-		}
 		sqlite3_bind_text(lo, 1, e->type, -1, SQLITE_STATIC);
 		sqlite3_bind_text(lo, 2, e->name, -1, SQLITE_STATIC);
 		sqlite3_bind_text(lo, 3, e->tbl, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(lo, 4, e->rootpage);
 		sqlite3_bind_text(lo, 5, e->sql, -1, SQLITE_STATIC);
 		sqlite3_bind_int(lo, 6, e->created);
-		if (step_done(r, r->led, lo))
-			goto out;
+		if (step_done(r, r->led, lo)) {
+			sqlite3_finalize(lo);
+			return -1;
+		}
 	}
-	if (gsr_db_exec(r->ctx, r->out, "PRAGMA writable_schema=OFF"))
-		goto out;
-	rc = 0;
-out:
-	sqlite3_finalize(st);
 	sqlite3_finalize(lo);
-	sqlite3_db_config(r->out, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
-	return rc;
+	return 0;
 }
 
 /* The recovered database: the image's encoding and header numbers, no
@@ -1713,7 +1748,7 @@ gsr_recover_run(struct gsr_ctx *ctx, const char *image_path,
 	if (out_open(&r, out_db, fd) || ledger_open(&r, ledger_db) ||
 	    create_from_entries(&r, &n_created))
 		goto out;
-	if (n_created == 0 && create_from_rules(&r, &n_created))
+	if (n_created == 0 && (discard_entries(&r) || create_from_rules(&r, &n_created)))
 		goto out;
 	if (n_created == 0) {
 		gsr_ctx_fail(ctx, GSR_ERR_INPUT,
@@ -1721,7 +1756,14 @@ gsr_recover_run(struct gsr_ctx *ctx, const char *image_path,
 			     "lost and no rules fit its records", image_path);
 		goto out;
 	}
-	if (tables_init(&r))
+	/* A new connection reads the schema as written. */
+	if (gsr_db_exec(ctx, r.out, "COMMIT"))
+		goto out;
+	sqlite3_close(r.out);
+	if ((r.out = gsr_db_open(ctx, out_db, false)) == NULL ||
+	    gsr_db_exec(ctx, r.out, "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
+			" BEGIN") ||
+	    tables_init(&r))
 		goto out;
 	free(r.fits);
 	r.fits = calloc(r.n_tabs + 1, sizeof *r.fits);
@@ -1928,11 +1970,14 @@ out:
 
 int
 gsr_recover_export_ledger(struct gsr_ctx *ctx, const char *ledger_db,
-			  const char *dir)
+			  const struct gsr_recover_result *res, const char *dir)
 {
 	static const struct {
 		const char *file, *q;
 	} parts[] = {
+		{ "objects.jsonl",
+		  "SELECT type, name, tbl_name, rootpage, sql, created FROM objects "
+		  "ORDER BY rowid" },
 		{ "provenance.jsonl",
 		  "SELECT tbl AS \"table\", rid AS rowid, source, pgno AS page, "
 		  "cell_offset AS offset, frame, truncated FROM provenance "
@@ -1941,19 +1986,21 @@ gsr_recover_export_ledger(struct gsr_ctx *ctx, const char *ledger_db,
 		  "SELECT tbl AS \"table\", kind, source, pgno AS page, "
 		  "cell_offset AS offset, frame, rowid, truncated, note, "
 		  "record AS \"values\" FROM rows ORDER BY rowid" },
-		{ "objects.jsonl",
-		  "SELECT type, name, tbl_name, rootpage, sql, created FROM objects "
-		  "ORDER BY rowid" },
 	};
+	char sha[GSR_ARRAY_LEN(parts)][GSR_SHA256_HEX];
+	uint64_t bytes[GSR_ARRAY_LEN(parts)];
 	sqlite3 *db = NULL;
 	char *path = NULL;
-	int rc = -1;
+	FILE *f = NULL;
+	struct jsonw jw;
+	int rc = -1, fd;
 
 	if (gsr_ctx_failed(ctx))
 		return -1;
 	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
 		return gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot create '%s': %s", dir,
 				    strerror(errno));
+	gsr_temp_register(dir);
 	if ((db = gsr_db_open(ctx, ledger_db, false)) == NULL)
 		goto out;
 	for (size_t i = 0; i < GSR_ARRAY_LEN(parts); i++) {
@@ -1962,16 +2009,83 @@ gsr_recover_export_ledger(struct gsr_ctx *ctx, const char *ledger_db,
 			gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
 			goto out;
 		}
+		gsr_temp_register(path);
 		if (ledger_jsonl(ctx, db, parts[i].q, path))
 			goto out;
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 ||
+		    gsr_sha256_fd(fd, sha[i], &bytes[i]) != 0) {
+			if (fd >= 0)
+				close(fd);
+			gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot read '%s': %s", path,
+				     strerror(errno));
+			goto out;
+		}
+		close(fd);
 		free(path);
 		path = NULL;
 	}
+	/* A manifest of the ledger: the files and their hashes, and what
+	 * the page reader found. */
+	if (asprintf(&path, "%s/manifest.json", dir) < 0) {
+		path = NULL;
+		gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	gsr_temp_register(path);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0 || (f = fdopen(fd, "w")) == NULL) {
+		if (fd >= 0)
+			close(fd);
+		gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot create '%s': %s", path,
+			     strerror(errno));
+		goto out;
+	}
+	jw_init(&jw, f, true);
+	jw_obj_begin(&jw);
+	jw_kstr(&jw, "format", "gsrecover-recovery");
+	jw_kint(&jw, "version", 1);
+	jw_key(&jw, "files");
+	jw_arr_begin(&jw);
+	for (size_t i = 0; i < GSR_ARRAY_LEN(parts); i++) {
+		jw_obj_begin(&jw);
+		jw_kstr(&jw, "name", parts[i].file);
+		jw_kint(&jw, "bytes", (int64_t)bytes[i]);
+		jw_kstr(&jw, "sha256", sha[i]);
+		jw_obj_end(&jw);
+	}
+	jw_arr_end(&jw);
+	jw_key(&jw, "recovery");
+	jw_obj_begin(&jw);
+	gsr_recover_write_json(res, &jw);
+	jw_obj_end(&jw);
+	jw_obj_end(&jw);
+	jw_end_line(&jw);
+	if (fflush(f) != 0 || ferror(f) || fsync(fileno(f)) != 0) {
+		gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot write '%s': %s", path,
+			     strerror(errno));
+		goto out;
+	}
 	rc = 0;
 out:
+	if (f)
+		fclose(f);
 	free(path);
 	sqlite3_close(db);
 	return rc;
+}
+
+void
+gsr_recover_forget_ledger_files(const char *dir)
+{
+	static const char *const names[] = { "objects.jsonl", "provenance.jsonl",
+					     "rows.jsonl", "manifest.json" };
+	char path[4096];
+
+	for (size_t i = 0; i < GSR_ARRAY_LEN(names); i++) {
+		snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+		gsr_temp_unregister(path);
+	}
+	gsr_temp_unregister(dir);
 }
 
 bool
