@@ -3,24 +3,28 @@
  * First the shape functions on values made by hand.  Then small databases
  * made with the SQLite library (secure_delete off) where each way a cell
  * can be freed is made on purpose and the carved rows are compared with
- * what was deleted: a cell at the start of the content area (left whole),
- * a cell whose payload size and rowid took 2, 3 or 4 bytes (the freeblock
- * header takes the record header's size and first serial type, its size,
- * or nothing of the record), freed cells merged both ways, overflow
- * chains whole and reused, UTF-16, ALTER TABLE ADD COLUMN.
+ * what was deleted: a cell at the start of the content area, a cell whose
+ * payload size and rowid took 2, 3 or 4 bytes (the freeblock header takes
+ * the record header's size and first serial type, its size, or nothing of
+ * the record), freed cells merged both ways, overflow chains whole, under
+ * the freelist's trunk and reused by a later row's chain, the page-by-page
+ * API with and without the survey, UTF-16, ALTER TABLE ADD COLUMN.
  *
  * Then GPUStack's 0.6.0 schema ($GSR_TOP/tests/fixtures/schemas/0.6.0.sql)
  * at page sizes 4096 and 1024, with thousands of rows in models and
- * model_usages, scattered deletes, updates, range deletes and new rows on
- * top.  Every version of every row is kept; the ceiling is the deleted or
- * replaced versions whose record (but its first two bytes) is still in the
- * file, and the test asserts a recall of at least 90% of it and no false
- * row: every carved row equals a version, value by value (a cut-short
- * value a prefix).  Shapes are made for every table of the schema, as a
- * caller would.  Carving throughput is printed as a TAP comment.
+ * model_usages and workers whose big status is rewritten in rounds:
+ * scattered deletes, updates, range deletes and new rows on top.  Every
+ * version of every row is kept; the ceiling is the deleted or replaced
+ * versions whose record (from its third byte, the part in the page) is
+ * still in the file, and the test asserts a recall of at least 90% of it
+ * and no false row: every carved row equals a version, value by value (a
+ * cut-short value a prefix).  Shapes are made for every table of the
+ * schema, as a caller would.  Carving throughput is printed as a TAP
+ * comment, for the image and for every page scanned whole.
  *
  * Last, hostile input: random pages, pages of 0xff and 0x00, hand-made
- * page headers, in buffers of exactly their size for ASan.
+ * page headers, flipped bytes, in buffers of exactly their size for ASan;
+ * API misuse; cancellation.
  */
 #include "compat.h"
 #include "carve.h"
@@ -2011,6 +2015,43 @@ api_errors(void **state)
 	remove_db(path);
 }
 
+/* Last: the cancel flag cannot be cleared. */
+static void
+carve_cancel(void **state)
+{
+	struct gsr_ctx ctx = GSR_CTX_INIT;
+	struct gsr_pagefile *pf;
+	struct gsr_carver *cv;
+	char path[512];
+	sqlite3 *db;
+	unsigned char *img;
+	size_t size;
+	uint64_t rows = 0;
+
+	(void)state;
+	db = new_db(path, sizeof path, 1024, NULL);
+	exec_sql(db, "CREATE TABLE big(id INTEGER PRIMARY KEY, name TEXT NOT "
+		     "NULL, meta JSON)");
+	exec_sql(db, "BEGIN");
+	for (int id = 1; id <= 400; id++)
+		insert_big(db, id, 700);
+	exec_sql(db, "COMMIT");
+	assert_int_equal(sqlite3_close(db), SQLITE_OK);
+	img = read_image(path, &size);
+	pf = gsr_pagefile_open_mem(&ctx, img, size, 0);
+	assert_non_null(pf);
+	cv = gsr_carver_new(&ctx, pf, small_shapes,
+			    GSR_ARRAY_LEN(small_shapes));
+	assert_non_null(cv);
+	gsr_cancel_request();
+	assert_int_equal(gsr_carver_image(cv, count_row, &rows, NULL), -1);
+	assert_int_equal(ctx.err, GSR_ERR_CANCELED);
+	gsr_carver_free(cv);
+	gsr_pagefile_close(pf);
+	free(img);
+	remove_db(path);
+}
+
 static int
 setup(void **state)
 {
@@ -2051,6 +2092,7 @@ main(void)
 		cmocka_unit_test(hostile_pages),
 		cmocka_unit_test(hostile_flips),
 		cmocka_unit_test(api_errors),
+		cmocka_unit_test(carve_cancel),
 	};
 	return cmocka_run_group_tests_name("carve", tests, setup, teardown);
 }
