@@ -237,4 +237,33 @@ int gsr_record_decode(const unsigned char *buf, size_t n,
 size_t gsr_utf16_to_utf8(const unsigned char *in, size_t n, bool be,
 			 unsigned char *out);
 
+/*
+ * Helpers for readers of single cells and records (the carver of deleted
+ * records, carve.h), exported as the walker uses them.
+ */
+
+/* The number of body bytes a value of serial type st takes (0 for the
+ * reserved types 10 and 11). */
+uint64_t gsr_serial_size(uint64_t st);
+
+/*
+ * How many bytes of a payload of payload bytes a cell keeps in its page
+ * (the rest goes to overflow pages), for pages of usable_size usable bytes
+ * (at least 480): table_leaf for a table b-tree leaf cell, else an index
+ * cell.  Section 1.6 of the file format.
+ */
+uint64_t gsr_local_size(uint64_t payload, uint32_t usable_size,
+			bool table_leaf);
+
+/*
+ * gsr_record_decode() for a record of declared bytes of which only the
+ * first avail (1 <= avail <= declared) are in buf: its overflow chain
+ * could not be read.  The header must lie within avail; values past avail
+ * are cut short as struct gsr_value describes (truncated).  With avail ==
+ * declared, the same as gsr_record_decode().
+ */
+int gsr_record_decode_part(const unsigned char *buf, size_t avail,
+			   uint64_t declared, struct gsr_value *values,
+			   size_t max_values, uint32_t text_encoding);
+
 #endif

@@ -1000,3 +1000,28 @@ gsr_btree_walk_mark(struct gsr_ctx *ctx, struct gsr_pagefile *pf,
 {
 	return walk_tree(ctx, pf, root, index, used, fn, arg, stats);
 }
+
+/* ---- exported helpers ------------------------------------------------ */
+
+uint64_t
+gsr_serial_size(uint64_t st)
+{
+	return st == 10 || st == 11 ? 0 : serial_size(st);
+}
+
+uint64_t
+gsr_local_size(uint64_t payload, uint32_t usable_size, bool table_leaf)
+{
+	return local_size(payload, usable_size, table_leaf);
+}
+
+int
+gsr_record_decode_part(const unsigned char *buf, size_t avail,
+		       uint64_t declared, struct gsr_value *values,
+		       size_t max_values, uint32_t text_encoding)
+{
+	if (values == NULL)
+		max_values = 0;
+	return record_decode(buf, avail, declared, values, max_values,
+			     text_encoding);
+}
