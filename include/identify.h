@@ -41,6 +41,7 @@ struct gsr_identify_opts {
 	bool quick;       /* PRAGMA quick_check instead of integrity_check */
 	bool schema_only; /* no data checks: integrity, keys, row counts */
 	bool recover;     /* run the page reader even on a sound file */
+	bool deleted;     /* with it, carve deleted rows (recover.h) */
 };
 
 struct gsr_identify {
@@ -88,6 +89,9 @@ struct gsr_identify {
 	 * file at all: the schema, verdict and row counts are those of the
 	 * recovered database. */
 	bool recovered, read_by_recovery;
+	/* Physical damage: SQLite cannot read the file, its schema or a
+	 * table, the integrity check fails, or the file is truncated. */
+	bool damaged;
 	char *recovered_db, *ledger_db;
 	char *recover_failed; /* why the page reader found nothing, or NULL */
 	struct gsr_recover_result rec;

@@ -32,6 +32,9 @@ struct gsr_rebuild_opts {
 	bool dry_run;             /* build in the private directory, keep nothing */
 	bool force;               /* overwrite outputs; run despite a holder */
 	bool no_archive;
+	/* Carve deleted rows (recover.h) and import them as rows of the
+	 * source; they are flagged in the ledger and counted. */
+	bool include_deleted;
 	time_t now;               /* the run's time (archive names, mtimes) */
 };
 
@@ -68,6 +71,9 @@ struct gsr_rebuild {
 	size_t n_transforms, cap_transforms;
 	int64_t total_source, total_imported, total_quarantined;
 	bool changed; /* the output differs from the input in anything */
+	/* --include-deleted: carved rows imported into the source, and those
+	 * that could not be. */
+	int64_t deleted_imported, deleted_refused;
 
 	struct strvec bookkeeping; /* alembic_version, sqlite_sequence */
 	struct strvec log;

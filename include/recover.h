@@ -53,6 +53,9 @@ struct gsr_recover_opts {
 	 * as SQLite would show it; the other page versions they hold are
 	 * read as history. */
 	const char *wal_path, *journal_path;
+	/* Also carve deleted rows out of free space (carve.h): freelist
+	 * pages, freeblocks and unallocated areas of live pages. */
+	bool deleted;
 };
 
 struct gsr_recover_table {
@@ -103,6 +106,13 @@ struct gsr_recover_result {
 	bool journal_rolled_back;
 	uint32_t journal_records, journal_history_pages;
 	int64_t history; /* history rows in the ledger */
+	/* With opts->deleted: deleted rows carved and kept in the ledger,
+	 * carved rows equal to a live row or to one kept already (not
+	 * kept), rows of which a value is cut short, and the bytes of free
+	 * space scanned. */
+	bool carved;
+	int64_t deleted, deleted_same, deleted_truncated;
+	uint64_t carve_bytes;
 	int64_t history_same; /* other versions equal to the live row */
 	double ms;
 };
@@ -125,8 +135,10 @@ struct gsr_recover_result {
  *     that was not played back (source "journal"), on a page a hot
  *     journal rolled back (source "rolled-back"), or on an orphan leaf
  *     whose rowid holds different values in the tree), "unplaced" (on a
- *     leaf no table fits; tbl NULL).  A version equal to the live row is
- *     not kept, nor one already kept.  record is the values as a JSON array in the
+ *     leaf no table fits; tbl NULL), "deleted" (carved out of free space,
+ *     opts->deleted: source "freelist", "freeblock" or "unallocated";
+ *     rowid NULL when the cell header was overwritten).  A version equal to
+ *     the live row is not kept, nor one already kept.  record is the values as a JSON array in the
  *     encoding of export.h;
  *   objects(type, name, tbl_name, rootpage, sql, created): the schema
  *     entries read, and whether the recovered database has them.
@@ -169,6 +181,19 @@ int gsr_recover_export_ledger(struct gsr_ctx *ctx, const char *ledger_db,
 			      const struct gsr_recover_result *res,
 			      const char *dir);
 void gsr_recover_forget_ledger_files(const char *dir);
+
+/*
+ * Put the deleted rows of the ledger into the recovered database out_db
+ * (for rebuild --include-deleted): each at its carved rowid when it has
+ * one that is free, else at a new one.  A row whose table is gone, whose
+ * values include one JSON cannot give back as it was (tagged hex), or
+ * that the table's constraints refuse, is not imported.  Every row's
+ * ledger note says what became of it.  *imported and *refused count them.
+ * Returns 0 or -1 (error on ctx).  No-op after an error.
+ */
+int gsr_recover_import_deleted(struct gsr_ctx *ctx, const char *out_db,
+			       const char *ledger_db, int64_t *imported,
+			       int64_t *refused);
 
 struct jsonw;
 /* Write the result as the keys of the JSON object open on jw. */

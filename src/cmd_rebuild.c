@@ -17,7 +17,8 @@ struct rebuild_opts {
 	struct gsr_rebuild_opts eo;
 };
 
-enum { OPT_TO = 0x300, OPT_ARCHIVE, OPT_NO_ARCHIVE, OPT_DRY_RUN, OPT_FORCE };
+enum { OPT_TO = 0x300, OPT_ARCHIVE, OPT_NO_ARCHIVE, OPT_DRY_RUN, OPT_FORCE,
+       OPT_INCLUDE_DELETED };
 
 static const struct argp_option rebuild_options[] = {
 	{ "to", OPT_TO, "VERSION", 0,
@@ -34,6 +35,9 @@ static const struct argp_option rebuild_options[] = {
 	{ "force", OPT_FORCE, NULL, 0,
 	  "overwrite existing outputs; run even while another process holds "
 	  "the database open", 0 },
+	{ "include-deleted", OPT_INCLUDE_DELETED, NULL, 0,
+	  "carve deleted rows out of the free space of DB and import them too "
+	  "(flagged in the report and in the archive's recovery/rows.jsonl)", 0 },
 	{ 0 }
 };
 
@@ -52,6 +56,7 @@ rebuild_parse(int key, char *arg, struct argp_state *state)
 	case OPT_NO_ARCHIVE: o->eo.no_archive = true; break;
 	case OPT_DRY_RUN: o->eo.dry_run = true; break;
 	case OPT_FORCE: o->eo.force = true; break;
+	case OPT_INCLUDE_DELETED: o->eo.include_deleted = true; break;
 	case ARGP_KEY_ARG:
 		if (o->db)
 			argp_error(state, "too many arguments");
@@ -224,7 +229,12 @@ print_text(const struct gsr_rebuild *res, const struct rebuild_opts *o)
 		printf("\n%" PRId64 " row(s) could not go into %s; they are in the "
 		       "archive's quarantine/ with their reasons and original values.\n",
 		       res->total_quarantined, res->target->name);
-	if (res->id.recovered)
+	if (res->id.rec.carved)
+		printf("\n--include-deleted: %" PRId64 " deleted row(s) carved out of free "
+		       "space; %" PRId64 " imported (each flagged in the archive's "
+		       "recovery/rows.jsonl), %" PRId64 " not.\n", res->id.rec.deleted,
+		       res->deleted_imported, res->deleted_refused);
+	if (res->id.recovered && (res->id.damaged || gsr_recover_lossy(&res->id.rec)))
 		printf("\nThe input is damaged: its rows were read by gsrecover's page "
 		       "reader (%" PRId64 " rows%s).\nWhere each came from, and the "
 		       "rows that are not live, are in the archive's recovery/.\n",

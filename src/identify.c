@@ -122,12 +122,14 @@ fit_truncated(struct gsr_ctx *ctx, struct gsr_identify *res)
 	if (h->version_valid_for != h->change_counter || h->n_pages == 0)
 		return 0;
 	n = gsr_evidence_fit_page_count(ctx, &res->ev, h->page_size, h->n_pages);
-	if (n > 0)
+	if (n > 0) {
+		res->damaged = true;
 		add_finding(res, "truncated", "error",
 			    "the file holds %" PRId64 " of the %" PRIu32 " pages its header "
 			    "declares; the pages that are there were read (the "
 			    "header of the working copy was adjusted, not the file)",
 			    n, h->n_pages);
+	}
 	return n < 0 ? -1 : 0;
 }
 
@@ -554,10 +556,12 @@ check_health(sqlite3 *db, const struct gsr_identify_opts *opts,
 	}
 	sqlite3_finalize(st);
 	st = NULL;
-	if (!(res->integrity.n == 1 && !strcmp(res->integrity.v[0], "ok")))
+	if (!(res->integrity.n == 1 && !strcmp(res->integrity.v[0], "ok"))) {
+		res->damaged = true;
 		add_problem(res, "%s reports %zu problem(s), first: %s",
 			    res->integrity_mode, res->integrity.n,
 			    res->integrity.n ? res->integrity.v[0] : "?");
+	}
 
 	if (sqlite3_prepare_v2(db, "SELECT \"table\", count(*) FROM pragma_foreign_key_check "
 			       "GROUP BY 1 ORDER BY 1", -1, &st, NULL) == SQLITE_OK) {
@@ -592,9 +596,11 @@ count_rows(sqlite3 *db, struct gsr_identify *res)
 		if (q && sqlite3_prepare_v2(db, q, -1, &st, NULL) == SQLITE_OK &&
 		    sqlite3_step(st) == SQLITE_ROW)
 			tr->rows = sqlite3_column_int64(st, 0);
-		else
+		else {
+			res->damaged = true;
 			add_problem(res, "table '%s' cannot be read: %s", t->name,
 				    sqlite3_errmsg(db));
+		}
 		sqlite3_finalize(st);
 		sqlite3_free(q);
 	}
@@ -607,10 +613,12 @@ count_rows(sqlite3 *db, struct gsr_identify *res)
  */
 static int
 run_recovery(struct gsr_ctx *ctx, const struct gsr_rules *rules,
-	     struct gsr_identify *res, const char *why)
+	     const struct gsr_identify_opts *opts, struct gsr_identify *res,
+	     const char *why)
 {
 	struct gsr_recover_opts o = {
 		.rules = rules,
+		.deleted = opts && opts->deleted,
 		.wal_path = gsr_evidence_image(&res->ev, GSR_EV_WAL),
 		.journal_path = gsr_evidence_image(&res->ev, GSR_EV_JOURNAL),
 	};
@@ -636,7 +644,7 @@ run_recovery(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 		return 0;
 	}
 	res->recovered = true;
-	damage = gsr_recover_lossy(rr) || res->problems.n > 0;
+	damage = gsr_recover_lossy(rr) || res->damaged;
 	add_finding(res, "recovered", damage ? "warning" : "info",
 		    "%s: gsrecover's page reader recovered %" PRId64 " rows of %zu "
 		    "tables (schema from %s%s%s; %" PRIu64 " damaged pages, %" PRIu32
@@ -646,6 +654,11 @@ run_recovery(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 		    rr->schema_label ? " " : "",
 		    rr->schema_label ? rr->schema_label : "", rr->pages_damaged,
 		    rr->pages_orphan, rr->truncated, rr->rejected, rr->rows_unplaced);
+	if (rr->carved)
+		add_finding(res, "deleted-rows", "info",
+			    "%" PRId64 " deleted row(s) were carved out of free space "
+			    "(%" PRId64 " cut short); they are kept apart from the live "
+			    "rows", rr->deleted, rr->deleted_truncated);
 	if (rr->history > 0)
 		add_finding(res, "history", "info",
 			    "%" PRId64 " older or uncommitted version(s) of rows were "
@@ -658,11 +671,12 @@ run_recovery(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 /* SQLite cannot read the file: read the recovered database instead. */
 static sqlite3 *
 open_recovered(struct gsr_ctx *ctx, const struct gsr_rules *rules,
-	       struct gsr_identify *res, const char *why)
+	       const struct gsr_identify_opts *opts, struct gsr_identify *res,
+	       const char *why)
 {
 	sqlite3 *db;
 
-	if (run_recovery(ctx, rules, res, why) != 0 || !res->recovered)
+	if (run_recovery(ctx, rules, opts, res, why) != 0 || !res->recovered)
 		return NULL;
 	if ((db = gsr_db_open(ctx, res->recovered_db, false)) == NULL ||
 	    (res->schema = gsr_schema_extract(ctx, db)) == NULL) {
@@ -670,6 +684,7 @@ open_recovered(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 		return NULL;
 	}
 	res->read_by_recovery = true;
+	res->damaged = true;
 	add_problem(res, "%s", why);
 	return db;
 }
@@ -712,7 +727,7 @@ gsr_identify_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 		if (res->ev.files[GSR_EV_DB].size < 512 ||
 		    asprintf(&why, "SQLite cannot read the file (%s)",
 			     res->unreadable) < 0 ||
-		    (db = open_recovered(ctx, rules, res, why)) == NULL) {
+		    (db = open_recovered(ctx, rules, opts, res, why)) == NULL) {
 			free(why);
 			if (gsr_ctx_failed(ctx))
 				goto out;
@@ -736,7 +751,7 @@ gsr_identify_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 		db = NULL;
 		if (asprintf(&why, "SQLite cannot read the schema (%s)",
 			     res->unreadable) < 0 ||
-		    (db = open_recovered(ctx, rules, res, why)) == NULL) {
+		    (db = open_recovered(ctx, rules, opts, res, why)) == NULL) {
 			free(why);
 			if (gsr_ctx_failed(ctx))
 				goto out;
@@ -779,11 +794,11 @@ gsr_identify_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 			find_orphans(db, res);
 		count_rows(db, res);
 		if (!res->read_by_recovery &&
-		    (res->problems.n > 0 || (opts && opts->recover) ||
+		    (res->damaged || (opts && opts->recover) ||
 		     res->ev.files[GSR_EV_WAL].present ||
 		     res->ev.files[GSR_EV_JOURNAL].present) &&
-		    run_recovery(ctx, rules, res,
-				 res->problems.n > 0 ? "SQLite reports damage"
+		    run_recovery(ctx, rules, opts, res,
+				 res->damaged ? "SQLite reports damage"
 				 : opts && opts->recover ? "on request"
 				 : "a -wal or -journal came with the database") != 0)
 			goto out;

@@ -1667,6 +1667,7 @@ gsr_rebuild_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 				    "'%s' is not a release the rules know "
 				    "('gsrecover rules list' shows them)", opts->target);
 	res->id.ev.keep_pristine = !opts->dry_run && !opts->no_archive;
+	iopts.recover = iopts.deleted = opts->include_deleted;
 	if (gsr_identify_run(ctx, rules, path, &iopts, &res->id) != 0)
 		return -1;
 	if (res->id.verdict == GSR_VERDICT_UNREADABLE)
@@ -1682,6 +1683,18 @@ gsr_rebuild_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 				    "consistent), or use --force",
 				    res->id.ev.holders[0].pid, res->id.ev.holders[0].comm,
 				    res->id.ev.path);
+	if (opts->include_deleted && res->id.recovered) {
+		/* The carved rows join the source's, so that the rebuild
+		 * imports (or quarantines) them like any other. */
+		if (gsr_recover_import_deleted(ctx, res->id.recovered_db,
+					       res->id.ledger_db,
+					       &res->deleted_imported,
+					       &res->deleted_refused))
+			return -1;
+		logf_(&r, "--include-deleted: %" PRId64 " carved row(s) imported into "
+		      "the source, %" PRId64 " not", res->deleted_imported,
+		      res->deleted_refused);
+	}
 	r.src = res->id.schema;
 	place_source(rules, res);
 	logf_(&r, "input placed at %s (%s); target %s", res->source->name,
@@ -1906,5 +1919,15 @@ gsr_rebuild_write_json(const struct gsr_rebuild *res, struct jsonw *jw)
 	jw_kint(jw, "imported", res->total_imported);
 	jw_kint(jw, "quarantined", res->total_quarantined);
 	jw_obj_end(jw);
+	jw_key(jw, "deleted_rows");
+	if (res->id.rec.carved) {
+		jw_obj_begin(jw);
+		jw_kint(jw, "carved", res->id.rec.deleted);
+		jw_kint(jw, "imported", res->deleted_imported);
+		jw_kint(jw, "not_imported", res->deleted_refused);
+		jw_obj_end(jw);
+	} else {
+		jw_null(jw);
+	}
 	jw_kstrvec(jw, "bookkeeping", &res->bookkeeping);
 }

@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "btree.h"
+#include "carve.h"
 #include "dbopen.h"
 #include "journal.h"
 #include "jsonw.h"
@@ -75,6 +76,7 @@ struct shape {
 /* A table of the recovered database. */
 struct rtable {
 	struct shape sh;
+	size_t min_values; /* the fewest values a placed row had */
 	char **cols; /* quoted column names */
 	const char *rowid_name; /* for tables without a rowid alias */
 	sqlite3_stmt **ins;     /* by value count, 1..n_cols */
@@ -1073,6 +1075,8 @@ place_row(void *arg, const struct gsr_row *row)
 				    "cannot write the recovered database: %s", note),
 		       1;
 	t->rows++;
+	if (rt->min_values == 0 || n < rt->min_values)
+		rt->min_values = n;
 	if (!strcmp(r->source, "btree"))
 		t->btree++;
 	else
@@ -1599,6 +1603,377 @@ open_sidecars(struct rec *r, int fd, uint64_t size, int *wal_fd, int *jr_fd)
 	return 0;
 }
 
+/* ---- deleted rows ------------------------------------------------------ */
+
+/* A 64-bit hash of values, the INTEGER PRIMARY KEY left out; an INTEGER
+ * and a REAL of the same value hash alike (a REAL column stores integral
+ * values as integers, SQLite reads them as REAL). */
+static uint64_t
+hash_bytes(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+
+	for (size_t i = 0; i < n; i++) {
+		h ^= b[i];
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+static uint64_t
+hash_number(uint64_t h, double d, int64_t i, bool as_int)
+{
+	unsigned char tag = as_int ? 'i' : 'n';
+
+	h = hash_bytes(h, &tag, 1);
+	return as_int ? hash_bytes(h, &i, sizeof i) : hash_bytes(h, &d, sizeof d);
+}
+
+static uint64_t
+hash_values(size_t table, int ipk, const struct gsr_value *v, size_t n)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	h = hash_bytes(h, &table, sizeof table);
+	for (size_t i = 0; i < n; i++) {
+		unsigned char tag = (unsigned char)v[i].type;
+
+		if ((int)i == ipk)
+			continue;
+		switch (v[i].type) {
+		case GSR_V_INT:
+			h = v[i].i > -(INT64_C(1) << 53) && v[i].i < (INT64_C(1) << 53)
+				    ? hash_number(h, (double)v[i].i, 0, false)
+				    : hash_number(h, 0, v[i].i, true);
+			break;
+		case GSR_V_REAL:
+			h = hash_number(h, v[i].r, 0, false);
+			break;
+		default:
+			h = hash_bytes(h, &tag, 1);
+			h = hash_bytes(h, v[i].p ? v[i].p : (const unsigned char *)"", v[i].n);
+		}
+	}
+	return h;
+}
+
+/* Carved rows kept so far: their hash and their row in the ledger. */
+struct kept {
+	uint64_t hash;
+	int64_t ledger_rowid; /* -1 once dropped */
+	size_t table;
+};
+
+struct carving {
+	struct rec *r;
+	struct gsr_shape *shapes;
+	size_t *table_of; /* shape -> table */
+	struct kept *kept;
+	size_t n_kept, cap_kept;
+	/* An open-addressing index of kept by hash: slot -> index + 1. */
+	size_t *slots;
+	size_t n_slots;
+	struct gsr_value *vals; /* a live row as values */
+	size_t vals_cap;
+};
+
+/* The kept row with hash h, or NULL. */
+static struct kept *
+kept_find(const struct carving *cv, uint64_t h)
+{
+	if (cv->n_slots == 0)
+		return NULL;
+	for (size_t i = (size_t)h & (cv->n_slots - 1);; i = (i + 1) & (cv->n_slots - 1)) {
+		if (cv->slots[i] == 0)
+			return NULL;
+		if (cv->kept[cv->slots[i] - 1].hash == h)
+			return &cv->kept[cv->slots[i] - 1];
+	}
+}
+
+/* Index kept row k (its hash not indexed yet), growing the index to stay
+ * under half full.  Returns 0 or -1 (out of memory). */
+static int
+kept_index(struct carving *cv, size_t k)
+{
+	if (2 * (cv->n_kept + 1) > cv->n_slots) {
+		size_t n = cv->n_slots ? 2 * cv->n_slots : 1024;
+		size_t *slots = calloc(n, sizeof *slots);
+
+		if (slots == NULL)
+			return -1;
+		free(cv->slots);
+		cv->slots = slots;
+		cv->n_slots = n;
+		for (size_t j = 0; j < cv->n_kept; j++)
+			if (j != k) {
+				size_t i = (size_t)cv->kept[j].hash & (n - 1);
+
+				while (slots[i])
+					i = (i + 1) & (n - 1);
+				slots[i] = j + 1;
+			}
+	}
+	{
+		size_t i = (size_t)cv->kept[k].hash & (cv->n_slots - 1);
+
+		while (cv->slots[i])
+			i = (i + 1) & (cv->n_slots - 1);
+		cv->slots[i] = k + 1;
+	}
+	return 0;
+}
+
+static int
+carved_row(void *arg, const struct gsr_carved *c)
+{
+	struct carving *cv = arg;
+	struct rec *r = cv->r;
+	size_t t = cv->table_of[c->shape];
+	struct rtable *rt = &r->tabs[t];
+	struct gsr_row row = { .rowid = c->rowid, .pgno = c->pgno,
+			       .cell_offset = c->offset, .n_values = c->n_values,
+			       .values = c->values, .truncated = c->truncated };
+	bool exists = false, same = false;
+	uint64_t h = hash_values(t, rt->sh.ipk, c->values, c->n_values);
+	char note[200];
+
+	if (c->rowid_known && stored_row(r, rt, &row, &exists, &same))
+		return 1;
+	if (same || kept_find(cv, h) != NULL) {
+		r->res->deleted_same++;
+		return 0;
+	}
+	snprintf(note, sizeof note, "%s%s%s",
+		 c->kind == GSR_CARVED_CELL ? "a cell of a freed page"
+		 : c->kind == GSR_CARVED_FULL ? "a whole cell in free space"
+		 : c->kind == GSR_CARVED_RECORD ? "a record whose cell header is lost"
+						: "a record whose header was rebuilt",
+		 exists ? "; the rowid holds other values now" : "",
+		 c->confidence ? "" : "");
+	if (c->confidence)
+		snprintf(note + strlen(note), sizeof note - strlen(note), "; %s",
+			 c->confidence);
+	r->source = c->source;
+	if (ledger_row(r, rt->rt->name, "deleted", &row, c->rowid_known, note))
+		return 1;
+	if (gsr_grow((void **)&cv->kept, &cv->cap_kept, cv->n_kept + 1,
+		     sizeof *cv->kept))
+		return gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "out of memory"), 1;
+	cv->kept[cv->n_kept].hash = h;
+	cv->kept[cv->n_kept].ledger_rowid = sqlite3_last_insert_rowid(r->led);
+	cv->kept[cv->n_kept].table = t;
+	if (kept_index(cv, cv->n_kept))
+		return gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "out of memory"), 1;
+	cv->n_kept++;
+	r->res->deleted++;
+	r->res->deleted_truncated += c->truncated;
+	return 0;
+}
+
+/* Rows carved without their rowid may still be live: look for each live
+ * row of the tables concerned among them (by hash), and drop those. */
+static int
+drop_live_copies(struct carving *cv)
+{
+	struct rec *r = cv->r;
+	sqlite3_stmt *del = NULL;
+	int rc = -1;
+
+	if (cv->n_kept == 0)
+		return 0;
+	if ((del = gsr_db_prepare(r->ctx, r->led,
+				  "DELETE FROM rows WHERE _rowid_ = ?")) == NULL)
+		return -1;
+	for (size_t t = 0; t < r->n_tabs; t++) {
+		struct rtable *rt = &r->tabs[t];
+		struct strbuf sb = STRBUF_INIT;
+		sqlite3_stmt *st = NULL;
+		bool any = false;
+		int step;
+
+		for (size_t k = 0; k < cv->n_kept && !any; k++)
+			any = cv->kept[k].table == t;
+		if (!any)
+			continue;
+		sb_adds(&sb, "SELECT * FROM main.");
+		sb_add_ident(&sb, rt->sh.name);
+		if (sb_str(&sb) == NULL ||
+		    (st = gsr_db_prepare(r->ctx, r->out, sb_str(&sb))) == NULL) {
+			sb_release(&sb);
+			goto out;
+		}
+		sb_release(&sb);
+		while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+			int n = sqlite3_column_count(st);
+			uint64_t h;
+
+			if (gsr_grow((void **)&cv->vals, &cv->vals_cap, (size_t)n + 1,
+				     sizeof *cv->vals)) {
+				sqlite3_finalize(st);
+				gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "out of memory");
+				goto out;
+			}
+			for (int i = 0; i < n; i++) {
+				struct gsr_value *v = &cv->vals[i];
+
+				memset(v, 0, sizeof *v);
+				switch (sqlite3_column_type(st, i)) {
+				case SQLITE_INTEGER:
+					v->type = GSR_V_INT;
+					v->i = sqlite3_column_int64(st, i);
+					break;
+				case SQLITE_FLOAT:
+					v->type = GSR_V_REAL;
+					v->r = sqlite3_column_double(st, i);
+					break;
+				case SQLITE_TEXT:
+					v->type = GSR_V_TEXT;
+					v->p = sqlite3_column_text(st, i);
+					v->n = (size_t)sqlite3_column_bytes(st, i);
+					break;
+				case SQLITE_BLOB:
+					v->type = GSR_V_BLOB;
+					v->p = sqlite3_column_blob(st, i);
+					v->n = (size_t)sqlite3_column_bytes(st, i);
+					break;
+				default:
+					v->type = GSR_V_NULL;
+				}
+			}
+			/* The record may be shorter than the table (columns
+			 * added later): try each length it can have. */
+			for (size_t len = rt->min_values ? rt->min_values : (size_t)n;
+			     len <= (size_t)n; len++) {
+				struct kept *k;
+
+				h = hash_values(t, rt->sh.ipk, cv->vals, len);
+				if ((k = kept_find(cv, h)) == NULL || k->ledger_rowid < 0)
+					continue;
+				sqlite3_bind_int64(del, 1, k->ledger_rowid);
+				if (step_done(r, r->led, del)) {
+					sqlite3_finalize(st);
+					goto out;
+				}
+				k->ledger_rowid = -1;
+				r->res->deleted--;
+				r->res->deleted_same++;
+			}
+		}
+		sqlite3_finalize(st);
+		if (step != SQLITE_DONE) {
+			gsr_ctx_fail(r->ctx, GSR_ERR_IO, "cannot read the recovered "
+				     "database: %s", sqlite3_errmsg(r->out));
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	sqlite3_finalize(del);
+	return rc;
+}
+
+/* What carving needs of a column beyond its class. */
+static uint8_t
+column_checks(const char *type)
+{
+	if (type == NULL)
+		return 0;
+	if (!strcasecmp(type, "BOOLEAN"))
+		return GSR_CHECK_BOOL;
+	if (!strcasecmp(type, "JSON"))
+		return GSR_CHECK_JSON;
+	if (!strncasecmp(type, "DATE", 4) || !strcasecmp(type, "TIMESTAMP"))
+		return GSR_CHECK_DATETIME;
+	return 0;
+}
+
+/*
+ * Carve the image's free space for deleted rows of every table (carve.h)
+ * into the ledger, kind "deleted", without those equal to a live row.
+ */
+static int
+carve_deleted(struct rec *r)
+{
+	struct carving cv = { .r = r };
+	struct gsr_carver *carver = NULL;
+	const char ***(*enums) = NULL; /* per shape, per column: a list */
+	uint8_t **checks = NULL;
+	size_t n = 0, slots = r->n_tabs + 1;
+	struct gsr_carve_stats st = { 0 };
+	int rc = -1;
+
+	cv.shapes = calloc(slots, sizeof *cv.shapes);
+	cv.table_of = calloc(slots, sizeof *cv.table_of);
+	enums = calloc(slots, sizeof *enums);
+	checks = calloc(slots, sizeof *checks);
+	if (cv.shapes == NULL || cv.table_of == NULL || enums == NULL ||
+	    checks == NULL)
+		goto nomem;
+	for (size_t t = 0; t < r->n_tabs; t++) {
+		struct rtable *rt = &r->tabs[t];
+		const struct gsr_table *tt = gsr_schema_table(r->schema, rt->sh.name);
+		struct gsr_shape *s = &cv.shapes[n];
+
+		if (rt->sh.without_rowid || is_sequence(rt) || tt == NULL ||
+		    tt->n_cols != rt->sh.n_cols)
+			continue;
+		/* The slot's column count first, so that cleanup knows it. */
+		s->n_cols = rt->sh.n_cols;
+		if ((enums[n] = calloc(rt->sh.n_cols + 1, sizeof *enums[n])) == NULL ||
+		    (checks[n] = calloc(rt->sh.n_cols + 1, 1)) == NULL)
+			goto nomem;
+		for (size_t c = 0; c < rt->sh.n_cols; c++) {
+			const struct strvec *e = rt->sh.enums[c];
+
+			checks[n][c] = column_checks(tt->cols[c].type);
+			if (e == NULL || e->n == 0)
+				continue;
+			if ((enums[n][c] = calloc(e->n + 1, sizeof *enums[n][c])) == NULL)
+				goto nomem;
+			for (size_t k = 0; k < e->n; k++)
+				enums[n][c][k] = e->v[k];
+		}
+		s->name = rt->sh.name;
+		s->min_cols = rt->min_values ? rt->min_values : rt->sh.n_cols;
+		s->ipk = rt->sh.ipk;
+		s->allowed = rt->sh.allowed;
+		s->enums = (const char *const *const *)enums[n];
+		s->checks = checks[n];
+		cv.table_of[n++] = t;
+	}
+	rc = 0;
+	if (n == 0)
+		goto out;
+	rc = -1;
+	if ((carver = gsr_carver_new(r->ctx, r->pf, cv.shapes, n)) == NULL ||
+	    gsr_carver_image(carver, carved_row, &cv, &st) < 0 ||
+	    drop_live_copies(&cv))
+		goto out;
+	r->res->carved = true;
+	r->res->carve_bytes = st.bytes_scanned;
+	rc = 0;
+	goto out;
+nomem:
+	gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "out of memory");
+out:
+	gsr_carver_free(carver);
+	for (size_t i = 0; i < slots && enums && checks && cv.shapes; i++) {
+		for (size_t c = 0; enums[i] && c < cv.shapes[i].n_cols; c++)
+			free(enums[i][c]);
+		free(enums[i]);
+		free(checks[i]);
+	}
+	free(enums);
+	free(checks);
+	free(cv.shapes);
+	free(cv.table_of);
+	free(cv.kept);
+	free(cv.slots);
+	free(cv.vals);
+	return rc;
+}
+
 /* ---- finishing ---------------------------------------------------------- */
 
 /* Every schema entry read goes into the ledger's objects. */
@@ -1774,7 +2149,8 @@ gsr_recover_run(struct gsr_ctx *ctx, const char *image_path,
 	}
 	if (walk_tables(&r, false) || walk_tables(&r, true) ||
 	    place_orphans(&r, false) || place_orphans(&r, true) ||
-	    read_history(&r, fd) || check_indexes(&r) ||
+	    read_history(&r, fd) ||
+	    (opts && opts->deleted && carve_deleted(&r)) || check_indexes(&r) ||
 	    finish_schema(&r) ||
 	    gsr_db_exec(ctx, r.out, "COMMIT") || gsr_db_exec(ctx, r.led, "COMMIT"))
 		goto out;
@@ -1882,6 +2258,17 @@ gsr_recover_write_json(const struct gsr_recover_result *res, struct jsonw *jw)
 	jw_obj_end(jw);
 	jw_kint(jw, "history_rows", res->history);
 	jw_kint(jw, "history_same_as_live", res->history_same);
+	jw_key(jw, "deleted");
+	if (res->carved) {
+		jw_obj_begin(jw);
+		jw_kint(jw, "rows", res->deleted);
+		jw_kint(jw, "rows_truncated", res->deleted_truncated);
+		jw_kint(jw, "same_as_live_or_kept", res->deleted_same);
+		jw_kint(jw, "bytes_scanned", (int64_t)res->carve_bytes);
+		jw_obj_end(jw);
+	} else {
+		jw_null(jw);
+	}
 	jw_key(jw, "tables");
 	jw_arr_begin(jw);
 	for (size_t i = 0; i < res->n_tables; i++) {
@@ -1985,7 +2372,7 @@ gsr_recover_export_ledger(struct gsr_ctx *ctx, const char *ledger_db,
 		{ "rows.jsonl",
 		  "SELECT tbl AS \"table\", kind, source, pgno AS page, "
 		  "cell_offset AS offset, frame, rowid, truncated, note, "
-		  "record AS \"values\" FROM rows ORDER BY rowid" },
+		  "record AS \"values\" FROM rows ORDER BY _rowid_" },
 	};
 	char sha[GSR_ARRAY_LEN(parts)][GSR_SHA256_HEX];
 	uint64_t bytes[GSR_ARRAY_LEN(parts)];
@@ -2100,4 +2487,165 @@ gsr_recover_lossy(const struct gsr_recover_result *res)
 		if (res->tables[i].index_missing > 0)
 			return true;
 	return false;
+}
+
+/* The INSERT of a deleted row of n values into table t of the recovered
+ * database (its columns in order, from the record's JSON array ?2, the
+ * rowid ?1 or NULL for a new one). */
+static char *
+deleted_insert_sql(const struct gsr_table *t, int n)
+{
+	struct strbuf sb = STRBUF_INIT;
+	int npk = 0, ipk = -1;
+
+	for (size_t c = 0; c < t->n_cols; c++)
+		npk += t->cols[c].pk > 0;
+	for (size_t c = 0; c < t->n_cols; c++)
+		if (npk == 1 && t->cols[c].pk == 1 && t->cols[c].type &&
+		    !strcasecmp(t->cols[c].type, "INTEGER"))
+			ipk = (int)c;
+	sb_adds(&sb, "INSERT INTO main.");
+	sb_add_ident(&sb, t->name);
+	sb_adds(&sb, ipk < 0 ? " (_rowid_" : " (");
+	for (int c = 0; c < n; c++) {
+		if (ipk < 0 || c > 0)
+			sb_adds(&sb, ", ");
+		sb_add_ident(&sb, t->cols[c].name);
+	}
+	sb_adds(&sb, ipk < 0 ? ") VALUES (?1" : ") VALUES (");
+	for (int c = 0; c < n; c++) {
+		if (ipk < 0 || c > 0)
+			sb_adds(&sb, ", ");
+		if (c == ipk)
+			sb_adds(&sb, "?1");
+		else
+			sb_addf(&sb, "json_extract(?2, '$[%d]')", c);
+	}
+	sb_adds(&sb, ")");
+	return sb_detach(&sb);
+}
+
+int
+gsr_recover_import_deleted(struct gsr_ctx *ctx, const char *out_db,
+			   const char *ledger_db, int64_t *imported,
+			   int64_t *refused)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL, *note = NULL;
+	struct gsr_schema *schema = NULL;
+	char *sql;
+	int rc = -1, step;
+
+	*imported = *refused = 0;
+	if (gsr_ctx_failed(ctx))
+		return -1;
+	if ((db = gsr_db_open(ctx, out_db, false)) == NULL ||
+	    gsr_db_exec(ctx, db, "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF") ||
+	    (schema = gsr_schema_extract(ctx, db)) == NULL)
+		goto out;
+	sql = sqlite3_mprintf("ATTACH %Q AS led", ledger_db);
+	if (sql == NULL || gsr_db_exec(ctx, db, sql)) {
+		sqlite3_free(sql);
+		if (!gsr_ctx_failed(ctx))
+			gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	sqlite3_free(sql);
+	if (gsr_db_exec(ctx, db, "BEGIN") ||
+	    (st = gsr_db_prepare(ctx, db,
+				 "SELECT _rowid_, tbl, rowid, record, "
+				 "json_array_length(record), (SELECT count(*) FROM "
+				 "json_each(record) WHERE type = 'object') FROM led.rows "
+				 "WHERE kind = 'deleted' AND tbl IS NOT NULL "
+				 "ORDER BY _rowid_")) == NULL ||
+	    (note = gsr_db_prepare(ctx, db,
+				   "UPDATE led.rows SET note = note || ?2 WHERE "
+				   "_rowid_ = ?1")) == NULL)
+		goto out;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *tbl = (const char *)sqlite3_column_text(st, 1);
+		const struct gsr_table *t = gsr_schema_table(schema, tbl);
+		int n = sqlite3_column_int(st, 4);
+		sqlite3_stmt *ins = NULL;
+		char *msg = NULL;
+		int irc;
+
+		if (t == NULL || n <= 0 || (size_t)n > t->n_cols ||
+		    sqlite3_column_int(st, 5) > 0) {
+			/* A value SQL cannot give back (tagged hex) or no
+			 * table: the row stays in the ledger only. */
+			msg = sqlite3_mprintf("; not imported: %s",
+					      t == NULL ? "no such table"
+							: "a value is not plain JSON");
+		} else if ((sql = deleted_insert_sql(t, n)) == NULL ||
+			   sqlite3_prepare_v2(db, sql, -1, &ins, NULL) != SQLITE_OK) {
+			free(sql);
+			gsr_ctx_fail(ctx, GSR_ERR_INTERNAL, "cannot import deleted rows: %s",
+				     sqlite3_errmsg(db));
+			goto out;
+		} else {
+			free(sql);
+			if (sqlite3_column_type(st, 2) == SQLITE_INTEGER)
+				sqlite3_bind_int64(ins, 1, sqlite3_column_int64(st, 2));
+			sqlite3_bind_text(ins, 2, (const char *)sqlite3_column_text(st, 3),
+					  -1, SQLITE_TRANSIENT);
+			irc = sqlite3_step(ins);
+			if (irc == SQLITE_DONE) {
+				(*imported)++;
+				msg = sqlite3_mprintf("; imported by --include-deleted as "
+						      "rowid %lld",
+						      (long long)sqlite3_last_insert_rowid(db));
+			} else if ((irc & 0xff) == SQLITE_CONSTRAINT) {
+				/* The rowid may be taken: a new one, once. */
+				sqlite3_reset(ins);
+				sqlite3_bind_null(ins, 1);
+				irc = sqlite3_step(ins);
+				if (irc == SQLITE_DONE) {
+					(*imported)++;
+					msg = sqlite3_mprintf("; imported by --include-deleted "
+							      "as rowid %lld (its own was taken)",
+							      (long long)sqlite3_last_insert_rowid(db));
+				} else {
+					msg = sqlite3_mprintf("; not imported: %s",
+							      sqlite3_errmsg(db));
+				}
+			} else {
+				msg = sqlite3_mprintf("; not imported: %s", sqlite3_errmsg(db));
+			}
+			sqlite3_finalize(ins);
+		}
+		if (msg == NULL) {
+			gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		if (strstr(msg, "not imported"))
+			(*refused)++;
+		sqlite3_bind_int64(note, 1, sqlite3_column_int64(st, 0));
+		sqlite3_bind_text(note, 2, msg, -1, sqlite3_free);
+		irc = sqlite3_step(note);
+		sqlite3_reset(note);
+		if (irc != SQLITE_DONE) {
+			gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot write the ledger: %s",
+				     sqlite3_errmsg(db));
+			goto out;
+		}
+	}
+	if (step != SQLITE_DONE) {
+		gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot read the ledger: %s",
+			     sqlite3_errmsg(db));
+		goto out;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	sqlite3_finalize(note);
+	note = NULL;
+	if (gsr_db_exec(ctx, db, "COMMIT"))
+		goto out;
+	rc = 0;
+out:
+	sqlite3_finalize(st);
+	sqlite3_finalize(note);
+	gsr_schema_free(schema);
+	sqlite3_close(db);
+	return rc;
 }
