@@ -46,8 +46,8 @@ static const struct argp_option export_options[] = {
 	  "replace DIR when it holds an earlier export (or is empty)", 0 },
 	{ "recover", OPT_RECOVER, NULL, 0,
 	  "read DB with gsrecover's own page reader even when SQLite can, and "
-	  "write its ledger (where each row came from, rows that are not live) "
-	  "into DIR/recovery/", 0 },
+	  "write its ledger (where each row came from, older versions and "
+	  "deleted rows carved out of free space) into DIR/recovery/", 0 },
 	{ 0 }
 };
 
@@ -412,6 +412,7 @@ export_recovered(struct gsr_ctx *ctx, const struct export_opts *o,
 	struct gsr_recover_opts ro = {
 		.wal_path = gsr_evidence_image(ev, GSR_EV_WAL),
 		.journal_path = gsr_evidence_image(ev, GSR_EV_JOURNAL),
+		.deleted = true,
 	};
 	char *out = NULL, *led = NULL, *dir = NULL;
 	sqlite3 *db = NULL;
@@ -532,9 +533,10 @@ print_text(const struct export_opts *o, const struct gsr_export_result *res,
 	if (rec) {
 		printf("read by the page reader: %" PRId64 " rows (%" PRIu64 " damaged "
 		       "pages, %" PRIu32 " orphan leaves placed, %" PRId64 " cut short, "
-		       "%" PRId64 " history rows); its ledger is in ",
+		       "%" PRId64 " history rows, %" PRId64 " deleted rows carved); "
+		       "its ledger is in ",
 		       rec->rows, rec->pages_damaged, rec->pages_orphan,
-		       rec->truncated, rec->history);
+		       rec->truncated, rec->history, rec->deleted);
 		print_name(o->out);
 		printf("/recovery/\n");
 	}

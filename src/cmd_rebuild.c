@@ -229,11 +229,16 @@ print_text(const struct gsr_rebuild *res, const struct rebuild_opts *o)
 		printf("\n%" PRId64 " row(s) could not go into %s; they are in the "
 		       "archive's quarantine/ with their reasons and original values.\n",
 		       res->total_quarantined, res->target->name);
-	if (res->id.rec.carved)
+	if (res->id.rec.carved && o->eo.include_deleted)
 		printf("\n--include-deleted: %" PRId64 " deleted row(s) carved out of free "
 		       "space; %" PRId64 " imported (each flagged in the archive's "
 		       "recovery/rows.jsonl), %" PRId64 " not.\n", res->id.rec.deleted,
 		       res->deleted_imported, res->deleted_refused);
+	else if (res->id.rec.carved && res->id.rec.deleted > 0)
+		printf("\n%" PRId64 " deleted row(s) were carved out of free space; the "
+		       "archive keeps them (recovery/rows.jsonl), the rebuilt database "
+		       "does not (--include-deleted imports them).\n",
+		       res->id.rec.deleted);
 	if (res->id.recovered && (res->id.damaged || gsr_recover_lossy(&res->id.rec)))
 		printf("\nThe input is damaged: its rows were read by gsrecover's page "
 		       "reader (%" PRId64 " rows%s).\nWhere each came from, and the "

@@ -1667,7 +1667,10 @@ gsr_rebuild_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 				    "'%s' is not a release the rules know "
 				    "('gsrecover rules list' shows them)", opts->target);
 	res->id.ev.keep_pristine = !opts->dry_run && !opts->no_archive;
-	iopts.recover = iopts.deleted = opts->include_deleted;
+	/* When the page reader runs, deleted rows are carved for the
+	 * archive; they are imported only with --include-deleted. */
+	iopts.deleted = true;
+	iopts.recover = opts->include_deleted;
 	if (gsr_identify_run(ctx, rules, path, &iopts, &res->id) != 0)
 		return -1;
 	if (res->id.verdict == GSR_VERDICT_UNREADABLE)
