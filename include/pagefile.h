@@ -38,6 +38,9 @@ struct gsr_pagefile_info {
 	/* The page size is not the header's: it is the caller's hint or was
 	 * inferred by scoring the pages. */
 	bool page_size_inferred;
+	/* Without a usable header, reserved and text_encoding were inferred
+	 * from the leaf pages (see gsr_pagefile_open_fd()). */
+	bool reserved_inferred, encoding_inferred;
 	/* Header fields, 0 when the header has no magic.  autovacuum is the
 	 * "largest root b-tree page" field (offset 52): non-zero when the
 	 * database has pointer-map pages (auto_vacuum FULL or INCREMENTAL). */
@@ -54,8 +57,14 @@ struct gsr_pagefile_info {
  * page size.  Otherwise page_size_hint is used when it is a valid page
  * size, and when it is 0 (or invalid) every page size from 512 to 65536 is
  * tried on the first 32 MiB of the image, and the one under which the most
- * pages parse as valid b-tree pages wins (4096 when none does).  Never fails
- * on damage, an empty image included.
+ * pages parse as valid b-tree pages wins (4096 when none does).  When the
+ * header does not give them sanely, the reserved bytes per page are
+ * inferred from where the cell content of the leaf pages ends (SQLite
+ * packs it against the end of the usable area), and the text encoding
+ * from the zero bytes in the TEXT values of table leaf records (UTF-16
+ * has them at odd offsets for little-endian, even ones for big-endian),
+ * over at most 4096 leaf pages.  Never fails on damage, an empty image
+ * included.
  *
  * Returns NULL only when ctx already holds an error or on allocation
  * failure (recorded as GSR_ERR_NOMEM).  Free with gsr_pagefile_close().

@@ -24,6 +24,9 @@
 #define DEFAULT_PAGE 4096u
 /* Fewer usable bytes than this are invalid (file format, section 1.3.4). */
 #define USABLE_MIN 480u
+/* The reserved bytes and the text encoding are inferred from at most this
+ * many b-tree leaf pages. */
+#define INFER_LEAVES 4096u
 
 struct gsr_pagefile {
 	struct gsr_ctx *ctx;
@@ -177,6 +180,108 @@ header_fields(struct gsr_pagefile_info *in, const struct gsr_sqlhdr *h)
 		in->header_ok = false;
 }
 
+
+/*
+ * When the header cannot say them: the reserved bytes at the end of each
+ * page, and the text encoding, from the leaf pages themselves.
+ *
+ * Reserved bytes.  SQLite fills a page's cell content area from the end
+ * of its usable part, so on most leaves the cell that starts highest ends
+ * exactly at the usable size.  Each leaf whose highest cell fits in the
+ * page without overflow votes for page_size minus that cell's end; the
+ * most voted value wins (a deleted last cell only spreads the votes).
+ *
+ * Text encoding.  The TEXT values of table leaf records: text of UTF-16
+ * has a zero byte in most code units (ASCII), at odd offsets for
+ * little-endian and even ones for big-endian; UTF-8 text has none.
+ */
+static int
+infer_layout(struct gsr_pagefile *pf, bool reserved, bool encoding)
+{
+	struct gsr_pagefile_info *in = &pf->info;
+	uint32_t ps = in->page_size, leaves = 0;
+	uint64_t votes[256] = { 0 }, zero_even = 0, zero_odd = 0, text = 0;
+	struct gsr_value vals[64];
+
+	for (uint32_t pgno = 1; pgno <= in->n_pages && leaves < INFER_LEAVES; pgno++) {
+		const unsigned char *p = gsr_pagefile_page(pf, pgno);
+		uint32_t hdr = pgno == 1 ? 100 : 0, best_off = 0, best_end = 0;
+		uint16_t n_cells;
+		int t;
+
+		if (p == NULL) {
+			if (gsr_ctx_failed(pf->ctx))
+				return -1;
+			continue;
+		}
+		t = gsr_btree_page_check(p, ps, ps, hdr, true);
+		if (t != GSR_PAGE_TABLE_LEAF && t != GSR_PAGE_INDEX_LEAF)
+			continue;
+		leaves++;
+		n_cells = gsr_get_u16(p + hdr + 3);
+		for (uint32_t i = 0; i < n_cells; i++) {
+			uint32_t off = gsr_get_u16(p + hdr + 8 + 2 * i);
+			uint64_t payload, rowid = 0;
+			int l1, l2 = 0, nv;
+
+			l1 = gsr_varint_get(p + off, p + ps, &payload);
+			if (l1 == 0)
+				continue;
+			if (t == GSR_PAGE_TABLE_LEAF &&
+			    (l2 = gsr_varint_get(p + off + l1, p + ps, &rowid)) == 0)
+				continue;
+			/* Whole in the page (no overflow, whatever the
+			 * reserved bytes): its end is certain. */
+			if (payload > ps - off - (uint32_t)(l1 + l2) ||
+			    payload > (t == GSR_PAGE_TABLE_LEAF
+					       ? ps - 255 - 35
+					       : (ps - 255 - 12) * 64 / 255 - 23))
+				continue;
+			if (off > best_off) {
+				best_off = off;
+				best_end = off + (uint32_t)(l1 + l2) + (uint32_t)payload;
+			}
+			if (!encoding || t != GSR_PAGE_TABLE_LEAF)
+				continue;
+			nv = gsr_record_decode(p + off + l1 + l2, (size_t)payload, vals,
+					       GSR_ARRAY_LEN(vals), 1);
+			for (int v = 0; v < nv && v < (int)GSR_ARRAY_LEN(vals); v++) {
+				if (vals[v].type != GSR_V_TEXT || vals[v].n < 4 ||
+				    vals[v].n % 2)
+					continue;
+				text += vals[v].n;
+				for (size_t k = 0; k < vals[v].n; k++)
+					if (vals[v].p[k] == 0) {
+						if (k % 2)
+							zero_odd++;
+						else
+							zero_even++;
+					}
+			}
+		}
+		if (best_end > 0 && ps - best_end <= 255 && ps - best_end <= ps - USABLE_MIN)
+			votes[ps - best_end]++;
+	}
+	if (reserved) {
+		uint64_t best = 0;
+
+		for (unsigned r = 0; r < 256; r++)
+			if (votes[r] > best) {
+				best = votes[r];
+				in->reserved = (uint8_t)r;
+			}
+		in->reserved_inferred = best > 0;
+	}
+	if (encoding && text > 0) {
+		if (zero_odd * 4 > text && zero_odd > 4 * zero_even)
+			in->text_encoding = 2;
+		else if (zero_even * 4 > text && zero_even > 4 * zero_odd)
+			in->text_encoding = 3;
+		in->encoding_inferred = true;
+	}
+	return 0;
+}
+
 static struct gsr_pagefile *
 pagefile_open(struct gsr_ctx *ctx, int fd, const unsigned char *mem,
 	      uint64_t size, uint32_t hint)
@@ -225,12 +330,27 @@ pagefile_open(struct gsr_ctx *ctx, int fd, const unsigned char *mem,
 	in->text_encoding = 1;
 	if (magic)
 		header_fields(in, &h);
-	in->usable_size = in->page_size - in->reserved;
 	n_pages = size / in->page_size + (size % in->page_size != 0);
 	in->n_pages = n_pages < UINT32_MAX ? (uint32_t)n_pages : UINT32_MAX - 1;
+	in->usable_size = in->page_size;
+	if (!in->header_ok) {
+		/* What a usable header would have said, from the pages. */
+		bool reserved = !(magic && in->page_size - h.reserved >= USABLE_MIN);
+		bool encoding = !(magic && h.text_encoding >= 1 && h.text_encoding <= 3);
+
+		if (mem == NULL && (pf->buf = malloc(in->page_size)) == NULL) {
+			gsr_ctx_fail(ctx, GSR_ERR_NOMEM,
+				     "out of memory opening the database");
+			goto out;
+		}
+		if ((reserved || encoding) && infer_layout(pf, reserved, encoding))
+			goto out;
+		pf->buf_pgno = 0;
+	}
+	in->usable_size = in->page_size - in->reserved;
 	pf->image_info = *in;
 
-	if (mem == NULL) {
+	if (mem == NULL && pf->buf == NULL) {
 		pf->buf = malloc(in->page_size);
 		if (pf->buf == NULL) {
 			gsr_ctx_fail(ctx, GSR_ERR_NOMEM,

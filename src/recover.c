@@ -2222,6 +2222,9 @@ gsr_recover_write_json(const struct gsr_recover_result *res, struct jsonw *jw)
 	jw_kint(jw, "page_size", res->info.page_size);
 	jw_kbool(jw, "page_size_inferred", res->info.page_size_inferred);
 	jw_kint(jw, "reserved", res->info.reserved);
+	jw_kbool(jw, "reserved_inferred", res->info.reserved_inferred);
+	jw_kint(jw, "text_encoding", res->info.text_encoding);
+	jw_kbool(jw, "encoding_inferred", res->info.encoding_inferred);
 	jw_kint(jw, "pages", res->info.n_pages);
 	jw_kstr(jw, "schema_source", res->schema_source);
 	if (res->schema_label) {

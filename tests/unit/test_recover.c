@@ -1065,6 +1065,107 @@ deleted_rows(void **state)
 	unlink(path), unlink(out), unlink(led);
 }
 
+/*
+ * A UTF-16le database with 32 reserved bytes per page whose page 1 is
+ * zeroed whole: the page size, the reserved bytes and the text encoding
+ * must all come from the pages, and the rows exactly as SQLite read them.
+ */
+static void
+header_gone_utf16(void **state)
+{
+	sqlite3 *db = NULL;
+	char path[600], sql[1200], out[512], led[512];
+	struct gsr_recover_result res = GSR_RECOVER_RESULT_INIT;
+	struct gsr_ctx ctx = GSR_CTX_INIT;
+	struct gsr_recover_opts opts = { .rules = rules };
+	uint64_t n_ref, exact, extra;
+	unsigned char *img;
+	size_t size;
+	int reserve = 32;
+
+	(void)state;
+	snprintf(path, sizeof path, "%s/utf16.db", tmpdir);
+	unlink(path);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	exec_sql(db, "PRAGMA encoding='UTF-16le'; PRAGMA page_size=4096");
+	assert_int_equal(sqlite3_file_control(db, "main", SQLITE_FCNTL_RESERVE_BYTES,
+					      &reserve), SQLITE_OK);
+	exec_sql(db, "BEGIN");
+	{
+		/* Another encoding cannot be attached: rows go across by
+		 * value, through a second connection. */
+		sqlite3 *c = NULL;
+		sqlite3_stmt *st = NULL, *names = NULL;
+
+		snprintf(sql, sizeof sql, "%s/clean.db", tmpdir);
+		assert_int_equal(sqlite3_open_v2(sql, &c, SQLITE_OPEN_READONLY, NULL),
+				 SQLITE_OK);
+		assert_int_equal(sqlite3_prepare_v2(c, "SELECT sql FROM sqlite_master "
+			"WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' ORDER BY rowid",
+			-1, &st, NULL), SQLITE_OK);
+		while (sqlite3_step(st) == SQLITE_ROW)
+			exec_sql(db, (const char *)sqlite3_column_text(st, 0));
+		sqlite3_finalize(st);
+		assert_int_equal(sqlite3_prepare_v2(c, "SELECT name FROM sqlite_master "
+			"WHERE type = 'table' AND name NOT LIKE 'sqlite_%'", -1, &names,
+			NULL), SQLITE_OK);
+		while (sqlite3_step(names) == SQLITE_ROW) {
+			const char *t = (const char *)sqlite3_column_text(names, 0);
+			sqlite3_stmt *ins = NULL;
+			struct strbuf q = STRBUF_INIT;
+			int n;
+
+			snprintf(sql, sizeof sql, "SELECT * FROM \"%s\"", t);
+			assert_int_equal(sqlite3_prepare_v2(c, sql, -1, &st, NULL), SQLITE_OK);
+			n = sqlite3_column_count(st);
+			sb_addf(&q, "INSERT INTO \"%s\" VALUES (?", t);
+			for (int k = 1; k < n; k++)
+				sb_adds(&q, ",?");
+			sb_adds(&q, ")");
+			assert_int_equal(sqlite3_prepare_v2(db, sb_str(&q), -1, &ins, NULL),
+					 SQLITE_OK);
+			sb_release(&q);
+			while (sqlite3_step(st) == SQLITE_ROW) {
+				for (int k = 0; k < n; k++)
+					sqlite3_bind_value(ins, k + 1, sqlite3_column_value(st, k));
+				assert_int_equal(sqlite3_step(ins), SQLITE_DONE);
+				sqlite3_reset(ins);
+			}
+			sqlite3_finalize(ins);
+			sqlite3_finalize(st);
+		}
+		sqlite3_finalize(names);
+		sqlite3_close(c);
+	}
+	exec_sql(db, "COMMIT");
+	sqlite3_close(db);
+	img = (unsigned char *)slurp(path, &size);
+	memset(img, 0, 4096);
+	snprintf(sql, sizeof sql, "%s/utf16-damaged.db", tmpdir);
+	spill(sql, img, size);
+	free(img);
+	snprintf(out, sizeof out, "%s/utf16.rec.db", tmpdir);
+	snprintf(led, sizeof led, "%s/utf16.ledger.db", tmpdir);
+	unlink(out), unlink(led);
+	if (gsr_recover_run(&ctx, sql, &opts, out, led, &res) != 0) {
+		print_error("utf16: %s\n", ctx.msg);
+		fail();
+	}
+	compare_exact(out, path, &n_ref, &exact, &extra);
+	printf("# header-gone-utf16      rows %" PRIu64 "  exact %" PRIu64 "  extra %"
+	       PRIu64 "  page size %u%s, reserved %u%s, encoding %u%s\n", n_ref, exact,
+	       extra, res.info.page_size, res.info.page_size_inferred ? " inferred" : "",
+	       res.info.reserved, res.info.reserved_inferred ? " inferred" : "",
+	       res.info.text_encoding, res.info.encoding_inferred ? " inferred" : "");
+	assert_int_equal(res.info.page_size, 4096);
+	assert_int_equal(res.info.reserved, 32);
+	assert_int_equal(res.info.text_encoding, 2);
+	assert_int_equal(exact, n_ref);
+	assert_int_equal(extra, 0);
+	gsr_recover_result_release(&res);
+	unlink(path), unlink(sql), unlink(out), unlink(led);
+}
+
 static int
 setup(void **state)
 {
@@ -1125,6 +1226,7 @@ main(void)
 		cmocka_unit_test(wal_database),
 		cmocka_unit_test(hot_journal),
 		cmocka_unit_test(deleted_rows),
+		cmocka_unit_test(header_gone_utf16),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
