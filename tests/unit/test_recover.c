@@ -3,7 +3,8 @@
  * A populated GPUStack 0.6.0 database (the schema of
  * tests/fixtures/schemas/0.6.0.sql, thousands of rows per table, values
  * from the rules' enum domains, long JSON values that overflow) is built
- * with the SQLite library and damaged in known ways.  For each variant
+ * with the SQLite library and damaged in known ways; the WAL variants use
+ * a 0.7.1 database in WAL mode, built the same way.  For each variant
  * the ceiling is computed independently of the code under test: the rows
  * whose leaf page and overflow pages are byte for byte what they were
  * (found by parsing the intact file's cells, as the file format document
@@ -44,6 +45,7 @@
 static char tmpdir[256];
 static struct gsr_rules *rules;
 static const struct gsr_label *l060;
+static const struct gsr_label *fill_label; /* whose enum domains fill uses */
 static unsigned char *clean; /* the intact image */
 static size_t clean_size;
 static uint32_t page_size;
@@ -97,10 +99,11 @@ spill(const char *path, const void *buf, size_t n)
 static const struct strvec *
 enum_of(const char *table, const char *col)
 {
-	for (size_t i = 0; i < l060->n_enums; i++)
-		if (!l060->enums[i].array && !strcmp(l060->enums[i].table, table) &&
-		    !strcmp(l060->enums[i].column, col))
-			return &l060->enums[i].values;
+	for (size_t i = 0; i < fill_label->n_enums; i++)
+		if (!fill_label->enums[i].array &&
+		    !strcmp(fill_label->enums[i].table, table) &&
+		    !strcmp(fill_label->enums[i].column, col))
+			return &fill_label->enums[i].values;
 	return NULL;
 }
 
@@ -186,8 +189,13 @@ fill(sqlite3 *db, const char *table, int n_rows)
 	sqlite3_finalize(ins);
 }
 
+/*
+ * A populated database of label's schema (tests/fixtures/schemas) at
+ * path: every table filled, alembic_version stamped with rev, in WAL mode
+ * with wal.
+ */
 static void
-build_clean(void)
+build_db(const char *label, const char *rev, const char *path, bool wal)
 {
 	static const struct {
 		const char *name;
@@ -200,29 +208,44 @@ build_clean(void)
 		{ "api_keys", 800 },
 	};
 	const char *top = getenv("GSR_TOP");
-	char path[512], *sql, *line, *save = NULL;
+	char file[512], *sql, *line, *save = NULL;
 	struct strbuf ddl = STRBUF_INIT;
 	sqlite3 *db = NULL;
 
-	snprintf(path, sizeof path, "%s/tests/fixtures/schemas/0.6.0.sql",
-		 top && *top ? top : ".");
-	sql = slurp(path, NULL);
+	fill_label = gsr_rules_label(rules, label);
+	assert_non_null(fill_label);
+	snprintf(file, sizeof file, "%s/tests/fixtures/schemas/%s.sql",
+		 top && *top ? top : ".", label);
+	sql = slurp(file, NULL);
 	assert_non_null(sql);
 	for (line = strtok_r(sql, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
 		if (strncmp(line, "-- ", 3) &&
 		    strcmp(line, "CREATE TABLE sqlite_sequence(name,seq);"))
 			sb_addf(&ddl, "%s\n", line);
 	free(sql);
-	snprintf(path, sizeof path, "%s/clean.db", tmpdir);
+	unlink(path);
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-	exec_sql(db, "PRAGMA page_size=4096; PRAGMA secure_delete=OFF; BEGIN");
+	exec_sql(db, "PRAGMA page_size=4096; PRAGMA secure_delete=OFF");
+	if (wal)
+		exec_sql(db, "PRAGMA journal_mode=WAL");
+	exec_sql(db, "BEGIN");
 	exec_sql(db, sb_str(&ddl));
 	sb_release(&ddl);
-	exec_sql(db, "INSERT INTO alembic_version VALUES ('c45e397531d1')");
+	snprintf(file, sizeof file, "INSERT INTO alembic_version VALUES ('%s')", rev);
+	exec_sql(db, file);
 	for (size_t i = 0; i < GSR_ARRAY_LEN(tables); i++)
 		fill(db, tables[i].name, tables[i].rows);
 	exec_sql(db, "COMMIT");
 	assert_int_equal(sqlite3_close(db), SQLITE_OK);
+}
+
+static void
+build_clean(void)
+{
+	char path[512];
+
+	snprintf(path, sizeof path, "%s/clean.db", tmpdir);
+	build_db("0.6.0", "c45e397531d1", path, false);
 	clean = (unsigned char *)slurp(path, &clean_size);
 	page_size = 4096;
 }
@@ -821,8 +844,8 @@ recover_files(const char *name, const char *db, const char *wal,
 }
 
 /*
- * A database in WAL mode: the state A checkpointed into the file, then
- * three committed transactions in the WAL (B: 300 models get description
+ * A GPUStack 0.7.1 database (WAL mode, its own): the state A checkpointed
+ * into the file, then three committed transactions in the WAL (B: 300 models get description
  * v2-ID; C: 150 of them v3-ID; D: 500 system_loads deleted), then a big
  * transaction that spills frames into the WAL but never commits (every
  * description v4-ID).  The files are copied while the connection is open,
@@ -838,10 +861,12 @@ wal_database(void **state)
 	uint64_t n_ref, exact, extra;
 
 	(void)state;
-	snprintf(path, sizeof path, "%s/clean.db", tmpdir);
+	/* A 0.7.x database: WAL mode is its own (checkpointed at close). */
 	snprintf(cdb, sizeof cdb, "%s/wal.db", tmpdir);
 	snprintf(wal, sizeof wal, "%s-wal", cdb);
-	copy_file(path, cdb);
+	build_db("0.7.1", "d19176de3b74", cdb, true);
+	snprintf(path, sizeof path, "%s/wal-base.db", tmpdir);
+	copy_file(cdb, path);
 	assert_int_equal(sqlite3_open(cdb, &db), SQLITE_OK);
 	exec_sql(db, "PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=0;"
 		 "PRAGMA secure_delete=OFF");
@@ -886,7 +911,7 @@ wal_database(void **state)
 
 	/* 2. Without it: the state of the file alone (A). */
 	recover_files("nowal", path, NULL, NULL, &res, out, led, sizeof out);
-	snprintf(refdb, sizeof refdb, "%s/clean.db", tmpdir);
+	snprintf(refdb, sizeof refdb, "%s/wal-base.db", tmpdir);
 	compare_exact(out, refdb, &n_ref, &exact, &extra);
 	printf("# wal-without-wal        rows %" PRIu64 "  exact %" PRIu64
 	       "  extra %" PRIu64 "\n", n_ref, exact, extra);
