@@ -668,24 +668,34 @@ run_recovery(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 	return 0;
 }
 
-/* SQLite cannot read the file: read the recovered database instead. */
+/* SQLite cannot read the file (what says which part; res->unreadable
+ * why): read the recovered database instead.  NULL when nothing could
+ * be recovered, or on an error recorded on ctx. */
 static sqlite3 *
 open_recovered(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 	       const struct gsr_identify_opts *opts, struct gsr_identify *res,
-	       const char *why)
+	       const char *what)
 {
-	sqlite3 *db;
+	sqlite3 *db = NULL;
+	char *why = NULL;
 
-	if (run_recovery(ctx, rules, opts, res, why) != 0 || !res->recovered)
+	if (asprintf(&why, "SQLite cannot read %s (%s)", what, res->unreadable) < 0) {
+		gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
 		return NULL;
+	}
+	if (run_recovery(ctx, rules, opts, res, why) != 0 || !res->recovered)
+		goto out;
 	if ((db = gsr_db_open(ctx, res->recovered_db, false)) == NULL ||
 	    (res->schema = gsr_schema_extract(ctx, db)) == NULL) {
 		sqlite3_close(db);
-		return NULL;
+		db = NULL;
+		goto out;
 	}
 	res->read_by_recovery = true;
 	res->damaged = true;
 	add_problem(res, "%s", why);
+out:
+	free(why);
 	return db;
 }
 
@@ -722,43 +732,30 @@ gsr_identify_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 			    strcmp(res->ev.holders[i].how, "lock") ? "open" : "locked");
 
 	if (!read_header(res)) {
-		char *why = NULL;
-
 		if (res->ev.files[GSR_EV_DB].size < 512 ||
-		    asprintf(&why, "SQLite cannot read the file (%s)",
-			     res->unreadable) < 0 ||
-		    (db = open_recovered(ctx, rules, opts, res, why)) == NULL) {
-			free(why);
+		    (db = open_recovered(ctx, rules, opts, res, "the file")) == NULL) {
 			if (gsr_ctx_failed(ctx))
 				goto out;
 			res->verdict = GSR_VERDICT_UNREADABLE;
 			goto done;
 		}
-		free(why);
 	} else if (fit_truncated(ctx, res) != 0) {
 		goto out;
 	}
 	if (db == NULL &&
 	    ((db = gsr_db_open(ctx, res->ev.work_db, false)) == NULL ||
 	     (res->schema = gsr_schema_extract(ctx, db)) == NULL)) {
-		char *why = NULL;
-
 		if (ctx->err == GSR_ERR_NOMEM)
 			goto out;
 		res->unreadable = strdup(ctx->msg);
 		gsr_ctx_clear(ctx);
 		sqlite3_close(db);
-		db = NULL;
-		if (asprintf(&why, "SQLite cannot read the schema (%s)",
-			     res->unreadable) < 0 ||
-		    (db = open_recovered(ctx, rules, opts, res, why)) == NULL) {
-			free(why);
+		if ((db = open_recovered(ctx, rules, opts, res, "the schema")) == NULL) {
 			if (gsr_ctx_failed(ctx))
 				goto out;
 			res->verdict = GSR_VERDICT_UNREADABLE;
 			goto done;
 		}
-		free(why);
 	}
 	read_alembic(db, res);
 	if (!is_gpustack(rules, res)) {

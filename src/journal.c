@@ -7,6 +7,7 @@
  */
 #include "compat.h"
 #include "journal.h"
+#include "fdio.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -55,44 +56,12 @@ struct gsr_journal {
 	size_t n_idx;
 };
 
-/*
- * Read up to n bytes at offset off into dst.  Returns the number of bytes
- * read, fewer at the end of the file or on EIO (damage), or -1 after
- * recording any other read error on the context.
- */
+/* Read up to n bytes at off (see gsr_read_at()). */
 static ssize_t
 read_at(struct gsr_journal *j, void *dst, size_t n, uint64_t off)
 {
-	size_t got = 0;
-
-	if (off >= j->size)
-		return 0;
-	if (n > j->size - off)
-		n = (size_t)(j->size - off);
-	if (j->mem != NULL) {
-		memcpy(dst, j->mem + off, n);
-		return (ssize_t)n;
-	}
-	while (got < n) {
-		ssize_t r = pread(j->fd, (unsigned char *)dst + got, n - got,
-				  (off_t)(off + got));
-
-		if (r == 0)
-			break;
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EIO)
-				break;
-			gsr_ctx_fail(j->ctx, GSR_ERR_INPUT,
-				     "cannot read the journal at offset "
-				     "%" PRIu64 ": %s",
-				     off + got, strerror(errno));
-			return -1;
-		}
-		got += (size_t)r;
-	}
-	return (ssize_t)got;
+	return gsr_read_at(j->ctx, j->fd, j->mem, j->size, dst, n,
+			   off, "the journal");
 }
 
 /* The whole record at off (inside the file, checked by the caller) whose

@@ -5,6 +5,7 @@
  */
 #include "compat.h"
 #include "pagefile.h"
+#include "fdio.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -51,45 +52,12 @@ gsr_page_size_valid(uint64_t size)
 	return size >= PAGE_MIN && size <= PAGE_MAX && (size & (size - 1)) == 0;
 }
 
-/*
- * Read up to n bytes at offset off into dst.  Returns the number of bytes
- * read, fewer at the end of the image or when the device reports EIO (a
- * damaged area, for the caller to treat as such), or -1 after recording any
- * other read error on the context.
- */
+/* Read up to n bytes at off (see gsr_read_at()). */
 static ssize_t
 read_at(struct gsr_pagefile *pf, void *dst, size_t n, uint64_t off)
 {
-	size_t got = 0;
-
-	if (off >= pf->size)
-		return 0;
-	if (n > pf->size - off)
-		n = (size_t)(pf->size - off);
-	if (pf->mem != NULL) {
-		memcpy(dst, pf->mem + off, n);
-		return (ssize_t)n;
-	}
-	while (got < n) {
-		ssize_t r = pread(pf->fd, (unsigned char *)dst + got, n - got,
-				  (off_t)(off + got));
-
-		if (r == 0)
-			break;
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EIO)
-				break;
-			gsr_ctx_fail(pf->ctx, GSR_ERR_INPUT,
-				     "cannot read the database at offset "
-				     "%" PRIu64 ": %s",
-				     off + got, strerror(errno));
-			return -1;
-		}
-		got += (size_t)r;
-	}
-	return (ssize_t)got;
+	return gsr_read_at(pf->ctx, pf->fd, pf->mem, pf->size, dst, n,
+			   off, "the database");
 }
 
 /*

@@ -1541,6 +1541,21 @@ out:
 	return rc;
 }
 
+/* Open path read-only (never following a link) into *fd and its size
+ * into *size.  Returns 0, or -1 with GSR_ERR_INPUT on ctx. */
+static int
+open_input(struct gsr_ctx *ctx, const char *path, int *fd, uint64_t *size)
+{
+	struct stat sb;
+
+	*fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (*fd < 0 || fstat(*fd, &sb) != 0)
+		return gsr_ctx_fail(ctx, GSR_ERR_INPUT, "cannot read '%s': %s", path,
+				    strerror(errno));
+	*size = (uint64_t)sb.st_size;
+	return 0;
+}
+
 /* Open the -wal or -journal at path and lay it over the image.  Returns 0
  * (whether or not it could be used), -1 on error. */
 static int
@@ -1548,15 +1563,12 @@ open_sidecars(struct rec *r, int fd, uint64_t size, int *wal_fd, int *jr_fd)
 {
 	const struct gsr_recover_opts *o = r->opts;
 	struct gsr_wal_info wi;
-	struct stat sb;
+	uint64_t len;
 	int rc;
 
 	if (o && o->wal_path) {
-		*wal_fd = open(o->wal_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-		if (*wal_fd < 0 || fstat(*wal_fd, &sb) != 0)
-			return gsr_ctx_fail(r->ctx, GSR_ERR_INPUT, "cannot read '%s': %s",
-					    o->wal_path, strerror(errno));
-		if ((r->wal_all = gsr_wal_open_fd(r->ctx, *wal_fd, (uint64_t)sb.st_size,
+		if (open_input(r->ctx, o->wal_path, wal_fd, &len) ||
+		    (r->wal_all = gsr_wal_open_fd(r->ctx, *wal_fd, len,
 						 r->in.page_size)) == NULL)
 			return -1;
 		gsr_wal_get_info(r->wal_all, &wi);
@@ -1579,11 +1591,8 @@ open_sidecars(struct rec *r, int fd, uint64_t size, int *wal_fd, int *jr_fd)
 		}
 	}
 	if (o && o->journal_path) {
-		*jr_fd = open(o->journal_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-		if (*jr_fd < 0 || fstat(*jr_fd, &sb) != 0)
-			return gsr_ctx_fail(r->ctx, GSR_ERR_INPUT, "cannot read '%s': %s",
-					    o->journal_path, strerror(errno));
-		if ((r->jrnl = gsr_journal_open_fd(r->ctx, *jr_fd, (uint64_t)sb.st_size,
+		if (open_input(r->ctx, o->journal_path, jr_fd, &len) ||
+		    (r->jrnl = gsr_journal_open_fd(r->ctx, *jr_fd, len,
 						   r->in.page_size)) == NULL)
 			return -1;
 		{
@@ -2065,7 +2074,7 @@ gsr_recover_run(struct gsr_ctx *ctx, const char *image_path,
 		const char *ledger_db, struct gsr_recover_result *res)
 {
 	struct rec r = { .ctx = ctx, .opts = opts, .res = res };
-	struct stat sb;
+	uint64_t size = 0;
 	uint32_t *fl = NULL;
 	size_t n_fl = 0, n_created = 0;
 	double t0 = now_ms();
@@ -2074,18 +2083,13 @@ gsr_recover_run(struct gsr_ctx *ctx, const char *image_path,
 	if (gsr_ctx_failed(ctx))
 		return -1;
 	res->schema_source = "sqlite_master";
-	fd = open(image_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &sb) != 0) {
-		gsr_ctx_fail(ctx, GSR_ERR_INPUT, "cannot read '%s': %s", image_path,
-			     strerror(errno));
-		goto out;
-	}
-	if ((r.pf = gsr_pagefile_open_fd(ctx, fd, (uint64_t)sb.st_size,
+	if (open_input(ctx, image_path, &fd, &size) ||
+	    (r.pf = gsr_pagefile_open_fd(ctx, fd, size,
 					 opts ? opts->page_size_hint : 0)) == NULL)
 		goto out;
 	gsr_pagefile_get_info(r.pf, &r.in);
 	res->info = r.in;
-	if (open_sidecars(&r, fd, (uint64_t)sb.st_size, &wal_fd, &jr_fd))
+	if (open_sidecars(&r, fd, size, &wal_fd, &jr_fd))
 		goto out;
 	if (r.in.n_pages == 0) {
 		gsr_ctx_fail(ctx, GSR_ERR_INPUT,

@@ -10,6 +10,7 @@
  */
 #include "compat.h"
 #include "walfile.h"
+#include "fdio.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -42,44 +43,12 @@ struct gsr_wal {
 	size_t n_idx;
 };
 
-/*
- * Read up to n bytes at offset off into dst.  Returns the number of bytes
- * read, fewer at the end of the file or on EIO (damage), or -1 after
- * recording any other read error on the context.
- */
+/* Read up to n bytes at off (see gsr_read_at()). */
 static ssize_t
 read_at(struct gsr_wal *wal, void *dst, size_t n, uint64_t off)
 {
-	size_t got = 0;
-
-	if (off >= wal->size)
-		return 0;
-	if (n > wal->size - off)
-		n = (size_t)(wal->size - off);
-	if (wal->mem != NULL) {
-		memcpy(dst, wal->mem + off, n);
-		return (ssize_t)n;
-	}
-	while (got < n) {
-		ssize_t r = pread(wal->fd, (unsigned char *)dst + got, n - got,
-				  (off_t)(off + got));
-
-		if (r == 0)
-			break;
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EIO)
-				break;
-			gsr_ctx_fail(wal->ctx, GSR_ERR_INPUT,
-				     "cannot read the WAL at offset %" PRIu64
-				     ": %s",
-				     off + got, strerror(errno));
-			return -1;
-		}
-		got += (size_t)r;
-	}
-	return (ssize_t)got;
+	return gsr_read_at(wal->ctx, wal->fd, wal->mem, wal->size, dst, n,
+			   off, "the WAL");
 }
 
 /*
