@@ -47,7 +47,8 @@ is() {
 		t_result 0 "$3"
 	else
 		t_result 1 "$3"
-		printf '#   got:      %s\n#   expected: %s\n' "$1" "$2"
+		# On stderr too, which prove shows without -v.
+		printf '#   got:      %s\n#   expected: %s\n' "$1" "$2" | tee /dev/stderr
 	fi
 }
 
@@ -57,7 +58,7 @@ like() {
 		t_result 0 "$3"
 	else
 		t_result 1 "$3"
-		printf '#   got: %s\n#   not matching: %s\n' "$1" "$2" | head -n 20
+		printf '#   got: %s\n#   not matching: %s\n' "$1" "$2" | head -n 20 | tee /dev/stderr
 	fi
 }
 
