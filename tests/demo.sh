@@ -34,4 +34,12 @@ echo "\$ gsrecover verify $archive --db demo-out/database.rebuilt-0.6.0.db"
 echo
 echo "\$ gsrecover identify demo-out/database.rebuilt-0.6.0.db | head -n 3"
 "$GSR" identify demo-out/database.rebuilt-0.6.0.db | head -n 3
+echo
+# Physical damage: the sample with its first page (header and schema root)
+# zeroed, which SQLite cannot open at all.
+cp demo-out/database.db demo-out/damaged.db
+dd if=/dev/zero of=demo-out/damaged.db bs=4096 count=1 conv=notrunc 2> /dev/null
+echo "\$ dd if=/dev/zero of=demo-out/damaged.db bs=4096 count=1 conv=notrunc"
+echo "\$ gsrecover identify demo-out/damaged.db | head -n 12"
+"$GSR" identify demo-out/damaged.db | head -n 12
 [ "$status" -eq 4 ]
