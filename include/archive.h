@@ -119,6 +119,9 @@ int gsr_archive_spool_begin(struct gsr_ctx *ctx, struct gsr_archive_spool *sp,
 int gsr_archive_spool_write(struct gsr_ctx *ctx, struct gsr_archive_spool *sp,
 			    const void *p, size_t n);
 
+/* Forget what the open member holds so far: it starts again, empty. */
+int gsr_archive_spool_restart(struct gsr_ctx *ctx, struct gsr_archive_spool *sp);
+
 /* Close the open member; its size and SHA-256 (each may be NULL) are
  * returned.  Returns 0 or -1. */
 int gsr_archive_spool_end(struct gsr_ctx *ctx, struct gsr_archive_spool *sp,

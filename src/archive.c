@@ -226,6 +226,25 @@ gsr_archive_spool_write(struct gsr_ctx *ctx, struct gsr_archive_spool *sp,
 }
 
 int
+gsr_archive_spool_restart(struct gsr_ctx *ctx, struct gsr_archive_spool *sp)
+{
+	if (gsr_ctx_failed(ctx))
+		return -1;
+	if (!sp->open)
+		return gsr_ctx_fail(ctx, GSR_ERR_INTERNAL, "no spooled member is open");
+	if (ZSTD_isError(ZSTD_CCtx_reset(sp->cz, ZSTD_reset_session_only)))
+		return gsr_ctx_fail(ctx, GSR_ERR_INTERNAL, "zstd cannot start again");
+	if (ftruncate(sp->fd, (off_t)sp->off) != 0 ||
+	    lseek(sp->fd, (off_t)sp->off, SEEK_SET) < 0)
+		return spool_fail(ctx, -1);
+	sp->end = sp->off;
+	sp->size = 0;
+	sp->in_frame = false;
+	gsr_sha256_init(&sp->h);
+	return 0;
+}
+
+int
 gsr_archive_spool_end(struct gsr_ctx *ctx, struct gsr_archive_spool *sp,
 		      uint64_t *size, char sha256[GSR_SHA256_HEX])
 {
