@@ -34,6 +34,20 @@ struct qfile {
 	sqlite3_stmt *by_rowid; /* SELECT * FROM src.T WHERE rowid = ? */
 };
 
+/*
+ * The checks of the output run in a thread of their own, on a connection
+ * of their own, once the output is complete and closed: meanwhile the
+ * main thread hashes the file, which the checks only read.
+ */
+struct verify_job {
+	struct gsr_ctx ctx;
+	const char *path;
+	const struct gsr_label *target;
+	pthread_t thread;
+	bool running;
+	double ms;
+};
+
 /* State of one run, beside the result it fills. */
 struct run {
 	struct gsr_ctx *ctx;
@@ -53,6 +67,7 @@ struct run {
 	char *qdir;       /* quarantine directory in the working directory */
 	struct qfile *q;
 	size_t n_q, cap_q;
+	struct verify_job verify; /* the checks of the output, in a thread */
 	double t0;
 };
 
@@ -1146,33 +1161,38 @@ write_bookkeeping(struct run *r)
 	return 0;
 }
 
-/* The output must be what the target release's migrations create. */
+/* The output must be what the target release's migrations create: its
+ * schema exactly, integrity_check and foreign_key_check clean.  Reads db
+ * (the output) only; errors go to ctx. */
 static int
-verify_output(struct run *r)
+check_output(struct gsr_ctx *ctx, sqlite3 *db, const struct gsr_label *target)
 {
-	struct gsr_schema *s = gsr_schema_extract(r->ctx, r->out);
+	struct gsr_schema *s = gsr_schema_extract(ctx, db);
 	sqlite3_stmt *st = NULL;
+	const char *msg;
 	int rc = -1;
 
 	if (s == NULL)
 		return -1;
-	if (!gsr_schema_same(r->res->target->schema, s, false)) {
-		gsr_ctx_fail(r->ctx, GSR_ERR_INTERNAL,
-			     "the rebuilt schema is not exactly %s's", r->res->target->name);
+	if (!gsr_schema_same(target->schema, s, false)) {
+		gsr_ctx_fail(ctx, GSR_ERR_INTERNAL,
+			     "the rebuilt schema is not exactly %s's", target->name);
 		goto out;
 	}
-	if (sqlite3_prepare_v2(r->out, "PRAGMA main.integrity_check(1)", -1, &st, NULL) != SQLITE_OK ||
+	if (sqlite3_prepare_v2(db, "PRAGMA main.integrity_check(1)", -1, &st, NULL) != SQLITE_OK ||
 	    sqlite3_step(st) != SQLITE_ROW ||
-	    strcmp((const char *)sqlite3_column_text(st, 0), "ok") != 0) {
-		gsr_ctx_fail(r->ctx, GSR_ERR_INTERNAL, "the rebuilt database fails "
-			     "integrity_check: %s", st ? (const char *)sqlite3_column_text(st, 0)
-						       : sqlite3_errmsg(r->out));
+	    (msg = (const char *)sqlite3_column_text(st, 0)) == NULL || strcmp(msg, "ok") != 0) {
+		msg = st ? (const char *)sqlite3_column_text(st, 0) : NULL;
+		gsr_ctx_fail(ctx, GSR_ERR_INTERNAL, "the rebuilt database fails "
+			     "integrity_check: %s", msg ? msg : sqlite3_errmsg(db));
 		goto out;
 	}
 	sqlite3_finalize(st);
 	st = NULL;
-	if (query_int(r, "SELECT count(*) FROM pragma_foreign_key_check") != 0) {
-		gsr_ctx_fail(r->ctx, GSR_ERR_INTERNAL, "the rebuilt database fails "
+	if (sqlite3_prepare_v2(db, "SELECT count(*) FROM pragma_foreign_key_check",
+			       -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_ROW || sqlite3_column_int64(st, 0) != 0) {
+		gsr_ctx_fail(ctx, GSR_ERR_INTERNAL, "the rebuilt database fails "
 			     "foreign_key_check");
 		goto out;
 	}
@@ -1181,6 +1201,53 @@ out:
 	sqlite3_finalize(st);
 	gsr_schema_free(s);
 	return rc;
+}
+
+/* The checks of the output, in a thread (struct verify_job). */
+static void *
+verify_main(void *arg)
+{
+	struct verify_job *job = arg;
+	double t0 = now_ms();
+	sqlite3 *db = gsr_db_open(&job->ctx, job->path, false);
+
+	if (db != NULL)
+		check_output(&job->ctx, db, job->target);
+	sqlite3_close(db);
+	job->ms = now_ms() - t0;
+	return NULL;
+}
+
+static int
+verify_start(struct run *r)
+{
+	struct verify_job *job = &r->verify;
+
+	job->ctx = (struct gsr_ctx)GSR_CTX_INIT;
+	job->path = r->out_tmp;
+	job->target = r->res->target;
+	if (pthread_create(&job->thread, NULL, verify_main, job) != 0)
+		return gsr_ctx_fail(r->ctx, GSR_ERR_INTERNAL, "cannot start a thread: %s",
+				    strerror(errno));
+	job->running = true;
+	return 0;
+}
+
+/* Wait for the checks; their failure becomes the run's. */
+static int
+verify_join(struct run *r)
+{
+	struct verify_job *job = &r->verify;
+
+	if (!job->running)
+		return gsr_ctx_failed(r->ctx) ? -1 : 0;
+	pthread_join(job->thread, NULL);
+	job->running = false;
+	if (gsr_ctx_failed(&job->ctx))
+		return gsr_ctx_fail(r->ctx, job->ctx.err, "%s", job->ctx.msg);
+	logf_(r, "integrity_check and foreign_key_check pass; schema is %s's "
+	      "(checked in %.0f ms, in parallel)", r->res->target->name, job->ms);
+	return gsr_ctx_failed(r->ctx) ? -1 : 0;
 }
 
 static int
@@ -1291,9 +1358,6 @@ build_output(struct run *r)
 	if (write_bookkeeping(r) || create_objects(r, 1) || exec_sql(r, "COMMIT"))
 		goto out;
 	logf_(r, "committed");
-	if (verify_output(r))
-		goto out;
-	logf_(r, "integrity_check and foreign_key_check pass; schema is %s's", t->name);
 	/* The quarantine's lookups hold statements on src. */
 	for (size_t i = 0; i < r->n_q; i++) {
 		sqlite3_finalize(r->q[i].by_rowid);
@@ -1301,14 +1365,25 @@ build_output(struct run *r)
 	}
 	if (exec_sql(r, "DETACH src") || (r->stg_path && exec_sql(r, "DETACH stg")))
 		goto out;
-	if (!strcmp(t->journal, "wal") && exec_sql(r, "PRAGMA main.journal_mode=WAL"))
-		goto out;
+	if (!strcmp(t->journal, "wal")) {
+		/* WAL mode wants the file to itself: check it first. */
+		if (check_output(r->ctx, r->out, t))
+			goto out;
+		logf_(r, "integrity_check and foreign_key_check pass; schema is %s's",
+		      t->name);
+		if (exec_sql(r, "PRAGMA main.journal_mode=WAL"))
+			goto out;
+	}
 	if (sqlite3_close(r->out) != SQLITE_OK) {
 		gsr_ctx_fail(r->ctx, GSR_ERR_IO, "cannot close the rebuilt database: %s",
 			     sqlite3_errmsg(r->out));
 		goto out;
 	}
 	r->out = NULL;
+	/* The checks only read: they run while the file is synced and
+	 * hashed. */
+	if (strcmp(t->journal, "wal") != 0 && verify_start(r))
+		goto out;
 	if (fsync_path(r->out_tmp, false) != 0) {
 		gsr_ctx_fail(r->ctx, GSR_ERR_IO, "cannot write '%s': %s", r->out_tmp,
 			     strerror(errno));
@@ -1795,7 +1870,8 @@ gsr_rebuild_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 		goto out;
 	res->changed = !(sv_contains(&res->id.matches, res->target->name) &&
 			 res->id.health_ok && res->total_quarantined == 0);
-	if (hash_file(ctx, r.out_tmp, res->out_sha256, &res->out_size))
+	if (hash_file(ctx, r.out_tmp, res->out_sha256, &res->out_size) ||
+	    verify_join(&r))
 		goto out;
 	logf_(&r, "rebuilt database: %" PRIu64 " bytes, sha256 %s", res->out_size,
 	      res->out_sha256);
@@ -1837,6 +1913,10 @@ gsr_rebuild_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 oom:
 	gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
 out:
+	if (r.verify.running) {
+		pthread_join(r.verify.thread, NULL);
+		r.verify.running = false;
+	}
 	if (ajob.running) {
 		pthread_join(ajob.thread, NULL);
 		ajob.running = false;
