@@ -957,7 +957,16 @@ struct fastpath {
 	int ipk;		/* column of the INTEGER PRIMARY KEY, or -1 */
 	unsigned char *real;	/* ncol flags: REAL affinity */
 	sqlite3_stmt *by_rowid; /* SELECT * ... WHERE rowid = ?1, or NULL */
+	/* What SQLite gives for a column a record lacks (its default, the
+	 * same for every row), learnt from the first such record. */
+	struct xval *dflt;	/* ncol */
+	unsigned char *have_dflt; /* ncol flags */
+	size_t dflt_bytes;	/* of TEXT and BLOB defaults, a bound on memory */
 };
+
+/* Defaults larger than this, all columns together, are not kept: each
+ * short record is then read through SQLite. */
+#define DEFAULTS_MAX ((size_t)1 << 20)
 
 static void
 fast_release(struct fastpath *fp)
@@ -967,6 +976,12 @@ fast_release(struct fastpath *fp)
 		close(fp->fd);
 	free(fp->real);
 	sqlite3_finalize(fp->by_rowid);
+	for (int i = 0; fp->dflt && i < fp->ncol; i++)
+		if (fp->have_dflt[i] && (fp->dflt[i].type == SQLITE_TEXT ||
+					 fp->dflt[i].type == SQLITE_BLOB))
+			free((void *)fp->dflt[i].p);
+	free(fp->dflt);
+	free(fp->have_dflt);
 	memset(fp, 0, sizeof *fp);
 	fp->fd = -1;
 }
@@ -1070,7 +1085,9 @@ fast_prepare(struct gsr_ctx *ctx, sqlite3 *db, const char *schema,
 	fp->ncol = ncol;
 	sqlite3_finalize(q);
 	q = NULL;
-	if ((fp->real = calloc((size_t)ncol, 1)) == NULL) {
+	if ((fp->real = calloc((size_t)ncol, 1)) == NULL ||
+	    (fp->have_dflt = calloc((size_t)ncol, 1)) == NULL ||
+	    (fp->dflt = calloc((size_t)ncol, sizeof *fp->dflt)) == NULL) {
 		rc = gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
 		goto out;
 	}
@@ -1121,88 +1138,132 @@ struct walkrow {
 	struct gsr_ctx *ctx;
 	struct ofile *of;
 	const struct tinfo *ti;
-	const struct fastpath *fp;
+	struct fastpath *fp;
 	int64_t rows;
 	int64_t last;
 	bool back;   /* the table must be read through SQLite after all */
 	bool failed; /* an error is on ctx */
 };
 
+/*
+ * Learn the defaults of the columns from n on, which the record of rowid
+ * lacks, from SQLite's view of that row.  Returns 0, 1 when they cannot
+ * be kept (the row is then to be written from SQLite, whose values are
+ * in fp->by_rowid), -1 when the row cannot be read that way at all.
+ */
+static int
+learn_defaults(struct fastpath *fp, int64_t rowid, int n)
+{
+	sqlite3_stmt *st = fp->by_rowid;
+	int rc = 0;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_reset(st);
+	sqlite3_bind_int64(st, 1, rowid);
+	if (sqlite3_step(st) != SQLITE_ROW || sqlite3_column_count(st) != fp->ncol)
+		return -1;
+	for (int i = n; i < fp->ncol; i++) {
+		struct xval v;
+		unsigned char *copy;
+
+		if (fp->have_dflt[i] || i == fp->ipk)
+			continue;
+		if (sql_value(st, i, &v) != 0)
+			return -1;
+		if (v.type == SQLITE_TEXT || v.type == SQLITE_BLOB) {
+			if (v.n > DEFAULTS_MAX - fp->dflt_bytes ||
+			    (copy = malloc(v.n ? v.n : 1)) == NULL) {
+				rc = 1;
+				continue;
+			}
+			memcpy(copy, v.p, v.n);
+			v.p = copy;
+			fp->dflt_bytes += v.n;
+		}
+		fp->dflt[i] = v;
+		fp->have_dflt[i] = 1;
+	}
+	return rc;
+}
+
 static int
 walk_row(void *arg, const struct gsr_row *row)
 {
 	struct walkrow *wr = arg;
-	const struct fastpath *fp = wr->fp;
+	struct fastpath *fp = wr->fp;
 	enum gsr_export_format fmt = wr->ex->fmt;
 	struct xval v = { SQLITE_NULL, 0, 0, NULL, 0 };
-	bool sep;
+	int n = row->n_values < (size_t)fp->ncol ? (int)row->n_values : fp->ncol;
+	bool sep, from_sql = false;
 
 	if (row->truncated || (wr->rows > 0 && row->rowid <= wr->last)) {
 		wr->back = true;
 		return 1;
 	}
 	wr->last = row->rowid;
-	if (row->n_values < (size_t)fp->ncol) {
-		/* Columns added since the row was written: SQLite gives
-		 * their defaults. */
-		sqlite3_stmt *st = fp->by_rowid;
-
-		if (st == NULL) {
+	/* Columns added since the row was written: SQLite gives their
+	 * defaults. */
+	for (int i = n; i < fp->ncol && !from_sql; i++) {
+		if (fp->have_dflt[i] || i == fp->ipk)
+			continue;
+		switch (learn_defaults(fp, row->rowid, n)) {
+		case 0:
+			break;
+		case 1:
+			from_sql = true;
+			break;
+		default:
 			wr->back = true;
 			return 1;
-		}
-		sqlite3_reset(st);
-		sqlite3_bind_int64(st, 1, row->rowid);
-		if (sqlite3_step(st) != SQLITE_ROW ||
-		    sqlite3_column_count(st) != fp->ncol) {
-			wr->back = true;
-			return 1;
-		}
-		row_begin(fmt, wr->of, wr->ti, row->rowid, &sep);
-		for (int i = 0; i < fp->ncol; i++) {
-			if (sql_value(st, i, &v) != 0) {
-				gsr_ctx_fail(wr->ctx, GSR_ERR_NOMEM, "out of memory");
-				wr->failed = true;
-				return 1;
-			}
-			row_value(fmt, wr->of, &v, &sep);
-		}
-		sqlite3_reset(st);
-	} else {
-		row_begin(fmt, wr->of, wr->ti, row->rowid, &sep);
-		for (int i = 0; i < fp->ncol; i++) {
-			const struct gsr_value *gv = &row->values[i];
-
-			v.type = SQLITE_NULL;
-			if (i == fp->ipk) {
-				v.type = SQLITE_INTEGER;
-				v.i = row->rowid;
-			} else if (gv->type == GSR_V_INT) {
-				if (fp->real[i]) {
-					v.type = SQLITE_FLOAT;
-					v.r = (double)gv->i;
-				} else {
-					v.type = SQLITE_INTEGER;
-					v.i = gv->i;
-				}
-			} else if (gv->type == GSR_V_REAL) {
-				if (!isnan(gv->r)) {
-					v.type = SQLITE_FLOAT;
-					v.r = gv->r;
-				}
-			} else if (gv->type == GSR_V_TEXT || gv->type == GSR_V_BLOB) {
-				if (gv->encoding_error) {
-					wr->back = true;
-					return 1;
-				}
-				v.type = gv->type == GSR_V_TEXT ? SQLITE_TEXT : SQLITE_BLOB;
-				v.p = gv->p;
-				v.n = gv->n;
-			}
-			row_value(fmt, wr->of, &v, &sep);
 		}
 	}
+	row_begin(fmt, wr->of, wr->ti, row->rowid, &sep);
+	for (int i = 0; i < fp->ncol; i++) {
+		const struct gsr_value *gv = &row->values[i];
+
+		v.type = SQLITE_NULL;
+		if (i == fp->ipk) {
+			v.type = SQLITE_INTEGER;
+			v.i = row->rowid;
+		} else if (i >= n) {
+			if (from_sql) {
+				if (sql_value(fp->by_rowid, i, &v) != 0) {
+					gsr_ctx_fail(wr->ctx, GSR_ERR_NOMEM,
+						     "out of memory");
+					wr->failed = true;
+					return 1;
+				}
+			} else {
+				v = fp->dflt[i];
+			}
+		} else if (gv->type == GSR_V_INT) {
+			if (fp->real[i]) {
+				v.type = SQLITE_FLOAT;
+				v.r = (double)gv->i;
+			} else {
+				v.type = SQLITE_INTEGER;
+				v.i = gv->i;
+			}
+		} else if (gv->type == GSR_V_REAL) {
+			if (!isnan(gv->r)) {
+				v.type = SQLITE_FLOAT;
+				v.r = gv->r;
+			}
+		} else if (gv->type == GSR_V_TEXT || gv->type == GSR_V_BLOB) {
+			if (gv->encoding_error) {
+				wr->back = true;
+				return 1;
+			}
+			v.type = gv->type == GSR_V_TEXT ? SQLITE_TEXT : SQLITE_BLOB;
+			v.p = gv->p;
+			v.n = gv->n;
+		}
+		row_value(fmt, wr->of, &v, &sep);
+	}
 	row_end(fmt, wr->of);
+	if (from_sql)
+		sqlite3_reset(fp->by_rowid);
 	if (++wr->rows % CANCEL_EVERY == 0) {
 		if (gsr_ctx_check_cancel(wr->ctx) != 0 || wr->of->failed) {
 			wr->failed = true;
@@ -1223,7 +1284,7 @@ walk_row(void *arg, const struct gsr_row *row)
 static int
 fast_rows(struct exporter *ex, struct gsr_ctx *ctx, struct ofile *of,
 	  struct gsr_export_table *t, const struct tinfo *ti,
-	  const struct fastpath *fp)
+	  struct fastpath *fp)
 {
 	struct walkrow wr = { .ex = ex, .ctx = ctx, .of = of, .ti = ti, .fp = fp };
 	struct gsr_walk_stats stats;

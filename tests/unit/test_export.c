@@ -248,6 +248,10 @@ static const char tricky_sql[] =
 	"ALTER TABLE added ADD COLUMN y DEFAULT 'dflt';"
 	"ALTER TABLE added ADD COLUMN z REAL DEFAULT 3;"
 	"INSERT INTO added VALUES (3, 'y3', 4);"
+	"ALTER TABLE added ADD COLUMN w DEFAULT x'00ff';"
+	"ALTER TABLE added ADD COLUMN n;"
+	"INSERT INTO added VALUES (4, 'y4', 5, x'01', 6);"
+	"INSERT INTO added (x) VALUES (5);"
 	"CREATE TABLE big (id INTEGER PRIMARY KEY, t TEXT, b BLOB);"
 	"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 600)"
 	" INSERT INTO big SELECT i * 3, printf('%.*c', i * 37 % 9000, 'x'),"
@@ -334,7 +338,7 @@ walk_matches_sqlite(void **state)
 	char *h = slurp(path, "added.jsonl");
 	*strchr(h, '\n') = '\0';
 	assert_string_equal(h, "{\"table\":\"added\",\"source\":\"btree\","
-			    "\"rowid\":true,\"columns\":[\"x\",\"y\",\"z\"]}");
+			    "\"rowid\":true,\"columns\":[\"x\",\"y\",\"z\",\"w\",\"n\"]}");
 	free(h);
 	h = slurp(path, "wr.jsonl");
 	*strchr(h, '\n') = '\0';
