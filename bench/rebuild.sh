@@ -16,9 +16,12 @@ echo "database: $db ($(($(wc -c < "$db") / 1048576)) MiB)"
 
 now() { date +%s.%N; }
 secs() { echo "$2 - $1" | bc -l; }
-cat "$db" > /dev/null # page cache warm for every contender
+# Each contender starts alike: what the one before wrote is on disk, the
+# input is in the page cache.
+settle() { sync; cat "$db" > /dev/null; }
 
 rm -f "$out/floor.db" "$out/floor.zst"
+settle
 t0=$(now)
 sqlite3 "$db" "VACUUM INTO '$out/floor.db'"
 zstd -q -3 -T0 "$db" -o "$out/floor.zst"
@@ -26,12 +29,14 @@ t1=$(now)
 floor=$(secs "$t0" "$t1")
 
 rm -f "$out/dump.db"
+settle
 t0=$(now)
 sqlite3 "$db" .dump | sqlite3 "$out/dump.db"
 t1=$(now)
 dump=$(secs "$t0" "$t1")
 
 rm -f "$out/rebuilt.db" "$out/audit.tar.zst"
+settle
 t0=$(now)
 /usr/bin/time -f '%M' -o "$out/rss.txt" "$GSR" rebuild --json "$db" --to 0.6.0 \
 	-o "$out/rebuilt.db" --archive "$out/audit.tar.zst" > "$out/rebuild.json" || [ $? -eq 1 ]

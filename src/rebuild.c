@@ -1203,6 +1203,14 @@ out:
 	return rc;
 }
 
+/* SQLite's progress callback: stop a check once a signal has come. */
+static int
+verify_progress(void *arg)
+{
+	(void)arg;
+	return gsr_cancel_requested();
+}
+
 /* The checks of the output, in a thread (struct verify_job). */
 static void *
 verify_main(void *arg)
@@ -1211,9 +1219,17 @@ verify_main(void *arg)
 	double t0 = now_ms();
 	sqlite3 *db = gsr_db_open(&job->ctx, job->path, false);
 
-	if (db != NULL)
+	if (db != NULL) {
+		sqlite3_progress_handler(db, 10000, verify_progress, NULL);
 		check_output(&job->ctx, db, job->target);
+	}
 	sqlite3_close(db);
+	/* A check cut short by a signal did not fail: the run was
+	 * interrupted. */
+	if (gsr_cancel_requested()) {
+		gsr_ctx_clear(&job->ctx);
+		gsr_ctx_check_cancel(&job->ctx);
+	}
 	job->ms = now_ms() - t0;
 	return NULL;
 }
