@@ -696,23 +696,64 @@ rcol(const char *name)
 	return sb_detach(&sb);
 }
 
+/* Tables of more rows than this are checked on a thread of their own
+ * while they are copied; smaller ones first, on the main thread. */
+#define PRESCAN_PARALLEL_ROWS 100000
+
+/* The count of a source table's rows that fail the target's conditions,
+ * made on a connection of its own (the source attached as src). */
+struct prescan {
+	struct gsr_ctx ctx;
+	const char *work_db;
+	char *sql;
+	int64_t bad;
+	pthread_t thread;
+};
+
+static void *
+prescan_main(void *arg)
+{
+	struct prescan *ps = arg;
+	sqlite3 *db = gsr_db_open_memory(&ps->ctx);
+	sqlite3_stmt *st = NULL;
+
+	ps->bad = -1;
+	if (db == NULL || gsr_db_attach_ro(&ps->ctx, db, ps->work_db, "src"))
+		goto out;
+	if (sqlite3_prepare_v2(db, ps->sql, -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_ROW) {
+		gsr_ctx_fail(&ps->ctx, GSR_ERR_INPUT, "rebuild: %s (in: %.200s)",
+			     sqlite3_errmsg(db), ps->sql);
+		goto out;
+	}
+	ps->bad = sqlite3_column_int64(st, 0);
+out:
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return NULL;
+}
+
 /*
  * The fast path for a table that is the same in source and target (the
  * bulk of a GPUStack database: system_loads, model_usages): when every
  * row passes the checks, INSERT INTO ... SELECT * lets SQLite copy the
- * records without decoding them, as VACUUM does.  Returns 0 when it did,
- * 1 when the table needs the row-by-row path (nothing written), -1 on
- * error.
+ * records without decoding them, as VACUUM does.  For a big table the
+ * rows are counted against the checks on another thread while they are
+ * copied, and the copy is taken back if any fails.  Returns 0 when it
+ * did, 1 when the table needs the row-by-row path (nothing written), -1
+ * on error.
  */
 static int
 copy_whole(struct run *r, const struct gsr_table *tt, const struct gsr_table *st,
 	   bool staged, size_t n_adjusted, const char *rel, const char *ok,
-	   int64_t *imported)
+	   int64_t rows, int64_t *imported)
 {
 	struct gsr_diffs d = GSR_DIFFS_INIT;
+	struct prescan ps = { .ctx = GSR_CTX_INIT, .bad = 0 };
+	bool same, parallel = false;
 	char *sql = NULL;
-	bool same;
-	int64_t bad, before;
+	int64_t before;
+	int rc = -1, xrc;
 
 	if (staged || st == NULL || n_adjusted || st->without_rowid)
 		return 1;
@@ -722,27 +763,53 @@ copy_whole(struct run *r, const struct gsr_table *tt, const struct gsr_table *st
 	if (!same)
 		return 1;
 	if (strcmp(ok, "1") != 0) {
-		sql = dupf("SELECT count(*) FROM %s AS r WHERE NOT (%s)", rel, ok);
-		bad = sql ? query_int(r, sql) : -1;
-		free(sql);
-		if (bad != 0)
-			return bad < 0 ? -1 : 1;
+		ps.sql = dupf("SELECT count(*) FROM %s AS r WHERE NOT (%s)", rel, ok);
+		if (ps.sql == NULL)
+			return gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "out of memory");
+		ps.work_db = r->res->id.ev.work_db;
+		if (rows > PRESCAN_PARALLEL_ROWS &&
+		    pthread_create(&ps.thread, NULL, prescan_main, &ps) == 0) {
+			parallel = true;
+		} else {
+			ps.bad = query_int(r, ps.sql);
+			if (ps.bad != 0) {
+				rc = ps.bad < 0 ? -1 : 1;
+				goto out;
+			}
+		}
 	}
 	/* The table is new and empty: the rows inserted are its rows. */
-	sql = dupf("SAVEPOINT whole; INSERT INTO main.\"%s\" SELECT * FROM %s; "
-		   "RELEASE whole;", tt->name, rel);
-	if (sql == NULL)
-		return gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "out of memory");
-	before = sqlite3_total_changes64(r->out);
-	if (sqlite3_exec(r->out, sql, NULL, NULL, NULL) != SQLITE_OK) {
-		/* A constraint the source did not enforce: go row by row. */
-		free(sql);
-		sqlite3_exec(r->out, "ROLLBACK TO whole; RELEASE whole;", NULL, NULL, NULL);
-		return 1;
+	sql = dupf("SAVEPOINT whole; INSERT INTO main.\"%s\" SELECT * FROM %s;",
+		   tt->name, rel);
+	if (sql == NULL) {
+		gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "out of memory");
+		goto out;
 	}
-	free(sql);
+	before = sqlite3_total_changes64(r->out);
+	xrc = sqlite3_exec(r->out, sql, NULL, NULL, NULL);
+	if (parallel) {
+		pthread_join(ps.thread, NULL);
+		parallel = false;
+		if (gsr_ctx_failed(&ps.ctx))
+			gsr_ctx_fail(r->ctx, ps.ctx.err, "%s", ps.ctx.msg);
+	}
+	if (xrc != SQLITE_OK || ps.bad != 0) {
+		/* Rows that fail a check, or a constraint the source did not
+		 * enforce: go row by row. */
+		sqlite3_exec(r->out, "ROLLBACK TO whole; RELEASE whole;", NULL, NULL, NULL);
+		rc = ps.bad < 0 ? -1 : 1;
+		goto out;
+	}
+	if (exec_sql(r, "RELEASE whole"))
+		goto out;
 	*imported = sqlite3_total_changes64(r->out) - before;
-	return 0;
+	rc = 0;
+out:
+	if (parallel)
+		pthread_join(ps.thread, NULL);
+	free(ps.sql);
+	free(sql);
+	return rc;
 }
 
 /*
@@ -930,7 +997,7 @@ cond_oom:
 		goto oom;
 
 	if (copy_whole(r, tt, st, staged, rt->defaulted.n + rt->dropped.n, sb_str(&rel),
-		       sb_str(&ok), &rt->imported) == 0) {
+		       sb_str(&ok), rt->source_rows, &rt->imported) == 0) {
 		logf_(r, "%s: %" PRId64 " row(s) copied whole (the same table in "
 		      "source and target, every row valid)", T, rt->imported);
 		rt->quarantined = 0;
