@@ -1,9 +1,9 @@
 #!/bin/sh
 # gen-db.sh OUT [ROWS] -- a GPUStack 0.5.1 database with ROWS system_loads
-# rows and ROWS/2 model_usages rows (default 4,000,000: about 300 MB).
+# rows and ROWS/2 model_usages rows (default 4,500,000: about 320 MiB).
 set -eu
 out=$1
-rows=${2:-4000000}
+rows=${2:-4500000}
 top=$(cd "$(dirname "$0")/.." && pwd)
 sql="$top/tests/fixtures/schemas/0.5.1.sql"
 rm -f "$out"

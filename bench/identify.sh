@@ -11,7 +11,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 out="$here/out"
 mkdir -p "$out"
 db="$out/bench-0.5.1.db"
-[ -s "$db" ] || { echo "generating $db ..."; sh "$here/gen-db.sh" "$db" "${BENCH_ROWS:-4000000}"; }
+[ -s "$db" ] || { echo "generating $db ..."; sh "$here/gen-db.sh" "$db" "${BENCH_ROWS:-4500000}"; }
 size=$(wc -c < "$db")
 echo "database: $db ($((size / 1048576)) MiB)"
 

@@ -4,34 +4,38 @@
 #   the floor: sqlite3 SRC "VACUUM INTO" plus zstd -3 -T0 of SRC (rewrite
 #              every page once, compress the evidence once), and
 #   the dump:  sqlite3 SRC .dump | sqlite3 NEW (what a user tries by hand).
-# Prints seconds, the ratios and gsrecover's peak memory.
+# Prints seconds, the ratios, gsrecover's peak memory and where its time
+# went (the phases of identify, then the log of the rebuild).
 set -eu
 : "${GSR:?run with make bench}"
 here=$(cd "$(dirname "$0")" && pwd)
 out="$here/out"
 mkdir -p "$out"
 db="$out/bench-0.5.1.db"
-[ -s "$db" ] || { echo "generating $db ..."; sh "$here/gen-db.sh" "$db" "${BENCH_ROWS:-4000000}"; }
+[ -s "$db" ] || { echo "generating $db ..."; sh "$here/gen-db.sh" "$db" "${BENCH_ROWS:-4500000}"; }
 echo "database: $db ($(($(wc -c < "$db") / 1048576)) MiB)"
 
 now() { date +%s.%N; }
 secs() { echo "$2 - $1" | bc -l; }
-cat "$db" > /dev/null # page cache warm for every contender
+# Each contender starts alike: what the one before wrote is on disk and
+# gone (its memory free again), the input is in the page cache.
+settle() { rm -f "$out/floor.db" "$out/floor.zst" "$out/dump.db"; sync; cat "$db" > /dev/null; }
 
-rm -f "$out/floor.db" "$out/floor.zst"
+settle
 t0=$(now)
 sqlite3 "$db" "VACUUM INTO '$out/floor.db'"
 zstd -q -3 -T0 "$db" -o "$out/floor.zst"
 t1=$(now)
 floor=$(secs "$t0" "$t1")
 
-rm -f "$out/dump.db"
+settle
 t0=$(now)
 sqlite3 "$db" .dump | sqlite3 "$out/dump.db"
 t1=$(now)
 dump=$(secs "$t0" "$t1")
 
 rm -f "$out/rebuilt.db" "$out/audit.tar.zst"
+settle
 t0=$(now)
 /usr/bin/time -f '%M' -o "$out/rss.txt" "$GSR" rebuild --json "$db" --to 0.6.0 \
 	-o "$out/rebuilt.db" --archive "$out/audit.tar.zst" > "$out/rebuild.json" || [ $? -eq 1 ]
@@ -46,3 +50,10 @@ printf 'ratio to the floor: %.2fx (target <= 2)\n' "$(echo "$ours / $floor" | bc
 printf 'speed-up over the dump: %.1fx (target >= 10)\n' "$(echo "$dump / $ours" | bc -l)"
 printf 'archive: %d MiB; rows: %s\n' $(($(wc -c < "$out/audit.tar.zst") / 1048576)) \
 	"$(jq -c .rows "$out/rebuild.json")"
+# Where gsrecover's time went: the identify phases of its input stage,
+# then its log (milliseconds since the start).
+if tar --zstd -xOf "$out/audit.tar.zst" identify.json > "$out/identify-in-rebuild.json" 2> /dev/null; then
+	jq -r '.timing_ms | "phases: identify custody \(.custody | floor) ms, checks \(.checks | floor) ms, recheck \(.recheck | floor) ms; then:"' \
+		"$out/identify-in-rebuild.json"
+	tar --zstd -xOf "$out/audit.tar.zst" rebuild/log.txt | sed 's/^/  /'
+fi

@@ -1,10 +1,10 @@
 /* archive.h -- the audit archive: a .tar.zst with a manifest of hashes.
  *
  * A rebuild leaves an audit archive that proves what came in, what went
- * out and where every row went.  It is a tar file (pax restricted, as
- * libarchive writes it) compressed with zstd, whose members are the
- * caller's files followed by manifest.json, the list of every other
- * member with its size and SHA-256:
+ * out and where every row went.  It is a tar file (pax restricted)
+ * compressed with zstd, whose members are the caller's files followed by
+ * manifest.json, the list of every other member with its size and
+ * SHA-256:
  *
  *	{"format": "gsrecover-audit", "version": 1,
  *	 "created": "YYYY-MM-DDTHH:MM:SSZ",
@@ -14,18 +14,21 @@
  *
  * Every member has uid and gid 0, owner and group "root", mode 0600 and
  * the same mtime (the run's start, given to gsr_archive_create), so the
- * same inputs and time give the same bytes.  zstd runs at level 1 (GSR_ARCHIVE_LEVEL) with two
- * worker threads when libarchive and libzstd allow it; multithreaded
- * output is the same whatever the number of workers, but differs from a
- * single-threaded run.
+ * same inputs and time give the same bytes.  The tar stream (ustar
+ * headers, and a pax extended header where ustar cannot hold a name, a
+ * size or the time) is written by this module, not libarchive, and
+ * compressed with libzstd at level GSR_ARCHIVE_LEVEL, with checksums, in
+ * one thread.  The file is a sequence of zstd frames, which decompress
+ * as one stream: a member whose size is known only once it is complete
+ * (the export of a table) is compressed ahead into a spool, in any
+ * thread, and its frames are then copied into the archive as they are,
+ * after a frame that ends with its header.
  *
  * Member names are UTF-8 without control characters (C0, DEL or C1),
  * relative, at most GSR_ARCHIVE_NAME_MAX bytes, made of non-empty
  * components none of which is "." or "..", and unique; "manifest.json" is
  * reserved.  Any other name is refused with GSR_ERR_USAGE.  A name that
- * is not ASCII goes into a pax header as UTF-8; libarchive's code runs in
- * the C.UTF-8 locale for that (uselocale(3), this thread only), and
- * without that locale only ASCII names are accepted.
+ * is not ASCII goes into a pax header as UTF-8.
  *
  * The writer functions are no-ops that return -1 (or NULL) once ctx holds
  * an error.  A failure before a member's header is written leaves the
@@ -45,6 +48,12 @@
  * in the search path, so it would be hidden: take it from the directory
  * after this one.  A file that includes either header gets both. */
 #include_next <archive.h>
+
+/* zstd level of the archive: 2 compresses SQLite pages and JSON Lines
+ * faster than 1, and better. */
+#ifndef GSR_ARCHIVE_LEVEL
+#define GSR_ARCHIVE_LEVEL 2
+#endif
 
 #define GSR_ARCHIVE_MANIFEST "manifest.json"
 #define GSR_ARCHIVE_FORMAT "gsrecover-audit"
@@ -85,6 +94,51 @@ int gsr_archive_add_file(struct gsr_ctx *ctx, struct gsr_archive *ar,
 /* Add the n bytes at data as member name.  Returns 0 or -1. */
 int gsr_archive_add_buffer(struct gsr_ctx *ctx, struct gsr_archive *ar,
 			   const char *name, const void *data, size_t n);
+
+/*
+ * Spools.  A spool is an anonymous temporary file (O_TMPFILE in dir, or a
+ * file unlinked at once) that holds members compressed ahead of the
+ * archive, one after the other, each as its own zstd frames, with its
+ * size and SHA-256.  Memory: one compressor.  A spool belongs to one
+ * thread at a time and is independent of any archive, so that members can
+ * be compressed in parallel.  Every function but gsr_archive_spool_free
+ * is a no-op returning -1 (or NULL) once ctx holds an error.
+ */
+struct gsr_archive_spool;
+
+/* A new, empty spool in dir.  NULL with the error on ctx. */
+struct gsr_archive_spool *gsr_archive_spool_new(struct gsr_ctx *ctx,
+						const char *dir);
+
+/* Start the next member; *idx receives its index in the spool (0, 1...).
+ * One member is open at a time.  Returns 0 or -1. */
+int gsr_archive_spool_begin(struct gsr_ctx *ctx, struct gsr_archive_spool *sp,
+			    size_t *idx);
+
+/* Append n bytes to the open member (hashed, then compressed). */
+int gsr_archive_spool_write(struct gsr_ctx *ctx, struct gsr_archive_spool *sp,
+			    const void *p, size_t n);
+
+/* Forget what the open member holds so far: it starts again, empty. */
+int gsr_archive_spool_restart(struct gsr_ctx *ctx, struct gsr_archive_spool *sp);
+
+/* Close the open member; its size and SHA-256 (each may be NULL) are
+ * returned.  Returns 0 or -1. */
+int gsr_archive_spool_end(struct gsr_ctx *ctx, struct gsr_archive_spool *sp,
+			  uint64_t *size, char sha256[GSR_SHA256_HEX]);
+
+/* Close and free.  Accepts NULL. */
+void gsr_archive_spool_free(struct gsr_archive_spool *sp);
+
+/*
+ * Add member idx of sp (closed) as name: its header, then its compressed
+ * frames copied from the spool, with the size and SHA-256 it was written
+ * with.  The spool is only read; it may hold members not added.  Returns
+ * 0 or -1.
+ */
+int gsr_archive_add_spooled(struct gsr_ctx *ctx, struct gsr_archive *ar,
+			    const char *name, struct gsr_archive_spool *sp,
+			    size_t idx);
 
 /*
  * Add every regular file under dir, recursively, as prefix/RELPATH

@@ -58,6 +58,19 @@ struct strvec;
 /* "k": [the strings of sv] */
 void jw_kstrvec(struct jsonw *jw, const char *k, const struct strvec *sv);
 
+/*
+ * The number formats of the writer, for bulk writers that fill their own
+ * buffers.  gsr_fmt_int writes v in decimal (at most GSR_FMT_INT_MAX - 1
+ * bytes); gsr_fmt_real writes a finite v as jw_real does (always with a
+ * '.' or an exponent, and reading back to exactly v) followed by a NUL,
+ * into at least GSR_FMT_REAL_MAX bytes.  Both return the length, without
+ * the NUL.
+ */
+#define GSR_FMT_INT_MAX 24
+#define GSR_FMT_REAL_MAX 40
+size_t gsr_fmt_int(char *buf, int64_t v);
+size_t gsr_fmt_real(char *buf, double v);
+
 /* True when the n bytes at s are well-formed UTF-8 (no overlongs, no
  * surrogates, nothing above U+10FFFF). */
 bool gsr_utf8_valid(const char *s, size_t n);

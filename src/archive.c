@@ -4,13 +4,6 @@
 
 #include "fdio.h"
 
-/* zstd level of the archive: 1 keeps the multithreaded compressor's jobs
- * (and so its memory) small; the JSON Lines it mostly holds compress about
- * as well as at 3. */
-#ifndef GSR_ARCHIVE_LEVEL
-#define GSR_ARCHIVE_LEVEL "1"
-#endif
-
 #include <archive_entry.h>
 #include <dirent.h>
 #include <errno.h>
@@ -35,11 +28,249 @@
 enum {
 	CHUNK = 1 << 20,     /* read and hash in pieces of this size */
 	TREE_DEPTH_MAX = 64, /* gsr_archive_add_tree's recursion limit */
-	SHOWN_NAME_MAX = 256 /* bytes kept of a name that is too long */
+	SHOWN_NAME_MAX = 256, /* bytes kept of a name that is too long */
+	TAR_BLOCK = 512
 };
 
 /* Total bytes of member names the reader keeps, a bound on its memory. */
 #define NAME_BYTES_MAX ((size_t)64 << 20)
+
+/* The largest size and time an ustar header holds: 11 octal digits. */
+#define USTAR_MAX ((uint64_t)077777777777)
+
+/* ---- zstd ------------------------------------------------------------ */
+
+/* A compressor with the archive's parameters; NULL when out of memory. */
+static ZSTD_CCtx *
+new_cctx(void)
+{
+	ZSTD_CCtx *cz = ZSTD_createCCtx();
+
+	if (cz == NULL)
+		return NULL;
+	if (ZSTD_isError(ZSTD_CCtx_setParameter(cz, ZSTD_c_compressionLevel,
+						GSR_ARCHIVE_LEVEL)) ||
+	    ZSTD_isError(ZSTD_CCtx_setParameter(cz, ZSTD_c_checksumFlag, 1))) {
+		ZSTD_freeCCtx(cz);
+		return NULL;
+	}
+	return cz;
+}
+
+/*
+ * Compress n bytes at p into cz (mode ZSTD_e_continue), or end the frame
+ * (p NULL, mode ZSTD_e_end), handing every piece of output to emit, which
+ * returns 0 or -1 with errno set.  Returns 0, -1 with errno set, or -2
+ * when zstd itself fails.
+ */
+static int
+zpush(ZSTD_CCtx *cz, unsigned char *zbuf, size_t zcap, const void *p,
+      size_t n, ZSTD_EndDirective mode,
+      int (*emit)(void *arg, const void *p, size_t n), void *arg)
+{
+	ZSTD_inBuffer in = { p, n, 0 };
+	size_t left;
+
+	do {
+		ZSTD_outBuffer out = { zbuf, zcap, 0 };
+
+		left = ZSTD_compressStream2(cz, &out, &in, mode);
+		if (ZSTD_isError(left))
+			return -2;
+		if (out.pos && emit(arg, zbuf, out.pos) != 0)
+			return -1;
+	} while (mode == ZSTD_e_end ? left != 0 : in.pos < in.size);
+	return 0;
+}
+
+/* ---- spools ------------------------------------------------------------ */
+
+struct spool_member {
+	uint64_t off;  /* of its frames in the spool's file */
+	uint64_t clen; /* their length */
+	uint64_t size; /* of the data */
+	char sha256[GSR_SHA256_HEX];
+};
+
+struct gsr_archive_spool {
+	int fd;
+	ZSTD_CCtx *cz;
+	unsigned char *zbuf;
+	size_t zcap;
+	uint64_t end; /* bytes in the file */
+	/* The member being written. */
+	bool open;
+	bool in_frame; /* data went into the current frame */
+	struct gsr_sha256 h;
+	uint64_t size;
+	uint64_t off;
+	struct spool_member *m;
+	size_t n_m, cap_m;
+};
+
+static int
+spool_emit(void *arg, const void *p, size_t n)
+{
+	struct gsr_archive_spool *sp = arg;
+
+	if (gsr_write_all(sp->fd, p, n) != 0)
+		return -1;
+	sp->end += n;
+	return 0;
+}
+
+/* An anonymous file in dir: it disappears with its descriptor.  Where the
+ * file system has no O_TMPFILE, a named file removed at once. */
+static int
+anon_file(const char *dir)
+{
+	char *tmpl = NULL;
+	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+
+	if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL))
+		return fd;
+	if (asprintf(&tmpl, "%s/spool-XXXXXX", dir) < 0)
+		return -1;
+	fd = mkostemp(tmpl, O_CLOEXEC);
+	if (fd >= 0)
+		unlink(tmpl);
+	free(tmpl);
+	return fd;
+}
+
+struct gsr_archive_spool *
+gsr_archive_spool_new(struct gsr_ctx *ctx, const char *dir)
+{
+	struct gsr_archive_spool *sp;
+
+	if (gsr_ctx_failed(ctx))
+		return NULL;
+	if ((sp = calloc(1, sizeof *sp)) == NULL) {
+		gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
+		return NULL;
+	}
+	sp->zcap = ZSTD_CStreamOutSize();
+	if ((sp->fd = anon_file(dir)) < 0) {
+		gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot create a file in '%s': %s",
+			     dir, strerror(errno));
+		free(sp);
+		return NULL;
+	}
+	if ((sp->cz = new_cctx()) == NULL || (sp->zbuf = malloc(sp->zcap)) == NULL) {
+		gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
+		gsr_archive_spool_free(sp);
+		return NULL;
+	}
+	return sp;
+}
+
+void
+gsr_archive_spool_free(struct gsr_archive_spool *sp)
+{
+	if (sp == NULL)
+		return;
+	if (sp->fd >= 0)
+		close(sp->fd);
+	ZSTD_freeCCtx(sp->cz);
+	free(sp->zbuf);
+	free(sp->m);
+	free(sp);
+}
+
+int
+gsr_archive_spool_begin(struct gsr_ctx *ctx, struct gsr_archive_spool *sp,
+			size_t *idx)
+{
+	if (gsr_ctx_failed(ctx))
+		return -1;
+	if (sp->open)
+		return gsr_ctx_fail(ctx, GSR_ERR_INTERNAL,
+				    "a spooled member is already open");
+	if (gsr_grow((void **)&sp->m, &sp->cap_m, sp->n_m + 1, sizeof *sp->m))
+		return gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
+	gsr_sha256_init(&sp->h);
+	sp->size = 0;
+	sp->off = sp->end;
+	sp->open = true;
+	sp->in_frame = false;
+	*idx = sp->n_m;
+	return 0;
+}
+
+static int
+spool_fail(struct gsr_ctx *ctx, int zrc)
+{
+	if (zrc == -2)
+		return gsr_ctx_fail(ctx, GSR_ERR_INTERNAL, "zstd cannot compress");
+	return gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot write a spool file: %s",
+			    strerror(errno));
+}
+
+int
+gsr_archive_spool_write(struct gsr_ctx *ctx, struct gsr_archive_spool *sp,
+			const void *p, size_t n)
+{
+	int zrc;
+
+	if (gsr_ctx_failed(ctx))
+		return -1;
+	if (!sp->open)
+		return gsr_ctx_fail(ctx, GSR_ERR_INTERNAL, "no spooled member is open");
+	if (n == 0)
+		return 0;
+	gsr_sha256_update(&sp->h, p, n);
+	sp->size += n;
+	sp->in_frame = true;
+	zrc = zpush(sp->cz, sp->zbuf, sp->zcap, p, n, ZSTD_e_continue, spool_emit, sp);
+	return zrc ? spool_fail(ctx, zrc) : 0;
+}
+
+int
+gsr_archive_spool_restart(struct gsr_ctx *ctx, struct gsr_archive_spool *sp)
+{
+	if (gsr_ctx_failed(ctx))
+		return -1;
+	if (!sp->open)
+		return gsr_ctx_fail(ctx, GSR_ERR_INTERNAL, "no spooled member is open");
+	if (ZSTD_isError(ZSTD_CCtx_reset(sp->cz, ZSTD_reset_session_only)))
+		return gsr_ctx_fail(ctx, GSR_ERR_INTERNAL, "zstd cannot start again");
+	if (ftruncate(sp->fd, (off_t)sp->off) != 0 ||
+	    lseek(sp->fd, (off_t)sp->off, SEEK_SET) < 0)
+		return spool_fail(ctx, -1);
+	sp->end = sp->off;
+	sp->size = 0;
+	sp->in_frame = false;
+	gsr_sha256_init(&sp->h);
+	return 0;
+}
+
+int
+gsr_archive_spool_end(struct gsr_ctx *ctx, struct gsr_archive_spool *sp,
+		      uint64_t *size, char sha256[GSR_SHA256_HEX])
+{
+	struct spool_member *m;
+	int zrc;
+
+	if (gsr_ctx_failed(ctx))
+		return -1;
+	if (!sp->open)
+		return gsr_ctx_fail(ctx, GSR_ERR_INTERNAL, "no spooled member is open");
+	if (sp->in_frame &&
+	    (zrc = zpush(sp->cz, sp->zbuf, sp->zcap, NULL, 0, ZSTD_e_end,
+			 spool_emit, sp)) != 0)
+		return spool_fail(ctx, zrc);
+	m = &sp->m[sp->n_m++];
+	m->off = sp->off;
+	m->clen = sp->end - sp->off;
+	m->size = sp->size;
+	gsr_sha256_hex(&sp->h, m->sha256);
+	sp->open = false;
+	if (size)
+		*size = m->size;
+	if (sha256)
+		memcpy(sha256, m->sha256, GSR_SHA256_HEX);
+	return 0;
+}
 
 /* ---- writer ---------------------------------------------------------- */
 
@@ -50,7 +281,6 @@ struct ar_member {
 };
 
 struct gsr_archive {
-	struct archive *a;
 	int fd;
 	char *final_path;
 	char *tmp_path;
@@ -58,23 +288,26 @@ struct gsr_archive {
 	/* A member's header went out and its data did not all follow: the
 	 * stream is inconsistent and can only be abandoned. */
 	bool broken;
-	/* Abandoning: libarchive's output goes nowhere. */
-	bool discard;
 	time_t mtime;
 	/* Of every byte written to fd, in order: the archive's SHA-256. */
 	struct gsr_sha256 file_hash;
+	/* The tar stream, compressed frame by frame. */
+	ZSTD_CCtx *cz;
+	unsigned char *zbuf;
+	size_t zcap;
+	bool in_frame;    /* tar bytes went into the current frame */
+	uint64_t tar_pos; /* tar bytes so far */
 	struct ar_member *members;
 	size_t n_members, cap_members;
 	unsigned char *buf; /* CHUNK bytes */
-	locale_t utf8;      /* C.UTF-8, or (locale_t)0 when there is none */
 };
 
 /*
  * libarchive converts names between the locale's character set and the
  * UTF-8 of pax headers, and fails on anything but ASCII in the C locale
- * that gsrecover runs in.  The archive's code therefore runs in C.UTF-8,
+ * that gsrecover runs in.  The verifier therefore runs in C.UTF-8,
  * switched for this thread only, where the conversion is the identity:
- * names are written and read as the bytes they are.
+ * names are read as the bytes they are.
  */
 static locale_t
 utf8_locale(void)
@@ -95,22 +328,6 @@ leave(locale_t saved)
 		uselocale(saved);
 }
 
-/* libarchive's output: the file, hashed on the way. */
-static la_ssize_t
-ar_write_cb(struct archive *a, void *client, const void *p, size_t n)
-{
-	struct gsr_archive *ar = client;
-
-	if (ar->discard)
-		return (la_ssize_t)n;
-	if (gsr_write_all(ar->fd, p, n) != 0) {
-		archive_set_error(a, errno, "%s", strerror(errno));
-		return -1;
-	}
-	gsr_sha256_update(&ar->file_hash, p, n);
-	return (la_ssize_t)n;
-}
-
 static const char *
 la_error(struct archive *a)
 {
@@ -119,26 +336,70 @@ la_error(struct archive *a)
 	return s ? s : "unknown libarchive error";
 }
 
+/* The archive file: written and hashed. */
+static int
+ar_emit(void *arg, const void *p, size_t n)
+{
+	struct gsr_archive *ar = arg;
+
+	if (gsr_write_all(ar->fd, p, n) != 0)
+		return -1;
+	gsr_sha256_update(&ar->file_hash, p, n);
+	return 0;
+}
+
+static int
+ar_fail(struct gsr_ctx *ctx, const struct gsr_archive *ar, int zrc)
+{
+	if (zrc == -2)
+		return gsr_ctx_fail(ctx, GSR_ERR_INTERNAL, "zstd cannot compress");
+	return gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot write '%s': %s",
+			    ar->tmp_path, strerror(errno));
+}
+
+/* Add n bytes to the tar stream. */
+static int
+tar_put(struct gsr_ctx *ctx, struct gsr_archive *ar, const void *p, size_t n)
+{
+	int zrc;
+
+	if (n == 0)
+		return 0;
+	ar->in_frame = true;
+	ar->tar_pos += n;
+	zrc = zpush(ar->cz, ar->zbuf, ar->zcap, p, n, ZSTD_e_continue, ar_emit, ar);
+	return zrc ? ar_fail(ctx, ar, zrc) : 0;
+}
+
+/* End the current zstd frame, so that other frames can follow. */
+static int
+tar_end_frame(struct gsr_ctx *ctx, struct gsr_archive *ar)
+{
+	int zrc;
+
+	if (!ar->in_frame)
+		return 0;
+	ar->in_frame = false;
+	zrc = zpush(ar->cz, ar->zbuf, ar->zcap, NULL, 0, ZSTD_e_end, ar_emit, ar);
+	return zrc ? ar_fail(ctx, ar, zrc) : 0;
+}
+
+/* Zeros up to the next block boundary. */
+static int
+tar_pad(struct gsr_ctx *ctx, struct gsr_archive *ar)
+{
+	static const unsigned char zeros[TAR_BLOCK];
+	size_t r = (size_t)(ar->tar_pos % TAR_BLOCK);
+
+	return r ? tar_put(ctx, ar, zeros, TAR_BLOCK - r) : 0;
+}
+
 /* Remove the temporary file (when remove_tmp) and free everything. */
 static void
 ar_free(struct gsr_archive *ar, bool remove_tmp)
 {
 	if (ar == NULL)
 		return;
-	if (ar->a) {
-		/*
-		 * Close rather than archive_write_fail(): libarchive 3.6 frees
-		 * its output buffer only on close.  The output is discarded,
-		 * but a member cut short is padded (compressed zeros, about
-		 * 5 GB a second) before the trailer.
-		 */
-		locale_t saved = enter(ar->utf8);
-
-		ar->discard = true;
-		archive_write_close(ar->a);
-		archive_write_free(ar->a);
-		leave(saved);
-	}
 	if (ar->fd >= 0)
 		close(ar->fd);
 	if (ar->tmp_path && remove_tmp) {
@@ -149,10 +410,10 @@ ar_free(struct gsr_archive *ar, bool remove_tmp)
 		free(ar->members[i].name);
 	free(ar->members);
 	free(ar->buf);
+	free(ar->zbuf);
+	ZSTD_freeCCtx(ar->cz);
 	free(ar->final_path);
 	free(ar->tmp_path);
-	if (ar->utf8)
-		freelocale(ar->utf8);
 	free(ar);
 }
 
@@ -173,7 +434,6 @@ gsr_archive_create(struct gsr_ctx *ctx, const char *final_path, bool force,
 		   time_t mtime)
 {
 	struct gsr_archive *ar = NULL;
-	locale_t saved = (locale_t)0;
 	struct stat st;
 	int fd;
 
@@ -190,9 +450,12 @@ gsr_archive_create(struct gsr_ctx *ctx, const char *final_path, bool force,
 	ar->fd = -1;
 	ar->force = force;
 	ar->mtime = mtime;
+	ar->zcap = ZSTD_CStreamOutSize();
 	gsr_sha256_init(&ar->file_hash);
 	if ((ar->final_path = strdup(final_path)) == NULL ||
 	    (ar->buf = malloc(CHUNK)) == NULL ||
+	    (ar->zbuf = malloc(ar->zcap)) == NULL ||
+	    (ar->cz = new_cctx()) == NULL ||
 	    asprintf(&ar->tmp_path, "%s.tmp-XXXXXX", final_path) < 0) {
 		ar->tmp_path = NULL;
 		gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
@@ -219,37 +482,8 @@ gsr_archive_create(struct gsr_ctx *ctx, const char *final_path, bool force,
 			     ar->tmp_path, strerror(errno));
 		goto fail;
 	}
-	ar->utf8 = utf8_locale();
-	saved = enter(ar->utf8);
-	if ((ar->a = archive_write_new()) == NULL) {
-		gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
-		goto fail;
-	}
-	if (archive_write_set_format_pax_restricted(ar->a) != ARCHIVE_OK ||
-	    archive_write_add_filter_zstd(ar->a) != ARCHIVE_OK ||
-	    archive_write_set_filter_option(ar->a, "zstd", "compression-level",
-					    GSR_ARCHIVE_LEVEL) != ARCHIVE_OK) {
-		gsr_ctx_fail(ctx, GSR_ERR_INTERNAL,
-			     "libarchive cannot write a tar.zst: %s",
-			     la_error(ar->a));
-		goto fail;
-	}
-	/* Two workers when libarchive and libzstd can; otherwise one
-	 * thread, silently: the archive is as valid, only slower. */
-	if (archive_write_set_filter_option(ar->a, "zstd", "threads", "2") !=
-	    ARCHIVE_OK)
-		archive_clear_error(ar->a);
-	/* No padding after the zstd stream. */
-	archive_write_set_bytes_in_last_block(ar->a, 1);
-	if (archive_write_open(ar->a, ar, NULL, ar_write_cb, NULL) != ARCHIVE_OK) {
-		gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot write '%s': %s",
-			     ar->tmp_path, la_error(ar->a));
-		goto fail;
-	}
-	leave(saved);
 	return ar;
 fail:
-	leave(saved);
 	ar_free(ar, true);
 	return NULL;
 }
@@ -274,11 +508,6 @@ check_name(struct gsr_ctx *ctx, const struct gsr_archive *ar, const char *name)
 			return gsr_ctx_fail(ctx, GSR_ERR_USAGE,
 					    "archive member name has a control "
 					    "character");
-		if (c > 0x7f && !ar->utf8)
-			return gsr_ctx_fail(ctx, GSR_ERR_USAGE,
-					    "archive member name '%.200s' is not "
-					    "ASCII, and the C.UTF-8 locale is "
-					    "missing", name);
 	}
 	if (!gsr_utf8_valid(name, len))
 		return gsr_ctx_fail(ctx, GSR_ERR_USAGE,
@@ -308,59 +537,145 @@ check_name(struct gsr_ctx *ctx, const struct gsr_archive *ar, const char *name)
 	return 0;
 }
 
+/* v in octal, zero-padded to width - 1 digits and a NUL. */
+static void
+octal(unsigned char *field, size_t width, uint64_t v)
+{
+	field[width - 1] = '\0';
+	for (size_t i = width - 1; i > 0; i--) {
+		field[i - 1] = (unsigned char)('0' + (v & 7));
+		v >>= 3;
+	}
+}
+
 /*
- * Write the header of a regular member.  After this the stream is broken
- * until end_member(): a failure in between leaves it unusable.
+ * One ustar header block: a regular file (type '0') or a pax extended
+ * header (type 'x') named name (at most 100 bytes) under prefix (at most
+ * 155), of size bytes and time mtime (both at most USTAR_MAX), mode 0600,
+ * owned by root.
+ */
+static void
+ustar_block(unsigned char h[TAR_BLOCK], const char *name, size_t nlen,
+	    const char *prefix, size_t plen, uint64_t size, uint64_t mtime,
+	    char type)
+{
+	unsigned sum = 0;
+
+	memset(h, 0, TAR_BLOCK);
+	memcpy(h, name, nlen);
+	octal(h + 100, 8, 0600);
+	octal(h + 108, 8, 0);
+	octal(h + 116, 8, 0);
+	octal(h + 124, 12, size);
+	octal(h + 136, 12, mtime);
+	memset(h + 148, ' ', 8);
+	h[156] = (unsigned char)type;
+	memcpy(h + 257, "ustar\0" "00", 8);
+	memcpy(h + 265, "root", 4);
+	memcpy(h + 297, "root", 4);
+	octal(h + 329, 8, 0);
+	octal(h + 337, 8, 0);
+	memcpy(h + 345, prefix, plen);
+	for (size_t i = 0; i < TAR_BLOCK; i++)
+		sum += h[i];
+	octal(h + 148, 7, sum);
+	h[155] = ' ';
+}
+
+/* A pax record "LEN key=value\n", LEN counting the whole record. */
+static void
+pax_record(struct strbuf *sb, const char *key, const char *value, size_t vlen)
+{
+	size_t body = 1 + strlen(key) + 1 + vlen + 1; /* " key=value\n" */
+	size_t len = body + 1;
+
+	/* The length counts its own digits. */
+	while (snprintf(NULL, 0, "%zu", len) + body != len)
+		len = (size_t)snprintf(NULL, 0, "%zu", len) + body;
+	sb_addf(sb, "%zu %s=", len, key);
+	sb_add(sb, value, vlen);
+	sb_addc(sb, '\n');
+}
+
+/*
+ * Write the header of a regular member: ustar when it can hold the name,
+ * size and time; otherwise a pax extended header first.  Non-ASCII names
+ * always go into the pax header, as UTF-8.  After this the stream is
+ * broken until end_member(): a failure in between leaves it unusable.
  */
 static int
 write_header(struct gsr_ctx *ctx, struct gsr_archive *ar, const char *name,
 	     uint64_t size)
 {
-	struct archive_entry *e = NULL;
-	locale_t saved = (locale_t)0;
+	unsigned char h[TAR_BLOCK];
+	struct strbuf pax = STRBUF_INIT;
+	size_t nlen = strlen(name), split = 0;
+	bool ascii = true, fits = nlen <= 100;
+	uint64_t mtime = ar->mtime < 0 ? 0 : (uint64_t)ar->mtime;
+	bool mtime_ok = ar->mtime >= 0 && (uint64_t)ar->mtime <= USTAR_MAX;
+	char shown[101];
 	int rc = -1;
 
-	if (size > INT64_MAX) {
-		gsr_ctx_fail(ctx, GSR_ERR_IO, "member '%s' is too large", name);
-		goto out;
+	for (size_t i = 0; i < nlen; i++)
+		if ((unsigned char)name[i] >= 0x80)
+			ascii = false;
+	/* ustar's prefix: a '/' with at most 155 bytes before it and 1 to
+	 * 100 after. */
+	for (size_t i = 0; !fits && i < nlen && i <= 155; i++)
+		if (name[i] == '/' && nlen - i - 1 <= 100 && nlen - i - 1 > 0) {
+			split = i;
+			fits = true;
+		}
+	if (!ascii || !fits || size > USTAR_MAX || !mtime_ok) {
+		const char *base = strrchr(name, '/');
+		size_t k = 0;
+		char num[24];
+
+		if (!ascii || !fits)
+			pax_record(&pax, "path", name, nlen);
+		if (size > USTAR_MAX) {
+			snprintf(num, sizeof num, "%" PRIu64, size);
+			pax_record(&pax, "size", num, strlen(num));
+		}
+		if (!mtime_ok) {
+			snprintf(num, sizeof num, "%lld", (long long)ar->mtime);
+			pax_record(&pax, "mtime", num, strlen(num));
+		}
+		if (pax.failed) {
+			gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		ar->broken = true;
+		/* The names in the ustar blocks: ASCII, for readers that do
+		 * not know pax. */
+		base = base ? base + 1 : name;
+		memcpy(shown, "PaxHeader/", 10);
+		k = 10;
+		for (const char *p = base; *p && k < 100; p++)
+			shown[k++] = (unsigned char)*p < 0x80 ? *p : '_';
+		ustar_block(h, shown, k, "", 0, pax.len,
+			    mtime_ok ? mtime : 0, 'x');
+		if (tar_put(ctx, ar, h, TAR_BLOCK) ||
+		    tar_put(ctx, ar, pax.buf, pax.len) || tar_pad(ctx, ar))
+			goto out;
+		k = 0;
+		for (const char *p = base; *p && k < 100; p++)
+			shown[k++] = (unsigned char)*p < 0x80 ? *p : '_';
+		ustar_block(h, shown, k, "", 0, size > USTAR_MAX ? 0 : size,
+			    mtime_ok ? mtime : 0, '0');
+	} else if (nlen <= 100) {
+		ustar_block(h, name, nlen, "", 0, size, mtime, '0');
+	} else {
+		ustar_block(h, name + split + 1, nlen - split - 1, name, split,
+			    size, mtime, '0');
 	}
-	if ((e = archive_entry_new()) == NULL) {
-		gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	archive_entry_copy_pathname(e, name);
-	archive_entry_set_filetype(e, AE_IFREG);
-	archive_entry_set_perm(e, 0600);
-	archive_entry_set_size(e, (la_int64_t)size);
-	archive_entry_set_uid(e, 0);
-	archive_entry_set_gid(e, 0);
-	archive_entry_copy_uname(e, "root");
-	archive_entry_copy_gname(e, "root");
-	archive_entry_set_mtime(e, ar->mtime, 0);
 	ar->broken = true;
-	saved = enter(ar->utf8);
-	if (archive_write_header(ar->a, e) != ARCHIVE_OK) {
-		gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot write '%s' (member '%s'): %s",
-			     ar->tmp_path, name, la_error(ar->a));
+	if (tar_put(ctx, ar, h, TAR_BLOCK))
 		goto out;
-	}
 	rc = 0;
 out:
-	leave(saved);
-	archive_entry_free(e);
+	sb_release(&pax);
 	return rc;
-}
-
-static int
-write_data(struct gsr_ctx *ctx, struct gsr_archive *ar, const void *p,
-	   size_t n)
-{
-	la_ssize_t w = archive_write_data(ar->a, p, n);
-
-	if (w < 0 || (size_t)w != n)
-		return gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot write '%s': %s",
-				    ar->tmp_path, la_error(ar->a));
-	return 0;
 }
 
 /*
@@ -383,17 +698,22 @@ begin_member(struct gsr_ctx *ctx, struct gsr_archive *ar, const char *name,
 	return write_header(ctx, ar, name, size);
 }
 
-static void
-end_member(struct gsr_archive *ar, char **copy, uint64_t size,
-	   struct gsr_sha256 *h)
+/* Pad the member's data to a block and record it. */
+static int
+end_member(struct gsr_ctx *ctx, struct gsr_archive *ar, char **copy,
+	   uint64_t size, const char sha256[GSR_SHA256_HEX])
 {
-	struct ar_member *m = &ar->members[ar->n_members++];
+	struct ar_member *m;
 
+	if (tar_pad(ctx, ar))
+		return -1;
+	m = &ar->members[ar->n_members++];
 	m->name = *copy;
 	*copy = NULL;
 	m->size = size;
-	gsr_sha256_hex(h, m->sha256);
+	memcpy(m->sha256, sha256, GSR_SHA256_HEX);
 	ar->broken = false;
+	return 0;
 }
 
 int
@@ -401,6 +721,7 @@ gsr_archive_add_file(struct gsr_ctx *ctx, struct gsr_archive *ar,
 		     const char *name, const char *src_path)
 {
 	struct gsr_sha256 h;
+	char sha[GSR_SHA256_HEX];
 	struct stat st;
 	uint64_t size, done = 0;
 	char *copy = NULL;
@@ -448,7 +769,7 @@ gsr_archive_add_file(struct gsr_ctx *ctx, struct gsr_archive *ar,
 			goto out;
 		}
 		gsr_sha256_update(&h, ar->buf, (size_t)n);
-		if (write_data(ctx, ar, ar->buf, (size_t)n))
+		if (tar_put(ctx, ar, ar->buf, (size_t)n))
 			goto out;
 		done += (uint64_t)n;
 	}
@@ -463,7 +784,9 @@ gsr_archive_add_file(struct gsr_ctx *ctx, struct gsr_archive *ar,
 			     n < 0 ? strerror(errno) : "");
 		goto out;
 	}
-	end_member(ar, &copy, size, &h);
+	gsr_sha256_hex(&h, sha);
+	if (end_member(ctx, ar, &copy, size, sha))
+		goto out;
 	rc = 0;
 out:
 	free(copy);
@@ -478,6 +801,7 @@ gsr_archive_add_buffer(struct gsr_ctx *ctx, struct gsr_archive *ar,
 {
 	const unsigned char *p = data;
 	struct gsr_sha256 h;
+	char sha[GSR_SHA256_HEX];
 	char *copy = NULL;
 	size_t done = 0;
 	int rc = -1;
@@ -495,11 +819,62 @@ gsr_archive_add_buffer(struct gsr_ctx *ctx, struct gsr_archive *ar,
 		if (gsr_ctx_check_cancel(ctx))
 			goto out;
 		gsr_sha256_update(&h, p + done, k);
-		if (write_data(ctx, ar, p + done, k))
+		if (tar_put(ctx, ar, p + done, k))
 			goto out;
 		done += k;
 	}
-	end_member(ar, &copy, n, &h);
+	gsr_sha256_hex(&h, sha);
+	if (end_member(ctx, ar, &copy, n, sha))
+		goto out;
+	rc = 0;
+out:
+	free(copy);
+	return rc;
+}
+
+int
+gsr_archive_add_spooled(struct gsr_ctx *ctx, struct gsr_archive *ar,
+			const char *name, struct gsr_archive_spool *sp,
+			size_t idx)
+{
+	const struct spool_member *m;
+	char *copy = NULL;
+	uint64_t done = 0;
+	int rc = -1;
+
+	if (gsr_ctx_failed(ctx))
+		return -1;
+	if (ar == NULL || sp == NULL || idx >= sp->n_m)
+		return gsr_ctx_fail(ctx, GSR_ERR_INTERNAL, "no such spooled member");
+	m = &sp->m[idx];
+	if (check_name(ctx, ar, name) ||
+	    begin_member(ctx, ar, name, m->size, &copy) ||
+	    tar_end_frame(ctx, ar))
+		goto out;
+	/* The member's own frames follow the header's as they are. */
+	while (done < m->clen) {
+		size_t want = m->clen - done < CHUNK ? (size_t)(m->clen - done) : CHUNK;
+		ssize_t n;
+
+		if (gsr_ctx_check_cancel(ctx))
+			goto out;
+		n = pread(sp->fd, ar->buf, want, (off_t)(m->off + done));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot read a spool file: %s",
+				     n < 0 ? strerror(errno) : "it is short");
+			goto out;
+		}
+		if (ar_emit(ar, ar->buf, (size_t)n) != 0) {
+			ar_fail(ctx, ar, -1);
+			goto out;
+		}
+		done += (uint64_t)n;
+	}
+	ar->tar_pos += m->size;
+	if (end_member(ctx, ar, &copy, m->size, m->sha256))
+		goto out;
 	rc = 0;
 out:
 	free(copy);
@@ -518,7 +893,6 @@ by_name(const struct dirent **a, const struct dirent **b)
 {
 	return strcmp((*a)->d_name, (*b)->d_name);
 }
-
 static int
 add_dir(struct gsr_ctx *ctx, struct gsr_archive *ar, const char *prefix,
 	const char *dir, int depth)
@@ -725,16 +1099,20 @@ out:
 	return rc;
 }
 
+
 int
 gsr_archive_finish(struct gsr_ctx *ctx, struct gsr_archive *ar,
 		   void (*write_meta)(struct jsonw *jw, void *arg), void *arg,
 		   char sha256_out[GSR_SHA256_HEX])
 {
-	locale_t saved;
+	static const unsigned char eof[2 * TAR_BLOCK];
 	bool published = false;
 	char *manifest = NULL;
+	char *copy = NULL;
+	struct gsr_sha256 h;
+	char sha[GSR_SHA256_HEX];
 	size_t len = 0;
-	int fd, r, rc = -1;
+	int fd, rc = -1;
 
 	if (gsr_ctx_failed(ctx) || ar == NULL)
 		goto out;
@@ -745,19 +1123,21 @@ gsr_archive_finish(struct gsr_ctx *ctx, struct gsr_archive *ar,
 	}
 	if (build_manifest(ctx, ar, write_meta, arg, &manifest, &len))
 		goto out;
-	if (write_header(ctx, ar, GSR_ARCHIVE_MANIFEST, len) ||
-	    write_data(ctx, ar, manifest, len))
-		goto out;
-	saved = enter(ar->utf8);
-	r = archive_write_close(ar->a);
-	leave(saved);
-	if (r != ARCHIVE_OK) {
-		gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot write '%s': %s",
-			     ar->tmp_path, la_error(ar->a));
+	/* The manifest is not listed in itself. */
+	gsr_sha256_init(&h);
+	gsr_sha256_update(&h, manifest, len);
+	gsr_sha256_hex(&h, sha);
+	if (gsr_grow((void **)&ar->members, &ar->cap_members,
+		     ar->n_members + 1, sizeof *ar->members) ||
+	    (copy = strdup(GSR_ARCHIVE_MANIFEST)) == NULL) {
+		gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
 		goto out;
 	}
-	archive_write_free(ar->a);
-	ar->a = NULL;
+	if (write_header(ctx, ar, GSR_ARCHIVE_MANIFEST, len) ||
+	    tar_put(ctx, ar, manifest, len) ||
+	    end_member(ctx, ar, &copy, len, sha) ||
+	    tar_put(ctx, ar, eof, sizeof eof) || tar_end_frame(ctx, ar))
+		goto out;
 	fd = ar->fd;
 	ar->fd = -1;
 	if (fsync(fd) != 0) {
@@ -781,6 +1161,7 @@ gsr_archive_finish(struct gsr_ctx *ctx, struct gsr_archive *ar,
 		goto out;
 	rc = 0;
 out:
+	free(copy);
 	free(manifest);
 	ar_free(ar, !published);
 	return rc;

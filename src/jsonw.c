@@ -205,30 +205,68 @@ jw_str(struct jsonw *jw, const char *s)
 	jw_strn(jw, s, s ? strlen(s) : 0);
 }
 
-/* Decimal digits of v into the end of buf; returns where they start. */
+/* Pairs of decimal digits, "00" to "99". */
+static const char digits2[201] =
+	"00010203040506070809101112131415161718192021222324252627282930313233"
+	"34353637383940414243444546474849505152535455565758596061626364656667"
+	"6869707172737475767778798081828384858687888990919293949596979899";
+
+/* Decimal digits of u into the end of buf; returns where they start. */
 static char *
-fmt_int(int64_t v, char *end)
+fmt_u64(uint64_t u, char *end)
 {
-	uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
 	char *p = end;
 
-	do {
-		*--p = (char)('0' + u % 10);
-		u /= 10;
-	} while (u);
-	if (v < 0)
-		*--p = '-';
+	while (u >= 100) {
+		unsigned r = (unsigned)(u % 100);
+		u /= 100;
+		p -= 2;
+		memcpy(p, digits2 + 2 * r, 2);
+	}
+	if (u >= 10) {
+		p -= 2;
+		memcpy(p, digits2 + 2 * u, 2);
+	} else {
+		*--p = (char)('0' + u);
+	}
 	return p;
+}
+
+size_t
+gsr_fmt_int(char *buf, int64_t v)
+{
+	char tmp[24];
+	uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+	char *p = fmt_u64(u, tmp + sizeof tmp);
+	size_t n = (size_t)(tmp + sizeof tmp - p), o = 0;
+
+	if (v < 0)
+		buf[o++] = '-';
+	memcpy(buf + o, p, n);
+	return o + n;
 }
 
 void
 jw_int(struct jsonw *jw, int64_t v)
 {
-	char buf[24];
-	char *p = fmt_int(v, buf + sizeof buf);
+	char buf[GSR_FMT_INT_MAX];
+	size_t n = gsr_fmt_int(buf, v);
 
 	jw_sep(jw);
-	fwrite(p, 1, (size_t)(buf + sizeof buf - p), jw->f);
+	fwrite(buf, 1, n, jw->f);
+}
+
+/* Round to the nearest integer, ties to even, as nearbyint() does in the
+ * default rounding mode, for |t| < 2^53: adding and taking away 2^52
+ * leaves no fraction (and from 2^52 on, t has none). */
+static double
+round_even(double t)
+{
+	const double two52 = 4503599627370496.0;
+
+	if (t >= two52 || t <= -two52)
+		return t;
+	return t >= 0 ? (t + two52) - two52 : -((-t + two52) - two52);
 }
 
 /*
@@ -238,25 +276,26 @@ jw_int(struct jsonw *jw, int64_t v)
  * values a database usually holds (12.5, 0.1); otherwise %.17g.  A REAL
  * always shows a '.' or an exponent, so it stays a REAL in the export.
  */
-static void
-fmt_real(double v, char *buf, size_t size)
+size_t
+gsr_fmt_real(char *buf, double v)
 {
 	static const double p10[] = { 1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8,
 				      1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
 				      1e16, 1e17 };
 	const double lim = 9007199254740992.0; /* 2^53 */
+	double a = fabs(v);
 
-	if (v != 0 && fabs(v) < lim && fabs(v) >= 1e-6) {
+	if (v != 0 && a < lim && a >= 1e-6) {
 		for (int k = 0; k < 18; k++) {
-			double t = v * p10[k];
-			if (fabs(t) >= lim)
+			double t = a * p10[k];
+			if (t >= lim)
 				break;
-			double n = nearbyint(t);
-			if (n / p10[k] != v)
+			double n = round_even(t);
+			if (n / p10[k] != a)
 				continue;
-			/* Digits of |n|, then a point k digits from the end. */
+			/* Digits of n, then a point k digits from the end. */
 			char digits[24];
-			char *d = fmt_int((int64_t)fabs(n), digits + sizeof digits);
+			char *d = fmt_u64((uint64_t)n, digits + sizeof digits);
 			size_t nd = (size_t)(digits + sizeof digits - d), o = 0;
 			if (v < 0)
 				buf[o++] = '-';
@@ -279,14 +318,17 @@ fmt_real(double v, char *buf, size_t size)
 				}
 			}
 			buf[o] = '\0';
-			return;
+			return o;
 		}
 	}
-	snprintf(buf, size, "%.17g", v);
+	int len = snprintf(buf, GSR_FMT_REAL_MAX, "%.17g", v);
+	if (len < 0)
+		len = 0;
 	if (strpbrk(buf, ".eEn") == NULL) {
-		size_t l = strlen(buf);
-		snprintf(buf + l, size - l, ".0");
+		memcpy(buf + len, ".0", 3);
+		len += 2;
 	}
+	return (size_t)len;
 }
 
 void
@@ -298,9 +340,9 @@ jw_real(struct jsonw *jw, double v)
 	} else if (isinf(v)) {
 		fputs(v > 0 ? "{\"real\":\"inf\"}" : "{\"real\":\"-inf\"}", jw->f);
 	} else {
-		char buf[64];
-		fmt_real(v, buf, sizeof buf);
-		fputs(buf, jw->f);
+		char buf[GSR_FMT_REAL_MAX];
+		size_t n = gsr_fmt_real(buf, v);
+		fwrite(buf, 1, n, jw->f);
 	}
 }
 

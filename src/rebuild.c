@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -32,6 +33,20 @@ struct qfile {
 	char *path;
 	FILE *f;
 	sqlite3_stmt *by_rowid; /* SELECT * FROM src.T WHERE rowid = ? */
+};
+
+/*
+ * The checks of the output run in a thread of their own, on a connection
+ * of their own, once the output is complete and closed: meanwhile the
+ * main thread hashes the file, which the checks only read.
+ */
+struct verify_job {
+	struct gsr_ctx ctx;
+	const char *path;
+	const struct gsr_label *target;
+	pthread_t thread;
+	bool running;
+	double ms;
 };
 
 /* State of one run, beside the result it fills. */
@@ -53,6 +68,7 @@ struct run {
 	char *qdir;       /* quarantine directory in the working directory */
 	struct qfile *q;
 	size_t n_q, cap_q;
+	struct verify_job verify; /* the checks of the output, in a thread */
 	double t0;
 };
 
@@ -681,23 +697,64 @@ rcol(const char *name)
 	return sb_detach(&sb);
 }
 
+/* Tables of more rows than this are checked on a thread of their own
+ * while they are copied; smaller ones first, on the main thread. */
+#define PRESCAN_PARALLEL_ROWS 100000
+
+/* The count of a source table's rows that fail the target's conditions,
+ * made on a connection of its own (the source attached as src). */
+struct prescan {
+	struct gsr_ctx ctx;
+	const char *work_db;
+	char *sql;
+	int64_t bad;
+	pthread_t thread;
+};
+
+static void *
+prescan_main(void *arg)
+{
+	struct prescan *ps = arg;
+	sqlite3 *db = gsr_db_open_memory(&ps->ctx);
+	sqlite3_stmt *st = NULL;
+
+	ps->bad = -1;
+	if (db == NULL || gsr_db_attach_ro(&ps->ctx, db, ps->work_db, "src"))
+		goto out;
+	if (sqlite3_prepare_v2(db, ps->sql, -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_ROW) {
+		gsr_ctx_fail(&ps->ctx, GSR_ERR_INPUT, "rebuild: %s (in: %.200s)",
+			     sqlite3_errmsg(db), ps->sql);
+		goto out;
+	}
+	ps->bad = sqlite3_column_int64(st, 0);
+out:
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return NULL;
+}
+
 /*
  * The fast path for a table that is the same in source and target (the
  * bulk of a GPUStack database: system_loads, model_usages): when every
  * row passes the checks, INSERT INTO ... SELECT * lets SQLite copy the
- * records without decoding them, as VACUUM does.  Returns 0 when it did,
- * 1 when the table needs the row-by-row path (nothing written), -1 on
- * error.
+ * records without decoding them, as VACUUM does.  For a big table the
+ * rows are counted against the checks on another thread while they are
+ * copied, and the copy is taken back if any fails.  Returns 0 when it
+ * did, 1 when the table needs the row-by-row path (nothing written), -1
+ * on error.
  */
 static int
 copy_whole(struct run *r, const struct gsr_table *tt, const struct gsr_table *st,
 	   bool staged, size_t n_adjusted, const char *rel, const char *ok,
-	   int64_t *imported)
+	   int64_t rows, int64_t *imported)
 {
 	struct gsr_diffs d = GSR_DIFFS_INIT;
+	struct prescan ps = { .ctx = GSR_CTX_INIT, .bad = 0 };
+	bool same, parallel = false;
 	char *sql = NULL;
-	bool same;
-	int64_t bad;
+	int64_t before;
+	int rc = -1, xrc;
 
 	if (staged || st == NULL || n_adjusted || st->without_rowid)
 		return 1;
@@ -707,27 +764,53 @@ copy_whole(struct run *r, const struct gsr_table *tt, const struct gsr_table *st
 	if (!same)
 		return 1;
 	if (strcmp(ok, "1") != 0) {
-		sql = dupf("SELECT count(*) FROM %s AS r WHERE NOT (%s)", rel, ok);
-		bad = sql ? query_int(r, sql) : -1;
-		free(sql);
-		if (bad != 0)
-			return bad < 0 ? -1 : 1;
+		ps.sql = dupf("SELECT count(*) FROM %s AS r WHERE NOT (%s)", rel, ok);
+		if (ps.sql == NULL)
+			return gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "out of memory");
+		ps.work_db = gsr_identify_source_db(&r->res->id);
+		if (rows > PRESCAN_PARALLEL_ROWS &&
+		    pthread_create(&ps.thread, NULL, prescan_main, &ps) == 0) {
+			parallel = true;
+		} else {
+			ps.bad = query_int(r, ps.sql);
+			if (ps.bad != 0) {
+				rc = ps.bad < 0 ? -1 : 1;
+				goto out;
+			}
+		}
 	}
-	sql = dupf("SAVEPOINT whole; INSERT INTO main.\"%s\" SELECT * FROM %s; "
-		   "RELEASE whole;", tt->name, rel);
-	if (sql == NULL)
-		return gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "out of memory");
-	if (sqlite3_exec(r->out, sql, NULL, NULL, NULL) != SQLITE_OK) {
-		/* A constraint the source did not enforce: go row by row. */
-		free(sql);
+	/* The table is new and empty: the rows inserted are its rows. */
+	sql = dupf("SAVEPOINT whole; INSERT INTO main.\"%s\" SELECT * FROM %s;",
+		   tt->name, rel);
+	if (sql == NULL) {
+		gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	before = sqlite3_total_changes64(r->out);
+	xrc = sqlite3_exec(r->out, sql, NULL, NULL, NULL);
+	if (parallel) {
+		pthread_join(ps.thread, NULL);
+		parallel = false;
+		if (gsr_ctx_failed(&ps.ctx))
+			gsr_ctx_fail(r->ctx, ps.ctx.err, "%s", ps.ctx.msg);
+	}
+	if (xrc != SQLITE_OK || ps.bad != 0) {
+		/* Rows that fail a check, or a constraint the source did not
+		 * enforce: go row by row. */
 		sqlite3_exec(r->out, "ROLLBACK TO whole; RELEASE whole;", NULL, NULL, NULL);
-		return 1;
+		rc = ps.bad < 0 ? -1 : 1;
+		goto out;
 	}
+	if (exec_sql(r, "RELEASE whole"))
+		goto out;
+	*imported = sqlite3_total_changes64(r->out) - before;
+	rc = 0;
+out:
+	if (parallel)
+		pthread_join(ps.thread, NULL);
+	free(ps.sql);
 	free(sql);
-	sql = sqlite3_mprintf("SELECT count(*) FROM main.\"%w\"", tt->name);
-	*imported = sql ? query_int(r, sql) : -1;
-	sqlite3_free(sql);
-	return *imported < 0 ? -1 : 0;
+	return rc;
 }
 
 /*
@@ -915,7 +998,7 @@ cond_oom:
 		goto oom;
 
 	if (copy_whole(r, tt, st, staged, rt->defaulted.n + rt->dropped.n, sb_str(&rel),
-		       sb_str(&ok), &rt->imported) == 0) {
+		       sb_str(&ok), rt->source_rows, &rt->imported) == 0) {
 		logf_(r, "%s: %" PRId64 " row(s) copied whole (the same table in "
 		      "source and target, every row valid)", T, rt->imported);
 		rt->quarantined = 0;
@@ -1146,33 +1229,38 @@ write_bookkeeping(struct run *r)
 	return 0;
 }
 
-/* The output must be what the target release's migrations create. */
+/* The output must be what the target release's migrations create: its
+ * schema exactly, integrity_check and foreign_key_check clean.  Reads db
+ * (the output) only; errors go to ctx. */
 static int
-verify_output(struct run *r)
+check_output(struct gsr_ctx *ctx, sqlite3 *db, const struct gsr_label *target)
 {
-	struct gsr_schema *s = gsr_schema_extract(r->ctx, r->out);
+	struct gsr_schema *s = gsr_schema_extract(ctx, db);
 	sqlite3_stmt *st = NULL;
+	const char *msg;
 	int rc = -1;
 
 	if (s == NULL)
 		return -1;
-	if (!gsr_schema_same(r->res->target->schema, s, false)) {
-		gsr_ctx_fail(r->ctx, GSR_ERR_INTERNAL,
-			     "the rebuilt schema is not exactly %s's", r->res->target->name);
+	if (!gsr_schema_same(target->schema, s, false)) {
+		gsr_ctx_fail(ctx, GSR_ERR_INTERNAL,
+			     "the rebuilt schema is not exactly %s's", target->name);
 		goto out;
 	}
-	if (sqlite3_prepare_v2(r->out, "PRAGMA main.integrity_check(1)", -1, &st, NULL) != SQLITE_OK ||
+	if (sqlite3_prepare_v2(db, "PRAGMA main.integrity_check(1)", -1, &st, NULL) != SQLITE_OK ||
 	    sqlite3_step(st) != SQLITE_ROW ||
-	    strcmp((const char *)sqlite3_column_text(st, 0), "ok") != 0) {
-		gsr_ctx_fail(r->ctx, GSR_ERR_INTERNAL, "the rebuilt database fails "
-			     "integrity_check: %s", st ? (const char *)sqlite3_column_text(st, 0)
-						       : sqlite3_errmsg(r->out));
+	    (msg = (const char *)sqlite3_column_text(st, 0)) == NULL || strcmp(msg, "ok") != 0) {
+		msg = st ? (const char *)sqlite3_column_text(st, 0) : NULL;
+		gsr_ctx_fail(ctx, GSR_ERR_INTERNAL, "the rebuilt database fails "
+			     "integrity_check: %s", msg ? msg : sqlite3_errmsg(db));
 		goto out;
 	}
 	sqlite3_finalize(st);
 	st = NULL;
-	if (query_int(r, "SELECT count(*) FROM pragma_foreign_key_check") != 0) {
-		gsr_ctx_fail(r->ctx, GSR_ERR_INTERNAL, "the rebuilt database fails "
+	if (sqlite3_prepare_v2(db, "SELECT count(*) FROM pragma_foreign_key_check",
+			       -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_ROW || sqlite3_column_int64(st, 0) != 0) {
+		gsr_ctx_fail(ctx, GSR_ERR_INTERNAL, "the rebuilt database fails "
 			     "foreign_key_check");
 		goto out;
 	}
@@ -1181,6 +1269,69 @@ out:
 	sqlite3_finalize(st);
 	gsr_schema_free(s);
 	return rc;
+}
+
+/* SQLite's progress callback: stop a check once a signal has come. */
+static int
+verify_progress(void *arg)
+{
+	(void)arg;
+	return gsr_cancel_requested();
+}
+
+/* The checks of the output, in a thread (struct verify_job). */
+static void *
+verify_main(void *arg)
+{
+	struct verify_job *job = arg;
+	double t0 = now_ms();
+	sqlite3 *db = gsr_db_open(&job->ctx, job->path, false);
+
+	if (db != NULL) {
+		sqlite3_progress_handler(db, 10000, verify_progress, NULL);
+		check_output(&job->ctx, db, job->target);
+	}
+	sqlite3_close(db);
+	/* A check cut short by a signal did not fail: the run was
+	 * interrupted. */
+	if (gsr_cancel_requested()) {
+		gsr_ctx_clear(&job->ctx);
+		gsr_ctx_check_cancel(&job->ctx);
+	}
+	job->ms = now_ms() - t0;
+	return NULL;
+}
+
+static int
+verify_start(struct run *r)
+{
+	struct verify_job *job = &r->verify;
+
+	job->ctx = (struct gsr_ctx)GSR_CTX_INIT;
+	job->path = r->out_tmp;
+	job->target = r->res->target;
+	if (pthread_create(&job->thread, NULL, verify_main, job) != 0)
+		return gsr_ctx_fail(r->ctx, GSR_ERR_INTERNAL, "cannot start a thread: %s",
+				    strerror(errno));
+	job->running = true;
+	return 0;
+}
+
+/* Wait for the checks; their failure becomes the run's. */
+static int
+verify_join(struct run *r)
+{
+	struct verify_job *job = &r->verify;
+
+	if (!job->running)
+		return gsr_ctx_failed(r->ctx) ? -1 : 0;
+	pthread_join(job->thread, NULL);
+	job->running = false;
+	if (gsr_ctx_failed(&job->ctx))
+		return gsr_ctx_fail(r->ctx, job->ctx.err, "%s", job->ctx.msg);
+	logf_(r, "integrity_check and foreign_key_check pass; schema is %s's "
+	      "(checked in %.0f ms, in parallel)", r->res->target->name, job->ms);
+	return gsr_ctx_failed(r->ctx) ? -1 : 0;
 }
 
 static int
@@ -1285,11 +1436,12 @@ build_output(struct run *r)
 			goto out;
 		logf_(r, "%s: not in %s, every row quarantined", st->name, t->name);
 	}
-	if (enforce_foreign_keys(r) || write_bookkeeping(r) || create_objects(r, 1) ||
-	    exec_sql(r, "COMMIT") || verify_output(r))
+	if (enforce_foreign_keys(r))
 		goto out;
-	logf_(r, "committed; integrity_check and foreign_key_check pass; schema is %s's",
-	      t->name);
+	logf_(r, "foreign keys enforced");
+	if (write_bookkeeping(r) || create_objects(r, 1) || exec_sql(r, "COMMIT"))
+		goto out;
+	logf_(r, "committed");
 	/* The quarantine's lookups hold statements on src. */
 	for (size_t i = 0; i < r->n_q; i++) {
 		sqlite3_finalize(r->q[i].by_rowid);
@@ -1297,14 +1449,25 @@ build_output(struct run *r)
 	}
 	if (exec_sql(r, "DETACH src") || (r->stg_path && exec_sql(r, "DETACH stg")))
 		goto out;
-	if (!strcmp(t->journal, "wal") && exec_sql(r, "PRAGMA main.journal_mode=WAL"))
-		goto out;
+	if (!strcmp(t->journal, "wal")) {
+		/* WAL mode wants the file to itself: check it first. */
+		if (check_output(r->ctx, r->out, t))
+			goto out;
+		logf_(r, "integrity_check and foreign_key_check pass; schema is %s's",
+		      t->name);
+		if (exec_sql(r, "PRAGMA main.journal_mode=WAL"))
+			goto out;
+	}
 	if (sqlite3_close(r->out) != SQLITE_OK) {
 		gsr_ctx_fail(r->ctx, GSR_ERR_IO, "cannot close the rebuilt database: %s",
 			     sqlite3_errmsg(r->out));
 		goto out;
 	}
 	r->out = NULL;
+	/* The checks only read: they run while the file is synced and
+	 * hashed. */
+	if (strcmp(t->journal, "wal") != 0 && verify_start(r))
+		goto out;
 	if (fsync_path(r->out_tmp, false) != 0) {
 		gsr_ctx_fail(r->ctx, GSR_ERR_IO, "cannot write '%s': %s", r->out_tmp,
 			     strerror(errno));
@@ -1349,14 +1512,38 @@ reconcile(struct run *r)
 
 /* ---- the export, on the second core ------------------------------- */
 
+/*
+ * The archive's threads yield to the main thread, whose build of the
+ * output is the longer path: with two cores, the main thread keeps one
+ * and the archive's threads share the other (and take both once the
+ * main thread waits for them).  Threads they start inherit this.
+ */
+static void
+lower_priority(void)
+{
+	pid_t tid = gettid();
+	int prio;
+
+	errno = 0;
+	prio = getpriority(PRIO_PROCESS, (id_t)tid);
+	if (errno == 0)
+		setpriority(PRIO_PROCESS, (id_t)tid, prio + 5 > 19 ? 19 : prio + 5);
+}
+
+/* Threads the export of the source rows for the archive shares its tables
+ * among (the big ones then compress side by side). */
+#define EXPORT_THREADS 2
+
 /* The full export of the source rows that goes into the archive runs in
- * a thread of its own while the main thread builds the output: both only
- * read the working copy, each through its own connection. */
+ * threads of its own while the main thread builds the output: both only
+ * read the working copy, each through its own connection.  Its files
+ * are compressed into spools in the working directory, ready to be
+ * copied into the archive. */
 struct export_job {
 	struct gsr_ctx ctx;
 	const char *work_db;
+	const char *spool_dir;
 	const struct gsr_evidence *ev;
-	char *dir;
 	struct gsr_export_result ex;
 	pthread_t thread;
 	bool running;
@@ -1368,12 +1555,10 @@ export_main(void *arg)
 {
 	struct export_job *job = arg;
 	double t0 = now_ms();
-	sqlite3 *db = gsr_db_open(&job->ctx, job->work_db, false);
 
-	if (db != NULL)
-		gsr_export_db(&job->ctx, db, "main", job->dir, GSR_EXPORT_JSONL,
-			      job->ev, &job->ex);
-	sqlite3_close(db);
+	lower_priority();
+	gsr_export_spool(&job->ctx, job->work_db, job->spool_dir, EXPORT_THREADS,
+			 job->ev, &job->ex);
 	job->ms = now_ms() - t0;
 	return NULL;
 }
@@ -1383,12 +1568,8 @@ export_start(struct run *r, struct export_job *job)
 {
 	struct gsr_rebuild *res = r->res;
 
-	if ((job->dir = dupf("%s/export", res->id.ev.workdir)) == NULL)
-		return gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "out of memory");
-	if (mkdir(job->dir, 0700) != 0)
-		return gsr_ctx_fail(r->ctx, GSR_ERR_IO, "cannot create '%s': %s",
-				    job->dir, strerror(errno));
 	job->work_db = gsr_identify_source_db(&res->id);
+	job->spool_dir = res->id.ev.workdir;
 	job->ev = &res->id.ev;
 	if (pthread_create(&job->thread, NULL, export_main, job) != 0)
 		return gsr_ctx_fail(r->ctx, GSR_ERR_INTERNAL, "cannot start a thread: %s",
@@ -1491,21 +1672,30 @@ rebuild_doc(const void *arg, struct jsonw *jw)
 }
 
 /*
- * Start the audit archive with what is known before the rebuild: the
- * input byte for byte and the identify report.  Compressing the input
- * this early overlaps it with the export thread.
+ * The audit archive is begun, in a thread of its own, with what is known
+ * before the rebuild: the input byte for byte and the identify report.
+ * Compressing the input overlaps with the export and the build.
  */
-static struct gsr_archive *
-archive_begin(struct run *r)
-{
-	struct gsr_rebuild *res = r->res;
+struct input_job {
+	struct gsr_ctx ctx;
 	struct gsr_archive *ar;
+	const struct gsr_rebuild *res; /* only its id, which nothing changes */
+	char *recovery_dir; /* the page reader's ledger as JSON Lines, or NULL */
+	pthread_t thread;
+	bool running;
+	double ms;
+};
+
+static void *
+input_main(void *arg)
+{
+	struct input_job *job = arg;
+	const struct gsr_rebuild *res = job->res;
+	double t0 = now_ms();
 	char *doc = NULL;
 	size_t len = 0;
 
-	ar = gsr_archive_create(r->ctx, res->archive_path, r->opts->force, r->opts->now);
-	if (ar == NULL)
-		return NULL;
+	lower_priority();
 	for (int i = 0; i < GSR_EV_NFILES; i++) {
 		const struct gsr_ev_file *f = &res->id.ev.files[i];
 		char *name, *base;
@@ -1521,42 +1711,74 @@ archive_begin(struct run *r)
 		name = plain ? dupf("input/%s", base)
 			     : dupf("input/database%s", i == GSR_EV_DB ? ""
 					 : i == GSR_EV_WAL ? "-wal" : "-journal");
-		int arc = name ? gsr_archive_add_file(r->ctx, ar, name, f->pristine) : -1;
+		int arc = name ? gsr_archive_add_file(&job->ctx, job->ar, name, f->pristine) : -1;
 		free(name);
 		if (arc)
 			goto out;
 	}
-	if ((doc = json_doc(identify_doc, &res->id, &len)) == NULL ||
-	    gsr_archive_add_buffer(r->ctx, ar, "identify.json", doc, len))
+	if ((doc = json_doc(identify_doc, &res->id, &len)) == NULL)
 		goto out;
-	free(doc);
-	doc = NULL;
-	if (res->id.recovered) {
-		/* Where each recovered row came from, and the rows that are
-		 * not live, from the page reader's ledger. */
-		char *dir = dupf("%s/recovery", res->id.ev.workdir);
-		int rc = dir == NULL ||
-			 gsr_recover_export_ledger(r->ctx, res->id.ledger_db,
-						   &res->id.rec, dir) ||
-			 gsr_archive_add_tree(r->ctx, ar, "recovery", dir);
-		if (dir)
-			gsr_recover_forget_ledger_files(dir);
-		free(dir);
-		if (rc)
-			goto out;
-	}
-	logf_(r, "archive: input and identify report written");
-	return ar;
+	if (gsr_archive_add_buffer(&job->ctx, job->ar, "identify.json", doc, len))
+		goto out;
+	/* Where each recovered row came from, and the rows that are not
+	 * live: the page reader's ledger, written by archive_begin(). */
+	if (job->recovery_dir &&
+	    gsr_archive_add_tree(&job->ctx, job->ar, "recovery", job->recovery_dir))
+		goto out;
 out:
+	if (!gsr_ctx_failed(&job->ctx) && doc == NULL)
+		gsr_ctx_fail(&job->ctx, GSR_ERR_NOMEM, "out of memory");
 	free(doc);
-	gsr_archive_abort(ar);
-	if (!gsr_ctx_failed(r->ctx))
-		gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "out of memory");
+	job->ms = now_ms() - t0;
 	return NULL;
 }
 
+/* Create the archive and start writing its first members. */
+static int
+archive_begin(struct run *r, struct input_job *job)
+{
+	job->res = r->res;
+	if (r->res->id.recovered) {
+		/* Written here, on the main thread: the ledger is read with
+		 * SQLite and its files registered for removal on a signal. */
+		job->recovery_dir = dupf("%s/recovery", r->res->id.ev.workdir);
+		if (job->recovery_dir == NULL)
+			return gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "out of memory");
+		if (gsr_recover_export_ledger(r->ctx, r->res->id.ledger_db,
+					      &r->res->id.rec, job->recovery_dir))
+			return -1;
+	}
+	job->ar = gsr_archive_create(r->ctx, r->res->archive_path, r->opts->force,
+				     r->opts->now);
+	if (job->ar == NULL)
+		return -1;
+	if (pthread_create(&job->thread, NULL, input_main, job) != 0)
+		return gsr_ctx_fail(r->ctx, GSR_ERR_INTERNAL, "cannot start a thread: %s",
+				    strerror(errno));
+	job->running = true;
+	return 0;
+}
+
+/* Wait for the first members; their error, if any, becomes the run's. */
+static int
+archive_join(struct run *r, struct input_job *job)
+{
+	if (job->running) {
+		pthread_join(job->thread, NULL);
+		job->running = false;
+		if (job->recovery_dir)
+			gsr_recover_forget_ledger_files(job->recovery_dir);
+		if (gsr_ctx_failed(&job->ctx))
+			return gsr_ctx_fail(r->ctx, job->ctx.err, "%s", job->ctx.msg);
+		logf_(r, "archive: input and identify report written in %.0f ms "
+		      "(in parallel)", job->ms);
+	}
+	return gsr_ctx_failed(r->ctx) ? -1 : 0;
+}
+
 /* Finish the archive begun by archive_begin (which it takes over): the
- * export, the quarantine, the rules, the report and log, the manifest. */
+ * export (from its spools), the quarantine, the rules, the report and
+ * log, the manifest. */
 static int
 archive_end(struct run *r, struct gsr_archive *ar, const struct export_job *job)
 {
@@ -1567,7 +1789,7 @@ archive_end(struct run *r, struct gsr_archive *ar, const struct export_job *job)
 	size_t len = 0;
 	int rc = -1;
 
-	if (gsr_archive_add_tree(r->ctx, ar, "export", job->dir))
+	if (gsr_export_add_to_archive(r->ctx, ar, "export", &job->ex))
 		goto out;
 	for (size_t i = 0; i < r->n_q; i++) {
 		char *name = member_name("quarantine", i + 1, r->q[i].table, ".jsonl");
@@ -1652,7 +1874,7 @@ gsr_rebuild_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 {
 	struct run r = { .ctx = ctx, .rules = rules, .opts = opts, .res = res };
 	struct export_job job = { .ctx = GSR_CTX_INIT };
-	struct gsr_archive *ar = NULL;
+	struct input_job ajob = { .ctx = GSR_CTX_INIT };
 	struct gsr_identify_opts iopts = { 0 };
 	char *stem = NULL, *outdir = NULL;
 	char stamp[32];
@@ -1761,13 +1983,14 @@ gsr_rebuild_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 	if (prepare_working_copy(&r))
 		goto out;
 	if (!opts->dry_run && !opts->no_archive &&
-	    (export_start(&r, &job) || (ar = archive_begin(&r)) == NULL))
+	    (export_start(&r, &job) || archive_begin(&r, &ajob)))
 		goto out;
 	if (build_output(&r) || reconcile(&r))
 		goto out;
 	res->changed = !(sv_contains(&res->id.matches, res->target->name) &&
 			 res->id.health_ok && res->total_quarantined == 0);
-	if (hash_file(ctx, r.out_tmp, res->out_sha256, &res->out_size))
+	if (hash_file(ctx, r.out_tmp, res->out_sha256, &res->out_size) ||
+	    verify_join(&r))
 		goto out;
 	logf_(&r, "rebuilt database: %" PRIu64 " bytes, sha256 %s", res->out_size,
 	      res->out_sha256);
@@ -1779,10 +2002,10 @@ gsr_rebuild_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 				goto out;
 			}
 		if (!opts->no_archive) {
-			if (export_join(&r, &job))
-				goto out; /* ar is aborted below */
-			struct gsr_archive *a = ar;
-			ar = NULL; /* archive_end takes it over */
+			if (archive_join(&r, &ajob) || export_join(&r, &job))
+				goto out; /* the archive is aborted below */
+			struct gsr_archive *a = ajob.ar;
+			ajob.ar = NULL; /* archive_end takes it over */
 			if (archive_end(&r, a, &job))
 				goto out;
 		}
@@ -1809,7 +2032,18 @@ gsr_rebuild_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 oom:
 	gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
 out:
-	gsr_archive_abort(ar);
+	if (r.verify.running) {
+		pthread_join(r.verify.thread, NULL);
+		r.verify.running = false;
+	}
+	if (ajob.running) {
+		pthread_join(ajob.thread, NULL);
+		ajob.running = false;
+	}
+	gsr_archive_abort(ajob.ar);
+	if (ajob.recovery_dir)
+		gsr_recover_forget_ledger_files(ajob.recovery_dir);
+	free(ajob.recovery_dir);
 	if (job.running) {
 		/* A failure in the main thread: stop waiting for the export's
 		 * result, not for the thread, which reads our working copy. */
@@ -1817,7 +2051,6 @@ out:
 		job.running = false;
 	}
 	gsr_export_result_release(&job.ex);
-	free(job.dir);
 	if (rc != 0 && res->archive_path && !opts->dry_run && res->archive_sha256[0] &&
 	    exists(res->archive_path))
 		unlink(res->archive_path); /* made, but its database was not */

@@ -61,7 +61,7 @@ is "$(stat -c %a w/out)" 700 "the export directory is private (0700)"
 
 M=w/out/manifest.json
 ok "manifest is valid JSON" sh -c 'jq -e . "$1" > /dev/null' sh "$M"
-is "$(jq -c '[.format, .version, .format_of_rows]' "$M")" '["gsrecover-export",1,"jsonl"]' \
+is "$(jq -c '[.format, .version, .format_of_rows]' "$M")" '["gsrecover-export",2,"jsonl"]' \
 	"manifest: format, version, format of rows"
 is "$(jqr "$M" '.input | map(.role) | join(",")')" database "manifest: the input is listed"
 is "$(jqr "$M" '.input[0].sha256')" "$before" "manifest: input SHA-256 is the file's"
@@ -79,15 +79,17 @@ is "$(jq -r '[.tables[] | select(.name | startswith("ft_")) | .file] | join(" ")
 	"ft_data.jsonl ft_idx.jsonl ft_content.jsonl ft_docsize.jsonl ft_config.jsonl" \
 	"manifest: shadow tables of the virtual table exported"
 
-# Row counts: the manifest, the files and SQLite agree for every table.
+# Row counts: the manifest, the files and SQLite agree for every table;
+# each file is one header object, then one array a row.
 bad=
 for t in $(jqr "$M" '.tables[] | select(.file) | .name'); do
 	f=$(jqr "$M" ".tables[] | select(.name == \"$t\") | .file")
 	want=$(sqlite3 ref.db "SELECT count(*) FROM \"$t\"")
 	[ "$(jqr "$M" ".tables[] | select(.name == \"$t\") | .rows")" = "$want" ] || bad="$bad $t(manifest)"
-	[ "$(wc -l < "w/out/$f" | tr -d ' ')" = "$want" ] || bad="$bad $t(lines)"
-	[ "$(jq -r .table "w/out/$f" | sort -u)" = "$(if [ "$want" -gt 0 ]; then echo "$t"; fi)" ] ||
-		bad="$bad $t(table key)"
+	[ "$(wc -l < "w/out/$f" | tr -d ' ')" = "$((want + 1))" ] || bad="$bad $t(lines)"
+	[ "$(head -n 1 "w/out/$f" | jq -r .table)" = "$t" ] || bad="$bad $t(table key)"
+	[ "$(tail -n +2 "w/out/$f" | jq -r type | sort -u)" = "$(if [ "$want" -gt 0 ]; then echo array; fi)" ] ||
+		bad="$bad $t(arrays)"
 done
 is "$bad" "" "row counts of every table equal SQLite's"
 is "$(jqr "$M" .total_rows)" "$(jq '[.tables[].rows // 0] | add' "$M")" "manifest: total_rows is the sum"
@@ -115,50 +117,52 @@ sqlite3 ref.db "SELECT sql || ';' FROM sqlite_master WHERE sql IS NOT NULL ORDER
 golden w/out/schema.sql schema.expected "schema.sql is sqlite_master's SQL, as stored"
 
 # The typed table, exactly.
+# The INTEGER PRIMARY KEY is the rowid: it is not repeated before the values.
 cat > typed.expected <<'EOF'
-{"table":"typed","rowid":1,"source":"btree","values":{"id":1,"v":9007199254740993}}
-{"table":"typed","rowid":2,"source":"btree","values":{"id":2,"v":-1}}
-{"table":"typed","rowid":3,"source":"btree","values":{"id":3,"v":9223372036854775807}}
-{"table":"typed","rowid":4,"source":"btree","values":{"id":4,"v":-9223372036854775808}}
-{"table":"typed","rowid":5,"source":"btree","values":{"id":5,"v":1.0}}
-{"table":"typed","rowid":6,"source":"btree","values":{"id":6,"v":0.1}}
-{"table":"typed","rowid":7,"source":"btree","values":{"id":7,"v":1.0000000000000001e+300}}
-{"table":"typed","rowid":8,"source":"btree","values":{"id":8,"v":-2.5000000000000002e-10}}
-{"table":"typed","rowid":9,"source":"btree","values":{"id":9,"v":{"real":"inf"}}}
-{"table":"typed","rowid":10,"source":"btree","values":{"id":10,"v":"héllo ☃ 😀"}}
-{"table":"typed","rowid":11,"source":"btree","values":{"id":11,"v":"line1\nsay \"hi\", it's"}}
-{"table":"typed","rowid":12,"source":"btree","values":{"id":12,"v":"tab\tcr\rctl\u0001del\u007fbs\\"}}
-{"table":"typed","rowid":13,"source":"btree","values":{"id":13,"v":{"text_hex":"ff41"}}}
-{"table":"typed","rowid":14,"source":"btree","values":{"id":14,"v":{"blob_hex":"00ff10"}}}
-{"table":"typed","rowid":15,"source":"btree","values":{"id":15,"v":{"blob_hex":""}}}
-{"table":"typed","rowid":16,"source":"btree","values":{"id":16,"v":null}}
-{"table":"typed","rowid":17,"source":"btree","values":{"id":17,"v":""}}
-{"table":"typed","rowid":18,"source":"btree","values":{"id":18,"v":"a\u0000b"}}
+{"table":"typed","source":"btree","rowid":true,"rowid_column":"id","columns":["id","v"]}
+[1,9007199254740993]
+[2,-1]
+[3,9223372036854775807]
+[4,-9223372036854775808]
+[5,1.0]
+[6,0.1]
+[7,1.0000000000000001e+300]
+[8,-2.5000000000000002e-10]
+[9,{"real":"inf"}]
+[10,"héllo ☃ 😀"]
+[11,"line1\nsay \"hi\", it's"]
+[12,"tab\tcr\rctl\u0001del\u007fbs\\"]
+[13,{"text_hex":"ff41"}]
+[14,{"blob_hex":"00ff10"}]
+[15,{"blob_hex":""}]
+[16,null]
+[17,""]
+[18,"a\u0000b"]
 EOF
 # 0.1 may be written as 0.1 or with 17 digits: both read back exactly.
-sed 's/"v":0\.10000000000000001}/"v":0.1}/' w/out/typed.jsonl > typed.got
+sed 's/^\[6,0\.10000000000000001\]$/[6,0.1]/' w/out/typed.jsonl > typed.got
 golden typed.got typed.expected "typed table: every storage class encoded as documented"
 
 # The same, checked against SQLite itself rather than a hand-written file:
 # SQLite's JSON parser keeps 64-bit integers and reads doubles back
 # exactly, so every value must come back with its class and its value.
 # (Row 18 is left out: json_extract stops a string at U+0000.)
-sed '1s/^/[/; $!s/$/,/; $s/$/]/' w/out/typed.jsonl > typed.array
+tail -n +2 w/out/typed.jsonl | sed '1s/^/[/; $!s/$/,/; $s/$/]/' > typed.array
 sqlite3 ref.db > typed.mismatch <<'SQL'
 WITH r AS (
-  SELECT json_extract(value, '$.rowid') AS id, json_type(value, '$.values.v') AS t,
-         json_extract(value, '$.values.v') AS x, value AS j
+  SELECT json_extract(value, '$[0]') AS id, json_type(value, '$[1]') AS t,
+         json_extract(value, '$[1]') AS x, value AS j
   FROM json_each(CAST(readfile('typed.array') AS TEXT)))
 SELECT s.id, typeof(s.v), quote(s.v), r.t FROM typed AS s LEFT JOIN r USING (id)
 WHERE s.id <> 18 AND coalesce(CASE
   WHEN r.id IS NULL THEN 0
   WHEN typeof(s.v) = 'integer' THEN r.t = 'integer' AND r.x = s.v
   WHEN typeof(s.v) = 'real' AND abs(s.v) < 1e308 THEN r.t = 'real' AND r.x = s.v
-  WHEN typeof(s.v) = 'real' THEN json_extract(r.j, '$.values.v.real') = CASE WHEN s.v > 0 THEN 'inf' ELSE '-inf' END
+  WHEN typeof(s.v) = 'real' THEN json_extract(r.j, '$[1].real') = CASE WHEN s.v > 0 THEN 'inf' ELSE '-inf' END
   WHEN typeof(s.v) = 'null' THEN r.t = 'null'
-  WHEN typeof(s.v) = 'blob' THEN json_extract(r.j, '$.values.v.blob_hex') = lower(hex(s.v))
+  WHEN typeof(s.v) = 'blob' THEN json_extract(r.j, '$[1].blob_hex') = lower(hex(s.v))
   WHEN typeof(s.v) = 'text' THEN (r.t = 'text' AND hex(r.x) = hex(s.v)) OR
-                                 json_extract(r.j, '$.values.v.text_hex') = lower(hex(s.v))
+                                 json_extract(r.j, '$[1].text_hex') = lower(hex(s.v))
   END, 0) = 0;
 SQL
 is "$(cat typed.mismatch)" "" "typed table: every value reads back with its class and value (SQLite)"
@@ -169,30 +173,31 @@ is "$(jq length typed.array)" "$(sqlite3 ref.db "SELECT count(*) FROM typed")" "
 sqlite3 ref.db "SELECT id, quote(v) FROM typed WHERE typeof(v) IN ('text', 'blob', 'null')
   AND id NOT IN (13, 18) ORDER BY id" > quote.expected
 cat > quote.jq <<'EOF'
-.values.v as $v
-| select(.rowid != 13 and .rowid != 18)
+select(type == "array") | .[0] as $id | .[1] as $v
+| select($id != 13 and $id != 18)
 | select(($v | type) == "string" or $v == null or (($v | type) == "object" and ($v | has("blob_hex"))))
-| "\(.rowid)|" + (if $v == null then "NULL"
+| "\($id)|" + (if $v == null then "NULL"
 	elif ($v | type) == "string" then "'" + ($v | gsub("'"; "''")) + "'"
 	else "X'" + ($v.blob_hex | ascii_upcase) + "'" end)
 EOF
 jq -r -f quote.jq w/out/typed.jsonl > quote.got
 golden quote.got quote.expected "typed table: quote() rebuilt with jq equals SQLite's"
-is "$(jq -r 'select(.rowid == 13) | .values.v.text_hex' w/out/typed.jsonl)" \
+is "$(jq -r 'select(type == "array" and .[0] == 13) | .[1].text_hex' w/out/typed.jsonl)" \
 	"$(sqlite3 ref.db "SELECT lower(hex(v)) || ' ' || typeof(v) FROM typed WHERE id = 13" | cut -d' ' -f1)" \
 	"typed table: invalid UTF-8 text keeps its bytes"
 is "$(sqlite3 ref.db "SELECT typeof(v) FROM typed WHERE id = 13")" text "typed table: (that value is TEXT)"
 
 # Rowids: WITHOUT ROWID tables have none; columns named like the rowid do
 # not hide it.
-is "$(cat w/out/wr.jsonl)" '{"table":"wr","source":"btree","values":{"k":"a","v":1}}
-{"table":"wr","source":"btree","values":{"k":"b","v":2}}' "WITHOUT ROWID: no rowid, primary key order"
-is "$(cat w/out/shadow1.jsonl)" '{"table":"shadow1","rowid":1,"source":"btree","values":{"rowid":"r-one","v":1}}' \
-	"a column named rowid: the rowid still read, the column kept"
-is "$(cat w/out/shadow3.jsonl)" '{"table":"shadow3","rowid":42,"source":"btree","values":{"rowid":"a","_rowid_":"b","oid":42,"v":"x"}}' \
-	"rowid, _rowid_ and oid all columns: the INTEGER PRIMARY KEY is the rowid"
-is "$(cat w/out/shadow3n.jsonl)" '{"table":"shadow3n","source":"btree","values":{"rowid":"a","_rowid_":"b","oid":"c","v":"x"}}' \
-	"rowid, _rowid_ and oid all columns, no INTEGER PRIMARY KEY: no rowid"
+is "$(cat w/out/wr.jsonl)" '{"table":"wr","source":"btree","rowid":false,"columns":["k","v"]}
+["a",1]
+["b",2]' "WITHOUT ROWID: no rowid, primary key order"
+is "$(cat w/out/shadow1.jsonl)" '{"table":"shadow1","source":"btree","rowid":true,"columns":["rowid","v"]}
+[1,"r-one",1]' "a column named rowid: the rowid still read, first, the column kept"
+is "$(cat w/out/shadow3.jsonl)" '{"table":"shadow3","source":"btree","rowid":true,"rowid_column":"oid","columns":["rowid","_rowid_","oid","v"]}
+["a","b",42,"x"]' "rowid, _rowid_ and oid all columns: the INTEGER PRIMARY KEY is the rowid"
+is "$(cat w/out/shadow3n.jsonl)" '{"table":"shadow3n","source":"btree","rowid":false,"columns":["rowid","_rowid_","oid","v"]}
+["a","b","c","x"]' "rowid, _rowid_ and oid all columns, no INTEGER PRIMARY KEY: no rowid"
 is "$(jq -c '[.tables[] | select(.name == "wr" or .name == "shadow3n" or .name == "typed") | .rowid]' "$M")" \
 	'[true,false,false]' "manifest: which tables carry a rowid"
 
@@ -371,7 +376,8 @@ is "$(jqr "$HM" '.tables[] | select(.name == "..") | .file')" "...jsonl" "hostil
 is "$(jq -c '.tables[] | select((.name | type) == "object") | .name' "$HM")" '{"text_hex":"626164ff6e616d65"}' \
 	"hostile names: a name that is not UTF-8 keeps its bytes"
 evil=$(jqr "$HM" '.tables[] | select(.name == "../evil") | .file')
-is "$(cat "h/out/$evil")" '{"table":"../evil","rowid":1,"source":"btree","values":{"x":"escaped?"}}' \
+is "$(cat "h/out/$evil")" '{"table":"../evil","source":"btree","rowid":true,"columns":["x"]}
+[1,"escaped?"]' \
 	"hostile names: the rows are in DIR, under the table's own name"
 is "$(ls h | sort | tr '\n' ' ')" "db.db out " "hostile names: nothing written beside DIR"
 is "$(find h/out -type f | wc -l | tr -d ' ')" "$(jq '[.tables[] | select(.file)] | length + 2' "$HM")" \
@@ -388,12 +394,12 @@ if [ -n "${GSR_EXEC_PREFIX:-}" ] || ldd "$GSR" 2> /dev/null | grep -q 'lib[at]sa
 	skip "300k rows: all written" "not under valgrind or sanitizers"
 	skip "300k rows: the file is the one hashed" "not under valgrind or sanitizers"
 else
-	# The JSON Lines of this table are 267 MB: only a writer that streams
+	# The JSON Lines of this table are 250 MB: only a writer that streams
 	# fits in 200 MB of address space.
 	(ulimit -v 200000 && exec "$GSR" export big.db -o w/big > /dev/null 2> err.txt)
 	is $? 0 "300k rows in 200 MB of address space"
 	is "$(jqr w/big/manifest.json '.tables[0].rows')" 300000 "300k rows: all exported"
-	is "$(wc -l < w/big/big.jsonl | tr -d ' ')" 300000 "300k rows: all written"
+	is "$(wc -l < w/big/big.jsonl | tr -d ' ')" 300001 "300k rows: all written"
 	is "$(sha256sum < w/big/big.jsonl | cut -d' ' -f1)" "$(jqr w/big/manifest.json '.tables[0].sha256')" \
 		"300k rows: the file is the one hashed"
 	rm -rf w/big

@@ -3,7 +3,7 @@
 # database, nor the archive, nor any temporary file is left behind.
 . "$GSR_TOP/tests/lib.sh"
 
-sh "$GSR_TOP/bench/gen-db.sh" big.db 1000000
+sh "$GSR_TOP/bench/gen-db.sh" big.db 2000000
 ls | grep -v -e '^before.txt$' > before.txt
 ${GSR_EXEC_PREFIX:-} "$GSR" rebuild big.db --to 0.6.0 > out.txt 2> err.txt &
 pid=$!

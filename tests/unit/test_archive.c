@@ -584,6 +584,93 @@ size_changes(void **state)
 	}
 }
 
+
+/* Members compressed ahead in a spool, another thread's job in a rebuild:
+ * their frames are copied into the archive after the header's, and the
+ * archive reads as one stream. */
+static void
+spooled_members(void **state)
+{
+	struct fixture *fx = *state;
+	struct gsr_verify_result res = GSR_VERIFY_RESULT_INIT;
+	struct gsr_ctx ctx = GSR_CTX_INIT;
+	struct gsr_archive_spool *sp;
+	struct gsr_archive *ar;
+	char path[4096], sha[GSR_SHA256_HEX], name[200];
+	uint64_t size = 1;
+	size_t idx[3], n = (3u << 20) + 5;
+	unsigned char *big = malloc(n);
+	char *out;
+
+	assert_non_null(big);
+	for (size_t i = 0; i < n; i++)
+		big[i] = (unsigned char)("[1,2.5,\"x\"]\n"[i % 12] + (i >> 20));
+	write_file(pathf(fx, "big"), big, n);
+	snprintf(path, sizeof path, "%s", pathf(fx, "audit.tar.zst"));
+	sp = gsr_archive_spool_new(&ctx, fx->dir);
+	assert_non_null(sp);
+	/* Nothing of the spool shows in its directory. */
+	assert_int_equal(count_names(fx->dir, "spool"), 0);
+	assert_int_equal(gsr_archive_spool_begin(&ctx, sp, &idx[0]), 0);
+	assert_int_equal(gsr_archive_spool_end(&ctx, sp, &size, sha), 0);
+	assert_int_equal(size, 0);
+	assert_int_equal(gsr_archive_spool_begin(&ctx, sp, &idx[1]), 0);
+	for (size_t off = 0; off < n; off += 100000)
+		assert_int_equal(gsr_archive_spool_write(&ctx, sp, big + off,
+			n - off < 100000 ? n - off : 100000), 0);
+	assert_int_equal(gsr_archive_spool_end(&ctx, sp, &size, sha), 0);
+	assert_int_equal(size, n);
+	assert_int_equal(gsr_archive_spool_begin(&ctx, sp, &idx[2]), 0);
+	assert_int_equal(gsr_archive_spool_write(&ctx, sp, "tail\n", 5), 0);
+	assert_int_equal(gsr_archive_spool_end(&ctx, sp, NULL, NULL), 0);
+	assert_int_equal(idx[0], 0);
+	assert_int_equal(idx[2], 2);
+
+	/* A name that needs ustar's prefix field. */
+	memset(name, 'x', sizeof name);
+	memcpy(name, "export/", 7);
+	name[97] = '/';
+	memcpy(name + 130, ".jsonl", 7);
+	ar = gsr_archive_create(&ctx, path, false, T_MTIME);
+	assert_non_null(ar);
+	assert_int_equal(gsr_archive_add_buffer(&ctx, ar, "first", "1\n", 2), 0);
+	assert_int_equal(gsr_archive_add_spooled(&ctx, ar, "export/big.jsonl", sp,
+						 idx[1]), 0);
+	assert_int_equal(gsr_archive_add_spooled(&ctx, ar, "export/empty", sp,
+						 idx[0]), 0);
+	assert_int_equal(gsr_archive_add_spooled(&ctx, ar, name, sp, idx[2]), 0);
+	assert_int_equal(gsr_archive_add_spooled(&ctx, ar, "nosuch", sp, 3), -1);
+	assert_int_equal(ctx.err, GSR_ERR_INTERNAL);
+	gsr_ctx_clear(&ctx);
+	assert_int_equal(gsr_archive_add_buffer(&ctx, ar, "last", "2\n", 2), 0);
+	assert_int_equal(gsr_archive_finish(&ctx, ar, NULL, NULL, NULL), 0);
+	gsr_archive_spool_free(sp);
+	gsr_archive_spool_free(NULL);
+
+	assert_int_equal(gsr_archive_verify(&ctx, path, NULL, &res), 0);
+	assert_int_equal(res.n_bad, 0);
+	assert_int_equal(res.n_members, 5);
+	assert_string_equal(res.members[1].name, "export/big.jsonl");
+	assert_int_equal(res.members[1].size, n);
+	assert_string_equal(res.members[3].name, name);
+	gsr_verify_result_release(&res);
+	out = run("zstd -q -t '%s' 2>&1 && echo passed", path);
+	assert_string_equal(out, "passed\n");
+	free(out);
+	out = run("tar --zstd -xOf '%s' export/big.jsonl | cmp - '%s' && echo same",
+		  path, pathf(fx, "big"));
+	assert_string_equal(out, "same\n");
+	free(out);
+	out = run("tar --zstd -tf '%s' | tr '\\n' ' '", path);
+	assert_non_null(strstr(out, "first export/big.jsonl export/empty export/"));
+	assert_non_null(strstr(out, ".jsonl last manifest.json "));
+	free(out);
+	out = run("tar --zstd -xOf '%s' '%s'", path, name);
+	assert_string_equal(out, "tail\n");
+	free(out);
+	free(big);
+}
+
 /* Last: the cancel request cannot be taken back. */
 static void
 cancel(void **state)
@@ -615,6 +702,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(abort_leaves_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(verify_unreadable, setup, teardown),
 		cmocka_unit_test_setup_teardown(size_changes, setup, teardown),
+		cmocka_unit_test_setup_teardown(spooled_members, setup, teardown),
 		cmocka_unit_test_setup_teardown(cancel, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("archive", tests, NULL, NULL);
