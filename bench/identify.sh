@@ -1,5 +1,5 @@
 #!/bin/sh
-# make bench: identify on a GPUStack 0.5.1 database of about 300 MB.
+# make bench: identify on a GPUStack 0.5.1 database of 327 MB (312 MiB).
 # Prints the phases the report times (custody = copy + SHA-256,
 # fingerprint = header, schema and the comparison with every label,
 # checks = integrity, keys, orphans, row counts, recheck = SHA-256 again)

@@ -1,5 +1,5 @@
 #!/bin/sh
-# make bench: rebuild --to 0.6.0 of a ~300 MB GPUStack 0.5.1 database, with
+# make bench: rebuild --to 0.6.0 of a 327 MB GPUStack 0.5.1 database, with
 # its audit archive, against in the same run
 #   the floor: sqlite3 SRC "VACUUM INTO" plus zstd -3 -T0 of SRC (rewrite
 #              every page once, compress the evidence once), and

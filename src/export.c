@@ -136,6 +136,7 @@ struct ofile {
 	bool failed;
 };
 
+/* Hand the buffer to the file or spool (a failure is recorded once). */
 static void
 of_flush(struct ofile *of)
 {
@@ -166,6 +167,7 @@ of_room(struct ofile *of, size_t n)
 	return of->buf + of->len;
 }
 
+/* Append one byte, n bytes, a string. */
 static inline void
 of_putc(struct ofile *of, char c)
 {
@@ -200,6 +202,7 @@ of_puts(struct ofile *of, const char *s)
 	of_write(of, s, strlen(s));
 }
 
+/* Append v in decimal. */
 static void
 of_int(struct ofile *of, int64_t v)
 {
@@ -208,6 +211,7 @@ of_int(struct ofile *of, int64_t v)
 	of->len += gsr_fmt_int((char *)p, v);
 }
 
+/* Append a finite v as jw_real() writes it. */
 static void
 of_real_digits(struct ofile *of, double v)
 {
@@ -216,6 +220,7 @@ of_real_digits(struct ofile *of, double v)
 	of->len += gsr_fmt_real((char *)p, v);
 }
 
+/* Append the n bytes at p in hex, two digits a byte. */
 static void
 of_hex(struct ofile *of, const unsigned char *p, size_t n, bool upper)
 {
@@ -843,6 +848,7 @@ jsonl_header(struct ofile *of, sqlite3_stmt *st, const struct gsr_export_table *
 	return 0;
 }
 
+/* The first line of a CSV file: the column names, quoted. */
 static void
 csv_header(struct ofile *of, sqlite3_stmt *st, const struct tinfo *ti)
 {
@@ -878,6 +884,7 @@ row_begin(enum gsr_export_format fmt, struct ofile *of, const struct tinfo *ti,
 	}
 }
 
+/* One value of a row, after a separator unless it is the first. */
 static void
 row_value(enum gsr_export_format fmt, struct ofile *of, const struct xval *v,
 	  bool *sep)
@@ -891,6 +898,7 @@ row_value(enum gsr_export_format fmt, struct ofile *of, const struct xval *v,
 		of_csv_value(of, v);
 }
 
+/* End a row: "]" and LF in JSON Lines, CRLF in CSV. */
 static void
 row_end(enum gsr_export_format fmt, struct ofile *of)
 {
@@ -968,6 +976,7 @@ struct fastpath {
  * short record is then read through SQLite. */
 #define DEFAULTS_MAX ((size_t)1 << 20)
 
+/* Free what fp holds; it is then empty (fd -1). */
 static void
 fast_release(struct fastpath *fp)
 {
@@ -1003,7 +1012,7 @@ pragma_is(sqlite3 *db, const char *sql, const char *want)
 	return is;
 }
 
-/* True when path names a file with something in it. */
+/* True when the file base + suffix exists and is not empty. */
 static bool
 nonempty(const char *base, const char *suffix)
 {
@@ -1187,6 +1196,8 @@ learn_defaults(struct fastpath *fp, int64_t rowid, int n)
 	return rc;
 }
 
+/* The walker's callback: write one row as SQLite would give it, or stop
+ * the walk (1) with back or failed set. */
 static int
 walk_row(void *arg, const struct gsr_row *row)
 {

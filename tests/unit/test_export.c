@@ -320,7 +320,8 @@ walk_matches_sqlite(void **state)
 	snprintf(path, sizeof path, "%s/in.db", dir);
 	assert_non_null(db = gsr_db_open(&ctx, path, true));
 	assert_int_equal(gsr_db_exec(&ctx, db, tricky_sql), 0);
-	assert_int_equal(mkdir(strcat(path, ".out"), 0700), 0);
+	snprintf(path, sizeof path, "%s/in.db.out", dir);
+	assert_int_equal(mkdir(path, 0700), 0);
 	assert_int_equal(gsr_export_db(&ctx, db, "main", path, GSR_EXPORT_JSONL,
 				       NULL, &res), 0);
 	for (size_t i = 0; i < GSR_ARRAY_LEN(tricky_rows); i++) {
