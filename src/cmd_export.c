@@ -193,8 +193,8 @@ remove_flat(const char *dir)
 /*
  * --force replaces DIR only when losing it loses nothing but an earlier
  * export: an empty directory, or one that holds only regular files (and
- * the directory recovery/), among them a manifest.json of gsrecover's.  Prints the reason and returns -1
- * otherwise.
+ * the directory recovery/), among them a manifest.json of gsrecover's.
+ * Prints the reason and returns -1 otherwise.
  */
 static int
 check_replaceable(const char *dir, const char *shown)

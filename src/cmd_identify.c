@@ -29,7 +29,8 @@ static const struct argp_option identify_options[] = {
 	  "and no row counts (fast on any size)", 0 },
 	{ "recover", OPT_RECOVER, NULL, 0,
 	  "also read the file with gsrecover's own page reader when SQLite "
-	  "finds no damage, and report what it recovers", 0 },
+	  "finds no damage, and report what it recovers, deleted rows "
+	  "included", 0 },
 	{ 0 }
 };
 
