@@ -63,14 +63,13 @@ struct entry {
 	bool created;
 };
 
-/* What the records of a table look like. */
+/* What the records of a table look like: the matcher of carve.h, and
+ * the arrays its fields point at (owned). */
 struct shape {
-	const char *name; /* not owned */
-	size_t n_cols;
-	int ipk;            /* the rowid alias column, -1 for none */
+	struct gsr_shape g; /* g.name not owned; g.min_cols 1 */
 	bool without_rowid;
-	uint8_t *allowed;   /* per column, C_* bits */
-	const struct strvec **enums; /* per column, NULL for none */
+	uint8_t *allowed, *checks;
+	const char ***enums; /* per column: NULL or a NULL-terminated list */
 };
 
 /* A table of the recovered database. */
@@ -314,92 +313,80 @@ allowed_classes(const char *type, bool notnull)
 	return notnull ? c : (uint8_t)(c | C_NULL);
 }
 
-/* Fill sh from table t of a schema model; enums from label l (may be
- * NULL).  Returns 0 or -1 (out of memory). */
+/* What a column's declared type says of its values beyond their class. */
+static uint8_t
+column_checks(const char *type)
+{
+	if (type == NULL)
+		return 0;
+	if (!strcasecmp(type, "BOOLEAN"))
+		return GSR_CHECK_BOOL;
+	if (!strcasecmp(type, "JSON"))
+		return GSR_CHECK_JSON;
+	if (!strncasecmp(type, "DATE", 4) || !strcasecmp(type, "TIMESTAMP"))
+		return GSR_CHECK_DATETIME;
+	return 0;
+}
+
+/* Fill sh from table t of a schema model; enum domains from label l (may
+ * be NULL).  sqlite_sequence, which SQLite fills itself, always holds a
+ * TEXT name and an INTEGER sequence.  Returns 0 or -1 (out of memory). */
 static int
 shape_init(struct shape *sh, const struct gsr_table *t,
 	   const struct gsr_label *l)
 {
+	bool seq = !strcmp(t->name, "sqlite_sequence") && t->n_cols == 2;
 	size_t npk = 0;
 
 	memset(sh, 0, sizeof *sh);
-	sh->name = t->name;
-	sh->n_cols = t->n_cols;
-	sh->ipk = -1;
+	sh->g.name = t->name;
+	sh->g.n_cols = t->n_cols;
+	sh->g.min_cols = 1; /* records may lack columns added later */
+	sh->g.ipk = -1;
 	sh->without_rowid = t->without_rowid;
 	sh->allowed = calloc(t->n_cols + 1, 1);
+	sh->checks = calloc(t->n_cols + 1, 1);
 	sh->enums = calloc(t->n_cols + 1, sizeof *sh->enums);
-	if (sh->allowed == NULL || sh->enums == NULL)
+	if (sh->allowed == NULL || sh->checks == NULL || sh->enums == NULL)
 		return -1;
 	for (size_t i = 0; i < t->n_cols; i++)
 		npk += t->cols[i].pk > 0;
 	for (size_t i = 0; i < t->n_cols; i++) {
 		const struct gsr_column *c = &t->cols[i];
 
-		sh->allowed[i] = allowed_classes(c->type, c->notnull);
+		sh->allowed[i] = seq ? (i ? C_INT : C_TEXT)
+				     : allowed_classes(c->type, c->notnull);
+		sh->checks[i] = column_checks(c->type);
 		if (npk == 1 && c->pk == 1 && !t->without_rowid && c->type &&
 		    !strcasecmp(c->type, "INTEGER"))
-			sh->ipk = (int)i;
-		for (size_t e = 0; l && e < l->n_enums; e++)
-			if (!l->enums[e].array &&
-			    !strcmp(l->enums[e].table, t->name) &&
-			    !strcmp(l->enums[e].column, c->name))
-				sh->enums[i] = &l->enums[e].values;
+			sh->g.ipk = (int)i;
+		for (size_t e = 0; l && e < l->n_enums; e++) {
+			const struct strvec *v = &l->enums[e].values;
+
+			if (l->enums[e].array || strcmp(l->enums[e].table, t->name) ||
+			    strcmp(l->enums[e].column, c->name) || v->n == 0)
+				continue;
+			if ((sh->enums[i] = calloc(v->n + 1, sizeof *sh->enums[i])) == NULL)
+				return -1;
+			for (size_t k = 0; k < v->n; k++)
+				sh->enums[i][k] = v->v[k];
+			break;
+		}
 	}
+	sh->g.allowed = sh->allowed;
+	sh->g.checks = sh->checks;
+	sh->g.enums = (const char *const *const *)sh->enums;
 	return 0;
 }
 
 static void
 shape_free(struct shape *sh)
 {
+	for (size_t i = 0; sh->enums && i < sh->g.n_cols; i++)
+		free(sh->enums[i]);
 	free(sh->allowed);
+	free(sh->checks);
 	free(sh->enums);
-}
-
-/*
- * How well a record fits a shape: -1 when it cannot be one of its rows,
- * else a score that grows with the evidence (values of the expected
- * class, known enum values, the full column count).  A value cut short
- * by a broken overflow chain is not held against the record.
- */
-static int
-shape_score(const struct shape *sh, const struct gsr_value *v, size_t n)
-{
-	int score = 0;
-
-	if (n == 0 || n > sh->n_cols)
-		return -1;
-	if (n == sh->n_cols)
-		score += 2;
-	for (size_t i = 0; i < n; i++) {
-		unsigned cls = 1u << v[i].type;
-
-		if ((int)i == sh->ipk) {
-			if (v[i].type != GSR_V_NULL)
-				return -1;
-			score++;
-			continue;
-		}
-		if (!(sh->allowed[i] & cls)) {
-			if (v[i].truncated)
-				continue;
-			return -1;
-		}
-		/* A value says little about an untyped column. */
-		if (v[i].type != GSR_V_NULL && (sh->allowed[i] | C_NULL) != C_ANY)
-			score++;
-		if (sh->enums[i] && v[i].type == GSR_V_TEXT) {
-			bool hit = false;
-
-			for (size_t e = 0; e < sh->enums[i]->n && !hit; e++)
-				hit = strlen(sh->enums[i]->v[e]) == v[i].n &&
-				      !memcmp(sh->enums[i]->v[e], v[i].p, v[i].n);
-			if (!hit)
-				return -1;
-			score += 3;
-		}
-	}
-	return score;
 }
 
 /* ---- sqlite_master ----------------------------------------------------- */
@@ -708,7 +695,7 @@ sample_row(void *arg, const struct gsr_row *row)
 		int best = -1;
 
 		for (size_t t = 0; t < s->lf[i].n_sh; t++) {
-			int sc = shape_score(&s->lf[i].sh[t], row->values,
+			int sc = gsr_shape_score(&s->lf[i].sh[t].g, row->values,
 					     row->n_values);
 			if (sc > best)
 				best = sc;
@@ -891,7 +878,7 @@ tables_init(struct rec *r)
 			    (rt->cols[c] = sb_detach(&sb)) == NULL)
 				goto nomem;
 		}
-		if (!t->without_rowid && rt->sh.ipk < 0)
+		if (!t->without_rowid && rt->sh.g.ipk < 0)
 			rt->rowid_name = pick_rowid_name(t);
 		for (size_t e = 0; e < r->n_ents; e++) {
 			const struct entry *en = &r->ents[e];
@@ -916,7 +903,7 @@ insert_stmt(struct rec *r, struct rtable *rt, size_t n)
 	if (rt->ins[n])
 		return rt->ins[n];
 	sb_adds(&sb, "INSERT INTO main.");
-	sb_add_ident(&sb, rt->sh.name);
+	sb_add_ident(&sb, rt->sh.g.name);
 	sb_adds(&sb, " (");
 	if (rowid)
 		sb_addf(&sb, "%s%s", rt->rowid_name, n ? ", " : "");
@@ -948,7 +935,7 @@ stored_row(struct rec *r, struct rtable *rt, const struct gsr_row *row,
 	*same = *exists = false;
 	if (rt->get == NULL) {
 		sb_adds(&sb, "SELECT * FROM main.");
-		sb_add_ident(&sb, rt->sh.name);
+		sb_add_ident(&sb, rt->sh.g.name);
 		sb_adds(&sb, " WHERE _rowid_ = ?");
 		if (sb_str(&sb) == NULL)
 			return gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "out of memory");
@@ -970,7 +957,7 @@ stored_row(struct rec *r, struct rtable *rt, const struct gsr_row *row,
 			const struct gsr_value *v = &row->values[i];
 			int t = sqlite3_column_type(st, (int)i);
 
-			if ((int)i == rt->sh.ipk)
+			if ((int)i == rt->sh.g.ipk)
 				continue;
 			switch (v->type) {
 			case GSR_V_NULL:
@@ -1015,10 +1002,10 @@ place_row(void *arg, const struct gsr_row *row)
 
 	if (r->owner && row->pgno <= r->in.n_pages)
 		r->owner[row->pgno] = (uint32_t)(rt - r->tabs) + 1;
-	if (n == 0 || n > rt->sh.n_cols) {
+	if (n == 0 || n > rt->sh.g.n_cols) {
 		snprintf(note, sizeof note,
 			 "the record has %zu values; the table has %zu columns",
-			 n, rt->sh.n_cols);
+			 n, rt->sh.g.n_cols);
 		t->rejected++;
 		return ledger_row(r, t->name, "rejected", row, !rt->sh.without_rowid,
 				  note) ? 1 : 0;
@@ -1028,7 +1015,7 @@ place_row(void *arg, const struct gsr_row *row)
 	if (rt->rowid_name)
 		sqlite3_bind_int64(st, b++, row->rowid);
 	for (size_t i = 0; i < n; i++, b++) {
-		if ((int)i == rt->sh.ipk)
+		if ((int)i == rt->sh.g.ipk)
 			rc = sqlite3_bind_int64(st, b, row->rowid);
 		else
 			rc = bind_value(st, b, &row->values[i]);
@@ -1101,7 +1088,7 @@ place_row(void *arg, const struct gsr_row *row)
 static bool
 is_sequence(const struct rtable *rt)
 {
-	return !strcmp(rt->sh.name, "sqlite_sequence");
+	return !strcmp(rt->sh.g.name, "sqlite_sequence");
 }
 
 /* Forget what SQLite wrote into sqlite_sequence (see walk_tables()). */
@@ -1159,7 +1146,7 @@ score_row(void *arg, const struct gsr_row *row)
 		if (r->tabs[i].sh.without_rowid ||
 		    (is_sequence(&r->tabs[i]) && r->tabs[i].rt->root != 0))
 			continue;
-		sc = shape_score(&r->tabs[i].sh, row->values, row->n_values);
+		sc = gsr_shape_score(&r->tabs[i].sh.g, row->values, row->n_values);
 		if (sc >= 0) {
 			r->fits[i]++;
 			r->scores[i] += (uint64_t)sc;
@@ -1319,7 +1306,7 @@ check_indexes(struct rec *r)
 		    en->rootpage > r->in.n_pages)
 			continue;
 		for (size_t i = 0; i < r->n_tabs && !c.rt; i++)
-			if (!strcmp(r->tabs[i].sh.name, en->tbl))
+			if (!strcmp(r->tabs[i].sh.g.name, en->tbl))
 				c.rt = &r->tabs[i];
 		if (c.rt == NULL || c.rt->sh.without_rowid)
 			continue;
@@ -1408,7 +1395,7 @@ hist_row(void *arg, const struct gsr_row *row)
 	bool exists = false, same = false;
 	int rc;
 
-	if (row->n_values == 0 || row->n_values > rt->sh.n_cols)
+	if (row->n_values == 0 || row->n_values > rt->sh.g.n_cols)
 		return 0;
 	if (stored_row(r, rt, row, &exists, &same))
 		return 1;
@@ -1744,7 +1731,7 @@ carved_row(void *arg, const struct gsr_carved *c)
 			       .cell_offset = c->offset, .n_values = c->n_values,
 			       .values = c->values, .truncated = c->truncated };
 	bool exists = false, same = false;
-	uint64_t h = hash_values(t, rt->sh.ipk, c->values, c->n_values);
+	uint64_t h = hash_values(t, rt->sh.g.ipk, c->values, c->n_values);
 	char note[200];
 
 	if (c->rowid_known && stored_row(r, rt, &row, &exists, &same))
@@ -1806,7 +1793,7 @@ drop_live_copies(struct carving *cv)
 		if (!any)
 			continue;
 		sb_adds(&sb, "SELECT * FROM main.");
-		sb_add_ident(&sb, rt->sh.name);
+		sb_add_ident(&sb, rt->sh.g.name);
 		if (sb_str(&sb) == NULL ||
 		    (st = gsr_db_prepare(r->ctx, r->out, sb_str(&sb))) == NULL) {
 			sb_release(&sb);
@@ -1856,7 +1843,7 @@ drop_live_copies(struct carving *cv)
 			     len <= (size_t)n; len++) {
 				struct kept *k;
 
-				h = hash_values(t, rt->sh.ipk, cv->vals, len);
+				h = hash_values(t, rt->sh.g.ipk, cv->vals, len);
 				if ((k = kept_find(cv, h)) == NULL || k->ledger_rowid < 0)
 					continue;
 				sqlite3_bind_int64(del, 1, k->ledger_rowid);
@@ -1882,21 +1869,6 @@ out:
 	return rc;
 }
 
-/* What carving needs of a column beyond its class. */
-static uint8_t
-column_checks(const char *type)
-{
-	if (type == NULL)
-		return 0;
-	if (!strcasecmp(type, "BOOLEAN"))
-		return GSR_CHECK_BOOL;
-	if (!strcasecmp(type, "JSON"))
-		return GSR_CHECK_JSON;
-	if (!strncasecmp(type, "DATE", 4) || !strcasecmp(type, "TIMESTAMP"))
-		return GSR_CHECK_DATETIME;
-	return 0;
-}
-
 /*
  * Carve the image's free space for deleted rows of every table (carve.h)
  * into the ledger, kind "deleted", without those equal to a live row.
@@ -1906,49 +1878,26 @@ carve_deleted(struct rec *r)
 {
 	struct carving cv = { .r = r };
 	struct gsr_carver *carver = NULL;
-	const char ***(*enums) = NULL; /* per shape, per column: a list */
-	uint8_t **checks = NULL;
-	size_t n = 0, slots = r->n_tabs + 1;
 	struct gsr_carve_stats st = { 0 };
+	size_t n = 0;
 	int rc = -1;
 
-	cv.shapes = calloc(slots, sizeof *cv.shapes);
-	cv.table_of = calloc(slots, sizeof *cv.table_of);
-	enums = calloc(slots, sizeof *enums);
-	checks = calloc(slots, sizeof *checks);
-	if (cv.shapes == NULL || cv.table_of == NULL || enums == NULL ||
-	    checks == NULL)
-		goto nomem;
+	cv.shapes = calloc(r->n_tabs + 1, sizeof *cv.shapes);
+	cv.table_of = calloc(r->n_tabs + 1, sizeof *cv.table_of);
+	if (cv.shapes == NULL || cv.table_of == NULL) {
+		gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "out of memory");
+		goto out;
+	}
 	for (size_t t = 0; t < r->n_tabs; t++) {
 		struct rtable *rt = &r->tabs[t];
-		const struct gsr_table *tt = gsr_schema_table(r->schema, rt->sh.name);
-		struct gsr_shape *s = &cv.shapes[n];
 
-		if (rt->sh.without_rowid || is_sequence(rt) || tt == NULL ||
-		    tt->n_cols != rt->sh.n_cols)
+		if (rt->sh.without_rowid || is_sequence(rt))
 			continue;
-		/* The slot's column count first, so that cleanup knows it. */
-		s->n_cols = rt->sh.n_cols;
-		if ((enums[n] = calloc(rt->sh.n_cols + 1, sizeof *enums[n])) == NULL ||
-		    (checks[n] = calloc(rt->sh.n_cols + 1, 1)) == NULL)
-			goto nomem;
-		for (size_t c = 0; c < rt->sh.n_cols; c++) {
-			const struct strvec *e = rt->sh.enums[c];
-
-			checks[n][c] = column_checks(tt->cols[c].type);
-			if (e == NULL || e->n == 0)
-				continue;
-			if ((enums[n][c] = calloc(e->n + 1, sizeof *enums[n][c])) == NULL)
-				goto nomem;
-			for (size_t k = 0; k < e->n; k++)
-				enums[n][c][k] = e->v[k];
-		}
-		s->name = rt->sh.name;
-		s->min_cols = rt->min_values ? rt->min_values : rt->sh.n_cols;
-		s->ipk = rt->sh.ipk;
-		s->allowed = rt->sh.allowed;
-		s->enums = (const char *const *const *)enums[n];
-		s->checks = checks[n];
+		/* A record has at least as many values as the shortest live
+		 * row of its table. */
+		cv.shapes[n] = rt->sh.g;
+		cv.shapes[n].min_cols = rt->min_values ? rt->min_values
+						       : rt->sh.g.n_cols;
 		cv.table_of[n++] = t;
 	}
 	rc = 0;
@@ -1962,19 +1911,8 @@ carve_deleted(struct rec *r)
 	r->res->carved = true;
 	r->res->carve_bytes = st.bytes_scanned;
 	rc = 0;
-	goto out;
-nomem:
-	gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "out of memory");
 out:
 	gsr_carver_free(carver);
-	for (size_t i = 0; i < slots && enums && checks && cv.shapes; i++) {
-		for (size_t c = 0; enums[i] && c < cv.shapes[i].n_cols; c++)
-			free(enums[i][c]);
-		free(enums[i]);
-		free(checks[i]);
-	}
-	free(enums);
-	free(checks);
 	free(cv.shapes);
 	free(cv.table_of);
 	free(cv.kept);
@@ -2163,9 +2101,9 @@ gsr_recover_run(struct gsr_ctx *ctx, const char *image_path,
 	rc = 0;
 out:
 	for (size_t i = 0; i < r.n_tabs; i++) {
-		for (size_t n = 0; n <= r.tabs[i].sh.n_cols; n++) {
+		for (size_t n = 0; n <= r.tabs[i].sh.g.n_cols; n++) {
 			sqlite3_finalize(r.tabs[i].ins[n]);
-			free(n < r.tabs[i].sh.n_cols ? r.tabs[i].cols[n] : NULL);
+			free(n < r.tabs[i].sh.g.n_cols ? r.tabs[i].cols[n] : NULL);
 		}
 		sqlite3_finalize(r.tabs[i].get);
 		free(r.tabs[i].ins);
