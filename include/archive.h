@@ -131,6 +131,46 @@ int gsr_archive_spool_end(struct gsr_ctx *ctx, struct gsr_archive_spool *sp,
 void gsr_archive_spool_free(struct gsr_archive_spool *sp);
 
 /*
+ * Pipes.  A pipe feeds a spool from one thread while a thread of its own
+ * compresses, so that a caller busy with other work on the same bytes
+ * (custody: copying and hashing the input) and zstd run side by side.
+ * The caller already hashes what it hands over and gives the SHA-256 at
+ * the end of each member: the spool does not hash it again.  Memory: 4
+ * pieces of 1 MiB, plus the spool's compressor.  The spool must be empty
+ * and is the pipe's until gsr_archive_pipe_close() returns; members are
+ * numbered from 0 in the order begun.  The pipe belongs to one producer
+ * thread.  Each function returns 0 or -1 with the error on ctx, the
+ * compressing thread's own error included once it has one.
+ */
+struct gsr_archive_pipe;
+
+/* Start a pipe into sp.  NULL with the error on ctx. */
+struct gsr_archive_pipe *gsr_archive_pipe_new(struct gsr_ctx *ctx,
+					      struct gsr_archive_spool *sp);
+
+/* Start the next member; *idx receives its index in the spool. */
+int gsr_archive_pipe_begin(struct gsr_ctx *ctx, struct gsr_archive_pipe *pp,
+			   size_t *idx);
+
+/* Hand over n bytes of the open member (copied; waits while the pipe is
+ * full). */
+int gsr_archive_pipe_write(struct gsr_ctx *ctx, struct gsr_archive_pipe *pp,
+			   const void *p, size_t n);
+
+/* End the open member: size and sha256 are those of the bytes handed
+ * over, as the caller computed them; a size that differs fails. */
+int gsr_archive_pipe_end(struct gsr_ctx *ctx, struct gsr_archive_pipe *pp,
+			 uint64_t size, const char sha256[GSR_SHA256_HEX]);
+
+/* Wait until every member is compressed and stop the thread: the spool
+ * is the caller's again.  Fails when the thread failed or a member was
+ * left open.  Accepts NULL and a pipe already closed. */
+int gsr_archive_pipe_close(struct gsr_ctx *ctx, struct gsr_archive_pipe *pp);
+
+/* Close (ignoring its errors) and free.  Accepts NULL. */
+void gsr_archive_pipe_free(struct gsr_archive_pipe *pp);
+
+/*
  * Add member idx of sp (closed) as name: its header, then its compressed
  * frames copied from the spool, with the size and SHA-256 it was written
  * with.  The spool is only read; it may hold members not added.  Returns

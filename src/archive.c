@@ -11,6 +11,7 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <locale.h>
+#include <pthread.h>
 #include <nettle/version.h>
 #include <sqlite3.h>
 #include <stdarg.h>
@@ -101,6 +102,7 @@ struct gsr_archive_spool {
 	/* The member being written. */
 	bool open;
 	bool in_frame; /* data went into the current frame */
+	bool hashed;   /* h is kept; else the caller gives the hash at the end */
 	struct gsr_sha256 h;
 	uint64_t size;
 	uint64_t off;
@@ -177,9 +179,9 @@ gsr_archive_spool_free(struct gsr_archive_spool *sp)
 	free(sp);
 }
 
-int
-gsr_archive_spool_begin(struct gsr_ctx *ctx, struct gsr_archive_spool *sp,
-			size_t *idx)
+static int
+spool_begin(struct gsr_ctx *ctx, struct gsr_archive_spool *sp, size_t *idx,
+	    bool hashed)
 {
 	if (gsr_ctx_failed(ctx))
 		return -1;
@@ -193,8 +195,16 @@ gsr_archive_spool_begin(struct gsr_ctx *ctx, struct gsr_archive_spool *sp,
 	sp->off = sp->end;
 	sp->open = true;
 	sp->in_frame = false;
+	sp->hashed = hashed;
 	*idx = sp->n_m;
 	return 0;
+}
+
+int
+gsr_archive_spool_begin(struct gsr_ctx *ctx, struct gsr_archive_spool *sp,
+			size_t *idx)
+{
+	return spool_begin(ctx, sp, idx, true);
 }
 
 static int
@@ -218,7 +228,8 @@ gsr_archive_spool_write(struct gsr_ctx *ctx, struct gsr_archive_spool *sp,
 		return gsr_ctx_fail(ctx, GSR_ERR_INTERNAL, "no spooled member is open");
 	if (n == 0)
 		return 0;
-	gsr_sha256_update(&sp->h, p, n);
+	if (sp->hashed)
+		gsr_sha256_update(&sp->h, p, n);
 	sp->size += n;
 	sp->in_frame = true;
 	zrc = zpush(sp->cz, sp->zbuf, sp->zcap, p, n, ZSTD_e_continue, spool_emit, sp);
@@ -244,9 +255,11 @@ gsr_archive_spool_restart(struct gsr_ctx *ctx, struct gsr_archive_spool *sp)
 	return 0;
 }
 
-int
-gsr_archive_spool_end(struct gsr_ctx *ctx, struct gsr_archive_spool *sp,
-		      uint64_t *size, char sha256[GSR_SHA256_HEX])
+/* End the open member; given is its SHA-256 when the spool did not hash
+ * it (then given_size must be the size written). */
+static int
+spool_end(struct gsr_ctx *ctx, struct gsr_archive_spool *sp, uint64_t *size,
+	  char sha256[GSR_SHA256_HEX], uint64_t given_size, const char *given)
 {
 	struct spool_member *m;
 	int zrc;
@@ -255,6 +268,9 @@ gsr_archive_spool_end(struct gsr_ctx *ctx, struct gsr_archive_spool *sp,
 		return -1;
 	if (!sp->open)
 		return gsr_ctx_fail(ctx, GSR_ERR_INTERNAL, "no spooled member is open");
+	if (!sp->hashed && (given == NULL || given_size != sp->size))
+		return gsr_ctx_fail(ctx, GSR_ERR_INTERNAL,
+				    "a spooled member's size or hash is not the one given");
 	if (sp->in_frame &&
 	    (zrc = zpush(sp->cz, sp->zbuf, sp->zcap, NULL, 0, ZSTD_e_end,
 			 spool_emit, sp)) != 0)
@@ -263,13 +279,256 @@ gsr_archive_spool_end(struct gsr_ctx *ctx, struct gsr_archive_spool *sp,
 	m->off = sp->off;
 	m->clen = sp->end - sp->off;
 	m->size = sp->size;
-	gsr_sha256_hex(&sp->h, m->sha256);
+	if (sp->hashed)
+		gsr_sha256_hex(&sp->h, m->sha256);
+	else
+		memcpy(m->sha256, given, GSR_SHA256_HEX);
 	sp->open = false;
 	if (size)
 		*size = m->size;
 	if (sha256)
 		memcpy(sha256, m->sha256, GSR_SHA256_HEX);
 	return 0;
+}
+
+int
+gsr_archive_spool_end(struct gsr_ctx *ctx, struct gsr_archive_spool *sp,
+		      uint64_t *size, char sha256[GSR_SHA256_HEX])
+{
+	return spool_end(ctx, sp, size, sha256, 0, NULL);
+}
+
+/* ---- pipes ------------------------------------------------------------ */
+
+enum { PIPE_SLOTS = 4 };
+
+enum pipe_op { PIPE_BEGIN, PIPE_DATA, PIPE_END };
+
+struct pipe_slot {
+	enum pipe_op op;
+	unsigned char *buf; /* CHUNK bytes */
+	size_t n;
+	uint64_t size;
+	char sha256[GSR_SHA256_HEX];
+};
+
+struct gsr_archive_pipe {
+	struct gsr_archive_spool *sp;
+	struct gsr_ctx tctx; /* the thread's error; read once failed is set */
+	pthread_t thread;
+	bool running;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct pipe_slot slot[PIPE_SLOTS];
+	uint64_t head, tail; /* slots filled, slots done */
+	bool closing;
+	bool failed;
+	size_t n_begun;
+	bool open;
+};
+
+static void *
+pipe_main(void *arg)
+{
+	struct gsr_archive_pipe *pp = arg;
+
+	for (;;) {
+		struct pipe_slot *s;
+		size_t idx;
+		int rc = 0;
+
+		pthread_mutex_lock(&pp->mu);
+		while (pp->tail == pp->head && !pp->closing)
+			pthread_cond_wait(&pp->cv, &pp->mu);
+		if (pp->tail == pp->head) {
+			pthread_mutex_unlock(&pp->mu);
+			break;
+		}
+		s = &pp->slot[pp->tail % PIPE_SLOTS];
+		pthread_mutex_unlock(&pp->mu);
+		/* After an error the slots are only drained. */
+		if (!gsr_ctx_failed(&pp->tctx)) {
+			if (s->op == PIPE_BEGIN)
+				rc = spool_begin(&pp->tctx, pp->sp, &idx, false);
+			else if (s->op == PIPE_DATA)
+				rc = gsr_archive_spool_write(&pp->tctx, pp->sp, s->buf, s->n);
+			else
+				rc = spool_end(&pp->tctx, pp->sp, NULL, NULL, s->size,
+					       s->sha256);
+		}
+		pthread_mutex_lock(&pp->mu);
+		if (rc != 0)
+			pp->failed = true;
+		pp->tail++;
+		pthread_cond_broadcast(&pp->cv);
+		pthread_mutex_unlock(&pp->mu);
+	}
+	return NULL;
+}
+
+struct gsr_archive_pipe *
+gsr_archive_pipe_new(struct gsr_ctx *ctx, struct gsr_archive_spool *sp)
+{
+	struct gsr_archive_pipe *pp;
+
+	if (gsr_ctx_failed(ctx))
+		return NULL;
+	if (sp->open || sp->n_m != 0) {
+		gsr_ctx_fail(ctx, GSR_ERR_INTERNAL, "a pipe needs an empty spool");
+		return NULL;
+	}
+	if ((pp = calloc(1, sizeof *pp)) == NULL)
+		goto oom;
+	pp->sp = sp;
+	pp->tctx = (struct gsr_ctx)GSR_CTX_INIT;
+	for (int i = 0; i < PIPE_SLOTS; i++)
+		if ((pp->slot[i].buf = malloc(CHUNK)) == NULL)
+			goto oom;
+	pthread_mutex_init(&pp->mu, NULL);
+	pthread_cond_init(&pp->cv, NULL);
+	if (pthread_create(&pp->thread, NULL, pipe_main, pp) != 0) {
+		gsr_ctx_fail(ctx, GSR_ERR_INTERNAL, "cannot start a thread: %s",
+			     strerror(errno));
+		pthread_mutex_destroy(&pp->mu);
+		pthread_cond_destroy(&pp->cv);
+		goto fail;
+	}
+	pp->running = true;
+	return pp;
+oom:
+	gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
+fail:
+	if (pp)
+		for (int i = 0; i < PIPE_SLOTS; i++)
+			free(pp->slot[i].buf);
+	free(pp);
+	return NULL;
+}
+
+/* A free slot, waited for; NULL with the thread's error on ctx once it
+ * has failed.  The slot is the caller's until pipe_put(). */
+static struct pipe_slot *
+pipe_slot(struct gsr_ctx *ctx, struct gsr_archive_pipe *pp)
+{
+	struct pipe_slot *s = NULL;
+
+	if (gsr_ctx_failed(ctx))
+		return NULL;
+	if (!pp->running) {
+		gsr_ctx_fail(ctx, GSR_ERR_INTERNAL, "the pipe is closed");
+		return NULL;
+	}
+	pthread_mutex_lock(&pp->mu);
+	while (pp->head - pp->tail == PIPE_SLOTS && !pp->failed)
+		pthread_cond_wait(&pp->cv, &pp->mu);
+	if (!pp->failed)
+		s = &pp->slot[pp->head % PIPE_SLOTS];
+	pthread_mutex_unlock(&pp->mu);
+	if (s == NULL)
+		gsr_ctx_fail(ctx, pp->tctx.err, "%s", pp->tctx.msg);
+	return s;
+}
+
+static int
+pipe_put(struct gsr_archive_pipe *pp)
+{
+	pthread_mutex_lock(&pp->mu);
+	pp->head++;
+	pthread_cond_broadcast(&pp->cv);
+	pthread_mutex_unlock(&pp->mu);
+	return 0;
+}
+
+int
+gsr_archive_pipe_begin(struct gsr_ctx *ctx, struct gsr_archive_pipe *pp,
+		       size_t *idx)
+{
+	struct pipe_slot *s;
+
+	if (pp->open)
+		return gsr_ctx_fail(ctx, GSR_ERR_INTERNAL,
+				    "a piped member is already open");
+	if ((s = pipe_slot(ctx, pp)) == NULL)
+		return -1;
+	s->op = PIPE_BEGIN;
+	pp->open = true;
+	*idx = pp->n_begun++;
+	return pipe_put(pp);
+}
+
+int
+gsr_archive_pipe_write(struct gsr_ctx *ctx, struct gsr_archive_pipe *pp,
+		       const void *p, size_t n)
+{
+	const unsigned char *b = p;
+
+	if (!pp->open && !gsr_ctx_failed(ctx))
+		return gsr_ctx_fail(ctx, GSR_ERR_INTERNAL, "no piped member is open");
+	while (n > 0) {
+		struct pipe_slot *s = pipe_slot(ctx, pp);
+		size_t k = n < CHUNK ? n : CHUNK;
+
+		if (s == NULL)
+			return -1;
+		s->op = PIPE_DATA;
+		memcpy(s->buf, b, k);
+		s->n = k;
+		pipe_put(pp);
+		b += k;
+		n -= k;
+	}
+	return gsr_ctx_failed(ctx) ? -1 : 0;
+}
+
+int
+gsr_archive_pipe_end(struct gsr_ctx *ctx, struct gsr_archive_pipe *pp,
+		     uint64_t size, const char sha256[GSR_SHA256_HEX])
+{
+	struct pipe_slot *s;
+
+	if (!pp->open && !gsr_ctx_failed(ctx))
+		return gsr_ctx_fail(ctx, GSR_ERR_INTERNAL, "no piped member is open");
+	if ((s = pipe_slot(ctx, pp)) == NULL)
+		return -1;
+	s->op = PIPE_END;
+	s->size = size;
+	memcpy(s->sha256, sha256, GSR_SHA256_HEX);
+	pp->open = false;
+	return pipe_put(pp);
+}
+
+int
+gsr_archive_pipe_close(struct gsr_ctx *ctx, struct gsr_archive_pipe *pp)
+{
+	if (pp == NULL || !pp->running)
+		return gsr_ctx_failed(ctx) ? -1 : 0;
+	pthread_mutex_lock(&pp->mu);
+	pp->closing = true;
+	pthread_cond_broadcast(&pp->cv);
+	pthread_mutex_unlock(&pp->mu);
+	pthread_join(pp->thread, NULL);
+	pp->running = false;
+	if (gsr_ctx_failed(&pp->tctx))
+		return gsr_ctx_fail(ctx, pp->tctx.err, "%s", pp->tctx.msg);
+	if (pp->open)
+		return gsr_ctx_fail(ctx, GSR_ERR_INTERNAL,
+				    "a piped member was not finished");
+	return gsr_ctx_failed(ctx) ? -1 : 0;
+}
+
+void
+gsr_archive_pipe_free(struct gsr_archive_pipe *pp)
+{
+	struct gsr_ctx ignored = GSR_CTX_INIT;
+
+	if (pp == NULL)
+		return;
+	gsr_archive_pipe_close(&ignored, pp);
+	pthread_mutex_destroy(&pp->mu);
+	pthread_cond_destroy(&pp->cv);
+	for (int i = 0; i < PIPE_SLOTS; i++)
+		free(pp->slot[i].buf);
+	free(pp);
 }
 
 /* ---- writer ---------------------------------------------------------- */
