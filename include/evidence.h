@@ -40,10 +40,27 @@ struct gsr_holder {
 	char how[16]; /* "open" or "lock" */
 };
 
+/*
+ * Optional, set before gsr_evidence_open(): sees each input file's bytes
+ * as they are copied (exactly the bytes hashed, in order, on the thread
+ * that calls gsr_evidence_open): begin before a file's first byte, data
+ * for each piece, end after its last with the file's size and SHA-256.
+ * role is GSR_EV_DB, GSR_EV_WAL or GSR_EV_JOURNAL.  Each returns 0, or -1
+ * with the error on ctx, which fails the custody.
+ */
+struct gsr_evidence_tee {
+	int (*begin)(struct gsr_ctx *ctx, void *arg, int role);
+	int (*data)(struct gsr_ctx *ctx, void *arg, const void *p, size_t n);
+	int (*end)(struct gsr_ctx *ctx, void *arg, int role, uint64_t size,
+		   const char sha256[GSR_SHA256_HEX]);
+	void *arg;
+};
+
 struct gsr_evidence {
+	const struct gsr_evidence_tee *tee; /* see above; may be NULL */
 	/* Set before gsr_evidence_open(): also keep a copy of each input
 	 * that SQLite never touches (opening the working copy may fold its
-	 * WAL in or roll its journal back), for the audit archive.  Set by
+	 * WAL in or roll its journal back), for the page reader.  Set by
 	 * gsr_evidence_open() itself when a -wal or -journal is present. */
 	bool keep_pristine;
 	char *path;   /* the database path as given or located */
@@ -80,7 +97,8 @@ int64_t gsr_evidence_fit_page_count(struct gsr_ctx *ctx, struct gsr_evidence *ev
 struct jsonw;
 /* Write the input files as a JSON array (the caller writes the key):
  * role, path, size, sha256 of each present file, and with after also
- * sha256_after and unchanged.  ev may be NULL: an empty array. */
+ * sha256_after and unchanged (both null when the file was not rechecked
+ * yet).  ev may be NULL: an empty array. */
 void gsr_evidence_write_json(const struct gsr_evidence *ev, struct jsonw *jw,
 			     bool after);
 

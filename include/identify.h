@@ -18,6 +18,8 @@
 #include "schema.h"
 #include "sqlhdr.h"
 
+#include <pthread.h>
+
 enum gsr_verdict {
 	GSR_VERDICT_RELEASE,
 	GSR_VERDICT_DEV_BUILD,
@@ -42,6 +44,14 @@ struct gsr_identify_opts {
 	bool schema_only; /* no data checks: integrity, keys, row counts */
 	bool recover;     /* run the page reader even on a sound file */
 	bool deleted;     /* with it, carve deleted rows (recover.h) */
+	/* The caller hashes the originals again itself, at the end of a
+	 * longer run (rebuild): no recheck here, ms_recheck stays 0. */
+	bool defer_recheck;
+	/* When the file reads as sound (SQLite reads its header and schema,
+	 * no -wal or -journal, no recover), run the data checks (integrity,
+	 * foreign keys, orphans, row counts) in a thread and return at once:
+	 * see gsr_identify_join_checks().  Implies defer_recheck. */
+	bool async_checks;
 };
 
 struct gsr_identify {
@@ -101,6 +111,10 @@ struct gsr_identify {
 	 * comparisons), checks (integrity, foreign keys, orphans, row
 	 * counts), recheck (SHA-256 of the originals again). */
 	double ms_custody, ms_fingerprint, ms_checks, ms_recheck;
+
+	/* The data checks are running in checks_thread (async_checks). */
+	bool checks_pending;
+	pthread_t checks_thread;
 };
 
 /* Identify the database at path (NULL: GPUStack's default location).
@@ -112,6 +126,20 @@ int gsr_identify_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 		     const char *path, const struct gsr_identify_opts *opts,
 		     struct gsr_identify *res);
 
+/*
+ * Wait for the data checks that gsr_identify_run() left running
+ * (async_checks; a no-op otherwise) and complete the report with them.
+ * Until it returns, the caller reads only what the fingerprint set (ev,
+ * verdict, schema, matches, alembic, journal, target...) and none of
+ * findings, problems, integrity, fk_violations, tables, damaged or
+ * health_ok.  When the checks find damage, the report is left as it is
+ * before the page reader would run: a caller that needs the recovery
+ * identifies again without async_checks.  Returns 1 when the input is
+ * damaged, else 0.
+ */
+int gsr_identify_join_checks(struct gsr_identify *res);
+
+/* Also waits for checks still running. */
 void gsr_identify_release(struct gsr_identify *res);
 
 /* The database the data of the input is best read from: the recovered

@@ -17,4 +17,7 @@ const char *gsr_builtin_rules_dir(void);
  * Returns a malloc'd string, or NULL on OOM. */
 char *gsr_default_db_path(void);
 
+/* Where temporary files go: $TMPDIR when set and non-empty, else /tmp. */
+const char *gsr_tmp_dir(void);
+
 #endif

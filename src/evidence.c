@@ -102,8 +102,8 @@ out:
  * the report cannot disagree even if the original changes meanwhile.
  */
 static int
-copy_and_hash(struct gsr_ctx *ctx, struct gsr_ev_file *f, int fd,
-	      const char *dst)
+copy_and_hash(struct gsr_ctx *ctx, const struct gsr_evidence_tee *tee,
+	      int role, struct gsr_ev_file *f, int fd, const char *dst)
 {
 	enum { CHUNK = 1 << 20 };
 	struct gsr_sha256 h;
@@ -122,6 +122,8 @@ copy_and_hash(struct gsr_ctx *ctx, struct gsr_ev_file *f, int fd,
 		goto out;
 	}
 	gsr_sha256_init(&h);
+	if (tee && tee->begin(ctx, tee->arg, role))
+		goto out;
 	for (;;) {
 		ssize_t n = read(fd, buf, CHUNK);
 		if (n < 0) {
@@ -139,10 +141,14 @@ copy_and_hash(struct gsr_ctx *ctx, struct gsr_ev_file *f, int fd,
 				     dst, strerror(errno));
 			goto out;
 		}
+		if (tee && tee->data(ctx, tee->arg, buf, (size_t)n))
+			goto out;
 		total += (uint64_t)n;
 	}
 	gsr_sha256_hex(&h, f->sha256);
 	f->size = total;
+	if (tee && tee->end(ctx, tee->arg, role, total, f->sha256))
+		goto out;
 	rc = 0;
 out:
 	if (out >= 0 && close(out) != 0 && rc == 0)
@@ -262,7 +268,7 @@ int
 gsr_evidence_open(struct gsr_ctx *ctx, struct gsr_evidence *ev,
 		  const char *path)
 {
-	const char *tmp = getenv("TMPDIR");
+	const char *tmp = gsr_tmp_dir();
 	char *tmpl = NULL;
 	int fd = -1, rc = -1;
 
@@ -276,8 +282,6 @@ gsr_evidence_open(struct gsr_ctx *ctx, struct gsr_evidence *ev,
 		goto oom;
 	}
 
-	if (tmp == NULL || *tmp == '\0')
-		tmp = "/tmp";
 	if (asprintf(&tmpl, "%s/gsrecover.XXXXXX", tmp) < 0) {
 		tmpl = NULL;
 		goto oom;
@@ -355,7 +359,8 @@ gsr_evidence_open(struct gsr_ctx *ctx, struct gsr_evidence *ev,
 			}
 			gsr_temp_register(f->pristine);
 		}
-		int crc = copy_and_hash(ctx, f, fd, f->pristine ? f->pristine : dst);
+		int crc = copy_and_hash(ctx, ev->tee, i, f, fd,
+					f->pristine ? f->pristine : dst);
 		if (crc == 0 && f->pristine)
 			crc = clone_file(ctx, f->pristine, dst, 0600);
 		free(dst);
@@ -509,7 +514,11 @@ gsr_evidence_write_json(const struct gsr_evidence *ev, struct jsonw *jw,
 		jw_kstr(jw, "sha256", f->sha256);
 		if (after) {
 			jw_kstr(jw, "sha256_after", f->rechecked ? f->sha256_after : NULL);
-			jw_kbool(jw, "unchanged", f->rechecked && !f->changed);
+			jw_key(jw, "unchanged");
+			if (f->rechecked)
+				jw_bool(jw, !f->changed);
+			else
+				jw_null(jw);
 		}
 		jw_obj_end(jw);
 	}

@@ -606,6 +606,59 @@ count_rows(sqlite3 *db, struct gsr_identify *res)
 	}
 }
 
+/* The data checks on db: integrity, foreign keys, orphans, row counts. */
+static void
+run_checks(sqlite3 *db, const struct gsr_identify_opts *opts,
+	   struct gsr_identify *res)
+{
+	if (!res->read_by_recovery)
+		check_health(db, opts, res);
+	if (res->target)
+		find_orphans(db, res);
+	count_rows(db, res);
+}
+
+/* The data checks on a connection of their own, in checks_thread. */
+struct checks_job {
+	struct gsr_identify *res;
+	struct gsr_identify_opts opts;
+};
+
+static void *
+checks_main(void *arg)
+{
+	struct checks_job *job = arg;
+	struct gsr_identify *res = job->res;
+	struct gsr_ctx ctx = GSR_CTX_INIT;
+	double t0 = now_ms();
+	sqlite3 *db = gsr_db_open(&ctx, res->ev.work_db, false);
+
+	if (db == NULL) {
+		/* It opened a moment ago: treat it as damage, so that the
+		 * caller identifies again, in order. */
+		res->damaged = true;
+		add_problem(res, "the working copy cannot be opened again: %s", ctx.msg);
+	} else {
+		run_checks(db, &job->opts, res);
+	}
+	sqlite3_close(db);
+	res->ms_checks = now_ms() - t0;
+	free(job);
+	return NULL;
+}
+
+int
+gsr_identify_join_checks(struct gsr_identify *res)
+{
+	if (res->checks_pending) {
+		pthread_join(res->checks_thread, NULL);
+		res->checks_pending = false;
+		res->health_ok = res->verdict != GSR_VERDICT_UNREADABLE &&
+				 res->problems.n == 0;
+	}
+	return res->damaged ? 1 : 0;
+}
+
 /*
  * Read the input with the page reader into ev.workdir (recover.h), because
  * of why.  Returns 0 whether or not anything could be recovered
@@ -784,12 +837,29 @@ gsr_identify_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 	res->target = suggest_target(rules, res);
 	res->ms_fingerprint = now_ms() - t0;
 	t1 = now_ms();
+	if (!(opts && opts->schema_only) && opts && opts->async_checks &&
+	    !res->read_by_recovery && !res->damaged && !opts->recover &&
+	    !res->ev.files[GSR_EV_WAL].present &&
+	    !res->ev.files[GSR_EV_JOURNAL].present) {
+		struct checks_job *job = malloc(sizeof *job);
+
+		if (job == NULL) {
+			gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		*job = (struct checks_job){ res, *opts };
+		if (pthread_create(&res->checks_thread, NULL, checks_main, job) != 0) {
+			free(job);
+			gsr_ctx_fail(ctx, GSR_ERR_INTERNAL, "cannot start a thread: %s",
+				     strerror(errno));
+			goto out;
+		}
+		res->checks_pending = true;
+		sqlite3_close(db);
+		return 0;
+	}
 	if (!(opts && opts->schema_only)) {
-		if (!res->read_by_recovery)
-			check_health(db, opts, res);
-		if (res->target)
-			find_orphans(db, res);
-		count_rows(db, res);
+		run_checks(db, opts, res);
 		if (!res->read_by_recovery &&
 		    (res->damaged || (opts && opts->recover) ||
 		     res->ev.files[GSR_EV_WAL].present ||
@@ -808,9 +878,11 @@ done:
 	sqlite3_close(db);
 	db = NULL;
 	t0 = now_ms();
-	if (gsr_evidence_recheck(ctx, &res->ev) < 0)
-		goto out;
-	res->ms_recheck = now_ms() - t0;
+	if (!(opts && (opts->defer_recheck || opts->async_checks))) {
+		if (gsr_evidence_recheck(ctx, &res->ev) < 0)
+			goto out;
+		res->ms_recheck = now_ms() - t0;
+	}
 	for (int i = 0; i < GSR_EV_NFILES; i++)
 		if (res->ev.files[i].changed) {
 			res->input_changed = true;
@@ -835,6 +907,7 @@ gsr_identify_source_db(const struct gsr_identify *res)
 void
 gsr_identify_release(struct gsr_identify *res)
 {
+	gsr_identify_join_checks(res);
 	if (res->recovered_db) {
 		gsr_temp_unregister(res->recovered_db);
 		gsr_temp_unregister(res->ledger_db);

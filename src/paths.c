@@ -47,3 +47,11 @@ gsr_default_db_path(void)
 		return NULL;
 	return p;
 }
+
+const char *
+gsr_tmp_dir(void)
+{
+	const char *tmp = getenv("TMPDIR");
+
+	return tmp && *tmp ? tmp : "/tmp";
+}

@@ -1627,7 +1627,7 @@ write_meta(struct jsonw *jw, void *arg)
 	jw_kstr(jw, "label", res->target->name);
 	jw_obj_end(jw);
 	jw_key(jw, "input");
-	gsr_evidence_write_json(&res->id.ev, jw, false);
+	gsr_evidence_write_json(&res->id.ev, jw, true);
 	jw_kstr(jw, "rules_dir", r->rules->dir);
 	jw_key(jw, "rows");
 	jw_obj_begin(jw);
@@ -1672,13 +1672,72 @@ rebuild_doc(const void *arg, struct jsonw *jw)
 }
 
 /*
+ * The input files go into the archive as custody copies them: each piece
+ * it reads and hashes is also handed to a pipe, whose thread compresses
+ * it into a spool.  The input is read once, its compression overlaps
+ * with the copy, and the member's SHA-256 is custody's own.
+ */
+struct input_tee {
+	struct gsr_evidence_tee tee;
+	struct gsr_archive_spool *sp;
+	struct gsr_archive_pipe *pipe;
+	size_t idx[GSR_EV_NFILES]; /* each present file's member in sp */
+};
+
+static int
+tee_begin(struct gsr_ctx *ctx, void *arg, int role)
+{
+	struct input_tee *t = arg;
+	return gsr_archive_pipe_begin(ctx, t->pipe, &t->idx[role]);
+}
+
+static int
+tee_data(struct gsr_ctx *ctx, void *arg, const void *p, size_t n)
+{
+	struct input_tee *t = arg;
+	return gsr_archive_pipe_write(ctx, t->pipe, p, n);
+}
+
+static int
+tee_end(struct gsr_ctx *ctx, void *arg, int role, uint64_t size,
+	const char sha256[GSR_SHA256_HEX])
+{
+	struct input_tee *t = arg;
+	(void)role;
+	return gsr_archive_pipe_end(ctx, t->pipe, size, sha256);
+}
+
+static int
+input_tee_start(struct gsr_ctx *ctx, struct input_tee *t)
+{
+	if ((t->sp = gsr_archive_spool_new(ctx, gsr_tmp_dir())) == NULL ||
+	    (t->pipe = gsr_archive_pipe_new(ctx, t->sp)) == NULL)
+		return -1;
+	t->tee = (struct gsr_evidence_tee){ tee_begin, tee_data, tee_end, t };
+	return 0;
+}
+
+/* After the thread that reads the spool is joined.  Accepts a tee never
+ * started. */
+static void
+input_tee_release(struct input_tee *t)
+{
+	gsr_archive_pipe_free(t->pipe);
+	gsr_archive_spool_free(t->sp);
+	t->pipe = NULL;
+	t->sp = NULL;
+}
+
+/*
  * The audit archive is begun, in a thread of its own, with what is known
- * before the rebuild: the input byte for byte and the identify report.
- * Compressing the input overlaps with the export and the build.
+ * before the rebuild: the input byte for byte (from the tee's spool) and
+ * the page reader's ledger.  The identify report follows in
+ * archive_end(), once identify's checks are in.
  */
 struct input_job {
 	struct gsr_ctx ctx;
 	struct gsr_archive *ar;
+	struct input_tee *tee;
 	const struct gsr_rebuild *res; /* only its id, which nothing changes */
 	char *recovery_dir; /* the page reader's ledger as JSON Lines, or NULL */
 	pthread_t thread;
@@ -1692,10 +1751,10 @@ input_main(void *arg)
 	struct input_job *job = arg;
 	const struct gsr_rebuild *res = job->res;
 	double t0 = now_ms();
-	char *doc = NULL;
-	size_t len = 0;
 
 	lower_priority();
+	if (gsr_archive_pipe_close(&job->ctx, job->tee->pipe))
+		goto out;
 	for (int i = 0; i < GSR_EV_NFILES; i++) {
 		const struct gsr_ev_file *f = &res->id.ev.files[i];
 		char *name, *base;
@@ -1711,33 +1770,29 @@ input_main(void *arg)
 		name = plain ? dupf("input/%s", base)
 			     : dupf("input/database%s", i == GSR_EV_DB ? ""
 					 : i == GSR_EV_WAL ? "-wal" : "-journal");
-		int arc = name ? gsr_archive_add_file(&job->ctx, job->ar, name, f->pristine) : -1;
+		int arc = name ? gsr_archive_add_spooled(&job->ctx, job->ar, name,
+							 job->tee->sp, job->tee->idx[i])
+			       : -1;
 		free(name);
 		if (arc)
 			goto out;
 	}
-	if ((doc = json_doc(identify_doc, &res->id, &len)) == NULL)
-		goto out;
-	if (gsr_archive_add_buffer(&job->ctx, job->ar, "identify.json", doc, len))
-		goto out;
 	/* Where each recovered row came from, and the rows that are not
 	 * live: the page reader's ledger, written by archive_begin(). */
 	if (job->recovery_dir &&
 	    gsr_archive_add_tree(&job->ctx, job->ar, "recovery", job->recovery_dir))
 		goto out;
 out:
-	if (!gsr_ctx_failed(&job->ctx) && doc == NULL)
-		gsr_ctx_fail(&job->ctx, GSR_ERR_NOMEM, "out of memory");
-	free(doc);
 	job->ms = now_ms() - t0;
 	return NULL;
 }
 
 /* Create the archive and start writing its first members. */
 static int
-archive_begin(struct run *r, struct input_job *job)
+archive_begin(struct run *r, struct input_job *job, struct input_tee *tee)
 {
 	job->res = r->res;
+	job->tee = tee;
 	if (r->res->id.recovered) {
 		/* Written here, on the main thread: the ledger is read with
 		 * SQLite and its files registered for removal on a signal. */
@@ -1770,7 +1825,7 @@ archive_join(struct run *r, struct input_job *job)
 			gsr_recover_forget_ledger_files(job->recovery_dir);
 		if (gsr_ctx_failed(&job->ctx))
 			return gsr_ctx_fail(r->ctx, job->ctx.err, "%s", job->ctx.msg);
-		logf_(r, "archive: input and identify report written in %.0f ms "
+		logf_(r, "archive: input written in %.0f ms "
 		      "(in parallel)", job->ms);
 	}
 	return gsr_ctx_failed(r->ctx) ? -1 : 0;
@@ -1789,6 +1844,15 @@ archive_end(struct run *r, struct gsr_archive *ar, const struct export_job *job)
 	size_t len = 0;
 	int rc = -1;
 
+	/* Written now that identify's checks are in. */
+	if ((doc = json_doc(identify_doc, &res->id, &len)) == NULL) {
+		gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	if (gsr_archive_add_buffer(r->ctx, ar, "identify.json", doc, len))
+		goto out;
+	free(doc);
+	doc = NULL;
 	if (gsr_export_add_to_archive(r->ctx, ar, "export", &job->ex))
 		goto out;
 	for (size_t i = 0; i < r->n_q; i++) {
@@ -1867,14 +1931,22 @@ exists(const char *path)
 	return lstat(path, &st) == 0;
 }
 
-int
-gsr_rebuild_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
+/*
+ * One attempt at gsr_rebuild_run().  With speculate, identify's data
+ * checks run beside the build (identify.h, async_checks): a sound input,
+ * the common case, then costs no wait for them.  When they find damage,
+ * everything made is discarded and 1 is returned: the caller starts
+ * again without speculate, so that the page reader reads the input.
+ */
+static int
+rebuild_attempt(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 		const char *path, const struct gsr_rebuild_opts *opts,
-		struct gsr_rebuild *res)
+		struct gsr_rebuild *res, bool speculate)
 {
 	struct run r = { .ctx = ctx, .rules = rules, .opts = opts, .res = res };
 	struct export_job job = { .ctx = GSR_CTX_INIT };
 	struct input_job ajob = { .ctx = GSR_CTX_INIT };
+	struct input_tee tee = { 0 };
 	struct gsr_identify_opts iopts = { 0 };
 	char *stem = NULL, *outdir = NULL;
 	char stamp[32];
@@ -1888,26 +1960,42 @@ gsr_rebuild_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 		return gsr_ctx_fail(ctx, GSR_ERR_USAGE,
 				    "'%s' is not a release the rules know "
 				    "('gsrecover rules list' shows them)", opts->target);
-	res->id.ev.keep_pristine = !opts->dry_run && !opts->no_archive;
+	if (!opts->dry_run && !opts->no_archive) {
+		if (input_tee_start(ctx, &tee))
+			goto out;
+		res->id.ev.tee = &tee.tee;
+	}
 	/* When the page reader runs, deleted rows are carved for the
 	 * archive; they are imported only with --include-deleted. */
 	iopts.deleted = true;
 	iopts.recover = opts->include_deleted;
+	iopts.defer_recheck = true; /* done below, once the output is built */
+	iopts.async_checks = speculate;
+	if (!speculate)
+		logf_(&r, "identify's checks found damage while the rebuild ran: "
+		      "started again, with the page reader");
 	if (gsr_identify_run(ctx, rules, path, &iopts, &res->id) != 0)
-		return -1;
-	if (res->id.verdict == GSR_VERDICT_UNREADABLE)
-		return gsr_ctx_fail(ctx, GSR_ERR_INPUT, "'%s': %s", res->id.ev.path,
-				    res->id.unreadable ? res->id.unreadable : "unreadable");
-	if (res->id.verdict == GSR_VERDICT_NOT_GPUSTACK)
-		return gsr_ctx_fail(ctx, GSR_ERR_INPUT,
-				    "'%s' is not a GPUStack database", res->id.ev.path);
-	if (res->id.ev.n_holders && !opts->force)
-		return gsr_ctx_fail(ctx, GSR_ERR_BUSY,
-				    "process %d (%s) holds '%s' open: stop the GPUStack "
-				    "server first (a copy taken under a live writer is not "
-				    "consistent), or use --force",
-				    res->id.ev.holders[0].pid, res->id.ev.holders[0].comm,
-				    res->id.ev.path);
+		goto out;
+	res->id.ev.tee = NULL;
+	if (res->id.verdict == GSR_VERDICT_UNREADABLE) {
+		gsr_ctx_fail(ctx, GSR_ERR_INPUT, "'%s': %s", res->id.ev.path,
+			     res->id.unreadable ? res->id.unreadable : "unreadable");
+		goto out;
+	}
+	if (res->id.verdict == GSR_VERDICT_NOT_GPUSTACK) {
+		gsr_ctx_fail(ctx, GSR_ERR_INPUT, "'%s' is not a GPUStack database",
+			     res->id.ev.path);
+		goto out;
+	}
+	if (res->id.ev.n_holders && !opts->force) {
+		gsr_ctx_fail(ctx, GSR_ERR_BUSY,
+			     "process %d (%s) holds '%s' open: stop the GPUStack "
+			     "server first (a copy taken under a live writer is not "
+			     "consistent), or use --force",
+			     res->id.ev.holders[0].pid, res->id.ev.holders[0].comm,
+			     res->id.ev.path);
+		goto out;
+	}
 	if (opts->include_deleted && res->id.recovered) {
 		/* The carved rows join the source's, so that the rebuild
 		 * imports (or quarantines) them like any other. */
@@ -1915,7 +2003,7 @@ gsr_rebuild_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 					       res->id.ledger_db,
 					       &res->deleted_imported,
 					       &res->deleted_refused))
-			return -1;
+			goto out;
 		logf_(&r, "--include-deleted: %" PRId64 " carved row(s) imported into "
 		      "the source, %" PRId64 " not", res->deleted_imported,
 		      res->deleted_refused);
@@ -1983,14 +2071,24 @@ gsr_rebuild_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 	if (prepare_working_copy(&r))
 		goto out;
 	if (!opts->dry_run && !opts->no_archive &&
-	    (export_start(&r, &job) || archive_begin(&r, &ajob)))
+	    (export_start(&r, &job) || archive_begin(&r, &ajob, &tee)))
 		goto out;
 	if (build_output(&r) || reconcile(&r))
 		goto out;
+	if (speculate && res->id.checks_pending) {
+		if (gsr_identify_join_checks(&res->id)) {
+			rc = 1; /* damaged: start again */
+			goto out;
+		}
+		logf_(&r, "identify's checks passed (%.0f ms, beside the rebuild)",
+		      res->id.ms_checks);
+	}
 	res->changed = !(sv_contains(&res->id.matches, res->target->name) &&
 			 res->id.health_ok && res->total_quarantined == 0);
+	/* While the output is checked: hash it, and the input again (its
+	 * bytes were all read; what follows only writes). */
 	if (hash_file(ctx, r.out_tmp, res->out_sha256, &res->out_size) ||
-	    verify_join(&r))
+	    gsr_evidence_recheck(ctx, &res->id.ev) < 0 || verify_join(&r))
 		goto out;
 	logf_(&r, "rebuilt database: %" PRIu64 " bytes, sha256 %s", res->out_size,
 	      res->out_sha256);
@@ -2024,8 +2122,6 @@ gsr_rebuild_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 		gsr_temp_unregister(r.out_tmp);
 		fsync_path(outdir, true);
 	}
-	if (gsr_evidence_recheck(ctx, &res->id.ev) < 0)
-		goto out;
 	res->ms_total = now_ms() - r.t0;
 	rc = 0;
 	goto out;
@@ -2041,6 +2137,8 @@ out:
 		ajob.running = false;
 	}
 	gsr_archive_abort(ajob.ar);
+	input_tee_release(&tee);
+	res->id.ev.tee = NULL;
 	if (ajob.recovery_dir)
 		gsr_recover_forget_ledger_files(ajob.recovery_dir);
 	free(ajob.recovery_dir);
@@ -2051,6 +2149,12 @@ out:
 		job.running = false;
 	}
 	gsr_export_result_release(&job.ex);
+	/* A failure while the checks ran may come of damage they find. */
+	if (rc < 0 && res->id.checks_pending && gsr_identify_join_checks(&res->id) &&
+	    !gsr_cancel_requested()) {
+		gsr_ctx_clear(ctx);
+		rc = 1;
+	}
 	if (rc != 0 && res->archive_path && !opts->dry_run && res->archive_sha256[0] &&
 	    exists(res->archive_path))
 		unlink(res->archive_path); /* made, but its database was not */
@@ -2086,6 +2190,20 @@ out:
 	free(stem);
 	free(outdir);
 	return rc;
+}
+
+int
+gsr_rebuild_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
+		const char *path, const struct gsr_rebuild_opts *opts,
+		struct gsr_rebuild *res)
+{
+	int rc = rebuild_attempt(ctx, rules, path, opts, res, true);
+
+	if (rc > 0) {
+		gsr_rebuild_release(res);
+		rc = rebuild_attempt(ctx, rules, path, opts, res, false);
+	}
+	return rc < 0 ? -1 : 0;
 }
 
 void

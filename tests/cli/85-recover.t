@@ -127,7 +127,35 @@ is "$(jq -s '[.[] | select(.kind == "deleted" and (.note | test("imported by --i
 	"$imported" "deleted rows: each imported row flagged in the archive"
 is "$(sqlite3 out5.db 'PRAGMA integrity_check')" ok "deleted rows: output passes integrity_check"
 
-# 5. Nothing recoverable: pages of zeros.
+# 5. The root of an index zeroed: SQLite still reads the schema and every
+#    table, and only identify's checks, which a rebuild runs beside the
+#    build, see the damage: the rebuild starts again with the page reader
+#    and leaves nothing of its first attempt behind.
+mkdir idx
+cp good.db idx/in.db
+zero_page idx/in.db "$(root_of ix_models_name)"
+gsr rebuild idx/in.db --to 0.6.0 -o idx/out.db --archive idx/a.tar.zst > /dev/null 2> rb.err
+is $? 4 "index zeroed: rebuild exits 4"
+like "$(tar --zstd -xOf idx/a.tar.zst rebuild/log.txt)" "checks found damage while the rebuild ran: started again" \
+	"index zeroed: the log says the rebuild started again"
+is "$(tar --zstd -xOf idx/a.tar.zst identify.json | jq -c '[.recovery != null, .health.ok]')" '[true,false]' \
+	"index zeroed: the archived report is the page reader's"
+is "$(rows_of idx/out.db models)" 3000 "index zeroed: every models row rebuilt"
+is "$(sqlite3 idx/out.db 'PRAGMA integrity_check')" ok "index zeroed: output passes integrity_check"
+is "$(ls idx | tr '\n' ' ')" "a.tar.zst in.db out.db " "index zeroed: no file of the first attempt left"
+gsr verify idx/a.tar.zst --db idx/out.db > /dev/null
+is $? 0 "index zeroed: the archive verifies"
+
+# On a sound file the checks pass beside the build.
+gsr rebuild good.db --to 0.6.0 -o out6.db --archive a6.tar.zst > /dev/null 2>&1
+like "$(tar --zstd -xOf a6.tar.zst rebuild/log.txt)" "identify's checks passed" \
+	"sound file: identify's checks ran beside the rebuild"
+is "$(tar --zstd -xOf a6.tar.zst identify.json | jq -c '[.health.integrity, .input[0].unchanged]')" \
+	'[["ok"],true]' "sound file: the archived report has them, and the input's recheck"
+is "$(tar --zstd -xOf a6.tar.zst manifest.json | jq -c '[.input[0].unchanged, .input[0].sha256 == .input[0].sha256_after]')" \
+	'[true,true]' "sound file: the manifest has the input's recheck"
+
+# 6. Nothing recoverable: pages of zeros.
 head -c 65536 /dev/zero > zeros.db
 gsr identify --json zeros.db > id.json 2> err.txt
 is $? 8 "all zeros: identify exits 8"
