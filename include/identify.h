@@ -50,7 +50,9 @@ struct gsr_identify_opts {
 	/* When the file reads as sound (SQLite reads its header and schema,
 	 * no -wal or -journal, no recover), run the data checks (integrity,
 	 * foreign keys, orphans, row counts) in a thread and return at once:
-	 * see gsr_identify_join_checks().  Implies defer_recheck. */
+	 * see gsr_identify_join_checks().  A working copy in WAL mode is
+	 * first switched to rollback mode (its header's journal mode is
+	 * still reported as read).  Implies defer_recheck. */
 	bool async_checks;
 };
 

@@ -618,6 +618,14 @@ run_checks(sqlite3 *db, const struct gsr_identify_opts *opts,
 	count_rows(db, res);
 }
 
+/* SQLite's progress callback: a signal stops the checks. */
+static int
+checks_progress(void *arg)
+{
+	(void)arg;
+	return gsr_cancel_requested();
+}
+
 /* The data checks on a connection of their own, in checks_thread. */
 struct checks_job {
 	struct gsr_identify *res;
@@ -639,6 +647,7 @@ checks_main(void *arg)
 		res->damaged = true;
 		add_problem(res, "the working copy cannot be opened again: %s", ctx.msg);
 	} else {
+		sqlite3_progress_handler(db, 10000, checks_progress, NULL);
 		run_checks(db, &job->opts, res);
 	}
 	sqlite3_close(db);
@@ -837,10 +846,14 @@ gsr_identify_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 	res->target = suggest_target(rules, res);
 	res->ms_fingerprint = now_ms() - t0;
 	t1 = now_ms();
-	if (!(opts && opts->schema_only) && opts && opts->async_checks &&
-	    !res->read_by_recovery && !res->damaged && !opts->recover &&
+	/* A copy in WAL mode goes to rollback mode first: in WAL mode no
+	 * other connection could change that while the checks read it. */
+	if (opts && opts->async_checks && !opts->schema_only && !opts->recover &&
+	    !res->read_by_recovery && !res->damaged &&
 	    !res->ev.files[GSR_EV_WAL].present &&
-	    !res->ev.files[GSR_EV_JOURNAL].present) {
+	    !res->ev.files[GSR_EV_JOURNAL].present &&
+	    (strcmp(res->journal, "wal") != 0 ||
+	     sqlite3_exec(db, "PRAGMA journal_mode=DELETE", NULL, NULL, NULL) == SQLITE_OK)) {
 		struct checks_job *job = malloc(sizeof *job);
 
 		if (job == NULL) {

@@ -1892,14 +1892,15 @@ out:
 /* ---- the run ----------------------------------------------------------- */
 
 /* The working copy may be in WAL mode; read-only attachments of it are
- * simpler in rollback mode, and the copy is ours to change. */
+ * simpler in rollback mode, and the copy is ours to change.  (With its
+ * checks running, identify has switched it already.) */
 static int
 prepare_working_copy(struct run *r)
 {
 	sqlite3 *db;
 	int rc;
 
-	if (strcmp(r->res->id.journal, "wal") != 0)
+	if (strcmp(r->res->id.journal, "wal") != 0 || r->res->id.checks_pending)
 		return 0;
 	if ((db = gsr_db_open(r->ctx, gsr_identify_source_db(&r->res->id), false)) == NULL)
 		return -1;

@@ -52,6 +52,14 @@ for i in 1 2 3 4 5 6 7; do
 done
 is "$(sqlite3 out.db 'PRAGMA journal_mode')" wal "0.7.1 output is in WAL mode, as 0.7.x databases are"
 
+# A 0.7.1 database (WAL mode, no -wal beside it): identify's checks run
+# beside the build, on a copy switched to rollback mode first.
+mkdb 0.7.1 wal71.db
+gsr rebuild -v --no-archive wal71.db --to 0.7.1 -o out71.db > rb71.txt 2>&1
+is $? 0 "0.7.1 -> 0.7.1: exit 0, nothing to change"
+like "$(cat rb71.txt)" "identify's checks passed" "0.7.1 source: identify's checks ran beside the build"
+is "$(sqlite3 out71.db 'PRAGMA journal_mode')" wal "0.7.1 source: the output is in WAL mode"
+
 # Downgrades: to 0.5.1 and 0.4.1 schemas, rows reconcile.
 for target in 0.5.1 0.4.1; do
 	mkdb $target ref-$target.db
