@@ -129,8 +129,10 @@ int gsr_shape_pick(const struct gsr_shape *shapes, size_t n_shapes,
 
 /* Where a page comes from, which says what of it is free. */
 enum gsr_carve_where {
-	/* A b-tree page in use, normally a table leaf (any b-tree page is
-	 * accepted): its freeblocks and its unallocated area. */
+	/* A table b-tree page in use, normally a leaf: its freeblocks and
+	 * its unallocated area.  An index page in use is skipped (counted in
+	 * pages_skipped): what its free space holds are index records, which
+	 * can read as a table's. */
 	GSR_CARVE_LIVE_LEAF,
 	/* A freelist leaf page: when it is still a valid table leaf, its
 	 * cells are read as the walker reads them, then its free space is
@@ -284,8 +286,8 @@ int gsr_carver_freelist(struct gsr_carver *cv,
  * Carve the whole image: gsr_carver_survey() first (unless done), then
  * every page in page order: the freelist's as gsr_carver_freelist() does,
  * every other b-tree page as GSR_CARVE_LIVE_LEAF (the rest, such as
- * overflow pages in use or pages lost to the tree, is skipped and counted
- * in pages_skipped).  Returns as gsr_carver_page().
+ * overflow pages in use, index pages in use or pages lost to the tree, is
+ * skipped and counted in pages_skipped).  Returns as gsr_carver_page().
  */
 int gsr_carver_image(struct gsr_carver *cv,
 		     int (*fn)(void *arg, const struct gsr_carved *c),

@@ -1276,7 +1276,10 @@ gsr_carver_page(struct gsr_carver *cv, uint32_t pgno,
 	memset(cv->claimed, 0, cv->in.page_size / 8 + 1);
 	type = gsr_btree_page_check(cv->page, cv->in.page_size, usable,
 				    hdr_off, where != GSR_CARVE_LIVE_LEAF);
-	if (where == GSR_CARVE_LIVE_LEAF && type == 0) {
+	/* The free space of an index page in use holds index records, which
+	 * can read as a table's (a key and a rowid): not carved. */
+	if (where == GSR_CARVE_LIVE_LEAF &&
+	    (type == 0 || type == GSR_PAGE_INDEX_LEAF || type == GSR_PAGE_INDEX_INTERIOR)) {
 		stats->pages_skipped++;
 		return 0;
 	}
