@@ -113,9 +113,15 @@ gsr rebuild del.db --to 0.6.0 --include-deleted -o out5.db --archive a5.tar.zst 
 	--json > rb.json 2> /dev/null
 carved=$(jqr rb.json .deleted_rows.carved)
 imported=$(jqr rb.json .deleted_rows.imported)
-ok "deleted rows: most of the 300 carved ($carved)" [ "$carved" -ge 270 -a "$carved" -le 300 ]
-is "$(rows_of out5.db models)" $((2700 + imported)) "deleted rows: --include-deleted imports them"
 tar --zstd -xOf a5.tar.zst recovery/rows.jsonl > rows.jsonl
+# Carving can also take stale bytes for a record of another table (one
+# run in about eighty of this fixture, whose users hold random hex): the
+# models rows are counted on their own.
+carved_models=$(jq -s '[.[] | select(.kind == "deleted" and .table == "models")] | length' rows.jsonl)
+imported_models=$(jq -s '[.[] | select(.kind == "deleted" and .table == "models" and (.note | test("imported by --include-deleted")))] | length' rows.jsonl)
+ok "deleted rows: most of the 300 carved ($carved_models of $carved)" \
+	[ "$carved_models" -ge 270 -a "$carved_models" -le 300 ]
+is "$(rows_of out5.db models)" $((2700 + imported_models)) "deleted rows: --include-deleted imports them"
 # A freed cell's first bytes (its rowid among them) are overwritten by the
 # freeblock header: most come back at new ids; those whose rowid survived
 # at their own.
