@@ -846,8 +846,9 @@ gsr_identify_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 	res->target = suggest_target(rules, res);
 	res->ms_fingerprint = now_ms() - t0;
 	t1 = now_ms();
-	/* A copy in WAL mode goes to rollback mode first: in WAL mode no
-	 * other connection could change that while the checks read it. */
+	/* A copy in WAL mode goes to rollback mode first, as the caller
+	 * reads it: once the checks hold it open, no other connection could
+	 * switch it. */
 	if (opts && opts->async_checks && !opts->schema_only && !opts->recover &&
 	    !res->read_by_recovery && !res->damaged &&
 	    !res->ev.files[GSR_EV_WAL].present &&
