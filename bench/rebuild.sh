@@ -37,15 +37,19 @@ dump=$(secs "$t0" "$t1")
 rm -f "$out/rebuilt.db" "$out/audit.tar.zst"
 settle
 t0=$(now)
-/usr/bin/time -f '%M' -o "$out/rss.txt" "$GSR" rebuild --json "$db" --to 0.6.0 \
+/usr/bin/time -f '%M %U %S' -o "$out/rss.txt" "$GSR" rebuild --json "$db" --to 0.6.0 \
 	-o "$out/rebuilt.db" --archive "$out/audit.tar.zst" > "$out/rebuild.json" || [ $? -eq 1 ]
 t1=$(now)
 ours=$(secs "$t0" "$t1")
-rss=$(tail -n 1 "$out/rss.txt")
+set -- $(tail -n 1 "$out/rss.txt")
+rss=$1 cpu=$(echo "$2 + $3" | bc -l)
 
 printf 'floor (VACUUM INTO + zstd -3 -T0):  %6.2f s\n' "$floor"
 printf 'dump  (.dump | sqlite3):            %6.2f s\n' "$dump"
 printf 'gsrecover rebuild + archive:        %6.2f s  (peak RSS %d MiB)\n' "$ours" $((rss / 1024))
+# Two cores give at most twice the wall time: how much of it was used.
+printf 'its CPU time: %.2f s, %.0f%% of %d cores\n' "$cpu" \
+	"$(echo "100 * $cpu / $ours / $(nproc)" | bc -l)" "$(nproc)"
 printf 'ratio to the floor: %.2fx (target <= 2)\n' "$(echo "$ours / $floor" | bc -l)"
 printf 'speed-up over the dump: %.1fx (target >= 10)\n' "$(echo "$dump / $ours" | bc -l)"
 printf 'archive: %d MiB; rows: %s\n' $(($(wc -c < "$out/audit.tar.zst") / 1048576)) \
