@@ -114,9 +114,9 @@ gsr rebuild del.db --to 0.6.0 --include-deleted -o out5.db --archive a5.tar.zst 
 carved=$(jqr rb.json .deleted_rows.carved)
 imported=$(jqr rb.json .deleted_rows.imported)
 tar --zstd -xOf a5.tar.zst recovery/rows.jsonl > rows.jsonl
-# Carving can also take stale bytes for a record of another table (one
-# run in about eighty of this fixture, whose users hold random hex): the
-# models rows are counted on their own.
+# --include-deleted imports what was carved of every table (stale bytes
+# elsewhere may read as another table's row): the models rows are counted
+# on their own.
 carved_models=$(jq -s '[.[] | select(.kind == "deleted" and .table == "models")] | length' rows.jsonl)
 imported_models=$(jq -s '[.[] | select(.kind == "deleted" and .table == "models" and (.note | test("imported by --include-deleted")))] | length' rows.jsonl)
 ok "deleted rows: most of the 300 carved ($carved_models of $carved)" \
