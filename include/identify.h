@@ -54,6 +54,12 @@ struct gsr_identify_opts {
 	 * first switched to rollback mode (its header's journal mode is
 	 * still reported as read).  Implies defer_recheck. */
 	bool async_checks;
+	/* The caller reads the input from several connections, read-only
+	 * attachments among them, which WAL mode makes harder: when the
+	 * working copy is the database to read (gsr_identify_source_db())
+	 * and in WAL mode, leave it in rollback mode, as a recovered
+	 * database is.  The report still gives the header's journal mode. */
+	bool rollback_copy;
 };
 
 struct gsr_identify {

@@ -884,6 +884,10 @@ gsr_identify_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 				 : "a -wal or -journal came with the database") != 0)
 			goto out;
 	}
+	if (opts && opts->rollback_copy && !res->recovered && !res->read_by_recovery &&
+	    !strcmp(res->journal, "wal") &&
+	    gsr_db_exec(ctx, db, "PRAGMA journal_mode=DELETE"))
+		goto out;
 done:
 	if (t1 > 0)
 		res->ms_checks = now_ms() - t1;

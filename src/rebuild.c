@@ -1891,24 +1891,6 @@ out:
 
 /* ---- the run ----------------------------------------------------------- */
 
-/* The working copy may be in WAL mode; read-only attachments of it are
- * simpler in rollback mode, and the copy is ours to change.  (With its
- * checks running, identify has switched it already.) */
-static int
-prepare_working_copy(struct run *r)
-{
-	sqlite3 *db;
-	int rc;
-
-	if (strcmp(r->res->id.journal, "wal") != 0 || r->res->id.checks_pending)
-		return 0;
-	if ((db = gsr_db_open(r->ctx, gsr_identify_source_db(&r->res->id), false)) == NULL)
-		return -1;
-	rc = gsr_db_exec(r->ctx, db, "PRAGMA journal_mode=DELETE");
-	sqlite3_close(db);
-	return rc;
-}
-
 static int
 hash_file(struct gsr_ctx *ctx, const char *path, char out[GSR_SHA256_HEX],
 	  uint64_t *size)
@@ -1972,6 +1954,7 @@ rebuild_attempt(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 	iopts.recover = opts->include_deleted;
 	iopts.defer_recheck = true; /* done below, once the output is built */
 	iopts.async_checks = speculate;
+	iopts.rollback_copy = true; /* attached read-only by several threads */
 	if (!speculate)
 		logf_(&r, "identify's checks found damage while the rebuild ran: "
 		      "started again, with the page reader");
@@ -2069,8 +2052,6 @@ rebuild_attempt(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 		goto out;
 	}
 
-	if (prepare_working_copy(&r))
-		goto out;
 	if (!opts->dry_run && !opts->no_archive &&
 	    (export_start(&r, &job) || archive_begin(&r, &ajob, &tee)))
 		goto out;
