@@ -238,6 +238,16 @@ size_t gsr_utf16_to_utf8(const unsigned char *in, size_t n, bool be,
 			 unsigned char *out);
 
 /*
+ * Convert the UTF-16 TEXT value v (big-endian when be) to UTF-8 in out,
+ * which holds v->n / 2 * 3 bytes, and point v at it.  v keeps its longest
+ * valid prefix: for a cut-short value (truncated), its whole characters.
+ * *bad is set when the value held more than that (a lone surrogate, or a
+ * complete value ending in half a character).  Returns the bytes written.
+ */
+size_t gsr_value_utf16_to_utf8(struct gsr_value *v, bool be, unsigned char *out,
+			       bool *bad);
+
+/*
  * Helpers for readers of single cells and records (the carver of deleted
  * records, carve.h), exported as the walker uses them.
  */

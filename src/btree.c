@@ -133,6 +133,26 @@ utf16_convert(const unsigned char *in, size_t n, bool be, unsigned char *out)
 }
 
 size_t
+gsr_value_utf16_to_utf8(struct gsr_value *v, bool be, unsigned char *out,
+			bool *bad)
+{
+	size_t ok = utf16_scan(v->p, v->n, be, bad);
+
+	/* A complete value must be characters to its last pair of bytes. */
+	if (!v->truncated && ok != (v->n & ~(size_t)1))
+		*bad = true;
+	if (ok == 0) {
+		/* out may be NULL when no TEXT has a character. */
+		v->p = empty_bytes;
+		v->n = 0;
+		return 0;
+	}
+	v->n = utf16_convert(v->p, ok, be, out);
+	v->p = out;
+	return v->n;
+}
+
+size_t
 gsr_utf16_to_utf8(const unsigned char *in, size_t n, bool be,
 		  unsigned char *out)
 {
@@ -719,22 +739,11 @@ convert_text(struct walker *w, size_t n)
 	if (grow_bytes(w, &w->text, &w->text_cap, total))
 		return -1;
 	for (size_t i = 0; i < n; i++) {
-		struct gsr_value *v = &w->vals[i];
-		bool bad;
-		size_t ok;
+		bool bad; /* the walker keeps what is valid */
 
-		if (v->type != GSR_V_TEXT)
-			continue;
-		ok = utf16_scan(v->p, v->n, enc == 3, &bad);
-		if (ok == 0) {
-			/* w->text may be NULL when no TEXT has a character. */
-			v->p = empty_bytes;
-			v->n = 0;
-			continue;
-		}
-		v->n = utf16_convert(v->p, ok, enc == 3, w->text + pos);
-		v->p = w->text + pos;
-		pos += v->n;
+		if (w->vals[i].type == GSR_V_TEXT)
+			pos += gsr_value_utf16_to_utf8(&w->vals[i], enc == 3,
+						       w->text + pos, &bad);
 	}
 	return 0;
 }

@@ -114,8 +114,6 @@ struct gsr_carver {
 	uint64_t calls;
 };
 
-static const unsigned char empty_bytes[1];
-
 /* ---- shapes --------------------------------------------------------- */
 
 /* The class bit of serial type st, 0 for the reserved 10 and 11. */
@@ -487,31 +485,13 @@ convert_text(struct gsr_carver *cv, size_t n)
 	if (grow_bytes(cv, &cv->text, &cv->text_cap, total))
 		return -1;
 	for (size_t i = 0; i < n; i++) {
-		struct gsr_value *v = &cv->vals[i];
-		size_t len = v->n & ~(size_t)1, out;
+		bool bad = false;
 
-		if (v->type != GSR_V_TEXT)
-			continue;
-		/* A cut-short value: its whole characters. */
-		if (v->truncated && len >= 2) {
-			const unsigned char *u = v->p + len - 2;
-			uint32_t c = enc == 3 ? (uint32_t)u[0] << 8 | u[1]
-					      : (uint32_t)u[1] << 8 | u[0];
-
-			if (c >= 0xd800 && c <= 0xdbff)
-				len -= 2;
-		}
-		if (len == 0) {
-			v->p = empty_bytes;
-			v->n = 0;
-			continue;
-		}
-		out = gsr_utf16_to_utf8(v->p, len, enc == 3, cv->text + pos);
-		if (out == (size_t)-1)
+		if (cv->vals[i].type == GSR_V_TEXT)
+			pos += gsr_value_utf16_to_utf8(&cv->vals[i], enc == 3,
+						       cv->text + pos, &bad);
+		if (bad)
 			return 1;
-		v->p = cv->text + pos;
-		v->n = out;
-		pos += out;
 	}
 	return 0;
 }
