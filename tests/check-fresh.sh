@@ -38,6 +38,7 @@ if ! command -v debootstrap > /dev/null; then
 fi
 
 root=$(mktemp -d "${TMPDIR:-/var/tmp}/gsrecover-fresh.XXXXXX")
+chmod 755 "$root" # apt in the root downloads as _apt
 cleanup() {
 	st=$?
 	for m in dev/pts dev proc sys; do
