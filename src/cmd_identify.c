@@ -129,6 +129,21 @@ print_diffs(const char *title, const struct gsr_label *l,
 		       d->n - max);
 }
 
+/* " (same schema as A, B)": the labels of set other than name. */
+static void
+print_same_schema(const struct strvec *set, const struct gsr_label *name)
+{
+	const char *sep = " (same schema as ";
+
+	for (size_t i = 0; name && i < set->n; i++)
+		if (strcmp(set->v[i], name->name)) {
+			printf("%s%s", sep, set->v[i]);
+			sep = ", ";
+		}
+	if (sep[0] == ',')
+		printf(")");
+}
+
 static void
 print_text(const struct gsr_identify *res, int verbosity)
 {
@@ -145,9 +160,8 @@ print_text(const struct gsr_identify *res, int verbosity)
 	switch (res->verdict) {
 	case GSR_VERDICT_RELEASE:
 	case GSR_VERDICT_DEV_BUILD:
-		printf(": exactly ");
-		for (size_t i = 0; i < res->matches.n; i++)
-			printf("%s%s", i ? ", " : "", res->matches.v[i]);
+		printf(": exactly %s", res->label ? res->label->name : "?");
+		print_same_schema(&res->matches, res->label);
 		printf("\n");
 		break;
 	case GSR_VERDICT_MIXED:

@@ -183,6 +183,21 @@ describe_runs(struct strbuf *sb, const struct gsr_label **ls, size_t n)
 	}
 }
 
+/* The label that names l's schema (gsr_rules_name_group()); l when
+ * out of memory. */
+static const struct gsr_label *
+group_name(const struct gsr_rules *rules, const struct gsr_label *l,
+	   const char *rev)
+{
+	struct strvec group = STRVEC_INIT;
+	const struct gsr_label *name = NULL;
+
+	if (l && gsr_rules_schema_group(rules, l, false, &group) == 0)
+		name = gsr_rules_name_group(rules, &group, rev);
+	sv_release(&group);
+	return name ? name : l;
+}
+
 static void
 compare_with_labels(const struct gsr_rules *rules, struct gsr_identify *res)
 {
@@ -210,6 +225,11 @@ compare_with_labels(const struct gsr_rules *rules, struct gsr_identify *res)
 		}
 	}
 	res->nearest_build_ndiffs = best_any;
+	/* Labels of one schema are named as one (gsr_rules_name_group()):
+	 * the ties above went to the latest. */
+	res->label = gsr_rules_name_group(rules, &res->matches, res->alembic);
+	res->nearest = group_name(rules, res->nearest, res->alembic);
+	res->nearest_build = group_name(rules, res->nearest_build, res->alembic);
 	if (res->nearest)
 		gsr_schema_compare(res->nearest->schema, res->schema, false,
 				   &res->nearest_diffs);
@@ -266,8 +286,18 @@ find_alembic_patterns(const struct gsr_rules *rules, struct gsr_identify *res)
 				    "release or main-branch build", res->alembic);
 	}
 	if (res->matches.n == 0 && res->schema_matches.n > 0) {
-		const struct gsr_label *l = gsr_rules_label(rules, res->schema_matches.v[0]);
+		const struct gsr_label *l = gsr_rules_name_group(rules, &res->schema_matches,
+								 res->alembic);
 		bool rev_ok = res->alembic && !strcmp(l->alembic, res->alembic);
+
+		/* A build of this schema that stamps the revision. */
+		for (size_t i = 0; i < res->schema_matches.n && !rev_ok; i++) {
+			const struct gsr_label *m = gsr_rules_label(rules, res->schema_matches.v[i]);
+			if (res->alembic && !strcmp(m->alembic, res->alembic)) {
+				l = m;
+				rev_ok = true;
+			}
+		}
 		if (!rev_ok)
 			add_finding(res, "alembic-mismatch", "error",
 				    "the schema is exactly that of %s, which stamps "
@@ -1058,6 +1088,13 @@ gsr_identify_write_json(const struct gsr_identify *res, struct jsonw *jw)
 	jw_kstr(jw, "verdict", gsr_verdict_name(res->verdict));
 	if (res->unreadable)
 		jw_kstr(jw, "reason", res->unreadable);
+	jw_kstr(jw, "label", res->label ? res->label->name : NULL);
+	jw_key(jw, "same_schema_as");
+	jw_arr_begin(jw);
+	for (size_t i = 0; i < res->matches.n; i++)
+		if (res->label && strcmp(res->matches.v[i], res->label->name))
+			jw_str(jw, res->matches.v[i]);
+	jw_arr_end(jw);
 	jw_kstrvec(jw, "matches", &res->matches);
 	jw_kstrvec(jw, "schema_matches", &res->schema_matches);
 	jw_kstr(jw, "alembic_version", res->alembic);
