@@ -240,15 +240,25 @@ compare_with_labels(const struct gsr_rules *rules, struct gsr_identify *res)
 				   &res->claimed_diffs);
 }
 
+/*
+ * Whether the file is GPUStack's: it has at least two of GPUStack's own
+ * tables, the tables that labels of the rules have other than
+ * alembic_version (every Alembic application has one) and SQLite's own;
+ * or its alembic_version holds a revision that a label stamps.
+ */
 static bool
 is_gpustack(const struct gsr_rules *rules, const struct gsr_identify *res)
 {
 	size_t known = 0;
 
-	if (res->has_alembic_table)
-		return true;
+	for (size_t k = 0; res->alembic && k < rules->n_labels; k++)
+		if (!strcmp(rules->labels[k].alembic, res->alembic))
+			return true;
 	for (size_t i = 0; i < res->schema->n_tables; i++) {
 		const char *t = res->schema->tables[i].name;
+
+		if (!strcmp(t, "alembic_version") || !strncmp(t, "sqlite_", 7))
+			continue;
 		for (size_t k = 0; k < rules->n_labels; k++)
 			if (gsr_schema_table(rules->labels[k].schema, t)) {
 				known++;

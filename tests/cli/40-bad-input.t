@@ -61,6 +61,28 @@ is $? 4 "another application's database: exit 4"
 is "$(jqr out.json .verdict)" not-gpustack "another application's database: not-gpustack"
 is "$(jq '.tables[0].rows' out.json)" 1 "another application's database: rows counted"
 
+# Another Alembic application: alembic_version is no sign of GPUStack.
+sqlite3 alembic-app.db "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL,
+	CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num));
+INSERT INTO alembic_version VALUES ('3f2a1b0c9d8e');
+CREATE TABLE widgets (id INTEGER PRIMARY KEY, name TEXT);
+CREATE TABLE orders (id INTEGER PRIMARY KEY, widget_id INTEGER REFERENCES widgets (id));"
+gsr identify --json alembic-app.db > out.json 2> err.txt
+is $? 4 "another Alembic application: exit 4"
+is "$(jqr out.json .verdict)" not-gpustack "another Alembic application: not-gpustack"
+gsr rebuild alembic-app.db --to 0.6.0 > /dev/null 2> err.txt
+is $? 8 "another Alembic application: rebuild refuses it"
+like "$(cat err.txt)" "'alembic-app.db' is not a GPUStack database" "another Alembic application: rebuild says why"
+# GPUStack's own tables, or its revision, still make a GPUStack database.
+sqlite3 two.db "CREATE TABLE workers (id INTEGER PRIMARY KEY); CREATE TABLE models (id INTEGER PRIMARY KEY);"
+gsr identify --json two.db > out.json 2> err.txt
+is "$(jqr out.json .verdict)" mixed "two of GPUStack's tables, no alembic_version: mixed"
+sqlite3 stamp.db "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL);
+INSERT INTO alembic_version VALUES ('c45e397531d1');"
+gsr identify --json stamp.db > out.json 2> err.txt
+is "$(jqr out.json .verdict)/$(jqr out.json .claimed.label)" mixed/0.6.0 \
+	"alembic_version alone, with GPUStack's revision: mixed, claims 0.6.0"
+
 # A database whose schema tries to run code when used: a trigger, a view
 # calling a function, a virtual table.  None of it executes.
 mkdb 0.6.0 hostile.db
