@@ -176,7 +176,7 @@ print_text(const struct gsr_identify *res, int verbosity)
 	}
 	if (res->verdict == GSR_VERDICT_UNREADABLE ||
 	    res->verdict == GSR_VERDICT_NOT_GPUSTACK)
-		goto health;
+		goto findings;
 	printf("alembic   %s", res->alembic ? res->alembic : "(none)");
 	if (res->claimed)
 		printf(" (claims %s)", res->claimed->name);
@@ -189,12 +189,16 @@ print_text(const struct gsr_identify *res, int verbosity)
 		printf("closest   build %s (%zu difference%s)\n",
 		       res->nearest_build->name, res->nearest_build_ndiffs,
 		       res->nearest_build_ndiffs == 1 ? "" : "s");
+findings:
 	if (res->n_findings) {
 		printf("\nFindings:\n");
 		for (size_t i = 0; i < res->n_findings; i++)
 			printf("  %-7s %s\n", res->findings[i].severity,
 			       res->findings[i].message);
 	}
+	if (res->verdict == GSR_VERDICT_UNREADABLE ||
+	    res->verdict == GSR_VERDICT_NOT_GPUSTACK)
+		goto health;
 	if (res->claimed && res->claimed_diffs.n &&
 	    res->verdict != GSR_VERDICT_RELEASE)
 		print_diffs("what alembic_version claims", res->claimed,

@@ -929,6 +929,9 @@ gsr_identify_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 	    gsr_db_exec(ctx, db, "PRAGMA journal_mode=DELETE"))
 		goto out;
 done:
+	if (res->verdict == GSR_VERDICT_UNREADABLE)
+		add_problem(res, "%s", res->unreadable ? res->unreadable
+						   : "SQLite cannot read the file");
 	if (t1 > 0)
 		res->ms_checks = now_ms() - t1;
 	else

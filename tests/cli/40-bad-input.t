@@ -27,6 +27,25 @@ printf 'this is not a database at all, just text\n%.0s' 1 2 3 4 5 > text.db
 run "text file" text.db 8 "not an SQLite database" unreadable
 head -c 50 real.db > short.db
 run "50-byte prefix" short.db 8 "shorter than an SQLite header" unreadable
+
+# An unreadable file lists why under Health, in text and JSON.
+gsr identify text.db > out.txt 2> err.txt
+is "$(sed -n '/^Health: PROBLEMS$/{n;p;}' out.txt)" "  - not an SQLite database (no SQLite header)" \
+	"text file: Health lists the problem"
+gsr identify --json text.db > out.json 2> err.txt
+is "$(jq -r '.health.problems | join(" | ")' out.json)" "not an SQLite database (no SQLite header)" \
+	"text file --json: health.problems lists the problem"
+gsr identify empty.db > out.txt 2> err.txt
+is "$(sed -n '/^Health: PROBLEMS$/{n;p;}' out.txt)" "  - the file is empty" "empty file: Health lists the problem"
+# The page reader tried it and found nothing: the text report says so too.
+head -c 8192 /dev/zero > zeros.db
+gsr identify zeros.db > out.txt 2> err.txt
+is $? 8 "zeroed file: exit 8"
+like "$(sed -n '/^Findings:$/,/^Health/p' out.txt)" "error   SQLite cannot read the file .*page reader found nothing to recover" \
+	"zeroed file: the findings are in the text report"
+is "$(sed -n '/^Health: PROBLEMS$/{n;p;}' out.txt)" "  - not an SQLite database (no SQLite header)" \
+	"zeroed file: Health lists the problem"
+
 head -c 4096 real.db > page1.db
 gsr identify --json page1.db > out.json 2> err.txt
 st=$?
