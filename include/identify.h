@@ -66,6 +66,7 @@ struct gsr_identify {
 	struct gsr_evidence ev;
 	enum gsr_verdict verdict;
 	char *unreadable; /* why, for GSR_VERDICT_UNREADABLE */
+	bool packed;      /* unreadable: compressed, or an archive */
 
 	bool header_ok;
 	struct gsr_sqlhdr hdr;

@@ -83,11 +83,14 @@ add_problem(struct gsr_identify *res, const char *fmt, ...)
 }
 
 /* Read the header of the working copy.  Returns false (and sets
- * res->unreadable) when the file is not an SQLite database at all. */
+ * res->unreadable) when the file is not an SQLite database at all;
+ * res->packed tells a compressed file or an archive, which the page
+ * reader need not try. */
 static bool
 read_header(struct gsr_identify *res)
 {
-	unsigned char buf[GSR_SQLHDR_SIZE];
+	/* The header, and far enough for a tar header's magic. */
+	unsigned char buf[512];
 	uint64_t size = res->ev.files[GSR_EV_DB].size;
 	ssize_t n = 0;
 	int fd = open(res->ev.work_db, O_RDONLY | O_CLOEXEC);
@@ -100,7 +103,12 @@ read_header(struct gsr_identify *res)
 		res->unreadable = strdup("the file is empty");
 		return false;
 	}
-	if (n < (ssize_t)sizeof buf || !gsr_sqlhdr_is_sqlite(buf, (size_t)n)) {
+	if (n < GSR_SQLHDR_SIZE || !gsr_sqlhdr_is_sqlite(buf, (size_t)n)) {
+		if (n > 0 && (res->unreadable = gsr_sqlhdr_packed(buf, (size_t)n,
+								  res->ev.path)) != NULL) {
+			res->packed = true;
+			return false;
+		}
 		res->unreadable = strdup(gsr_sqlhdr_is_sqlite(buf, n > 0 ? (size_t)n : 0)
 					 ? "the file is shorter than an SQLite header"
 					 : "not an SQLite database (no SQLite header)");
@@ -834,7 +842,7 @@ gsr_identify_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 			    strcmp(res->ev.holders[i].how, "lock") ? "open" : "locked");
 
 	if (!read_header(res)) {
-		if (res->ev.files[GSR_EV_DB].size < 512 ||
+		if (res->packed || res->ev.files[GSR_EV_DB].size < 512 ||
 		    (db = open_recovered(ctx, rules, opts, res, "the file")) == NULL) {
 			if (gsr_ctx_failed(ctx))
 				goto out;
@@ -998,25 +1006,6 @@ gsr_identify_release(struct gsr_identify *res)
 
 /* ---- report helpers shared by the CLI and the audit archive ---------- */
 
-/* Quote a path for a shell command line when it needs it. */
-static void
-shell_word(FILE *f, const char *s)
-{
-	if (*s && s[strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-			  "0123456789_./-+:=@%")] == '\0') {
-		fputs(s, f);
-		return;
-	}
-	fputc('\'', f);
-	for (; *s; s++) {
-		if (*s == '\'')
-			fputs("'\\''", f);
-		else
-			fputc(*s, f);
-	}
-	fputc('\'', f);
-}
-
 bool
 gsr_identify_needs_repair(const struct gsr_identify *res)
 {
@@ -1027,20 +1016,18 @@ gsr_identify_needs_repair(const struct gsr_identify *res)
 char *
 gsr_identify_repair_command(const struct gsr_identify *res)
 {
-	char *cmd = NULL;
-	size_t len = 0;
-	FILE *m;
+	struct strbuf sb = STRBUF_INIT;
 
-	if (res->target == NULL || (m = open_memstream(&cmd, &len)) == NULL)
+	if (res->target == NULL)
 		return NULL;
-	fputs("gsrecover rebuild ", m);
-	shell_word(m, res->ev.path);
-	fprintf(m, " --to %s", res->target->name);
-	if (fclose(m) != 0) {
-		free(cmd);
+	sb_adds(&sb, "gsrecover rebuild ");
+	sb_add_shell_word(&sb, res->ev.path);
+	sb_addf(&sb, " --to %s", res->target->name);
+	if (sb.failed) {
+		sb_release(&sb);
 		return NULL;
 	}
-	return cmd;
+	return sb_detach(&sb);
 }
 
 static void

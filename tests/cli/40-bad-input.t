@@ -46,6 +46,63 @@ like "$(sed -n '/^Findings:$/,/^Health/p' out.txt)" "error   SQLite cannot read 
 is "$(sed -n '/^Health: PROBLEMS$/{n;p;}' out.txt)" "  - not an SQLite database (no SQLite header)" \
 	"zeroed file: Health lists the problem"
 
+# A compressed database, or one in an archive, is said to be so, with how
+# to unpack it; the page reader does not try it.  The magic numbers of
+# xz, bzip2 and zip are written by hand: their tools need not be here.
+cp real.db database.db
+gzip -c database.db > database.db.gz
+zstd -q -c database.db > database.db.zst
+{ printf '\375\067\172\130\132\000'; head -c 600 /dev/zero; } > database.db.xz
+{ printf 'BZh91AY&SY'; head -c 600 /dev/zero; } > database.db.bz2
+{ printf 'PK\003\004'; head -c 600 /dev/zero; } > database.zip
+tar -cf database.tar database.db
+cp database.db.gz database.db.gz.copy
+unpack() { # FILE KIND COMMAND
+	run "$2" "$1" 8 "^gsrecover: '$1': the file is $2, not an SQLite database; unpack it first: $3\$" unreadable
+	is "$(jq -r '.health.problems | join(" | ")' out.json)" \
+		"the file is $2, not an SQLite database; unpack it first: $3" "$2: in health.problems"
+	is "$(jqr out.json .recovery)" null "$2: the page reader did not try it"
+}
+unpack database.db.gz gzip-compressed "gunzip -k database.db.gz"
+unpack database.db.zst zstd-compressed "zstd -d database.db.zst"
+unpack database.db.xz xz-compressed "unxz -k database.db.xz"
+unpack database.db.bz2 bzip2-compressed "bunzip2 -k database.db.bz2"
+unpack database.zip "a zip archive" "unzip database.zip"
+unpack database.tar "a tar archive" "tar -xf database.tar"
+# A compressed file without its tool's suffix, whose name needs quoting.
+cp database.db.gz "my db.sqlite"
+unpack "my db.sqlite" gzip-compressed "gunzip -c 'my db.sqlite' > 'my db.sqlite.unpacked'"
+gsr identify "my db.sqlite" > out.txt 2> err.txt
+is "$(sed -n '/^Health: PROBLEMS$/{n;p;}' out.txt)" \
+	"  - the file is gzip-compressed, not an SQLite database; unpack it first: gunzip -c 'my db.sqlite' > 'my db.sqlite.unpacked'" \
+	"gzip, text report: Health lists it"
+# A name that starts with '-' is not taken for an option.
+cp database.db.gz ./-x.gz
+gsr identify -- -x.gz > /dev/null 2> err.txt
+is "$(cat err.txt)" "gsrecover: '-x.gz': the file is gzip-compressed, not an SQLite database; unpack it first: gunzip -k ./-x.gz" \
+	"gzip named -x.gz: the command does not read it as an option"
+# The commands given do unpack them.
+mkdir unpacked && mv database.db.gz.copy unpacked/database.db.gz && mv "my db.sqlite" ./-x.gz unpacked/
+(cd unpacked && sh -c "gunzip -k database.db.gz" && sh -c "gunzip -c 'my db.sqlite' > 'my db.sqlite.unpacked'" &&
+	sh -c "gunzip -k ./-x.gz")
+gsr identify --json unpacked/database.db > out.json 2> err.txt
+is "$?/$(jqr out.json .verdict)" 0/release "gzip: the unpacked database is identified"
+gsr identify --json "unpacked/my db.sqlite.unpacked" > out.json 2> err.txt
+is "$?/$(jqr out.json .verdict)" 0/release "gzip without its suffix: the unpacked database is identified"
+gsr identify --json unpacked/-x > out.json 2> err.txt
+is "$?/$(jqr out.json .verdict)" 0/release "gzip named -x.gz: the unpacked database is identified"
+# rebuild and export say the same, with the same status as for any
+# unreadable input.
+gsr rebuild database.db.gz --to 0.6.0 > /dev/null 2> err.txt
+is $? 8 "gzip: rebuild exits 8"
+is "$(cat err.txt)" "gsrecover: 'database.db.gz': the file is gzip-compressed, not an SQLite database; unpack it first: gunzip -k database.db.gz" \
+	"gzip: rebuild says how to unpack it"
+gsr export database.db.xz -o xz-export > /dev/null 2> err.txt
+is $? 8 "xz: export exits 8"
+is "$(cat err.txt)" "gsrecover: 'database.db.xz': the file is xz-compressed, not an SQLite database; unpack it first: unxz -k database.db.xz" \
+	"xz: export says how to unpack it, and does not read its pages"
+ok "xz: export wrote nothing" test ! -e xz-export
+
 head -c 4096 real.db > page1.db
 gsr identify --json page1.db > out.json 2> err.txt
 st=$?
