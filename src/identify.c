@@ -809,6 +809,42 @@ out:
 	return db;
 }
 
+/*
+ * SQLite could not read the schema, and the page reader read sqlite_master
+ * into its ledger: name each row whose SQL SQLite refuses, with its
+ * reason, as a finding.  The SQL is compiled in db, the recovered
+ * database, which holds the objects that could be made; it is never run.
+ */
+static void
+find_unparsable_rows(sqlite3 *db, struct gsr_identify *res)
+{
+	struct gsr_ctx ctx = GSR_CTX_INIT;
+	sqlite3 *led = gsr_db_open(&ctx, res->ledger_db, false);
+	sqlite3_stmt *st = NULL;
+
+	if (led == NULL ||
+	    sqlite3_prepare_v2(led, "SELECT type, name, sql FROM objects WHERE NOT created "
+			       "AND sql IS NOT NULL AND substr(name, 1, 7) <> 'sqlite_' "
+			       "ORDER BY rowid", -1, &st, NULL) != SQLITE_OK)
+		goto out;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *type = (const char *)sqlite3_column_text(st, 0);
+		const char *name = (const char *)sqlite3_column_text(st, 1);
+		const char *sql = (const char *)sqlite3_column_text(st, 2);
+		sqlite3_stmt *probe = NULL;
+
+		if (sqlite3_prepare_v2(db, sql, -1, &probe, NULL) != SQLITE_OK)
+			add_finding(res, "unparsable-schema-row", "error",
+				    "sqlite_master row '%s %s' has SQL SQLite cannot "
+				    "parse: %s", type ? type : "?", name ? name : "?",
+				    sqlite3_errmsg(db));
+		sqlite3_finalize(probe);
+	}
+out:
+	sqlite3_finalize(st);
+	sqlite3_close(led);
+}
+
 int
 gsr_identify_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 		 const char *path, const struct gsr_identify_opts *opts,
@@ -866,6 +902,7 @@ gsr_identify_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 			res->verdict = GSR_VERDICT_UNREADABLE;
 			goto done;
 		}
+		find_unparsable_rows(db, res);
 	}
 	read_alembic(db, res);
 	if (!is_gpustack(rules, res)) {
@@ -1086,7 +1123,7 @@ gsr_identify_write_json(const struct gsr_identify *res, struct jsonw *jw)
 	}
 	jw_arr_end(jw);
 	jw_kstr(jw, "verdict", gsr_verdict_name(res->verdict));
-	if (res->unreadable)
+	if (res->verdict == GSR_VERDICT_UNREADABLE)
 		jw_kstr(jw, "reason", res->unreadable);
 	jw_kstr(jw, "label", res->label ? res->label->name : NULL);
 	jw_key(jw, "same_schema_as");

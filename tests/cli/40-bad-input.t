@@ -159,6 +159,22 @@ gsr identify --json stamp.db > out.json 2> err.txt
 is "$(jqr out.json .verdict)/$(jqr out.json .claimed.label)" mixed/0.6.0 \
 	"alembic_version alone, with GPUStack's revision: mixed, claims 0.6.0"
 
+# sqlite_master rows whose SQL SQLite cannot parse are named, with their
+# type and SQLite's reason.
+mkdb 0.6.0 badsql.db
+sqlite3 badsql.db "PRAGMA writable_schema=ON;
+UPDATE sqlite_master SET sql = 'CREATE INDEX ix_models_name ON models (name' WHERE name = 'ix_models_name';
+UPDATE sqlite_master SET sql = 'CREATE UNIQUE INDEX ix_workers_name ON workers (name,,)' WHERE name = 'ix_workers_name';"
+gsr identify --json badsql.db > out.json 2> err.txt
+is $? 4 "unparsable schema rows: exit 4"
+is "$(jq -r '[.findings[] | select(.code == "unparsable-schema-row") | .message] | join(" | ")' out.json)" \
+	"sqlite_master row 'index ix_models_name' has SQL SQLite cannot parse: incomplete input | sqlite_master row 'index ix_workers_name' has SQL SQLite cannot parse: near \",\": syntax error" \
+	"unparsable schema rows: each named with its type and SQLite's reason"
+is "$(jq -r '.reason' out.json)" null "unparsable schema rows: no 'reason', which is for unreadable files"
+gsr identify badsql.db > out.txt 2> err.txt
+like "$(cat out.txt)" "error   sqlite_master row 'index ix_models_name' has SQL SQLite cannot parse: incomplete input" \
+	"unparsable schema rows: in the text report's findings"
+
 # A database whose schema tries to run code when used: a trigger, a view
 # calling a function, a virtual table.  None of it executes.
 mkdb 0.6.0 hostile.db
