@@ -66,6 +66,7 @@ struct gsr_identify {
 	struct gsr_evidence ev;
 	enum gsr_verdict verdict;
 	char *unreadable; /* why, for GSR_VERDICT_UNREADABLE */
+	bool packed;      /* unreadable: compressed, or an archive */
 
 	bool header_ok;
 	struct gsr_sqlhdr hdr;
@@ -74,6 +75,9 @@ struct gsr_identify {
 	struct gsr_schema *schema;
 	struct strvec matches;        /* schema, journal and revision equal */
 	struct strvec schema_matches; /* schema equal, whatever the stamp */
+	/* The label that names matches (gsr_rules_name_group()), or NULL;
+	 * the other matches have "the same schema as" it. */
+	const struct gsr_label *label;
 
 	bool has_alembic_table;
 	size_t n_alembic_rows;
@@ -81,9 +85,11 @@ struct gsr_identify {
 
 	const struct gsr_label *claimed;
 	struct gsr_diffs claimed_diffs;
-	const struct gsr_label *nearest; /* nearest release */
+	/* The nearest release, and the nearest label of any kind, each
+	 * named as its schema's group is (gsr_rules_name_group()). */
+	const struct gsr_label *nearest;
 	struct gsr_diffs nearest_diffs;
-	const struct gsr_label *nearest_build; /* nearest label of any kind */
+	const struct gsr_label *nearest_build;
 	size_t nearest_build_ndiffs;
 	const struct gsr_label *target; /* suggested rebuild target, or NULL */
 

@@ -63,7 +63,15 @@ struct gsr_rebuild {
 	const struct gsr_label *target;
 	const struct gsr_label *source; /* the input's place in the lineage */
 	const char *placed_by;          /* how source was chosen */
-	const char *direction;          /* "upgrade", "downgrade", "same" */
+	bool tables_only;               /* placed by its tables, views aside */
+	/* The labels source was chosen among (one schema, or the same
+	 * tables), oldest first, and the one that names them
+	 * (gsr_rules_name_group()): the source as the report calls it. */
+	struct strvec source_group;
+	const struct gsr_label *source_label;
+	/* "upgrade", "downgrade", or "same" when source and target have one
+	 * schema (the same tables, when tables_only). */
+	const char *direction;
 
 	struct gsr_rebuild_table *tables;
 	size_t n_tables, cap_tables;

@@ -131,6 +131,24 @@ const struct gsr_label *gsr_rules_label(const struct gsr_rules *r,
 const struct gsr_label *gsr_rules_release_for_revision(const struct gsr_rules *r,
 							const char *rev);
 
+/*
+ * The label that names a group of labels sharing one schema, set holding
+ * their names (identify's matches, for one): among them the earliest
+ * release that stamps the alembic revision rev (NULL: none), else the
+ * earliest release, else the earliest label that stamps rev, else the
+ * earliest label.  The others are "the same schema as" it.  NULL when set
+ * names no label.
+ */
+const struct gsr_label *gsr_rules_name_group(const struct gsr_rules *r,
+					     const struct strvec *set,
+					     const char *rev);
+
+/* Append to out the names of the labels whose schema is l's (views aside
+ * when tables_only), oldest first, l's own among them.  Returns 0, or -1
+ * when out of memory. */
+int gsr_rules_schema_group(const struct gsr_rules *r, const struct gsr_label *l,
+			   bool tables_only, struct strvec *out);
+
 /* The next label in the lineage whose schema differs from l's (ignoring
  * views when tables_only), or NULL. */
 const struct gsr_label *gsr_rules_next_schema_change(const struct gsr_label *l,

@@ -31,6 +31,17 @@ int gsr_sqlhdr_check(const struct gsr_sqlhdr *h, uint64_t file_size,
 /* "wal" when the header's read/write versions say WAL, else "delete". */
 const char *gsr_sqlhdr_journal(const struct gsr_sqlhdr *h);
 
+/*
+ * When buf, the first n bytes of the file at path (512 suffice), says that
+ * the file is compressed (gzip, zstd, xz, bzip2) or an archive (zip, tar)
+ * rather than an SQLite database: a message that says so and how to
+ * unpack it, such as "the file is gzip-compressed, not an SQLite
+ * database; unpack it first: gunzip -k database.db.gz" (malloc'd).  NULL
+ * for any other file, an SQLite database among them, or when out of
+ * memory.
+ */
+char *gsr_sqlhdr_packed(const unsigned char *buf, size_t n, const char *path);
+
 /* Big-endian reads, shared with the page reader. */
 static inline uint32_t
 gsr_get_u32(const unsigned char *p)

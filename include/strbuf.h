@@ -33,6 +33,9 @@ int sb_vaddf(struct strbuf *sb, const char *fmt, va_list ap);
 const char *sb_str(const struct strbuf *sb);
 /* Append name as a double-quoted SQL identifier ("" for each "). */
 int sb_add_ident(struct strbuf *sb, const char *name);
+/* Append s as one word of a POSIX shell command line: as it is when it
+ * holds only characters no shell treats specially, else single-quoted. */
+int sb_add_shell_word(struct strbuf *sb, const char *s);
 /* Hand the string to the caller (free() it); the buffer is reset. */
 char *sb_detach(struct strbuf *sb);
 void sb_reset(struct strbuf *sb);

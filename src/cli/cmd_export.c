@@ -347,16 +347,19 @@ install_dir(const char *tmp, const char *dir, const char *shown, bool force)
 	return rc;
 }
 
-/* The copy must start with an SQLite header.  Prints why not.  A file
- * shorter than its header declares gets the page count of its working
- * copy lowered, as identify does, so the pages that are there export. */
+/* The copy must start with an SQLite header.  Prints why not; for a
+ * compressed file or an archive, how to unpack it.  A file shorter than
+ * its header declares gets the page count of its working copy lowered,
+ * as identify does, so the pages that are there export. */
 static int
 check_header(struct gsr_evidence *ev)
 {
-	unsigned char buf[GSR_SQLHDR_SIZE];
+	/* The header, and far enough for a tar header's magic. */
+	unsigned char buf[512];
 	ssize_t n = -1;
 	int fd = open(ev->work_db, O_RDONLY | O_CLOEXEC);
 	const char *why = NULL;
+	char *packed = NULL;
 
 	if (fd >= 0) {
 		n = pread(fd, buf, sizeof buf, 0);
@@ -366,9 +369,14 @@ check_header(struct gsr_evidence *ev)
 		why = "cannot be read";
 	else if (n == 0)
 		why = "the file is empty";
-	else if (!gsr_sqlhdr_is_sqlite(buf, (size_t)n))
+	else if ((packed = gsr_sqlhdr_packed(buf, (size_t)n, ev->path)) != NULL) {
+		/* Compressed, or an archive: no pages to read. */
+		gsr_error("'%s': %s", ev->path, packed);
+		free(packed);
+		return -1;
+	} else if (!gsr_sqlhdr_is_sqlite(buf, (size_t)n))
 		why = "not an SQLite database (no SQLite header)";
-	else if (n < (ssize_t)sizeof buf)
+	else if (n < GSR_SQLHDR_SIZE)
 		why = "the file is shorter than an SQLite header";
 	if (why == NULL) {
 		struct gsr_ctx ctx = GSR_CTX_INIT;

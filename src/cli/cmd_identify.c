@@ -129,6 +129,21 @@ print_diffs(const char *title, const struct gsr_label *l,
 		       d->n - max);
 }
 
+/* " (same schema as A, B)": the labels of set other than name. */
+static void
+print_same_schema(const struct strvec *set, const struct gsr_label *name)
+{
+	const char *sep = " (same schema as ";
+
+	for (size_t i = 0; name && i < set->n; i++)
+		if (strcmp(set->v[i], name->name)) {
+			printf("%s%s", sep, set->v[i]);
+			sep = ", ";
+		}
+	if (sep[0] == ',')
+		printf(")");
+}
+
 static void
 print_text(const struct gsr_identify *res, int verbosity)
 {
@@ -145,9 +160,8 @@ print_text(const struct gsr_identify *res, int verbosity)
 	switch (res->verdict) {
 	case GSR_VERDICT_RELEASE:
 	case GSR_VERDICT_DEV_BUILD:
-		printf(": exactly ");
-		for (size_t i = 0; i < res->matches.n; i++)
-			printf("%s%s", i ? ", " : "", res->matches.v[i]);
+		printf(": exactly %s", res->label ? res->label->name : "?");
+		print_same_schema(&res->matches, res->label);
 		printf("\n");
 		break;
 	case GSR_VERDICT_MIXED:
@@ -162,7 +176,7 @@ print_text(const struct gsr_identify *res, int verbosity)
 	}
 	if (res->verdict == GSR_VERDICT_UNREADABLE ||
 	    res->verdict == GSR_VERDICT_NOT_GPUSTACK)
-		goto health;
+		goto findings;
 	printf("alembic   %s", res->alembic ? res->alembic : "(none)");
 	if (res->claimed)
 		printf(" (claims %s)", res->claimed->name);
@@ -175,12 +189,16 @@ print_text(const struct gsr_identify *res, int verbosity)
 		printf("closest   build %s (%zu difference%s)\n",
 		       res->nearest_build->name, res->nearest_build_ndiffs,
 		       res->nearest_build_ndiffs == 1 ? "" : "s");
+findings:
 	if (res->n_findings) {
 		printf("\nFindings:\n");
 		for (size_t i = 0; i < res->n_findings; i++)
 			printf("  %-7s %s\n", res->findings[i].severity,
 			       res->findings[i].message);
 	}
+	if (res->verdict == GSR_VERDICT_UNREADABLE ||
+	    res->verdict == GSR_VERDICT_NOT_GPUSTACK)
+		goto health;
 	if (res->claimed && res->claimed_diffs.n &&
 	    res->verdict != GSR_VERDICT_RELEASE)
 		print_diffs("what alembic_version claims", res->claimed,

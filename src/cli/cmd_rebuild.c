@@ -163,12 +163,20 @@ static void
 print_text(const struct gsr_rebuild *res, const struct rebuild_opts *o)
 {
 	const struct gsr_evidence *ev = &res->id.ev;
+	const char *sep;
 
 	printf("%s %s as %s%s\n", o->eo.dry_run ? "plan for" : "rebuilt",
 	       ev->path, res->target->name, o->eo.dry_run ? " (dry run: nothing written)" : "");
-	printf("source   %s: %s (%s)\n", gsr_verdict_name(res->id.verdict),
-	       res->source->name, res->placed_by);
-	printf("path     %s %s -> %s\n", res->direction, res->source->name,
+	printf("source   %s: %s (%s", gsr_verdict_name(res->id.verdict),
+	       res->source_label->name, res->placed_by);
+	sep = "; same schema as ";
+	for (size_t i = 0; i < res->source_group.n; i++)
+		if (strcmp(res->source_group.v[i], res->source_label->name)) {
+			printf("%s%s", sep, res->source_group.v[i]);
+			sep = ", ";
+		}
+	printf(")\n");
+	printf("path     %s %s -> %s\n", res->direction, res->source_label->name,
 	       res->target->name);
 	if (res->n_transforms) {
 		printf("\nData transforms of the releases crossed:\n");

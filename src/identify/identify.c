@@ -83,11 +83,14 @@ add_problem(struct gsr_identify *res, const char *fmt, ...)
 }
 
 /* Read the header of the working copy.  Returns false (and sets
- * res->unreadable) when the file is not an SQLite database at all. */
+ * res->unreadable) when the file is not an SQLite database at all;
+ * res->packed tells a compressed file or an archive, which the page
+ * reader need not try. */
 static bool
 read_header(struct gsr_identify *res)
 {
-	unsigned char buf[GSR_SQLHDR_SIZE];
+	/* The header, and far enough for a tar header's magic. */
+	unsigned char buf[512];
 	uint64_t size = res->ev.files[GSR_EV_DB].size;
 	ssize_t n = 0;
 	int fd = open(res->ev.work_db, O_RDONLY | O_CLOEXEC);
@@ -100,7 +103,12 @@ read_header(struct gsr_identify *res)
 		res->unreadable = strdup("the file is empty");
 		return false;
 	}
-	if (n < (ssize_t)sizeof buf || !gsr_sqlhdr_is_sqlite(buf, (size_t)n)) {
+	if (n < GSR_SQLHDR_SIZE || !gsr_sqlhdr_is_sqlite(buf, (size_t)n)) {
+		if (n > 0 && (res->unreadable = gsr_sqlhdr_packed(buf, (size_t)n,
+								  res->ev.path)) != NULL) {
+			res->packed = true;
+			return false;
+		}
 		res->unreadable = strdup(gsr_sqlhdr_is_sqlite(buf, n > 0 ? (size_t)n : 0)
 					 ? "the file is shorter than an SQLite header"
 					 : "not an SQLite database (no SQLite header)");
@@ -183,6 +191,21 @@ describe_runs(struct strbuf *sb, const struct gsr_label **ls, size_t n)
 	}
 }
 
+/* The label that names l's schema (gsr_rules_name_group()); l when
+ * out of memory. */
+static const struct gsr_label *
+group_name(const struct gsr_rules *rules, const struct gsr_label *l,
+	   const char *rev)
+{
+	struct strvec group = STRVEC_INIT;
+	const struct gsr_label *name = NULL;
+
+	if (l && gsr_rules_schema_group(rules, l, false, &group) == 0)
+		name = gsr_rules_name_group(rules, &group, rev);
+	sv_release(&group);
+	return name ? name : l;
+}
+
 static void
 compare_with_labels(const struct gsr_rules *rules, struct gsr_identify *res)
 {
@@ -210,6 +233,11 @@ compare_with_labels(const struct gsr_rules *rules, struct gsr_identify *res)
 		}
 	}
 	res->nearest_build_ndiffs = best_any;
+	/* Labels of one schema are named as one (gsr_rules_name_group()):
+	 * the ties above went to the latest. */
+	res->label = gsr_rules_name_group(rules, &res->matches, res->alembic);
+	res->nearest = group_name(rules, res->nearest, res->alembic);
+	res->nearest_build = group_name(rules, res->nearest_build, res->alembic);
 	if (res->nearest)
 		gsr_schema_compare(res->nearest->schema, res->schema, false,
 				   &res->nearest_diffs);
@@ -220,15 +248,25 @@ compare_with_labels(const struct gsr_rules *rules, struct gsr_identify *res)
 				   &res->claimed_diffs);
 }
 
+/*
+ * Whether the file is GPUStack's: it has at least two of GPUStack's own
+ * tables, the tables that labels of the rules have other than
+ * alembic_version (every Alembic application has one) and SQLite's own;
+ * or its alembic_version holds a revision that a label stamps.
+ */
 static bool
 is_gpustack(const struct gsr_rules *rules, const struct gsr_identify *res)
 {
 	size_t known = 0;
 
-	if (res->has_alembic_table)
-		return true;
+	for (size_t k = 0; res->alembic && k < rules->n_labels; k++)
+		if (!strcmp(rules->labels[k].alembic, res->alembic))
+			return true;
 	for (size_t i = 0; i < res->schema->n_tables; i++) {
 		const char *t = res->schema->tables[i].name;
+
+		if (!strcmp(t, "alembic_version") || !strncmp(t, "sqlite_", 7))
+			continue;
 		for (size_t k = 0; k < rules->n_labels; k++)
 			if (gsr_schema_table(rules->labels[k].schema, t)) {
 				known++;
@@ -266,8 +304,18 @@ find_alembic_patterns(const struct gsr_rules *rules, struct gsr_identify *res)
 				    "release or main-branch build", res->alembic);
 	}
 	if (res->matches.n == 0 && res->schema_matches.n > 0) {
-		const struct gsr_label *l = gsr_rules_label(rules, res->schema_matches.v[0]);
+		const struct gsr_label *l = gsr_rules_name_group(rules, &res->schema_matches,
+								 res->alembic);
 		bool rev_ok = res->alembic && !strcmp(l->alembic, res->alembic);
+
+		/* A build of this schema that stamps the revision. */
+		for (size_t i = 0; i < res->schema_matches.n && !rev_ok; i++) {
+			const struct gsr_label *m = gsr_rules_label(rules, res->schema_matches.v[i]);
+			if (res->alembic && !strcmp(m->alembic, res->alembic)) {
+				l = m;
+				rev_ok = true;
+			}
+		}
 		if (!rev_ok)
 			add_finding(res, "alembic-mismatch", "error",
 				    "the schema is exactly that of %s, which stamps "
@@ -761,6 +809,42 @@ out:
 	return db;
 }
 
+/*
+ * SQLite could not read the schema, and the page reader read sqlite_master
+ * into its ledger: name each row whose SQL SQLite refuses, with its
+ * reason, as a finding.  The SQL is compiled in db, the recovered
+ * database, which holds the objects that could be made; it is never run.
+ */
+static void
+find_unparsable_rows(sqlite3 *db, struct gsr_identify *res)
+{
+	struct gsr_ctx ctx = GSR_CTX_INIT;
+	sqlite3 *led = gsr_db_open(&ctx, res->ledger_db, false);
+	sqlite3_stmt *st = NULL;
+
+	if (led == NULL ||
+	    sqlite3_prepare_v2(led, "SELECT type, name, sql FROM objects WHERE NOT created "
+			       "AND sql IS NOT NULL AND substr(name, 1, 7) <> 'sqlite_' "
+			       "ORDER BY rowid", -1, &st, NULL) != SQLITE_OK)
+		goto out;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *type = (const char *)sqlite3_column_text(st, 0);
+		const char *name = (const char *)sqlite3_column_text(st, 1);
+		const char *sql = (const char *)sqlite3_column_text(st, 2);
+		sqlite3_stmt *probe = NULL;
+
+		if (sqlite3_prepare_v2(db, sql, -1, &probe, NULL) != SQLITE_OK)
+			add_finding(res, "unparsable-schema-row", "error",
+				    "sqlite_master row '%s %s' has SQL SQLite cannot "
+				    "parse: %s", type ? type : "?", name ? name : "?",
+				    sqlite3_errmsg(db));
+		sqlite3_finalize(probe);
+	}
+out:
+	sqlite3_finalize(st);
+	sqlite3_close(led);
+}
+
 int
 gsr_identify_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 		 const char *path, const struct gsr_identify_opts *opts,
@@ -794,7 +878,7 @@ gsr_identify_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 			    strcmp(res->ev.holders[i].how, "lock") ? "open" : "locked");
 
 	if (!read_header(res)) {
-		if (res->ev.files[GSR_EV_DB].size < 512 ||
+		if (res->packed || res->ev.files[GSR_EV_DB].size < 512 ||
 		    (db = open_recovered(ctx, rules, opts, res, "the file")) == NULL) {
 			if (gsr_ctx_failed(ctx))
 				goto out;
@@ -818,6 +902,7 @@ gsr_identify_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 			res->verdict = GSR_VERDICT_UNREADABLE;
 			goto done;
 		}
+		find_unparsable_rows(db, res);
 	}
 	read_alembic(db, res);
 	if (!is_gpustack(rules, res)) {
@@ -889,6 +974,9 @@ gsr_identify_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 	    gsr_db_exec(ctx, db, "PRAGMA journal_mode=DELETE"))
 		goto out;
 done:
+	if (res->verdict == GSR_VERDICT_UNREADABLE)
+		add_problem(res, "%s", res->unreadable ? res->unreadable
+						   : "SQLite cannot read the file");
 	if (t1 > 0)
 		res->ms_checks = now_ms() - t1;
 	else
@@ -955,25 +1043,6 @@ gsr_identify_release(struct gsr_identify *res)
 
 /* ---- report helpers shared by the CLI and the audit archive ---------- */
 
-/* Quote a path for a shell command line when it needs it. */
-static void
-shell_word(FILE *f, const char *s)
-{
-	if (*s && s[strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-			  "0123456789_./-+:=@%")] == '\0') {
-		fputs(s, f);
-		return;
-	}
-	fputc('\'', f);
-	for (; *s; s++) {
-		if (*s == '\'')
-			fputs("'\\''", f);
-		else
-			fputc(*s, f);
-	}
-	fputc('\'', f);
-}
-
 bool
 gsr_identify_needs_repair(const struct gsr_identify *res)
 {
@@ -984,20 +1053,18 @@ gsr_identify_needs_repair(const struct gsr_identify *res)
 char *
 gsr_identify_repair_command(const struct gsr_identify *res)
 {
-	char *cmd = NULL;
-	size_t len = 0;
-	FILE *m;
+	struct strbuf sb = STRBUF_INIT;
 
-	if (res->target == NULL || (m = open_memstream(&cmd, &len)) == NULL)
+	if (res->target == NULL)
 		return NULL;
-	fputs("gsrecover rebuild ", m);
-	shell_word(m, res->ev.path);
-	fprintf(m, " --to %s", res->target->name);
-	if (fclose(m) != 0) {
-		free(cmd);
+	sb_adds(&sb, "gsrecover rebuild ");
+	sb_add_shell_word(&sb, res->ev.path);
+	sb_addf(&sb, " --to %s", res->target->name);
+	if (sb.failed) {
+		sb_release(&sb);
 		return NULL;
 	}
-	return cmd;
+	return sb_detach(&sb);
 }
 
 static void
@@ -1056,8 +1123,15 @@ gsr_identify_write_json(const struct gsr_identify *res, struct jsonw *jw)
 	}
 	jw_arr_end(jw);
 	jw_kstr(jw, "verdict", gsr_verdict_name(res->verdict));
-	if (res->unreadable)
+	if (res->verdict == GSR_VERDICT_UNREADABLE)
 		jw_kstr(jw, "reason", res->unreadable);
+	jw_kstr(jw, "label", res->label ? res->label->name : NULL);
+	jw_key(jw, "same_schema_as");
+	jw_arr_begin(jw);
+	for (size_t i = 0; i < res->matches.n; i++)
+		if (res->label && strcmp(res->matches.v[i], res->label->name))
+			jw_str(jw, res->matches.v[i]);
+	jw_arr_end(jw);
 	jw_kstrvec(jw, "matches", &res->matches);
 	jw_kstrvec(jw, "schema_matches", &res->schema_matches);
 	jw_kstr(jw, "alembic_version", res->alembic);

@@ -109,3 +109,88 @@ gsr_sqlhdr_check(const struct gsr_sqlhdr *h, uint64_t file_size,
 			h->freelist_count);
 	return n;
 }
+
+/* Compressed files and archives, by their magic numbers. */
+struct packed_kind {
+	const char *what;        /* "gzip-compressed", "a tar archive" */
+	size_t offset;           /* of the magic */
+	const char *magic;
+	size_t magic_len;
+	const char *suffixes[3]; /* names the tool unpacks in place */
+	const char *in_place;    /* the command for such a name */
+	const char *to_stdout;   /* the command for any other name, or NULL */
+};
+
+static const struct packed_kind packed_kinds[] = {
+	{ "gzip-compressed", 0, "\x1f\x8b", 2, { ".gz", ".tgz", NULL },
+	  "gunzip -k", "gunzip -c" },
+	{ "zstd-compressed", 0, "\x28\xb5\x2f\xfd", 4, { ".zst", ".tzst", NULL },
+	  "zstd -d", "zstd -dc" },
+	{ "xz-compressed", 0, "\xfd\x37\x7a\x58\x5a\x00", 6, { ".xz", ".txz", NULL },
+	  "unxz -k", "xz -dc" },
+	{ "bzip2-compressed", 0, "BZh", 3, { ".bz2", ".tbz2", ".tbz" },
+	  "bunzip2 -k", "bzip2 -dc" },
+	{ "a zip archive", 0, "PK\x03\x04", 4, { NULL }, "unzip", NULL },
+	{ "a tar archive", 257, "ustar", 5, { NULL }, "tar -xf", NULL },
+};
+
+/* The kind of compressed file or archive that buf, a file's first n
+ * bytes, starts with, or NULL. */
+static const struct packed_kind *
+packed_kind(const unsigned char *buf, size_t n)
+{
+	for (size_t i = 0; i < sizeof packed_kinds / sizeof packed_kinds[0]; i++) {
+		const struct packed_kind *k = &packed_kinds[i];
+
+		if (n < k->offset + k->magic_len ||
+		    memcmp(buf + k->offset, k->magic, k->magic_len) != 0)
+			continue;
+		/* bzip2: "BZh" and the block size, a digit 1 to 9. */
+		if (!strcmp(k->magic, "BZh") &&
+		    (n < 4 || buf[3] < '1' || buf[3] > '9'))
+			continue;
+		return k;
+	}
+	return NULL;
+}
+
+/* True when s ends with suffix and has more before it. */
+static bool
+has_suffix(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+
+	return n > m && !strcmp(s + n - m, suffix);
+}
+
+char *
+gsr_sqlhdr_packed(const unsigned char *buf, size_t n, const char *path)
+{
+	const struct packed_kind *k = packed_kind(buf, n);
+	struct strbuf sb = STRBUF_INIT, name = STRBUF_INIT;
+	bool in_place;
+
+	if (k == NULL || gsr_sqlhdr_is_sqlite(buf, n))
+		return NULL;
+	in_place = k->to_stdout == NULL;
+	for (size_t i = 0; !in_place && i < 3 && k->suffixes[i]; i++)
+		in_place = has_suffix(path, k->suffixes[i]);
+	/* A name that starts with '-' would read as an option. */
+	sb_addf(&name, "%s%s", path[0] == '-' ? "./" : "", path);
+	sb_addf(&sb, "the file is %s, not an SQLite database; unpack it first: %s ",
+		k->what, in_place ? k->in_place : k->to_stdout);
+	sb_add_shell_word(&sb, sb_str(&name));
+	if (!in_place) {
+		/* The tool would refuse a name without its suffix. */
+		sb_adds(&sb, " > ");
+		sb_adds(&name, ".unpacked");
+		sb_add_shell_word(&sb, sb_str(&name));
+	}
+	sb.failed |= name.failed;
+	sb_release(&name);
+	if (sb.failed) {
+		sb_release(&sb);
+		return NULL;
+	}
+	return sb_detach(&sb);
+}

@@ -138,33 +138,53 @@ query_int(struct run *r, const char *sql)
 /*
  * Where the input sits in the lineage.  Among labels with the same schema
  * the latest is taken: a transform belongs to the migration that made its
- * label's schema, so a database that has the schema has had the transform.
+ * label's schema, so a database that has the schema has had the
+ * transform.  The report names the source as identify names such a group
+ * (gsr_rules_name_group()): res->source_label, and res->source_group the
+ * labels it is placed among.  Returns 0, or -1 when out of memory.
  */
-static void
+static int
 place_source(const struct gsr_rules *rules, struct gsr_rebuild *res)
 {
 	const struct gsr_identify *id = &res->id;
 	const struct strvec *sv = id->matches.n ? &id->matches
 				  : id->schema_matches.n ? &id->schema_matches : NULL;
+	int rc = 0;
 
+	res->tables_only = false;
 	if (sv) {
 		res->source = gsr_rules_label(rules, sv->v[sv->n - 1]);
 		res->placed_by = id->matches.n ? "its schema and revision match exactly"
 					       : "its schema matches exactly";
-		return;
+		for (size_t i = 0; i < sv->n && rc == 0; i++)
+			rc = sv_push(&res->source_group, sv->v[i]);
+	} else {
+		res->source = NULL;
+		for (size_t i = 0; i < rules->n_labels; i++) {
+			const struct gsr_label *l = rules->lineage[i];
+			if (gsr_schema_same(l->schema, id->schema, true))
+				res->source = l;
+		}
+		if (res->source) {
+			res->placed_by = "its tables match exactly";
+			res->tables_only = true;
+		} else {
+			/* identify names the nearest build by its group:
+			 * the latest of the group places the input. */
+			res->placed_by = "the build with the fewest differences";
+			for (size_t i = 0; i < rules->n_labels; i++) {
+				const struct gsr_label *l = rules->lineage[i];
+				if (gsr_schema_same(l->schema, id->nearest_build->schema, false))
+					res->source = l;
+			}
+		}
+		rc = gsr_rules_schema_group(rules, res->source, res->tables_only,
+					    &res->source_group);
 	}
-	res->source = NULL;
-	for (size_t i = 0; i < rules->n_labels; i++) {
-		const struct gsr_label *l = rules->lineage[i];
-		if (gsr_schema_same(l->schema, id->schema, true))
-			res->source = l;
-	}
-	if (res->source) {
-		res->placed_by = "its tables match exactly";
-		return;
-	}
-	res->source = id->nearest_build;
-	res->placed_by = "the build with the fewest differences";
+	res->source_label = gsr_rules_name_group(rules, &res->source_group, id->alembic);
+	if (res->source_label == NULL)
+		res->source_label = res->source;
+	return rc;
 }
 
 /* The labels whose migrations move the data from source to target. */
@@ -189,9 +209,13 @@ plan_path(struct run *r)
 		r->downgrade = true;
 		for (const struct gsr_label *l = s; l && l != t; l = l->prev)
 			r->path[n++] = l;
-	} else {
-		r->res->direction = "same";
 	}
+	/* Source and target of one schema (the same tables, when placed by
+	 * them): "same", whatever labels lie between; their transforms or
+	 * downgrades, if any, still run. */
+	if (s->order == t->order ||
+	    gsr_schema_same(s->schema, t->schema, r->res->tables_only))
+		r->res->direction = "same";
 	r->n_path = n;
 	/* The application defaults the source's data was written with. */
 	r->defaults_of_source = NULL;
@@ -1993,9 +2017,10 @@ rebuild_attempt(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 		      res->deleted_refused);
 	}
 	r.src = res->id.schema;
-	place_source(rules, res);
-	logf_(&r, "input placed at %s (%s); target %s", res->source->name,
-	      res->placed_by, res->target->name);
+	if (place_source(rules, res))
+		goto oom;
+	logf_(&r, "input placed at %s, named %s (%s); target %s", res->source->name,
+	      res->source_label->name, res->placed_by, res->target->name);
 	if (plan_path(&r))
 		goto out;
 
@@ -2199,6 +2224,7 @@ gsr_rebuild_release(struct gsr_rebuild *res)
 	}
 	free(res->tables);
 	free(res->transforms);
+	sv_release(&res->source_group);
 	sv_release(&res->bookkeeping);
 	sv_release(&res->log);
 	free(res->out_path);
@@ -2211,7 +2237,14 @@ gsr_rebuild_write_json(const struct gsr_rebuild *res, struct jsonw *jw)
 {
 	jw_key(jw, "source");
 	jw_obj_begin(jw);
-	jw_kstr(jw, "label", res->source ? res->source->name : NULL);
+	jw_kstr(jw, "label", res->source_label ? res->source_label->name : NULL);
+	jw_key(jw, "same_schema_as");
+	jw_arr_begin(jw);
+	for (size_t i = 0; i < res->source_group.n; i++)
+		if (res->source_label && strcmp(res->source_group.v[i], res->source_label->name))
+			jw_str(jw, res->source_group.v[i]);
+	jw_arr_end(jw);
+	jw_kstr(jw, "placed_at", res->source ? res->source->name : NULL);
 	jw_kstr(jw, "placed_by", res->placed_by);
 	jw_kstr(jw, "verdict", gsr_verdict_name(res->id.verdict));
 	jw_kstr(jw, "alembic_version", res->id.alembic);

@@ -649,6 +649,42 @@ gsr_rules_release_for_revision(const struct gsr_rules *r, const char *rev)
 }
 
 const struct gsr_label *
+gsr_rules_name_group(const struct gsr_rules *r, const struct strvec *set,
+		     const char *rev)
+{
+	const struct gsr_label *best = NULL;
+	int best_rank = 0;
+
+	for (size_t i = 0; i < set->n; i++) {
+		const struct gsr_label *l = set->v[i] ? gsr_rules_label(r, set->v[i]) : NULL;
+		int rank;
+
+		if (l == NULL)
+			continue;
+		rank = (strcmp(l->kind, "release") ? 0 : 2) +
+		       (rev && !strcmp(l->alembic, rev) ? 1 : 0) + 1;
+		/* Oldest first: a later label wins only with a higher rank. */
+		if (best == NULL || rank > best_rank ||
+		    (rank == best_rank && l->order < best->order)) {
+			best = l;
+			best_rank = rank;
+		}
+	}
+	return best;
+}
+
+int
+gsr_rules_schema_group(const struct gsr_rules *r, const struct gsr_label *l,
+		       bool tables_only, struct strvec *out)
+{
+	for (size_t i = 0; i < r->n_labels; i++)
+		if (gsr_schema_same(r->lineage[i]->schema, l->schema, tables_only) &&
+		    sv_push(out, r->lineage[i]->name) != 0)
+			return -1;
+	return 0;
+}
+
+const struct gsr_label *
 gsr_rules_next_schema_change(const struct gsr_label *l, bool tables_only)
 {
 	for (const struct gsr_label *n = l->next; n; n = n->next)

@@ -117,6 +117,22 @@ sb_add_ident(struct strbuf *sb, const char *name)
 	return sb_addc(sb, '"');
 }
 
+int
+sb_add_shell_word(struct strbuf *sb, const char *s)
+{
+	if (*s && s[strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+			  "0123456789_./-+:=@%")] == '\0')
+		return sb_adds(sb, s);
+	sb_addc(sb, '\'');
+	for (; *s; s++) {
+		if (*s == '\'')
+			sb_adds(sb, "'\\''");
+		else
+			sb_addc(sb, *s);
+	}
+	return sb_addc(sb, '\'');
+}
+
 const char *
 sb_str(const struct strbuf *sb)
 {

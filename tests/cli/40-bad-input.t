@@ -27,6 +27,82 @@ printf 'this is not a database at all, just text\n%.0s' 1 2 3 4 5 > text.db
 run "text file" text.db 8 "not an SQLite database" unreadable
 head -c 50 real.db > short.db
 run "50-byte prefix" short.db 8 "shorter than an SQLite header" unreadable
+
+# An unreadable file lists why under Health, in text and JSON.
+gsr identify text.db > out.txt 2> err.txt
+is "$(sed -n '/^Health: PROBLEMS$/{n;p;}' out.txt)" "  - not an SQLite database (no SQLite header)" \
+	"text file: Health lists the problem"
+gsr identify --json text.db > out.json 2> err.txt
+is "$(jq -r '.health.problems | join(" | ")' out.json)" "not an SQLite database (no SQLite header)" \
+	"text file --json: health.problems lists the problem"
+gsr identify empty.db > out.txt 2> err.txt
+is "$(sed -n '/^Health: PROBLEMS$/{n;p;}' out.txt)" "  - the file is empty" "empty file: Health lists the problem"
+# The page reader tried it and found nothing: the text report says so too.
+head -c 8192 /dev/zero > zeros.db
+gsr identify zeros.db > out.txt 2> err.txt
+is $? 8 "zeroed file: exit 8"
+like "$(sed -n '/^Findings:$/,/^Health/p' out.txt)" "error   SQLite cannot read the file .*page reader found nothing to recover" \
+	"zeroed file: the findings are in the text report"
+is "$(sed -n '/^Health: PROBLEMS$/{n;p;}' out.txt)" "  - not an SQLite database (no SQLite header)" \
+	"zeroed file: Health lists the problem"
+
+# A compressed database, or one in an archive, is said to be so, with how
+# to unpack it; the page reader does not try it.  The magic numbers of
+# xz, bzip2 and zip are written by hand: their tools need not be here.
+cp real.db database.db
+gzip -c database.db > database.db.gz
+zstd -q -c database.db > database.db.zst
+{ printf '\375\067\172\130\132\000'; head -c 600 /dev/zero; } > database.db.xz
+{ printf 'BZh91AY&SY'; head -c 600 /dev/zero; } > database.db.bz2
+{ printf 'PK\003\004'; head -c 600 /dev/zero; } > database.zip
+tar -cf database.tar database.db
+cp database.db.gz database.db.gz.copy
+unpack() { # FILE KIND COMMAND
+	run "$2" "$1" 8 "^gsrecover: '$1': the file is $2, not an SQLite database; unpack it first: $3\$" unreadable
+	is "$(jq -r '.health.problems | join(" | ")' out.json)" \
+		"the file is $2, not an SQLite database; unpack it first: $3" "$2: in health.problems"
+	is "$(jqr out.json .recovery)" null "$2: the page reader did not try it"
+}
+unpack database.db.gz gzip-compressed "gunzip -k database.db.gz"
+unpack database.db.zst zstd-compressed "zstd -d database.db.zst"
+unpack database.db.xz xz-compressed "unxz -k database.db.xz"
+unpack database.db.bz2 bzip2-compressed "bunzip2 -k database.db.bz2"
+unpack database.zip "a zip archive" "unzip database.zip"
+unpack database.tar "a tar archive" "tar -xf database.tar"
+# A compressed file without its tool's suffix, whose name needs quoting.
+cp database.db.gz "my db.sqlite"
+unpack "my db.sqlite" gzip-compressed "gunzip -c 'my db.sqlite' > 'my db.sqlite.unpacked'"
+gsr identify "my db.sqlite" > out.txt 2> err.txt
+is "$(sed -n '/^Health: PROBLEMS$/{n;p;}' out.txt)" \
+	"  - the file is gzip-compressed, not an SQLite database; unpack it first: gunzip -c 'my db.sqlite' > 'my db.sqlite.unpacked'" \
+	"gzip, text report: Health lists it"
+# A name that starts with '-' is not taken for an option.
+cp database.db.gz ./-x.gz
+gsr identify -- -x.gz > /dev/null 2> err.txt
+is "$(cat err.txt)" "gsrecover: '-x.gz': the file is gzip-compressed, not an SQLite database; unpack it first: gunzip -k ./-x.gz" \
+	"gzip named -x.gz: the command does not read it as an option"
+# The commands given do unpack them.
+mkdir unpacked && mv database.db.gz.copy unpacked/database.db.gz && mv "my db.sqlite" ./-x.gz unpacked/
+(cd unpacked && sh -c "gunzip -k database.db.gz" && sh -c "gunzip -c 'my db.sqlite' > 'my db.sqlite.unpacked'" &&
+	sh -c "gunzip -k ./-x.gz")
+gsr identify --json unpacked/database.db > out.json 2> err.txt
+is "$?/$(jqr out.json .verdict)" 0/release "gzip: the unpacked database is identified"
+gsr identify --json "unpacked/my db.sqlite.unpacked" > out.json 2> err.txt
+is "$?/$(jqr out.json .verdict)" 0/release "gzip without its suffix: the unpacked database is identified"
+gsr identify --json unpacked/-x > out.json 2> err.txt
+is "$?/$(jqr out.json .verdict)" 0/release "gzip named -x.gz: the unpacked database is identified"
+# rebuild and export say the same, with the same status as for any
+# unreadable input.
+gsr rebuild database.db.gz --to 0.6.0 > /dev/null 2> err.txt
+is $? 8 "gzip: rebuild exits 8"
+is "$(cat err.txt)" "gsrecover: 'database.db.gz': the file is gzip-compressed, not an SQLite database; unpack it first: gunzip -k database.db.gz" \
+	"gzip: rebuild says how to unpack it"
+gsr export database.db.xz -o xz-export > /dev/null 2> err.txt
+is $? 8 "xz: export exits 8"
+is "$(cat err.txt)" "gsrecover: 'database.db.xz': the file is xz-compressed, not an SQLite database; unpack it first: unxz -k database.db.xz" \
+	"xz: export says how to unpack it, and does not read its pages"
+ok "xz: export wrote nothing" test ! -e xz-export
+
 head -c 4096 real.db > page1.db
 gsr identify --json page1.db > out.json 2> err.txt
 st=$?
@@ -60,6 +136,44 @@ gsr identify --json other.db > out.json 2> err.txt
 is $? 4 "another application's database: exit 4"
 is "$(jqr out.json .verdict)" not-gpustack "another application's database: not-gpustack"
 is "$(jq '.tables[0].rows' out.json)" 1 "another application's database: rows counted"
+
+# Another Alembic application: alembic_version is no sign of GPUStack.
+sqlite3 alembic-app.db "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL,
+	CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num));
+INSERT INTO alembic_version VALUES ('3f2a1b0c9d8e');
+CREATE TABLE widgets (id INTEGER PRIMARY KEY, name TEXT);
+CREATE TABLE orders (id INTEGER PRIMARY KEY, widget_id INTEGER REFERENCES widgets (id));"
+gsr identify --json alembic-app.db > out.json 2> err.txt
+is $? 4 "another Alembic application: exit 4"
+is "$(jqr out.json .verdict)" not-gpustack "another Alembic application: not-gpustack"
+gsr rebuild alembic-app.db --to 0.6.0 > /dev/null 2> err.txt
+is $? 8 "another Alembic application: rebuild refuses it"
+like "$(cat err.txt)" "'alembic-app.db' is not a GPUStack database" "another Alembic application: rebuild says why"
+# GPUStack's own tables, or its revision, still make a GPUStack database.
+sqlite3 two.db "CREATE TABLE workers (id INTEGER PRIMARY KEY); CREATE TABLE models (id INTEGER PRIMARY KEY);"
+gsr identify --json two.db > out.json 2> err.txt
+is "$(jqr out.json .verdict)" mixed "two of GPUStack's tables, no alembic_version: mixed"
+sqlite3 stamp.db "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL);
+INSERT INTO alembic_version VALUES ('c45e397531d1');"
+gsr identify --json stamp.db > out.json 2> err.txt
+is "$(jqr out.json .verdict)/$(jqr out.json .claimed.label)" mixed/0.6.0 \
+	"alembic_version alone, with GPUStack's revision: mixed, claims 0.6.0"
+
+# sqlite_master rows whose SQL SQLite cannot parse are named, with their
+# type and SQLite's reason.
+mkdb 0.6.0 badsql.db
+sqlite3 badsql.db "PRAGMA writable_schema=ON;
+UPDATE sqlite_master SET sql = 'CREATE INDEX ix_models_name ON models (name' WHERE name = 'ix_models_name';
+UPDATE sqlite_master SET sql = 'CREATE UNIQUE INDEX ix_workers_name ON workers (name,,)' WHERE name = 'ix_workers_name';"
+gsr identify --json badsql.db > out.json 2> err.txt
+is $? 4 "unparsable schema rows: exit 4"
+is "$(jq -r '[.findings[] | select(.code == "unparsable-schema-row") | .message] | join(" | ")' out.json)" \
+	"sqlite_master row 'index ix_models_name' has SQL SQLite cannot parse: incomplete input | sqlite_master row 'index ix_workers_name' has SQL SQLite cannot parse: near \",\": syntax error" \
+	"unparsable schema rows: each named with its type and SQLite's reason"
+is "$(jq -r '.reason' out.json)" null "unparsable schema rows: no 'reason', which is for unreadable files"
+gsr identify badsql.db > out.txt 2> err.txt
+like "$(cat out.txt)" "error   sqlite_master row 'index ix_models_name' has SQL SQLite cannot parse: incomplete input" \
+	"unparsable schema rows: in the text report's findings"
 
 # A database whose schema tries to run code when used: a trigger, a view
 # calling a function, a virtual table.  None of it executes.

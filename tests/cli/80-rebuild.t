@@ -69,6 +69,42 @@ for target in 0.5.1 0.4.1; do
 	is "$(jqr out.json .direction)" downgrade "case 1 -> $target: a downgrade"
 done
 
+# Labels that share a schema: the source is named by its release, and a
+# rebuild within one schema goes the "same" way, in the text, the JSON
+# and the dry run alike.
+# same_way LABEL TARGET SOURCE DIRECTION -- rebuild LABEL's database
+same_way() {
+	mkdb "$1" same.db
+	rm -f same.out.db
+	gsr rebuild --json --no-archive same.db --to "$2" -o same.out.db > same.json 2> err.txt
+	is "$(jqr same.json '.source.label + " " + .direction')" "$3 $4" \
+		"$1 -> $2 --json: source $3, direction $4"
+	gsr rebuild --dry-run same.db --to "$2" > same.txt 2> err.txt
+	is "$(sed -n 's/^path *//p' same.txt)" "$4 $3 -> $2" "$1 -> $2 --dry-run: path $4 $3 -> $2"
+	gsr rebuild --dry-run --json same.db --to "$2" > same.json 2> err.txt
+	is "$(jqr same.json '.source.label + " " + .direction')" "$3 $4" \
+		"$1 -> $2 --dry-run --json: source $3, direction $4"
+}
+same_way 0.6.0 0.6.0 0.6.0 same
+is "$(sed -n 's/^source *//p' same.txt)" \
+	"release: 0.6.0 (its schema and revision match exactly; same schema as main-84cc5d33, main-a25414e0, main-b1a9070e)" \
+	"0.6.0 -> 0.6.0: the source line names 0.6.0 and its builds"
+is "$(jq -c '[.source.same_schema_as, .source.placed_at]' same.json)" \
+	'[["main-84cc5d33","main-a25414e0","main-b1a9070e"],"main-b1a9070e"]' \
+	"0.6.0 -> 0.6.0 --json: the same schema's builds, and where it is placed"
+rm -f same.out.db
+gsr rebuild --no-archive same.db --to 0.6.0 -o same.out.db > same.txt 2> err.txt
+is $? 0 "0.6.0 -> 0.6.0: exit 0, nothing to change"
+is "$(sed -n 's/^path *//p' same.txt)" "same 0.6.0 -> 0.6.0" "0.6.0 -> 0.6.0: path same 0.6.0 -> 0.6.0"
+same_way 0.2.0 0.2.0 0.2.0 same
+same_way 0.2.1 0.2.0 0.2.0 same
+same_way 0.6.1 0.6.1 0.6.1 same
+same_way 0.6.2 0.6.1 0.6.1 same
+same_way 0.5.0 0.5.1 0.5.0 same
+same_way 0.6.0 0.6.1 0.6.0 upgrade
+same_way 0.6.1 0.6.0 0.6.1 downgrade
+same_way main-be2fcc68 0.6.0 main-b43bbf20 upgrade
+
 # Case 1 in detail: the orphaned api key is quarantined with its reason,
 # the new columns get 0.6.0's defaults, ids and sequences survive.
 mkcase 1 c1.db

@@ -3,6 +3,7 @@
 #include "sqlhdr.h"
 
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 #include <setjmp.h>
 #include <cmocka.h>
@@ -88,6 +89,47 @@ problems_found(void **state)
 	assert_false(gsr_sqlhdr_is_sqlite(b, 3));
 }
 
+/* Compressed files and archives are told by their magic numbers, and
+ * nothing else is taken for one. */
+static void
+packed_files(void **state)
+{
+	unsigned char b[512] = { 0 };
+	char *m;
+
+	(void)state;
+	memcpy(b, "\x1f\x8b\x08", 3);
+	m = gsr_sqlhdr_packed(b, sizeof b, "database.db.gz");
+	assert_string_equal(m, "the file is gzip-compressed, not an SQLite database; "
+			    "unpack it first: gunzip -k database.db.gz");
+	free(m);
+	m = gsr_sqlhdr_packed(b, 2, "it's.db");
+	assert_string_equal(m, "the file is gzip-compressed, not an SQLite database; "
+			    "unpack it first: gunzip -c 'it'\\''s.db' > 'it'\\''s.db.unpacked'");
+	free(m);
+	assert_null(gsr_sqlhdr_packed(b, 1, "database.db.gz"));
+
+	memset(b, 0, sizeof b);
+	memcpy(b, "BZh9", 4);
+	m = gsr_sqlhdr_packed(b, sizeof b, "-d.tbz");
+	assert_string_equal(m, "the file is bzip2-compressed, not an SQLite database; "
+			    "unpack it first: bunzip2 -k ./-d.tbz");
+	free(m);
+	b[3] = 'x'; /* no block size: not bzip2 */
+	assert_null(gsr_sqlhdr_packed(b, sizeof b, "d.bz2"));
+
+	memset(b, 0, sizeof b);
+	memcpy(b + 257, "ustar", 5);
+	m = gsr_sqlhdr_packed(b, sizeof b, "x");
+	assert_string_equal(m, "the file is a tar archive, not an SQLite database; "
+			    "unpack it first: tar -xf x");
+	free(m);
+	assert_null(gsr_sqlhdr_packed(b, 261, "x"));
+
+	make_header(b, 4096, 3); /* an SQLite header, "ustar" at 257 */
+	assert_null(gsr_sqlhdr_packed(b, sizeof b, "database.db"));
+}
+
 int
 main(void)
 {
@@ -95,6 +137,7 @@ main(void)
 		cmocka_unit_test(sane_header),
 		cmocka_unit_test(page_size_one_means_65536),
 		cmocka_unit_test(problems_found),
+		cmocka_unit_test(packed_files),
 	};
 	return cmocka_run_group_tests_name("sqlhdr", tests, NULL, NULL);
 }

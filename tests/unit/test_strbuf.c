@@ -71,6 +71,25 @@ grow_overflow(void **state)
 	free(p);
 }
 
+/* Shell words: plain names as they are, anything else single-quoted. */
+static void
+shell_words(void **state)
+{
+	struct strbuf sb = STRBUF_INIT;
+
+	(void)state;
+	sb_add_shell_word(&sb, "dir/database.db-1+x:y=z@h%2");
+	assert_string_equal(sb_str(&sb), "dir/database.db-1+x:y=z@h%2");
+	sb_reset(&sb);
+	sb_add_shell_word(&sb, "");
+	assert_string_equal(sb_str(&sb), "''");
+	sb_reset(&sb);
+	sb_add_shell_word(&sb, "it's $HOME; `x`");
+	assert_string_equal(sb_str(&sb), "'it'\\''s $HOME; `x`'");
+	assert_false(sb.failed);
+	sb_release(&sb);
+}
+
 int
 main(void)
 {
@@ -79,6 +98,7 @@ main(void)
 		cmocka_unit_test(ceiling),
 		cmocka_unit_test(vectors),
 		cmocka_unit_test(grow_overflow),
+		cmocka_unit_test(shell_words),
 	};
 	return cmocka_run_group_tests_name("strbuf", tests, NULL, NULL);
 }
