@@ -56,6 +56,7 @@ static double delay_ms = DEFAULT_DELAY_MS;
 static double last_draw = -1e18;
 static volatile sig_atomic_t line_dirty; /* something is drawn */
 
+/* Milliseconds on the monotonic clock. */
 static double
 now_ms(void)
 {
@@ -229,6 +230,9 @@ draw(double now)
 	last_draw = now;
 }
 
+/* The sink's update (ctx.h): note how far phase is, and draw the line when
+ * the phase has just become due or the last drawing is a sixth of a
+ * second old. */
 static void
 sink_update(void *arg, const char *phase, enum gsr_progress_unit unit,
 	    uint64_t done, uint64_t total)
@@ -251,6 +255,8 @@ sink_update(void *arg, const char *phase, enum gsr_progress_unit unit,
 	pthread_mutex_unlock(&mu);
 }
 
+/* The sink's end (ctx.h): forget phase, and draw the line again without
+ * it (or clear it) when it was on it. */
 static void
 sink_end(void *arg, const char *phase)
 {
