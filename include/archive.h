@@ -30,6 +30,10 @@
  * reserved.  Any other name is refused with GSR_ERR_USAGE.  A name that
  * is not ASCII goes into a pax header as UTF-8.
  *
+ * The functions that add members report the bytes written to the archive
+ * file so far, per 1 MiB, as the progress phase "archive" (ctx.h), which
+ * the caller ends.
+ *
  * The writer functions are no-ops that return -1 (or NULL) once ctx holds
  * an error.  A failure before a member's header is written leaves the
  * archive usable; a failure after it (a read error, a file that changed

@@ -76,9 +76,10 @@ struct gsr_evidence {
 #define GSR_EVIDENCE_INIT { 0 }
 
 /* Take the database at path (NULL: GPUStack's default location) into
- * custody as described above.  Fails with GSR_ERR_INPUT when the database
- * is missing, not a regular file or unreadable, GSR_ERR_IO when the copy
- * cannot be written.  No-op after an error. */
+ * custody as described above, reporting the bytes of each file copied as
+ * the progress phase "custody" (ctx.h).  Fails with GSR_ERR_INPUT when
+ * the database is missing, not a regular file or unreadable, GSR_ERR_IO
+ * when the copy cannot be written.  No-op after an error. */
 int gsr_evidence_open(struct gsr_ctx *ctx, struct gsr_evidence *ev,
 		      const char *path);
 

@@ -109,7 +109,8 @@ struct gsr_export_result {
  *
  * Rows are streamed with one prepared statement per table, through a
  * buffer of 256 KiB: memory does not grow with the size of a table.
- * gsr_ctx_check_cancel() is called every 4096 rows.  Files are created
+ * gsr_ctx_check_cancel() is called every 4096 rows, and the rows written
+ * so far are reported as the progress phase "export" (ctx.h).  Files are created
  * with mode 0600 (O_EXCL, never following a link), fsync()ed and closed
  * before the next one; each is registered with gsr_temp_register() while
  * the call runs.

@@ -132,9 +132,11 @@ struct gsr_identify {
 };
 
 /* Identify the database at path (NULL: GPUStack's default location).
- * Returns 0 when a report was produced (for any verdict, including
- * unreadable), -1 with an error on ctx when the input could not be taken
- * into custody at all.  With async_checks the report is complete only
+ * Reports progress (ctx.h) as the phases "custody", "checks" (the steps
+ * done of three: health, orphans, row counts; from the thread of
+ * async_checks too) and "page reader".  Returns 0 when a report was
+ * produced (for any verdict, including unreadable), -1 with an error on
+ * ctx when the input could not be taken into custody at all.  With async_checks the report is complete only
  * after gsr_identify_join_checks().  Release res with
  * gsr_identify_release() either way.  No-op after an error. */
 int gsr_identify_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,

@@ -143,8 +143,9 @@ struct gsr_recover_result {
  *   objects(type, name, tbl_name, rootpage, sql, created): the schema
  *     entries read, and whether the recovered database has them.
  *
- * Fails (GSR_ERR_INPUT) only when nothing can be read: no page and no
- * schema.  Damage is reported in res.  Returns 0 or -1; no-op after an
+ * The pages walked are reported as the progress phase "page reader"
+ * (ctx.h).  Fails (GSR_ERR_INPUT) only when nothing can be read: no page
+ * and no schema.  Damage is reported in res.  Returns 0 or -1; no-op after an
  * error; the output files are removed on failure.  Release res with
  * gsr_recover_result_release().
  */

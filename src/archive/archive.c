@@ -556,6 +556,7 @@ struct gsr_archive {
 	size_t zcap;
 	bool in_frame;    /* tar bytes went into the current frame */
 	uint64_t tar_pos; /* tar bytes so far */
+	uint64_t out_bytes; /* bytes written to fd, for the progress */
 	struct ar_member *members;
 	size_t n_members, cap_members;
 	unsigned char *buf; /* CHUNK bytes */
@@ -604,7 +605,15 @@ ar_emit(void *arg, const void *p, size_t n)
 	if (gsr_write_all(ar->fd, p, n) != 0)
 		return -1;
 	gsr_sha256_update(&ar->file_hash, p, n);
+	ar->out_bytes += n;
 	return 0;
+}
+
+/* The bytes written so far, as the progress phase "archive" (ctx.h). */
+static void
+ar_progress(const struct gsr_ctx *ctx, const struct gsr_archive *ar)
+{
+	gsr_progress(ctx, "archive", GSR_PROGRESS_BYTES, ar->out_bytes, 0);
 }
 
 static int
@@ -1012,6 +1021,7 @@ gsr_archive_add_file(struct gsr_ctx *ctx, struct gsr_archive *ar,
 
 		if (gsr_ctx_check_cancel(ctx))
 			goto out;
+		ar_progress(ctx, ar);
 		n = read(fd, ar->buf, want);
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -1077,6 +1087,7 @@ gsr_archive_add_buffer(struct gsr_ctx *ctx, struct gsr_archive *ar,
 
 		if (gsr_ctx_check_cancel(ctx))
 			goto out;
+		ar_progress(ctx, ar);
 		gsr_sha256_update(&h, p + done, k);
 		if (tar_put(ctx, ar, p + done, k))
 			goto out;
@@ -1117,6 +1128,7 @@ gsr_archive_add_spooled(struct gsr_ctx *ctx, struct gsr_archive *ar,
 
 		if (gsr_ctx_check_cancel(ctx))
 			goto out;
+		ar_progress(ctx, ar);
 		n = pread(sp->fd, ar->buf, want, (off_t)(m->off + done));
 		if (n < 0 && errno == EINTR)
 			continue;

@@ -19,6 +19,7 @@ static void
 vmsg(const char *prefix, const char *fmt, va_list ap)
 {
 	fflush(stdout);
+	gsr_progress_clear();
 	fprintf(stderr, "gsrecover: %s", prefix);
 	vfprintf(stderr, fmt, ap);
 	fputc('\n', stderr);
@@ -82,7 +83,7 @@ static const struct argp_option common_options[] = {
 	{ "rules-dir", OPT_RULES_DIR, "DIR", 0,
 	  "read the rules from DIR (default: $GSRECOVER_RULES, then the "
 	  "installed rules)", 50 },
-	{ "quiet", 'q', NULL, 0, "no notes or warnings on stderr", 50 },
+	{ "quiet", 'q', NULL, 0, "no notes, warnings or progress on stderr", 50 },
 	{ "verbose", 'v', NULL, 0, "more detail in the report", 50 },
 	{ 0 }
 };

@@ -52,6 +52,19 @@ int gsr_exit_for(const struct gsr_ctx *ctx);
 /* Report ctx's error on stderr and return its exit bits. */
 int gsr_fail(const struct gsr_ctx *ctx);
 
+/*
+ * Progress of long work on a terminal (progress.c).  gsr_cli_progress()
+ * gives ctx the sink that draws the engine's progress (ctx.h) on stderr,
+ * when stderr is a terminal and neither --json nor -q is given, shown for
+ * each phase once it has run for a second ($GSR_PROGRESS_DELAY_MS).
+ * gsr_progress_clear() clears the line when one is drawn: before every
+ * message, and at exit; gsr_progress_clear_signal() is the same for a
+ * signal handler (async-signal-safe, takes no lock).
+ */
+void gsr_cli_progress(struct gsr_ctx *ctx, const struct gsr_common_opts *common);
+void gsr_progress_clear(void);
+void gsr_progress_clear_signal(void);
+
 struct gsr_rules;
 /* Load the rules from the directory the options, the environment or the
  * build select; prints the error and returns NULL on failure. */

@@ -599,6 +599,7 @@ cmd_export(int argc, char **argv, struct gsr_common_opts *common)
 	}
 	gsr_temp_register(tmp);
 
+	gsr_cli_progress(&ctx, common);
 	if (gsr_evidence_open(&ctx, &ev, o.db) != 0) {
 		status = gsr_fail(&ctx);
 		goto out;

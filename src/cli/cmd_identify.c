@@ -301,6 +301,7 @@ cmd_identify(int argc, char **argv, struct gsr_common_opts *common)
 	eo.schema_only = o.schema_only;
 	eo.recover = o.recover;
 	eo.deleted = o.recover;
+	gsr_cli_progress(&ctx, common);
 	if (gsr_identify_run(&ctx, rules, o.db, &eo, &res) != 0) {
 		status = gsr_fail(&ctx);
 		goto out;

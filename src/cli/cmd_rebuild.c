@@ -283,6 +283,7 @@ cmd_rebuild(int argc, char **argv, struct gsr_common_opts *common)
 	if ((rules = gsr_cli_load_rules(common, NULL, NULL)) == NULL)
 		return GSR_EXIT_OPERATIONAL;
 	o.eo.now = time(NULL);
+	gsr_cli_progress(&ctx, common);
 	if (gsr_rebuild_run(&ctx, rules, o.db, &o.eo, &res) != 0) {
 		if (res.id.ev.located)
 			gsr_note("no DB given: using GPUStack's database '%s'", res.id.ev.path);

@@ -157,6 +157,7 @@ on_signal(int sig)
 		return;
 	}
 	gsr_temp_remove_all();
+	gsr_progress_clear_signal();
 	_exit(GSR_EXIT_CANCELED);
 }
 
@@ -208,6 +209,7 @@ main(int argc, char **argv)
 	} else {
 		status = rs.cmd->run(rs.sub_argc, rs.sub_argv, &rs.common);
 	}
+	gsr_progress_clear();
 	if (fflush(stdout) != 0 || ferror(stdout) || fclose(stdout) != 0) {
 		gsr_error("cannot write to standard output: %s", strerror(errno));
 		status |= GSR_EXIT_OPERATIONAL;

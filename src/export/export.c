@@ -14,6 +14,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -465,6 +466,8 @@ struct exporter {
 	pthread_mutex_t mu;
 	size_t next;
 	bool stop; /* a thread failed: the others stop too (under mu) */
+	/* Rows written by every thread, for the progress phase "export". */
+	atomic_uint_fast64_t rows_done;
 };
 
 /* Open dir/name (created, it must not exist) as of.  -1 with an error on
@@ -928,6 +931,21 @@ write_row(enum gsr_export_format fmt, struct ofile *of, sqlite3_stmt *st,
 	return 0;
 }
 
+/* Count n more rows written (by any thread; negative for rows read again)
+ * and report the export's rows so far as the progress phase "export"
+ * (ctx.h), which gsr_export_db() and gsr_export_spool() end. */
+static void
+exported(struct exporter *ex, const struct gsr_ctx *ctx, int64_t n)
+{
+	uint_fast64_t done;
+
+	if (n >= 0)
+		done = atomic_fetch_add(&ex->rows_done, (uint64_t)n) + (uint64_t)n;
+	else
+		done = atomic_fetch_sub(&ex->rows_done, (uint64_t)-n) - (uint64_t)-n;
+	gsr_progress(ctx, "export", GSR_PROGRESS_ROWS, done, 0);
+}
+
 /* True when another thread of the export failed. */
 static bool
 stopped(struct exporter *ex)
@@ -1276,6 +1294,7 @@ walk_row(void *arg, const struct gsr_row *row)
 	if (from_sql)
 		sqlite3_reset(fp->by_rowid);
 	if (++wr->rows % CANCEL_EVERY == 0) {
+		exported(wr->ex, wr->ctx, CANCEL_EVERY);
 		if (gsr_ctx_check_cancel(wr->ctx) != 0 || wr->of->failed) {
 			wr->failed = true;
 			return 1;
@@ -1304,8 +1323,11 @@ fast_rows(struct exporter *ex, struct gsr_ctx *ctx, struct ofile *of,
 	if (rc < 0 || wr.failed || of->failed)
 		return -1;
 	if (wr.back || rc != 0 || stats.pages_damaged || stats.cells_damaged ||
-	    stats.rows_truncated)
+	    stats.rows_truncated) {
+		/* Read again through SQLite: not counted twice. */
+		exported(ex, ctx, -(wr.rows / CANCEL_EVERY * CANCEL_EVERY));
 		return 1;
+	}
 	t->rows = wr.rows;
 	return 0;
 }
@@ -1372,6 +1394,7 @@ export_rows(struct exporter *ex, struct gsr_ctx *ctx, sqlite3 *db,
 			goto out;
 		}
 		if (++rows % CANCEL_EVERY == 0) {
+			exported(ex, ctx, CANCEL_EVERY);
 			if (gsr_ctx_check_cancel(ctx) != 0 || of->failed)
 				goto out;
 			if (stopped(ex)) {
@@ -1522,6 +1545,7 @@ gsr_export_db(struct gsr_ctx *ctx, sqlite3 *db, const char *schema,
 			     strerror(errno));
 		goto out;
 	}
+	exported(&ex, ctx, 0);
 	if (list_tables(&ex, res, &ti) != 0 ||
 	    of_open_file(&ex, &of, "schema.sql") != 0)
 		goto out;
@@ -1555,6 +1579,7 @@ gsr_export_db(struct gsr_ctx *ctx, sqlite3 *db, const char *schema,
 	}
 	rc = 0;
 out:
+	gsr_progress_end(ctx, "export");
 	if (of.fd >= 0) {
 		close(of.fd);
 		free(of.buf);
@@ -1667,6 +1692,7 @@ gsr_export_spool(struct gsr_ctx *ctx, const char *db_path,
 			goto out;
 		res->spools[res->n_spools++] = sp;
 	}
+	exported(&ex, ctx, 0);
 	if ((ex.db = gsr_db_open(ctx, db_path, false)) == NULL ||
 	    list_tables(&ex, res, &ex.ti) != 0 ||
 	    of_open_spool(ctx, &of, "schema.sql", res->spools[0], &res->schema_idx))
@@ -1678,7 +1704,7 @@ gsr_export_spool(struct gsr_ctx *ctx, const char *db_path,
 	ex.db = NULL;
 	for (int i = 0; i < n; i++) {
 		w[i].ex = &ex;
-		w[i].ctx = (struct gsr_ctx)GSR_CTX_INIT;
+		w[i].ctx = gsr_ctx_child(ctx);
 		w[i].sp = res->spools[i + 1];
 		/* The calling thread is the last worker. */
 		if (i == n - 1)
@@ -1719,6 +1745,7 @@ gsr_export_spool(struct gsr_ctx *ctx, const char *db_path,
 		goto out;
 	rc = 0;
 out:
+	gsr_progress_end(ctx, "export");
 	if (of.buf)
 		of_close(&of, res->manifest_sha256, NULL);
 	sqlite3_close(ex.db);

@@ -654,30 +654,54 @@ count_rows(sqlite3 *db, struct gsr_identify *res)
 	}
 }
 
-/* The data checks on db: integrity, foreign keys, orphans, row counts. */
-static void
-run_checks(sqlite3 *db, const struct gsr_identify_opts *opts,
-	   struct gsr_identify *res)
-{
-	if (!res->read_by_recovery)
-		check_health(db, opts, res);
-	if (res->target)
-		find_orphans(db, res);
-	count_rows(db, res);
-}
+/* Where the checks are, for SQLite's progress handler. */
+struct checks_tick {
+	const struct gsr_ctx *ctx;
+	uint64_t step;
+	bool cancel; /* a signal stops them */
+};
 
-/* SQLite's progress callback: a signal stops the checks. */
+#define CHECKS_STEPS 3 /* health, orphans, row counts */
+
+/* SQLite's progress callback: reports the steps done as the phase
+ * "checks" (ctx.h); with cancel, a signal stops the checks. */
 static int
 checks_progress(void *arg)
 {
-	(void)arg;
-	return gsr_cancel_requested();
+	const struct checks_tick *t = arg;
+
+	gsr_progress(t->ctx, "checks", GSR_PROGRESS_STEPS, t->step, CHECKS_STEPS);
+	return t->cancel && gsr_cancel_requested();
+}
+
+/* The data checks on db: integrity, foreign keys, orphans, row counts,
+ * reported as the phase "checks" on ctx, which ends with them; with
+ * cancel, a signal stops them. */
+static void
+run_checks(const struct gsr_ctx *ctx, sqlite3 *db,
+	   const struct gsr_identify_opts *opts, struct gsr_identify *res,
+	   bool cancel)
+{
+	struct checks_tick t = { ctx, 0, cancel };
+
+	sqlite3_progress_handler(db, 10000, checks_progress, &t);
+	checks_progress(&t);
+	if (!res->read_by_recovery)
+		check_health(db, opts, res);
+	t.step++;
+	if (res->target)
+		find_orphans(db, res);
+	t.step++;
+	count_rows(db, res);
+	sqlite3_progress_handler(db, 0, NULL, NULL);
+	gsr_progress_end(ctx, "checks");
 }
 
 /* The data checks on a connection of their own, in checks_thread. */
 struct checks_job {
 	struct gsr_identify *res;
 	struct gsr_identify_opts opts;
+	const struct gsr_progress *progress; /* the caller's ctx's */
 };
 
 static void *
@@ -685,7 +709,7 @@ checks_main(void *arg)
 {
 	struct checks_job *job = arg;
 	struct gsr_identify *res = job->res;
-	struct gsr_ctx ctx = GSR_CTX_INIT;
+	struct gsr_ctx ctx = { .err = GSR_OK, .progress = job->progress };
 	double t0 = now_ms();
 	sqlite3 *db = gsr_db_open(&ctx, res->ev.work_db, false);
 
@@ -695,8 +719,7 @@ checks_main(void *arg)
 		res->damaged = true;
 		add_problem(res, "the working copy cannot be opened again: %s", ctx.msg);
 	} else {
-		sqlite3_progress_handler(db, 10000, checks_progress, NULL);
-		run_checks(db, &job->opts, res);
+		run_checks(&ctx, db, &job->opts, res, true);
 	}
 	sqlite3_close(db);
 	res->ms_checks = now_ms() - t0;
@@ -946,7 +969,7 @@ gsr_identify_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 			gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
 			goto out;
 		}
-		*job = (struct checks_job){ res, *opts };
+		*job = (struct checks_job){ res, *opts, ctx->progress };
 		if (pthread_create(&res->checks_thread, NULL, checks_main, job) != 0) {
 			free(job);
 			gsr_ctx_fail(ctx, GSR_ERR_INTERNAL, "cannot start a thread: %s",
@@ -958,7 +981,7 @@ gsr_identify_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 		return 0;
 	}
 	if (!(opts && opts->schema_only)) {
-		run_checks(db, opts, res);
+		run_checks(ctx, db, opts, res, false);
 		if (!res->read_by_recovery &&
 		    (res->damaged || (opts && opts->recover) ||
 		     res->ev.files[GSR_EV_WAL].present ||

@@ -70,6 +70,10 @@ struct run {
 	size_t n_q, cap_q;
 	struct verify_job verify; /* the checks of the output, in a thread */
 	double t0;
+	/* The import under way, for import_progress(): its phase ("" for
+	 * none), its source rows and the range of their rowids. */
+	char import_phase[GSR_PROGRESS_NAME_MAX + 1];
+	int64_t import_rows, import_lo, import_hi;
 };
 
 static double
@@ -838,6 +842,61 @@ out:
 }
 
 /*
+ * SQLite's progress handler on the output: the rows of the import under
+ * way as the phase "import TABLE" (ctx.h).  The source rows are read in
+ * rowid order and keep their rowids, so the last rowid inserted tells how
+ * far the statement is, whatever path SQLite takes (the transfer of
+ * copy_whole() included): the count is that share of the source rows.
+ */
+static int
+import_progress(void *arg)
+{
+	struct run *r = arg;
+	int64_t last;
+	double share = 0;
+
+	if (r->import_phase[0] == '\0')
+		return 0;
+	last = sqlite3_last_insert_rowid(r->out);
+	if (last >= r->import_lo && r->import_hi > r->import_lo)
+		share = ((double)last - (double)r->import_lo + 1) /
+			((double)r->import_hi - (double)r->import_lo + 1);
+	gsr_progress(r->ctx, r->import_phase, GSR_PROGRESS_ROWS,
+		     (uint64_t)(share > 1 ? r->import_rows : share * (double)r->import_rows),
+		     (uint64_t)r->import_rows);
+	return 0;
+}
+
+/* Start reporting the import of table T, whose rows are read from rel
+ * (AS r) in the order of r.rid: take their rowid range, for
+ * import_progress().  Only for the display: a table whose range cannot
+ * be read is not reported, and nothing fails. */
+static void
+import_track(struct run *r, const char *T, const char *rel, const char *rid,
+	     int64_t rows)
+{
+	sqlite3_stmt *st = NULL;
+	char *q = dupf("SELECT min(r.%s), max(r.%s) FROM %s AS r", rid, rid, rel);
+
+	r->import_phase[0] = '\0';
+	if (q != NULL && rows > 0 && r->ctx->progress != NULL &&
+	    sqlite3_prepare_v2(r->out, q, -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW) {
+		r->import_lo = sqlite3_column_int64(st, 0);
+		r->import_hi = sqlite3_column_int64(st, 1);
+		r->import_rows = rows;
+		snprintf(r->import_phase, sizeof r->import_phase, "import %s", T);
+		sqlite3_set_last_insert_rowid(r->out, r->import_lo > INT64_MIN
+							      ? r->import_lo - 1
+							      : INT64_MIN);
+		gsr_progress(r->ctx, r->import_phase, GSR_PROGRESS_ROWS, 0,
+			     (uint64_t)rows);
+	}
+	sqlite3_finalize(st);
+	free(q);
+}
+
+/*
  * Import the rows of one target table: by column name from the staged
  * copy (after transforms) or from the source, with the target's defaults
  * for the columns the source lacks; the rows that cannot go in are
@@ -899,6 +958,7 @@ import_table(struct run *r, const struct gsr_table *tt)
 		if (rt->source_rows < 0)
 			goto out;
 	}
+	import_track(r, T, sb_str(&rel), rid, rt->source_rows);
 
 	/* The target's columns, each from the source or a default. */
 	for (size_t i = 0; i < tt->n_cols; i++) {
@@ -1074,6 +1134,9 @@ cond_oom:
 oom:
 	gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "out of memory");
 out:
+	if (r->import_phase[0] != '\0')
+		gsr_progress_end(r->ctx, r->import_phase);
+	r->import_phase[0] = '\0';
 	free(sql);
 	conds_release(conds, n_conds);
 	sv_release(&avail);
@@ -1438,6 +1501,8 @@ build_output(struct run *r)
 	    (r->stg_path && gsr_db_attach_ro(r->ctx, r->out, r->stg_path, "stg")) ||
 	    exec_sql(r, "BEGIN") || create_objects(r, 0))
 		goto out;
+	if (r->ctx->progress != NULL)
+		sqlite3_progress_handler(r->out, 10000, import_progress, r);
 	logf_(r, "created the tables of %s", t->name);
 
 	for (size_t i = 0; i < t->schema->n_tables; i++) {
@@ -1807,6 +1872,7 @@ input_main(void *arg)
 	    gsr_archive_add_tree(&job->ctx, job->ar, "recovery", job->recovery_dir))
 		goto out;
 out:
+	gsr_progress_end(&job->ctx, "archive");
 	job->ms = now_ms() - t0;
 	return NULL;
 }
@@ -1907,6 +1973,7 @@ archive_end(struct run *r, struct gsr_archive *ar, const struct export_job *job)
 	rc = gsr_archive_finish(r->ctx, ar, write_meta, &meta, res->archive_sha256);
 	ar = NULL;
 out:
+	gsr_progress_end(r->ctx, "archive");
 	gsr_archive_abort(ar);
 	free(doc);
 	sb_release(&log);
@@ -1951,8 +2018,9 @@ rebuild_attempt(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 		struct gsr_rebuild *res, bool speculate)
 {
 	struct run r = { .ctx = ctx, .rules = rules, .opts = opts, .res = res };
-	struct export_job job = { .ctx = GSR_CTX_INIT };
-	struct input_job ajob = { .ctx = GSR_CTX_INIT };
+	/* Their threads report progress on the run's sink. */
+	struct export_job job = { .ctx = gsr_ctx_child(ctx) };
+	struct input_job ajob = { .ctx = gsr_ctx_child(ctx) };
 	struct input_tee tee = { 0 };
 	struct gsr_identify_opts iopts = { 0 };
 	char *stem = NULL, *outdir = NULL;

@@ -113,6 +113,10 @@ struct rec {
 	sqlite3_stmt *seen;          /* is a history row kept already? */
 	char *jbuf; /* JSON of a record, for the ledger */
 	size_t jlen;
+	/* Progress: table leaves whose rows were placed (the last one's
+	 * number), and the pages reported as walked. */
+	uint32_t leaf_pgno;
+	uint64_t leaves, walked;
 };
 
 static double
@@ -987,6 +991,18 @@ stored_row(struct rec *r, struct rtable *rt, const struct gsr_row *row,
 	return 0;
 }
 
+/* Report pages walked as the phase "page reader" (ctx.h): never fewer
+ * than before, so that the sweep of place_orphans() takes the count of
+ * leaves read from the trees on to the page count. */
+static void
+walked(struct rec *r, uint64_t pages)
+{
+	if (pages > r->walked)
+		r->walked = pages;
+	gsr_progress(r->ctx, "page reader", GSR_PROGRESS_PAGES, r->walked,
+		     r->in.n_pages);
+}
+
 /* Insert one recovered row into r->cur; what does not go in goes to the
  * ledger.  Returns 0 to go on, 1 to stop (error recorded). */
 static int
@@ -1002,6 +1018,11 @@ place_row(void *arg, const struct gsr_row *row)
 
 	if (r->owner && row->pgno <= r->in.n_pages)
 		r->owner[row->pgno] = (uint32_t)(rt - r->tabs) + 1;
+	if (row->pgno != r->leaf_pgno) {
+		r->leaf_pgno = row->pgno;
+		if (++r->leaves % 64 == 0)
+			walked(r, r->leaves);
+	}
 	if (n == 0 || n > rt->sh.g.n_cols) {
 		snprintf(note, sizeof note,
 			 "the record has %zu values; the table has %zu columns",
@@ -1231,6 +1252,8 @@ place_orphans(struct rec *r, bool sequence)
 	for (uint32_t p = 1; p <= r->in.n_pages; p++) {
 		int t;
 
+		if (p % 1024 == 0)
+			walked(r, p);
 		if (!page_usable(r, p))
 			continue;
 		if (p % 1024 == 0 && gsr_ctx_check_cancel(r->ctx))
@@ -2035,6 +2058,7 @@ gsr_recover_run(struct gsr_ctx *ctx, const char *image_path,
 			     image_path);
 		goto out;
 	}
+	walked(&r, 0);
 	r.used = calloc((size_t)r.in.n_pages / 8 + 1, 1);
 	r.owner = calloc((size_t)r.in.n_pages + 1, sizeof *r.owner);
 	if (r.used == NULL || r.owner == NULL) {
@@ -2100,6 +2124,7 @@ gsr_recover_run(struct gsr_ctx *ctx, const char *image_path,
 	res->ms = now_ms() - t0;
 	rc = 0;
 out:
+	gsr_progress_end(ctx, "page reader");
 	for (size_t i = 0; i < r.n_tabs; i++) {
 		for (size_t n = 0; n <= r.tabs[i].sh.g.n_cols; n++) {
 			sqlite3_finalize(r.tabs[i].ins[n]);

@@ -100,6 +100,8 @@ out:
  * Copy the open evidence file fd to dst (created, must not exist), hashing
  * what is read.  The hash is of exactly the bytes copied, so the copy and
  * the report cannot disagree even if the original changes meanwhile.
+ * Reports the bytes copied as the phase "custody" (ctx.h), which
+ * gsr_evidence_open() ends.
  */
 static int
 copy_and_hash(struct gsr_ctx *ctx, const struct gsr_evidence_tee *tee,
@@ -109,8 +111,12 @@ copy_and_hash(struct gsr_ctx *ctx, const struct gsr_evidence_tee *tee,
 	struct gsr_sha256 h;
 	unsigned char *buf = NULL;
 	int out = -1, rc = -1;
-	uint64_t total = 0;
+	uint64_t total = 0, size = 0;
+	struct stat st;
 
+	if (fstat(fd, &st) == 0 && st.st_size > 0)
+		size = (uint64_t)st.st_size;
+	gsr_progress(ctx, "custody", GSR_PROGRESS_BYTES, 0, size);
 	if ((buf = malloc(CHUNK)) == NULL) {
 		gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
 		goto out;
@@ -144,6 +150,7 @@ copy_and_hash(struct gsr_ctx *ctx, const struct gsr_evidence_tee *tee,
 		if (tee && tee->data(ctx, tee->arg, buf, (size_t)n))
 			goto out;
 		total += (uint64_t)n;
+		gsr_progress(ctx, "custody", GSR_PROGRESS_BYTES, total, size);
 	}
 	gsr_sha256_hex(&h, f->sha256);
 	f->size = total;
@@ -375,6 +382,7 @@ gsr_evidence_open(struct gsr_ctx *ctx, struct gsr_evidence *ev,
 oom:
 	gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
 out:
+	gsr_progress_end(ctx, "custody");
 	if (fd >= 0)
 		close(fd);
 	free(tmpl);
