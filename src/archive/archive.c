@@ -531,6 +531,118 @@ gsr_archive_pipe_free(struct gsr_archive_pipe *pp)
 	free(pp);
 }
 
+/* ---- names and layout ------------------------------------------------ */
+
+#define STRINGIFY_(x) #x
+#define STRINGIFY(x) STRINGIFY_(x)
+/* Why a name that name_problem() accepts is not a member's. */
+#define OUTSIDE_LAYOUT "a name outside the audit archive's layout"
+/* Two of name_problem()'s answers: names not to be printed as they are. */
+static const char why_control[] = "a control character in its name";
+static const char why_not_utf8[] = "a name that is not UTF-8";
+
+/*
+ * The layout of an audit archive (gsrecover(1), AUDIT ARCHIVE): the only
+ * top-level names a member may have, in the order rebuild writes them.
+ * A LAYOUT_DIR holds files directly below it, a LAYOUT_TREE files at any
+ * depth below it; a LAYOUT_FILE is a file of that name.  The writer
+ * refuses any other name and verify reports it: this table is the one
+ * place that says what an audit archive may hold.
+ */
+enum layout_kind { LAYOUT_FILE, LAYOUT_DIR, LAYOUT_TREE };
+
+static const struct {
+	const char *name;
+	enum layout_kind kind;
+} layout[] = {
+	{ "input", LAYOUT_DIR },
+	{ "recovery", LAYOUT_DIR },
+	{ "identify.json", LAYOUT_FILE },
+	{ "export", LAYOUT_DIR },
+	{ "quarantine", LAYOUT_DIR },
+	{ "rules", LAYOUT_TREE },
+	{ "rebuild", LAYOUT_DIR },
+	{ GSR_ARCHIVE_MANIFEST, LAYOUT_FILE },
+};
+
+/*
+ * Whether name, of syntax name_problem() accepts, is in the layout: as a
+ * file, or with is_dir as a directory (a directory entry, as tar writes
+ * them, named without its trailing slash).
+ */
+static bool
+in_layout(const char *name, bool is_dir)
+{
+	size_t top = strcspn(name, "/");
+	const char *rest = name[top] ? name + top + 1 : NULL;
+
+	for (size_t i = 0; i < GSR_ARRAY_LEN(layout); i++) {
+		if (strlen(layout[i].name) != top ||
+		    memcmp(layout[i].name, name, top) != 0)
+			continue;
+		switch (layout[i].kind) {
+		case LAYOUT_FILE:
+			return !is_dir && rest == NULL;
+		case LAYOUT_DIR:
+			return is_dir ? rest == NULL
+				      : rest != NULL && strchr(rest, '/') == NULL;
+		case LAYOUT_TREE:
+			return is_dir || rest != NULL;
+		}
+	}
+	return false;
+}
+
+/*
+ * Why name cannot be a member's name, as a noun phrase, or
+ * NULL when it can (see archive.h).  The layout is not checked here.
+ * *unsafe (may be NULL) is set when extracting it would write outside the
+ * directory extracted into: an absolute name or a ".." component, which
+ * are looked for first.
+ */
+static const char *
+name_problem(const char *name, bool *unsafe)
+{
+	size_t len = strlen(name);
+	const char *p;
+	bool odd_component = false;
+
+	if (unsafe)
+		*unsafe = true;
+	if (name[0] == '/')
+		return "an absolute name";
+	for (p = name;;) {
+		size_t n = strcspn(p, "/");
+		if (n == 2 && p[0] == '.' && p[1] == '.')
+			return "a '..' component in its name";
+		if (n == 0 || (n == 1 && p[0] == '.'))
+			odd_component = true;
+		if (p[n] == '\0')
+			break;
+		p += n + 1;
+	}
+	if (unsafe)
+		*unsafe = false;
+	if (len == 0)
+		return "an empty name";
+	if (len > GSR_ARCHIVE_NAME_MAX)
+		return "a name longer than " STRINGIFY(GSR_ARCHIVE_NAME_MAX)
+		       " bytes";
+	for (p = name; p < name + len; p++) {
+		unsigned char c = (unsigned char)*p;
+		/* C0, DEL and C1 (U+0080 to U+009F) controls. */
+		if (c < 0x20 || c == 0x7f ||
+		    (c == 0xc2 && p + 1 < name + len &&
+		     (unsigned char)p[1] >= 0x80 && (unsigned char)p[1] <= 0x9f))
+			return why_control;
+	}
+	if (!gsr_utf8_valid(name, len))
+		return why_not_utf8;
+	if (odd_component)
+		return "an empty or '.' component in its name";
+	return NULL;
+}
+
 /* ---- writer ---------------------------------------------------------- */
 
 struct ar_member {
@@ -747,53 +859,28 @@ fail:
 	return NULL;
 }
 
-/* Fail with GSR_ERR_USAGE unless name may be a new member's. */
+/* Fail with GSR_ERR_USAGE unless name may be a new member's: see
+ * archive.h. */
 static int
 check_name(struct gsr_ctx *ctx, const struct gsr_archive *ar, const char *name)
 {
-	size_t len = strlen(name);
-	const char *p;
+	const char *why = name_problem(name, NULL);
+	bool printable = why != why_control && why != why_not_utf8;
 
-	if (len == 0 || len > GSR_ARCHIVE_NAME_MAX)
-		return gsr_ctx_fail(ctx, GSR_ERR_USAGE,
-				    "archive member name of %zu bytes: it must "
-				    "have 1 to %d", len, GSR_ARCHIVE_NAME_MAX);
-	for (p = name; *p; p++) {
-		unsigned char c = (unsigned char)*p;
-		/* C0, DEL and C1 (U+0080 to U+009F) controls. */
-		if (c < 0x20 || c == 0x7f ||
-		    (c == 0xc2 && (unsigned char)p[1] >= 0x80 &&
-		     (unsigned char)p[1] <= 0x9f))
-			return gsr_ctx_fail(ctx, GSR_ERR_USAGE,
-					    "archive member name has a control "
-					    "character");
-	}
-	if (!gsr_utf8_valid(name, len))
-		return gsr_ctx_fail(ctx, GSR_ERR_USAGE,
-				    "archive member name is not UTF-8");
-	if (name[0] == '/')
-		return gsr_ctx_fail(ctx, GSR_ERR_USAGE,
-				    "archive member name '%.200s' is absolute", name);
-	for (p = name;;) {
-		size_t n = strcspn(p, "/");
-		if (n == 0 || (n == 1 && p[0] == '.') ||
-		    (n == 2 && p[0] == '.' && p[1] == '.'))
-			return gsr_ctx_fail(ctx, GSR_ERR_USAGE,
-					    "archive member name '%.200s' has an "
-					    "empty, '.' or '..' component", name);
-		if (p[n] == '\0')
-			break;
-		p += n + 1;
-	}
-	if (!strcmp(name, GSR_ARCHIVE_MANIFEST))
-		return gsr_ctx_fail(ctx, GSR_ERR_USAGE,
-				    "archive member name '%s' is reserved", name);
-	for (size_t i = 0; i < ar->n_members; i++)
+	if (why == NULL && !strcmp(name, GSR_ARCHIVE_MANIFEST))
+		why = "a name reserved for the manifest";
+	if (why == NULL && !in_layout(name, false))
+		why = OUTSIDE_LAYOUT;
+	for (size_t i = 0; why == NULL && i < ar->n_members; i++)
 		if (!strcmp(ar->members[i].name, name))
-			return gsr_ctx_fail(ctx, GSR_ERR_USAGE,
-					    "archive member '%.200s' added twice",
-					    name);
-	return 0;
+			why = "a name already added";
+	if (why == NULL)
+		return 0;
+	if (!printable)
+		return gsr_ctx_fail(ctx, GSR_ERR_USAGE, "archive member refused: "
+				    "%s", why);
+	return gsr_ctx_fail(ctx, GSR_ERR_USAGE, "archive member '%.200s' "
+			    "refused: %s", name, why);
 }
 
 /* v in octal, zero-padded to width - 1 digits and a NUL. */
@@ -1434,8 +1521,15 @@ struct vr_entry {
 	uint64_t size;
 	char sha256[GSR_SHA256_HEX];
 	bool regular;
-	bool bad_name; /* too long: cut, never matched */
-	bool used;     /* matched with a manifest member, or the manifest */
+	bool bad_name;   /* too long: cut, never matched */
+	bool layout_dir; /* a directory entry the layout has: not a member */
+	bool dup;        /* another member has its name, and this is not the
+			  * one compared with the manifest */
+	bool used;       /* matched with a manifest member, or the manifest */
+	/* "unsafe" or "foreign", and why (see judge_entry()), or NULL. */
+	const char *status;
+	const char *reason;
+	char *link;      /* a link's target (cut like a name), or NULL */
 };
 
 struct vr_state {
@@ -1507,10 +1601,110 @@ push_result(struct gsr_ctx *ctx, struct gsr_verify_result *res,
 		     res->n_members + 1, sizeof *res->members))
 		return gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
 	m = &res->members[res->n_members];
+	memset(m, 0, sizeof *m);
 	if ((m->name = strdup(name)) == NULL)
 		return gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
 	m->status = status;
 	res->n_members++;
+	return 0;
+}
+
+/* A copy of s, cut to SHOWN_NAME_MAX bytes and "..." when it is longer
+ * than GSR_ARCHIVE_NAME_MAX; NULL when out of memory. */
+static char *
+shown(const char *s)
+{
+	char *p;
+
+	if (strlen(s) <= GSR_ARCHIVE_NAME_MAX)
+		return strdup(s);
+	if (asprintf(&p, "%.*s...", SHOWN_NAME_MAX, s) < 0)
+		return NULL;
+	return p;
+}
+
+/*
+ * Judge entry e of the archive, named name (in full), against what the
+ * archives gsrecover writes hold (see archive.h): v->status "unsafe" when
+ * extracting it would write outside the directory extracted into (an
+ * absolute name, a ".." component) or make something other than a file
+ * or a directory of the layout (a link, a device, a FIFO...), "foreign"
+ * for a file whose name is not a member's, each with v->reason, or
+ * v->layout_dir for a directory entry of the layout (tar writes those);
+ * otherwise nothing.  v->link gets a link's target.  Returns 0, or -1
+ * when out of memory.
+ */
+static int
+judge_entry(struct vr_entry *v, const char *name, struct archive_entry *e)
+{
+	const char *hardlink = archive_entry_hardlink(e);
+	const char *target = NULL, *why;
+	bool unsafe;
+
+	if (hardlink == NULL && archive_entry_filetype(e) == AE_IFDIR) {
+		size_t len = strlen(name);
+		char *dir = strdup(name);
+
+		if (dir == NULL)
+			return -1;
+		/* tar names a directory with a slash at the end. */
+		if (len > 1 && dir[len - 1] == '/')
+			dir[len - 1] = '\0';
+		why = name_problem(dir, &unsafe);
+		v->layout_dir = why == NULL && in_layout(dir, true);
+		free(dir);
+		if (v->layout_dir)
+			return 0;
+		v->status = "unsafe";
+		v->reason = why && unsafe ? why : "a directory outside the layout";
+		return 0;
+	}
+	why = name_problem(name, &unsafe);
+	if (why && unsafe) {
+		v->status = "unsafe";
+		v->reason = why;
+		return 0;
+	}
+	if (hardlink) {
+		v->reason = "a hard link";
+		target = hardlink;
+	} else {
+		switch (archive_entry_filetype(e)) {
+		case AE_IFREG:
+			break;
+		case AE_IFLNK:
+			v->reason = "a symbolic link";
+			target = archive_entry_symlink(e);
+			break;
+		case AE_IFCHR:
+			v->reason = "a character device";
+			break;
+		case AE_IFBLK:
+			v->reason = "a block device";
+			break;
+		case AE_IFIFO:
+			v->reason = "a FIFO";
+			break;
+		case AE_IFSOCK:
+			v->reason = "a socket";
+			break;
+		default:
+			v->reason = "neither a file nor a directory";
+			break;
+		}
+	}
+	if (v->reason) {
+		v->status = "unsafe";
+		if (target && (v->link = shown(target)) == NULL)
+			return -1;
+		return 0;
+	}
+	if (why == NULL && !in_layout(name, false))
+		why = OUTSIDE_LAYOUT;
+	if (why) {
+		v->status = "foreign";
+		v->reason = why;
+	}
 	return 0;
 }
 
@@ -1552,19 +1746,16 @@ read_member(struct gsr_ctx *ctx, struct vr_state *st,
 	v = &st->ents[st->n_ents];
 	memset(v, 0, sizeof *v);
 	v->bad_name = strlen(name) > GSR_ARCHIVE_NAME_MAX;
-	if (v->bad_name) {
-		if (asprintf(&v->name, "%.*s...", SHOWN_NAME_MAX, name) < 0)
-			v->name = NULL;
-	} else {
-		v->name = strdup(name);
-	}
-	if (v->name == NULL)
+	if ((v->name = shown(name)) == NULL)
 		return gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
 	st->n_ents++;
-	st->name_bytes += len;
-	v->regular = archive_entry_filetype(e) == AE_IFREG;
+	if (judge_entry(v, name, e))
+		return gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
+	st->name_bytes += len + (v->link ? strlen(v->link) : 0);
+	v->regular = archive_entry_filetype(e) == AE_IFREG &&
+		     archive_entry_hardlink(e) == NULL;
 	/* A later manifest.json replaces an earlier one, as extracting the
-	 * archive would; the earlier ones are then unlisted members. */
+	 * archive would; the earlier ones are then duplicates. */
 	is_manifest = v->regular && !v->bad_name &&
 		      !strcmp(v->name, GSR_ARCHIVE_MANIFEST);
 	if (is_manifest) {
@@ -1585,6 +1776,8 @@ read_member(struct gsr_ctx *ctx, struct vr_state *st,
 		if (n < 0) {
 			if (is_manifest)
 				st->manifest_cut = true;
+			/* The hash of what could be read. */
+			gsr_sha256_hex(&h, v->sha256);
 			set_msg(&res->read_error, "member '%s': %s", v->name,
 				la_error(st->a));
 			return 1;
@@ -1633,14 +1826,15 @@ get_str(json_t *obj, const char *where, const char *key, bool required,
 
 /*
  * Check the parsed manifest: its format, version, the types of the
- * standard keys, every member and "output".  Returns NULL or the problem.
+ * standard keys, every member (its name unique, and not the manifest's)
+ * and "output".  Returns NULL or the problem.
  */
 static char *
 check_manifest(json_t *root)
 {
 	char *err = NULL;
 	const char *s;
-	json_t *v, *members, *m;
+	json_t *v, *members, *m, *seen = NULL;
 	size_t i;
 
 	if (!json_is_object(root)) {
@@ -1676,53 +1870,75 @@ check_manifest(json_t *root)
 		set_msg(&err, "members is missing or not an array");
 		return err;
 	}
+	if ((seen = json_object()) == NULL) {
+		set_msg(&err, "out of memory");
+		return err;
+	}
 	json_array_foreach(members, i, m) {
 		char where[64];
+		json_t *first;
 
 		snprintf(where, sizeof where, "members[%zu].", i);
 		if (!json_is_object(m)) {
 			set_msg(&err, "members[%zu] is not an object", i);
-			return err;
+			goto out;
 		}
 		s = get_str(m, where, "name", true, &err);
 		if (err)
-			return err;
+			goto out;
 		if (*s == '\0' || strlen(s) > GSR_ARCHIVE_NAME_MAX) {
 			set_msg(&err, "%sname is empty or longer than %d bytes",
 				where, GSR_ARCHIVE_NAME_MAX);
-			return err;
+			goto out;
+		}
+		if (!strcmp(s, GSR_ARCHIVE_MANIFEST)) {
+			set_msg(&err, "%sname is %s: the manifest lists itself",
+				where, GSR_ARCHIVE_MANIFEST);
+			goto out;
+		}
+		/* Names are unique in an archive, and so in its manifest. */
+		if ((first = json_object_get(seen, s)) != NULL) {
+			set_msg(&err, "%sname is that of members[%" JSON_INTEGER_FORMAT
+				"] too", where, json_integer_value(first));
+			goto out;
+		}
+		if (json_object_set_new(seen, s, json_integer((json_int_t)i))) {
+			set_msg(&err, "out of memory");
+			goto out;
 		}
 		v = json_object_get(m, "size");
 		if (!json_is_integer(v) || json_integer_value(v) < 0) {
 			set_msg(&err, "%ssize is not an integer of 0 or more",
 				where);
-			return err;
+			goto out;
 		}
 		s = get_str(m, where, "sha256", true, &err);
 		if (err)
-			return err;
+			goto out;
 		if (!is_sha256_hex(s)) {
 			set_msg(&err, "%ssha256 is not 64 lower-case hex digits",
 				where);
-			return err;
+			goto out;
 		}
 	}
 	v = json_object_get(root, "output");
 	if (v != NULL) {
 		if (!json_is_object(v)) {
 			set_msg(&err, "output is not an object");
-			return err;
+			goto out;
 		}
 		s = get_str(v, "output.", "sha256", false, &err);
 		if (err)
-			return err;
+			goto out;
 		if (s && !is_sha256_hex(s)) {
 			set_msg(&err, "output.sha256 is not 64 lower-case hex "
 				"digits");
-			return err;
+			goto out;
 		}
 		get_str(v, "output.", "path", false, &err);
 	}
+out:
+	json_decref(seen);
 	return err;
 }
 
@@ -1739,7 +1955,45 @@ cmp_order(const void *a, const void *b, void *arg)
 	return i < j ? -1 : i > j;
 }
 
-/* The first unused entry named name, in archive order, or SIZE_MAX. */
+/* Whether entry v counts among the members, by a name it has in full. */
+static bool
+named_member(const struct vr_entry *v)
+{
+	return !v->bad_name && !v->layout_dir;
+}
+
+/*
+ * Mark the members whose name another member has: all but the first in
+ * the archive, or, for manifest.json, all but the one read as the
+ * manifest (the last, which extracting the archive would keep).  Needs
+ * st->order.
+ */
+static void
+mark_duplicates(struct vr_state *st)
+{
+	for (size_t i = 0, j; i < st->n_ents; i = j) {
+		const char *name = st->ents[st->order[i]].name;
+		bool is_manifest = !strcmp(name, GSR_ARCHIVE_MANIFEST) &&
+				   st->manifest_ent != SIZE_MAX;
+		bool first = true;
+
+		for (j = i; j < st->n_ents &&
+			    !strcmp(st->ents[st->order[j]].name, name); j++) {
+			struct vr_entry *v = &st->ents[st->order[j]];
+
+			if (!named_member(v))
+				continue;
+			if (is_manifest)
+				v->dup = st->order[j] != st->manifest_ent;
+			else
+				v->dup = !first;
+			first = false;
+		}
+	}
+}
+
+/* The member named name that the manifest's member of that name is
+ * compared with, or SIZE_MAX. */
 static size_t
 find_entry(const struct vr_state *st, const char *name)
 {
@@ -1756,10 +2010,28 @@ find_entry(const struct vr_state *st, const char *name)
 		const struct vr_entry *v = &st->ents[st->order[lo]];
 		if (strcmp(v->name, name) != 0)
 			break;
-		if (!v->used && !v->bad_name)
+		if (named_member(v) && !v->dup && !v->used)
 			return st->order[lo];
 	}
 	return SIZE_MAX;
+}
+
+/* Give r what the archive holds as v: its size and hash, and its own
+ * status and reason when it has one.  Returns 0 or -1. */
+static int
+found(struct gsr_ctx *ctx, struct gsr_verify_member *r,
+      const struct vr_entry *v)
+{
+	r->present = true;
+	r->size = v->size;
+	memcpy(r->sha256, v->sha256, sizeof r->sha256);
+	if (v->status) {
+		r->status = v->status;
+		r->reason = v->reason;
+	}
+	if (v->link && (r->link = strdup(v->link)) == NULL)
+		return gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
+	return 0;
 }
 
 /* Compare the manifest's members with the entries; fill res->members. */
@@ -1778,6 +2050,7 @@ match_members(struct gsr_ctx *ctx, struct vr_state *st,
 		qsort_r(st->order, st->n_ents, sizeof *st->order, cmp_order,
 			st->ents);
 	}
+	mark_duplicates(st);
 	members = res->manifest_ok ? json_object_get(st->root, "members") : NULL;
 	json_array_foreach(members, i, m) {
 		const char *name = json_string_value(json_object_get(m, "name"));
@@ -1785,34 +2058,38 @@ match_members(struct gsr_ctx *ctx, struct vr_state *st,
 		uint64_t size = (uint64_t)json_integer_value(json_object_get(m, "size"));
 		size_t k = find_entry(st, name);
 		struct gsr_verify_member *r;
+		struct vr_entry *v;
 
 		if (push_result(ctx, res, name, "missing"))
 			return -1;
 		r = &res->members[res->n_members - 1];
+		r->listed = true;
 		r->expected_size = size;
 		snprintf(r->expected_sha256, sizeof r->expected_sha256, "%s", sha);
 		if (k == SIZE_MAX)
 			continue;
-		st->ents[k].used = true;
-		r->size = st->ents[k].size;
-		memcpy(r->sha256, st->ents[k].sha256, sizeof r->sha256);
-		if (st->ents[k].regular && r->size == size &&
-		    !strcmp(r->sha256, sha))
-			r->status = "ok";
-		else
-			r->status = "mismatch";
+		v = &st->ents[k];
+		v->used = true;
+		r->status = v->regular && v->size == size &&
+			    !strcmp(v->sha256, sha) ? "ok" : "mismatch";
+		if (found(ctx, r, v))
+			return -1;
 	}
 	for (i = 0; i < st->n_ents; i++) {
 		const struct vr_entry *v = &st->ents[i];
 		struct gsr_verify_member *r;
 
-		if (v->used)
+		if (v->used || v->layout_dir)
 			continue;
 		if (push_result(ctx, res, v->name, "unlisted"))
 			return -1;
 		r = &res->members[res->n_members - 1];
-		r->size = v->size;
-		memcpy(r->sha256, v->sha256, sizeof r->sha256);
+		if (v->dup) {
+			r->status = "duplicate";
+			r->reason = "a name that another member has";
+		}
+		if (found(ctx, r, v))
+			return -1;
 	}
 	return 0;
 }
@@ -2023,8 +2300,10 @@ out:
 		archive_read_free(st.a);
 	if (st.fd >= 0)
 		close(st.fd);
-	for (size_t i = 0; i < st.n_ents; i++)
+	for (size_t i = 0; i < st.n_ents; i++) {
 		free(st.ents[i].name);
+		free(st.ents[i].link);
+	}
 	free(st.ents);
 	free(st.order);
 	free(st.buf);
@@ -2042,8 +2321,10 @@ gsr_verify_result_release(struct gsr_verify_result *res)
 {
 	if (res == NULL)
 		return;
-	for (size_t i = 0; i < res->n_members; i++)
+	for (size_t i = 0; i < res->n_members; i++) {
 		free(res->members[i].name);
+		free(res->members[i].link);
+	}
 	free(res->members);
 	free(res->manifest_error);
 	free(res->read_error);
