@@ -273,8 +273,10 @@ struct gsr_verify_result {
 	bool manifest_ok;
 	char *manifest_error;
 	/* Set when the archive could be opened but not read to its end
-	 * (truncated, corrupt, a member limit hit): the members after the
-	 * damage are not known. */
+	 * (truncated, corrupt, a member limit hit): where (the member being
+	 * read, or the last one read) and why, with the offset in the file
+	 * of the zstd frame that is damaged.  The members after the damage
+	 * are not known. */
 	char *read_error;
 	bool db_checked;
 	bool db_ok;
@@ -293,15 +295,19 @@ struct gsr_verify_result {
 /*
  * Read every member of archive_path (a tar file, compressed with zstd,
  * gzip, bzip2, xz or lz4, or not at all), hash each, judge its name and
- * type, parse manifest.json and compare.  When db_path is not NULL, hash that file and compare it with the
+ * type, parse manifest.json and compare.  zstd is decompressed frame by
+ * frame, so that damage is found where it is, after the members before
+ * it, and to the end of the file, past the end of the tar archive too.
+ * When db_path is not NULL, hash that file and compare it with the
  * manifest's "output"."sha256".  The archive may come from anyone: names
  * are opaque strings, bounded in length (GSR_ARCHIVE_NAME_MAX; a longer
  * one is cut and foreign), the manifest is bounded
  * (GSR_ARCHIVE_MANIFEST_MAX) and every field read has its type checked,
  * and nothing is written anywhere.  Fails with GSR_ERR_INPUT only when the
- * archive cannot be opened or its first header cannot be read (missing,
- * not a regular file, not a tar archive), or when db_path cannot be read;
- * everything else is a finding in res.  res must be zeroed
+ * archive cannot be opened or read, or its first header cannot be read
+ * while its zstd stream, if any, is sound (missing, not a regular file,
+ * not a tar archive), or when db_path cannot be read; everything else is
+ * a finding in res.  res must be zeroed
  * (GSR_VERIFY_RESULT_INIT) and is released by gsr_verify_result_release()
  * whatever the return value.  Returns 0 or -1.
  */

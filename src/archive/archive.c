@@ -1535,11 +1535,27 @@ struct vr_entry {
 struct vr_state {
 	struct archive *a;
 	int fd;
-	unsigned char *buf; /* CHUNK bytes, for the file */
+	unsigned char *buf;  /* CHUNK bytes, for the file */
+	size_t pending;      /* bytes in buf read, not yet given to libarchive */
 	unsigned char *data; /* CHUNK bytes, for member data */
 	struct gsr_sha256 file_hash;
 	uint64_t file_size;
-	bool file_error;
+	bool file_eof;
+	int file_errno;      /* a read error, or 0 */
+	/*
+	 * A zstd file is decompressed here, not by libarchive, whose filter
+	 * decompresses ahead in large pieces and so fails on damage before
+	 * it hands over the members that precede it: zd, and the file's
+	 * bytes in buf as zin, zin_at being the offset of buf in the file.
+	 */
+	ZSTD_DStream *zd;
+	ZSTD_inBuffer zin;
+	uint64_t zin_at;
+	uint64_t frame_at;   /* offset of the frame being decompressed */
+	bool in_frame;
+	unsigned char *zout;
+	size_t zout_cap;
+	char *z_error;       /* where and why decompression failed */
 	struct vr_entry *ents;
 	size_t n_ents, cap_ents;
 	size_t name_bytes;
@@ -1550,27 +1566,6 @@ struct vr_state {
 	/* Sorted indices into ents, by name then position. */
 	size_t *order;
 };
-
-/* libarchive's input: the file, hashed on the way. */
-static la_ssize_t
-vr_read_cb(struct archive *a, void *client, const void **out)
-{
-	struct vr_state *st = client;
-	ssize_t n;
-
-	do
-		n = read(st->fd, st->buf, CHUNK);
-	while (n < 0 && errno == EINTR);
-	if (n < 0) {
-		st->file_error = true;
-		archive_set_error(a, errno, "%s", strerror(errno));
-		return -1;
-	}
-	gsr_sha256_update(&st->file_hash, st->buf, (size_t)n);
-	st->file_size += (uint64_t)n;
-	*out = st->buf;
-	return n;
-}
 
 static void
 set_msg(char **dst, const char *fmt, ...) GSR_PRINTF(2, 3);
@@ -1589,6 +1584,127 @@ set_msg(char **dst, const char *fmt, ...)
 	va_end(ap);
 	if (*dst == NULL)
 		*dst = strdup("out of memory");
+}
+
+/* Read the next piece of the file into st->buf, hashing it.  Returns its
+ * length, 0 at the end of the file, or -1 with st->file_errno set. */
+static ssize_t
+vr_read_file(struct vr_state *st)
+{
+	ssize_t n;
+
+	do
+		n = read(st->fd, st->buf, CHUNK);
+	while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		st->file_errno = errno ? errno : EIO;
+		return -1;
+	}
+	st->file_eof = n == 0;
+	gsr_sha256_update(&st->file_hash, st->buf, (size_t)n);
+	st->file_size += (uint64_t)n;
+	return n;
+}
+
+/* Whether the n bytes at p start a zstd frame or a skippable frame. */
+static bool
+is_zstd(const unsigned char *p, size_t n)
+{
+	uint32_t magic;
+
+	if (n < 4)
+		return false;
+	magic = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+		(uint32_t)p[3] << 24;
+	return magic == ZSTD_MAGICNUMBER ||
+	       (magic & ZSTD_MAGIC_SKIPPABLE_MASK) == ZSTD_MAGIC_SKIPPABLE_START;
+}
+
+/*
+ * The next piece of the decompressed stream into st->zout: its length in
+ * *out, 0 at the end of the file after a complete frame, or -1 when the
+ * file cannot be read or decompressed (st->file_errno or st->z_error, the
+ * frame and its offset in the file, say why).
+ */
+static la_ssize_t
+vr_unzstd(struct vr_state *st, const void **out)
+{
+	while (st->z_error == NULL) {
+		ZSTD_outBuffer o = { st->zout, st->zout_cap, 0 };
+		size_t r;
+
+		if (st->zin.pos == st->zin.size) {
+			ssize_t n;
+
+			if (st->file_eof) {
+				if (!st->in_frame)
+					return 0;
+				set_msg(&st->z_error, "the file ends inside the "
+					"zstd frame at byte %" PRIu64, st->frame_at);
+				break;
+			}
+			st->zin_at += st->zin.size;
+			if ((n = vr_read_file(st)) < 0)
+				return -1;
+			st->zin.src = st->buf;
+			st->zin.size = (size_t)n;
+			st->zin.pos = 0;
+			continue;
+		}
+		/* ZSTD_decompressStream() stops at the end of a frame, so a
+		 * frame starts where the previous call left off. */
+		if (!st->in_frame)
+			st->frame_at = st->zin_at + st->zin.pos;
+		r = ZSTD_decompressStream(st->zd, &o, &st->zin);
+		if (ZSTD_isError(r)) {
+			set_msg(&st->z_error, "the zstd frame at byte %" PRIu64
+				" of the file: %s", st->frame_at,
+				ZSTD_getErrorName(r));
+			break;
+		}
+		st->in_frame = r != 0;
+		if (o.pos > 0) {
+			*out = st->zout;
+			return (la_ssize_t)o.pos;
+		}
+	}
+	return -1;
+}
+
+/* libarchive's input: the file (hashed on the way), decompressed here
+ * when it is zstd. */
+static la_ssize_t
+vr_read_cb(struct archive *a, void *client, const void **out)
+{
+	struct vr_state *st = client;
+	ssize_t n;
+
+	if (st->zd) {
+		n = vr_unzstd(st, out);
+	} else if (st->pending) {
+		n = (ssize_t)st->pending;
+		st->pending = 0;
+		*out = st->buf;
+	} else {
+		n = vr_read_file(st);
+		*out = st->buf;
+	}
+	if (n >= 0)
+		return n;
+	if (st->file_errno)
+		archive_set_error(a, st->file_errno, "%s", strerror(st->file_errno));
+	else
+		archive_set_error(a, -1 /* libarchive's ARCHIVE_ERRNO_MISC */, "%s",
+				  st->z_error);
+	return -1;
+}
+
+/* Why libarchive failed: the damage decompression found when it had
+ * (libarchive may describe it as a truncated file), else its message. */
+static const char *
+vr_error(const struct vr_state *st)
+{
+	return st->z_error ? st->z_error : la_error(st->a);
 }
 
 static int
@@ -1779,7 +1895,7 @@ read_member(struct gsr_ctx *ctx, struct vr_state *st,
 			/* The hash of what could be read. */
 			gsr_sha256_hex(&h, v->sha256);
 			set_msg(&res->read_error, "member '%s': %s", v->name,
-				la_error(st->a));
+				vr_error(st));
 			return 1;
 		}
 		gsr_sha256_update(&h, st->data, (size_t)n);
@@ -2195,6 +2311,7 @@ gsr_archive_verify(struct gsr_ctx *ctx, const char *archive_path,
 	locale_t loc = (locale_t)0, saved = (locale_t)0;
 	struct archive_entry *e;
 	struct stat sb;
+	ssize_t n;
 	int r, rc = -1;
 
 	if (gsr_ctx_failed(ctx))
@@ -2219,53 +2336,92 @@ gsr_archive_verify(struct gsr_ctx *ctx, const char *archive_path,
 		gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
 		goto out;
 	}
+	if ((n = vr_read_file(&st)) < 0) {
+		gsr_ctx_fail(ctx, GSR_ERR_INPUT, "cannot read '%s': %s",
+			     archive_path, strerror(st.file_errno));
+		goto out;
+	}
+	if (is_zstd(st.buf, (size_t)n)) {
+		st.zout_cap = ZSTD_DStreamOutSize();
+		if ((st.zd = ZSTD_createDStream()) == NULL ||
+		    ZSTD_isError(ZSTD_initDStream(st.zd)) ||
+		    (st.zout = malloc(st.zout_cap)) == NULL) {
+			gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		st.zin.src = st.buf;
+		st.zin.size = (size_t)n;
+	} else {
+		st.pending = (size_t)n;
+	}
 	/* Tar only, and only the filters libarchive has built in: none of
 	 * those that would run an external program. */
 	if (archive_read_support_format_tar(st.a) != ARCHIVE_OK ||
-	    archive_read_support_filter_zstd(st.a) != ARCHIVE_OK) {
+	    (!st.zd && archive_read_support_filter_zstd(st.a) != ARCHIVE_OK)) {
 		gsr_ctx_fail(ctx, GSR_ERR_INTERNAL, "libarchive cannot read a "
 			     "tar.zst: %s", la_error(st.a));
 		goto out;
 	}
-	add_builtin_filters(st.a);
-	if (archive_read_open(st.a, &st, NULL, vr_read_cb, NULL) != ARCHIVE_OK) {
-		gsr_ctx_fail(ctx, GSR_ERR_INPUT, "'%s' is not a readable archive: %s",
-			     archive_path, la_error(st.a));
-		goto out;
-	}
-	for (;;) {
+	if (!st.zd)
+		add_builtin_filters(st.a);
+	r = archive_read_open(st.a, &st, NULL, vr_read_cb, NULL);
+	while (r == ARCHIVE_OK) {
 		r = archive_read_next_header(st.a, &e);
 		if (r == ARCHIVE_EOF)
 			break;
 		if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
-			if (st.n_ents == 0) {
-				gsr_ctx_fail(ctx, GSR_ERR_INPUT, "'%s' is not a "
-					     "readable archive: %s", archive_path,
-					     la_error(st.a));
-				goto out;
-			}
-			set_msg(&res->read_error, "after member '%s': %s",
-				st.ents[st.n_ents - 1].name, la_error(st.a));
+			if (st.n_ents > 0)
+				set_msg(&res->read_error, "after member '%s': %s",
+					st.ents[st.n_ents - 1].name,
+					vr_error(&st));
 			break;
 		}
 		r = read_member(ctx, &st, res, e);
 		if (r < 0)
 			goto out;
-		if (r > 0)
-			break;
 	}
-	/* The rest of the file (zstd's or tar's padding, or whatever follows
-	 * the damage) goes into the file's hash too. */
-	while (!st.file_error) {
+	/* The rest of a zstd stream is decompressed too (the tar's padding,
+	 * or what follows the damage): damage there is damage. */
+	while (st.zd && st.z_error == NULL && st.file_errno == 0) {
 		const void *p;
-		la_ssize_t n = vr_read_cb(st.a, &st, &p);
-		if (n <= 0)
+
+		if (gsr_ctx_check_cancel(ctx))
+			goto out;
+		if (vr_unzstd(&st, &p) <= 0)
 			break;
 	}
-	if (st.file_error) {
+	/* The rest of the file goes into its hash. */
+	while (st.file_errno == 0 && !st.file_eof) {
+		if (gsr_ctx_check_cancel(ctx))
+			goto out;
+		vr_read_file(&st);
+	}
+	if (st.file_errno) {
 		gsr_ctx_fail(ctx, GSR_ERR_INPUT, "cannot read '%s': %s",
-			     archive_path, la_error(st.a));
+			     archive_path, strerror(st.file_errno));
 		goto out;
+	}
+	/* Nothing read: not an archive, unless its zstd stream is damaged. */
+	if (st.n_ents == 0 && r != ARCHIVE_EOF) {
+		if (st.z_error == NULL) {
+			gsr_ctx_fail(ctx, GSR_ERR_INPUT, "'%s' is not a readable "
+				     "archive: %s", archive_path, la_error(st.a));
+			goto out;
+		}
+		set_msg(&res->read_error, "before the first member: %s",
+			st.z_error);
+	}
+	/* Damage found only past what libarchive read, or that broke the
+	 * tar stream before decompression noticed it. */
+	if (st.z_error && res->read_error == NULL)
+		set_msg(&res->read_error, "past the end of the tar archive: %s",
+			st.z_error);
+	else if (st.z_error && strstr(res->read_error, st.z_error) == NULL) {
+		char *both = NULL;
+
+		set_msg(&both, "%s; %s", res->read_error, st.z_error);
+		free(res->read_error);
+		res->read_error = both;
 	}
 	gsr_sha256_hex(&st.file_hash, res->archive_sha256);
 	res->archive_size = st.file_size;
@@ -2308,6 +2464,9 @@ out:
 	free(st.order);
 	free(st.buf);
 	free(st.data);
+	ZSTD_freeDStream(st.zd);
+	free(st.zout);
+	free(st.z_error);
 	sb_release(&st.manifest);
 	json_decref(st.root);
 	leave(saved);

@@ -2,8 +2,8 @@
 # gsrecover verify: audit archives made here with tar, zstd, sha256sum and
 # jq (as rebuild would write them), intact, tampered with, short of a
 # member or with one too many, with a bad manifest, hostile (names and
-# entries outside the layout, listed with their right hashes), or not
-# archives at all.
+# entries outside the layout, listed with their right hashes), damaged, or
+# not archives at all.
 . "$GSR_TOP/tests/lib.sh"
 
 sha() { sha256sum < "$1" | cut -d ' ' -f 1; }
@@ -396,20 +396,94 @@ is "$st" 8 "a directory: exit 8"
 is "$(cat adir.err)" "gsrecover: 'adir' is not a regular file" "a directory: said so"
 
 # A damaged archive: cut in the middle of its data.  What could be read
-# is reported; it is never a success, never a crash.
+# is reported, and where it broke.
 dd if=/dev/urandom of=good/input/big.bin bs=65536 count=16 2> /dev/null
 manifest good "$DBSHA" $MEMBERS input/big.bin
 pack good big.tar.zst $MEMBERS input/big.bin
 head -c $(( $(size big.tar.zst) / 2 )) big.tar.zst > cut.tar.zst
 v cut cut.tar.zst
-ok "cut archive: exit 4 or 8 (got $st)" [ "$st" -eq 4 -o "$st" -eq 8 ]
-if [ "$st" -eq 4 ]; then
-	like "$(cat cut.out)" "^damaged   " "cut archive: damage reported"
-else
-	is "$(wc -l < cut.err | tr -d ' ')" 1 "cut archive: one line on stderr"
-fi
+is "$st" 4 "cut archive: exit 4"
+like "$(cat cut.out)" "^damaged   member 'input/big.bin': the file ends inside the zstd frame at byte 0$" \
+	"cut archive: the member being read and the frame"
+like "$(cat cut.out)" "^unlisted  input/database.db: " "cut archive: the members before the damage"
 manifest good "$DBSHA" $MEMBERS
 rm good/input/big.bin
+
+# Bytes after the last zstd frame are damage too, even past the end of
+# the tar archive.
+cat good.tar.zst text.txt > trailing.tar.zst
+v trailing trailing.tar.zst
+is "$st" 4 "bytes after the last frame: exit 4"
+like "$(cat trailing.out)" "^damaged   past the end of the tar archive: the zstd frame at byte $(size good.tar.zst) of the file: " \
+	"bytes after the last frame: where"
+
+# --- damage: bytes flipped in an archive rebuild wrote ------------------------
+mkcase 1 c1.db
+gsr rebuild -q c1.db --to 0.6.0 -o c1-out.db --archive real.tar.zst > /dev/null 2>&1
+v real real.tar.zst --db c1-out.db
+is "$st" 0 "fixture: rebuild's archive verifies"
+S=$(size real.tar.zst)
+zstd -q -dc real.tar.zst > real.tar
+
+# flip FILE OFFSET OUT -- a copy of FILE with the byte at OFFSET changed.
+flip() {
+	cp "$1" "$3"
+	_b=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' ')
+	printf "$(printf '\\%03o' $(( _b ^ 85 )))" |
+		dd of="$3" bs=1 seek="$2" conv=notrunc 2> /dev/null
+}
+
+# One byte at 5 % of the file, in the frames of the input.
+flip real.tar.zst $(( S / 20 )) f5.tar.zst
+ok "fixture: the flipped copy differs" sh -c '! cmp -s real.tar.zst f5.tar.zst'
+v f5 f5.tar.zst
+is "$st" 4 "a byte flipped at 5 %: exit 4"
+like "$(cat f5.out)" "^damaged   member 'input/c1\.db': the zstd frame at byte [0-9]+ of the file: " \
+	"a byte flipped at 5 %: the member being read and the frame"
+is "$(cat f5.err)" "" "a byte flipped at 5 %: nothing on stderr"
+v f5j --json f5.tar.zst
+is "$st" 4 "a byte flipped at 5 %, --json: exit 4"
+is "$(jq -s 'length' f5j.out)" 1 "a byte flipped at 5 %, --json: one JSON object"
+like "$(jq -r '.read_error' f5j.out)" "^member 'input/c1\.db': the zstd frame at byte [0-9]+ of the file: " \
+	"a byte flipped at 5 %, --json: read_error"
+is "$(jq -c '[.ok, .gsrecover.exit_status, .members[0].name]' f5j.out)" '[false,4,"input/c1.db"]' \
+	"a byte flipped at 5 %, --json: the member read before the damage"
+
+# 40 offsets over the whole file: each gives a report with the damage
+# (exit 4, one JSON object) or one line on stderr (exit 8, nothing on
+# stdout), never a crash; a success only where the flip left the tar
+# stream as it was.
+bad=
+n4=0
+i=0
+while [ $i -lt 40 ]; do
+	off=$(( i * (S - 1) / 39 ))
+	flip real.tar.zst $off f.tar.zst
+	v f f.tar.zst
+	v fj --json f.tar.zst
+	case $st in
+	4)
+		n4=$((n4 + 1))
+		grep -q '^damaged   ' f.out && [ ! -s f.err ] &&
+			[ "$(jq -s 'length' fj.out)" = 1 ] &&
+			jq -e '.ok == false and .read_error != null and .gsrecover.exit_status == 4' fj.out > /dev/null ||
+			bad="$bad $off:4"
+		;;
+	8)
+		[ ! -s f.out ] && [ "$(wc -l < f.err)" -eq 1 ] && [ ! -s fj.out ] &&
+			[ "$(wc -l < fj.err)" -eq 1 ] || bad="$bad $off:8"
+		;;
+	0)
+		zstd -q -dc f.tar.zst 2> /dev/null | cmp -s - real.tar || bad="$bad $off:0"
+		;;
+	*)
+		bad="$bad $off:$st"
+		;;
+	esac
+	i=$((i + 1))
+done
+is "$bad" "" "40 bytes flipped: a report of the damage or one line, never a crash"
+ok "40 bytes flipped: most are found as damage ($n4)" [ "$n4" -ge 30 ]
 
 # --- --db ---------------------------------------------------------------------
 v db good.tar.zst --db rebuilt.db
