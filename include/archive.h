@@ -235,8 +235,8 @@ size_t gsr_archive_n_members(const struct gsr_archive *ar);
  *   "ok"         listed in the manifest, present, same size and SHA-256;
  *   "mismatch"   listed and present, but the size or SHA-256 differs;
  *   "missing"    listed, not in the archive;
- *   "unlisted"   in the archive, not listed (every member is unlisted
- *                when the manifest is absent or invalid).
+ *   "unlisted"   in the archive, not listed (every member that is none
+ *                of the above when the manifest is absent or invalid).
  * A listed name is compared with the first member of that name.
  * Directory entries of the layout (input/, rules/labels/ ...), which tar
  * writes, are not members.  size and sha256 are what the archive holds
