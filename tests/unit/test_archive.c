@@ -199,8 +199,8 @@ make_tree(const struct fixture *fx)
 }
 
 static const char *const tree_members[] = {
-	"input/database.db", "report.json", "tree/B.txt", "tree/a/x.txt",
-	"tree/a/y/z.txt", "tree/a.txt", "tree/b.txt",
+	"input/database.db", "identify.json", "rules/B.txt", "rules/a/x.txt",
+	"rules/a/y/z.txt", "rules/a.txt", "rules/b.txt",
 };
 
 /* Write the archive of the tests to path, with the database output.db's
@@ -219,9 +219,9 @@ make_archive(const struct fixture *fx, const char *path,
 	assert_non_null(ar);
 	assert_int_equal(gsr_archive_add_file(&ctx, ar, "input/database.db",
 					      pathf(fx, "input.db")), 0);
-	assert_int_equal(gsr_archive_add_buffer(&ctx, ar, "report.json",
+	assert_int_equal(gsr_archive_add_buffer(&ctx, ar, "identify.json",
 						"{\"ok\": true}\n", 13), 0);
-	assert_int_equal(gsr_archive_add_tree(&ctx, ar, "tree", pathf(fx, "tree")), 0);
+	assert_int_equal(gsr_archive_add_tree(&ctx, ar, "rules", pathf(fx, "tree")), 0);
 	assert_int_equal(gsr_archive_n_members(ar), GSR_ARRAY_LEN(tree_members));
 	assert_int_equal(gsr_archive_finish(&ctx, ar, write_meta, &m, sha), 0);
 	assert_int_equal(ctx.err, GSR_OK);
@@ -434,7 +434,7 @@ exists_without_force(void **state)
 	gsr_ctx_clear(&ctx);
 	ar = gsr_archive_create(&ctx, path, true, T_MTIME);
 	assert_non_null(ar);
-	assert_int_equal(gsr_archive_add_buffer(&ctx, ar, "x", "x", 1), 0);
+	assert_int_equal(gsr_archive_add_buffer(&ctx, ar, "identify.json", "x", 1), 0);
 	assert_int_equal(gsr_archive_finish(&ctx, ar, NULL, NULL, sha), 0);
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_mode & 07777, 0600);
@@ -446,8 +446,12 @@ static void
 bad_names(void **state)
 {
 	static const char *const bad[] = {
-		"../x", "a/../b", "..", "/abs", "a//b", "a/", "", "./a", "a/./b",
-		"manifest.json", "tab\there", "c1\xc2\x85", "bad\xff", "dup",
+		"../x", "rules/../b", "..", "/abs", "rules//b", "rules/", "",
+		"./rules/a", "rules/./b", "manifest.json", "rules/tab\there",
+		"rules/c1\xc2\x85", "rules/bad\xff", "rules/dup",
+		/* Outside the layout. */
+		"report.json", "input", "input/a/b", "identify.json/x", "rebuild",
+		"export/", "Input/x", "rules",
 	};
 	struct fixture *fx = *state;
 	struct gsr_verify_result res = GSR_VERIFY_RESULT_INIT;
@@ -460,17 +464,18 @@ bad_names(void **state)
 	snprintf(path, sizeof path, "%s", pathf(fx, "audit.tar.zst"));
 	ar = gsr_archive_create(&ctx, path, false, T_MTIME);
 	assert_non_null(ar);
-	assert_int_equal(gsr_archive_add_buffer(&ctx, ar, "dup", "1", 1), 0);
+	assert_int_equal(gsr_archive_add_buffer(&ctx, ar, "rules/dup", "1", 1), 0);
 	for (size_t i = 0; i < GSR_ARRAY_LEN(bad); i++) {
 		assert_int_equal(gsr_archive_add_buffer(&ctx, ar, bad[i], "x", 1), -1);
 		assert_int_equal(ctx.err, GSR_ERR_USAGE);
 		gsr_ctx_clear(&ctx);
 	}
 	write_file(pathf(fx, "f"), "f", 1);
-	assert_int_equal(gsr_archive_add_file(&ctx, ar, "a/../f", pathf(fx, "f")), -1);
+	assert_int_equal(gsr_archive_add_file(&ctx, ar, "rules/../f", pathf(fx, "f")), -1);
 	assert_int_equal(ctx.err, GSR_ERR_USAGE);
 	gsr_ctx_clear(&ctx);
 	memset(long_name, 'n', sizeof long_name - 1);
+	memcpy(long_name, "rules/", 6);
 	long_name[sizeof long_name - 1] = '\0';
 	assert_int_equal(gsr_archive_add_buffer(&ctx, ar, long_name, "x", 1), -1);
 	assert_int_equal(ctx.err, GSR_ERR_USAGE);
@@ -481,11 +486,11 @@ bad_names(void **state)
 
 	/* A missing file fails before its header: the archive is still
 	 * good once the caller has dealt with the error. */
-	assert_int_equal(gsr_archive_add_file(&ctx, ar, "gone", pathf(fx, "gone")),
+	assert_int_equal(gsr_archive_add_file(&ctx, ar, "input/gone", pathf(fx, "gone")),
 			 -1);
 	assert_int_equal(ctx.err, GSR_ERR_IO);
 	gsr_ctx_clear(&ctx);
-	assert_int_equal(gsr_archive_add_file(&ctx, ar, "dir", fx->dir), -1);
+	assert_int_equal(gsr_archive_add_file(&ctx, ar, "input/dir", fx->dir), -1);
 	assert_int_equal(ctx.err, GSR_ERR_IO);
 	gsr_ctx_clear(&ctx);
 	assert_int_equal(gsr_archive_n_members(ar), 3);
@@ -493,7 +498,7 @@ bad_names(void **state)
 	assert_int_equal(gsr_archive_verify(&ctx, path, NULL, &res), 0);
 	assert_int_equal(res.n_bad, 0);
 	assert_int_equal(res.n_members, 3);
-	assert_string_equal(res.members[0].name, "dup");
+	assert_string_equal(res.members[0].name, "rules/dup");
 	assert_string_equal(res.members[1].name, long_name);
 	assert_string_equal(res.members[2].name, UTF8_NAME);
 	gsr_verify_result_release(&res);
@@ -513,7 +518,7 @@ abort_leaves_nothing(void **state)
 	ar = gsr_archive_create(&ctx, pathf(fx, "audit.tar.zst"), false, T_MTIME);
 	assert_non_null(ar);
 	assert_int_equal(count_names(fx->dir, ".tmp-"), 1);
-	assert_int_equal(gsr_archive_add_buffer(&ctx, ar, "a", "abc", 3), 0);
+	assert_int_equal(gsr_archive_add_buffer(&ctx, ar, "identify.json", "abc", 3), 0);
 	gsr_archive_abort(ar);
 	gsr_archive_abort(NULL);
 	assert_int_equal(count_names(fx->dir, ""), 2); /* . and .. */
@@ -523,7 +528,7 @@ abort_leaves_nothing(void **state)
 	assert_non_null(ar);
 	gsr_ctx_fail(&ctx, GSR_ERR_IO, "something else failed");
 	assert_null(gsr_archive_create(&ctx, pathf(fx, "x.tar.zst"), false, T_MTIME));
-	assert_int_equal(gsr_archive_add_buffer(&ctx, ar, "a", "abc", 3), -1);
+	assert_int_equal(gsr_archive_add_buffer(&ctx, ar, "identify.json", "abc", 3), -1);
 	assert_int_equal(gsr_archive_finish(&ctx, ar, NULL, NULL, NULL), -1);
 	assert_string_equal(ctx.msg, "something else failed");
 	assert_int_equal(count_names(fx->dir, ""), 2);
@@ -573,7 +578,7 @@ size_changes(void **state)
 		ar = gsr_archive_create(&ctx, pathf(fx, "audit.tar.zst"), false,
 					T_MTIME);
 		assert_non_null(ar);
-		assert_int_equal(gsr_archive_add_file(&ctx, ar, "f", files[i]), -1);
+		assert_int_equal(gsr_archive_add_file(&ctx, ar, "input/f", files[i]), -1);
 		assert_int_equal(ctx.err, GSR_ERR_IO);
 		assert_non_null(strstr(ctx.msg, i == 0 ? "grew" : "shrank"));
 		gsr_ctx_clear(&ctx);
@@ -628,21 +633,21 @@ spooled_members(void **state)
 
 	/* A name that needs ustar's prefix field. */
 	memset(name, 'x', sizeof name);
-	memcpy(name, "export/", 7);
+	memcpy(name, "rules/", 6);
 	name[97] = '/';
 	memcpy(name + 130, ".jsonl", 7);
 	ar = gsr_archive_create(&ctx, path, false, T_MTIME);
 	assert_non_null(ar);
-	assert_int_equal(gsr_archive_add_buffer(&ctx, ar, "first", "1\n", 2), 0);
+	assert_int_equal(gsr_archive_add_buffer(&ctx, ar, "identify.json", "1\n", 2), 0);
 	assert_int_equal(gsr_archive_add_spooled(&ctx, ar, "export/big.jsonl", sp,
 						 idx[1]), 0);
 	assert_int_equal(gsr_archive_add_spooled(&ctx, ar, "export/empty", sp,
 						 idx[0]), 0);
 	assert_int_equal(gsr_archive_add_spooled(&ctx, ar, name, sp, idx[2]), 0);
-	assert_int_equal(gsr_archive_add_spooled(&ctx, ar, "nosuch", sp, 3), -1);
+	assert_int_equal(gsr_archive_add_spooled(&ctx, ar, "export/nosuch", sp, 3), -1);
 	assert_int_equal(ctx.err, GSR_ERR_INTERNAL);
 	gsr_ctx_clear(&ctx);
-	assert_int_equal(gsr_archive_add_buffer(&ctx, ar, "last", "2\n", 2), 0);
+	assert_int_equal(gsr_archive_add_buffer(&ctx, ar, "rebuild/log.txt", "2\n", 2), 0);
 	assert_int_equal(gsr_archive_finish(&ctx, ar, NULL, NULL, NULL), 0);
 	gsr_archive_spool_free(sp);
 	gsr_archive_spool_free(NULL);
@@ -662,8 +667,8 @@ spooled_members(void **state)
 	assert_string_equal(out, "same\n");
 	free(out);
 	out = run("tar --zstd -tf '%s' | tr '\\n' ' '", path);
-	assert_non_null(strstr(out, "first export/big.jsonl export/empty export/"));
-	assert_non_null(strstr(out, ".jsonl last manifest.json "));
+	assert_non_null(strstr(out, "identify.json export/big.jsonl export/empty rules/"));
+	assert_non_null(strstr(out, ".jsonl rebuild/log.txt manifest.json "));
 	free(out);
 	out = run("tar --zstd -xOf '%s' '%s'", path, name);
 	assert_string_equal(out, "tail\n");
@@ -784,7 +789,7 @@ cancel(void **state)
 	ar = gsr_archive_create(&ctx, pathf(fx, "audit.tar.zst"), false, T_MTIME);
 	assert_non_null(ar);
 	gsr_cancel_request();
-	assert_int_equal(gsr_archive_add_buffer(&ctx, ar, "a", "abc", 3), -1);
+	assert_int_equal(gsr_archive_add_buffer(&ctx, ar, "identify.json", "abc", 3), -1);
 	assert_int_equal(ctx.err, GSR_ERR_CANCELED);
 	/* Even with the error forgotten, a half-written member stays. */
 	gsr_ctx_clear(&ctx);
