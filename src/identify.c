@@ -266,7 +266,16 @@ find_alembic_patterns(const struct gsr_rules *rules, struct gsr_identify *res)
 				    "release or main-branch build", res->alembic);
 	}
 	if (res->matches.n == 0 && res->schema_matches.n > 0) {
+		/* Labels of one schema may stamp different revisions: the
+		 * one whose revision is the database's, if any, explains it. */
 		const struct gsr_label *l = gsr_rules_label(rules, res->schema_matches.v[0]);
+		for (size_t i = 0; i < res->schema_matches.n && res->alembic; i++) {
+			const struct gsr_label *m = gsr_rules_label(rules, res->schema_matches.v[i]);
+			if (!strcmp(m->alembic, res->alembic)) {
+				l = m;
+				break;
+			}
+		}
 		bool rev_ok = res->alembic && !strcmp(l->alembic, res->alembic);
 		if (!rev_ok)
 			add_finding(res, "alembic-mismatch", "error",
