@@ -18,6 +18,7 @@
 #include "compat.h"
 #include "btree.h"
 #include "pagefile.h"
+#include "record.h"
 
 #include <stdlib.h>
 

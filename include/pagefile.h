@@ -3,11 +3,18 @@
  * The forensic reader does not go through SQLite: it opens the image
  * (a file descriptor read with pread, or a buffer in memory for the
  * fuzzer and for damaged copies in the tests), decodes the 100-byte header
- * with gsr_sqlhdr_decode() and hands out pages by number.  Nothing in the
- * image is trusted: the page size comes from the header only when the
- * header is usable, and is otherwise taken from the caller's hint or
- * inferred from the pages themselves.  Damage is never an error here; it
- * is reported in struct gsr_pagefile_info and by NULL pages.
+ * with gsr_sqlhdr_decode() and hands out pages by number, and reads the
+ * structures that are the file's rather than a b-tree's: the freelist and
+ * the pointer maps.  Nothing in the image is trusted: the page size comes
+ * from the header only when the header is usable, and is otherwise taken
+ * from the caller's hint or inferred from the pages themselves.  Damage is
+ * never an error here; it is reported in struct gsr_pagefile_info and by
+ * NULL pages.
+ *
+ * Layers (see record.h): pagefile.c uses sqlhdr.h, fdio.h and record.h
+ * (the b-tree page check, varints and records, to infer the page size,
+ * reserved bytes and encoding), never the b-tree walker (btree.h), which
+ * reads its pages through this.
  *
  * Memory is bounded: one page buffer (fd mode only) whatever the size of
  * the image.
@@ -133,5 +140,38 @@ enum gsr_attach {
 
 /* True when size is a valid SQLite page size (512..65536, a power of 2). */
 bool gsr_page_size_valid(uint64_t size);
+
+/*
+ * Every page of the freelist, trunks and leaves, in chain order (a trunk,
+ * then the leaves it lists, then the next trunk), each at most once.  The
+ * walk stops at a trunk that is out of range, already met or unreadable,
+ * and after n_pages + 1 trunks; a trunk's leaf count is capped at what the
+ * page can hold, and leaves out of range or already met are left out.
+ * *pages (free() it) and *n are set to NULL and 0 first.  Returns 0, or -1
+ * on an allocation failure recorded on ctx (no-op returning -1 when ctx
+ * already holds an error).
+ */
+int gsr_freelist_pages(struct gsr_ctx *ctx, struct gsr_pagefile *pf,
+		       uint32_t **pages, size_t *n);
+
+/* Pointer-map entry types (auto-vacuum databases). */
+#define GSR_PTRMAP_ROOTPAGE 1
+#define GSR_PTRMAP_FREEPAGE 2
+#define GSR_PTRMAP_OVERFLOW1 3
+#define GSR_PTRMAP_OVERFLOW2 4
+#define GSR_PTRMAP_BTREE 5
+
+/* True when the image has pointer-map pages (header field autovacuum is
+ * non-zero) and pgno is one of them. */
+bool gsr_ptrmap_is_map_page(const struct gsr_pagefile *pf, uint32_t pgno);
+
+/*
+ * The pointer-map entry of page pgno: its type (GSR_PTRMAP_*) and parent
+ * page.  Returns 0, or -1 when the image has no pointer map, pgno has no
+ * entry (page 1, a map page, out of range), the map page is unreadable or
+ * the entry's type is not 1..5.
+ */
+int gsr_ptrmap_get(struct gsr_pagefile *pf, uint32_t pgno, uint8_t *type,
+		   uint32_t *parent);
 
 #endif

@@ -23,6 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pagefile.h"
+#include "record.h"
 #include "sqlhdr.h"
 #include "strbuf.h"
 
@@ -1048,28 +1050,6 @@ push_region(struct gsr_carver *cv, uint32_t start, uint32_t end,
 	return 0;
 }
 
-/* The b-tree page header at hdr_off of the page copy. */
-struct hdr {
-	uint8_t type;
-	uint32_t n_cells, ptr_off, ptr_end, content, first_free;
-};
-
-static void
-read_hdr(const struct gsr_carver *cv, uint32_t hdr_off, struct hdr *h)
-{
-	bool interior = cv->page[hdr_off] == GSR_PAGE_TABLE_INTERIOR ||
-			cv->page[hdr_off] == GSR_PAGE_INDEX_INTERIOR;
-
-	h->type = cv->page[hdr_off];
-	h->first_free = gsr_get_u16(cv->page + hdr_off + 1);
-	h->n_cells = gsr_get_u16(cv->page + hdr_off + 3);
-	h->content = gsr_get_u16(cv->page + hdr_off + 5);
-	if (h->content == 0)
-		h->content = 65536;
-	h->ptr_off = hdr_off + (interior ? 12 : 8);
-	h->ptr_end = h->ptr_off + 2 * h->n_cells;
-}
-
 /*
  * The free regions of a page whose header (checked by
  * gsr_btree_page_check()) is h: the unallocated area and the freeblocks,
@@ -1077,7 +1057,7 @@ read_hdr(const struct gsr_carver *cv, uint32_t hdr_off, struct hdr *h)
  * in increasing order).
  */
 static int
-free_regions(struct gsr_carver *cv, const struct hdr *h, const char *gap,
+free_regions(struct gsr_carver *cv, const struct gsr_page_hdr *h, const char *gap,
 	     const char *fb)
 {
 	uint32_t usable = cv->in.usable_size, off = h->first_free;
@@ -1108,7 +1088,7 @@ free_regions(struct gsr_carver *cv, const struct hdr *h, const char *gap,
  * error.
  */
 static int
-carve_cells(struct gsr_carver *cv, const struct hdr *h,
+carve_cells(struct gsr_carver *cv, const struct gsr_page_hdr *h,
 	    int (*fn)(void *arg, const struct gsr_carved *row), void *arg,
 	    struct gsr_carve_stats *st)
 {
@@ -1228,7 +1208,7 @@ gsr_carver_page(struct gsr_carver *cv, uint32_t pgno,
 	struct gsr_carve_stats local;
 	uint32_t usable, hdr_off = pgno == 1 ? 100 : 0;
 	const unsigned char *p;
-	struct hdr h;
+	struct gsr_page_hdr h;
 	int type, rc;
 
 	if (stats == NULL) {
@@ -1266,14 +1246,15 @@ gsr_carver_page(struct gsr_carver *cv, uint32_t pgno,
 	stats->pages++;
 	switch (where) {
 	case GSR_CARVE_LIVE_LEAF:
-		read_hdr(cv, hdr_off, &h);
+		/* The header parses: gsr_btree_page_check() took it. */
+		gsr_page_hdr_parse(cv->page, usable, hdr_off, &h);
 		if (free_regions(cv, &h, "unallocated", "freeblock"))
 			return -1;
 		return carve_regions(cv, fn, arg, stats);
 	case GSR_CARVE_FREELIST_LEAF:
 		if (type == 0)
 			break;
-		read_hdr(cv, hdr_off, &h);
+		gsr_page_hdr_parse(cv->page, usable, hdr_off, &h);
 		if (type == GSR_PAGE_TABLE_LEAF) {
 			rc = carve_cells(cv, &h, fn, arg, stats);
 			if (rc != 0)

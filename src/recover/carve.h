@@ -49,9 +49,9 @@
 #define GSR_CARVE_H
 
 #include "compat.h"
-#include "btree.h"
 #include "ctx.h"
 #include "pagefile.h"
+#include "record.h"
 
 /* The storage classes a column accepts: a bitmask of these. */
 #define GSR_ALLOW_NULL (1u << GSR_V_NULL)
