@@ -15,7 +15,6 @@
 #include "btree.h"
 #include "pagefile.h"
 
-#include <errno.h>
 #include <fcntl.h>
 #include <math.h>
 #include <sqlite3.h>
@@ -30,46 +29,9 @@
 
 #include "sqlhdr.h"
 #include "strbuf.h"
+#include "testlib.h"
 
 /* ---- helpers: bytes ------------------------------------------------- */
-
-/* Encode v as a SQLite varint into p (9 bytes of room); returns the length. */
-static int
-put_varint(unsigned char *p, uint64_t v)
-{
-	unsigned char tmp[9];
-	int n = 0;
-
-	if (v > 0x00ffffffffffffffULL) {
-		p[8] = (unsigned char)v;
-		v >>= 8;
-		for (int i = 7; i >= 0; i--) {
-			p[i] = (unsigned char)((v & 0x7f) | 0x80);
-			v >>= 7;
-		}
-		return 9;
-	}
-	do {
-		tmp[n++] = (unsigned char)((v & 0x7f) | 0x80);
-		v >>= 7;
-	} while (v != 0);
-	tmp[0] &= 0x7f;
-	for (int i = 0; i < n; i++)
-		p[i] = tmp[n - 1 - i];
-	return n;
-}
-
-/* A heap copy of exactly n bytes, so that ASan sees a read past them. */
-static unsigned char *
-exact_copy(const void *p, size_t n)
-{
-	unsigned char *c = malloc(n ? n : 1);
-
-	assert_non_null(c);
-	if (n)
-		memcpy(c, p, n);
-	return c;
-}
 
 /* Decode a copy of exactly n bytes; the values point into it, which lives
  * until the next call. */
@@ -557,18 +519,6 @@ static struct dbspec dbs[DB_COUNT] = {
 
 static char tmpdir[256];
 
-static void
-exec_sql(sqlite3 *db, const char *sql)
-{
-	char *err = NULL;
-
-	if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) {
-		print_error("sql failed: %s: %s\n", sql, err ? err : "?");
-		sqlite3_free(err);
-		fail();
-	}
-}
-
 static const int64_t edge_ints[] = {
 	0, 1, -1, 2, 127, -128, 128, 255, 32767, -32768, 32768,
 	8388607, -8388608, 8388608, 2147483647, -2147483648LL, 2147483648LL,
@@ -661,60 +611,15 @@ bind_t_row(sqlite3_stmt *st, int i)
 		sqlite3_bind_text(st, 5, "e", -1, SQLITE_STATIC);
 }
 
-static char *
-read_text_file(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	char *buf;
-	long len;
-
-	if (f == NULL)
-		return NULL;
-	assert_int_equal(fseek(f, 0, SEEK_END), 0);
-	len = ftell(f);
-	assert_true(len > 0);
-	rewind(f);
-	buf = malloc((size_t)len + 1);
-	assert_non_null(buf);
-	assert_int_equal(fread(buf, 1, (size_t)len, f), (size_t)len);
-	buf[len] = '\0';
-	fclose(f);
-	return buf;
-}
-
 /* The GPUStack 0.6.0 schema as tests/lib.sh's mkdb makes it: without the
  * comment lines and without sqlite_sequence, which SQLite makes itself. */
 static void
 create_gpustack(sqlite3 *db)
 {
-	static const char seq[] = "CREATE TABLE sqlite_sequence(name,seq);";
-	const char *top = getenv("GSR_TOP");
-	char path[1024], *sql, *line, *save = NULL, *out;
-	size_t n = 0;
+	char *sql = schema_sql("0.6.0");
 
-	snprintf(path, sizeof path, "%s/tests/fixtures/schemas/0.6.0.sql",
-		 top != NULL && *top != '\0' ? top : ".");
-	sql = read_text_file(path);
-	if (sql == NULL) {
-		print_error("cannot read %s (set GSR_TOP): %s\n", path,
-			    strerror(errno));
-		fail();
-	}
-	out = calloc(1, strlen(sql) + 1);
-	assert_non_null(out);
-	for (line = strtok_r(sql, "\n", &save); line != NULL;
-	     line = strtok_r(NULL, "\n", &save)) {
-		size_t l = strlen(line);
-
-		if (strncmp(line, "-- ", 3) == 0 || strcmp(line, seq) == 0)
-			continue;
-		memcpy(out + n, line, l);
-		n += l;
-		out[n++] = '\n';
-	}
-	exec_sql(db, out);
+	exec_sql(db, sql);
 	exec_sql(db, "INSERT INTO alembic_version VALUES ('c45e397531d1')");
-	free(out);
 	free(sql);
 }
 
@@ -878,23 +783,6 @@ build_db(int which)
 	s->path = strdup(path);
 	assert_non_null(s->path);
 	return s->path;
-}
-
-static unsigned char *
-read_image(const char *path, size_t *size)
-{
-	int fd = open(path, O_RDONLY);
-	struct stat sb;
-	unsigned char *buf;
-
-	assert_true(fd >= 0);
-	assert_int_equal(fstat(fd, &sb), 0);
-	buf = malloc((size_t)sb.st_size);
-	assert_non_null(buf);
-	assert_int_equal(read(fd, buf, (size_t)sb.st_size), sb.st_size);
-	close(fd);
-	*size = (size_t)sb.st_size;
-	return buf;
 }
 
 /* ---- comparing a walk with SQLite ----------------------------------- */
@@ -1105,38 +993,6 @@ cmp_release(struct cmp *c)
 	sqlite3_finalize(c->lookup);
 	free(c->recs);
 	c->recs = NULL;
-}
-
-static int64_t
-count_rows(sqlite3 *db, const char *table)
-{
-	sqlite3_stmt *st = NULL;
-	char sql[256];
-	int64_t n;
-
-	snprintf(sql, sizeof sql, "SELECT count(*) FROM \"%s\"", table);
-	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL),
-			 SQLITE_OK);
-	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-	n = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return n;
-}
-
-static uint32_t
-root_of(sqlite3 *db, const char *name)
-{
-	sqlite3_stmt *st = NULL;
-	uint32_t root;
-
-	assert_int_equal(sqlite3_prepare_v2(db,
-		"SELECT rootpage FROM sqlite_master WHERE name = ?1", -1, &st,
-		NULL), SQLITE_OK);
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-	root = (uint32_t)sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return root;
 }
 
 /* Walk table `table` (root) of pf into c, which the caller releases. */
@@ -1425,7 +1281,7 @@ db_utf16le(void **state)
 	db = open_ro(path);
 	img = read_image(path, &size);
 	pf = gsr_pagefile_open_mem(&ctx, img, size, 0);
-	assert_int_equal(gsr_btree_walk_table(&ctx, pf, root_of(db, "u"),
+	assert_int_equal(gsr_btree_walk_table(&ctx, pf, rootpage_of(db, "u"),
 					      grab_first, &v, &st), 1);
 	assert_int_equal(v.type, GSR_V_BLOB);
 	assert_true(v.encoding_error);
@@ -1478,7 +1334,7 @@ db_autovacuum(void **state)
 	 * comes every 205 pages from page 2. */
 	assert_int_equal(n_map, (in.n_pages - 2) / 205 + 1);
 	assert_true(n_map >= 2);
-	root = root_of(db, "t");
+	root = rootpage_of(db, "t");
 	assert_int_equal(gsr_ptrmap_get(pf, root, &type, &parent), 0);
 	assert_int_equal(type, GSR_PTRMAP_ROOTPAGE);
 	assert_int_equal(parent, 0);
@@ -1528,7 +1384,7 @@ damage_setup(struct damage *d, int which)
 	gsr_pagefile_get_info(pf, &in);
 	d->ps = in.page_size;
 	d->usable = in.usable_size;
-	d->root = root_of(d->db, "t");
+	d->root = rootpage_of(d->db, "t");
 	walk_table(d->db, pf, "t", d->root, &d->clean, &st);
 	assert_int_equal(d->clean.exact, count_rows(d->db, "t"));
 	gsr_pagefile_close(pf);
@@ -1888,16 +1744,16 @@ walk_stop_and_errors(void **state)
 	(void)state;
 	img = read_image(path, &size);
 	pf = gsr_pagefile_open_mem(&ctx, img, size, 0);
-	assert_int_equal(gsr_btree_walk_table(&ctx, pf, root_of(db, "t"),
+	assert_int_equal(gsr_btree_walk_table(&ctx, pf, rootpage_of(db, "t"),
 					      stop_at_once, &calls, &st), 1);
 	assert_int_equal(calls, 1);
 	assert_int_equal(st.rows, 1);
 	/* A table walk on an index root: the root is damaged. */
-	assert_int_equal(gsr_btree_walk_table(&ctx, pf, root_of(db, "t_c"),
+	assert_int_equal(gsr_btree_walk_table(&ctx, pf, rootpage_of(db, "t_c"),
 					      stop_at_once, &calls, &st), 0);
 	assert_int_equal(st.pages_damaged, 1);
 	assert_int_equal(calls, 1);
-	assert_int_equal(gsr_btree_walk_index(&ctx, pf, root_of(db, "t"),
+	assert_int_equal(gsr_btree_walk_index(&ctx, pf, rootpage_of(db, "t"),
 					      stop_at_once, &calls, NULL), 0);
 	assert_int_equal(gsr_btree_walk_table(&ctx, pf, 0, stop_at_once,
 					      &calls, &st), 0);
@@ -1938,7 +1794,7 @@ walk_cancel(void **state)
 	img = read_image(path, &size);
 	pf = gsr_pagefile_open_mem(&ctx, img, size, 0);
 	gsr_cancel_request();
-	assert_int_equal(gsr_btree_walk_table(&ctx, pf, root_of(db, "t"),
+	assert_int_equal(gsr_btree_walk_table(&ctx, pf, rootpage_of(db, "t"),
 					      count_rows_cb, &n, &st), -1);
 	assert_int_equal(ctx.err, GSR_ERR_CANCELED);
 	assert_int_equal(st.pages_visited, 1024);
@@ -1951,12 +1807,8 @@ walk_cancel(void **state)
 static int
 setup(void **state)
 {
-	const char *t = getenv("TMPDIR");
-
 	(void)state;
-	snprintf(tmpdir, sizeof tmpdir, "%s/gsr-btree.XXXXXX",
-		 t != NULL && *t != '\0' ? t : "/tmp");
-	return mkdtemp(tmpdir) == NULL ? -1 : 0;
+	return make_tmpdir(tmpdir, sizeof tmpdir, "btree");
 }
 
 static int
@@ -1965,17 +1817,10 @@ teardown(void **state)
 	(void)state;
 	free(last_copy);
 	for (int i = 0; i < DB_COUNT; i++) {
-		if (dbs[i].path != NULL) {
-			char j[600];
-
-			snprintf(j, sizeof j, "%s-journal", dbs[i].path);
-			unlink(j);
-			unlink(dbs[i].path);
-			free(dbs[i].path);
-			dbs[i].path = NULL;
-		}
+		free(dbs[i].path);
+		dbs[i].path = NULL;
 	}
-	return rmdir(tmpdir);
+	return remove_tree(tmpdir);
 }
 
 int

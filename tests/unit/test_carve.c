@@ -28,109 +28,34 @@
  */
 #include "compat.h"
 #include "carve.h"
-#include "btree.h"
 #include "pagefile.h"
+#include "record.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <setjmp.h>
 #include <cmocka.h>
 
 #include "strbuf.h"
+#include "testlib.h"
 
 static char tmpdir[256];
 static int db_seq;
 
 /* ---- helpers -------------------------------------------------------- */
 
-static void
-exec_sql(sqlite3 *db, const char *sql)
-{
-	char *err = NULL;
-
-	if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) {
-		print_error("sql failed: %s: %s\n", sql, err ? err : "?");
-		sqlite3_free(err);
-		fail();
-	}
-}
-
 /* A new database in tmpdir with the page size and encoding (NULL: UTF-8),
  * secure_delete off; its path in path. */
 static sqlite3 *
 new_db(char *path, size_t len, int page_size, const char *encoding)
 {
-	sqlite3 *db = NULL;
-	char sql[128];
-
 	snprintf(path, len, "%s/db%d.db", tmpdir, db_seq++);
-	assert_int_equal(sqlite3_open_v2(path, &db,
-		SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL), SQLITE_OK);
-	snprintf(sql, sizeof sql, "PRAGMA page_size=%d", page_size);
-	exec_sql(db, sql);
-	if (encoding != NULL) {
-		snprintf(sql, sizeof sql, "PRAGMA encoding='%s'", encoding);
-		exec_sql(db, sql);
-	}
-	exec_sql(db, "PRAGMA secure_delete=OFF");
-	exec_sql(db, "PRAGMA journal_mode=DELETE");
-	return db;
-}
-
-static unsigned char *
-read_image(const char *path, size_t *size)
-{
-	int fd = open(path, O_RDONLY);
-	struct stat sb;
-	unsigned char *buf;
-
-	assert_true(fd >= 0);
-	assert_int_equal(fstat(fd, &sb), 0);
-	buf = malloc((size_t)sb.st_size ? (size_t)sb.st_size : 1);
-	assert_non_null(buf);
-	assert_int_equal(read(fd, buf, (size_t)sb.st_size), sb.st_size);
-	close(fd);
-	*size = (size_t)sb.st_size;
-	return buf;
-}
-
-static void
-remove_db(const char *path)
-{
-	char j[600];
-
-	snprintf(j, sizeof j, "%s-journal", path);
-	unlink(j);
-	unlink(path);
-}
-
-static char *
-read_text_file(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	char *buf;
-	long len;
-
-	if (f == NULL)
-		return NULL;
-	assert_int_equal(fseek(f, 0, SEEK_END), 0);
-	len = ftell(f);
-	assert_true(len > 0);
-	rewind(f);
-	buf = malloc((size_t)len + 1);
-	assert_non_null(buf);
-	assert_int_equal(fread(buf, 1, (size_t)len, f), (size_t)len);
-	buf[len] = '\0';
-	fclose(f);
-	return buf;
+	return open_new_db(path, page_size, encoding);
 }
 
 static double
@@ -1164,23 +1089,6 @@ table_release(struct ttable *t)
 /* ---- records as SQLite writes them, for the ceiling ---------------- */
 
 static int
-put_varint(unsigned char *p, uint64_t v)
-{
-	unsigned char tmp[9];
-	int n = 0;
-
-	assert_true(v <= 0x00ffffffffffffffULL);
-	do {
-		tmp[n++] = (unsigned char)((v & 0x7f) | 0x80);
-		v >>= 7;
-	} while (v != 0);
-	tmp[0] &= 0x7f;
-	for (int i = 0; i < n; i++)
-		p[i] = tmp[n - 1 - i];
-	return n;
-}
-
-static int
 int_bytes(int64_t i)
 {
 	if (i >= -128 && i <= 127)
@@ -1502,46 +1410,18 @@ gpustack_case(int page_size)
 	struct gsr_pagefile *pf;
 	struct gsr_carver *cv;
 	struct check ck;
-	char path[512], spath[1024];
+	char path[512];
 	unsigned char *img;
 	size_t size;
 	sqlite3 *db;
-	char *sql, *out, *line, *save = NULL;
-	size_t n = 0;
+	char *sql;
 	double t0, t1;
 	uint64_t ceiling = 0, got = 0, got_whole = 0, deleted = 0, live = 0,
 		 live_found = 0;
 
 	db = new_db(path, sizeof path, page_size, NULL);
-	{
-		const char *top = getenv("GSR_TOP");
-
-		snprintf(spath, sizeof spath,
-			 "%s/tests/fixtures/schemas/0.6.0.sql",
-			 top != NULL && *top != '\0' ? top : ".");
-	}
-	sql = read_text_file(spath);
-	if (sql == NULL) {
-		print_error("cannot read %s (set GSR_TOP): %s\n", spath,
-			    strerror(errno));
-		fail();
-	}
-	out = calloc(1, strlen(sql) + 1);
-	assert_non_null(out);
-	for (line = strtok_r(sql, "\n", &save); line != NULL;
-	     line = strtok_r(NULL, "\n", &save)) {
-		size_t l = strlen(line);
-
-		if (strncmp(line, "-- ", 3) == 0 ||
-		    strcmp(line, "CREATE TABLE sqlite_sequence(name,seq);") ==
-			    0)
-			continue;
-		memcpy(out + n, line, l);
-		n += l;
-		out[n++] = '\n';
-	}
-	exec_sql(db, out);
-	free(out);
+	sql = schema_sql("0.6.0");
+	exec_sql(db, sql);
 	free(sql);
 	for (size_t i = 0; i < N_TABLES; i++) {
 		table_init(db, &tables[i], names[i]);
@@ -2055,26 +1935,16 @@ carve_cancel(void **state)
 static int
 setup(void **state)
 {
-	const char *t = getenv("TMPDIR");
-
 	(void)state;
-	snprintf(tmpdir, sizeof tmpdir, "%s/gsr-carve.XXXXXX",
-		 t != NULL && *t != '\0' ? t : "/tmp");
-	return mkdtemp(tmpdir) == NULL ? -1 : 0;
+	return make_tmpdir(tmpdir, sizeof tmpdir, "carve");
 }
 
 static int
 teardown(void **state)
 {
 	(void)state;
-	/* What a failed test left behind. */
-	for (int i = 0; i < db_seq; i++) {
-		char path[512];
-
-		snprintf(path, sizeof path, "%s/db%d.db", tmpdir, i);
-		remove_db(path);
-	}
-	return rmdir(tmpdir);
+	/* Everything in it, with what a failed test left behind. */
+	return remove_tree(tmpdir);
 }
 
 /* Rows of s(id, ts, v) carved from an image, with the type of the page

@@ -5,6 +5,7 @@
 
 #include "archive.h"
 #include "dbopen.h"
+#include "testlib.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -73,53 +74,14 @@ value_first_and_names(void **state)
 	free(out);
 }
 
-/* Read a whole file of dir into a string. */
+/* The file name of dir, as a string. */
 static char *
-slurp(const char *dir, const char *name)
+read_in(const char *dir, const char *name)
 {
-	char path[512];
-	char *buf;
-	FILE *f;
-	long n;
+	char path[1024];
 
 	snprintf(path, sizeof path, "%s/%s", dir, name);
-	assert_non_null(f = fopen(path, "rb"));
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	rewind(f);
-	assert_non_null(buf = calloc(1, (size_t)n + 1));
-	assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-	fclose(f);
-	return buf;
-}
-
-static size_t
-count_entries(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *de;
-	size_t n = 0;
-
-	assert_non_null(d);
-	while ((de = readdir(d)) != NULL)
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-			n++;
-	closedir(d);
-	return n;
-}
-
-static void
-remove_dir(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *de;
-
-	assert_non_null(d);
-	while ((de = readdir(d)) != NULL)
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-			unlinkat(dirfd(d), de->d_name, 0);
-	closedir(d);
-	rmdir(dir);
+	return slurp(path, NULL);
 }
 
 static sqlite3 *
@@ -142,7 +104,7 @@ export_attached(void **state)
 {
 	struct gsr_ctx ctx = GSR_CTX_INIT;
 	struct gsr_export_result res = GSR_EXPORT_RESULT_INIT;
-	char dir[] = "/tmp/gsr-unit-export.XXXXXX";
+	char dir[256];
 	char hex[GSR_SHA256_HEX];
 	char path[512];
 	sqlite3 *db;
@@ -150,7 +112,7 @@ export_attached(void **state)
 	int fd;
 
 	(void)state;
-	assert_non_null(mkdtemp(dir));
+	assert_int_equal(make_tmpdir(dir, sizeof dir, "unit-export"), 0);
 	db = two_schemas(&ctx);
 	assert_int_equal(gsr_export_db(&ctx, db, "aux", dir, GSR_EXPORT_JSONL,
 				       NULL, &res), 0);
@@ -159,7 +121,7 @@ export_attached(void **state)
 	assert_string_equal(res.tables[0].file, "t.jsonl");
 	assert_int_equal(res.tables[0].rows, 2);
 	assert_int_equal(res.total_rows, 2);
-	s = slurp(dir, "t.jsonl");
+	s = read_in(dir, "t.jsonl");
 	assert_string_equal(s,
 		"{\"table\":\"t\",\"source\":\"btree\",\"rowid\":true,"
 		"\"rowid_column\":\"id\",\"columns\":[\"id\",\"a\"]}\n"
@@ -172,18 +134,18 @@ export_attached(void **state)
 	assert_int_equal(gsr_sha256_fd(fd, hex, NULL), 0);
 	close(fd);
 	assert_string_equal(hex, res.tables[0].sha256);
-	s = slurp(dir, "schema.sql");
+	s = read_in(dir, "schema.sql");
 	assert_string_equal(s, "CREATE TABLE t (id INTEGER PRIMARY KEY, a);\n");
 	free(s);
-	s = slurp(dir, "manifest.json");
+	s = read_in(dir, "manifest.json");
 	assert_non_null(strstr(s, "\"input\": [],"));
 	assert_non_null(strstr(s, "\"total_rows\": 2\n}\n"));
 	free(s);
-	assert_int_equal(count_entries(dir), 3);
+	assert_int_equal(count_files(dir, NULL), 3);
 	gsr_export_result_release(&res);
 	assert_null(res.tables);
 	sqlite3_close(db);
-	remove_dir(dir);
+	remove_tree(dir);
 }
 
 static void
@@ -191,13 +153,13 @@ export_fails_clean(void **state)
 {
 	struct gsr_ctx ctx = GSR_CTX_INIT;
 	struct gsr_export_result res = GSR_EXPORT_RESULT_INIT;
-	char dir[] = "/tmp/gsr-unit-export.XXXXXX";
+	char dir[256];
 	char path[512];
 	sqlite3 *db;
 	int fd;
 
 	(void)state;
-	assert_non_null(mkdtemp(dir));
+	assert_int_equal(make_tmpdir(dir, sizeof dir, "unit-export"), 0);
 	db = two_schemas(&ctx);
 	/* A file in the way: the export must fail, remove what it wrote,
 	 * and leave the file alone. */
@@ -208,14 +170,14 @@ export_fails_clean(void **state)
 				       NULL, &res), -1);
 	assert_int_equal(ctx.err, GSR_ERR_IO);
 	assert_non_null(strstr(ctx.msg, "t.csv"));
-	assert_int_equal(count_entries(dir), 1);
+	assert_int_equal(count_files(dir, NULL), 1);
 	gsr_export_result_release(&res);
 
 	/* No-op after an error. */
 	unlink(path);
 	assert_int_equal(gsr_export_db(&ctx, db, "main", dir, GSR_EXPORT_CSV,
 				       NULL, &res), -1);
-	assert_int_equal(count_entries(dir), 0);
+	assert_int_equal(count_files(dir, NULL), 0);
 	assert_int_equal(res.n_tables, 0);
 
 	/* An unknown schema is SQLite's error. */
@@ -223,10 +185,10 @@ export_fails_clean(void **state)
 	assert_int_equal(gsr_export_db(&ctx, db, "nosuch", dir,
 				       GSR_EXPORT_JSONL, NULL, &res), -1);
 	assert_int_equal(ctx.err, GSR_ERR_INPUT);
-	assert_int_equal(count_entries(dir), 0);
+	assert_int_equal(count_files(dir, NULL), 0);
 	gsr_export_result_release(&res);
 	sqlite3_close(db);
-	remove_dir(dir);
+	remove_tree(dir);
 }
 
 
@@ -311,12 +273,12 @@ walk_matches_sqlite(void **state)
 {
 	struct gsr_ctx ctx = GSR_CTX_INIT;
 	struct gsr_export_result res = GSR_EXPORT_RESULT_INIT;
-	char dir[] = "/tmp/gsr-unit-export.XXXXXX";
+	char dir[256];
 	char path[600], file[64];
 	sqlite3 *db;
 
 	(void)state;
-	assert_non_null(mkdtemp(dir));
+	assert_int_equal(make_tmpdir(dir, sizeof dir, "unit-export"), 0);
 	snprintf(path, sizeof path, "%s/in.db", dir);
 	assert_non_null(db = gsr_db_open(&ctx, path, true));
 	assert_int_equal(gsr_db_exec(&ctx, db, tricky_sql), 0);
@@ -329,29 +291,26 @@ walk_matches_sqlite(void **state)
 		char *got, *rows;
 
 		snprintf(file, sizeof file, "%s.jsonl", tricky_rows[i].table);
-		got = slurp(path, file);
+		got = read_in(path, file);
 		rows = strchr(got, '\n');
 		assert_non_null(rows);
 		assert_string_equal(rows + 1, want);
 		free(got);
 		free(want);
 	}
-	char *h = slurp(path, "added.jsonl");
+	char *h = read_in(path, "added.jsonl");
 	*strchr(h, '\n') = '\0';
 	assert_string_equal(h, "{\"table\":\"added\",\"source\":\"btree\","
 			    "\"rowid\":true,\"columns\":[\"x\",\"y\",\"z\",\"w\",\"n\"]}");
 	free(h);
-	h = slurp(path, "wr.jsonl");
+	h = read_in(path, "wr.jsonl");
 	*strchr(h, '\n') = '\0';
 	assert_string_equal(h, "{\"table\":\"wr\",\"source\":\"btree\","
 			    "\"rowid\":false,\"columns\":[\"k\",\"v\"]}");
 	free(h);
 	gsr_export_result_release(&res);
 	sqlite3_close(db);
-	remove_dir(path);
-	path[strlen(path) - 4] = '\0';
-	unlink(path);
-	rmdir(dir);
+	remove_tree(dir);
 }
 
 /* The spooled export holds the same files as the directory's, whatever
@@ -362,12 +321,12 @@ export_spooled(void **state)
 	struct gsr_ctx ctx = GSR_CTX_INIT;
 	struct gsr_export_result ref = GSR_EXPORT_RESULT_INIT;
 	struct gsr_verify_result vr = GSR_VERIFY_RESULT_INIT;
-	char dir[] = "/tmp/gsr-unit-export.XXXXXX";
+	char dir[256];
 	char path[600], out[600], arch[600];
 	sqlite3 *db;
 
 	(void)state;
-	assert_non_null(mkdtemp(dir));
+	assert_int_equal(make_tmpdir(dir, sizeof dir, "unit-export"), 0);
 	snprintf(path, sizeof path, "%s/in.db", dir);
 	snprintf(out, sizeof out, "%s/out", dir);
 	assert_non_null(db = gsr_db_open(&ctx, path, true));
@@ -409,11 +368,9 @@ export_spooled(void **state)
 		unlink(arch);
 	}
 	/* Nothing is left in the spools' directory. */
-	assert_int_equal(count_entries(dir), 2);
+	assert_int_equal(count_files(dir, NULL), 2);
 	gsr_export_result_release(&ref);
-	remove_dir(out);
-	unlink(path);
-	rmdir(dir);
+	remove_tree(dir);
 }
 
 int

@@ -22,8 +22,6 @@
 #include "compat.h"
 #include "recover.h"
 
-#include <dirent.h>
-#include <errno.h>
 #include <inttypes.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -41,6 +39,7 @@
 #include "rules.h"
 #include "sqlhdr.h"
 #include "strbuf.h"
+#include "testlib.h"
 
 static char tmpdir[256];
 static struct gsr_rules *rules;
@@ -51,50 +50,6 @@ static size_t clean_size;
 static uint32_t page_size;
 
 /* ---- building the database ------------------------------------------- */
-
-static void
-exec_sql(sqlite3 *db, const char *sql)
-{
-	char *err = NULL;
-
-	if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) {
-		print_error("SQL failed: %s\n%.200s\n", err, sql);
-		sqlite3_free(err);
-		fail();
-	}
-}
-
-static char *
-slurp(const char *path, size_t *size)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf;
-	long n;
-
-	if (f == NULL)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	buf = malloc((size_t)n + 1);
-	assert_non_null(buf);
-	assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-	buf[n] = 0;
-	fclose(f);
-	if (size)
-		*size = (size_t)n;
-	return buf;
-}
-
-static void
-spill(const char *path, const void *buf, size_t n)
-{
-	FILE *f = fopen(path, "wb");
-
-	assert_non_null(f);
-	assert_int_equal(fwrite(buf, 1, n, f), n);
-	assert_int_equal(fclose(f), 0);
-}
 
 static const struct strvec *
 enum_of(const char *table, const char *col)
@@ -207,30 +162,20 @@ build_db(const char *label, const char *rev, const char *path, bool wal)
 		{ "modelinstancemodelfilelink", 1500 }, { "users", 300 },
 		{ "api_keys", 800 },
 	};
-	const char *top = getenv("GSR_TOP");
-	char file[512], *sql, *line, *save = NULL;
-	struct strbuf ddl = STRBUF_INIT;
+	char file[512], *ddl;
 	sqlite3 *db = NULL;
 
 	fill_label = gsr_rules_label(rules, label);
 	assert_non_null(fill_label);
-	snprintf(file, sizeof file, "%s/tests/fixtures/schemas/%s.sql",
-		 top && *top ? top : ".", label);
-	sql = slurp(file, NULL);
-	assert_non_null(sql);
-	for (line = strtok_r(sql, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
-		if (strncmp(line, "-- ", 3) &&
-		    strcmp(line, "CREATE TABLE sqlite_sequence(name,seq);"))
-			sb_addf(&ddl, "%s\n", line);
-	free(sql);
+	ddl = schema_sql(label);
 	unlink(path);
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
 	exec_sql(db, "PRAGMA page_size=4096; PRAGMA secure_delete=OFF");
 	if (wal)
 		exec_sql(db, "PRAGMA journal_mode=WAL");
 	exec_sql(db, "BEGIN");
-	exec_sql(db, sb_str(&ddl));
-	sb_release(&ddl);
+	exec_sql(db, ddl);
+	free(ddl);
 	snprintf(file, sizeof file, "INSERT INTO alembic_version VALUES ('%s')", rev);
 	exec_sql(db, file);
 	for (size_t i = 0; i < GSR_ARRAY_LEN(tables); i++)
@@ -481,7 +426,7 @@ run_variant(const char *name, const unsigned char *img, size_t size,
 	snprintf(in, sizeof in, "%s/%s.db", tmpdir, name);
 	snprintf(out, sizeof out, "%s/%s.rec.db", tmpdir, name);
 	snprintf(led, sizeof led, "%s/%s.ledger.db", tmpdir, name);
-	spill(in, img, size);
+	write_file(in, img, size);
 	unlink(out);
 	unlink(led);
 	if (gsr_recover_run(&ctx, in, &opts, out, led, res) != 0) {
@@ -786,17 +731,6 @@ compare_exact(const char *rec, const char *ref, uint64_t *n_ref,
 	}
 	sqlite3_finalize(tabs);
 	sqlite3_close(db);
-}
-
-static void
-copy_file(const char *from, const char *to)
-{
-	size_t n = 0;
-	char *buf = slurp(from, &n);
-
-	assert_non_null(buf);
-	spill(to, buf, n);
-	free(buf);
 }
 
 /* How many history rows of table tbl in the ledger have text in one of
@@ -1167,7 +1101,7 @@ header_gone_utf16(void **state)
 	img = (unsigned char *)slurp(path, &size);
 	memset(img, 0, 4096);
 	snprintf(sql, sizeof sql, "%s/utf16-damaged.db", tmpdir);
-	spill(sql, img, size);
+	write_file(sql, img, size);
 	free(img);
 	snprintf(out, sizeof out, "%s/utf16.rec.db", tmpdir);
 	snprintf(led, sizeof led, "%s/utf16.ledger.db", tmpdir);
@@ -1195,12 +1129,11 @@ static int
 setup(void **state)
 {
 	struct gsr_ctx ctx = GSR_CTX_INIT;
-	const char *t = getenv("TMPDIR"), *top = getenv("GSR_TOP");
+	const char *top = getenv("GSR_TOP");
 	char path[512];
 
 	(void)state;
-	snprintf(tmpdir, sizeof tmpdir, "%s/gsr-recover.XXXXXX", t && *t ? t : "/tmp");
-	if (mkdtemp(tmpdir) == NULL)
+	if (make_tmpdir(tmpdir, sizeof tmpdir, "recover"))
 		return -1;
 	snprintf(path, sizeof path, "%s/rules", top && *top ? top : ".");
 	if (gsr_rules_load(&ctx, path, &rules, NULL) != 0 ||
@@ -1216,26 +1149,14 @@ setup(void **state)
 static int
 teardown(void **state)
 {
+	(void)state;
 	if (getenv("GSR_KEEP"))
 		return 0;
-	char path[1024];
-	DIR *d = opendir(tmpdir);
-	struct dirent *e;
-
-	(void)state;
-	while (d && (e = readdir(d)) != NULL) {
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof path, "%s/%s", tmpdir, e->d_name);
-		unlink(path);
-	}
-	if (d)
-		closedir(d);
 	for (size_t i = 0; i < n_truth; i++)
 		free(truth[i].rows);
 	free(clean);
 	gsr_rules_free(rules);
-	return rmdir(tmpdir);
+	return remove_tree(tmpdir);
 }
 
 int

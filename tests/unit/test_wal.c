@@ -29,9 +29,7 @@
 #include "walfile.h"
 #include "journal.h"
 
-#include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -45,98 +43,10 @@
 #include "btree.h"
 #include "pagefile.h"
 #include "sqlhdr.h"
+#include "testlib.h"
 
 static char tmpdir[256];
 static int name_seq;
-
-/* ---- helpers: bytes and files ---------------------------------------- */
-
-static void
-put_u32(unsigned char *p, uint32_t v)
-{
-	p[0] = (unsigned char)(v >> 24);
-	p[1] = (unsigned char)(v >> 16);
-	p[2] = (unsigned char)(v >> 8);
-	p[3] = (unsigned char)v;
-}
-
-/* A heap copy of exactly n bytes, so that ASan sees a read past them. */
-static unsigned char *
-exact_copy(const void *p, size_t n)
-{
-	unsigned char *c = malloc(n ? n : 1);
-
-	assert_non_null(c);
-	if (n)
-		memcpy(c, p, n);
-	return c;
-}
-
-/* The whole file at path in an exact-size buffer; NULL and 0 when it
- * does not exist. */
-static unsigned char *
-read_file(const char *path, size_t *size)
-{
-	int fd = open(path, O_RDONLY);
-	struct stat sb;
-	unsigned char *buf;
-	size_t got = 0;
-
-	*size = 0;
-	if (fd < 0) {
-		assert_int_equal(errno, ENOENT);
-		return NULL;
-	}
-	assert_int_equal(fstat(fd, &sb), 0);
-	buf = malloc(sb.st_size ? (size_t)sb.st_size : 1);
-	assert_non_null(buf);
-	while (got < (size_t)sb.st_size) {
-		ssize_t r = read(fd, buf + got, (size_t)sb.st_size - got);
-
-		assert_true(r > 0);
-		got += (size_t)r;
-	}
-	close(fd);
-	*size = got;
-	return buf;
-}
-
-static void
-write_file(const char *path, const void *buf, size_t size)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-
-	assert_true(fd >= 0);
-	if (size)
-		assert_int_equal(write(fd, buf, size), (ssize_t)size);
-	assert_int_equal(close(fd), 0);
-}
-
-static void
-exec_sql(sqlite3 *db, const char *sql)
-{
-	char *err = NULL;
-
-	if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) {
-		print_error("sql failed: %s: %s\n", sql, err ? err : "?");
-		sqlite3_free(err);
-		fail();
-	}
-}
-
-static int64_t
-query_int(sqlite3 *db, const char *sql)
-{
-	sqlite3_stmt *st = NULL;
-	int64_t v;
-
-	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL),
-			 SQLITE_OK);
-	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-	v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return v;
-}
 
 /* ---- WAL and journal files made by hand ------------------------------ */
 
@@ -1346,15 +1256,6 @@ rowcmp_init(struct rowcmp *c, sqlite3 *db, const char *table)
 		c->ipk = pk_col;
 }
 
-static int64_t
-count_rows(sqlite3 *db, const char *table)
-{
-	char sql[256];
-
-	snprintf(sql, sizeof sql, "SELECT count(*) FROM \"%s\"", table);
-	return query_int(db, sql);
-}
-
 /* Table `table` of pf (root) must be exactly what SQLite reads. */
 static void
 compare_table(sqlite3 *db, struct gsr_pagefile *pf, const char *table,
@@ -2044,30 +1945,17 @@ journal_sqlite(void **state)
 }
 
 static int
-rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static int
 setup(void **state)
 {
-	const char *t = getenv("TMPDIR");
-
 	(void)state;
-	snprintf(tmpdir, sizeof tmpdir, "%s/gsr-wal.XXXXXX",
-		 t != NULL && *t != '\0' ? t : "/tmp");
-	return mkdtemp(tmpdir) == NULL ? -1 : 0;
+	return make_tmpdir(tmpdir, sizeof tmpdir, "wal");
 }
 
 static int
 teardown(void **state)
 {
 	(void)state;
-	return nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	return remove_tree(tmpdir);
 }
 
 int
