@@ -84,6 +84,7 @@ gsr_local_size(uint64_t payload, uint32_t usable_size, bool table_leaf)
 
 /* ---- UTF-16 ----------------------------------------------------------- */
 
+/* The UTF-16 code unit in the 2 bytes at p (big-endian when be). */
 static uint32_t
 utf16_unit(const unsigned char *p, bool be)
 {
@@ -321,6 +322,7 @@ gsr_record_decode_part(const unsigned char *buf, size_t avail,
 
 /* ---- b-tree page headers ---------------------------------------------- */
 
+/* True for the four b-tree page types. */
 static bool
 type_valid(uint8_t t)
 {
