@@ -39,8 +39,9 @@
  * One row.  values (n_values of them) and the bytes they point at belong
  * to the walker and are valid only during the callback.  pgno and
  * cell_offset say where the cell is (its page, a leaf or for an index an
- * interior page, and its offset in the page).  For an index b-tree, rowid is 0: the key is the record itself
- * (its last value is the rowid of an ordinary index).
+ * interior page, and its offset in the page).  For an index b-tree, rowid is 0:
+ * the key is the record itself (its last value is the rowid of an ordinary
+ * index).
  */
 struct gsr_row {
 	int64_t rowid;
@@ -61,8 +62,8 @@ struct gsr_row {
  * cells_damaged counts the cells of usable pages that were skipped: a cell
  * pointer or a cell out of bounds, a payload over GSR_RECORD_MAX or larger
  * than the file could hold, a record header inconsistent with the payload
- * or cut off by a broken overflow chain.  rows counts the rows delivered, rows_truncated those with a broken
- * overflow chain.
+ * or cut off by a broken overflow chain.  rows counts the rows delivered,
+ * rows_truncated those with a broken overflow chain.
  */
 struct gsr_walk_stats {
 	uint64_t pages_visited, pages_damaged, cells_damaged;
@@ -85,9 +86,9 @@ struct gsr_walk_stats {
  * holds an error.
  */
 int gsr_btree_walk_table(struct gsr_ctx *ctx, struct gsr_pagefile *pf,
-			 uint32_t root,
-			 int (*fn)(void *arg, const struct gsr_row *row),
-			 void *arg, struct gsr_walk_stats *stats);
+                         uint32_t root,
+                         int (*fn)(void *arg, const struct gsr_row *row),
+                         void *arg, struct gsr_walk_stats *stats);
 
 /*
  * The same for the index b-tree rooted at root (an index, or a WITHOUT
@@ -95,9 +96,9 @@ int gsr_btree_walk_table(struct gsr_ctx *ctx, struct gsr_pagefile *pf,
  * with rowid 0.
  */
 int gsr_btree_walk_index(struct gsr_ctx *ctx, struct gsr_pagefile *pf,
-			 uint32_t root,
-			 int (*fn)(void *arg, const struct gsr_row *row),
-			 void *arg, struct gsr_walk_stats *stats);
+                         uint32_t root,
+                         int (*fn)(void *arg, const struct gsr_row *row),
+                         void *arg, struct gsr_walk_stats *stats);
 
 /*
  * Either walk (index selects the kind), also marking in used (a bitmap of
@@ -108,9 +109,9 @@ int gsr_btree_walk_index(struct gsr_ctx *ctx, struct gsr_pagefile *pf,
  * marked, so that a later pass over unmarked pages still sees them.
  */
 int gsr_btree_walk_mark(struct gsr_ctx *ctx, struct gsr_pagefile *pf,
-			uint32_t root, bool index, unsigned char *used,
-			int (*fn)(void *arg, const struct gsr_row *row),
-			void *arg, struct gsr_walk_stats *stats);
+                        uint32_t root, bool index, unsigned char *used,
+                        int (*fn)(void *arg, const struct gsr_row *row),
+                        void *arg, struct gsr_walk_stats *stats);
 
 /*
  * Classify page pgno: GSR_PAGE_TABLE_LEAF, GSR_PAGE_TABLE_INTERIOR,

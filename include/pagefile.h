@@ -33,8 +33,8 @@ struct gsr_pagefile_info {
 	/* Pages in the image, from its size: a last partial page counts
 	 * (it reads as NULL, damaged).  At most UINT32_MAX - 1. */
 	uint32_t n_pages;
-	uint32_t header_pages; /* the header's own count; 0 without magic */
-	uint8_t reserved;      /* bytes at the end of each page */
+	uint32_t header_pages;  /* the header's own count; 0 without magic */
+	uint8_t reserved;       /* bytes at the end of each page */
 	uint32_t text_encoding; /* 1 UTF-8, 2 UTF-16le, 3 UTF-16be */
 	/* The header has the magic, a valid page size, a sane number of
 	 * reserved bytes (at least 480 usable) and a valid text encoding.
@@ -77,17 +77,17 @@ struct gsr_pagefile_info {
  * failure (recorded as GSR_ERR_NOMEM).  Free with gsr_pagefile_close().
  */
 struct gsr_pagefile *gsr_pagefile_open_fd(struct gsr_ctx *ctx, int fd,
-					  uint64_t size,
-					  uint32_t page_size_hint);
-struct gsr_pagefile *gsr_pagefile_open_mem(struct gsr_ctx *ctx,
-					   const void *buf, size_t size,
-					   uint32_t page_size_hint);
+                                          uint64_t size,
+                                          uint32_t page_size_hint);
+struct gsr_pagefile *gsr_pagefile_open_mem(struct gsr_ctx *ctx, const void *buf,
+                                           size_t size,
+                                           uint32_t page_size_hint);
 
 /* Free the pagefile (not its fd or buffer).  Accepts NULL. */
 void gsr_pagefile_close(struct gsr_pagefile *pf);
 
 void gsr_pagefile_get_info(const struct gsr_pagefile *pf,
-			   struct gsr_pagefile_info *info);
+                           struct gsr_pagefile_info *info);
 
 /*
  * Borrow page pgno (1-based), page_size bytes.  NULL when pgno is 0 or past
@@ -96,8 +96,7 @@ void gsr_pagefile_get_info(const struct gsr_pagefile *pf,
  * is recorded on the context and also gives NULL.  The pointer is valid
  * until the next call on this pagefile; the bytes must not be changed.
  */
-const unsigned char *gsr_pagefile_page(struct gsr_pagefile *pf,
-				       uint32_t pgno);
+const unsigned char *gsr_pagefile_page(struct gsr_pagefile *pf, uint32_t pgno);
 
 /*
  * An overlay: other versions of some pages, laid over the image (the
@@ -122,9 +121,9 @@ const unsigned char *gsr_pagefile_page(struct gsr_pagefile *pf,
  * whatever page_fn reads must outlive the overlay.  Accepts a NULL pf.
  */
 void gsr_pagefile_set_overlay(struct gsr_pagefile *pf,
-			      const unsigned char *(*page_fn)(void *arg,
-							      uint32_t pgno),
-			      void *arg, uint32_t n_pages);
+                              const unsigned char *(*page_fn)(void *arg,
+                                                              uint32_t pgno),
+                              void *arg, uint32_t n_pages);
 
 /* What an overlay's page_fn returns for a page it cannot read. */
 extern const unsigned char gsr_pagefile_damaged[1];
@@ -152,7 +151,7 @@ bool gsr_page_size_valid(uint64_t size);
  * already holds an error).
  */
 int gsr_freelist_pages(struct gsr_ctx *ctx, struct gsr_pagefile *pf,
-		       uint32_t **pages, size_t *n);
+                       uint32_t **pages, size_t *n);
 
 /* Pointer-map entry types (auto-vacuum databases). */
 #define GSR_PTRMAP_ROOTPAGE 1
@@ -172,6 +171,6 @@ bool gsr_ptrmap_is_map_page(const struct gsr_pagefile *pf, uint32_t pgno);
  * the entry's type is not 1..5.
  */
 int gsr_ptrmap_get(struct gsr_pagefile *pf, uint32_t pgno, uint8_t *type,
-		   uint32_t *parent);
+                   uint32_t *parent);
 
 #endif

@@ -76,7 +76,7 @@ struct gsr_value {
  * p or end is NULL).
  */
 int gsr_varint_get(const unsigned char *p, const unsigned char *end,
-		   uint64_t *v);
+                   uint64_t *v);
 
 /* The number of body bytes a value of serial type st takes (0 for the
  * reserved types 10 and 11). */
@@ -100,7 +100,7 @@ uint64_t gsr_max_local(uint32_t usable_size, bool table_leaf);
  * cell.  Section 1.6 of the file format.
  */
 uint64_t gsr_local_size(uint64_t payload, uint32_t usable_size,
-			bool table_leaf);
+                        bool table_leaf);
 
 /* ---- records ---------------------------------------------------------- */
 
@@ -120,8 +120,8 @@ uint64_t gsr_local_size(uint64_t payload, uint32_t usable_size,
  * that is not valid UTF-16 is retyped GSR_V_BLOB with encoding_error set.
  */
 int gsr_record_decode(const unsigned char *buf, size_t n,
-		      struct gsr_value *values, size_t max_values,
-		      uint32_t text_encoding);
+                      struct gsr_value *values, size_t max_values,
+                      uint32_t text_encoding);
 
 /*
  * gsr_record_decode() for a record of declared bytes of which only the
@@ -131,8 +131,8 @@ int gsr_record_decode(const unsigned char *buf, size_t n,
  * declared, the same as gsr_record_decode().
  */
 int gsr_record_decode_part(const unsigned char *buf, size_t avail,
-			   uint64_t declared, struct gsr_value *values,
-			   size_t max_values, uint32_t text_encoding);
+                           uint64_t declared, struct gsr_value *values,
+                           size_t max_values, uint32_t text_encoding);
 
 /* ---- UTF-16 ----------------------------------------------------------- */
 
@@ -143,7 +143,7 @@ int gsr_record_decode_part(const unsigned char *buf, size_t avail,
  * out then).
  */
 size_t gsr_utf16_to_utf8(const unsigned char *in, size_t n, bool be,
-			 unsigned char *out);
+                         unsigned char *out);
 
 /*
  * Convert the UTF-16 TEXT value v (big-endian when be) to UTF-8 in out,
@@ -153,13 +153,13 @@ size_t gsr_utf16_to_utf8(const unsigned char *in, size_t n, bool be,
  * complete value ending in half a character).  Returns the bytes written.
  */
 size_t gsr_value_utf16_to_utf8(struct gsr_value *v, bool be, unsigned char *out,
-			       bool *bad);
+                               bool *bad);
 
 /* ---- b-tree page headers ---------------------------------------------- */
 
 /* A b-tree page header, parsed (section 1.5). */
 struct gsr_page_hdr {
-	uint8_t type;        /* GSR_PAGE_* */
+	uint8_t type; /* GSR_PAGE_* */
 	uint32_t n_cells;
 	uint32_t ptr_off;    /* the cell pointer array */
 	uint32_t ptr_end;    /* its end: no cell starts before */
@@ -184,7 +184,7 @@ gsr_page_is_interior(uint8_t type)
  * gsr_btree_page_check()).
  */
 bool gsr_page_hdr_parse(const unsigned char *page, uint32_t usable_size,
-			uint32_t hdr_off, struct gsr_page_hdr *h);
+                        uint32_t hdr_off, struct gsr_page_hdr *h);
 
 /*
  * Check the b-tree page header of page (page_size bytes, usable_size of
@@ -198,6 +198,6 @@ bool gsr_page_hdr_parse(const unsigned char *page, uint32_t usable_size,
  * an image.
  */
 int gsr_btree_page_check(const unsigned char *page, uint32_t page_size,
-			 uint32_t usable_size, uint32_t hdr_off, bool strict);
+                         uint32_t usable_size, uint32_t hdr_off, bool strict);
 
 #endif

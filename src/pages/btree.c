@@ -35,7 +35,7 @@ gsr_btree_page_type(struct gsr_pagefile *pf, uint32_t pgno)
 	if (p == NULL)
 		return 0;
 	t = gsr_btree_page_check(p, in.page_size, in.usable_size, hdr_off,
-				 false);
+	                         false);
 	if (gsr_page_is_interior((uint8_t)t) &&
 	    gsr_get_u32(p + hdr_off + 8) > in.n_pages)
 		return 0;
@@ -86,11 +86,11 @@ struct walker {
 	 * Kept apart so that a broken chain running into a b-tree page not
 	 * yet visited does not take it from the tree. */
 	unsigned char *seen_tree, *seen_ovfl;
-	unsigned char *used; /* the caller's map of pages used, or NULL */
-	unsigned char *page; /* a copy of the page being read */
-	uint32_t page_pgno;  /* the page in it, 0 for none */
+	unsigned char *used;     /* the caller's map of pages used, or NULL */
+	unsigned char *page;     /* a copy of the page being read */
+	uint32_t page_pgno;      /* the page in it, 0 for none */
 	struct gsr_page_hdr hdr; /* its header */
-	unsigned char *rec;  /* a record with overflow, reassembled */
+	unsigned char *rec;      /* a record with overflow, reassembled */
 	size_t rec_cap;
 	unsigned char *text; /* UTF-8 of a UTF-16 record's TEXT values */
 	size_t text_cap;
@@ -108,7 +108,7 @@ struct cell {
 	uint64_t payload;   /* the payload's size */
 	uint32_t local_off; /* where its local part starts in the page */
 	uint32_t n_local;
-	uint32_t ovfl;      /* the first overflow page, 0 for none */
+	uint32_t ovfl; /* the first overflow page, 0 for none */
 };
 
 /* Parse cell i of the page in w->page.  Returns 0, or 1 when the cell
@@ -188,8 +188,8 @@ grow_bytes(struct walker *w, unsigned char **buf, size_t *cap, size_t need)
 	}
 	if (nb == NULL)
 		return gsr_ctx_fail(w->ctx, GSR_ERR_NOMEM,
-				    "out of memory for a record of %zu bytes",
-				    need);
+		                    "out of memory for a record of %zu bytes",
+		                    need);
 	*buf = nb;
 	*cap = ncap;
 	return 0;
@@ -247,7 +247,7 @@ convert_text(struct walker *w, size_t n)
 		if (w->vals[i].type == GSR_V_TEXT &&
 		    __builtin_add_overflow(total, w->vals[i].n / 2 * 3, &total))
 			return gsr_ctx_fail(w->ctx, GSR_ERR_NOMEM,
-					    "record too large");
+			                    "record too large");
 	}
 	if (grow_bytes(w, &w->text, &w->text_cap, total))
 		return -1;
@@ -256,7 +256,7 @@ convert_text(struct walker *w, size_t n)
 
 		if (w->vals[i].type == GSR_V_TEXT)
 			pos += gsr_value_utf16_to_utf8(&w->vals[i], enc == 3,
-						       w->text + pos, &bad);
+			                               w->text + pos, &bad);
 	}
 	return 0;
 }
@@ -288,7 +288,7 @@ deliver(struct walker *w, uint32_t i, bool count_ptr)
 		return 0;
 	}
 	n_ovfl = (size_t)((c.payload - c.n_local + w->in.usable_size - 5) /
-			  (w->in.usable_size - 4));
+	                  (w->in.usable_size - 4));
 	if (n_ovfl > w->in.n_pages) {
 		w->st->cells_damaged++;
 		return 0;
@@ -301,15 +301,15 @@ deliver(struct walker *w, uint32_t i, bool count_ptr)
 			return -1;
 		buf = w->rec;
 	}
-	n = gsr_record_decode_part(buf, avail, c.payload, w->vals,
-				   w->vals_cap, w->in.text_encoding);
+	n = gsr_record_decode_part(buf, avail, c.payload, w->vals, w->vals_cap,
+	                           w->in.text_encoding);
 	if (n > 0 && (size_t)n > w->vals_cap) {
 		if (gsr_grow((void **)&w->vals, &w->vals_cap, (size_t)n,
-			     sizeof *w->vals))
+		             sizeof *w->vals))
 			return gsr_ctx_fail(w->ctx, GSR_ERR_NOMEM,
-					    "out of memory for %d values", n);
+			                    "out of memory for %d values", n);
 		n = gsr_record_decode_part(buf, avail, c.payload, w->vals,
-					   w->vals_cap, w->in.text_encoding);
+		                           w->vals_cap, w->in.text_encoding);
 	}
 	if (n < 0) {
 		w->st->cells_damaged++;
@@ -343,11 +343,11 @@ load_page(struct walker *w, uint32_t pgno)
 	memcpy(w->page, p, w->in.page_size);
 	w->page_pgno = pgno;
 	if (!gsr_page_hdr_parse(w->page, w->in.usable_size, pgno == 1 ? 100 : 0,
-				&w->hdr))
+	                        &w->hdr))
 		return 1;
 	t = w->hdr.type;
 	if (w->index ? t == GSR_PAGE_TABLE_INTERIOR || t == GSR_PAGE_TABLE_LEAF
-		     : t == GSR_PAGE_INDEX_INTERIOR || t == GSR_PAGE_INDEX_LEAF)
+	             : t == GSR_PAGE_INDEX_INTERIOR || t == GSR_PAGE_INDEX_LEAF)
 		return 1;
 	return 0;
 }
@@ -360,7 +360,8 @@ enter(struct walker *w, uint32_t pgno)
 	int rc;
 
 	if (pgno == 0 || pgno > w->in.n_pages ||
-	    w->depth == GSR_BTREE_MAX_DEPTH || gsr_ptrmap_is_map_page(w->pf, pgno) ||
+	    w->depth == GSR_BTREE_MAX_DEPTH ||
+	    gsr_ptrmap_is_map_page(w->pf, pgno) ||
 	    bit_test_set(w->seen_tree, pgno)) {
 		w->st->pages_damaged++;
 		return 0;
@@ -447,9 +448,9 @@ walk(struct walker *w, uint32_t root)
 
 static int
 walk_tree(struct gsr_ctx *ctx, struct gsr_pagefile *pf, uint32_t root,
-	  bool index, unsigned char *used,
-	  int (*fn)(void *arg, const struct gsr_row *row),
-	  void *arg, struct gsr_walk_stats *stats)
+          bool index, unsigned char *used,
+          int (*fn)(void *arg, const struct gsr_row *row), void *arg,
+          struct gsr_walk_stats *stats)
 {
 	struct gsr_walk_stats local;
 	struct walker w;
@@ -463,8 +464,8 @@ walk_tree(struct gsr_ctx *ctx, struct gsr_pagefile *pf, uint32_t root,
 		return -1;
 	if (pf == NULL || fn == NULL)
 		return gsr_ctx_fail(ctx, GSR_ERR_USAGE,
-				    "b-tree walk without a database or "
-				    "callback");
+		                    "b-tree walk without a database or "
+		                    "callback");
 	w.ctx = ctx;
 	w.pf = pf;
 	w.index = index;
@@ -478,8 +479,8 @@ walk_tree(struct gsr_ctx *ctx, struct gsr_pagefile *pf, uint32_t root,
 	w.page = malloc(w.in.page_size);
 	if (w.seen_tree == NULL || w.seen_ovfl == NULL || w.page == NULL) {
 		gsr_ctx_fail(ctx, GSR_ERR_NOMEM,
-			     "out of memory walking the b-tree at page %u",
-			     root);
+		             "out of memory walking the b-tree at page %u",
+		             root);
 		goto out;
 	}
 	rc = walk(&w, root);
@@ -498,27 +499,27 @@ out:
 
 int
 gsr_btree_walk_table(struct gsr_ctx *ctx, struct gsr_pagefile *pf,
-		     uint32_t root,
-		     int (*fn)(void *arg, const struct gsr_row *row),
-		     void *arg, struct gsr_walk_stats *stats)
+                     uint32_t root,
+                     int (*fn)(void *arg, const struct gsr_row *row), void *arg,
+                     struct gsr_walk_stats *stats)
 {
 	return walk_tree(ctx, pf, root, false, NULL, fn, arg, stats);
 }
 
 int
 gsr_btree_walk_index(struct gsr_ctx *ctx, struct gsr_pagefile *pf,
-		     uint32_t root,
-		     int (*fn)(void *arg, const struct gsr_row *row),
-		     void *arg, struct gsr_walk_stats *stats)
+                     uint32_t root,
+                     int (*fn)(void *arg, const struct gsr_row *row), void *arg,
+                     struct gsr_walk_stats *stats)
 {
 	return walk_tree(ctx, pf, root, true, NULL, fn, arg, stats);
 }
 
 int
-gsr_btree_walk_mark(struct gsr_ctx *ctx, struct gsr_pagefile *pf,
-		    uint32_t root, bool index, unsigned char *used,
-		    int (*fn)(void *arg, const struct gsr_row *row),
-		    void *arg, struct gsr_walk_stats *stats)
+gsr_btree_walk_mark(struct gsr_ctx *ctx, struct gsr_pagefile *pf, uint32_t root,
+                    bool index, unsigned char *used,
+                    int (*fn)(void *arg, const struct gsr_row *row), void *arg,
+                    struct gsr_walk_stats *stats)
 {
 	return walk_tree(ctx, pf, root, index, used, fn, arg, stats);
 }

@@ -46,7 +46,7 @@ gsr_varint_get(const unsigned char *p, const unsigned char *end, uint64_t *v)
 static uint64_t
 serial_size(uint64_t st)
 {
-	static const uint8_t small[12] = { 0, 1, 2, 3, 4, 6, 8, 8, 0, 0, 0, 0 };
+	static const uint8_t small[12] = {0, 1, 2, 3, 4, 6, 8, 8, 0, 0, 0, 0};
 
 	return st < 12 ? small[st] : (st - 12) / 2;
 }
@@ -163,7 +163,7 @@ utf16_convert(const unsigned char *in, size_t n, bool be, unsigned char *out)
 
 size_t
 gsr_value_utf16_to_utf8(struct gsr_value *v, bool be, unsigned char *out,
-			bool *bad)
+                        bool *bad)
 {
 	size_t ok = utf16_scan(v->p, v->n, be, bad);
 
@@ -183,7 +183,7 @@ gsr_value_utf16_to_utf8(struct gsr_value *v, bool be, unsigned char *out,
 
 size_t
 gsr_utf16_to_utf8(const unsigned char *in, size_t n, bool be,
-		  unsigned char *out)
+                  unsigned char *out)
 {
 	bool bad;
 
@@ -204,7 +204,7 @@ gsr_utf16_to_utf8(const unsigned char *in, size_t n, bool be,
  */
 static void
 value_set(struct gsr_value *v, const unsigned char *buf, size_t avail,
-	  uint64_t off, uint64_t st, uint64_t size, uint32_t enc)
+          uint64_t off, uint64_t st, uint64_t size, uint32_t enc)
 {
 	bool whole = size == 0 || (off < avail && size <= avail - off);
 	const unsigned char *p = buf + (off < avail ? off : avail);
@@ -266,7 +266,7 @@ value_set(struct gsr_value *v, const unsigned char *buf, size_t avail,
  */
 static int
 record_decode(const unsigned char *buf, size_t avail, uint64_t declared,
-	      struct gsr_value *values, size_t max_values, uint32_t enc)
+              struct gsr_value *values, size_t max_values, uint32_t enc)
 {
 	uint64_t hdr_size, body, st, size;
 	size_t off, count = 0;
@@ -290,7 +290,7 @@ record_decode(const unsigned char *buf, size_t avail, uint64_t declared,
 			return -1;
 		if (count < max_values)
 			value_set(&values[count], buf, avail, body, st, size,
-				  enc);
+			          enc);
 		body += size;
 		count++;
 	}
@@ -300,9 +300,8 @@ record_decode(const unsigned char *buf, size_t avail, uint64_t declared,
 }
 
 int
-gsr_record_decode(const unsigned char *buf, size_t n,
-		  struct gsr_value *values, size_t max_values,
-		  uint32_t text_encoding)
+gsr_record_decode(const unsigned char *buf, size_t n, struct gsr_value *values,
+                  size_t max_values, uint32_t text_encoding)
 {
 	if (values == NULL)
 		max_values = 0;
@@ -311,13 +310,13 @@ gsr_record_decode(const unsigned char *buf, size_t n,
 
 int
 gsr_record_decode_part(const unsigned char *buf, size_t avail,
-		       uint64_t declared, struct gsr_value *values,
-		       size_t max_values, uint32_t text_encoding)
+                       uint64_t declared, struct gsr_value *values,
+                       size_t max_values, uint32_t text_encoding)
 {
 	if (values == NULL)
 		max_values = 0;
 	return record_decode(buf, avail, declared, values, max_values,
-			     text_encoding);
+	                     text_encoding);
 }
 
 /* ---- b-tree page headers ---------------------------------------------- */
@@ -332,7 +331,7 @@ type_valid(uint8_t t)
 
 bool
 gsr_page_hdr_parse(const unsigned char *page, uint32_t usable_size,
-		   uint32_t hdr_off, struct gsr_page_hdr *h)
+                   uint32_t hdr_off, struct gsr_page_hdr *h)
 {
 	uint32_t hsize;
 
@@ -356,7 +355,7 @@ gsr_page_hdr_parse(const unsigned char *page, uint32_t usable_size,
 
 int
 gsr_btree_page_check(const unsigned char *page, uint32_t page_size,
-		     uint32_t usable_size, uint32_t hdr_off, bool strict)
+                     uint32_t usable_size, uint32_t hdr_off, bool strict)
 {
 	struct gsr_page_hdr h;
 

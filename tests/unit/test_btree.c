@@ -69,8 +69,8 @@ open_garbage(void **state)
 		assert_int_equal(in.n_pages, len ? 1 : 0);
 		assert_null(gsr_pagefile_page(pf, 1));
 		assert_null(gsr_pagefile_page(pf, 0));
-		assert_int_equal(gsr_btree_walk_table(&ctx, pf, 1, no_rows,
-						      NULL, &st), 0);
+		assert_int_equal(
+		    gsr_btree_walk_table(&ctx, pf, 1, no_rows, NULL, &st), 0);
 		assert_int_equal(st.pages_damaged, 1);
 		assert_int_equal(gsr_freelist_pages(&ctx, pf, &pages, &n), 0);
 		assert_int_equal(n, 0);
@@ -126,26 +126,40 @@ enum {
 };
 
 static struct dbspec dbs[DB_COUNT] = {
-	[DB_4096] = { "gpustack-4096", 4096, NULL, 0, false, true, 3000, NULL },
-	[DB_512] = { "p512", 512, NULL, 0, false, false, 9000, NULL },
-	[DB_65536] = { "p65536", 65536, NULL, 0, false, false, 3000, NULL },
-	[DB_UTF16LE] = { "utf16le", 4096, "UTF-16le", 0, false, true, 2000,
-			 NULL },
-	[DB_UTF16BE] = { "utf16be", 1024, "UTF-16be", 0, false, false, 2000,
-			 NULL },
-	[DB_RESERVED] = { "reserved", 4096, NULL, 32, false, true, 2000,
-			  NULL },
-	[DB_AUTOVACUUM] = { "autovacuum", 1024, NULL, 0, true, true, 2000,
-			    NULL },
+    [DB_4096] = {"gpustack-4096", 4096, NULL, 0, false, true, 3000, NULL},
+    [DB_512] = {"p512", 512, NULL, 0, false, false, 9000, NULL},
+    [DB_65536] = {"p65536", 65536, NULL, 0, false, false, 3000, NULL},
+    [DB_UTF16LE] = {"utf16le", 4096, "UTF-16le", 0, false, true, 2000, NULL},
+    [DB_UTF16BE] = {"utf16be", 1024, "UTF-16be", 0, false, false, 2000, NULL},
+    [DB_RESERVED] = {"reserved", 4096, NULL, 32, false, true, 2000, NULL},
+    [DB_AUTOVACUUM] = {"autovacuum", 1024, NULL, 0, true, true, 2000, NULL},
 };
 
 static char tmpdir[256];
 
 static const int64_t edge_ints[] = {
-	0, 1, -1, 2, 127, -128, 128, 255, 32767, -32768, 32768,
-	8388607, -8388608, 8388608, 2147483647, -2147483648LL, 2147483648LL,
-	140737488355327LL, -140737488355328LL, 140737488355328LL,
-	INT64_MAX, INT64_MIN,
+    0,
+    1,
+    -1,
+    2,
+    127,
+    -128,
+    128,
+    255,
+    32767,
+    -32768,
+    32768,
+    8388607,
+    -8388608,
+    8388608,
+    2147483647,
+    -2147483648LL,
+    2147483648LL,
+    140737488355327LL,
+    -140737488355328LL,
+    140737488355328LL,
+    INT64_MAX,
+    INT64_MIN,
 };
 
 static double
@@ -191,7 +205,7 @@ bind_t_row(sqlite3_stmt *st, int i)
 		sqlite3_bind_null(st, 1);
 	else
 		sqlite3_bind_int64(st, 1,
-				   edge_ints[i % GSR_ARRAY_LEN(edge_ints)]);
+		                   edge_ints[i % GSR_ARRAY_LEN(edge_ints)]);
 	sqlite3_bind_double(st, 2, edge_real(i));
 	n = long_len(i, 97);
 	if (n != 0) {
@@ -206,8 +220,8 @@ bind_t_row(sqlite3_stmt *st, int i)
 		sqlite3_bind_text(st, 3, "", 0, SQLITE_STATIC);
 	} else {
 		snprintf(small, sizeof small,
-			 "row %d \xc3\xa9\xe4\xb8\xad\xf0\x9f\x98\x80 %x", i,
-			 (unsigned)i * 2654435761u);
+		         "row %d \xc3\xa9\xe4\xb8\xad\xf0\x9f\x98\x80 %x", i,
+		         (unsigned)i * 2654435761u);
 		sqlite3_bind_text(st, 3, small, -1, SQLITE_TRANSIENT);
 	}
 	n = long_len(i, 89);
@@ -255,14 +269,16 @@ fill_generic(sqlite3 *db, const char *table, int n_rows)
 	bool notnull[64], pk[64];
 	int n_cols = 0;
 
-	assert_int_equal(sqlite3_prepare_v2(db,
-		"SELECT type, \"notnull\", pk FROM pragma_table_info(?1)",
-		-1, &info, NULL), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_prepare_v2(
+	        db, "SELECT type, \"notnull\", pk FROM pragma_table_info(?1)",
+	        -1, &info, NULL),
+	    SQLITE_OK);
 	sqlite3_bind_text(info, 1, table, -1, SQLITE_STATIC);
 	while (sqlite3_step(info) == SQLITE_ROW) {
 		assert_true(n_cols < 64);
 		snprintf(types[n_cols], sizeof types[0], "%s",
-			 (const char *)sqlite3_column_text(info, 0));
+		         (const char *)sqlite3_column_text(info, 0));
 		notnull[n_cols] = sqlite3_column_int(info, 1) != 0;
 		pk[n_cols] = sqlite3_column_int(info, 2) != 0;
 		n_cols++;
@@ -271,15 +287,15 @@ fill_generic(sqlite3 *db, const char *table, int n_rows)
 	assert_true(n_cols > 0);
 	{
 		int len = snprintf(sql, sizeof sql,
-				   "INSERT INTO \"%s\" VALUES (?", table);
+		                   "INSERT INTO \"%s\" VALUES (?", table);
 
 		for (int k = 1; k < n_cols; k++)
-			len += snprintf(sql + len, sizeof sql - (size_t)len,
-					",?");
+			len +=
+			    snprintf(sql + len, sizeof sql - (size_t)len, ",?");
 		snprintf(sql + len, sizeof sql - (size_t)len, ")");
 	}
 	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &ins, NULL),
-			 SQLITE_OK);
+	                 SQLITE_OK);
 	for (int i = 1; i <= n_rows; i++) {
 		for (int k = 0; k < n_cols; k++) {
 			const char *t = types[k];
@@ -288,15 +304,16 @@ fill_generic(sqlite3 *db, const char *table, int n_rows)
 			if (!notnull[k] && !pk[k] && (i + k) % 5 == 0) {
 				sqlite3_bind_null(ins, k + 1);
 			} else if (strstr(t, "INT") != NULL) {
-				sqlite3_bind_int64(ins, k + 1,
-					pk[k] ? i : (int64_t)i * (k + 3));
+				sqlite3_bind_int64(
+				    ins, k + 1,
+				    pk[k] ? i : (int64_t)i * (k + 3));
 			} else if (strcmp(t, "BOOLEAN") == 0) {
 				sqlite3_bind_int(ins, k + 1, (i + k) % 2);
 			} else if (strcmp(t, "FLOAT") == 0) {
 				/* Integral values are stored as integers in
 				 * a REAL column. */
-				sqlite3_bind_double(ins, k + 1,
-					i % 4 == 0 ? i / 4 : i * 0.37);
+				sqlite3_bind_double(
+				    ins, k + 1, i % 4 == 0 ? i / 4 : i * 0.37);
 			} else if (strcmp(t, "JSON") == 0 && i % 50 == 7) {
 				size_t n = 6000 + (size_t)i * 3;
 				char *j = malloc(n + 1);
@@ -309,22 +326,22 @@ fill_generic(sqlite3 *db, const char *table, int n_rows)
 				sqlite3_bind_text(ins, k + 1, j, (int)n, free);
 			} else if (strcmp(t, "JSON") == 0) {
 				snprintf(buf, sizeof buf,
-					 "{\"row\": %d, \"gpu\": [%d, %d]}", i,
-					 i % 8, k);
+				         "{\"row\": %d, \"gpu\": [%d, %d]}", i,
+				         i % 8, k);
 				sqlite3_bind_text(ins, k + 1, buf, -1,
-						  SQLITE_TRANSIENT);
+				                  SQLITE_TRANSIENT);
 			} else if (strncmp(t, "DATE", 4) == 0 ||
-				   strcmp(t, "TIMESTAMP") == 0) {
+			           strcmp(t, "TIMESTAMP") == 0) {
 				snprintf(buf, sizeof buf,
-					 "2025-03-%02d 12:%02d:00.%06d",
-					 i % 28 + 1, k % 60, i);
+				         "2025-03-%02d 12:%02d:00.%06d",
+				         i % 28 + 1, k % 60, i);
 				sqlite3_bind_text(ins, k + 1, buf, -1,
-						  SQLITE_TRANSIENT);
+				                  SQLITE_TRANSIENT);
 			} else {
 				snprintf(buf, sizeof buf,
-					 "%s-%d-%d-caf\xc3\xa9", table, k, i);
+				         "%s-%d-%d-caf\xc3\xa9", table, k, i);
 				sqlite3_bind_text(ins, k + 1, buf, -1,
-						  SQLITE_TRANSIENT);
+				                  SQLITE_TRANSIENT);
 			}
 		}
 		assert_int_equal(sqlite3_step(ins), SQLITE_DONE);
@@ -340,11 +357,15 @@ fill_gpustack(sqlite3 *db)
 		const char *name;
 		int rows;
 	} tables[] = {
-		{ "models", 2000 }, { "workers", 150 },
-		{ "system_loads", 400 }, { "model_instances", 300 },
-		{ "model_usages", 300 }, { "model_files", 150 },
-		{ "modelinstancemodelfilelink", 200 }, { "users", 60 },
-		{ "api_keys", 100 },
+	    {"models", 2000},
+	    {"workers", 150},
+	    {"system_loads", 400},
+	    {"model_instances", 300},
+	    {"model_usages", 300},
+	    {"model_files", 150},
+	    {"modelinstancemodelfilelink", 200},
+	    {"users", 60},
+	    {"api_keys", 100},
 	};
 
 	for (size_t i = 0; i < GSR_ARRAY_LEN(tables); i++)
@@ -364,13 +385,17 @@ build_db(int which)
 	if (s->path != NULL)
 		return s->path;
 	snprintf(path, sizeof path, "%s/%s.db", tmpdir, s->name);
-	assert_int_equal(sqlite3_open_v2(path, &db,
-		SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_open_v2(path, &db,
+	                    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL),
+	    SQLITE_OK);
 	if (s->reserve) {
 		int n = s->reserve;
 
-		assert_int_equal(sqlite3_file_control(db, "main",
-			SQLITE_FCNTL_RESERVE_BYTES, &n), SQLITE_OK);
+		assert_int_equal(
+		    sqlite3_file_control(db, "main", SQLITE_FCNTL_RESERVE_BYTES,
+		                         &n),
+		    SQLITE_OK);
 	}
 	snprintf(sql, sizeof sql, "PRAGMA page_size=%d", s->page_size);
 	exec_sql(db, sql);
@@ -384,9 +409,10 @@ build_db(int which)
 	exec_sql(db, "BEGIN");
 	exec_sql(db, "CREATE TABLE t(a, b, c, d, e)");
 	exec_sql(db, "CREATE INDEX t_c ON t(c)");
-	assert_int_equal(sqlite3_prepare_v2(db,
-		"INSERT INTO t VALUES (?, ?, ?, ?, ?)", -1, &st, NULL),
-		SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_prepare_v2(db, "INSERT INTO t VALUES (?, ?, ?, ?, ?)", -1,
+	                       &st, NULL),
+	    SQLITE_OK);
 	for (int i = 1; i <= s->rows; i++) {
 		bind_t_row(st, i);
 		assert_int_equal(sqlite3_step(st), SQLITE_DONE);
@@ -399,7 +425,7 @@ build_db(int which)
 	}
 	exec_sql(db, "COMMIT");
 	snprintf(sql, sizeof sql, "DELETE FROM t WHERE rowid BETWEEN %d AND %d",
-		 s->rows / 3, s->rows / 3 + s->rows / 10);
+	         s->rows / 3, s->rows / 3 + s->rows / 10);
 	exec_sql(db, sql);
 	assert_int_equal(sqlite3_close(db), SQLITE_OK);
 	s->path = strdup(path);
@@ -418,7 +444,7 @@ struct rowrec {
 struct cmp {
 	sqlite3_stmt *lookup; /* SELECT rowid, * FROM tbl WHERE rowid = ?1 */
 	int n_cols;
-	int ipk;        /* the INTEGER PRIMARY KEY column, or -1 */
+	int ipk; /* the INTEGER PRIMARY KEY column, or -1 */
 	bool real_aff[64];
 	int key_cols[64]; /* index walks: the table column of each key */
 	int n_keys;
@@ -435,7 +461,7 @@ struct cmp {
  * of it, -1 otherwise. */
 static int
 cmp_value(const struct cmp *c, const struct gsr_value *v, int col,
-	  bool real_aff, bool is_ipk, int64_t rowid)
+          bool real_aff, bool is_ipk, int64_t rowid)
 {
 	sqlite3_stmt *st = c->lookup;
 	int t = sqlite3_column_type(st, col);
@@ -463,22 +489,31 @@ cmp_value(const struct cmp *c, const struct gsr_value *v, int col,
 		if (t == SQLITE_NULL)
 			return 0;
 		return is_ipk && t == SQLITE_INTEGER &&
-		       sqlite3_column_int64(st, col) == rowid ? 0 : -1;
+		               sqlite3_column_int64(st, col) == rowid
+		           ? 0
+		           : -1;
 	case GSR_V_INT:
 		if (t == SQLITE_INTEGER)
 			return sqlite3_column_int64(st, col) == v->i ? 0 : -1;
 		return t == SQLITE_FLOAT && real_aff &&
-		       sqlite3_column_double(st, col) == (double)v->i ? 0 : -1;
+		               sqlite3_column_double(st, col) == (double)v->i
+		           ? 0
+		           : -1;
 	case GSR_V_REAL:
 		d = sqlite3_column_double(st, col);
 		return t == SQLITE_FLOAT && memcmp(&d, &v->r, sizeof d) == 0
-		       ? 0 : -1;
+		           ? 0
+		           : -1;
 	case GSR_V_TEXT:
 		return t == SQLITE_TEXT && n == v->n &&
-		       (n == 0 || memcmp(p, v->p, n) == 0) ? 0 : -1;
+		               (n == 0 || memcmp(p, v->p, n) == 0)
+		           ? 0
+		           : -1;
 	case GSR_V_BLOB:
 		return t == SQLITE_BLOB && n == v->n &&
-		       (n == 0 || memcmp(p, v->p, n) == 0) ? 0 : -1;
+		               (n == 0 || memcmp(p, v->p, n) == 0)
+		           ? 0
+		           : -1;
 	}
 	return -1;
 }
@@ -522,14 +557,14 @@ cmp_row(void *arg, const struct gsr_row *row)
 		if (c->index && k == (size_t)c->n_keys)
 			break;
 		r = cmp_value(c, &row->values[k], col + 1, c->real_aff[col],
-			      col == c->ipk, rowid);
+		              col == c->ipk, rowid);
 		if (r < 0) {
 			if (c->mismatches < 5)
 				print_message("rowid %lld: value %zu differs"
-					      " (type %d, n %zu)\n",
-					      (long long)rowid, k,
-					      row->values[k].type,
-					      row->values[k].n);
+				              " (type %d, n %zu)\n",
+				              (long long)rowid, k,
+				              row->values[k].type,
+				              row->values[k].n);
 			bad = true;
 		}
 		cut |= r == 1;
@@ -546,7 +581,8 @@ cmp_row(void *arg, const struct gsr_row *row)
 		c->exact++;
 	if (!c->index) {
 		assert_int_equal(gsr_grow((void **)&c->recs, &c->cap_recs,
-					  c->n_recs + 1, sizeof *c->recs), 0);
+		                          c->n_recs + 1, sizeof *c->recs),
+		                 0);
 		c->recs[c->n_recs].rowid = rowid;
 		c->recs[c->n_recs].pgno = row->pgno;
 		c->recs[c->n_recs].cell_offset = row->cell_offset;
@@ -564,7 +600,7 @@ real_affinity(const char *decl)
 
 	for (i = 0; decl[i] != '\0' && i < sizeof up - 1; i++)
 		up[i] = (char)(decl[i] >= 'a' && decl[i] <= 'z' ? decl[i] - 32
-							       : decl[i]);
+		                                                : decl[i]);
 	up[i] = '\0';
 	if (strstr(up, "INT") || strstr(up, "CHAR") || strstr(up, "CLOB") ||
 	    strstr(up, "TEXT") || strstr(up, "BLOB") || up[0] == '\0')
@@ -583,14 +619,16 @@ cmp_init(struct cmp *c, sqlite3 *db, const char *table)
 	memset(c, 0, sizeof *c);
 	c->ipk = -1;
 	snprintf(sql, sizeof sql,
-		 "SELECT rowid, * FROM \"%s\" WHERE rowid = ?1", table);
+	         "SELECT rowid, * FROM \"%s\" WHERE rowid = ?1", table);
 	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &c->lookup, NULL),
-			 SQLITE_OK);
+	                 SQLITE_OK);
 	c->n_cols = sqlite3_column_count(c->lookup) - 1;
 	assert_true(c->n_cols <= 64);
-	assert_int_equal(sqlite3_prepare_v2(db,
-		"SELECT cid, type, pk FROM pragma_table_info(?1)", -1, &st,
-		NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(
+	                     db,
+	                     "SELECT cid, type, pk FROM pragma_table_info(?1)",
+	                     -1, &st, NULL),
+	                 SQLITE_OK);
 	sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		int cid = sqlite3_column_int(st, 0);
@@ -601,7 +639,7 @@ cmp_init(struct cmp *c, sqlite3 *db, const char *table)
 			n_pk++;
 			pk_col = cid;
 			pk_integer = type != NULL &&
-				     sqlite3_stricmp(type, "INTEGER") == 0;
+			             sqlite3_stricmp(type, "INTEGER") == 0;
 		}
 	}
 	sqlite3_finalize(st);
@@ -620,13 +658,13 @@ cmp_release(struct cmp *c)
 /* Walk table `table` (root) of pf into c, which the caller releases. */
 static void
 walk_table(sqlite3 *db, struct gsr_pagefile *pf, const char *table,
-	   uint32_t root, struct cmp *c, struct gsr_walk_stats *st)
+           uint32_t root, struct cmp *c, struct gsr_walk_stats *st)
 {
 	struct gsr_ctx ctx = GSR_CTX_INIT;
 
 	cmp_init(c, db, table);
 	assert_int_equal(gsr_btree_walk_table(&ctx, pf, root, cmp_row, c, st),
-			 0);
+	                 0);
 	assert_false(gsr_ctx_failed(&ctx));
 	assert_int_equal(st->rows, c->delivered);
 }
@@ -634,7 +672,7 @@ walk_table(sqlite3 *db, struct gsr_pagefile *pf, const char *table,
 /* The table must come out whole and exact. */
 static void
 check_table_exact(sqlite3 *db, struct gsr_pagefile *pf, const char *table,
-		  uint32_t root)
+                  uint32_t root)
 {
 	struct gsr_walk_stats st;
 	struct cmp c;
@@ -642,11 +680,11 @@ check_table_exact(sqlite3 *db, struct gsr_pagefile *pf, const char *table,
 	walk_table(db, pf, table, root, &c, &st);
 	if (c.mismatches || c.delivered != (uint64_t)count_rows(db, table))
 		print_error("table %s: %llu delivered, %llu exact, %llu "
-			    "mismatches, %lld in SQLite\n", table,
-			    (unsigned long long)c.delivered,
-			    (unsigned long long)c.exact,
-			    (unsigned long long)c.mismatches,
-			    (long long)count_rows(db, table));
+		            "mismatches, %lld in SQLite\n",
+		            table, (unsigned long long)c.delivered,
+		            (unsigned long long)c.exact,
+		            (unsigned long long)c.mismatches,
+		            (long long)count_rows(db, table));
 	assert_int_equal(c.mismatches, 0);
 	assert_int_equal(c.out_of_order, 0);
 	assert_int_equal(c.exact, c.delivered);
@@ -662,7 +700,7 @@ check_table_exact(sqlite3 *db, struct gsr_pagefile *pf, const char *table,
  * columns, one per row. */
 static void
 check_index_exact(sqlite3 *db, struct gsr_pagefile *pf, const char *index,
-		  const char *table, uint32_t root)
+                  const char *table, uint32_t root)
 {
 	struct gsr_ctx ctx = GSR_CTX_INIT;
 	struct gsr_walk_stats st;
@@ -671,19 +709,21 @@ check_index_exact(sqlite3 *db, struct gsr_pagefile *pf, const char *index,
 
 	cmp_init(&c, db, table);
 	c.index = true;
-	assert_int_equal(sqlite3_prepare_v2(db,
-		"SELECT cid FROM pragma_index_info(?1) ORDER BY seqno", -1,
-		&q, NULL), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_prepare_v2(
+	        db, "SELECT cid FROM pragma_index_info(?1) ORDER BY seqno", -1,
+	        &q, NULL),
+	    SQLITE_OK);
 	sqlite3_bind_text(q, 1, index, -1, SQLITE_STATIC);
 	while (sqlite3_step(q) == SQLITE_ROW)
 		c.key_cols[c.n_keys++] = sqlite3_column_int(q, 0);
 	sqlite3_finalize(q);
 	assert_true(c.n_keys > 0);
-	assert_int_equal(gsr_btree_walk_index(&ctx, pf, root, cmp_row, &c,
-					      &st), 0);
+	assert_int_equal(gsr_btree_walk_index(&ctx, pf, root, cmp_row, &c, &st),
+	                 0);
 	if (c.mismatches)
 		print_error("index %s: %llu mismatches\n", index,
-			    (unsigned long long)c.mismatches);
+		            (unsigned long long)c.mismatches);
 	assert_int_equal(c.mismatches, 0);
 	assert_int_equal(c.exact, c.delivered);
 	assert_int_equal(c.delivered, count_rows(db, table));
@@ -701,10 +741,13 @@ check_all_exact(sqlite3 *db, struct gsr_pagefile *pf, const char *skip)
 	int n_tables = 0, n_indexes = 0;
 
 	check_table_exact(db, pf, "sqlite_master", 1);
-	assert_int_equal(sqlite3_prepare_v2(db,
-		"SELECT type, name, tbl_name, rootpage FROM sqlite_master "
-		"WHERE rootpage > 0 ORDER BY rowid", -1, &st, NULL),
-		SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_prepare_v2(
+	        db,
+	        "SELECT type, name, tbl_name, rootpage FROM sqlite_master "
+	        "WHERE rootpage > 0 ORDER BY rowid",
+	        -1, &st, NULL),
+	    SQLITE_OK);
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		const char *type = (const char *)sqlite3_column_text(st, 0);
 		const char *name = (const char *)sqlite3_column_text(st, 1);
@@ -731,8 +774,8 @@ open_ro(const char *path)
 {
 	sqlite3 *db = NULL;
 
-	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY,
-					 NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL),
+	                 SQLITE_OK);
 	return db;
 }
 
@@ -742,8 +785,7 @@ pragma_int(sqlite3 *db, const char *sql)
 	sqlite3_stmt *st = NULL;
 	int64_t v;
 
-	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL),
-			 SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
 	v = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
@@ -780,14 +822,15 @@ check_db(int which, const char *skip)
 	assert_int_equal(in.n_pages, size / (size_t)s->page_size);
 	assert_int_equal(in.header_pages, in.n_pages);
 	assert_int_equal(in.text_encoding,
-			 s->encoding == NULL ? 1
-			 : strcmp(s->encoding, "UTF-16le") == 0 ? 2 : 3);
+	                 s->encoding == NULL                    ? 1
+	                 : strcmp(s->encoding, "UTF-16le") == 0 ? 2
+	                                                        : 3);
 	assert_int_equal(in.autovacuum != 0, s->autovacuum);
 	assert_int_equal(in.freelist_count,
-			 pragma_int(db, "PRAGMA freelist_count"));
+	                 pragma_int(db, "PRAGMA freelist_count"));
 	/* Page 1 is the sqlite_master leaf or interior page. */
 	assert_true(gsr_btree_page_type(pf, 1) == GSR_PAGE_TABLE_LEAF ||
-		    gsr_btree_page_type(pf, 1) == GSR_PAGE_TABLE_INTERIOR);
+	            gsr_btree_page_type(pf, 1) == GSR_PAGE_TABLE_INTERIOR);
 	assert_int_equal(gsr_btree_page_type(pf, 0), 0);
 	assert_int_equal(gsr_btree_page_type(pf, in.n_pages + 1), 0);
 	check_all_exact(db, pf, skip);
@@ -872,7 +915,7 @@ grab_first(void *arg, const struct gsr_row *row)
 static void
 db_utf16le(void **state)
 {
-	static const unsigned char bad[] = { 'a', 0, 0x00, 0xdc, 'b', 0 };
+	static const unsigned char bad[] = {'a', 0, 0x00, 0xdc, 'b', 0};
 	const char *path;
 	struct gsr_ctx ctx = GSR_CTX_INIT;
 	struct gsr_pagefile *pf;
@@ -887,10 +930,12 @@ db_utf16le(void **state)
 	path = build_db(DB_UTF16LE);
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
 	if (pragma_int(db, "SELECT count(*) FROM sqlite_master "
-			   "WHERE name = 'u'") == 0) {
+	                   "WHERE name = 'u'") == 0) {
 		exec_sql(db, "CREATE TABLE u(x)");
 		assert_int_equal(sqlite3_prepare_v2(db,
-			"INSERT INTO u VALUES (?)", -1, &ins, NULL), SQLITE_OK);
+		                                    "INSERT INTO u VALUES (?)",
+		                                    -1, &ins, NULL),
+		                 SQLITE_OK);
 		/* Native order is little-endian here, as the database: the
 		 * bytes are stored as given. */
 		sqlite3_bind_text16(ins, 1, bad, sizeof bad, SQLITE_STATIC);
@@ -904,7 +949,8 @@ db_utf16le(void **state)
 	img = read_image(path, &size);
 	pf = gsr_pagefile_open_mem(&ctx, img, size, 0);
 	assert_int_equal(gsr_btree_walk_table(&ctx, pf, rootpage_of(db, "u"),
-					      grab_first, &v, &st), 1);
+	                                      grab_first, &v, &st),
+	                 1);
 	assert_int_equal(v.type, GSR_V_BLOB);
 	assert_true(v.encoding_error);
 	assert_false(v.truncated);
@@ -949,7 +995,7 @@ db_autovacuum(void **state)
 			n_map++;
 			assert_int_equal(gsr_btree_page_type(pf, p), 0);
 			assert_int_equal(gsr_ptrmap_get(pf, p, &type, &parent),
-					 -1);
+			                 -1);
 		}
 	}
 	/* 1024-byte pages: a map page has 1024 / 5 = 204 entries, so one
@@ -964,14 +1010,15 @@ db_autovacuum(void **state)
 	assert_int_equal(c.mismatches, 0);
 	for (size_t i = 0; i < c.n_recs; i++) {
 		assert_false(gsr_ptrmap_is_map_page(pf, c.recs[i].pgno));
-		assert_int_equal(gsr_ptrmap_get(pf, c.recs[i].pgno, &type,
-						&parent), 0);
+		assert_int_equal(
+		    gsr_ptrmap_get(pf, c.recs[i].pgno, &type, &parent), 0);
 		assert_int_equal(type, c.recs[i].pgno == root
-				 ? GSR_PTRMAP_ROOTPAGE : GSR_PTRMAP_BTREE);
+		                           ? GSR_PTRMAP_ROOTPAGE
+		                           : GSR_PTRMAP_BTREE);
 	}
 	assert_int_equal(gsr_ptrmap_get(pf, 1, &type, &parent), -1);
 	assert_int_equal(gsr_ptrmap_get(pf, in.n_pages + 1, &type, &parent),
-			 -1);
+	                 -1);
 	cmp_release(&c);
 	gsr_pagefile_close(pf);
 	free(img);
@@ -1030,11 +1077,11 @@ page_at(struct damage *d, uint32_t pgno)
 /* Walk t of the damaged copy (its first size bytes). */
 static void
 walk_damaged(struct damage *d, size_t size, struct cmp *c,
-	     struct gsr_walk_stats *st, uint32_t hint)
+             struct gsr_walk_stats *st, uint32_t hint)
 {
 	struct gsr_ctx ctx = GSR_CTX_INIT;
-	struct gsr_pagefile *pf = gsr_pagefile_open_mem(&ctx, d->copy, size,
-							hint);
+	struct gsr_pagefile *pf =
+	    gsr_pagefile_open_mem(&ctx, d->copy, size, hint);
 
 	assert_non_null(pf);
 	walk_table(d->db, pf, "t", d->root, c, st);
@@ -1083,7 +1130,7 @@ damage_zero_leaf(void **state)
  * overflow pointer independently of the code under test. */
 static uint32_t
 first_overflow(const unsigned char *page, uint32_t usable, uint32_t off,
-	       uint64_t *payload)
+               uint64_t *payload)
 {
 	uint64_t p, rowid, x = usable - 35, m, k, local;
 	int l1, l2;
@@ -1117,9 +1164,8 @@ damage_overflow_chain(void **state)
 		}
 	}
 	assert_true(victim != SIZE_MAX);
-	ovfl = first_overflow(page_at(&d, d.clean.recs[victim].pgno),
-			      d.usable, d.clean.recs[victim].cell_offset,
-			      &payload);
+	ovfl = first_overflow(page_at(&d, d.clean.recs[victim].pgno), d.usable,
+	                      d.clean.recs[victim].cell_offset, &payload);
 	second = gsr_get_u32(page_at(&d, ovfl));
 	assert_true(second != 0);
 
@@ -1264,14 +1310,16 @@ damage_truncated(void **state)
 	{
 		sqlite3_stmt *q = NULL;
 
-		assert_int_equal(sqlite3_prepare_v2(d.db,
-			"SELECT name, rootpage FROM sqlite_master "
-			"WHERE type = 'table'", -1, &q, NULL), SQLITE_OK);
+		assert_int_equal(sqlite3_prepare_v2(
+		                     d.db,
+		                     "SELECT name, rootpage FROM sqlite_master "
+		                     "WHERE type = 'table'",
+		                     -1, &q, NULL),
+		                 SQLITE_OK);
 		while (sqlite3_step(q) == SQLITE_ROW) {
-			walk_table(d.db, pf,
-				   (const char *)sqlite3_column_text(q, 0),
-				   (uint32_t)sqlite3_column_int64(q, 1), &c,
-				   &st);
+			walk_table(
+			    d.db, pf, (const char *)sqlite3_column_text(q, 0),
+			    (uint32_t)sqlite3_column_int64(q, 1), &c, &st);
 			assert_int_equal(c.mismatches, 0);
 			cmp_release(&c);
 		}
@@ -1367,23 +1415,26 @@ walk_stop_and_errors(void **state)
 	img = read_image(path, &size);
 	pf = gsr_pagefile_open_mem(&ctx, img, size, 0);
 	assert_int_equal(gsr_btree_walk_table(&ctx, pf, rootpage_of(db, "t"),
-					      stop_at_once, &calls, &st), 1);
+	                                      stop_at_once, &calls, &st),
+	                 1);
 	assert_int_equal(calls, 1);
 	assert_int_equal(st.rows, 1);
 	/* A table walk on an index root: the root is damaged. */
 	assert_int_equal(gsr_btree_walk_table(&ctx, pf, rootpage_of(db, "t_c"),
-					      stop_at_once, &calls, &st), 0);
+	                                      stop_at_once, &calls, &st),
+	                 0);
 	assert_int_equal(st.pages_damaged, 1);
 	assert_int_equal(calls, 1);
 	assert_int_equal(gsr_btree_walk_index(&ctx, pf, rootpage_of(db, "t"),
-					      stop_at_once, &calls, NULL), 0);
-	assert_int_equal(gsr_btree_walk_table(&ctx, pf, 0, stop_at_once,
-					      &calls, &st), 0);
+	                                      stop_at_once, &calls, NULL),
+	                 0);
+	assert_int_equal(
+	    gsr_btree_walk_table(&ctx, pf, 0, stop_at_once, &calls, &st), 0);
 	assert_int_equal(st.pages_damaged, 1);
 	/* After an error: a no-op. */
 	gsr_ctx_fail(&ctx, GSR_ERR_IO, "earlier");
-	assert_int_equal(gsr_btree_walk_table(&ctx, pf, 1, stop_at_once,
-					      &calls, &st), -1);
+	assert_int_equal(
+	    gsr_btree_walk_table(&ctx, pf, 1, stop_at_once, &calls, &st), -1);
 	assert_int_equal(st.rows, 0);
 	assert_string_equal(ctx.msg, "earlier");
 	gsr_pagefile_close(pf);
@@ -1417,7 +1468,8 @@ walk_cancel(void **state)
 	pf = gsr_pagefile_open_mem(&ctx, img, size, 0);
 	gsr_cancel_request();
 	assert_int_equal(gsr_btree_walk_table(&ctx, pf, rootpage_of(db, "t"),
-					      count_rows_cb, &n, &st), -1);
+	                                      count_rows_cb, &n, &st),
+	                 -1);
 	assert_int_equal(ctx.err, GSR_ERR_CANCELED);
 	assert_int_equal(st.pages_visited, 1024);
 	assert_true(n > 0 && n < (uint64_t)count_rows(db, "t"));
@@ -1448,21 +1500,21 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(open_garbage),
-		cmocka_unit_test(db_gpustack_4096),
-		cmocka_unit_test(db_page_512),
-		cmocka_unit_test(db_page_65536),
-		cmocka_unit_test(db_utf16le),
-		cmocka_unit_test(db_utf16be),
-		cmocka_unit_test(db_reserved),
-		cmocka_unit_test(db_autovacuum),
-		cmocka_unit_test(damage_zero_leaf),
-		cmocka_unit_test(damage_overflow_chain),
-		cmocka_unit_test(damage_interior),
-		cmocka_unit_test(damage_truncated),
-		cmocka_unit_test(damage_page1),
-		cmocka_unit_test(walk_stop_and_errors),
-		cmocka_unit_test(walk_cancel),
+	    cmocka_unit_test(open_garbage),
+	    cmocka_unit_test(db_gpustack_4096),
+	    cmocka_unit_test(db_page_512),
+	    cmocka_unit_test(db_page_65536),
+	    cmocka_unit_test(db_utf16le),
+	    cmocka_unit_test(db_utf16be),
+	    cmocka_unit_test(db_reserved),
+	    cmocka_unit_test(db_autovacuum),
+	    cmocka_unit_test(damage_zero_leaf),
+	    cmocka_unit_test(damage_overflow_chain),
+	    cmocka_unit_test(damage_interior),
+	    cmocka_unit_test(damage_truncated),
+	    cmocka_unit_test(damage_page1),
+	    cmocka_unit_test(walk_stop_and_errors),
+	    cmocka_unit_test(walk_cancel),
 	};
 	return cmocka_run_group_tests_name("btree", tests, setup, teardown);
 }

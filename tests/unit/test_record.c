@@ -38,7 +38,7 @@ static unsigned char *last_copy;
 
 static int
 decode_exact(const void *rec, size_t n, struct gsr_value *v, size_t max,
-	     uint32_t enc)
+             uint32_t enc)
 {
 	free(last_copy);
 	last_copy = exact_copy(rec, n);
@@ -54,14 +54,26 @@ varint_lengths(void **state)
 		uint64_t v;
 		int len;
 	} cases[] = {
-		{ 0, 1 }, { 1, 1 }, { 127, 1 }, { 128, 2 }, { 16383, 2 },
-		{ 16384, 3 }, { (1u << 21) - 1, 3 }, { 1u << 21, 4 },
-		{ (1u << 28) - 1, 4 }, { 1u << 28, 5 },
-		{ (1ULL << 35) - 1, 5 }, { 1ULL << 35, 6 },
-		{ (1ULL << 42) - 1, 6 }, { 1ULL << 42, 7 },
-		{ (1ULL << 49) - 1, 7 }, { 1ULL << 49, 8 },
-		{ (1ULL << 56) - 1, 8 }, { 1ULL << 56, 9 },
-		{ INT64_MAX, 9 }, { UINT64_MAX, 9 },
+	    {0, 1},
+	    {1, 1},
+	    {127, 1},
+	    {128, 2},
+	    {16383, 2},
+	    {16384, 3},
+	    {(1u << 21) - 1, 3},
+	    {1u << 21, 4},
+	    {(1u << 28) - 1, 4},
+	    {1u << 28, 5},
+	    {(1ULL << 35) - 1, 5},
+	    {1ULL << 35, 6},
+	    {(1ULL << 42) - 1, 6},
+	    {1ULL << 42, 7},
+	    {(1ULL << 49) - 1, 7},
+	    {1ULL << 49, 8},
+	    {(1ULL << 56) - 1, 8},
+	    {1ULL << 56, 9},
+	    {INT64_MAX, 9},
+	    {UINT64_MAX, 9},
 	};
 	unsigned char b[9];
 
@@ -104,8 +116,7 @@ varint_truncated(void **state)
 
 	(void)state;
 	for (int want = 2; want <= 9; want++) {
-		uint64_t x = want == 9 ? UINT64_MAX
-				       : 1ULL << (7 * (want - 1));
+		uint64_t x = want == 9 ? UINT64_MAX : 1ULL << (7 * (want - 1));
 		int len = put_varint(b, x);
 
 		assert_int_equal(len, want);
@@ -127,7 +138,7 @@ varint_truncated(void **state)
  * its size. */
 static size_t
 make_record(unsigned char *out, const uint64_t *types, size_t n_types,
-	    const void *body, size_t body_len)
+            const void *body, size_t body_len)
 {
 	unsigned char hdr[512];
 	size_t h = 0, hlen;
@@ -150,25 +161,24 @@ static void
 record_serial_types(void **state)
 {
 	static const unsigned char body[] = {
-		0xff,                                     /* 1: -1 */
-		0x80, 0x00,                               /* 2: -32768 */
-		0x7f, 0xff, 0xff,                         /* 3: 8388607 */
-		0x80, 0x00, 0x00, 0x00,                   /* 4: INT32_MIN */
-		0x7f, 0xff, 0xff, 0xff, 0xff, 0xff,       /* 5: 2^47-1 */
-		0x80, 0, 0, 0, 0, 0, 0, 0,                /* 6: INT64_MIN */
-		0x40, 0x09, 0x21, 0xfb, 0x54, 0x44, 0x2d, 0x18, /* 7: pi */
-		0xde, 0xad, 0xbe,                         /* blob of 3 */
-		'h', 'e', 'l', 'l', 'o',                  /* text of 5 */
-		0x01,                                     /* 1: 1 */
-		0xff, 0xfe,                               /* 2: -2 */
+	    0xff,                                           /* 1: -1 */
+	    0x80, 0x00,                                     /* 2: -32768 */
+	    0x7f, 0xff, 0xff,                               /* 3: 8388607 */
+	    0x80, 0x00, 0x00, 0x00,                         /* 4: INT32_MIN */
+	    0x7f, 0xff, 0xff, 0xff, 0xff, 0xff,             /* 5: 2^47-1 */
+	    0x80, 0,    0,    0,    0,    0,    0,    0,    /* 6: INT64_MIN */
+	    0x40, 0x09, 0x21, 0xfb, 0x54, 0x44, 0x2d, 0x18, /* 7: pi */
+	    0xde, 0xad, 0xbe,                               /* blob of 3 */
+	    'h',  'e',  'l',  'l',  'o',                    /* text of 5 */
+	    0x01,                                           /* 1: 1 */
+	    0xff, 0xfe,                                     /* 2: -2 */
 	};
-	static const uint64_t types[] = { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9,
-					  12, 13, 12 + 2 * 3, 13 + 2 * 5,
-					  1, 2 };
+	static const uint64_t types[] = {
+	    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 13, 12 + 2 * 3, 13 + 2 * 5, 1, 2};
 	unsigned char rec[256];
 	struct gsr_value v[20];
-	size_t n = make_record(rec, types, GSR_ARRAY_LEN(types), body,
-			       sizeof body);
+	size_t n =
+	    make_record(rec, types, GSR_ARRAY_LEN(types), body, sizeof body);
 	double pi;
 
 	(void)state;
@@ -270,7 +280,10 @@ record_hostile(void **state)
 	assert_int_equal(decode_exact(b, 9, v, 8, 1), -1);
 	assert_int_equal(decode_exact(b, 5, v, 8, 1), -1);
 	/* A serial type whose length is beyond n: text of 57 bytes in 10. */
-	assert_int_equal(decode_exact("\x02\x7f" "abcdefgh", 10, v, 8, 1), -1);
+	assert_int_equal(decode_exact("\x02\x7f"
+	                              "abcdefgh",
+	                              10, v, 8, 1),
+	                 -1);
 	/* A huge serial type (nine bytes of 0xff). */
 	b[0] = 10;
 	memset(b + 1, 0xff, 9);
@@ -307,8 +320,8 @@ static void
 record_utf16(void **state)
 {
 	/* "é中" little-endian, "😀" as a surrogate pair. */
-	static const unsigned char le[] = { 0xe9, 0x00, 0x2d, 0x4e,
-					    0x3d, 0xd8, 0x00, 0xde };
+	static const unsigned char le[] = {0xe9, 0x00, 0x2d, 0x4e,
+	                                   0x3d, 0xd8, 0x00, 0xde};
 	unsigned char rec[64], be[sizeof le], out[32];
 	uint64_t types[1];
 	struct gsr_value v[1];
@@ -367,8 +380,7 @@ record_utf16(void **state)
 static void
 serial_sizes(void **state)
 {
-	static const uint64_t small[12] = { 0, 1, 2, 3, 4, 6, 8, 8,
-					    0, 0, 0, 0 };
+	static const uint64_t small[12] = {0, 1, 2, 3, 4, 6, 8, 8, 0, 0, 0, 0};
 
 	(void)state;
 	for (uint64_t st = 0; st < 12; st++)
@@ -382,7 +394,7 @@ serial_sizes(void **state)
 	/* A record of one value of each type takes exactly that many body
 	 * bytes: one more or one fewer is inconsistent. */
 	for (uint64_t st = 0; st < 40; st++) {
-		unsigned char rec[64], body[32] = { 0 };
+		unsigned char rec[64], body[32] = {0};
 		struct gsr_value v[1];
 		size_t size = (size_t)gsr_serial_size(st), n;
 
@@ -400,8 +412,8 @@ serial_sizes(void **state)
 static void
 local_sizes(void **state)
 {
-	static const uint32_t usable[] = { 480, 512, 1000, 1024, 4096, 4064,
-					   65536 };
+	static const uint32_t usable[] = {480,  512,  1000, 1024,
+	                                  4096, 4064, 65536};
 
 	(void)state;
 	/* Usable size 4096: a table leaf cell keeps up to U - 35 = 4061
@@ -444,7 +456,7 @@ local_sizes(void **state)
 				}
 				assert_true(l >= min_local && l <= max_local);
 				assert_true(l == min_local ||
-					    (p - l) % (us - 4) == 0);
+				            (p - l) % (us - 4) == 0);
 			}
 		}
 	}
@@ -456,10 +468,10 @@ record_part(void **state)
 {
 	/* An INTEGER of 2 bytes (258), a TEXT of 10, a BLOB of 4: a header
 	 * of 4 bytes, values at 4, 6 and 16, 20 bytes in all. */
-	static const uint64_t types[] = { 2, 13 + 2 * 10, 12 + 2 * 4 };
-	static const unsigned char body[] = { 0x01, 0x02, 'a', 'b', 'c', 'd',
-					      'e', 'f', 'g', 'h', 'i', 'j',
-					      0xde, 0xad, 0xbe, 0xef };
+	static const uint64_t types[] = {2, 13 + 2 * 10, 12 + 2 * 4};
+	static const unsigned char body[] = {0x01, 0x02, 'a',  'b', 'c', 'd',
+	                                     'e',  'f',  'g',  'h', 'i', 'j',
+	                                     0xde, 0xad, 0xbe, 0xef};
 	unsigned char rec[64], *c;
 	struct gsr_value v[3];
 	size_t n = make_record(rec, types, 3, body, sizeof body);
@@ -483,7 +495,7 @@ record_part(void **state)
 
 		c = exact_copy(rec, avail);
 		assert_int_equal(gsr_record_decode_part(c, avail, n, v, 3, 1),
-				 3);
+		                 3);
 		if (avail >= 6) {
 			assert_int_equal(v[0].type, GSR_V_INT);
 			assert_true(v[0].i == 258);
@@ -508,7 +520,7 @@ record_part(void **state)
 	for (size_t avail = 1; avail < 4; avail++) {
 		c = exact_copy(rec, avail);
 		assert_int_equal(gsr_record_decode_part(c, avail, n, v, 3, 1),
-				 -1);
+		                 -1);
 		free(c);
 	}
 	/* Nothing, more than declared, a declared size the types do not
@@ -527,7 +539,7 @@ record_part(void **state)
  * of exactly the size gsr_value_utf16_to_utf8() asks for. */
 static size_t
 convert(const unsigned char *p, size_t n, bool truncated, bool be,
-	struct gsr_value *v, unsigned char **out, bool *bad)
+        struct gsr_value *v, unsigned char **out, bool *bad)
 {
 	memset(v, 0, sizeof *v);
 	v->type = GSR_V_TEXT;
@@ -544,10 +556,10 @@ static void
 value_utf16(void **state)
 {
 	/* "é中" and "😀" (a surrogate pair), little- and big-endian. */
-	static const unsigned char le[] = { 0xe9, 0x00, 0x2d, 0x4e,
-					    0x3d, 0xd8, 0x00, 0xde };
-	static const unsigned char be[] = { 0x00, 0xe9, 0x4e, 0x2d,
-					    0xd8, 0x3d, 0xde, 0x00 };
+	static const unsigned char le[] = {0xe9, 0x00, 0x2d, 0x4e,
+	                                   0x3d, 0xd8, 0x00, 0xde};
+	static const unsigned char be[] = {0x00, 0xe9, 0x4e, 0x2d,
+	                                   0xd8, 0x3d, 0xde, 0x00};
 	static const char utf8[] = "\xc3\xa9\xe4\xb8\xad\xf0\x9f\x98\x80";
 	struct gsr_value v;
 	unsigned char *out, *in;
@@ -624,7 +636,7 @@ value_utf16(void **state)
 	assert_true(gsr_utf16_to_utf8(le + 4, 4, false, out) == 4);
 	assert_memory_equal(out, "\xf0\x9f\x98\x80", 4);
 	assert_true(gsr_utf16_to_utf8((const unsigned char *)"\x00\xdc\x00\xd8",
-				      4, false, out) == (size_t)-1);
+	                              4, false, out) == (size_t)-1);
 	free(out);
 }
 
@@ -675,7 +687,6 @@ page_check_bytes(void **state)
 	assert_int_equal(gsr_btree_page_check(NULL, 512, 512, 0, false), 0);
 }
 
-
 static void
 page_hdr_fields(void **state)
 {
@@ -725,18 +736,18 @@ page_hdr_fields(void **state)
 
 /* Every storage class and every integer width, in two rows. */
 static const char rows_sql[] =
-	"CREATE TABLE t(a, b, c, d, e, f, g, h);"
-	"INSERT INTO t VALUES (NULL, 0, 1, -129, 3.5, 'caf\xc3\xa9', x'00ff',"
-	" 1099511627776);"
-	"INSERT INTO t VALUES (-1, 32767, 8388607, 2147483648, -0.25, '', x'',"
-	" -9223372036854775808);";
+    "CREATE TABLE t(a, b, c, d, e, f, g, h);"
+    "INSERT INTO t VALUES (NULL, 0, 1, -129, 3.5, 'caf\xc3\xa9', x'00ff',"
+    " 1099511627776);"
+    "INSERT INTO t VALUES (-1, 32767, 8388607, 2147483648, -0.25, '', x'',"
+    " -9223372036854775808);";
 
 /* A database of page_size and encoding (NULL: UTF-8) made by sql in
  * tmpdir; its image in *img and *size, and the root page of table. */
 static uint32_t
 sqlite_image(const char *name, int page_size, const char *encoding,
-	     const char *sql, const char *table, unsigned char **img,
-	     size_t *size)
+             const char *sql, const char *table, unsigned char **img,
+             size_t *size)
 {
 	char path[512];
 	uint32_t root;
@@ -758,7 +769,7 @@ sqlite_image(const char *name, int page_size, const char *encoding,
  * and where its payload starts. */
 static uint32_t
 leaf_cell(const unsigned char *page, uint32_t usable, uint32_t i,
-	  uint64_t *payload, uint64_t *rowid)
+          uint64_t *payload, uint64_t *rowid)
 {
 	struct gsr_page_hdr h;
 	uint32_t off;
@@ -797,8 +808,7 @@ expect_text(const struct gsr_value *v, const char *utf8, uint32_t enc)
 static void
 sqlite_records(void **state)
 {
-	static const char *const encodings[] = { NULL, "UTF-16le",
-						  "UTF-16be" };
+	static const char *const encodings[] = {NULL, "UTF-16le", "UTF-16be"};
 
 	(void)state;
 	for (uint32_t e = 0; e < GSR_ARRAY_LEN(encodings); e++) {
@@ -812,11 +822,12 @@ sqlite_records(void **state)
 		double r;
 
 		root = sqlite_image("rows", 4096, encodings[e], rows_sql, "t",
-				    &img, &size);
+		                    &img, &size);
 		assert_int_equal(gsr_get_u32(img + 56), enc);
 		page = img + (size_t)(root - 1) * 4096;
-		assert_int_equal(gsr_btree_page_check(page, 4096, 4096, 0, true),
-				 GSR_PAGE_TABLE_LEAF);
+		assert_int_equal(
+		    gsr_btree_page_check(page, 4096, 4096, 0, true),
+		    GSR_PAGE_TABLE_LEAF);
 		assert_true(gsr_page_hdr_parse(page, 4096, 0, &h));
 		assert_int_equal(h.n_cells, 2);
 		assert_int_equal(h.ptr_off, 8);
@@ -829,8 +840,8 @@ sqlite_records(void **state)
 		assert_true(rowid == 1);
 		assert_true(gsr_local_size(payload, 4096, true) == payload);
 		rec = exact_copy(page + cell, (size_t)payload);
-		assert_int_equal(gsr_record_decode(rec, (size_t)payload, v, 8,
-						   enc), 8);
+		assert_int_equal(
+		    gsr_record_decode(rec, (size_t)payload, v, 8, enc), 8);
 		assert_int_equal(v[0].type, GSR_V_NULL);
 		assert_int_equal(v[1].type, GSR_V_INT);
 		assert_true(v[1].i == 0);
@@ -846,16 +857,16 @@ sqlite_records(void **state)
 		assert_int_equal(v[7].type, GSR_V_INT);
 		assert_true(v[7].i == 1099511627776LL);
 		/* Cut by one byte: inconsistent. */
-		assert_int_equal(gsr_record_decode(rec, (size_t)payload - 1, v,
-						   8, enc), -1);
+		assert_int_equal(
+		    gsr_record_decode(rec, (size_t)payload - 1, v, 8, enc), -1);
 		free(rec);
 
 		/* Row 2. */
 		cell = leaf_cell(page, 4096, 1, &payload, &rowid);
 		assert_true(rowid == 2);
 		rec = exact_copy(page + cell, (size_t)payload);
-		assert_int_equal(gsr_record_decode(rec, (size_t)payload, v, 8,
-						   enc), 8);
+		assert_int_equal(
+		    gsr_record_decode(rec, (size_t)payload, v, 8, enc), 8);
 		assert_true(v[0].i == -1);
 		assert_true(v[1].i == 32767);
 		assert_true(v[2].i == 8388607);
@@ -888,13 +899,13 @@ sqlite_overflow(void **state)
 
 	(void)state;
 	root = sqlite_image("big", 4096, NULL,
-			    "CREATE TABLE big(id INTEGER PRIMARY KEY, v TEXT);"
-			    "INSERT INTO big VALUES (7, "
-			    "replace(hex(zeroblob(5000)), '00', 'ab'))",
-			    "big", &img, &size);
+	                    "CREATE TABLE big(id INTEGER PRIMARY KEY, v TEXT);"
+	                    "INSERT INTO big VALUES (7, "
+	                    "replace(hex(zeroblob(5000)), '00', 'ab'))",
+	                    "big", &img, &size);
 	page = img + (size_t)(root - 1) * 4096;
 	assert_int_equal(gsr_btree_page_check(page, 4096, 4096, 0, true),
-			 GSR_PAGE_TABLE_LEAF);
+	                 GSR_PAGE_TABLE_LEAF);
 	cell = leaf_cell(page, 4096, 0, &payload, &rowid);
 	assert_true(rowid == 7);
 	assert_true(payload == 10005);
@@ -913,7 +924,7 @@ sqlite_overflow(void **state)
 	 * text cut short after 1816 bytes. */
 	rec = exact_copy(page + cell, local);
 	assert_int_equal(gsr_record_decode_part(rec, local, payload, v, 2, 1),
-			 2);
+	                 2);
 	assert_int_equal(v[0].type, GSR_V_NULL);
 	assert_false(v[0].truncated);
 	assert_int_equal(v[1].type, GSR_V_TEXT);
@@ -974,7 +985,7 @@ sqlite_page_damaged(void **state)
 	p[9] = 0xfd;
 	assert_int_equal(gsr_btree_page_check(p, 4096, 4096, 0, true), 0);
 	assert_int_equal(gsr_btree_page_check(p, 4096, 4096, 0, false),
-			 GSR_PAGE_TABLE_LEAF);
+	                 GSR_PAGE_TABLE_LEAF);
 	memcpy(p, good, 4096);
 	/* More cells than the page holds. */
 	p[3] = 0xff;
@@ -991,13 +1002,13 @@ sqlite_page_damaged(void **state)
 	/* Read with 96 reserved bytes: the content runs into them. */
 	assert_int_equal(gsr_btree_page_check(p, 4096, 4000, 0, false), 0);
 	assert_int_equal(gsr_btree_page_check(p, 4096, 4096, 0, true),
-			 GSR_PAGE_TABLE_LEAF);
+	                 GSR_PAGE_TABLE_LEAF);
 
 	/* A record header size byte past its payload. */
 	cell = leaf_cell(p, 4096, 0, &payload, &rowid);
 	p[cell] = 0x7f;
 	assert_int_equal(gsr_record_decode(p + cell, (size_t)payload, v, 8, 1),
-			 -1);
+	                 -1);
 	free(p);
 	free(img);
 }
@@ -1021,21 +1032,21 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(varint_lengths),
-		cmocka_unit_test(varint_truncated),
-		cmocka_unit_test(record_serial_types),
-		cmocka_unit_test(record_big_text),
-		cmocka_unit_test(record_hostile),
-		cmocka_unit_test(record_utf16),
-		cmocka_unit_test(serial_sizes),
-		cmocka_unit_test(local_sizes),
-		cmocka_unit_test(record_part),
-		cmocka_unit_test(value_utf16),
-		cmocka_unit_test(page_check_bytes),
-		cmocka_unit_test(page_hdr_fields),
-		cmocka_unit_test(sqlite_records),
-		cmocka_unit_test(sqlite_overflow),
-		cmocka_unit_test(sqlite_page_damaged),
+	    cmocka_unit_test(varint_lengths),
+	    cmocka_unit_test(varint_truncated),
+	    cmocka_unit_test(record_serial_types),
+	    cmocka_unit_test(record_big_text),
+	    cmocka_unit_test(record_hostile),
+	    cmocka_unit_test(record_utf16),
+	    cmocka_unit_test(serial_sizes),
+	    cmocka_unit_test(local_sizes),
+	    cmocka_unit_test(record_part),
+	    cmocka_unit_test(value_utf16),
+	    cmocka_unit_test(page_check_bytes),
+	    cmocka_unit_test(page_hdr_fields),
+	    cmocka_unit_test(sqlite_records),
+	    cmocka_unit_test(sqlite_overflow),
+	    cmocka_unit_test(sqlite_page_damaged),
 	};
 	return cmocka_run_group_tests_name("record", tests, setup, teardown);
 }

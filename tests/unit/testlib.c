@@ -24,7 +24,7 @@ make_tmpdir(char *dir, size_t size, const char *name)
 	int n;
 
 	n = snprintf(dir, size, "%s/gsr-%s.XXXXXX",
-		     t != NULL && *t != '\0' ? t : "/tmp", name);
+	             t != NULL && *t != '\0' ? t : "/tmp", name);
 	if (n < 0 || (size_t)n >= size)
 		return -1;
 	return mkdtemp(dir) == NULL ? -1 : 0;
@@ -32,8 +32,7 @@ make_tmpdir(char *dir, size_t size, const char *name)
 
 /* nftw() callback: remove one entry, children first (FTW_DEPTH). */
 static int
-remove_entry(const char *path, const struct stat *sb, int flag,
-	     struct FTW *ftw)
+remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 {
 	(void)sb;
 	(void)flag;
@@ -44,8 +43,7 @@ remove_entry(const char *path, const struct stat *sb, int flag,
 int
 remove_tree(const char *path)
 {
-	return nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS) == 0 ? 0
-								      : -1;
+	return nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS) == 0 ? 0 : -1;
 }
 
 size_t
@@ -57,7 +55,8 @@ count_files(const char *dir, const char *needle)
 
 	assert_non_null(d);
 	while ((e = readdir(d)) != NULL)
-		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0 &&
+		if (strcmp(e->d_name, ".") != 0 &&
+		    strcmp(e->d_name, "..") != 0 &&
 		    (needle == NULL || strstr(e->d_name, needle) != NULL))
 			n++;
 	closedir(d);
@@ -221,8 +220,7 @@ query_int(sqlite3 *db, const char *sql)
 	sqlite3_stmt *st = NULL;
 	int64_t v;
 
-	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL),
-			 SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
 	v = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
@@ -244,9 +242,11 @@ rootpage_of(sqlite3 *db, const char *name)
 	sqlite3_stmt *st = NULL;
 	uint32_t root;
 
-	assert_int_equal(sqlite3_prepare_v2(db,
-		"SELECT rootpage FROM sqlite_master WHERE name = ?1", -1, &st,
-		NULL), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_prepare_v2(
+	        db, "SELECT rootpage FROM sqlite_master WHERE name = ?1", -1,
+	        &st, NULL),
+	    SQLITE_OK);
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
 	root = (uint32_t)sqlite3_column_int64(st, 0);
@@ -260,8 +260,10 @@ open_new_db(const char *path, int page_size, const char *encoding)
 	sqlite3 *db = NULL;
 	char sql[128];
 
-	assert_int_equal(sqlite3_open_v2(path, &db,
-		SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_open_v2(path, &db,
+	                    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL),
+	    SQLITE_OK);
 	snprintf(sql, sizeof sql, "PRAGMA page_size=%d", page_size);
 	exec_sql(db, sql);
 	if (encoding != NULL) {
@@ -285,7 +287,7 @@ make_db(const char *path, int page_size, const char *sql)
 void
 remove_db(const char *path)
 {
-	static const char *const sides[] = { "-journal", "-wal", "-shm" };
+	static const char *const sides[] = {"-journal", "-wal", "-shm"};
 	char side[4096];
 
 	for (size_t i = 0; i < GSR_ARRAY_LEN(sides); i++) {
@@ -304,10 +306,10 @@ schema_sql(const char *label)
 	size_t n = 0, len = 0;
 
 	snprintf(path, sizeof path, "%s/tests/fixtures/schemas/%s.sql",
-		 top != NULL && *top != '\0' ? top : ".", label);
+	         top != NULL && *top != '\0' ? top : ".", label);
 	if (access(path, R_OK) != 0) {
 		print_error("cannot read %s (set GSR_TOP): %s\n", path,
-			    strerror(errno));
+		            strerror(errno));
 		fail();
 	}
 	sql = slurp(path, &len);
