@@ -257,9 +257,9 @@ convert_text(struct walker *w, size_t n)
 		if (w->vals[i].type == GSR_V_TEXT)
 			/* w->text is still NULL when no value holds a whole
 			 * UTF-16 unit: no arithmetic on it then. */
-			pos += gsr_value_utf16_to_utf8(&w->vals[i], enc == 3,
-			                               w->text ? w->text + pos : NULL,
-			                               &bad);
+			pos += gsr_value_utf16_to_utf8(
+			    &w->vals[i], enc == 3,
+			    w->text ? w->text + pos : NULL, &bad);
 	}
 	return 0;
 }
