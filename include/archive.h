@@ -27,8 +27,12 @@
  * Member names are UTF-8 without control characters (C0, DEL or C1),
  * relative, at most GSR_ARCHIVE_NAME_MAX bytes, made of non-empty
  * components none of which is "." or "..", and unique; "manifest.json" is
- * reserved.  Any other name is refused with GSR_ERR_USAGE.  A name that
- * is not ASCII goes into a pax header as UTF-8.
+ * reserved.  They follow the layout of gsrecover(1), AUDIT ARCHIVE, which
+ * one table in archive.c holds: input/NAME, recovery/NAME,
+ * identify.json, export/NAME, quarantine/NAME, rules/PATH (any depth),
+ * rebuild/NAME and manifest.json, where NAME is one component and PATH
+ * one or more.  Any other name is refused with GSR_ERR_USAGE.  A name
+ * that is not ASCII goes into a pax header as UTF-8.
  *
  * The functions that add members report the bytes written to the archive
  * file so far, per 1 MiB, as the progress phase "archive" (ctx.h), which
@@ -219,18 +223,30 @@ void gsr_archive_abort(struct gsr_archive *ar);
 size_t gsr_archive_n_members(const struct gsr_archive *ar);
 
 /*
- * Verification.  Each member of the result is one of:
- *   "ok"        listed in the manifest, present, same size and SHA-256;
- *   "mismatch"  listed and present, but the size or SHA-256 differs, or
- *               the archive holds it as something other than a file;
- *   "missing"   listed, not in the archive;
- *   "unlisted"  in the archive, not listed (every member is unlisted when
- *               the manifest is absent or invalid; a second copy of a
- *               listed name is unlisted too).
- * size and sha256 are what the archive holds (0 and "" when missing);
- * expected_size and expected_sha256 what the manifest says (0 and "" when
- * unlisted).  Listed members come first, in the manifest's order, then
- * the unlisted ones in the archive's order.
+ * Verification.  Each member of the result is one of, the first that
+ * applies:
+ *   "unsafe"     in the archive, as an entry that extracting would put
+ *                outside the directory extracted into (an absolute name,
+ *                a ".." component) or that is not a regular file (a
+ *                symbolic or hard link, a device, a FIFO, a socket, a
+ *                directory where the layout has none);
+ *   "foreign"    in the archive, a file whose name is not one the
+ *                writer gives (see above: the layout, the syntax, the
+ *                length);
+ *   "duplicate"  in the archive, unlisted, and another member has its
+ *                name: every copy but the first, or for manifest.json
+ *                but the last (the one read as the manifest);
+ *   "ok"         listed in the manifest, present, same size and SHA-256;
+ *   "mismatch"   listed and present, but the size or SHA-256 differs;
+ *   "missing"    listed, not in the archive;
+ *   "unlisted"   in the archive, not listed (every member that is none
+ *                of the above when the manifest is absent or invalid).
+ * A listed name is compared with the first member of that name.
+ * Directory entries of the layout (input/, rules/labels/ ...), which tar
+ * writes, are not members.  size and sha256 are what the archive holds
+ * (0 and "" when missing); expected_size and expected_sha256 what the
+ * manifest says (0 and "" when unlisted).  Listed members come first, in
+ * the manifest's order, then the unlisted ones in the archive's order.
  */
 struct gsr_verify_member {
 	char *name;
@@ -238,7 +254,16 @@ struct gsr_verify_member {
 	char sha256[GSR_SHA256_HEX];
 	uint64_t expected_size;
 	char expected_sha256[GSR_SHA256_HEX];
-	const char *status; /* "ok", "mismatch", "missing", "unlisted" */
+	/* "ok", "mismatch", "missing", "unlisted", "unsafe", "foreign",
+	 * "duplicate" */
+	const char *status;
+	bool present; /* in the archive: size and sha256 are its */
+	bool listed;  /* in the manifest: expected_size and expected_sha256 */
+	/* Why a member is unsafe, foreign or a duplicate, as a noun phrase
+	 * ("a symbolic link"); NULL otherwise. */
+	const char *reason;
+	/* The target of a link, cut like a name; NULL otherwise. */
+	char *link;
 };
 
 struct gsr_verify_result {
@@ -247,13 +272,15 @@ struct gsr_verify_result {
 	/* SHA-256 and size of the archive file as read. */
 	char archive_sha256[GSR_SHA256_HEX];
 	uint64_t archive_size;
-	/* manifest.json present, parsed, of the right format and types;
-	 * otherwise manifest_error says why. */
+	/* manifest.json present, parsed, of the right format and types,
+	 * its member names unique; otherwise manifest_error says why. */
 	bool manifest_ok;
 	char *manifest_error;
 	/* Set when the archive could be opened but not read to its end
-	 * (truncated, corrupt, a member limit hit): the members after the
-	 * damage are not known. */
+	 * (truncated, corrupt, a member limit hit): where (the member being
+	 * read, or the last one read) and why, with the offset in the file
+	 * of the zstd frame that is damaged.  The members after the damage
+	 * are not known. */
 	char *read_error;
 	bool db_checked;
 	bool db_ok;
@@ -271,16 +298,20 @@ struct gsr_verify_result {
 
 /*
  * Read every member of archive_path (a tar file, compressed with zstd,
- * gzip, bzip2, xz or lz4, or not at all), hash each, parse manifest.json
- * and compare.  When db_path is not NULL, hash that file and compare it
- * with the manifest's "output"."sha256".  The archive may come from
- * anyone: names are opaque strings, bounded in length
- * (GSR_ARCHIVE_NAME_MAX; a longer one is cut and unlisted), the manifest
- * is bounded (GSR_ARCHIVE_MANIFEST_MAX) and every field read has its type
- * checked, and nothing is written anywhere.  Fails with GSR_ERR_INPUT only
- * when the archive cannot be opened or its first header cannot be read
- * (missing, not a regular file, not a tar archive), or when db_path cannot
- * be read; everything else is a finding in res.  res must be zeroed
+ * gzip, bzip2, xz or lz4, or not at all), hash each, judge its name and
+ * type, parse manifest.json and compare.  zstd is decompressed frame by
+ * frame, so that damage is found where it is, after the members before
+ * it, and to the end of the file, past the end of the tar archive too.
+ * When db_path is not NULL, hash that file and compare it with the
+ * manifest's "output"."sha256".  The archive may come from anyone: names
+ * are opaque strings, bounded in length (GSR_ARCHIVE_NAME_MAX; a longer
+ * one is cut and foreign), the manifest is bounded
+ * (GSR_ARCHIVE_MANIFEST_MAX) and every field read has its type checked,
+ * and nothing is written anywhere.  Fails with GSR_ERR_INPUT only when the
+ * archive cannot be opened or read, or its first header cannot be read
+ * while its zstd stream, if any, is sound (missing, not a regular file,
+ * not a tar archive), or when db_path cannot be read; everything else is
+ * a finding in res.  res must be zeroed
  * (GSR_VERIFY_RESULT_INIT) and is released by gsr_verify_result_release()
  * whatever the return value.  Returns 0 or -1.
  */

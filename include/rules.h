@@ -63,7 +63,7 @@ struct gsr_rule_sign {
 
 struct gsr_label {
 	char *name;
-	char *kind; /* "release" or "dev" */
+	char *kind; /* "release", "dev" or "dev2" */
 	char *commit;
 	char *date; /* YYYY-MM-DD */
 	char *alembic;
@@ -83,6 +83,10 @@ struct gsr_label {
 	size_t n_transforms, cap_transforms;
 	struct gsr_rule_block *downgrades;
 	size_t n_downgrades, cap_downgrades;
+	/* Other texts SQLite may store for a table of the label (name = the
+	 * table); on load they become the alts of its schema object. */
+	struct gsr_rule_block *variants;
+	size_t n_variants, cap_variants;
 
 	/* Resolved on load. */
 	size_t order;                    /* position in the lineage, from 0 */

@@ -11,6 +11,7 @@
 
 #include "compat.h"
 #include "ctx.h"
+#include "strbuf.h"
 
 #include <sqlite3.h>
 
@@ -42,6 +43,7 @@ struct gsr_index {
 struct gsr_table {
 	char *name;
 	char *sql;
+	const struct strvec *alts; /* its object's alts */
 	bool autoincrement;
 	bool without_rowid;
 	bool is_virtual; /* structure not read: modules are not instantiated */
@@ -58,6 +60,11 @@ struct gsr_object {
 	char *name;
 	char *tbl;
 	char *sql; /* NULL for automatic indexes */
+	/* Other texts that count as this object's: empty in a database; in
+	 * a label's schema, the 'variant' texts of the rules (another order
+	 * of the same constraints, say).  Texts match when either side's
+	 * text or alts hold the other's text. */
+	struct strvec alts;
 };
 
 struct gsr_schema {
@@ -79,7 +86,8 @@ const struct gsr_column *gsr_table_column(const struct gsr_table *t,
 					  const char *name);
 
 /* Object sets equal: the same (type, name, tbl_name, sql) for every object
- * with stored SQL.  Views are skipped when tables_only. */
+ * with stored SQL, a text matching an alt of the other side's object (see
+ * struct gsr_object).  Views are skipped when tables_only. */
 bool gsr_schema_same(const struct gsr_schema *a, const struct gsr_schema *b,
 		     bool tables_only);
 

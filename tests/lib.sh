@@ -87,8 +87,10 @@ mkdb() {
 	rm -f "$2"
 	{
 		[ "$_jm" = wal ] && echo "PRAGMA journal_mode=WAL;"
-		# SQLite makes sqlite_sequence itself for AUTOINCREMENT tables.
-		grep -v -e '^-- ' -e '^CREATE TABLE sqlite_sequence(name,seq);$' "$_sql"
+		# SQLite makes sqlite_sequence itself for AUTOINCREMENT tables,
+		# and keeps it when they are gone: a scratch one makes it.
+		grep -v -e '^-- ' "$_sql" |
+			sed 's/^CREATE TABLE sqlite_sequence(name,seq);$/CREATE TABLE _gsr_seq (x INTEGER PRIMARY KEY AUTOINCREMENT); DROP TABLE _gsr_seq;/'
 		echo "INSERT INTO alembic_version VALUES ('$_rev');"
 	} | sqlite3 -bail "$2" > /dev/null
 }

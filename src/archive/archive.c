@@ -531,6 +531,118 @@ gsr_archive_pipe_free(struct gsr_archive_pipe *pp)
 	free(pp);
 }
 
+/* ---- names and layout ------------------------------------------------ */
+
+#define STRINGIFY_(x) #x
+#define STRINGIFY(x) STRINGIFY_(x)
+/* Why a name that name_problem() accepts is not a member's. */
+#define OUTSIDE_LAYOUT "a name outside the audit archive's layout"
+/* Two of name_problem()'s answers: names not to be printed as they are. */
+static const char why_control[] = "a control character in its name";
+static const char why_not_utf8[] = "a name that is not UTF-8";
+
+/*
+ * The layout of an audit archive (gsrecover(1), AUDIT ARCHIVE): the only
+ * top-level names a member may have, in the order rebuild writes them.
+ * A LAYOUT_DIR holds files directly below it, a LAYOUT_TREE files at any
+ * depth below it; a LAYOUT_FILE is a file of that name.  The writer
+ * refuses any other name and verify reports it: this table is the one
+ * place that says what an audit archive may hold.
+ */
+enum layout_kind { LAYOUT_FILE, LAYOUT_DIR, LAYOUT_TREE };
+
+static const struct {
+	const char *name;
+	enum layout_kind kind;
+} layout[] = {
+	{ "input", LAYOUT_DIR },
+	{ "recovery", LAYOUT_DIR },
+	{ "identify.json", LAYOUT_FILE },
+	{ "export", LAYOUT_DIR },
+	{ "quarantine", LAYOUT_DIR },
+	{ "rules", LAYOUT_TREE },
+	{ "rebuild", LAYOUT_DIR },
+	{ GSR_ARCHIVE_MANIFEST, LAYOUT_FILE },
+};
+
+/*
+ * Whether name, of syntax name_problem() accepts, is in the layout: as a
+ * file, or with is_dir as a directory (a directory entry, as tar writes
+ * them, named without its trailing slash).
+ */
+static bool
+in_layout(const char *name, bool is_dir)
+{
+	size_t top = strcspn(name, "/");
+	const char *rest = name[top] ? name + top + 1 : NULL;
+
+	for (size_t i = 0; i < GSR_ARRAY_LEN(layout); i++) {
+		if (strlen(layout[i].name) != top ||
+		    memcmp(layout[i].name, name, top) != 0)
+			continue;
+		switch (layout[i].kind) {
+		case LAYOUT_FILE:
+			return !is_dir && rest == NULL;
+		case LAYOUT_DIR:
+			return is_dir ? rest == NULL
+				      : rest != NULL && strchr(rest, '/') == NULL;
+		case LAYOUT_TREE:
+			return is_dir || rest != NULL;
+		}
+	}
+	return false;
+}
+
+/*
+ * Why name cannot be a member's name, as a noun phrase, or
+ * NULL when it can (see archive.h).  The layout is not checked here.
+ * *unsafe (may be NULL) is set when extracting it would write outside the
+ * directory extracted into: an absolute name or a ".." component, which
+ * are looked for first.
+ */
+static const char *
+name_problem(const char *name, bool *unsafe)
+{
+	size_t len = strlen(name);
+	const char *p;
+	bool odd_component = false;
+
+	if (unsafe)
+		*unsafe = true;
+	if (name[0] == '/')
+		return "an absolute name";
+	for (p = name;;) {
+		size_t n = strcspn(p, "/");
+		if (n == 2 && p[0] == '.' && p[1] == '.')
+			return "a '..' component in its name";
+		if (n == 0 || (n == 1 && p[0] == '.'))
+			odd_component = true;
+		if (p[n] == '\0')
+			break;
+		p += n + 1;
+	}
+	if (unsafe)
+		*unsafe = false;
+	if (len == 0)
+		return "an empty name";
+	if (len > GSR_ARCHIVE_NAME_MAX)
+		return "a name longer than " STRINGIFY(GSR_ARCHIVE_NAME_MAX)
+		       " bytes";
+	for (p = name; p < name + len; p++) {
+		unsigned char c = (unsigned char)*p;
+		/* C0, DEL and C1 (U+0080 to U+009F) controls. */
+		if (c < 0x20 || c == 0x7f ||
+		    (c == 0xc2 && p + 1 < name + len &&
+		     (unsigned char)p[1] >= 0x80 && (unsigned char)p[1] <= 0x9f))
+			return why_control;
+	}
+	if (!gsr_utf8_valid(name, len))
+		return why_not_utf8;
+	if (odd_component)
+		return "an empty or '.' component in its name";
+	return NULL;
+}
+
 /* ---- writer ---------------------------------------------------------- */
 
 struct ar_member {
@@ -756,53 +868,28 @@ fail:
 	return NULL;
 }
 
-/* Fail with GSR_ERR_USAGE unless name may be a new member's. */
+/* Fail with GSR_ERR_USAGE unless name may be a new member's: see
+ * archive.h. */
 static int
 check_name(struct gsr_ctx *ctx, const struct gsr_archive *ar, const char *name)
 {
-	size_t len = strlen(name);
-	const char *p;
+	const char *why = name_problem(name, NULL);
+	bool printable = why != why_control && why != why_not_utf8;
 
-	if (len == 0 || len > GSR_ARCHIVE_NAME_MAX)
-		return gsr_ctx_fail(ctx, GSR_ERR_USAGE,
-				    "archive member name of %zu bytes: it must "
-				    "have 1 to %d", len, GSR_ARCHIVE_NAME_MAX);
-	for (p = name; *p; p++) {
-		unsigned char c = (unsigned char)*p;
-		/* C0, DEL and C1 (U+0080 to U+009F) controls. */
-		if (c < 0x20 || c == 0x7f ||
-		    (c == 0xc2 && (unsigned char)p[1] >= 0x80 &&
-		     (unsigned char)p[1] <= 0x9f))
-			return gsr_ctx_fail(ctx, GSR_ERR_USAGE,
-					    "archive member name has a control "
-					    "character");
-	}
-	if (!gsr_utf8_valid(name, len))
-		return gsr_ctx_fail(ctx, GSR_ERR_USAGE,
-				    "archive member name is not UTF-8");
-	if (name[0] == '/')
-		return gsr_ctx_fail(ctx, GSR_ERR_USAGE,
-				    "archive member name '%.200s' is absolute", name);
-	for (p = name;;) {
-		size_t n = strcspn(p, "/");
-		if (n == 0 || (n == 1 && p[0] == '.') ||
-		    (n == 2 && p[0] == '.' && p[1] == '.'))
-			return gsr_ctx_fail(ctx, GSR_ERR_USAGE,
-					    "archive member name '%.200s' has an "
-					    "empty, '.' or '..' component", name);
-		if (p[n] == '\0')
-			break;
-		p += n + 1;
-	}
-	if (!strcmp(name, GSR_ARCHIVE_MANIFEST))
-		return gsr_ctx_fail(ctx, GSR_ERR_USAGE,
-				    "archive member name '%s' is reserved", name);
-	for (size_t i = 0; i < ar->n_members; i++)
+	if (why == NULL && !strcmp(name, GSR_ARCHIVE_MANIFEST))
+		why = "a name reserved for the manifest";
+	if (why == NULL && !in_layout(name, false))
+		why = OUTSIDE_LAYOUT;
+	for (size_t i = 0; why == NULL && i < ar->n_members; i++)
 		if (!strcmp(ar->members[i].name, name))
-			return gsr_ctx_fail(ctx, GSR_ERR_USAGE,
-					    "archive member '%.200s' added twice",
-					    name);
-	return 0;
+			why = "a name already added";
+	if (why == NULL)
+		return 0;
+	if (!printable)
+		return gsr_ctx_fail(ctx, GSR_ERR_USAGE, "archive member refused: "
+				    "%s", why);
+	return gsr_ctx_fail(ctx, GSR_ERR_USAGE, "archive member '%.200s' "
+			    "refused: %s", name, why);
 }
 
 /* v in octal, zero-padded to width - 1 digits and a NUL. */
@@ -1446,18 +1533,41 @@ struct vr_entry {
 	uint64_t size;
 	char sha256[GSR_SHA256_HEX];
 	bool regular;
-	bool bad_name; /* too long: cut, never matched */
-	bool used;     /* matched with a manifest member, or the manifest */
+	bool bad_name;   /* too long: cut, never matched */
+	bool layout_dir; /* a directory entry the layout has: not a member */
+	bool dup;        /* another member has its name, and this is not the
+			  * one compared with the manifest */
+	bool used;       /* matched with a manifest member, or the manifest */
+	/* "unsafe" or "foreign", and why (see judge_entry()), or NULL. */
+	const char *status;
+	const char *reason;
+	char *link;      /* a link's target (cut like a name), or NULL */
 };
 
 struct vr_state {
 	struct archive *a;
 	int fd;
-	unsigned char *buf; /* CHUNK bytes, for the file */
+	unsigned char *buf;  /* CHUNK bytes, for the file */
+	size_t pending;      /* bytes in buf read, not yet given to libarchive */
 	unsigned char *data; /* CHUNK bytes, for member data */
 	struct gsr_sha256 file_hash;
 	uint64_t file_size;
-	bool file_error;
+	bool file_eof;
+	int file_errno;      /* a read error, or 0 */
+	/*
+	 * A zstd file is decompressed here, not by libarchive, whose filter
+	 * decompresses ahead in large pieces and so fails on damage before
+	 * it hands over the members that precede it: zd, and the file's
+	 * bytes in buf as zin, zin_at being the offset of buf in the file.
+	 */
+	ZSTD_DStream *zd;
+	ZSTD_inBuffer zin;
+	uint64_t zin_at;
+	uint64_t frame_at;   /* offset of the frame being decompressed */
+	bool in_frame;
+	unsigned char *zout;
+	size_t zout_cap;
+	char *z_error;       /* where and why decompression failed */
 	struct vr_entry *ents;
 	size_t n_ents, cap_ents;
 	size_t name_bytes;
@@ -1468,27 +1578,6 @@ struct vr_state {
 	/* Sorted indices into ents, by name then position. */
 	size_t *order;
 };
-
-/* libarchive's input: the file, hashed on the way. */
-static la_ssize_t
-vr_read_cb(struct archive *a, void *client, const void **out)
-{
-	struct vr_state *st = client;
-	ssize_t n;
-
-	do
-		n = read(st->fd, st->buf, CHUNK);
-	while (n < 0 && errno == EINTR);
-	if (n < 0) {
-		st->file_error = true;
-		archive_set_error(a, errno, "%s", strerror(errno));
-		return -1;
-	}
-	gsr_sha256_update(&st->file_hash, st->buf, (size_t)n);
-	st->file_size += (uint64_t)n;
-	*out = st->buf;
-	return n;
-}
 
 static void
 set_msg(char **dst, const char *fmt, ...) GSR_PRINTF(2, 3);
@@ -1509,6 +1598,127 @@ set_msg(char **dst, const char *fmt, ...)
 		*dst = strdup("out of memory");
 }
 
+/* Read the next piece of the file into st->buf, hashing it.  Returns its
+ * length, 0 at the end of the file, or -1 with st->file_errno set. */
+static ssize_t
+vr_read_file(struct vr_state *st)
+{
+	ssize_t n;
+
+	do
+		n = read(st->fd, st->buf, CHUNK);
+	while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		st->file_errno = errno ? errno : EIO;
+		return -1;
+	}
+	st->file_eof = n == 0;
+	gsr_sha256_update(&st->file_hash, st->buf, (size_t)n);
+	st->file_size += (uint64_t)n;
+	return n;
+}
+
+/* Whether the n bytes at p start a zstd frame or a skippable frame. */
+static bool
+is_zstd(const unsigned char *p, size_t n)
+{
+	uint32_t magic;
+
+	if (n < 4)
+		return false;
+	magic = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+		(uint32_t)p[3] << 24;
+	return magic == ZSTD_MAGICNUMBER ||
+	       (magic & ZSTD_MAGIC_SKIPPABLE_MASK) == ZSTD_MAGIC_SKIPPABLE_START;
+}
+
+/*
+ * The next piece of the decompressed stream into st->zout: its length in
+ * *out, 0 at the end of the file after a complete frame, or -1 when the
+ * file cannot be read or decompressed (st->file_errno or st->z_error, the
+ * frame and its offset in the file, say why).
+ */
+static la_ssize_t
+vr_unzstd(struct vr_state *st, const void **out)
+{
+	while (st->z_error == NULL) {
+		ZSTD_outBuffer o = { st->zout, st->zout_cap, 0 };
+		size_t r;
+
+		if (st->zin.pos == st->zin.size) {
+			ssize_t n;
+
+			if (st->file_eof) {
+				if (!st->in_frame)
+					return 0;
+				set_msg(&st->z_error, "the file ends inside the "
+					"zstd frame at byte %" PRIu64, st->frame_at);
+				break;
+			}
+			st->zin_at += st->zin.size;
+			if ((n = vr_read_file(st)) < 0)
+				return -1;
+			st->zin.src = st->buf;
+			st->zin.size = (size_t)n;
+			st->zin.pos = 0;
+			continue;
+		}
+		/* ZSTD_decompressStream() stops at the end of a frame, so a
+		 * frame starts where the previous call left off. */
+		if (!st->in_frame)
+			st->frame_at = st->zin_at + st->zin.pos;
+		r = ZSTD_decompressStream(st->zd, &o, &st->zin);
+		if (ZSTD_isError(r)) {
+			set_msg(&st->z_error, "the zstd frame at byte %" PRIu64
+				" of the file: %s", st->frame_at,
+				ZSTD_getErrorName(r));
+			break;
+		}
+		st->in_frame = r != 0;
+		if (o.pos > 0) {
+			*out = st->zout;
+			return (la_ssize_t)o.pos;
+		}
+	}
+	return -1;
+}
+
+/* libarchive's input: the file (hashed on the way), decompressed here
+ * when it is zstd. */
+static la_ssize_t
+vr_read_cb(struct archive *a, void *client, const void **out)
+{
+	struct vr_state *st = client;
+	ssize_t n;
+
+	if (st->zd) {
+		n = vr_unzstd(st, out);
+	} else if (st->pending) {
+		n = (ssize_t)st->pending;
+		st->pending = 0;
+		*out = st->buf;
+	} else {
+		n = vr_read_file(st);
+		*out = st->buf;
+	}
+	if (n >= 0)
+		return n;
+	if (st->file_errno)
+		archive_set_error(a, st->file_errno, "%s", strerror(st->file_errno));
+	else
+		archive_set_error(a, -1 /* libarchive's ARCHIVE_ERRNO_MISC */, "%s",
+				  st->z_error);
+	return -1;
+}
+
+/* Why libarchive failed: the damage decompression found when it had
+ * (libarchive may describe it as a truncated file), else its message. */
+static const char *
+vr_error(const struct vr_state *st)
+{
+	return st->z_error ? st->z_error : la_error(st->a);
+}
+
 static int
 push_result(struct gsr_ctx *ctx, struct gsr_verify_result *res,
 	    const char *name, const char *status)
@@ -1519,10 +1729,110 @@ push_result(struct gsr_ctx *ctx, struct gsr_verify_result *res,
 		     res->n_members + 1, sizeof *res->members))
 		return gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
 	m = &res->members[res->n_members];
+	memset(m, 0, sizeof *m);
 	if ((m->name = strdup(name)) == NULL)
 		return gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
 	m->status = status;
 	res->n_members++;
+	return 0;
+}
+
+/* A copy of s, cut to SHOWN_NAME_MAX bytes and "..." when it is longer
+ * than GSR_ARCHIVE_NAME_MAX; NULL when out of memory. */
+static char *
+shown(const char *s)
+{
+	char *p;
+
+	if (strlen(s) <= GSR_ARCHIVE_NAME_MAX)
+		return strdup(s);
+	if (asprintf(&p, "%.*s...", SHOWN_NAME_MAX, s) < 0)
+		return NULL;
+	return p;
+}
+
+/*
+ * Judge entry e of the archive, named name (in full), against what the
+ * archives gsrecover writes hold (see archive.h): v->status "unsafe" when
+ * extracting it would write outside the directory extracted into (an
+ * absolute name, a ".." component) or make something other than a file
+ * or a directory of the layout (a link, a device, a FIFO...), "foreign"
+ * for a file whose name is not a member's, each with v->reason, or
+ * v->layout_dir for a directory entry of the layout (tar writes those);
+ * otherwise nothing.  v->link gets a link's target.  Returns 0, or -1
+ * when out of memory.
+ */
+static int
+judge_entry(struct vr_entry *v, const char *name, struct archive_entry *e)
+{
+	const char *hardlink = archive_entry_hardlink(e);
+	const char *target = NULL, *why;
+	bool unsafe;
+
+	if (hardlink == NULL && archive_entry_filetype(e) == AE_IFDIR) {
+		size_t len = strlen(name);
+		char *dir = strdup(name);
+
+		if (dir == NULL)
+			return -1;
+		/* tar names a directory with a slash at the end. */
+		if (len > 1 && dir[len - 1] == '/')
+			dir[len - 1] = '\0';
+		why = name_problem(dir, &unsafe);
+		v->layout_dir = why == NULL && in_layout(dir, true);
+		free(dir);
+		if (v->layout_dir)
+			return 0;
+		v->status = "unsafe";
+		v->reason = why && unsafe ? why : "a directory outside the layout";
+		return 0;
+	}
+	why = name_problem(name, &unsafe);
+	if (why && unsafe) {
+		v->status = "unsafe";
+		v->reason = why;
+		return 0;
+	}
+	if (hardlink) {
+		v->reason = "a hard link";
+		target = hardlink;
+	} else {
+		switch (archive_entry_filetype(e)) {
+		case AE_IFREG:
+			break;
+		case AE_IFLNK:
+			v->reason = "a symbolic link";
+			target = archive_entry_symlink(e);
+			break;
+		case AE_IFCHR:
+			v->reason = "a character device";
+			break;
+		case AE_IFBLK:
+			v->reason = "a block device";
+			break;
+		case AE_IFIFO:
+			v->reason = "a FIFO";
+			break;
+		case AE_IFSOCK:
+			v->reason = "a socket";
+			break;
+		default:
+			v->reason = "neither a file nor a directory";
+			break;
+		}
+	}
+	if (v->reason) {
+		v->status = "unsafe";
+		if (target && (v->link = shown(target)) == NULL)
+			return -1;
+		return 0;
+	}
+	if (why == NULL && !in_layout(name, false))
+		why = OUTSIDE_LAYOUT;
+	if (why) {
+		v->status = "foreign";
+		v->reason = why;
+	}
 	return 0;
 }
 
@@ -1564,19 +1874,16 @@ read_member(struct gsr_ctx *ctx, struct vr_state *st,
 	v = &st->ents[st->n_ents];
 	memset(v, 0, sizeof *v);
 	v->bad_name = strlen(name) > GSR_ARCHIVE_NAME_MAX;
-	if (v->bad_name) {
-		if (asprintf(&v->name, "%.*s...", SHOWN_NAME_MAX, name) < 0)
-			v->name = NULL;
-	} else {
-		v->name = strdup(name);
-	}
-	if (v->name == NULL)
+	if ((v->name = shown(name)) == NULL)
 		return gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
 	st->n_ents++;
-	st->name_bytes += len;
-	v->regular = archive_entry_filetype(e) == AE_IFREG;
+	if (judge_entry(v, name, e))
+		return gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
+	st->name_bytes += len + (v->link ? strlen(v->link) : 0);
+	v->regular = archive_entry_filetype(e) == AE_IFREG &&
+		     archive_entry_hardlink(e) == NULL;
 	/* A later manifest.json replaces an earlier one, as extracting the
-	 * archive would; the earlier ones are then unlisted members. */
+	 * archive would; the earlier ones are then duplicates. */
 	is_manifest = v->regular && !v->bad_name &&
 		      !strcmp(v->name, GSR_ARCHIVE_MANIFEST);
 	if (is_manifest) {
@@ -1597,8 +1904,10 @@ read_member(struct gsr_ctx *ctx, struct vr_state *st,
 		if (n < 0) {
 			if (is_manifest)
 				st->manifest_cut = true;
+			/* The hash of what could be read. */
+			gsr_sha256_hex(&h, v->sha256);
 			set_msg(&res->read_error, "member '%s': %s", v->name,
-				la_error(st->a));
+				vr_error(st));
 			return 1;
 		}
 		gsr_sha256_update(&h, st->data, (size_t)n);
@@ -1645,14 +1954,15 @@ get_str(json_t *obj, const char *where, const char *key, bool required,
 
 /*
  * Check the parsed manifest: its format, version, the types of the
- * standard keys, every member and "output".  Returns NULL or the problem.
+ * standard keys, every member (its name unique, and not the manifest's)
+ * and "output".  Returns NULL or the problem.
  */
 static char *
 check_manifest(json_t *root)
 {
 	char *err = NULL;
 	const char *s;
-	json_t *v, *members, *m;
+	json_t *v, *members, *m, *seen = NULL;
 	size_t i;
 
 	if (!json_is_object(root)) {
@@ -1688,53 +1998,75 @@ check_manifest(json_t *root)
 		set_msg(&err, "members is missing or not an array");
 		return err;
 	}
+	if ((seen = json_object()) == NULL) {
+		set_msg(&err, "out of memory");
+		return err;
+	}
 	json_array_foreach(members, i, m) {
 		char where[64];
+		json_t *first;
 
 		snprintf(where, sizeof where, "members[%zu].", i);
 		if (!json_is_object(m)) {
 			set_msg(&err, "members[%zu] is not an object", i);
-			return err;
+			goto out;
 		}
 		s = get_str(m, where, "name", true, &err);
 		if (err)
-			return err;
+			goto out;
 		if (*s == '\0' || strlen(s) > GSR_ARCHIVE_NAME_MAX) {
 			set_msg(&err, "%sname is empty or longer than %d bytes",
 				where, GSR_ARCHIVE_NAME_MAX);
-			return err;
+			goto out;
+		}
+		if (!strcmp(s, GSR_ARCHIVE_MANIFEST)) {
+			set_msg(&err, "%sname is %s: the manifest lists itself",
+				where, GSR_ARCHIVE_MANIFEST);
+			goto out;
+		}
+		/* Names are unique in an archive, and so in its manifest. */
+		if ((first = json_object_get(seen, s)) != NULL) {
+			set_msg(&err, "%sname is that of members[%" JSON_INTEGER_FORMAT
+				"] too", where, json_integer_value(first));
+			goto out;
+		}
+		if (json_object_set_new(seen, s, json_integer((json_int_t)i))) {
+			set_msg(&err, "out of memory");
+			goto out;
 		}
 		v = json_object_get(m, "size");
 		if (!json_is_integer(v) || json_integer_value(v) < 0) {
 			set_msg(&err, "%ssize is not an integer of 0 or more",
 				where);
-			return err;
+			goto out;
 		}
 		s = get_str(m, where, "sha256", true, &err);
 		if (err)
-			return err;
+			goto out;
 		if (!is_sha256_hex(s)) {
 			set_msg(&err, "%ssha256 is not 64 lower-case hex digits",
 				where);
-			return err;
+			goto out;
 		}
 	}
 	v = json_object_get(root, "output");
 	if (v != NULL) {
 		if (!json_is_object(v)) {
 			set_msg(&err, "output is not an object");
-			return err;
+			goto out;
 		}
 		s = get_str(v, "output.", "sha256", false, &err);
 		if (err)
-			return err;
+			goto out;
 		if (s && !is_sha256_hex(s)) {
 			set_msg(&err, "output.sha256 is not 64 lower-case hex "
 				"digits");
-			return err;
+			goto out;
 		}
 		get_str(v, "output.", "path", false, &err);
 	}
+out:
+	json_decref(seen);
 	return err;
 }
 
@@ -1751,7 +2083,45 @@ cmp_order(const void *a, const void *b, void *arg)
 	return i < j ? -1 : i > j;
 }
 
-/* The first unused entry named name, in archive order, or SIZE_MAX. */
+/* Whether entry v counts among the members, by a name it has in full. */
+static bool
+named_member(const struct vr_entry *v)
+{
+	return !v->bad_name && !v->layout_dir;
+}
+
+/*
+ * Mark the members whose name another member has: all but the first in
+ * the archive, or, for manifest.json, all but the one read as the
+ * manifest (the last, which extracting the archive would keep).  Needs
+ * st->order.
+ */
+static void
+mark_duplicates(struct vr_state *st)
+{
+	for (size_t i = 0, j; i < st->n_ents; i = j) {
+		const char *name = st->ents[st->order[i]].name;
+		bool is_manifest = !strcmp(name, GSR_ARCHIVE_MANIFEST) &&
+				   st->manifest_ent != SIZE_MAX;
+		bool first = true;
+
+		for (j = i; j < st->n_ents &&
+			    !strcmp(st->ents[st->order[j]].name, name); j++) {
+			struct vr_entry *v = &st->ents[st->order[j]];
+
+			if (!named_member(v))
+				continue;
+			if (is_manifest)
+				v->dup = st->order[j] != st->manifest_ent;
+			else
+				v->dup = !first;
+			first = false;
+		}
+	}
+}
+
+/* The member named name that the manifest's member of that name is
+ * compared with, or SIZE_MAX. */
 static size_t
 find_entry(const struct vr_state *st, const char *name)
 {
@@ -1768,10 +2138,28 @@ find_entry(const struct vr_state *st, const char *name)
 		const struct vr_entry *v = &st->ents[st->order[lo]];
 		if (strcmp(v->name, name) != 0)
 			break;
-		if (!v->used && !v->bad_name)
+		if (named_member(v) && !v->dup && !v->used)
 			return st->order[lo];
 	}
 	return SIZE_MAX;
+}
+
+/* Give r what the archive holds as v: its size and hash, and its own
+ * status and reason when it has one.  Returns 0 or -1. */
+static int
+found(struct gsr_ctx *ctx, struct gsr_verify_member *r,
+      const struct vr_entry *v)
+{
+	r->present = true;
+	r->size = v->size;
+	memcpy(r->sha256, v->sha256, sizeof r->sha256);
+	if (v->status) {
+		r->status = v->status;
+		r->reason = v->reason;
+	}
+	if (v->link && (r->link = strdup(v->link)) == NULL)
+		return gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
+	return 0;
 }
 
 /* Compare the manifest's members with the entries; fill res->members. */
@@ -1790,6 +2178,7 @@ match_members(struct gsr_ctx *ctx, struct vr_state *st,
 		qsort_r(st->order, st->n_ents, sizeof *st->order, cmp_order,
 			st->ents);
 	}
+	mark_duplicates(st);
 	members = res->manifest_ok ? json_object_get(st->root, "members") : NULL;
 	json_array_foreach(members, i, m) {
 		const char *name = json_string_value(json_object_get(m, "name"));
@@ -1797,34 +2186,38 @@ match_members(struct gsr_ctx *ctx, struct vr_state *st,
 		uint64_t size = (uint64_t)json_integer_value(json_object_get(m, "size"));
 		size_t k = find_entry(st, name);
 		struct gsr_verify_member *r;
+		struct vr_entry *v;
 
 		if (push_result(ctx, res, name, "missing"))
 			return -1;
 		r = &res->members[res->n_members - 1];
+		r->listed = true;
 		r->expected_size = size;
 		snprintf(r->expected_sha256, sizeof r->expected_sha256, "%s", sha);
 		if (k == SIZE_MAX)
 			continue;
-		st->ents[k].used = true;
-		r->size = st->ents[k].size;
-		memcpy(r->sha256, st->ents[k].sha256, sizeof r->sha256);
-		if (st->ents[k].regular && r->size == size &&
-		    !strcmp(r->sha256, sha))
-			r->status = "ok";
-		else
-			r->status = "mismatch";
+		v = &st->ents[k];
+		v->used = true;
+		r->status = v->regular && v->size == size &&
+			    !strcmp(v->sha256, sha) ? "ok" : "mismatch";
+		if (found(ctx, r, v))
+			return -1;
 	}
 	for (i = 0; i < st->n_ents; i++) {
 		const struct vr_entry *v = &st->ents[i];
 		struct gsr_verify_member *r;
 
-		if (v->used)
+		if (v->used || v->layout_dir)
 			continue;
 		if (push_result(ctx, res, v->name, "unlisted"))
 			return -1;
 		r = &res->members[res->n_members - 1];
-		r->size = v->size;
-		memcpy(r->sha256, v->sha256, sizeof r->sha256);
+		if (v->dup) {
+			r->status = "duplicate";
+			r->reason = "a name that another member has";
+		}
+		if (found(ctx, r, v))
+			return -1;
 	}
 	return 0;
 }
@@ -1930,6 +2323,7 @@ gsr_archive_verify(struct gsr_ctx *ctx, const char *archive_path,
 	locale_t loc = (locale_t)0, saved = (locale_t)0;
 	struct archive_entry *e;
 	struct stat sb;
+	ssize_t n;
 	int r, rc = -1;
 
 	if (gsr_ctx_failed(ctx))
@@ -1954,53 +2348,92 @@ gsr_archive_verify(struct gsr_ctx *ctx, const char *archive_path,
 		gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
 		goto out;
 	}
+	if ((n = vr_read_file(&st)) < 0) {
+		gsr_ctx_fail(ctx, GSR_ERR_INPUT, "cannot read '%s': %s",
+			     archive_path, strerror(st.file_errno));
+		goto out;
+	}
+	if (is_zstd(st.buf, (size_t)n)) {
+		st.zout_cap = ZSTD_DStreamOutSize();
+		if ((st.zd = ZSTD_createDStream()) == NULL ||
+		    ZSTD_isError(ZSTD_initDStream(st.zd)) ||
+		    (st.zout = malloc(st.zout_cap)) == NULL) {
+			gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		st.zin.src = st.buf;
+		st.zin.size = (size_t)n;
+	} else {
+		st.pending = (size_t)n;
+	}
 	/* Tar only, and only the filters libarchive has built in: none of
 	 * those that would run an external program. */
 	if (archive_read_support_format_tar(st.a) != ARCHIVE_OK ||
-	    archive_read_support_filter_zstd(st.a) != ARCHIVE_OK) {
+	    (!st.zd && archive_read_support_filter_zstd(st.a) != ARCHIVE_OK)) {
 		gsr_ctx_fail(ctx, GSR_ERR_INTERNAL, "libarchive cannot read a "
 			     "tar.zst: %s", la_error(st.a));
 		goto out;
 	}
-	add_builtin_filters(st.a);
-	if (archive_read_open(st.a, &st, NULL, vr_read_cb, NULL) != ARCHIVE_OK) {
-		gsr_ctx_fail(ctx, GSR_ERR_INPUT, "'%s' is not a readable archive: %s",
-			     archive_path, la_error(st.a));
-		goto out;
-	}
-	for (;;) {
+	if (!st.zd)
+		add_builtin_filters(st.a);
+	r = archive_read_open(st.a, &st, NULL, vr_read_cb, NULL);
+	while (r == ARCHIVE_OK) {
 		r = archive_read_next_header(st.a, &e);
 		if (r == ARCHIVE_EOF)
 			break;
 		if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
-			if (st.n_ents == 0) {
-				gsr_ctx_fail(ctx, GSR_ERR_INPUT, "'%s' is not a "
-					     "readable archive: %s", archive_path,
-					     la_error(st.a));
-				goto out;
-			}
-			set_msg(&res->read_error, "after member '%s': %s",
-				st.ents[st.n_ents - 1].name, la_error(st.a));
+			if (st.n_ents > 0)
+				set_msg(&res->read_error, "after member '%s': %s",
+					st.ents[st.n_ents - 1].name,
+					vr_error(&st));
 			break;
 		}
 		r = read_member(ctx, &st, res, e);
 		if (r < 0)
 			goto out;
-		if (r > 0)
-			break;
 	}
-	/* The rest of the file (zstd's or tar's padding, or whatever follows
-	 * the damage) goes into the file's hash too. */
-	while (!st.file_error) {
+	/* The rest of a zstd stream is decompressed too (the tar's padding,
+	 * or what follows the damage): damage there is damage. */
+	while (st.zd && st.z_error == NULL && st.file_errno == 0) {
 		const void *p;
-		la_ssize_t n = vr_read_cb(st.a, &st, &p);
-		if (n <= 0)
+
+		if (gsr_ctx_check_cancel(ctx))
+			goto out;
+		if (vr_unzstd(&st, &p) <= 0)
 			break;
 	}
-	if (st.file_error) {
+	/* The rest of the file goes into its hash. */
+	while (st.file_errno == 0 && !st.file_eof) {
+		if (gsr_ctx_check_cancel(ctx))
+			goto out;
+		vr_read_file(&st);
+	}
+	if (st.file_errno) {
 		gsr_ctx_fail(ctx, GSR_ERR_INPUT, "cannot read '%s': %s",
-			     archive_path, la_error(st.a));
+			     archive_path, strerror(st.file_errno));
 		goto out;
+	}
+	/* Nothing read: not an archive, unless its zstd stream is damaged. */
+	if (st.n_ents == 0 && r != ARCHIVE_EOF) {
+		if (st.z_error == NULL) {
+			gsr_ctx_fail(ctx, GSR_ERR_INPUT, "'%s' is not a readable "
+				     "archive: %s", archive_path, la_error(st.a));
+			goto out;
+		}
+		set_msg(&res->read_error, "before the first member: %s",
+			st.z_error);
+	}
+	/* Damage found only past what libarchive read, or that broke the
+	 * tar stream before decompression noticed it. */
+	if (st.z_error && res->read_error == NULL)
+		set_msg(&res->read_error, "past the end of the tar archive: %s",
+			st.z_error);
+	else if (st.z_error && strstr(res->read_error, st.z_error) == NULL) {
+		char *both = NULL;
+
+		set_msg(&both, "%s; %s", res->read_error, st.z_error);
+		free(res->read_error);
+		res->read_error = both;
 	}
 	gsr_sha256_hex(&st.file_hash, res->archive_sha256);
 	res->archive_size = st.file_size;
@@ -2035,12 +2468,17 @@ out:
 		archive_read_free(st.a);
 	if (st.fd >= 0)
 		close(st.fd);
-	for (size_t i = 0; i < st.n_ents; i++)
+	for (size_t i = 0; i < st.n_ents; i++) {
 		free(st.ents[i].name);
+		free(st.ents[i].link);
+	}
 	free(st.ents);
 	free(st.order);
 	free(st.buf);
 	free(st.data);
+	ZSTD_freeDStream(st.zd);
+	free(st.zout);
+	free(st.z_error);
 	sb_release(&st.manifest);
 	json_decref(st.root);
 	leave(saved);
@@ -2054,8 +2492,10 @@ gsr_verify_result_release(struct gsr_verify_result *res)
 {
 	if (res == NULL)
 		return;
-	for (size_t i = 0; i < res->n_members; i++)
+	for (size_t i = 0; i < res->n_members; i++) {
 		free(res->members[i].name);
+		free(res->members[i].link);
+	}
 	free(res->members);
 	free(res->manifest_error);
 	free(res->read_error);

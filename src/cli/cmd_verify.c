@@ -61,15 +61,20 @@ static const struct argp verify_argp = {
 	verify_options, verify_parse, "ARCHIVE",
 	"Check an audit archive that 'gsrecover rebuild' wrote: read every "
 	"member, compare its size and SHA-256 with the archive's "
-	"manifest.json, and report members that differ, are missing or are "
-	"not listed.  With --db, also check the rebuilt database against it."
+	"manifest.json, check its name and type against the archive's "
+	"layout, and report members that differ, are missing, are not "
+	"listed, are unsafe (an absolute or '..' name, a link, a device...), "
+	"foreign to the layout or duplicates.  With --db, also check the "
+	"rebuilt database against it."
 	"\v"
 	"Only problems are listed, one line per member; -v lists every "
-	"member.  Nothing is extracted or written.\n\n"
-	"Exit status: 0 everything matches; 4 a member differs, is missing "
-	"or unlisted, the manifest is missing or invalid, the archive is "
-	"damaged part-way, or the database differs; 8 the archive (or the "
-	"database) cannot be read, or is not a tar archive; 16 usage error.",
+	"member.  A damaged archive is reported up to the damage, with the "
+	"member and the zstd frame where it breaks.  Nothing is extracted or "
+	"written.\n\n"
+	"Exit status: 0 everything matches; 4 a member is not ok, the "
+	"manifest is missing or invalid, the archive is damaged, or the "
+	"database differs; 8 the archive (or the database) cannot be read, "
+	"or is not a tar archive; 16 usage error.",
 	verify_children, NULL, NULL
 };
 
@@ -94,7 +99,13 @@ print_member(const struct gsr_verify_member *m)
 {
 	printf("%-9s ", m->status);
 	print_name(stdout, m->name);
-	if (!strcmp(m->status, "mismatch"))
+	if (m->reason) {
+		printf(": %s", m->reason);
+		if (m->link) {
+			printf(" to ");
+			print_name(stdout, m->link);
+		}
+	} else if (!strcmp(m->status, "mismatch"))
 		printf(": size %" PRIu64 ", sha256 %s; the manifest says size %"
 		       PRIu64 ", sha256 %s", m->size, m->sha256,
 		       m->expected_size, m->expected_sha256);
@@ -111,13 +122,20 @@ print_text(const struct verify_opts *o, const struct gsr_verify_result *res,
 {
 	size_t n_problems = res->n_bad;
 
-	if (!res->manifest_ok)
-		printf("manifest  %s\n", res->manifest_error);
+	/* Both messages may quote the archive: names, JSON text. */
+	if (!res->manifest_ok) {
+		printf("manifest  ");
+		print_name(stdout, res->manifest_error);
+		printf("\n");
+	}
 	for (size_t i = 0; i < res->n_members; i++)
 		if (verbosity > 0 || strcmp(res->members[i].status, "ok") != 0)
 			print_member(&res->members[i]);
-	if (res->read_error)
-		printf("damaged   %s\n", res->read_error);
+	if (res->read_error) {
+		printf("damaged   ");
+		print_name(stdout, res->read_error);
+		printf("\n");
+	}
 	if (verbosity > 0)
 		printf("sha256    %s (%" PRIu64 " bytes)\n", res->archive_sha256,
 		       res->archive_size);
@@ -173,20 +191,20 @@ print_json(const struct verify_opts *o, const struct gsr_verify_result *res,
 	jw_arr_begin(&jw);
 	for (size_t i = 0; i < res->n_members; i++) {
 		const struct gsr_verify_member *m = &res->members[i];
-		bool present = strcmp(m->status, "missing") != 0;
-		bool listed = strcmp(m->status, "unlisted") != 0;
 
 		jw_obj_begin(&jw);
 		jw_kstr(&jw, "name", m->name);
 		jw_kstr(&jw, "status", m->status);
-		if (present) {
+		jw_kstr(&jw, "reason", m->reason);
+		jw_kstr(&jw, "link", m->link);
+		if (m->present) {
 			jw_kint(&jw, "size", (int64_t)m->size);
 			jw_kstr(&jw, "sha256", m->sha256);
 		} else {
 			jw_knull(&jw, "size");
 			jw_knull(&jw, "sha256");
 		}
-		if (listed) {
+		if (m->listed) {
 			jw_kint(&jw, "expected_size", (int64_t)m->expected_size);
 			jw_kstr(&jw, "expected_sha256", m->expected_sha256);
 		} else {

@@ -93,6 +93,9 @@ label_release(struct gsr_label *l)
 	for (size_t i = 0; i < l->n_downgrades; i++)
 		block_release(&l->downgrades[i]);
 	free(l->downgrades);
+	for (size_t i = 0; i < l->n_variants; i++)
+		block_release(&l->variants[i]);
+	free(l->variants);
 	if (l->schema_label == l)
 		gsr_schema_free(l->schema);
 }
@@ -180,6 +183,22 @@ is_hex(const char *s, size_t min, size_t max)
 	return true;
 }
 
+/* An Alembic revision id as a rules file gives it: 1 to 32 (the width of
+ * alembic_version.version_num) lower-case letters, digits and '_'.
+ * Alembic generates 12 hex digits, but a migration may name its own
+ * revision, as GPUStack's "2025_10_07_add_is_active" does. */
+static bool
+is_revision(const char *s)
+{
+	size_t n = strlen(s);
+	if (n < 1 || n > 32)
+		return false;
+	for (; *s; s++)
+		if (!(islower((unsigned char)*s) || isdigit((unsigned char)*s) || *s == '_'))
+			return false;
+	return true;
+}
+
 static bool
 is_date(const char *s)
 {
@@ -231,7 +250,8 @@ takes_block(const char *key, const char *rest)
 {
 	if (!strcmp(key, "table") || !strcmp(key, "index") ||
 	    !strcmp(key, "view") || !strcmp(key, "trigger") ||
-	    !strcmp(key, "transform") || !strcmp(key, "downgrade"))
+	    !strcmp(key, "transform") || !strcmp(key, "downgrade") ||
+	    !strcmp(key, "variant"))
 		return true;
 	return !strcmp(key, "sign") && strncmp(rest, "table", 5) == 0 &&
 	       (rest[5] == ' ' || rest[5] == '\t' || rest[5] == '\0');
@@ -243,8 +263,9 @@ label_directive(struct parser *p, const char *key, char *rest, char *block)
 	struct gsr_label *l = p->label;
 
 	if (!strcmp(key, "kind")) {
-		if (strcmp(rest, "release") && strcmp(rest, "dev"))
-			perr(p, p->line, "kind must be 'release' or 'dev', not '%s'", rest);
+		if (strcmp(rest, "release") && strcmp(rest, "dev") && strcmp(rest, "dev2"))
+			perr(p, p->line, "kind must be 'release', 'dev' or 'dev2', not '%s'",
+			     rest);
 		else
 			set_once(p, &l->kind, key, rest);
 	} else if (!strcmp(key, "commit")) {
@@ -258,8 +279,9 @@ label_directive(struct parser *p, const char *key, char *rest, char *block)
 		else
 			set_once(p, &l->date, key, rest);
 	} else if (!strcmp(key, "alembic")) {
-		if (!is_hex(rest, 1, 32))
-			perr(p, p->line, "alembic must be a hex revision id");
+		if (!is_revision(rest))
+			perr(p, p->line, "alembic must be a revision id: 1 to 32 "
+			     "lower-case letters, digits and '_'");
 		else
 			set_once(p, &l->alembic, key, rest);
 	} else if (!strcmp(key, "follows")) {
@@ -335,11 +357,14 @@ label_directive(struct parser *p, const char *key, char *rest, char *block)
 		}
 		e.line = p->line;
 		l->enums[l->n_enums++] = e;
-	} else if (!strcmp(key, "transform") || !strcmp(key, "downgrade")) {
-		bool up = key[0] == 't';
-		struct gsr_rule_block **v = up ? &l->transforms : &l->downgrades;
-		size_t *n = up ? &l->n_transforms : &l->n_downgrades;
-		size_t *cap = up ? &l->cap_transforms : &l->cap_downgrades;
+	} else if (!strcmp(key, "transform") || !strcmp(key, "downgrade") ||
+		   !strcmp(key, "variant")) {
+		struct gsr_rule_block **v = key[0] == 't' ? &l->transforms
+					    : key[0] == 'd' ? &l->downgrades : &l->variants;
+		size_t *n = key[0] == 't' ? &l->n_transforms
+			    : key[0] == 'd' ? &l->n_downgrades : &l->n_variants;
+		size_t *cap = key[0] == 't' ? &l->cap_transforms
+			      : key[0] == 'd' ? &l->cap_downgrades : &l->cap_variants;
 		char *name = next_word(&rest);
 		if (!is_name(name) || *rest) {
 			perr(p, p->line, "usage: %s NAME", key);
@@ -706,7 +731,7 @@ check_required(struct parser *p, struct gsr_label *l)
 		perr(p, l->line, "label '%s' has no 'date'", l->name);
 	if (!l->alembic)
 		perr(p, l->line, "label '%s' has no 'alembic'", l->name);
-	if (l->schema_of && (l->n_objs || l->journal))
+	if (l->schema_of && (l->n_objs || l->n_variants || l->journal))
 		perr(p, l->line, "label '%s' has 'schema-of' and a schema of its own",
 		     l->name);
 	if (!l->schema_of && !l->journal)
@@ -758,12 +783,27 @@ resolve_lineage(struct parser *p, struct gsr_rules *r)
 		p->file = r->labels[0].file;
 		perr(p, 0, "lineage is broken: %zu of %zu labels reachable from '%s' by 'follows'",
 		     n, r->n_labels, root ? root->name : "(none)");
+		return;
+	}
+	/* dev2 labels close the lineage: no release comes after one. */
+	for (size_t i = 0, first_dev2 = SIZE_MAX; i < n; i++) {
+		struct gsr_label *l = r->lineage[i];
+		if (!strcmp(l->kind, "dev2") && first_dev2 == SIZE_MAX)
+			first_dev2 = i;
+		else if (!strcmp(l->kind, "release") && first_dev2 != SIZE_MAX) {
+			p->file = l->file;
+			perr(p, l->line, "release '%s' comes after dev2 label '%s': "
+			     "dev2 labels come after the last release",
+			     l->name, r->lineage[first_dev2]->name);
+		}
 	}
 }
 
 /* Build a model from a sequence of CREATE statements.  The statement for
- * sqlite_sequence is skipped: SQLite makes that table itself for the
- * first AUTOINCREMENT table. */
+ * sqlite_sequence is not run: SQLite makes that table itself for the
+ * first AUTOINCREMENT table, and keeps it when the last one is dropped (a
+ * migration that rewrites such a table without AUTOINCREMENT), so where
+ * it is given a scratch AUTOINCREMENT table makes it and goes. */
 static struct gsr_schema *
 model_from_sql(struct gsr_ctx *ctx, const struct gsr_rule_obj *objs, size_t n,
 	       const char *single_sql, char *err, size_t errlen, int *errline)
@@ -782,8 +822,16 @@ model_from_sql(struct gsr_ctx *ctx, const struct gsr_rule_obj *objs, size_t n,
 	}
 	for (size_t i = 0; i < n; i++) {
 		if (!strcmp(objs[i].type, "table") &&
-		    !strcmp(objs[i].name, "sqlite_sequence"))
+		    !strcmp(objs[i].name, "sqlite_sequence")) {
+			if (sqlite3_exec(db, "CREATE TABLE _gsr_seq (x INTEGER PRIMARY KEY "
+					 "AUTOINCREMENT); DROP TABLE _gsr_seq",
+					 NULL, NULL, NULL) != SQLITE_OK) {
+				snprintf(err, errlen, "cannot make sqlite_sequence: %s",
+					 sqlite3_errmsg(db));
+				goto out;
+			}
 			continue;
+		}
 		if (sqlite3_exec(db, objs[i].sql, NULL, NULL, NULL) != SQLITE_OK) {
 			snprintf(err, errlen, "SQLite rejects the SQL of %s '%s': %s",
 				 objs[i].type, objs[i].name, sqlite3_errmsg(db));
@@ -795,6 +843,78 @@ model_from_sql(struct gsr_ctx *ctx, const struct gsr_rule_obj *objs, size_t n,
 out:
 	sqlite3_close(db);
 	return s;
+}
+
+/*
+ * A variant of a table: another text SQLite may store for it, with the
+ * same structure.  The label's objects are created again with the variant
+ * in the table's place; SQLite must accept them and store the variant as
+ * given, and the table must compare equal to the given one but for its
+ * text.  The variant then becomes an alt of the table's schema object.
+ */
+static void
+check_variant(struct gsr_ctx *ctx, struct parser *p, struct gsr_label *l,
+	      const struct gsr_rule_block *v)
+{
+	struct gsr_rule_obj *objs = NULL;
+	struct gsr_schema *vs = NULL;
+	struct gsr_object *so = NULL;
+	const struct gsr_object *vo;
+	struct gsr_diffs d = GSR_DIFFS_INIT;
+	char err[512] = "";
+	int errline = v->line;
+	size_t k = l->n_objs;
+
+	for (size_t i = 0; i < l->n_objs; i++)
+		if (!strcmp(l->objs[i].type, "table") && !strcmp(l->objs[i].name, v->name))
+			k = i;
+	for (size_t i = 0; i < l->schema->n_objs; i++)
+		if (!strcmp(l->schema->objs[i].type, "table") &&
+		    !strcmp(l->schema->objs[i].name, v->name))
+			so = &l->schema->objs[i];
+	if (k == l->n_objs || so == NULL) {
+		perr(p, v->line, "variant of '%s', which is not a table of label '%s'",
+		     v->name, l->name);
+		goto out;
+	}
+	if (!strcmp(v->sql, so->sql) || sv_contains(&so->alts, v->sql)) {
+		perr(p, v->line, "variant of table '%s' gives a text it has already",
+		     v->name);
+		goto out;
+	}
+	if ((objs = calloc(l->n_objs, sizeof *objs)) == NULL) {
+		gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	memcpy(objs, l->objs, l->n_objs * sizeof *objs);
+	objs[k].sql = v->sql;
+	vs = model_from_sql(ctx, objs, l->n_objs, NULL, err, sizeof err, &errline);
+	if (vs == NULL) {
+		perr(p, v->line, "variant of table '%s': %s", v->name,
+		     err[0] ? err : ctx->msg);
+		gsr_ctx_clear(ctx);
+		goto out;
+	}
+	vo = gsr_schema_object(vs, "table", v->name);
+	if (vo == NULL || vo->sql == NULL || strcmp(vo->sql, v->sql)) {
+		perr(p, v->line, "variant of table '%s': SQLite stores a different "
+		     "text than given", v->name);
+		goto out;
+	}
+	gsr_table_compare(gsr_schema_table(l->schema, v->name),
+			  gsr_schema_table(vs, v->name), &d);
+	for (size_t i = 0; i < d.n; i++)
+		if (strstr(d.v[i].detail, "different stored definition") == NULL) {
+			perr(p, v->line, "variant of table '%s' differs in structure: %s",
+			     v->name, d.v[i].detail);
+			goto out;
+		}
+	if (sv_push(&so->alts, v->sql))
+		gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
+out:
+	gsr_diffs_release(&d);
+	gsr_schema_free(vs);
+	free(objs);
 }
 
 static void
@@ -833,6 +953,8 @@ build_label_schema(struct gsr_ctx *ctx, struct parser *p, struct gsr_label *l)
 		perr(p, l->line, "label '%s': SQLite made %zu objects from %zu given "
 		     "(is sqlite_sequence listed where an AUTOINCREMENT table makes it?)",
 		     l->name, n_stored, l->n_objs);
+	for (size_t i = 0; i < l->n_variants && p->n_errors == 0; i++)
+		check_variant(ctx, p, l, &l->variants[i]);
 }
 
 static void

@@ -66,6 +66,7 @@ gsr_schema_free(struct gsr_schema *s)
 		free(s->objs[i].name);
 		free(s->objs[i].tbl);
 		free(s->objs[i].sql);
+		sv_release(&s->objs[i].alts);
 	}
 	free(s->objs);
 	for (size_t i = 0; i < s->n_tables; i++)
@@ -311,6 +312,7 @@ gsr_schema_extract(struct gsr_ctx *ctx, sqlite3 *db)
 		struct gsr_table *t = &s->tables[s->n_tables++];
 		t->name = strdup(o->name);
 		t->sql = gsr_strdup(o->sql);
+		t->alts = &o->alts; /* objs no longer moves */
 		if (!t->name)
 			goto oom;
 		/* Reading a virtual table's columns would instantiate its
@@ -362,13 +364,30 @@ gsr_table_column(const struct gsr_table *t, const char *name)
 	return NULL;
 }
 
+/* Two stored texts of one object match: equal, or one is among the
+ * other's alternatives (either list may be NULL). */
+static bool
+text_match(const char *a, const struct strvec *a_alts, const char *b,
+	   const struct strvec *b_alts)
+{
+	if (streq(a, b))
+		return true;
+	for (size_t i = 0; a_alts && b && i < a_alts->n; i++)
+		if (streq(a_alts->v[i], b))
+			return true;
+	for (size_t i = 0; b_alts && a && i < b_alts->n; i++)
+		if (streq(b_alts->v[i], a))
+			return true;
+	return false;
+}
+
 static bool
 object_in(const struct gsr_schema *s, const struct gsr_object *o)
 {
 	for (size_t i = 0; i < s->n_objs; i++) {
 		const struct gsr_object *p = &s->objs[i];
 		if (streq(p->type, o->type) && streq(p->name, o->name) &&
-		    streq(p->tbl, o->tbl) && streq(p->sql, o->sql))
+		    streq(p->tbl, o->tbl) && text_match(p->sql, &p->alts, o->sql, &o->alts))
 			return true;
 	}
 	return false;
@@ -577,7 +596,7 @@ compare_table(const struct gsr_table *e, const struct gsr_table *f,
 	size_t before = out->n;
 
 	if (e->is_virtual || f->is_virtual) {
-		if (!streq(e->sql, f->sql))
+		if (!text_match(e->sql, e->alts, f->sql, f->alts))
 			diff_add(out, "constraint", e->name, NULL, NULL, e->sql,
 				 f->sql, "table '%s' is defined differently",
 				 e->name);
@@ -630,7 +649,7 @@ compare_table(const struct gsr_table *e, const struct gsr_table *f,
 	compare_fks(f, e, out, "unexpected", false);
 	compare_uniques(e, f, out, "missing", true);
 	compare_uniques(f, e, out, "unexpected", false);
-	if (out->n == before && !streq(e->sql, f->sql))
+	if (out->n == before && !text_match(e->sql, e->alts, f->sql, f->alts))
 		diff_add(out, "constraint", e->name, NULL, NULL, e->sql, f->sql,
 			 "table '%s' has the same structure but a different stored "
 			 "definition (constraint names, quoting or layout)",
@@ -654,7 +673,8 @@ compare_objects(const struct gsr_schema *e, const struct gsr_schema *f,
 		if (p == NULL)
 			diff_add(out, kind_missing, o->tbl, NULL, o->name, o->sql,
 				 NULL, "%s '%s' is missing", type, o->name);
-		else if (!streq(o->sql, p->sql) || !streq(o->tbl, p->tbl))
+		else if (!text_match(o->sql, &o->alts, p->sql, &p->alts) ||
+			 !streq(o->tbl, p->tbl))
 			diff_add(out, strcmp(type, "view") == 0 ? "view" : "constraint",
 				 o->tbl, NULL, o->name, o->sql, p->sql,
 				 "%s '%s' is defined differently", type, o->name);

@@ -5,7 +5,7 @@
 
 gsr rules check > out.txt 2> err.txt
 is "$?" 0 "shipped rules are valid"
-like "$(cat out.txt)" "66 labels, 1 patches" "shipped rules: 66 labels and the hand patch"
+like "$(cat out.txt)" "87 labels, 1 patches" "shipped rules: 87 labels and the hand patch"
 
 gsr rules list > list.txt
 is "$?" 0 "rules list: exit 0"
@@ -14,7 +14,7 @@ is "$(tail -n +2 list.txt | grep -vc '^patch ')" \
 for sql in "$FIX"/schemas/*.sql; do
 	label=$(basename "$sql" .sql)
 	rev=$(sed -n 's/^-- alembic_version: //p' "$sql")
-	grep -q "^$label  *[a-z]*  *[0-9-]*  *$rev" list.txt || {
+	grep -q "^$label  *[a-z0-9]*  *[0-9-]*  *$rev" list.txt || {
 		t_result 1 "rules list: $label with revision $rev"
 		continue
 	}
@@ -25,9 +25,13 @@ like "$(grep "^0.5.1 " list.txt)" "main-7945e1de, main-1169cfc8, main-6965b919, 
 like "$(grep '^main-4697f394 ' list.txt)" "^main-4697f394 +dev +2025-02-21 +c45e397531d1 *$" \
 	"rules list: main-4697f394 shares its schema with nothing"
 gsr rules list --json > list.json
-is "$(jq '.labels | length' list.json)" 66 "rules list --json: 66 labels"
-is "$(jqr list.json '.labels[0].label + " " + .labels[65].label')" "0.1.0 0.7.1" \
-	"rules list --json: in lineage order"
+is "$(jq '.labels | length' list.json)" 87 "rules list --json: 87 labels"
+is "$(jqr list.json '.labels[0].label + " " + .labels[65].label + " " + .labels[86].label')" \
+	"0.1.0 0.7.1 main-8a369de7" "rules list --json: in lineage order"
+like "$(grep '^main-67df92df ' list.txt)" "^main-67df92df +dev2 +2025-10-09 +2025_10_07_add_is_active +main-5e7c6b18$" \
+	"rules list: a dev2 build, its revision not hex"
+is "$(jq -c '[.labels[] | select(.kind == "dev2") | .label] | length' list.json)" 21 \
+	"rules list --json: the 21 builds after 0.7.1 are dev2"
 
 # The lookup order: --rules-dir, then GSRECOVER_RULES, then built in.
 mkdir empty
@@ -65,7 +69,7 @@ broken "default not a constant" "^bad/b.rules:8: default 'nope\(' is not a const
 	'label x\nkind release\ncommit abcdef1\ndate 2024-01-01\nalembic ab\nfollows 0.1.0\nschema-of 0.1.0\ndefault models.name nope(\n'
 broken "two starts" "lineage must have one start" \
 	'label x\nkind release\ncommit abcdef1\ndate 2024-01-01\nalembic ab\nschema-of 0.1.0\n'
-broken "bad kind" "^bad/b.rules:2: kind must be 'release' or 'dev', not 'nightly'$" \
+broken "bad kind" "^bad/b.rules:2: kind must be 'release', 'dev' or 'dev2', not 'nightly'$" \
 	'label x\nkind nightly\ncommit abcdef1\ndate 2024-01-01\nalembic ab\nfollows 0.1.0\nschema-of 0.1.0\n'
 broken "stored text differs" "^bad/b.rules:8: table 't': SQLite stores a different text than given$" \
 	'label x\nkind release\ncommit abcdef1\ndate 2024-01-01\nalembic ab\nfollows 0.1.0\njournal delete\ntable t\nCREATE TABLE t (a) \n.\n'
@@ -73,6 +77,34 @@ broken "bad sign" "^bad/b.rules:3: usage: sign column TABLE.COLUMN TYPE$" \
 	'patch p\ntitle a patch\nsign column models\n'
 broken "outside a record" "^bad/b.rules:1: 'kind' outside a label or patch record$" \
 	'kind release\n'
+
+broken "bad revision" "^bad/b.rules:5: alembic must be a revision id: 1 to 32 lower-case letters, digits and '_'$" \
+	'label x\nkind release\ncommit abcdef1\ndate 2024-01-01\nalembic Add-1\nfollows 0.1.0\nschema-of 0.1.0\n'
+broken "release after dev2" "^bad/b.rules:8: release 'y' comes after dev2 label 'x': dev2 labels come after the last release$" \
+	'label x\nkind dev2\ncommit abcdef1\ndate 2024-01-01\nalembic ab\nfollows 0.1.0\nschema-of 0.1.0\nlabel y\nkind release\ncommit abcdef2\ndate 2024-01-02\nalembic ab\nfollows x\nschema-of 0.1.0\n'
+
+# Variants: another text of a table, with the same structure.
+T2='label x\nkind dev2\ncommit abcdef1\ndate 2024-01-01\nalembic ab\nfollows 0.1.0\njournal delete\n'
+T2="$T2"'table p\nCREATE TABLE p (id INTEGER PRIMARY KEY)\n.\n'
+T2="$T2"'table t\nCREATE TABLE t (a, b, CONSTRAINT fa FOREIGN KEY(a) REFERENCES p (id), CONSTRAINT fb FOREIGN KEY(b) REFERENCES p (id))\n.\n'
+rm -rf var && mkdir var
+cp "$RULES_IN_USE/labels/0.1.0.rules" var/a.rules
+printf "$T2"'variant t\nCREATE TABLE t (a, b, CONSTRAINT fb FOREIGN KEY(b) REFERENCES p (id), CONSTRAINT fa FOREIGN KEY(a) REFERENCES p (id))\n.\n' > var/b.rules
+gsr rules check var > out.txt 2> err.txt
+is "$?" 0 "variant: the same constraints in another order are accepted"
+broken "variant of another structure" "^bad/b.rules:14: variant of table 't' differs in structure: missing foreign key \(b\)" \
+	"$T2"'variant t\nCREATE TABLE t (a, b, CONSTRAINT fa FOREIGN KEY(a) REFERENCES p (id))\n.\n'
+broken "variant of no table" "^bad/b.rules:14: variant of 'u', which is not a table of label 'x'$" \
+	"$T2"'variant u\nCREATE TABLE u (a)\n.\n'
+broken "variant with the same text" "^bad/b.rules:14: variant of table 'p' gives a text it has already$" \
+	"$T2"'variant p\nCREATE TABLE p (id INTEGER PRIMARY KEY)\n.\n'
+broken "variant beside schema-of" "^bad/b.rules:1: label 'x' has 'schema-of' and a schema of its own$" \
+	'label x\nkind dev2\ncommit abcdef1\ndate 2024-01-01\nalembic ab\nfollows 0.1.0\nschema-of 0.1.0\nvariant models\nCREATE TABLE models (a)\n.\n'
+# sqlite_sequence stays when the last AUTOINCREMENT table is rewritten
+# without it; a label may list it alone.
+printf 'label x\nkind dev2\ncommit abcdef1\ndate 2024-01-01\nalembic ab\nfollows 0.1.0\njournal delete\ntable t\nCREATE TABLE t (a)\n.\ntable sqlite_sequence\nCREATE TABLE sqlite_sequence(name,seq)\n.\n' > var/b.rules
+gsr rules check var > out.txt 2> err.txt
+is "$?" 0 "sqlite_sequence without an AUTOINCREMENT table is accepted"
 
 # The identify command refuses to run on broken rules, and says how to
 # see every problem.

@@ -136,4 +136,120 @@ is "$(jq -c '[.tables[] | select(.name == "models") | .quarantined, .dropped]' v
 is "$(jq -c '[.tables[] | select(.name == "model_files") | .in_target, .quarantined]' v060.json)" \
 	'[false,1]' "0.6.0 -> 0.5.1: model_files rows quarantined (0.5.1 has no such table)"
 
+# A database of the last build on SQLite before 2.0 (main-8a369de7, kind
+# dev2) taken back down to 0.7.1.  The expectations follow the downgrade
+# steps of the dev2 labels (rules/labels/main-*.rules): the tables 0.7.1
+# does not have go to the quarantine; so do the system users (and their
+# api keys) that 924c9a0b4c13's downgrade deletes, the per-cluster system
+# loads, and a row whose 2.x-only column says something 0.7.1 would not
+# do (an inactive user, a model for some users only, a key limited to
+# some models, a model with its own image, one with an extended KV cache);
+# the columns that say nothing 0.7.1 would do otherwise are dropped.
+mkdb main-8a369de7 v2.db
+sqlite3 -bail v2.db <<'SQL'
+INSERT INTO cloud_credentials (id, name, provider) VALUES (1, 'do', 'DigitalOcean');
+INSERT INTO clusters (id, name, provider, state, hashed_suffix, registration_token)
+VALUES (1, 'Default Cluster', 'Docker', 'READY', 'abcdef012345', 'gpustack_0123456789abcdef_0123456789abcdef0123456789abcdef'),
+       (2, 'cloud', 'DigitalOcean', 'READY', '543210fedcba', 'gpustack_fedcba9876543210_fedcba9876543210fedcba9876543210');
+INSERT INTO worker_pools (id, name, cluster_id, replicas) VALUES (1, 'pool', 2, 1);
+INSERT INTO users (id, username, is_admin, require_password_change, hashed_password, created_at, updated_at,
+  source, cluster_id, worker_id, is_system, role, is_active)
+VALUES (1, 'admin', 1, 0, 'h1', '2025-10-01', '2025-10-01', 'Local', NULL, NULL, 0, NULL, 1),
+       (2, 'bob', 0, 0, 'h2', '2025-10-01', '2025-10-01', 'Local', NULL, NULL, 0, NULL, 0),
+       (3, 'carol', 0, 0, '', '2025-10-01', '2025-10-01', 'OIDC', NULL, NULL, 0, NULL, 1),
+       (4, 'system/cluster-1', 0, 0, '', '2025-10-01', '2025-10-01', 'Local', 1, NULL, 1, 'Cluster', 1),
+       (5, 'system/worker-0', 0, 0, '', '2025-10-01', '2025-10-01', 'Local', 1, NULL, 1, 'Worker', 1);
+INSERT INTO api_keys (id, name, access_key, hashed_secret_key, user_id, created_at, updated_at, allowed_model_names)
+VALUES (1, 'all', 'a1', 's1', 1, '2025-10-02', '2025-10-02', 'null'),
+       (2, 'only-m1', 'a2', 's2', 1, '2025-10-02', '2025-10-02', '["m1"]'),
+       (3, 'carol', 'a3', 's3', 3, '2025-10-02', '2025-10-02', '[]'),
+       (4, 'Legacy Worker Token', 'a4', 's4', 5, '2025-10-02', '2025-10-02', NULL),
+       (5, 'bob', 'a5', 's5', 2, '2025-10-02', '2025-10-02', NULL);
+INSERT INTO workers (id, name, hostname, ip, state, created_at, updated_at, cluster_id, provider,
+  worker_pool_id, token, metrics_port, ifname, status)
+VALUES (1, 'w1', 'w1', '10.0.0.1', 'READY', '2025-10-03', '2025-10-03', 1, 'Docker', NULL, 'tok', 10151, 'eth0', '{}'),
+       (2, 'w2', 'w2', '10.0.0.2', 'PROVISIONING', '2025-10-03', '2025-10-03', 2, 'DigitalOcean', 1, NULL, NULL, NULL, '{}');
+INSERT INTO models (id, source, name, replicas, ready_replicas, created_at, updated_at, cluster_id,
+  access_policy, backend, image_name, run_command, extended_kv_cache, categories)
+VALUES (1, 'HUGGING_FACE', 'm1', 1, 1, '2025-10-04', '2025-10-04', 1, 'AUTHED', 'vLLM', NULL, NULL, 'null', '["llm"]'),
+       (2, 'HUGGING_FACE', 'm2', 1, 1, '2025-10-04', '2025-10-04', 1, 'ALLOWED_USERS', 'vLLM', NULL, NULL, 'null', '["llm"]'),
+       (3, 'MODEL_SCOPE', 'm3', 1, 0, '2025-10-04', '2025-10-04', 2, 'PUBLIC', 'llama-box', NULL, NULL, '{"enabled":false}', '["llm"]'),
+       (4, 'LOCAL_PATH', 'm4', 1, 0, '2025-10-04', '2025-10-04', 1, 'AUTHED', 'Custom', 'my/image:1', 'serve', 'null', '[]'),
+       (5, 'HUGGING_FACE', 'm5', 1, 0, '2025-10-04', '2025-10-04', 1, 'AUTHED', 'vLLM', NULL, NULL, '{"enabled":true,"chunk_size":256}', '[]');
+INSERT INTO modeluserlink (model_id, user_id) VALUES (2, 3);
+INSERT INTO model_instances (id, source, name, state, model_id, model_name, created_at, updated_at, cluster_id,
+  worker_id, worker_ifname)
+VALUES (1, 'HUGGING_FACE', 'm1-a', 'RUNNING', 1, 'm1', '2025-10-05', '2025-10-05', 1, 1, 'eth0'),
+       (2, 'HUGGING_FACE', 'm2-a', 'RUNNING', 2, 'm2', '2025-10-05', '2025-10-05', 1, 1, 'eth0');
+INSERT INTO system_loads (id, timestamp, cpu, ram, gpu, vram, cluster_id)
+VALUES (1, 1760000000, 0.5, 0.5, 0.5, 0.5, NULL), (2, 1760000000, 0.5, 0.5, 0.5, 0.5, 1),
+       (3, 1760000000, 0.1, 0.1, 0.1, 0.1, 2);
+INSERT INTO inference_backends (id, backend_name, is_built_in) VALUES (1, 'SGLang', 1);
+INSERT INTO model_usages (id, user_id, model_id, date, prompt_token_count, completion_token_count, request_count, operation)
+VALUES (1, 1, 1, '2025-10-06', 10, 20, 1, 'CHAT_COMPLETION');
+SQL
+gsr rebuild --json v2.db --to 0.7.1 -o v2.out.db --archive v2.tar.zst > v2.json 2> err.txt
+is $? 4 "main-8a369de7 -> 0.7.1: exit 4 (rows quarantined)"
+is "$(jqr v2.json '.source.label + " " + .direction')" "main-8a369de7 downgrade" \
+	"main-8a369de7 -> 0.7.1: a downgrade from the label itself"
+is "$(jq -c '[.tables[] | select(.source != .imported + .quarantined) | .name]' v2.json)" "[]" \
+	"main-8a369de7 -> 0.7.1: every table, source = imported + quarantined"
+is "$(jq -c '[.tables[] | [.name, .source, .imported, .quarantined]] | sort' v2.json)" \
+	'[["api_keys",5,2,3],["cloud_credentials",1,0,1],["clusters",2,0,2],["credentials",0,0,0],["inference_backends",1,0,1],["model_files",0,0,0],["model_instances",2,1,1],["model_usages",1,1,0],["modelinstancemodelfilelink",0,0,0],["models",5,2,3],["modeluserlink",1,0,1],["system_loads",3,1,2],["users",5,2,3],["worker_pools",1,0,1],["workers",2,2,0]]' \
+	"main-8a369de7 -> 0.7.1: the counts of every table"
+mkdir v2x && tar --zstd -xf v2.tar.zst -C v2x
+quarantined() { # TABLE -- "rowid: reason" of its quarantined rows, sorted
+	cat v2x/quarantine/*.jsonl | jq -r --arg t "$1" 'select(.table == $t) | "\(.rowid): \(.reason)"' | sort -n
+}
+is "$(quarantined users)" "$(printf '%s\n' \
+	"2: column 'is_active' holds data and 0.7.1 has no such column" \
+	'4: deleted by the migration step main-8b0de82b/system-users' \
+	'5: deleted by the migration step main-8b0de82b/system-users')" \
+	"main-8a369de7 -> 0.7.1: an inactive user and the system users quarantined, with their reasons"
+is "$(quarantined api_keys)" "$(printf '%s\n' \
+	"2: column 'allowed_model_names' holds data and 0.7.1 has no such column" \
+	'4: deleted by the migration step main-8b0de82b/system-users' \
+	'5: references a row of users that does not exist (a foreign key of 0.7.1)')" \
+	"main-8a369de7 -> 0.7.1: a limited key, a system user's key and an orphan quarantined"
+is "$(quarantined models)" "$(printf '%s\n' \
+	"2: column 'access_policy' holds data and 0.7.1 has no such column" \
+	"4: column 'image_name' holds data and 0.7.1 has no such column" \
+	"5: column 'extended_kv_cache' holds data and 0.7.1 has no such column")" \
+	"main-8a369de7 -> 0.7.1: models 0.7.1 would run otherwise quarantined"
+is "$(quarantined model_instances)" \
+	'2: references a row of models that does not exist (a foreign key of 0.7.1)' \
+	"main-8a369de7 -> 0.7.1: the instance of a quarantined model follows it"
+is "$(quarantined system_loads)" "$(printf '%s\n' \
+	'2: deleted by the migration step main-8b0de82b/system-loads-per-cluster' \
+	'3: deleted by the migration step main-8b0de82b/system-loads-per-cluster')" \
+	"main-8a369de7 -> 0.7.1: the per-cluster system loads quarantined"
+for t in clusters worker_pools cloud_credentials modeluserlink inference_backends; do
+	like "$(quarantined $t)" "^1: table '$t' does not exist in 0.7.1$" \
+		"main-8a369de7 -> 0.7.1: $t quarantined, a table 0.7.1 does not have"
+done
+like "$(cat v2x/quarantine/*.jsonl | jq -c 'select(.table == "users" and .rowid == 4) | .values')" \
+	'"username":"system/cluster-1".*"cluster_id":1,.*"is_system":1,"role":"Cluster"' \
+	"main-8a369de7 -> 0.7.1: the quarantine keeps the 2.x columns' values"
+is "$(q v2.out.db 'SELECT id, username, source FROM users ORDER BY id')" \
+	'[{"id":1,"source":"Local","username":"admin"},{"id":3,"source":"OIDC","username":"carol"}]' \
+	"main-8a369de7 -> 0.7.1: the active users imported"
+is "$(q v2.out.db 'SELECT id, name, state, status FROM workers ORDER BY id')" \
+	'[{"id":1,"name":"w1","state":"READY","status":"{}"},{"id":2,"name":"w2","state":"NOT_READY","status":"{}"}]' \
+	"main-8a369de7 -> 0.7.1: both workers imported, one in a 2.x state NOT_READY"
+is "$(q v2.out.db 'SELECT id, backend, categories, embedding_only, reranker, ollama_library_model_name FROM models ORDER BY id')" \
+	'[{"backend":"vllm","categories":"[\"llm\"]","embedding_only":0,"id":1,"ollama_library_model_name":null,"reranker":0},{"backend":"llama-box","categories":"[\"llm\"]","embedding_only":0,"id":3,"ollama_library_model_name":null,"reranker":0}]' \
+	"main-8a369de7 -> 0.7.1: models imported, backend names as 0.7.1 writes them, 0.7.1's defaults"
+is "$(q v2.out.db 'SELECT id, user_id FROM api_keys ORDER BY id')" '[{"id":1,"user_id":1},{"id":3,"user_id":3}]' \
+	"main-8a369de7 -> 0.7.1: the unrestricted keys of the imported users"
+is "$(q v2.out.db 'SELECT id, model_id, worker_id FROM model_instances')" '[{"id":1,"model_id":1,"worker_id":1}]' \
+	"main-8a369de7 -> 0.7.1: the instance of an imported model"
+is "$(q v2.out.db 'SELECT * FROM system_loads')" \
+	'[{"cpu":0.5,"gpu":0.5,"id":1,"ram":0.5,"timestamp":1760000000,"vram":0.5}]' \
+	"main-8a369de7 -> 0.7.1: the system load of all clusters imported"
+is "$(q v2.out.db 'SELECT * FROM model_usages')" "$(q v2.db 'SELECT * FROM model_usages')" \
+	"main-8a369de7 -> 0.7.1: model_usages row for row"
+is "$(jq -c '[.tables[] | select(.name == "workers") | .dropped[]]' v2.json)" \
+	'["cluster_id","provider","worker_pool_id","machine_id","external_id","ssh_key_id","provider_config","token","metrics_port","ifname"]' \
+	"main-8a369de7 -> 0.7.1: the report names the workers' columns dropped"
+
 done_testing
