@@ -11,6 +11,7 @@
 #include "compat.h"
 #include "rebuild_internal.h"
 
+#include "rebuild.h"
 #include "jsonw.h"
 #include "paths.h"
 #include "recover.h"

@@ -13,6 +13,8 @@
 #include "compat.h"
 #include "rebuild_internal.h"
 
+#include "plan.h"
+#include "rebuild.h"
 #include "dbopen.h"
 #include "jsonw.h"
 #include "tempfiles.h"
@@ -567,7 +569,7 @@ out:
 static const char *
 fk_reason(struct run *r, const char *table, const char *parent)
 {
-	const struct gsr_plan_table *t = gsr_plan_table(&r->plan, table);
+	const struct gsr_plan_table *t = gsr_plan_table(r->plan, table);
 
 	for (size_t i = 0; t && i < t->n_conds; i++)
 		if (t->conds[i].kind == GSR_CHECK_FOREIGN_KEY &&
@@ -861,8 +863,8 @@ rb_import(struct run *r)
 
 	if (gsr_ctx_failed(r->ctx) || open_output(r))
 		return -1;
-	for (size_t i = 0; i < r->plan.n_tables; i++) {
-		const struct gsr_plan_table *t = &r->plan.tables[i];
+	for (size_t i = 0; i < r->plan->n_tables; i++) {
+		const struct gsr_plan_table *t = &r->plan->tables[i];
 		if (t->in_target) {
 			if (import_table(r, t) || gsr_ctx_check_cancel(r->ctx))
 				return -1;

@@ -11,6 +11,8 @@
 #include "plan.h"
 #include "rebuild_internal.h"
 
+#include "rebuild.h"
+
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
@@ -727,7 +729,7 @@ static int
 result_tables(struct run *r)
 {
 	struct gsr_rebuild *res = r->res;
-	const struct gsr_plan *p = &r->plan;
+	const struct gsr_plan *p = r->plan;
 
 	res->tables =
 	    calloc(p->n_tables ? p->n_tables : 1, sizeof *res->tables);
@@ -757,16 +759,26 @@ rb_plan(struct run *r)
 	if (gsr_ctx_failed(r->ctx))
 		return -1;
 	r->src = res->id.schema;
-	if (place_source(r->rules, res))
+	if (place_source(r->rules, res) ||
+	    (r->plan = calloc(1, sizeof *r->plan)) == NULL)
 		return gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "out of memory");
 	rb_log(r, "input placed at %s, named %s (%s); target %s",
 	       res->source->name, res->source_label->name, res->placed_by,
 	       res->target->name);
 	if (gsr_plan_build(r->ctx, r->rules, r->src, res->source, res->target,
-	                   res->tables_only, &r->plan))
+	                   res->tables_only, r->plan))
 		return -1;
-	res->direction = r->plan.direction;
+	res->direction = r->plan->direction;
 	if (result_tables(r))
 		return gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "out of memory");
 	return 0;
+}
+
+void
+rb_plan_release(struct run *r)
+{
+	if (r->plan)
+		gsr_plan_release(r->plan);
+	free(r->plan);
+	r->plan = NULL;
 }

@@ -12,6 +12,7 @@
 #include "compat.h"
 #include "rebuild_internal.h"
 
+#include "rebuild.h"
 #include "dbopen.h"
 #include "sha256.h"
 #include "tempfiles.h"

@@ -305,7 +305,7 @@ rebuild_attempt(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 	if (r.stg_path)
 		gsr_temp_unregister(r.stg_path);
 	free(r.stg_path);
-	gsr_plan_release(&r.plan);
+	rb_plan_release(&r);
 	return rc;
 }
 

@@ -25,13 +25,22 @@
 #include "compat.h"
 #include "archive.h"
 #include "ctx.h"
+#include "evidence.h"
 #include "export.h"
-#include "plan.h"
-#include "rebuild.h"
 #include "thread.h"
 
 #include <sqlite3.h>
 #include <stdio.h>
+
+/* rebuild.h and plan.h include no header of the stages: the stages
+ * include them (and this header), and rebuild.c only this one. */
+struct gsr_label;
+struct gsr_plan;
+struct gsr_rebuild;
+struct gsr_rebuild_opts;
+struct gsr_rules;
+struct gsr_schema;
+struct gsr_table;
 
 /* A quarantine file: one per table with quarantined rows. */
 struct qfile {
@@ -112,7 +121,7 @@ struct run {
 	bool speculate, damaged;
 
 	const struct gsr_schema *src; /* the input's schema */
-	struct gsr_plan plan;
+	struct gsr_plan *plan;        /* made by rb_plan() */
 
 	char *out_tmp; /* the new database's temporary path */
 	char *outdir;  /* the directory it is renamed in */
@@ -167,6 +176,8 @@ const char *rb_rowid_name(const struct gsr_table *t);
  * placed_by), build r->plan, and fill res->direction and res->tables
  * from it. */
 int rb_plan(struct run *r);
+/* plan.c: release r->plan (accepts a run without one). */
+void rb_plan_release(struct run *r);
 
 /* publish.c: the outputs' paths (res->out_path, res->archive_path),
  * refused when they exist (without force), and the temporary output,

@@ -11,6 +11,8 @@
 #include "compat.h"
 #include "rebuild_internal.h"
 
+#include "plan.h"
+#include "rebuild.h"
 #include "dbopen.h"
 #include "tempfiles.h"
 
@@ -94,7 +96,7 @@ stage_table(struct run *r, sqlite3 *stg, const struct gsr_plan_stage *sg)
 static int
 run_step(struct run *r, sqlite3 *stg, const struct gsr_plan_step *s)
 {
-	const char *kind = r->plan.downgrade ? "downgrade" : "transform";
+	const char *kind = r->plan->downgrade ? "downgrade" : "transform";
 	sqlite3_stmt *st = NULL;
 	int64_t before_del, before_chg;
 	char *err = NULL;
@@ -123,7 +125,7 @@ run_step(struct run *r, sqlite3 *stg, const struct gsr_plan_step *s)
 	    &r->res->transforms[r->res->n_transforms++];
 	tr->label = s->label->name;
 	tr->name = s->block->name;
-	tr->downgrade = r->plan.downgrade;
+	tr->downgrade = r->plan->downgrade;
 	tr->deleted =
 	    stg_count(stg, "SELECT count(*) FROM _gsr_deleted") - before_del;
 	tr->changed =
@@ -136,7 +138,7 @@ run_step(struct run *r, sqlite3 *stg, const struct gsr_plan_step *s)
 int
 rb_stage(struct run *r)
 {
-	const struct gsr_plan *p = &r->plan;
+	const struct gsr_plan *p = r->plan;
 	sqlite3 *stg = NULL;
 	int rc = -1;
 
