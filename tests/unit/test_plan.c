@@ -3,7 +3,7 @@
  * rows come from, how each column is filled, what is dropped and why a
  * row is quarantined.  Source schemas are built from the SQL the tests
  * carry (tests/fixtures/schemas/LABEL.sql), as tests/lib.sh's mkdb
- * builds them. */
+ * builds them (testlib.h, schema_sql()). */
 #include "compat.h"
 #include "plan.h"
 
@@ -11,6 +11,7 @@
 #include "rules.h"
 #include "schema.h"
 #include "strbuf.h"
+#include "testlib.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -21,55 +22,21 @@
 
 static struct gsr_rules *rules;
 
-/* The whole text file at path (NUL-terminated); fails the test when it
- * cannot be read. */
-static char *
-read_text(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	struct strbuf sb = STRBUF_INIT;
-	char buf[4096];
-	size_t n;
-
-	assert_non_null(f);
-	while ((n = fread(buf, 1, sizeof buf, f)) > 0)
-		sb_add(&sb, buf, n);
-	assert_false(ferror(f));
-	fclose(f);
-	assert_false(sb.failed);
-	return sb_detach(&sb);
-}
-
-/* The schema of a label's database, built from its fixture SQL (its
- * "-- " lines and sqlite_sequence's CREATE aside, as mkdb does), plus
- * extra SQL (NULL for none). */
+/* The schema of a label's database as tests/lib.sh's mkdb makes it
+ * (schema_sql()), plus extra SQL (NULL for none). */
 static struct gsr_schema *
 schema_of(const char *label, const char *extra)
 {
-	const char *top = getenv("GSR_TOP");
 	struct gsr_ctx ctx = GSR_CTX_INIT;
-	struct strbuf ddl = STRBUF_INIT;
 	struct gsr_schema *s;
-	char path[512], *sql, *line, *save = NULL;
-	sqlite3 *db;
+	char *sql = schema_sql(label);
+	sqlite3 *db = gsr_db_open_memory(&ctx);
 
-	snprintf(path, sizeof path, "%s/tests/fixtures/schemas/%s.sql",
-	         top && *top ? top : ".", label);
-	sql = read_text(path);
-	for (line = strtok_r(sql, "\n", &save); line;
-	     line = strtok_r(NULL, "\n", &save))
-		if (strncmp(line, "-- ", 3) != 0 &&
-		    strcmp(line, "CREATE TABLE sqlite_sequence(name,seq);") !=
-		        0)
-			sb_addf(&ddl, "%s\n", line);
-	free(sql);
-	if (extra)
-		sb_adds(&ddl, extra);
-	assert_false(ddl.failed);
-	db = gsr_db_open_memory(&ctx);
 	assert_non_null(db);
-	assert_int_equal(gsr_db_exec(&ctx, db, sb_str(&ddl)), 0);
-	sb_release(&ddl);
+	exec_sql(db, sql);
+	if (extra)
+		exec_sql(db, extra);
+	free(sql);
 	s = gsr_schema_extract(&ctx, db);
 	assert_non_null(s);
 	sqlite3_close(db);
