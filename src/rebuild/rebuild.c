@@ -302,9 +302,7 @@ rebuild_attempt(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 	rb_audit_cleanup(&r);
 	rc = outcome(&r);
 	rb_publish_cleanup(&r, rc != 0);
-	if (r.stg_path)
-		gsr_temp_unregister(r.stg_path);
-	free(r.stg_path);
+	rb_stage_cleanup(&r);
 	rb_plan_release(&r);
 	return rc;
 }

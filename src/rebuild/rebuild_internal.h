@@ -13,7 +13,10 @@
  *   stage     run the steps of the path on staged copies (stage.c)
  *   import    execute the plan into the new database (import.c)
  *   check     close it and start its checks (publish.c)
- *   seal      hash it, hash the input again, wait for the checks
+ *             (identify's checks, when they ran beside, are waited for
+ *             here: damage gives the attempt up for another, rebuild.c)
+ *   seal      hash it, hash the input again, wait for its checks
+ *             (publish.c)
  *   audit     finish the archive (audit.c)
  *   publish   rename the output into place (publish.c)
  *
@@ -32,8 +35,8 @@
 #include <sqlite3.h>
 #include <stdio.h>
 
-/* rebuild.h and plan.h include no header of the stages: the stages
- * include them (and this header), and rebuild.c only this one. */
+/* This header includes neither rebuild.h nor plan.h (make lint refuses
+ * an include cycle): the stages include them, rebuild.c only this. */
 struct gsr_label;
 struct gsr_plan;
 struct gsr_rebuild;
@@ -199,6 +202,9 @@ void rb_audit_cleanup(struct run *r);
 /* stage.c: copy the tables the plan stages into a staging database and
  * run the plan's steps there (res->transforms); nothing without steps. */
 int rb_stage(struct run *r);
+/* stage.c: forget the staging database (it lies in the working
+ * directory, which identify's release removes). */
+void rb_stage_cleanup(struct run *r);
 
 /* import.c: the new database at r->out_tmp, the plan executed into it,
  * foreign keys enforced, bookkeeping written, committed, and the rows

@@ -177,3 +177,12 @@ out:
 	sqlite3_close(stg);
 	return rc;
 }
+
+void
+rb_stage_cleanup(struct run *r)
+{
+	if (r->stg_path)
+		gsr_temp_unregister(r->stg_path);
+	free(r->stg_path);
+	r->stg_path = NULL;
+}
