@@ -1089,16 +1089,8 @@ gsr_archive_add_file(struct gsr_ctx *ctx, struct gsr_archive *ar,
 		return gsr_ctx_fail(ctx, GSR_ERR_INTERNAL, "no archive to add to");
 	if (check_name(ctx, ar, name))
 		return -1;
-	fd = open(src_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0 || fstat(fd, &st) != 0) {
-		gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot open '%s': %s", src_path,
-			     strerror(errno));
+	if ((fd = gsr_open_input(ctx, GSR_ERR_IO, src_path, true, &st)) < 0)
 		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		gsr_ctx_fail(ctx, GSR_ERR_IO, "'%s' is not a regular file", src_path);
-		goto out;
-	}
 	size = (uint64_t)st.st_size;
 	if (begin_member(ctx, ar, name, size, &copy))
 		goto out;
@@ -2289,16 +2281,8 @@ hash_db(struct gsr_ctx *ctx, const char *db_path, struct gsr_verify_result *res)
 	struct stat sb;
 	int fd, rc = -1;
 
-	fd = open(db_path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0 || fstat(fd, &sb) != 0) {
-		gsr_ctx_fail(ctx, GSR_ERR_INPUT, "cannot open '%s': %s", db_path,
-			     strerror(errno));
+	if ((fd = gsr_open_input(ctx, GSR_ERR_INPUT, db_path, false, &sb)) < 0)
 		goto out;
-	}
-	if (!S_ISREG(sb.st_mode)) {
-		gsr_ctx_fail(ctx, GSR_ERR_INPUT, "'%s' is not a regular file", db_path);
-		goto out;
-	}
 	if (gsr_sha256_fd(fd, res->db_sha256, NULL) != 0) {
 		gsr_ctx_fail(ctx, GSR_ERR_INPUT, "cannot read '%s': %s", db_path,
 			     strerror(errno));
@@ -2330,17 +2314,9 @@ gsr_archive_verify(struct gsr_ctx *ctx, const char *archive_path,
 		return -1;
 	loc = utf8_locale();
 	saved = enter(loc);
-	st.fd = open(archive_path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (st.fd < 0 || fstat(st.fd, &sb) != 0) {
-		gsr_ctx_fail(ctx, GSR_ERR_INPUT, "cannot open '%s': %s",
-			     archive_path, strerror(errno));
+	st.fd = gsr_open_input(ctx, GSR_ERR_INPUT, archive_path, false, &sb);
+	if (st.fd < 0)
 		goto out;
-	}
-	if (!S_ISREG(sb.st_mode)) {
-		gsr_ctx_fail(ctx, GSR_ERR_INPUT, "'%s' is not a regular file",
-			     archive_path);
-		goto out;
-	}
 	gsr_sha256_init(&st.file_hash);
 	if ((st.buf = malloc(CHUNK)) == NULL ||
 	    (st.data = malloc(CHUNK)) == NULL ||

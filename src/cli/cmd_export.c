@@ -226,7 +226,7 @@ check_replaceable(const char *dir, const char *shown)
 	}
 	if (entries && manifest && !others) {
 		fd = openat(dirfd(d), "manifest.json",
-			    O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+			    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 		if (fd < 0 ||
 		    read(fd, buf, sizeof buf - 1) != (ssize_t)sizeof buf - 1 ||
 		    strcmp(buf, MANIFEST_SIGNATURE) != 0)

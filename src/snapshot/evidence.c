@@ -27,11 +27,6 @@ static const char *const ev_suffix[GSR_EV_NFILES] = { "", "-wal",
 /* Files SQLite may create beside the copy; removed with the directory. */
 static const char *const work_sidecars[] = { "", "-wal", "-journal", "-shm" };
 
-static int
-open_evidence(const char *path)
-{
-	return open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
-}
 
 /* Copy the rest of in to out with read and write. */
 static int
@@ -337,19 +332,14 @@ gsr_evidence_open(struct gsr_ctx *ctx, struct gsr_evidence *ev,
 			f->path = NULL;
 			goto oom;
 		}
-		fd = open_evidence(f->path);
+		/* Never blocks: a FIFO, a device or a directory, as the
+		 * database or beside it, is refused without waiting. */
+		fd = gsr_open_regular(f->path, true, &st);
+		if (fd == -1 && i > 0 && errno == ENOENT)
+			continue;
 		if (fd < 0) {
-			if (i > 0 && errno == ENOENT)
-				continue;
-			gsr_ctx_fail(ctx, GSR_ERR_INPUT, "cannot open '%s': %s",
-				     f->path,
-				     errno == ELOOP ? "is a symbolic link"
-						    : strerror(errno));
-			goto out;
-		}
-		if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-			gsr_ctx_fail(ctx, GSR_ERR_INPUT,
-				     "'%s' is not a regular file", f->path);
+			gsr_input_error(ctx, GSR_ERR_INPUT, f->path, true, fd, &st);
+			fd = -1;
 			goto out;
 		}
 		f->present = true;
@@ -398,15 +388,16 @@ gsr_evidence_recheck(struct gsr_ctx *ctx, struct gsr_evidence *ev)
 		return -1;
 	for (int i = 0; i < GSR_EV_NFILES; i++) {
 		struct gsr_ev_file *f = &ev->files[i];
+		struct stat st;
 		uint64_t size = 0;
 		int fd;
 
 		if (f->path == NULL)
 			continue;
-		fd = open_evidence(f->path);
+		fd = gsr_open_regular(f->path, true, &st);
 		if (fd < 0) {
-			/* Gone, or appeared-and-unreadable: a change if it
-			 * was there before. */
+			/* Gone, or appeared-and-unreadable, or no longer a
+			 * regular file: a change if it was there before. */
 			f->rechecked = true;
 			f->changed = f->present;
 			changed += f->changed;
