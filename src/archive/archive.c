@@ -133,9 +133,12 @@ anon_file(const char *dir)
 		return fd;
 	if (asprintf(&tmpl, "%s/spool-XXXXXX", dir) < 0)
 		return -1;
-	fd = mkostemp(tmpl, O_CLOEXEC);
-	if (fd >= 0)
+	/* Registered while it has a name, so a signal cannot leave it. */
+	fd = gsr_temp_mkstemp(tmpl);
+	if (fd >= 0) {
 		unlink(tmpl);
+		gsr_temp_unregister(tmpl);
+	}
 	free(tmpl);
 	return fd;
 }
@@ -842,8 +845,9 @@ gsr_archive_create(struct gsr_ctx *ctx, const char *final_path, bool force,
 		goto fail;
 	}
 	/* mkostemp creates the file with mode 0600 (less under an unusual
-	 * umask): it is never readable by others, not even for a moment. */
-	if ((fd = mkostemp(ar->tmp_path, O_CLOEXEC)) < 0) {
+	 * umask): it is never readable by others, not even for a moment.
+	 * It is registered in the same step, so a signal cannot leave it. */
+	if ((fd = gsr_temp_mkstemp(ar->tmp_path)) < 0) {
 		gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot create '%s': %s",
 			     ar->tmp_path, strerror(errno));
 		free(ar->tmp_path);
@@ -851,12 +855,6 @@ gsr_archive_create(struct gsr_ctx *ctx, const char *final_path, bool force,
 		goto fail;
 	}
 	ar->fd = fd;
-	if (gsr_temp_register(ar->tmp_path) != 0) {
-		gsr_ctx_fail(ctx, GSR_ERR_INTERNAL,
-			     "too many temporary files to register '%s'",
-			     ar->tmp_path);
-		goto fail;
-	}
 	if (fchmod(fd, 0600) != 0) {
 		gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot set the mode of '%s': %s",
 			     ar->tmp_path, strerror(errno));

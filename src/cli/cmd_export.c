@@ -273,6 +273,8 @@ sync_parent(const char *path)
 static int
 replace_dir(const char *tmp, const char *dir, const char *shown)
 {
+	struct gsr_temp_hold h;
+	bool held = false;
 	char *aside = NULL;
 	int rc = -1;
 
@@ -281,6 +283,14 @@ replace_dir(const char *tmp, const char *dir, const char *shown)
 	if (asprintf(&aside, "%s.old-XXXXXX", dir) < 0) {
 		aside = NULL;
 		gsr_error("out of memory");
+		goto out;
+	}
+	/* From the making of the aside directory until the old export in
+	 * it is registered for removal, a signal waits: it would leave an
+	 * empty directory, or the old export under another name. */
+	held = true;
+	if (gsr_temp_hold(&h) != 0) {
+		gsr_error("interrupted");
 		goto out;
 	}
 	/* An empty directory of our own, which rename() may replace. */
@@ -302,11 +312,17 @@ replace_dir(const char *tmp, const char *dir, const char *shown)
 			gsr_error("the earlier export is now '%s'", aside);
 		goto out;
 	}
+	gsr_temp_register(aside);
+	gsr_temp_resume(&h);
+	held = false;
 	if (remove_flat(aside) != 0)
 		gsr_warn("cannot remove the earlier export, now '%s': %s",
 			 aside, strerror(errno));
+	gsr_temp_unregister(aside);
 	rc = 0;
 out:
+	if (held)
+		gsr_temp_resume(&h);
 	free(aside);
 	return rc;
 }
@@ -590,14 +606,14 @@ cmd_export(int argc, char **argv, struct gsr_common_opts *common)
 		gsr_error("out of memory");
 		goto out;
 	}
-	if (mkdtemp(tmp) == NULL) {
+	/* Made and registered in one step: a signal cannot leave it. */
+	if (gsr_temp_mkdtemp(tmp) == NULL) {
 		gsr_error("cannot create a directory beside '%s': %s", o.out,
 			  strerror(errno));
 		free(tmp);
 		tmp = NULL;
 		goto out;
 	}
-	gsr_temp_register(tmp);
 
 	gsr_cli_progress(&ctx, common);
 	if (gsr_evidence_open(&ctx, &ev, o.db) != 0) {

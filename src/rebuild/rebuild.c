@@ -2118,8 +2118,10 @@ rebuild_attempt(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 	} else {
 		if ((outdir = dir_of(res->out_path)) == NULL)
 			goto oom;
+		/* Made and registered in one step: a signal cannot leave
+		 * it beside the output. */
 		r.out_tmp = dupf("%s.tmp-XXXXXX", res->out_path);
-		if (r.out_tmp && (fd = mkstemp(r.out_tmp)) < 0) {
+		if (r.out_tmp && (fd = gsr_temp_mkstemp(r.out_tmp)) < 0) {
 			gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot create a file in '%s': %s",
 				     outdir, strerror(errno));
 			goto out;
@@ -2129,7 +2131,8 @@ rebuild_attempt(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 	}
 	if (r.out_tmp == NULL)
 		goto oom;
-	gsr_temp_register(r.out_tmp);
+	if (opts->dry_run)
+		gsr_temp_register(r.out_tmp);
 	for (int i = 0; i < 3; i++) {
 		static const char *const side[] = { "-journal", "-wal", "-shm" };
 		char *p = dupf("%s%s", r.out_tmp, side[i]);

@@ -288,7 +288,8 @@ gsr_evidence_open(struct gsr_ctx *ctx, struct gsr_evidence *ev,
 		tmpl = NULL;
 		goto oom;
 	}
-	if (mkdtemp(tmpl) == NULL) {
+	/* Made and registered in one step: a signal cannot leave it. */
+	if (gsr_temp_mkdtemp(tmpl) == NULL) {
 		gsr_ctx_fail(ctx, GSR_ERR_IO,
 			     "cannot create a working directory in '%s': %s",
 			     tmp, strerror(errno));
@@ -296,7 +297,6 @@ gsr_evidence_open(struct gsr_ctx *ctx, struct gsr_evidence *ev,
 	}
 	ev->workdir = tmpl;
 	tmpl = NULL;
-	gsr_temp_register(ev->workdir);
 	if (asprintf(&ev->work_db, "%s/db", ev->workdir) < 0) {
 		ev->work_db = NULL;
 		goto oom;
