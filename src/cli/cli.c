@@ -117,12 +117,23 @@ gsr_cli_load_rules(const struct gsr_common_opts *common, const char **dir,
 	if (dir)
 		*dir = d;
 	if (gsr_rules_load(&ctx, d, &r, NULL) != 0) {
+		if (ctx.err == GSR_ERR_CANCELED)
+			return NULL; /* said by gsr_cli_rules_status() */
 		gsr_error("%s", ctx.msg);
 		if (ctx.err == GSR_ERR_RULES)
 			gsr_note("'gsrecover rules check %s' lists every problem", d);
 		return NULL;
 	}
 	return r;
+}
+
+int
+gsr_cli_rules_status(void)
+{
+	if (!gsr_cancel_requested())
+		return GSR_EXIT_OPERATIONAL;
+	gsr_error("interrupted");
+	return GSR_EXIT_CANCELED;
 }
 
 void

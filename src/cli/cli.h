@@ -67,9 +67,14 @@ void gsr_progress_clear_signal(void);
 
 struct gsr_rules;
 /* Load the rules from the directory the options, the environment or the
- * build select; prints the error and returns NULL on failure. */
+ * build select; prints the error (unless a signal stopped the load) and
+ * returns NULL on failure. */
 struct gsr_rules *gsr_cli_load_rules(const struct gsr_common_opts *common,
 				     const char **dir, const char **source);
+
+/* The exit status of a command that could not load its rules: 32, after
+ * saying "interrupted", when a signal stopped the load, else 8. */
+int gsr_cli_rules_status(void);
 
 struct jsonw;
 /* The envelope's "gsrecover" member: version, argv, exit status. */

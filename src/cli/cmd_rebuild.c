@@ -281,7 +281,7 @@ cmd_rebuild(int argc, char **argv, struct gsr_common_opts *common)
 	if (argp_parse(&rebuild_argp, argc, argv, 0, NULL, &o) != 0)
 		return GSR_EXIT_USAGE;
 	if ((rules = gsr_cli_load_rules(common, NULL, NULL)) == NULL)
-		return GSR_EXIT_OPERATIONAL;
+		return gsr_cli_rules_status();
 	o.eo.now = time(NULL);
 	gsr_cli_progress(&ctx, common);
 	if (gsr_rebuild_run(&ctx, rules, o.db, &o.eo, &res) != 0) {

@@ -58,7 +58,7 @@ static const struct argp rules_argp = {
 	"(default: the rules in use) and prints each problem as FILE:LINE: "
 	"message.\n\n"
 	"Exit status: 0 valid, 8 problems found or the rules cannot be read, "
-	"16 usage error.",
+	"16 usage error, 32 interrupted.",
 	rules_children, NULL, NULL
 };
 
@@ -69,7 +69,7 @@ rules_list(const struct rules_opts *o)
 	struct gsr_rules *r = gsr_cli_load_rules(o->common, &dir, &source);
 
 	if (r == NULL)
-		return GSR_EXIT_OPERATIONAL;
+		return gsr_cli_rules_status();
 	if (o->common->json) {
 		struct jsonw jw;
 		jw_init(&jw, stdout, true);
@@ -141,6 +141,11 @@ rules_check(const struct rules_opts *o)
 
 	int rc = gsr_rules_load(&ctx, dir, &r, &errors);
 
+	if (ctx.err == GSR_ERR_CANCELED) {
+		/* Cut short: nothing to report on. */
+		status = gsr_fail(&ctx);
+		goto out;
+	}
 	if (o->common->json) {
 		struct jsonw jw;
 		jw_init(&jw, stdout, true);
@@ -177,6 +182,7 @@ rules_check(const struct rules_opts *o)
 		       "%zu enums, %zu transforms: ok\n", dir, r->n_files,
 		       r->n_labels, r->n_patches, n_defaults, n_enums, n_transforms);
 	}
+out:
 	gsr_rules_free(r);
 	sv_release(&errors);
 	return status;

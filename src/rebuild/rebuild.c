@@ -2155,7 +2155,10 @@ rebuild_attempt(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 		goto out;
 	if (speculate && res->id.checks_pending) {
 		if (gsr_identify_join_checks(&res->id)) {
-			rc = 1; /* damaged: start again */
+			/* Damaged: start again; but checks cut short by a
+			 * signal found nothing. */
+			if (gsr_ctx_check_cancel(ctx) == 0)
+				rc = 1;
 			goto out;
 		}
 		logf_(&r, "identify's checks passed (%.0f ms, beside the rebuild)",

@@ -1106,6 +1106,9 @@ gsr_rules_load(struct gsr_ctx *ctx, const char *dir, struct gsr_rules **out,
 	r->n_files = files.n;
 	for (size_t i = 0; i < files.n; i++) {
 		char *text = NULL;
+
+		if (gsr_ctx_check_cancel(ctx))
+			goto out;
 		p.file = files.v[i];
 		if (read_file(&p, files.v[i], &text) == 0)
 			parse_text(&p, text);
@@ -1119,6 +1122,9 @@ gsr_rules_load(struct gsr_ctx *ctx, const char *dir, struct gsr_rules **out,
 		resolve_lineage(&p, r);
 	for (size_t i = 0; i < r->n_labels && p.n_errors == 0; i++) {
 		struct gsr_label *l = &r->labels[i];
+
+		if (gsr_ctx_check_cancel(ctx))
+			goto out;
 		if (!l->schema_of)
 			build_label_schema(ctx, &p, l);
 	}
@@ -1141,7 +1147,7 @@ gsr_rules_load(struct gsr_ctx *ctx, const char *dir, struct gsr_rules **out,
 		check_facts(ctx, &p, &r->labels[i]);
 	for (size_t i = 0; i < r->n_patches && p.n_errors == 0; i++)
 		check_patch(ctx, &p, r, &r->patches[i]);
-	if (gsr_ctx_failed(ctx))
+	if (gsr_ctx_check_cancel(ctx))
 		goto out;
 	if (p.n_errors) {
 		gsr_ctx_fail(ctx, GSR_ERR_RULES, "%s",

@@ -126,7 +126,11 @@ copy_and_hash(struct gsr_ctx *ctx, const struct gsr_evidence_tee *tee,
 	if (tee && tee->begin(ctx, tee->arg, role))
 		goto out;
 	for (;;) {
-		ssize_t n = read(fd, buf, CHUNK);
+		ssize_t n;
+
+		if (gsr_ctx_check_cancel(ctx))
+			goto out;
+		n = read(fd, buf, CHUNK);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
