@@ -72,6 +72,14 @@ struct gsr_rules;
 struct gsr_rules *gsr_cli_load_rules(const struct gsr_common_opts *common,
 				     const char **dir, const char **source);
 
+/* Print why the rules in dir (found as source says: "option",
+ * "environment", "build-tree", "built-in", or "argument" for the DIR of
+ * 'rules check') could not be loaded, ctx's error, in one line; when no
+ * directory is there, with what gives one.  With hint_check, a note that
+ * 'rules check' lists every problem of rules that are invalid. */
+void gsr_cli_rules_error(const struct gsr_ctx *ctx, const char *dir,
+			 const char *source, bool hint_check);
+
 /* The exit status of a command that could not load its rules: 32, after
  * saying "interrupted", when a signal stopped the load, else 8. */
 int gsr_cli_rules_status(void);

@@ -136,7 +136,8 @@ rules_check(const struct rules_opts *o)
 	struct gsr_ctx ctx = GSR_CTX_INIT;
 	struct strvec errors = STRVEC_INIT;
 	struct gsr_rules *r = NULL;
-	const char *dir = o->dir ? o->dir : gsr_rules_dir(o->common->rules_dir, NULL);
+	const char *source = "argument";
+	const char *dir = o->dir ? o->dir : gsr_rules_dir(o->common->rules_dir, &source);
 	int status = GSR_EXIT_OK;
 
 	int rc = gsr_rules_load(&ctx, dir, &r, &errors);
@@ -167,7 +168,7 @@ rules_check(const struct rules_opts *o)
 		for (size_t i = 0; i < errors.n; i++)
 			fprintf(stderr, "%s\n", errors.v[i]);
 		if (errors.n == 0)
-			gsr_error("%s", ctx.msg);
+			gsr_cli_rules_error(&ctx, dir, source, false);
 		else
 			gsr_error("%zu problem(s) in '%s'", errors.n, dir);
 		status = GSR_EXIT_OPERATIONAL;
