@@ -21,9 +21,10 @@ const char *gsr_builtin_rules_dir(void);
 const char *gsr_tree_rules_dir(void);
 
 /* The database GPUStack uses on this machine:
- * $GPUSTACK_DATA_DIR/database.db, else /var/lib/gpustack/database.db.
- * Returns a malloc'd string, or NULL on OOM. */
-char *gsr_default_db_path(void);
+ * $GPUSTACK_DATA_DIR/database.db, else /var/lib/gpustack/database.db;
+ * *from_env (optional) says which.  Returns a malloc'd string, or NULL on
+ * OOM. */
+char *gsr_default_db_path(bool *from_env);
 
 /* Where temporary files go: $TMPDIR when set and non-empty, else /tmp. */
 const char *gsr_tmp_dir(void);

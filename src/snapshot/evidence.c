@@ -276,12 +276,13 @@ gsr_evidence_open(struct gsr_ctx *ctx, struct gsr_evidence *ev,
 {
 	const char *tmp = gsr_tmp_dir();
 	char *tmpl = NULL;
+	bool from_env = false;
 	int fd = -1, rc = -1;
 
 	if (gsr_ctx_failed(ctx))
 		return -1;
 	if (path == NULL) {
-		if ((ev->path = gsr_default_db_path()) == NULL)
+		if ((ev->path = gsr_default_db_path(&from_env)) == NULL)
 			goto oom;
 		ev->located = true;
 	} else if ((ev->path = strdup(path)) == NULL) {
@@ -341,6 +342,18 @@ gsr_evidence_open(struct gsr_ctx *ctx, struct gsr_evidence *ev,
 		fd = gsr_open_regular(f->path, true, &st);
 		if (fd == -1 && i > 0 && errno == ENOENT)
 			continue;
+		if (fd < 0 && i == 0 && ev->located) {
+			/* Say where the path came from: no DB was given. */
+			struct gsr_ctx why = GSR_CTX_INIT;
+
+			gsr_input_error(&why, GSR_ERR_INPUT, f->path, true, fd, &st);
+			gsr_ctx_fail(ctx, GSR_ERR_INPUT, "%s (no DB given: %s)", why.msg,
+				     from_env ? "the path is $GPUSTACK_DATA_DIR/database.db"
+					      : "GPUStack's default location, as "
+						"GPUSTACK_DATA_DIR is not set");
+			fd = -1;
+			goto out;
+		}
 		if (fd < 0) {
 			gsr_input_error(ctx, GSR_ERR_INPUT, f->path, true, fd, &st);
 			fd = -1;

@@ -91,11 +91,13 @@ gsr_rules_dir(const char *opt, const char **source)
 }
 
 char *
-gsr_default_db_path(void)
+gsr_default_db_path(bool *from_env)
 {
 	const char *dir = getenv("GPUSTACK_DATA_DIR");
 	char *p = NULL;
 
+	if (from_env)
+		*from_env = dir != NULL && *dir != '\0';
 	if (dir == NULL || *dir == '\0')
 		dir = "/var/lib/gpustack";
 	if (asprintf(&p, "%s%sdatabase.db", dir,

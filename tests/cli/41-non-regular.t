@@ -38,9 +38,11 @@ is "$(ls | grep -c -e rebuilt -e audit)" 0 "FIFO database, rebuild: no output"
 # No DB: GPUStack's own database, a FIFO there.
 mkdir data
 mkfifo data/database.db
-GPUSTACK_DATA_DIR="$T_SCRATCH/data" \
-	refused "FIFO at \$GPUSTACK_DATA_DIR/database.db" "$T_SCRATCH/data/database.db" \
-	"a FIFO" identify
+GPUSTACK_DATA_DIR="$T_SCRATCH/data" timeout 10 ${GSR_EXEC_PREFIX:-} "$GSR" identify \
+	> out.txt 2> err.txt
+is "$?" 8 "FIFO at \$GPUSTACK_DATA_DIR/database.db: exit 8"
+is "$(cat err.txt)" "gsrecover: '$T_SCRATCH/data/database.db' is a FIFO, not a regular file (no DB given: the path is \$GPUSTACK_DATA_DIR/database.db)" \
+	"FIFO at \$GPUSTACK_DATA_DIR/database.db: one line naming it"
 
 mkdb 0.6.0 real.db
 mkfifo real.db-wal
