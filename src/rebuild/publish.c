@@ -126,8 +126,10 @@ name_outputs(struct run *r)
 	           : 0;
 }
 
-/* The new database's temporary path: in the working directory for a dry
- * run, else a new file beside the output. */
+/* The new database's temporary path, registered for removal on a
+ * signal: in the working directory for a dry run, else a new file beside
+ * the output, made and registered in one step (a signal cannot leave it
+ * beside the output). */
 static int
 make_temp_output(struct run *r)
 {
@@ -135,14 +137,16 @@ make_temp_output(struct run *r)
 
 	if (r->opts->dry_run) {
 		r->out_tmp = rb_dupf("%s/rebuilt.db", r->res->id.ev.workdir);
-		return r->out_tmp ? 0
-		                  : gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM,
-		                                 "out of memory");
+		if (r->out_tmp == NULL)
+			return gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM,
+			                    "out of memory");
+		gsr_temp_register(r->out_tmp);
+		return 0;
 	}
 	if ((r->outdir = dir_of(r->res->out_path)) == NULL ||
 	    (r->out_tmp = rb_dupf("%s.tmp-XXXXXX", r->res->out_path)) == NULL)
 		return gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "out of memory");
-	if ((fd = mkstemp(r->out_tmp)) < 0) {
+	if ((fd = gsr_temp_mkstemp(r->out_tmp)) < 0) {
 		gsr_ctx_fail(r->ctx, GSR_ERR_IO,
 		             "cannot create a file in '%s': %s", r->outdir,
 		             strerror(errno));
@@ -175,7 +179,6 @@ rb_outputs(struct run *r)
 	}
 	if (make_temp_output(r))
 		return -1;
-	gsr_temp_register(r->out_tmp);
 	out_sidecars(r, false);
 	return 0;
 }

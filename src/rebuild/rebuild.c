@@ -222,6 +222,10 @@ join_checks(struct run *r)
 		return -1;
 	if (r->speculate && res->id.checks_pending) {
 		if (gsr_identify_join_checks(&res->id)) {
+			/* Damaged: start again; but checks cut short by a
+			 * signal found nothing. */
+			if (gsr_ctx_check_cancel(r->ctx))
+				return -1;
 			r->damaged = true;
 			return gsr_ctx_fail(r->ctx, GSR_ERR_INPUT,
 			                    "'%s' is damaged", res->id.ev.path);
