@@ -2,6 +2,7 @@
 #include "compat.h"
 #include "archive.h"
 
+#include "dirsync.h"
 #include "fdio.h"
 
 #include <archive_entry.h>
@@ -1417,34 +1418,12 @@ publish(struct gsr_ctx *ctx, const char *tmp, const char *dst, bool force)
 static int
 sync_dir(struct gsr_ctx *ctx, const char *path)
 {
-	const char *slash = strrchr(path, '/');
-	char *dir = NULL;
-	int fd = -1, rc = -1;
-
-	if (slash == NULL)
-		dir = strdup(".");
-	else if (slash == path)
-		dir = strdup("/");
-	else
-		dir = strndup(path, (size_t)(slash - path));
-	if (dir == NULL) {
-		gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	/* Some file systems cannot sync a directory (EINVAL): nothing more
-	 * can be done there. */
-	if (fd < 0 || (fsync(fd) != 0 && errno != EINVAL)) {
-		gsr_ctx_fail(ctx, GSR_ERR_IO, "'%s' is written, but its directory "
-			     "cannot be synced: %s", path, strerror(errno));
-		goto out;
-	}
-	rc = 0;
-out:
-	if (fd >= 0)
-		close(fd);
-	free(dir);
-	return rc;
+	if (gsr_sync_parent(path) != 0)
+		return gsr_ctx_fail(ctx, errno == ENOMEM ? GSR_ERR_NOMEM : GSR_ERR_IO,
+				    "'%s' is written, but its directory cannot "
+				    "be synced: %s",
+				    path, strerror(errno));
+	return 0;
 }
 
 

@@ -16,6 +16,8 @@
 #include "compat.h"
 #include "cli.h"
 
+#include "clock.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -24,7 +26,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <time.h>
 #include <unistd.h>
 
 /* Phases under way at once, at most; more are not shown. */
@@ -55,16 +56,6 @@ static struct phase phases[MAX_PHASES];
 static double delay_ms = DEFAULT_DELAY_MS;
 static double last_draw = -1e18;
 static volatile sig_atomic_t line_dirty; /* something is drawn */
-
-/* Milliseconds on the monotonic clock. */
-static double
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
 
 /* Write all of p to stderr; errors are ignored (the line is cosmetic).
  * Async-signal-safe. */
@@ -237,7 +228,7 @@ static void
 sink_update(void *arg, const char *phase, enum gsr_progress_unit unit,
 	    uint64_t done, uint64_t total)
 {
-	double now = now_ms();
+	double now = gsr_now_ms();
 	struct phase *ph;
 
 	(void)arg;
@@ -260,7 +251,7 @@ sink_update(void *arg, const char *phase, enum gsr_progress_unit unit,
 static void
 sink_end(void *arg, const char *phase)
 {
-	double now = now_ms();
+	double now = gsr_now_ms();
 	struct phase *ph;
 
 	(void)arg;

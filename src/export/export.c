@@ -5,7 +5,9 @@
 #include "archive.h"
 #include "btree.h"
 #include "dbopen.h"
+#include "dirsync.h"
 #include "fdio.h"
+#include "names.h"
 #include "strbuf.h"
 #include "tempfiles.h"
 
@@ -566,15 +568,14 @@ of_close(struct ofile *of, char sha256[GSR_SHA256_HEX], uint64_t *bytes)
 	return rc;
 }
 
+/* Whether a table's file can be named after it (export.h): a plain name
+ * (names.h) of up to MAX_PLAIN_NAME bytes of [A-Za-z0-9_.-] that is not
+ * the name of one of the export's own files or of the file of a table
+ * that is not ("table-N"). */
 static bool
-is_plain_name(const char *name)
+is_table_file_name(const char *name)
 {
-	static const char ok[] =
-	    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	    "0123456789_.-";
-	size_t n = strlen(name);
-
-	if (n == 0 || n > MAX_PLAIN_NAME || name[strspn(name, ok)] != '\0')
+	if (!gsr_name_is_plain(name, MAX_PLAIN_NAME, "_.-"))
 		return false;
 	if (!strcasecmp(name, "schema") || !strcasecmp(name, "manifest"))
 		return false;
@@ -611,7 +612,7 @@ add_table(struct exporter *ex, struct gsr_export_result *res, struct tinfo **ti,
 	i->rowid_col = -1;
 	if (i->is_virtual)
 		return 0;
-	if (is_plain_name(t->name)
+	if (is_table_file_name(t->name)
 		? asprintf(&t->file, "%s.%s", t->name, ext) < 0
 		: asprintf(&t->file, "table-%zu.%s", pos, ext) < 0) {
 		t->file = NULL;
@@ -1572,7 +1573,7 @@ gsr_export_db(struct gsr_ctx *ctx, sqlite3 *db, const char *schema,
 	of_write(&of, manifest, mlen);
 	if (of_close(&of, res->manifest_sha256, NULL) != 0)
 		goto out;
-	if (fsync(ex.dirfd) != 0) {
+	if (gsr_sync_dirfd(ex.dirfd) != 0) {
 		gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot write '%s': %s", dir,
 			     strerror(errno));
 		goto out;
