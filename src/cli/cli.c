@@ -157,8 +157,9 @@ gsr_cli_rules_status(void)
 	return GSR_EXIT_CANCELED;
 }
 
-void
-gsr_json_envelope(struct jsonw *jw, int exit_status)
+/* The envelope's "gsrecover" member: version, argv, exit status. */
+static void
+json_envelope(struct jsonw *jw, int exit_status)
 {
 	jw_key(jw, "json_format_version");
 	jw_arr_begin(jw);
@@ -175,4 +176,24 @@ gsr_json_envelope(struct jsonw *jw, int exit_status)
 	jw_arr_end(jw);
 	jw_kint(jw, "exit_status", exit_status);
 	jw_obj_end(jw);
+}
+
+void
+gsr_json_begin(struct jsonw *jw, int exit_status)
+{
+	jw_init(jw, stdout, true);
+	jw_obj_begin(jw);
+	json_envelope(jw, exit_status);
+}
+
+void
+gsr_json_end(struct jsonw *jw, enum gsr_json_end_with with)
+{
+	if (with == GSR_JSON_MESSAGES) {
+		jw_key(jw, "messages");
+		jw_arr_begin(jw);
+		jw_arr_end(jw);
+	}
+	jw_obj_end(jw);
+	jw_end_line(jw);
 }

@@ -85,8 +85,18 @@ void gsr_cli_rules_error(const struct gsr_ctx *ctx, const char *dir,
 int gsr_cli_rules_status(void);
 
 struct jsonw;
-/* The envelope's "gsrecover" member: version, argv, exit status. */
-void gsr_json_envelope(struct jsonw *jw, int exit_status);
+/*
+ * The one JSON object a command prints on stdout with --json.
+ * gsr_json_begin() starts it with jw on stdout and writes the envelope
+ * every command's object opens with: "json_format_version" and
+ * "gsrecover" (version, argv, exit_status).  The command then writes its
+ * own keys, and gsr_json_end() closes the object and its line; with
+ * GSR_JSON_MESSAGES it first writes "messages", an empty array in this
+ * version (identify and rebuild have it).
+ */
+enum gsr_json_end_with { GSR_JSON_NO_MESSAGES, GSR_JSON_MESSAGES };
+void gsr_json_begin(struct jsonw *jw, int exit_status);
+void gsr_json_end(struct jsonw *jw, enum gsr_json_end_with with);
 
 /* Subcommands. */
 int cmd_identify(int argc, char **argv, struct gsr_common_opts *common);

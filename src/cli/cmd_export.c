@@ -497,9 +497,7 @@ print_json(const struct export_opts *o, const struct gsr_evidence *ev,
 {
 	struct jsonw jw;
 
-	jw_init(&jw, stdout, true);
-	jw_obj_begin(&jw);
-	gsr_json_envelope(&jw, status);
+	gsr_json_begin(&jw, status);
 	jw_kstr(&jw, "output", o->out);
 	jw_kstr(&jw, "format", o->fmt == GSR_EXPORT_CSV ? "csv" : "jsonl");
 	json_input(&jw, ev);
@@ -530,8 +528,7 @@ print_json(const struct export_opts *o, const struct gsr_evidence *ev,
 	} else {
 		jw_null(&jw);
 	}
-	jw_obj_end(&jw);
-	jw_end_line(&jw);
+	gsr_json_end(&jw, GSR_JSON_NO_MESSAGES);
 }
 
 static void

@@ -104,16 +104,10 @@ print_json(const struct gsr_identify *res, const char *rules_dir, int status)
 {
 	struct jsonw jw;
 
-	jw_init(&jw, stdout, true);
-	jw_obj_begin(&jw);
-	gsr_json_envelope(&jw, status);
+	gsr_json_begin(&jw, status);
 	jw_kstr(&jw, "rules_dir", rules_dir);
 	gsr_identify_write_json(res, &jw);
-	jw_key(&jw, "messages");
-	jw_arr_begin(&jw);
-	jw_arr_end(&jw);
-	jw_obj_end(&jw);
-	jw_end_line(&jw);
+	gsr_json_end(&jw, GSR_JSON_MESSAGES);
 }
 
 static void

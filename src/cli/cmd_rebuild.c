@@ -118,9 +118,7 @@ print_json(const struct gsr_rebuild *res, const struct rebuild_opts *o, int stat
 {
 	struct jsonw jw;
 
-	jw_init(&jw, stdout, true);
-	jw_obj_begin(&jw);
-	gsr_json_envelope(&jw, status);
+	gsr_json_begin(&jw, status);
 	jw_kbool(&jw, "dry_run", o->eo.dry_run);
 	gsr_rebuild_write_json(res, &jw);
 	jw_key(&jw, "output");
@@ -147,11 +145,7 @@ print_json(const struct gsr_rebuild *res, const struct rebuild_opts *o, int stat
 	gsr_evidence_write_json(&res->id.ev, &jw, true);
 	jw_key(&jw, "timing_ms");
 	jw_real(&jw, res->ms_total);
-	jw_key(&jw, "messages");
-	jw_arr_begin(&jw);
-	jw_arr_end(&jw);
-	jw_obj_end(&jw);
-	jw_end_line(&jw);
+	gsr_json_end(&jw, GSR_JSON_MESSAGES);
 }
 
 static void

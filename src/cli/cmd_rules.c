@@ -72,9 +72,7 @@ rules_list(const struct rules_opts *o)
 		return gsr_cli_rules_status();
 	if (o->common->json) {
 		struct jsonw jw;
-		jw_init(&jw, stdout, true);
-		jw_obj_begin(&jw);
-		gsr_json_envelope(&jw, 0);
+		gsr_json_begin(&jw, 0);
 		jw_kstr(&jw, "rules_dir", dir);
 		jw_kstr(&jw, "rules_source", source);
 		jw_key(&jw, "labels");
@@ -103,8 +101,7 @@ rules_list(const struct rules_opts *o)
 			jw_obj_end(&jw);
 		}
 		jw_arr_end(&jw);
-		jw_obj_end(&jw);
-		jw_end_line(&jw);
+		gsr_json_end(&jw, GSR_JSON_NO_MESSAGES);
 	} else {
 		printf("%-15s %-8s %-10s %-13s %s\n", "LABEL", "KIND", "DATE",
 		       "ALEMBIC", "SAME SCHEMA AS");
@@ -149,9 +146,7 @@ rules_check(const struct rules_opts *o)
 	}
 	if (o->common->json) {
 		struct jsonw jw;
-		jw_init(&jw, stdout, true);
-		jw_obj_begin(&jw);
-		gsr_json_envelope(&jw, rc ? GSR_EXIT_OPERATIONAL : GSR_EXIT_OK);
+		gsr_json_begin(&jw, rc ? GSR_EXIT_OPERATIONAL : GSR_EXIT_OK);
 		jw_kstr(&jw, "rules_dir", dir);
 		jw_kbool(&jw, "ok", rc == 0);
 		jw_key(&jw, "errors");
@@ -161,8 +156,7 @@ rules_check(const struct rules_opts *o)
 		if (rc && errors.n == 0)
 			jw_str(&jw, ctx.msg);
 		jw_arr_end(&jw);
-		jw_obj_end(&jw);
-		jw_end_line(&jw);
+		gsr_json_end(&jw, GSR_JSON_NO_MESSAGES);
 	}
 	if (rc != 0) {
 		for (size_t i = 0; i < errors.n; i++)

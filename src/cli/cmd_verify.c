@@ -178,9 +178,7 @@ print_json(const struct verify_opts *o, const struct gsr_verify_result *res,
 {
 	struct jsonw jw;
 
-	jw_init(&jw, stdout, true);
-	jw_obj_begin(&jw);
-	gsr_json_envelope(&jw, status);
+	gsr_json_begin(&jw, status);
 	jw_kstr(&jw, "archive", o->archive);
 	jw_kint(&jw, "archive_size", (int64_t)res->archive_size);
 	jw_kstr(&jw, "archive_sha256", res->archive_sha256);
@@ -228,8 +226,7 @@ print_json(const struct verify_opts *o, const struct gsr_verify_result *res,
 	}
 	jw_kint(&jw, "problems", (int64_t)res->n_bad);
 	jw_kbool(&jw, "ok", res->n_bad == 0);
-	jw_obj_end(&jw);
-	jw_end_line(&jw);
+	gsr_json_end(&jw, GSR_JSON_NO_MESSAGES);
 }
 
 int
