@@ -2275,6 +2275,35 @@ out:
 	return rc;
 }
 
+/* The database against the manifest's output (with db_path), then the
+ * count of problems.  Returns 0, or -1 with the error on ctx. */
+static int
+check_db(struct gsr_ctx *ctx, const struct vr_state *st, const char *db_path,
+	 struct gsr_verify_result *res)
+{
+	if (res->manifest_ok) {
+		json_t *out = json_object_get(st->root, "output");
+		const char *s = json_string_value(json_object_get(out, "sha256"));
+		const char *p = json_string_value(json_object_get(out, "path"));
+
+		if (s)
+			snprintf(res->expected_db_sha256,
+				 sizeof res->expected_db_sha256, "%s", s);
+		if (p && (res->expected_db_path = strdup(p)) == NULL)
+			return gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
+	}
+	if (db_path && hash_db(ctx, db_path, res))
+		return -1;
+	res->n_bad = 0;
+	for (size_t i = 0; i < res->n_members; i++)
+		if (strcmp(res->members[i].status, "ok") != 0)
+			res->n_bad++;
+	res->n_bad += !res->manifest_ok;
+	res->n_bad += res->read_error != NULL;
+	res->n_bad += res->db_checked && !res->db_ok;
+	return 0;
+}
+
 int
 gsr_archive_verify(struct gsr_ctx *ctx, const char *archive_path,
 		   const char *db_path, struct gsr_verify_result *res)
@@ -2393,28 +2422,8 @@ gsr_archive_verify(struct gsr_ctx *ctx, const char *archive_path,
 	load_manifest(&st, res);
 	if (match_members(ctx, &st, res))
 		goto out;
-	if (res->manifest_ok) {
-		json_t *out = json_object_get(st.root, "output");
-		const char *s = json_string_value(json_object_get(out, "sha256"));
-		const char *p = json_string_value(json_object_get(out, "path"));
-
-		if (s)
-			snprintf(res->expected_db_sha256,
-				 sizeof res->expected_db_sha256, "%s", s);
-		if (p && (res->expected_db_path = strdup(p)) == NULL) {
-			gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
-			goto out;
-		}
-	}
-	if (db_path && hash_db(ctx, db_path, res))
+	if (check_db(ctx, &st, db_path, res))
 		goto out;
-	res->n_bad = 0;
-	for (size_t i = 0; i < res->n_members; i++)
-		if (strcmp(res->members[i].status, "ok") != 0)
-			res->n_bad++;
-	res->n_bad += !res->manifest_ok;
-	res->n_bad += res->read_error != NULL;
-	res->n_bad += res->db_checked && !res->db_ok;
 	rc = 0;
 out:
 	if (st.a)
