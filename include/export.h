@@ -84,7 +84,10 @@ struct gsr_export_result {
 	size_t schema_idx, manifest_idx;
 };
 
-#define GSR_EXPORT_RESULT_INIT { 0 }
+#define GSR_EXPORT_RESULT_INIT                                                 \
+	{                                                                      \
+		0                                                              \
+	}
 
 /*
  * Export every table of database `schema` ("main", or an attached name) of
@@ -111,8 +114,8 @@ struct gsr_export_result {
  * Rows are streamed with one prepared statement per table, through a
  * buffer of 256 KiB: memory does not grow with the size of a table.
  * gsr_ctx_check_cancel() is called every 4096 rows, and the rows written
- * so far are reported as the progress phase "export" (ctx.h).  Files are created
- * with mode 0600 (O_EXCL, never following a link), fsync()ed and closed
+ * so far are reported as the progress phase "export" (ctx.h).  Files are
+ * created with mode 0600 (O_EXCL, never following a link), fsync()ed and closed
  * before the next one; each is registered with gsr_temp_register() while
  * the call runs.
  *
@@ -126,8 +129,8 @@ struct gsr_export_result {
  * case.  Returns 0 or -1.  No-op after an error.
  */
 int gsr_export_db(struct gsr_ctx *ctx, sqlite3 *db, const char *schema,
-		  const char *dir, enum gsr_export_format fmt,
-		  const struct gsr_evidence *ev, struct gsr_export_result *res);
+                  const char *dir, enum gsr_export_format fmt,
+                  const struct gsr_evidence *ev, struct gsr_export_result *res);
 
 /*
  * The JSON Lines export of database "main" of the file db_path (a private
@@ -143,8 +146,9 @@ int gsr_export_db(struct gsr_ctx *ctx, sqlite3 *db, const char *schema,
  * Returns 0 or -1.  No-op after an error.
  */
 int gsr_export_spool(struct gsr_ctx *ctx, const char *db_path,
-		     const char *spool_dir, int threads,
-		     const struct gsr_evidence *ev, struct gsr_export_result *res);
+                     const char *spool_dir, int threads,
+                     const struct gsr_evidence *ev,
+                     struct gsr_export_result *res);
 
 /*
  * Add the files of a spooled export to ar as PREFIX/schema.sql, then
@@ -152,8 +156,8 @@ int gsr_export_spool(struct gsr_ctx *ctx, const char *db_path,
  * Returns 0 or -1.  No-op after an error.
  */
 int gsr_export_add_to_archive(struct gsr_ctx *ctx, struct gsr_archive *ar,
-			      const char *prefix,
-			      const struct gsr_export_result *res);
+                              const char *prefix,
+                              const struct gsr_export_result *res);
 
 /* Free what res holds (spools included) and zero it. */
 void gsr_export_result_release(struct gsr_export_result *res);
@@ -206,7 +210,10 @@ struct gsr_export_report {
 	int tmp_errno;
 };
 
-#define GSR_EXPORT_REPORT_INIT { .ev = GSR_EVIDENCE_INIT }
+#define GSR_EXPORT_REPORT_INIT                                                 \
+	{                                                                      \
+		.ev = GSR_EVIDENCE_INIT                                        \
+	}
 
 /*
  * gsrecover export: every row of the database at path (NULL: GPUStack's,

@@ -118,11 +118,12 @@ find_phase(const char *name, bool add, double now)
 static const char *
 size_unit(uint64_t max, double *scale)
 {
-	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
 	size_t u = 0;
 
 	*scale = 1;
-	while (u + 1 < GSR_ARRAY_LEN(units) && (double)max >= 10.0 * 1024 * *scale) {
+	while (u + 1 < GSR_ARRAY_LEN(units) &&
+	       (double)max >= 10.0 * 1024 * *scale) {
 		*scale *= 1024;
 		u++;
 	}
@@ -145,8 +146,10 @@ static void
 describe(char *buf, size_t len, const struct phase *ph)
 {
 	static const char *const what[] = {
-		[GSR_PROGRESS_BYTES] = "", [GSR_PROGRESS_ROWS] = "rows",
-		[GSR_PROGRESS_PAGES] = "pages", [GSR_PROGRESS_STEPS] = "",
+	    [GSR_PROGRESS_BYTES] = "",
+	    [GSR_PROGRESS_ROWS] = "rows",
+	    [GSR_PROGRESS_PAGES] = "pages",
+	    [GSR_PROGRESS_STEPS] = "",
 	};
 	enum { N = GSR_PROGRESS_NAME_MAX };
 	char a[32], b[32];
@@ -156,7 +159,8 @@ describe(char *buf, size_t len, const struct phase *ph)
 
 	if (ph->total > 0 && done > ph->total)
 		done = ph->total;
-	pct = ph->total > 0 ? (int)((double)done * 100.0 / (double)ph->total) : 0;
+	pct =
+	    ph->total > 0 ? (int)((double)done * 100.0 / (double)ph->total) : 0;
 	if (ph->unit == GSR_PROGRESS_BYTES) {
 		double scale;
 
@@ -172,7 +176,8 @@ describe(char *buf, size_t len, const struct phase *ph)
 	else if (ph->unit == GSR_PROGRESS_STEPS)
 		snprintf(buf, len, "%.*s %s/%s", N, ph->name, a, b);
 	else if (ph->total > 0)
-		snprintf(buf, len, "%.*s %d%% %s/%s %s", N, ph->name, pct, a, b, unit);
+		snprintf(buf, len, "%.*s %d%% %s/%s %s", N, ph->name, pct, a, b,
+		         unit);
 	else
 		snprintf(buf, len, "%.*s %s %s", N, ph->name, a, unit);
 }
@@ -196,9 +201,11 @@ draw(double now)
 		if (!ph->shown || len + 1 >= cap)
 			continue;
 		describe(part, sizeof part, ph);
-		n = snprintf(line + len, cap - len, "%s%s", len > 1 ? " | " : "", part);
+		n = snprintf(line + len, cap - len, "%s%s",
+		             len > 1 ? " | " : "", part);
 		if (n > 0)
-			len += (size_t)n < cap - len ? (size_t)n : cap - len - 1;
+			len +=
+			    (size_t)n < cap - len ? (size_t)n : cap - len - 1;
 	}
 	text = len - 1;
 	if (text == 0) {
@@ -210,7 +217,8 @@ draw(double now)
 	/* Cut to the width, not inside a UTF-8 sequence. */
 	if (text > width) {
 		text = width;
-		while (text > 0 && ((unsigned char)line[1 + text] & 0xc0) == 0x80)
+		while (text > 0 &&
+		       ((unsigned char)line[1 + text] & 0xc0) == 0x80)
 			text--;
 		len = 1 + text;
 	}
@@ -226,7 +234,7 @@ draw(double now)
  * second old. */
 static void
 sink_update(void *arg, const char *phase, enum gsr_progress_unit unit,
-	    uint64_t done, uint64_t total)
+            uint64_t done, uint64_t total)
 {
 	double now = gsr_now_ms();
 	struct phase *ph;
@@ -266,7 +274,7 @@ sink_end(void *arg, const char *phase)
 	pthread_mutex_unlock(&mu);
 }
 
-static const struct gsr_progress sink = { sink_update, sink_end, NULL };
+static const struct gsr_progress sink = {sink_update, sink_end, NULL};
 
 void
 gsr_cli_progress(struct gsr_ctx *ctx, const struct gsr_common_opts *common)
