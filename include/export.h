@@ -40,6 +40,7 @@
 #include "ctx.h"
 #include "evidence.h"
 #include "jsonw.h"
+#include "recover.h"
 #include "sha256.h"
 
 #include <sqlite3.h>
@@ -83,7 +84,10 @@ struct gsr_export_result {
 	size_t schema_idx, manifest_idx;
 };
 
-#define GSR_EXPORT_RESULT_INIT { 0 }
+#define GSR_EXPORT_RESULT_INIT                                                 \
+	{                                                                      \
+		0                                                              \
+	}
 
 /*
  * Export every table of database `schema` ("main", or an attached name) of
@@ -110,8 +114,8 @@ struct gsr_export_result {
  * Rows are streamed with one prepared statement per table, through a
  * buffer of 256 KiB: memory does not grow with the size of a table.
  * gsr_ctx_check_cancel() is called every 4096 rows, and the rows written
- * so far are reported as the progress phase "export" (ctx.h).  Files are created
- * with mode 0600 (O_EXCL, never following a link), fsync()ed and closed
+ * so far are reported as the progress phase "export" (ctx.h).  Files are
+ * created with mode 0600 (O_EXCL, never following a link), fsync()ed and closed
  * before the next one; each is registered with gsr_temp_register() while
  * the call runs.
  *
@@ -125,8 +129,8 @@ struct gsr_export_result {
  * case.  Returns 0 or -1.  No-op after an error.
  */
 int gsr_export_db(struct gsr_ctx *ctx, sqlite3 *db, const char *schema,
-		  const char *dir, enum gsr_export_format fmt,
-		  const struct gsr_evidence *ev, struct gsr_export_result *res);
+                  const char *dir, enum gsr_export_format fmt,
+                  const struct gsr_evidence *ev, struct gsr_export_result *res);
 
 /*
  * The JSON Lines export of database "main" of the file db_path (a private
@@ -142,8 +146,9 @@ int gsr_export_db(struct gsr_ctx *ctx, sqlite3 *db, const char *schema,
  * Returns 0 or -1.  No-op after an error.
  */
 int gsr_export_spool(struct gsr_ctx *ctx, const char *db_path,
-		     const char *spool_dir, int threads,
-		     const struct gsr_evidence *ev, struct gsr_export_result *res);
+                     const char *spool_dir, int threads,
+                     const struct gsr_evidence *ev,
+                     struct gsr_export_result *res);
 
 /*
  * Add the files of a spooled export to ar as PREFIX/schema.sql, then
@@ -151,11 +156,108 @@ int gsr_export_spool(struct gsr_ctx *ctx, const char *db_path,
  * Returns 0 or -1.  No-op after an error.
  */
 int gsr_export_add_to_archive(struct gsr_ctx *ctx, struct gsr_archive *ar,
-			      const char *prefix,
-			      const struct gsr_export_result *res);
+                              const char *prefix,
+                              const struct gsr_export_result *res);
 
 /* Free what res holds (spools included) and zero it. */
 void gsr_export_result_release(struct gsr_export_result *res);
+
+/* ---- gsrecover export: the whole run ---------------------------------- */
+
+struct gsr_export_opts {
+	const char *out; /* the directory to make (required) */
+	enum gsr_export_format fmt;
+	bool force;   /* replace out when it holds an earlier export */
+	bool recover; /* read with the page reader even when SQLite can */
+};
+
+/* Why the page reader read the rows when opts->recover did not ask. */
+enum gsr_export_fallback {
+	GSR_EXPORT_NO_FALLBACK,
+	GSR_EXPORT_FALLBACK_HEADER, /* the header: why says what is wrong */
+	GSR_EXPORT_FALLBACK_SQLITE, /* SQLite failed: why is its message */
+};
+
+/*
+ * What gsr_export_run() did, for the caller to report: the evidence, the
+ * export, and what the run met on its way that is not an error, in the
+ * order it met it.
+ */
+struct gsr_export_report {
+	bool custody;           /* the input was taken into custody: */
+	struct gsr_evidence ev; /* the input; see evidence.h */
+	struct gsr_export_result export;
+	/* The copy was shorter than its header says: its page count was
+	 * lowered from header_pages to fit_pages (0: it was not). */
+	int64_t fit_pages;
+	uint32_t header_pages;
+	enum gsr_export_fallback fallback;
+	char why[1024];
+	/* The rules could not be loaded for the page reader, which went
+	 * without them: err is not GSR_OK, msg says why. */
+	struct gsr_ctx rules_error;
+	bool recovered; /* the page reader read the rows: rec is its report */
+	struct gsr_recover_result rec;
+	/* --force: the earlier export was replaced but could not be removed
+	 * and is left at old_left (old_errno says why); or, on failure,
+	 * could not be put back and is now at old_kept. */
+	char *old_left;
+	int old_errno;
+	char *old_kept;
+	/* On failure: the temporary directory could not be removed and is
+	 * left at tmp_left (tmp_errno says why). */
+	char *tmp_left;
+	int tmp_errno;
+};
+
+#define GSR_EXPORT_REPORT_INIT                                                 \
+	{                                                                      \
+		.ev = GSR_EVIDENCE_INIT                                        \
+	}
+
+/*
+ * gsrecover export: every row of the database at path (NULL: GPUStack's,
+ * see evidence.h) into the new directory opts->out, which appears whole
+ * or not at all.
+ *
+ *  - opts->out must not exist, unless opts->force is given and it holds
+ *    an earlier export (an empty directory, or only regular files and the
+ *    directory recovery/, among them a manifest.json of gsrecover's):
+ *    anything else fails with GSR_ERR_EXISTS before the input is read.
+ *  - The input is taken into custody (gsr_evidence_open(), into rep->ev).
+ *  - Its header is checked: a file that is empty, compressed or an archive
+ *    (with how to unpack it), or shorter than 512 bytes and not SQLite,
+ *    fails with GSR_ERR_INPUT.  A copy shorter than its header declares
+ *    gets its page count lowered (fit_pages).
+ *  - SQLite exports it (gsr_export_db()) into OUT.tmp-XXXXXX beside OUT.
+ *    When the header is not SQLite's, or SQLite fails with GSR_ERR_INPUT,
+ *    or opts->recover, the page reader (recover.h) reads it instead, with
+ *    the rules in rules_dir (NULL: none; loaded only then, and a failure
+ *    to load them is rules_error, not an error of the run) when
+ *    sqlite_master is lost; its database is exported, its ledger into
+ *    OUT/recovery/.
+ *  - The input is hashed again (gsr_evidence_recheck()); then the
+ *    directory is synced and renamed to OUT (with --force, the earlier
+ *    export is renamed aside first and removed after), and OUT's parent
+ *    is synced.
+ *
+ * Fails with GSR_ERR_EXISTS (OUT exists), GSR_ERR_INPUT (the input),
+ * GSR_ERR_IO (the output), GSR_ERR_NOMEM or GSR_ERR_CANCELED; the
+ * temporary directory is then removed, and OUT is as it was.  rep
+ * (GSR_EXPORT_REPORT_INIT) is filled as far as the run got, on failure
+ * too; release it with gsr_export_report_release().  Returns 0 or -1.
+ * No-op after an error.
+ */
+int gsr_export_run(struct gsr_ctx *ctx, const char *rules_dir, const char *path,
+                   const struct gsr_export_opts *opts,
+                   struct gsr_export_report *rep);
+
+/* Free what rep holds and reset it to GSR_EXPORT_REPORT_INIT. */
+void gsr_export_report_release(struct gsr_export_report *rep);
+
+/* Rows may be lost: the page reader read the rows because SQLite could
+ * not, or found damage (gsr_recover_lossy()). */
+bool gsr_export_lossy(const struct gsr_export_report *rep);
 
 /*
  * Write the columns first..n-1 of the current row of st as a JSON object

@@ -2,6 +2,7 @@
 #include "compat.h"
 #include "archive.h"
 
+#include "dirsync.h"
 #include "fdio.h"
 
 #include <archive_entry.h>
@@ -27,8 +28,8 @@
 #include "tempfiles.h"
 
 enum {
-	CHUNK = 1 << 20,     /* read and hash in pieces of this size */
-	TREE_DEPTH_MAX = 64, /* gsr_archive_add_tree's recursion limit */
+	CHUNK = 1 << 20,      /* read and hash in pieces of this size */
+	TREE_DEPTH_MAX = 64,  /* gsr_archive_add_tree's recursion limit */
 	SHOWN_NAME_MAX = 256, /* bytes kept of a name that is too long */
 	TAR_BLOCK = 512
 };
@@ -50,7 +51,7 @@ new_cctx(void)
 	if (cz == NULL)
 		return NULL;
 	if (ZSTD_isError(ZSTD_CCtx_setParameter(cz, ZSTD_c_compressionLevel,
-						GSR_ARCHIVE_LEVEL)) ||
+	                                        GSR_ARCHIVE_LEVEL)) ||
 	    ZSTD_isError(ZSTD_CCtx_setParameter(cz, ZSTD_c_checksumFlag, 1))) {
 		ZSTD_freeCCtx(cz);
 		return NULL;
@@ -65,15 +66,15 @@ new_cctx(void)
  * when zstd itself fails.
  */
 static int
-zpush(ZSTD_CCtx *cz, unsigned char *zbuf, size_t zcap, const void *p,
-      size_t n, ZSTD_EndDirective mode,
-      int (*emit)(void *arg, const void *p, size_t n), void *arg)
+zpush(ZSTD_CCtx *cz, unsigned char *zbuf, size_t zcap, const void *p, size_t n,
+      ZSTD_EndDirective mode, int (*emit)(void *arg, const void *p, size_t n),
+      void *arg)
 {
-	ZSTD_inBuffer in = { p, n, 0 };
+	ZSTD_inBuffer in = {p, n, 0};
 	size_t left;
 
 	do {
-		ZSTD_outBuffer out = { zbuf, zcap, 0 };
+		ZSTD_outBuffer out = {zbuf, zcap, 0};
 
 		left = ZSTD_compressStream2(cz, &out, &in, mode);
 		if (ZSTD_isError(left))
@@ -102,7 +103,7 @@ struct gsr_archive_spool {
 	/* The member being written. */
 	bool open;
 	bool in_frame; /* data went into the current frame */
-	bool hashed;   /* h is kept; else the caller gives the hash at the end */
+	bool hashed; /* h is kept; else the caller gives the hash at the end */
 	struct gsr_sha256 h;
 	uint64_t size;
 	uint64_t off;
@@ -129,7 +130,8 @@ anon_file(const char *dir)
 	char *tmpl = NULL;
 	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 
-	if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL))
+	if (fd >= 0 ||
+	    (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL))
 		return fd;
 	if (asprintf(&tmpl, "%s/spool-XXXXXX", dir) < 0)
 		return -1;
@@ -156,12 +158,14 @@ gsr_archive_spool_new(struct gsr_ctx *ctx, const char *dir)
 	}
 	sp->zcap = ZSTD_CStreamOutSize();
 	if ((sp->fd = anon_file(dir)) < 0) {
-		gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot create a file in '%s': %s",
-			     dir, strerror(errno));
+		gsr_ctx_fail(ctx, GSR_ERR_IO,
+		             "cannot create a file in '%s': %s", dir,
+		             strerror(errno));
 		free(sp);
 		return NULL;
 	}
-	if ((sp->cz = new_cctx()) == NULL || (sp->zbuf = malloc(sp->zcap)) == NULL) {
+	if ((sp->cz = new_cctx()) == NULL ||
+	    (sp->zbuf = malloc(sp->zcap)) == NULL) {
 		gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
 		gsr_archive_spool_free(sp);
 		return NULL;
@@ -184,13 +188,13 @@ gsr_archive_spool_free(struct gsr_archive_spool *sp)
 
 static int
 spool_begin(struct gsr_ctx *ctx, struct gsr_archive_spool *sp, size_t *idx,
-	    bool hashed)
+            bool hashed)
 {
 	if (gsr_ctx_failed(ctx))
 		return -1;
 	if (sp->open)
 		return gsr_ctx_fail(ctx, GSR_ERR_INTERNAL,
-				    "a spooled member is already open");
+		                    "a spooled member is already open");
 	if (gsr_grow((void **)&sp->m, &sp->cap_m, sp->n_m + 1, sizeof *sp->m))
 		return gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
 	gsr_sha256_init(&sp->h);
@@ -205,7 +209,7 @@ spool_begin(struct gsr_ctx *ctx, struct gsr_archive_spool *sp, size_t *idx,
 
 int
 gsr_archive_spool_begin(struct gsr_ctx *ctx, struct gsr_archive_spool *sp,
-			size_t *idx)
+                        size_t *idx)
 {
 	return spool_begin(ctx, sp, idx, true);
 }
@@ -214,28 +218,31 @@ static int
 spool_fail(struct gsr_ctx *ctx, int zrc)
 {
 	if (zrc == -2)
-		return gsr_ctx_fail(ctx, GSR_ERR_INTERNAL, "zstd cannot compress");
+		return gsr_ctx_fail(ctx, GSR_ERR_INTERNAL,
+		                    "zstd cannot compress");
 	return gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot write a spool file: %s",
-			    strerror(errno));
+	                    strerror(errno));
 }
 
 int
 gsr_archive_spool_write(struct gsr_ctx *ctx, struct gsr_archive_spool *sp,
-			const void *p, size_t n)
+                        const void *p, size_t n)
 {
 	int zrc;
 
 	if (gsr_ctx_failed(ctx))
 		return -1;
 	if (!sp->open)
-		return gsr_ctx_fail(ctx, GSR_ERR_INTERNAL, "no spooled member is open");
+		return gsr_ctx_fail(ctx, GSR_ERR_INTERNAL,
+		                    "no spooled member is open");
 	if (n == 0)
 		return 0;
 	if (sp->hashed)
 		gsr_sha256_update(&sp->h, p, n);
 	sp->size += n;
 	sp->in_frame = true;
-	zrc = zpush(sp->cz, sp->zbuf, sp->zcap, p, n, ZSTD_e_continue, spool_emit, sp);
+	zrc = zpush(sp->cz, sp->zbuf, sp->zcap, p, n, ZSTD_e_continue,
+	            spool_emit, sp);
 	return zrc ? spool_fail(ctx, zrc) : 0;
 }
 
@@ -245,9 +252,11 @@ gsr_archive_spool_restart(struct gsr_ctx *ctx, struct gsr_archive_spool *sp)
 	if (gsr_ctx_failed(ctx))
 		return -1;
 	if (!sp->open)
-		return gsr_ctx_fail(ctx, GSR_ERR_INTERNAL, "no spooled member is open");
+		return gsr_ctx_fail(ctx, GSR_ERR_INTERNAL,
+		                    "no spooled member is open");
 	if (ZSTD_isError(ZSTD_CCtx_reset(sp->cz, ZSTD_reset_session_only)))
-		return gsr_ctx_fail(ctx, GSR_ERR_INTERNAL, "zstd cannot start again");
+		return gsr_ctx_fail(ctx, GSR_ERR_INTERNAL,
+		                    "zstd cannot start again");
 	if (ftruncate(sp->fd, (off_t)sp->off) != 0 ||
 	    lseek(sp->fd, (off_t)sp->off, SEEK_SET) < 0)
 		return spool_fail(ctx, -1);
@@ -262,7 +271,7 @@ gsr_archive_spool_restart(struct gsr_ctx *ctx, struct gsr_archive_spool *sp)
  * it (then given_size must be the size written). */
 static int
 spool_end(struct gsr_ctx *ctx, struct gsr_archive_spool *sp, uint64_t *size,
-	  char sha256[GSR_SHA256_HEX], uint64_t given_size, const char *given)
+          char sha256[GSR_SHA256_HEX], uint64_t given_size, const char *given)
 {
 	struct spool_member *m;
 	int zrc;
@@ -270,13 +279,14 @@ spool_end(struct gsr_ctx *ctx, struct gsr_archive_spool *sp, uint64_t *size,
 	if (gsr_ctx_failed(ctx))
 		return -1;
 	if (!sp->open)
-		return gsr_ctx_fail(ctx, GSR_ERR_INTERNAL, "no spooled member is open");
-	if (!sp->hashed && (given == NULL || given_size != sp->size))
 		return gsr_ctx_fail(ctx, GSR_ERR_INTERNAL,
-				    "a spooled member's size or hash is not the one given");
-	if (sp->in_frame &&
-	    (zrc = zpush(sp->cz, sp->zbuf, sp->zcap, NULL, 0, ZSTD_e_end,
-			 spool_emit, sp)) != 0)
+		                    "no spooled member is open");
+	if (!sp->hashed && (given == NULL || given_size != sp->size))
+		return gsr_ctx_fail(
+		    ctx, GSR_ERR_INTERNAL,
+		    "a spooled member's size or hash is not the one given");
+	if (sp->in_frame && (zrc = zpush(sp->cz, sp->zbuf, sp->zcap, NULL, 0,
+	                                 ZSTD_e_end, spool_emit, sp)) != 0)
 		return spool_fail(ctx, zrc);
 	m = &sp->m[sp->n_m++];
 	m->off = sp->off;
@@ -296,7 +306,7 @@ spool_end(struct gsr_ctx *ctx, struct gsr_archive_spool *sp, uint64_t *size,
 
 int
 gsr_archive_spool_end(struct gsr_ctx *ctx, struct gsr_archive_spool *sp,
-		      uint64_t *size, char sha256[GSR_SHA256_HEX])
+                      uint64_t *size, char sha256[GSR_SHA256_HEX])
 {
 	return spool_end(ctx, sp, size, sha256, 0, NULL);
 }
@@ -352,12 +362,14 @@ pipe_main(void *arg)
 		/* After an error the slots are only drained. */
 		if (!gsr_ctx_failed(&pp->tctx)) {
 			if (s->op == PIPE_BEGIN)
-				rc = spool_begin(&pp->tctx, pp->sp, &idx, false);
+				rc =
+				    spool_begin(&pp->tctx, pp->sp, &idx, false);
 			else if (s->op == PIPE_DATA)
-				rc = gsr_archive_spool_write(&pp->tctx, pp->sp, s->buf, s->n);
+				rc = gsr_archive_spool_write(&pp->tctx, pp->sp,
+				                             s->buf, s->n);
 			else
-				rc = spool_end(&pp->tctx, pp->sp, NULL, NULL, s->size,
-					       s->sha256);
+				rc = spool_end(&pp->tctx, pp->sp, NULL, NULL,
+				               s->size, s->sha256);
 		}
 		pthread_mutex_lock(&pp->mu);
 		if (rc != 0)
@@ -377,7 +389,8 @@ gsr_archive_pipe_new(struct gsr_ctx *ctx, struct gsr_archive_spool *sp)
 	if (gsr_ctx_failed(ctx))
 		return NULL;
 	if (sp->open || sp->n_m != 0) {
-		gsr_ctx_fail(ctx, GSR_ERR_INTERNAL, "a pipe needs an empty spool");
+		gsr_ctx_fail(ctx, GSR_ERR_INTERNAL,
+		             "a pipe needs an empty spool");
 		return NULL;
 	}
 	if ((pp = calloc(1, sizeof *pp)) == NULL)
@@ -391,7 +404,7 @@ gsr_archive_pipe_new(struct gsr_ctx *ctx, struct gsr_archive_spool *sp)
 	pthread_cond_init(&pp->cv, NULL);
 	if (pthread_create(&pp->thread, NULL, pipe_main, pp) != 0) {
 		gsr_ctx_fail(ctx, GSR_ERR_INTERNAL, "cannot start a thread: %s",
-			     strerror(errno));
+		             strerror(errno));
 		pthread_mutex_destroy(&pp->mu);
 		pthread_cond_destroy(&pp->cv);
 		goto fail;
@@ -444,13 +457,13 @@ pipe_put(struct gsr_archive_pipe *pp)
 
 int
 gsr_archive_pipe_begin(struct gsr_ctx *ctx, struct gsr_archive_pipe *pp,
-		       size_t *idx)
+                       size_t *idx)
 {
 	struct pipe_slot *s;
 
 	if (pp->open)
 		return gsr_ctx_fail(ctx, GSR_ERR_INTERNAL,
-				    "a piped member is already open");
+		                    "a piped member is already open");
 	if ((s = pipe_slot(ctx, pp)) == NULL)
 		return -1;
 	s->op = PIPE_BEGIN;
@@ -461,12 +474,13 @@ gsr_archive_pipe_begin(struct gsr_ctx *ctx, struct gsr_archive_pipe *pp,
 
 int
 gsr_archive_pipe_write(struct gsr_ctx *ctx, struct gsr_archive_pipe *pp,
-		       const void *p, size_t n)
+                       const void *p, size_t n)
 {
 	const unsigned char *b = p;
 
 	if (!pp->open && !gsr_ctx_failed(ctx))
-		return gsr_ctx_fail(ctx, GSR_ERR_INTERNAL, "no piped member is open");
+		return gsr_ctx_fail(ctx, GSR_ERR_INTERNAL,
+		                    "no piped member is open");
 	while (n > 0) {
 		struct pipe_slot *s = pipe_slot(ctx, pp);
 		size_t k = n < CHUNK ? n : CHUNK;
@@ -485,12 +499,13 @@ gsr_archive_pipe_write(struct gsr_ctx *ctx, struct gsr_archive_pipe *pp,
 
 int
 gsr_archive_pipe_end(struct gsr_ctx *ctx, struct gsr_archive_pipe *pp,
-		     uint64_t size, const char sha256[GSR_SHA256_HEX])
+                     uint64_t size, const char sha256[GSR_SHA256_HEX])
 {
 	struct pipe_slot *s;
 
 	if (!pp->open && !gsr_ctx_failed(ctx))
-		return gsr_ctx_fail(ctx, GSR_ERR_INTERNAL, "no piped member is open");
+		return gsr_ctx_fail(ctx, GSR_ERR_INTERNAL,
+		                    "no piped member is open");
 	if ((s = pipe_slot(ctx, pp)) == NULL)
 		return -1;
 	s->op = PIPE_END;
@@ -515,7 +530,7 @@ gsr_archive_pipe_close(struct gsr_ctx *ctx, struct gsr_archive_pipe *pp)
 		return gsr_ctx_fail(ctx, pp->tctx.err, "%s", pp->tctx.msg);
 	if (pp->open)
 		return gsr_ctx_fail(ctx, GSR_ERR_INTERNAL,
-				    "a piped member was not finished");
+		                    "a piped member was not finished");
 	return gsr_ctx_failed(ctx) ? -1 : 0;
 }
 
@@ -558,14 +573,10 @@ static const struct {
 	const char *name;
 	enum layout_kind kind;
 } layout[] = {
-	{ "input", LAYOUT_DIR },
-	{ "recovery", LAYOUT_DIR },
-	{ "identify.json", LAYOUT_FILE },
-	{ "export", LAYOUT_DIR },
-	{ "quarantine", LAYOUT_DIR },
-	{ "rules", LAYOUT_TREE },
-	{ "rebuild", LAYOUT_DIR },
-	{ GSR_ARCHIVE_MANIFEST, LAYOUT_FILE },
+    {"input", LAYOUT_DIR},          {"recovery", LAYOUT_DIR},
+    {"identify.json", LAYOUT_FILE}, {"export", LAYOUT_DIR},
+    {"quarantine", LAYOUT_DIR},     {"rules", LAYOUT_TREE},
+    {"rebuild", LAYOUT_DIR},        {GSR_ARCHIVE_MANIFEST, LAYOUT_FILE},
 };
 
 /*
@@ -587,8 +598,9 @@ in_layout(const char *name, bool is_dir)
 		case LAYOUT_FILE:
 			return !is_dir && rest == NULL;
 		case LAYOUT_DIR:
-			return is_dir ? rest == NULL
-				      : rest != NULL && strchr(rest, '/') == NULL;
+			return is_dir
+			           ? rest == NULL
+			           : rest != NULL && strchr(rest, '/') == NULL;
 		case LAYOUT_TREE:
 			return is_dir || rest != NULL;
 		}
@@ -629,14 +641,15 @@ name_problem(const char *name, bool *unsafe)
 	if (len == 0)
 		return "an empty name";
 	if (len > GSR_ARCHIVE_NAME_MAX)
-		return "a name longer than " STRINGIFY(GSR_ARCHIVE_NAME_MAX)
-		       " bytes";
+		return "a name longer than " STRINGIFY(
+		    GSR_ARCHIVE_NAME_MAX) " bytes";
 	for (p = name; p < name + len; p++) {
 		unsigned char c = (unsigned char)*p;
 		/* C0, DEL and C1 (U+0080 to U+009F) controls. */
 		if (c < 0x20 || c == 0x7f ||
 		    (c == 0xc2 && p + 1 < name + len &&
-		     (unsigned char)p[1] >= 0x80 && (unsigned char)p[1] <= 0x9f))
+		     (unsigned char)p[1] >= 0x80 &&
+		     (unsigned char)p[1] <= 0x9f))
 			return why_control;
 	}
 	if (!gsr_utf8_valid(name, len))
@@ -669,8 +682,8 @@ struct gsr_archive {
 	ZSTD_CCtx *cz;
 	unsigned char *zbuf;
 	size_t zcap;
-	bool in_frame;    /* tar bytes went into the current frame */
-	uint64_t tar_pos; /* tar bytes so far */
+	bool in_frame;      /* tar bytes went into the current frame */
+	uint64_t tar_pos;   /* tar bytes so far */
 	uint64_t out_bytes; /* bytes written to fd, for the progress */
 	struct ar_member *members;
 	size_t n_members, cap_members;
@@ -735,9 +748,10 @@ static int
 ar_fail(struct gsr_ctx *ctx, const struct gsr_archive *ar, int zrc)
 {
 	if (zrc == -2)
-		return gsr_ctx_fail(ctx, GSR_ERR_INTERNAL, "zstd cannot compress");
+		return gsr_ctx_fail(ctx, GSR_ERR_INTERNAL,
+		                    "zstd cannot compress");
 	return gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot write '%s': %s",
-			    ar->tmp_path, strerror(errno));
+	                    ar->tmp_path, strerror(errno));
 }
 
 /* Add n bytes to the tar stream. */
@@ -750,7 +764,8 @@ tar_put(struct gsr_ctx *ctx, struct gsr_archive *ar, const void *p, size_t n)
 		return 0;
 	ar->in_frame = true;
 	ar->tar_pos += n;
-	zrc = zpush(ar->cz, ar->zbuf, ar->zcap, p, n, ZSTD_e_continue, ar_emit, ar);
+	zrc = zpush(ar->cz, ar->zbuf, ar->zcap, p, n, ZSTD_e_continue, ar_emit,
+	            ar);
 	return zrc ? ar_fail(ctx, ar, zrc) : 0;
 }
 
@@ -763,7 +778,8 @@ tar_end_frame(struct gsr_ctx *ctx, struct gsr_archive *ar)
 	if (!ar->in_frame)
 		return 0;
 	ar->in_frame = false;
-	zrc = zpush(ar->cz, ar->zbuf, ar->zcap, NULL, 0, ZSTD_e_end, ar_emit, ar);
+	zrc =
+	    zpush(ar->cz, ar->zbuf, ar->zcap, NULL, 0, ZSTD_e_end, ar_emit, ar);
 	return zrc ? ar_fail(ctx, ar, zrc) : 0;
 }
 
@@ -814,7 +830,7 @@ gsr_archive_n_members(const struct gsr_archive *ar)
 
 struct gsr_archive *
 gsr_archive_create(struct gsr_ctx *ctx, const char *final_path, bool force,
-		   time_t mtime)
+                   time_t mtime)
 {
 	struct gsr_archive *ar = NULL;
 	struct stat st;
@@ -823,7 +839,8 @@ gsr_archive_create(struct gsr_ctx *ctx, const char *final_path, bool force,
 	if (gsr_ctx_failed(ctx))
 		return NULL;
 	if (!force && lstat(final_path, &st) == 0) {
-		gsr_ctx_fail(ctx, GSR_ERR_EXISTS, "'%s' already exists", final_path);
+		gsr_ctx_fail(ctx, GSR_ERR_EXISTS, "'%s' already exists",
+		             final_path);
 		goto fail;
 	}
 	if ((ar = calloc(1, sizeof *ar)) == NULL) {
@@ -849,7 +866,7 @@ gsr_archive_create(struct gsr_ctx *ctx, const char *final_path, bool force,
 	 * It is registered in the same step, so a signal cannot leave it. */
 	if ((fd = gsr_temp_mkstemp(ar->tmp_path)) < 0) {
 		gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot create '%s': %s",
-			     ar->tmp_path, strerror(errno));
+		             ar->tmp_path, strerror(errno));
 		free(ar->tmp_path);
 		ar->tmp_path = NULL;
 		goto fail;
@@ -857,7 +874,7 @@ gsr_archive_create(struct gsr_ctx *ctx, const char *final_path, bool force,
 	ar->fd = fd;
 	if (fchmod(fd, 0600) != 0) {
 		gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot set the mode of '%s': %s",
-			     ar->tmp_path, strerror(errno));
+		             ar->tmp_path, strerror(errno));
 		goto fail;
 	}
 	return ar;
@@ -884,10 +901,14 @@ check_name(struct gsr_ctx *ctx, const struct gsr_archive *ar, const char *name)
 	if (why == NULL)
 		return 0;
 	if (!printable)
-		return gsr_ctx_fail(ctx, GSR_ERR_USAGE, "archive member refused: "
-				    "%s", why);
-	return gsr_ctx_fail(ctx, GSR_ERR_USAGE, "archive member '%.200s' "
-			    "refused: %s", name, why);
+		return gsr_ctx_fail(ctx, GSR_ERR_USAGE,
+		                    "archive member refused: "
+		                    "%s",
+		                    why);
+	return gsr_ctx_fail(ctx, GSR_ERR_USAGE,
+	                    "archive member '%.200s' "
+	                    "refused: %s",
+	                    name, why);
 }
 
 /* v in octal, zero-padded to width - 1 digits and a NUL. */
@@ -909,8 +930,8 @@ octal(unsigned char *field, size_t width, uint64_t v)
  */
 static void
 ustar_block(unsigned char h[TAR_BLOCK], const char *name, size_t nlen,
-	    const char *prefix, size_t plen, uint64_t size, uint64_t mtime,
-	    char type)
+            const char *prefix, size_t plen, uint64_t size, uint64_t mtime,
+            char type)
 {
 	unsigned sum = 0;
 
@@ -923,7 +944,10 @@ ustar_block(unsigned char h[TAR_BLOCK], const char *name, size_t nlen,
 	octal(h + 136, 12, mtime);
 	memset(h + 148, ' ', 8);
 	h[156] = (unsigned char)type;
-	memcpy(h + 257, "ustar\0" "00", 8);
+	memcpy(h + 257,
+	       "ustar\0"
+	       "00",
+	       8);
 	memcpy(h + 265, "root", 4);
 	memcpy(h + 297, "root", 4);
 	octal(h + 329, 8, 0);
@@ -958,7 +982,7 @@ pax_record(struct strbuf *sb, const char *key, const char *value, size_t vlen)
  */
 static int
 write_header(struct gsr_ctx *ctx, struct gsr_archive *ar, const char *name,
-	     uint64_t size)
+             uint64_t size)
 {
 	unsigned char h[TAR_BLOCK];
 	struct strbuf pax = STRBUF_INIT;
@@ -1006,8 +1030,8 @@ write_header(struct gsr_ctx *ctx, struct gsr_archive *ar, const char *name,
 		k = 10;
 		for (const char *p = base; *p && k < 100; p++)
 			shown[k++] = (unsigned char)*p < 0x80 ? *p : '_';
-		ustar_block(h, shown, k, "", 0, pax.len,
-			    mtime_ok ? mtime : 0, 'x');
+		ustar_block(h, shown, k, "", 0, pax.len, mtime_ok ? mtime : 0,
+		            'x');
 		if (tar_put(ctx, ar, h, TAR_BLOCK) ||
 		    tar_put(ctx, ar, pax.buf, pax.len) || tar_pad(ctx, ar))
 			goto out;
@@ -1015,12 +1039,12 @@ write_header(struct gsr_ctx *ctx, struct gsr_archive *ar, const char *name,
 		for (const char *p = base; *p && k < 100; p++)
 			shown[k++] = (unsigned char)*p < 0x80 ? *p : '_';
 		ustar_block(h, shown, k, "", 0, size > USTAR_MAX ? 0 : size,
-			    mtime_ok ? mtime : 0, '0');
+		            mtime_ok ? mtime : 0, '0');
 	} else if (nlen <= 100) {
 		ustar_block(h, name, nlen, "", 0, size, mtime, '0');
 	} else {
 		ustar_block(h, name + split + 1, nlen - split - 1, name, split,
-			    size, mtime, '0');
+		            size, mtime, '0');
 	}
 	ar->broken = true;
 	if (tar_put(ctx, ar, h, TAR_BLOCK))
@@ -1038,14 +1062,15 @@ out:
  */
 static int
 begin_member(struct gsr_ctx *ctx, struct gsr_archive *ar, const char *name,
-	     uint64_t size, char **copy)
+             uint64_t size, char **copy)
 {
 	if (ar->broken)
 		return gsr_ctx_fail(ctx, GSR_ERR_INTERNAL,
-				    "the archive '%s' is incomplete after an "
-				    "earlier error", ar->tmp_path);
-	if (gsr_grow((void **)&ar->members, &ar->cap_members,
-		     ar->n_members + 1, sizeof *ar->members) ||
+		                    "the archive '%s' is incomplete after an "
+		                    "earlier error",
+		                    ar->tmp_path);
+	if (gsr_grow((void **)&ar->members, &ar->cap_members, ar->n_members + 1,
+	             sizeof *ar->members) ||
 	    (*copy = strdup(name)) == NULL)
 		return gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
 	return write_header(ctx, ar, name, size);
@@ -1054,7 +1079,7 @@ begin_member(struct gsr_ctx *ctx, struct gsr_archive *ar, const char *name,
 /* Pad the member's data to a block and record it. */
 static int
 end_member(struct gsr_ctx *ctx, struct gsr_archive *ar, char **copy,
-	   uint64_t size, const char sha256[GSR_SHA256_HEX])
+           uint64_t size, const char sha256[GSR_SHA256_HEX])
 {
 	struct ar_member *m;
 
@@ -1071,7 +1096,7 @@ end_member(struct gsr_ctx *ctx, struct gsr_archive *ar, char **copy,
 
 int
 gsr_archive_add_file(struct gsr_ctx *ctx, struct gsr_archive *ar,
-		     const char *name, const char *src_path)
+                     const char *name, const char *src_path)
 {
 	struct gsr_sha256 h;
 	char sha[GSR_SHA256_HEX];
@@ -1084,7 +1109,8 @@ gsr_archive_add_file(struct gsr_ctx *ctx, struct gsr_archive *ar,
 	if (gsr_ctx_failed(ctx))
 		return -1;
 	if (ar == NULL)
-		return gsr_ctx_fail(ctx, GSR_ERR_INTERNAL, "no archive to add to");
+		return gsr_ctx_fail(ctx, GSR_ERR_INTERNAL,
+		                    "no archive to add to");
 	if (check_name(ctx, ar, name))
 		return -1;
 	if ((fd = gsr_open_input(ctx, GSR_ERR_IO, src_path, true, &st)) < 0)
@@ -1094,7 +1120,8 @@ gsr_archive_add_file(struct gsr_ctx *ctx, struct gsr_archive *ar,
 		goto out;
 	gsr_sha256_init(&h);
 	while (done < size) {
-		size_t want = size - done < CHUNK ? (size_t)(size - done) : CHUNK;
+		size_t want =
+		    size - done < CHUNK ? (size_t)(size - done) : CHUNK;
 
 		if (gsr_ctx_check_cancel(ctx))
 			goto out;
@@ -1104,14 +1131,15 @@ gsr_archive_add_file(struct gsr_ctx *ctx, struct gsr_archive *ar,
 			continue;
 		if (n < 0) {
 			gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot read '%s': %s",
-				     src_path, strerror(errno));
+			             src_path, strerror(errno));
 			goto out;
 		}
 		if (n == 0) {
-			gsr_ctx_fail(ctx, GSR_ERR_IO,
-				     "'%s' shrank while it was archived (%" PRIu64
-				     " of %" PRIu64 " bytes read)", src_path,
-				     done, size);
+			gsr_ctx_fail(
+			    ctx, GSR_ERR_IO,
+			    "'%s' shrank while it was archived (%" PRIu64
+			    " of %" PRIu64 " bytes read)",
+			    src_path, done, size);
 			goto out;
 		}
 		gsr_sha256_update(&h, ar->buf, (size_t)n);
@@ -1125,9 +1153,10 @@ gsr_archive_add_file(struct gsr_ctx *ctx, struct gsr_archive *ar,
 		n = read(fd, ar->buf, 1);
 	while (n < 0 && errno == EINTR);
 	if (n != 0) {
-		gsr_ctx_fail(ctx, GSR_ERR_IO, n < 0 ? "cannot read '%s': %s"
-			     : "'%s' grew while it was archived%s", src_path,
-			     n < 0 ? strerror(errno) : "");
+		gsr_ctx_fail(ctx, GSR_ERR_IO,
+		             n < 0 ? "cannot read '%s': %s"
+		                   : "'%s' grew while it was archived%s",
+		             src_path, n < 0 ? strerror(errno) : "");
 		goto out;
 	}
 	gsr_sha256_hex(&h, sha);
@@ -1143,7 +1172,7 @@ out:
 
 int
 gsr_archive_add_buffer(struct gsr_ctx *ctx, struct gsr_archive *ar,
-		       const char *name, const void *data, size_t n)
+                       const char *name, const void *data, size_t n)
 {
 	const unsigned char *p = data;
 	struct gsr_sha256 h;
@@ -1155,7 +1184,8 @@ gsr_archive_add_buffer(struct gsr_ctx *ctx, struct gsr_archive *ar,
 	if (gsr_ctx_failed(ctx))
 		return -1;
 	if (ar == NULL)
-		return gsr_ctx_fail(ctx, GSR_ERR_INTERNAL, "no archive to add to");
+		return gsr_ctx_fail(ctx, GSR_ERR_INTERNAL,
+		                    "no archive to add to");
 	if (check_name(ctx, ar, name) || begin_member(ctx, ar, name, n, &copy))
 		goto out;
 	gsr_sha256_init(&h);
@@ -1181,8 +1211,8 @@ out:
 
 int
 gsr_archive_add_spooled(struct gsr_ctx *ctx, struct gsr_archive *ar,
-			const char *name, struct gsr_archive_spool *sp,
-			size_t idx)
+                        const char *name, struct gsr_archive_spool *sp,
+                        size_t idx)
 {
 	const struct spool_member *m;
 	char *copy = NULL;
@@ -1192,7 +1222,8 @@ gsr_archive_add_spooled(struct gsr_ctx *ctx, struct gsr_archive *ar,
 	if (gsr_ctx_failed(ctx))
 		return -1;
 	if (ar == NULL || sp == NULL || idx >= sp->n_m)
-		return gsr_ctx_fail(ctx, GSR_ERR_INTERNAL, "no such spooled member");
+		return gsr_ctx_fail(ctx, GSR_ERR_INTERNAL,
+		                    "no such spooled member");
 	m = &sp->m[idx];
 	if (check_name(ctx, ar, name) ||
 	    begin_member(ctx, ar, name, m->size, &copy) ||
@@ -1200,7 +1231,8 @@ gsr_archive_add_spooled(struct gsr_ctx *ctx, struct gsr_archive *ar,
 		goto out;
 	/* The member's own frames follow the header's as they are. */
 	while (done < m->clen) {
-		size_t want = m->clen - done < CHUNK ? (size_t)(m->clen - done) : CHUNK;
+		size_t want =
+		    m->clen - done < CHUNK ? (size_t)(m->clen - done) : CHUNK;
 		ssize_t n;
 
 		if (gsr_ctx_check_cancel(ctx))
@@ -1210,8 +1242,9 @@ gsr_archive_add_spooled(struct gsr_ctx *ctx, struct gsr_archive *ar,
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot read a spool file: %s",
-				     n < 0 ? strerror(errno) : "it is short");
+			gsr_ctx_fail(ctx, GSR_ERR_IO,
+			             "cannot read a spool file: %s",
+			             n < 0 ? strerror(errno) : "it is short");
 			goto out;
 		}
 		if (ar_emit(ar, ar->buf, (size_t)n) != 0) {
@@ -1243,20 +1276,23 @@ by_name(const struct dirent **a, const struct dirent **b)
 }
 static int
 add_dir(struct gsr_ctx *ctx, struct gsr_archive *ar, const char *prefix,
-	const char *dir, int depth)
+        const char *dir, int depth)
 {
 	struct dirent **list = NULL;
 	char *path = NULL, *name = NULL;
 	int n = -1, rc = -1;
 
 	if (depth > TREE_DEPTH_MAX) {
-		gsr_ctx_fail(ctx, GSR_ERR_IO, "'%s': directories nested more "
-			     "than %d deep", dir, TREE_DEPTH_MAX);
+		gsr_ctx_fail(ctx, GSR_ERR_IO,
+		             "'%s': directories nested more "
+		             "than %d deep",
+		             dir, TREE_DEPTH_MAX);
 		goto out;
 	}
 	if ((n = scandir(dir, &list, not_dots, by_name)) < 0) {
-		gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot read the directory '%s': %s",
-			     dir, strerror(errno));
+		gsr_ctx_fail(ctx, GSR_ERR_IO,
+		             "cannot read the directory '%s': %s", dir,
+		             strerror(errno));
 		goto out;
 	}
 	for (int i = 0; i < n; i++) {
@@ -1271,14 +1307,15 @@ add_dir(struct gsr_ctx *ctx, struct gsr_archive *ar, const char *prefix,
 			gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
 			goto out;
 		}
-		if (asprintf(&name, "%s%s%s", prefix, *prefix ? "/" : "", base) < 0) {
+		if (asprintf(&name, "%s%s%s", prefix, *prefix ? "/" : "",
+		             base) < 0) {
 			name = NULL;
 			gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
 			goto out;
 		}
 		if (lstat(path, &st) != 0) {
-			gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot read '%s': %s", path,
-				     strerror(errno));
+			gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot read '%s': %s",
+			             path, strerror(errno));
 			goto out;
 		}
 		if (S_ISDIR(st.st_mode)) {
@@ -1301,20 +1338,21 @@ out:
 
 int
 gsr_archive_add_tree(struct gsr_ctx *ctx, struct gsr_archive *ar,
-		     const char *prefix, const char *dir)
+                     const char *prefix, const char *dir)
 {
 	if (gsr_ctx_failed(ctx))
 		return -1;
 	if (ar == NULL)
-		return gsr_ctx_fail(ctx, GSR_ERR_INTERNAL, "no archive to add to");
+		return gsr_ctx_fail(ctx, GSR_ERR_INTERNAL,
+		                    "no archive to add to");
 	return add_dir(ctx, ar, prefix ? prefix : "", dir, 0);
 }
 
 /* The manifest, pretty-printed, in a malloc'ed buffer. */
 static int
 build_manifest(struct gsr_ctx *ctx, const struct gsr_archive *ar,
-	       void (*write_meta)(struct jsonw *jw, void *arg), void *arg,
-	       char **out, size_t *len)
+               void (*write_meta)(struct jsonw *jw, void *arg), void *arg,
+               char **out, size_t *len)
 {
 	char created[32], nettle_v[32];
 	struct jsonw jw;
@@ -1325,12 +1363,13 @@ build_manifest(struct gsr_ctx *ctx, const struct gsr_archive *ar,
 	*out = NULL;
 	if (gmtime_r(&ar->mtime, &tm) == NULL ||
 	    strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) {
-		gsr_ctx_fail(ctx, GSR_ERR_USAGE, "archive time %lld is out of range",
-			     (long long)ar->mtime);
+		gsr_ctx_fail(ctx, GSR_ERR_USAGE,
+		             "archive time %lld is out of range",
+		             (long long)ar->mtime);
 		goto out;
 	}
 	snprintf(nettle_v, sizeof nettle_v, "%d.%d", nettle_version_major(),
-		 nettle_version_minor());
+	         nettle_version_minor());
 	if ((f = open_memstream(out, len)) == NULL) {
 		gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
 		goto out;
@@ -1366,7 +1405,7 @@ build_manifest(struct gsr_ctx *ctx, const struct gsr_archive *ar,
 	jw_end_line(&jw);
 	if (jw.failed || jw.depth != 0) {
 		gsr_ctx_fail(ctx, GSR_ERR_INTERNAL,
-			     "the manifest's JSON is not well nested");
+		             "the manifest's JSON is not well nested");
 		goto out;
 	}
 	if (ferror(f)) {
@@ -1379,9 +1418,10 @@ out:
 		rc = gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
 	/* What the reader would refuse is not written. */
 	if (rc == 0 && *len > GSR_ARCHIVE_MANIFEST_MAX)
-		rc = gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "the manifest would be "
-				  "larger than %zu MiB",
-				  GSR_ARCHIVE_MANIFEST_MAX >> 20);
+		rc = gsr_ctx_fail(ctx, GSR_ERR_NOMEM,
+		                  "the manifest would be "
+		                  "larger than %zu MiB",
+		                  GSR_ARCHIVE_MANIFEST_MAX >> 20);
 	if (rc != 0) {
 		free(*out);
 		*out = NULL;
@@ -1399,7 +1439,8 @@ publish(struct gsr_ctx *ctx, const char *tmp, const char *dst, bool force)
 	if (force) {
 		if (rename(tmp, dst) == 0)
 			return 0;
-	} else if (renameat2(AT_FDCWD, tmp, AT_FDCWD, dst, RENAME_NOREPLACE) == 0) {
+	} else if (renameat2(AT_FDCWD, tmp, AT_FDCWD, dst, RENAME_NOREPLACE) ==
+	           0) {
 		return 0;
 	} else if (errno == EINVAL || errno == ENOSYS) {
 		if (link(tmp, dst) == 0) {
@@ -1408,50 +1449,29 @@ publish(struct gsr_ctx *ctx, const char *tmp, const char *dst, bool force)
 		}
 	}
 	if (errno == EEXIST)
-		return gsr_ctx_fail(ctx, GSR_ERR_EXISTS, "'%s' already exists", dst);
+		return gsr_ctx_fail(ctx, GSR_ERR_EXISTS, "'%s' already exists",
+		                    dst);
 	return gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot rename '%s' to '%s': %s",
-			    tmp, dst, strerror(errno));
+	                    tmp, dst, strerror(errno));
 }
 
 /* fsync the directory that holds path, so that the rename is durable. */
 static int
 sync_dir(struct gsr_ctx *ctx, const char *path)
 {
-	const char *slash = strrchr(path, '/');
-	char *dir = NULL;
-	int fd = -1, rc = -1;
-
-	if (slash == NULL)
-		dir = strdup(".");
-	else if (slash == path)
-		dir = strdup("/");
-	else
-		dir = strndup(path, (size_t)(slash - path));
-	if (dir == NULL) {
-		gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	/* Some file systems cannot sync a directory (EINVAL): nothing more
-	 * can be done there. */
-	if (fd < 0 || (fsync(fd) != 0 && errno != EINVAL)) {
-		gsr_ctx_fail(ctx, GSR_ERR_IO, "'%s' is written, but its directory "
-			     "cannot be synced: %s", path, strerror(errno));
-		goto out;
-	}
-	rc = 0;
-out:
-	if (fd >= 0)
-		close(fd);
-	free(dir);
-	return rc;
+	if (gsr_sync_parent(path) != 0)
+		return gsr_ctx_fail(
+		    ctx, errno == ENOMEM ? GSR_ERR_NOMEM : GSR_ERR_IO,
+		    "'%s' is written, but its directory cannot "
+		    "be synced: %s",
+		    path, strerror(errno));
+	return 0;
 }
-
 
 int
 gsr_archive_finish(struct gsr_ctx *ctx, struct gsr_archive *ar,
-		   void (*write_meta)(struct jsonw *jw, void *arg), void *arg,
-		   char sha256_out[GSR_SHA256_HEX])
+                   void (*write_meta)(struct jsonw *jw, void *arg), void *arg,
+                   char sha256_out[GSR_SHA256_HEX])
 {
 	static const unsigned char eof[2 * TAR_BLOCK];
 	bool published = false;
@@ -1465,8 +1485,10 @@ gsr_archive_finish(struct gsr_ctx *ctx, struct gsr_archive *ar,
 	if (gsr_ctx_failed(ctx) || ar == NULL)
 		goto out;
 	if (ar->broken) {
-		gsr_ctx_fail(ctx, GSR_ERR_INTERNAL, "the archive '%s' is incomplete "
-			     "after an earlier error", ar->tmp_path);
+		gsr_ctx_fail(ctx, GSR_ERR_INTERNAL,
+		             "the archive '%s' is incomplete "
+		             "after an earlier error",
+		             ar->tmp_path);
 		goto out;
 	}
 	if (build_manifest(ctx, ar, write_meta, arg, &manifest, &len))
@@ -1475,8 +1497,8 @@ gsr_archive_finish(struct gsr_ctx *ctx, struct gsr_archive *ar,
 	gsr_sha256_init(&h);
 	gsr_sha256_update(&h, manifest, len);
 	gsr_sha256_hex(&h, sha);
-	if (gsr_grow((void **)&ar->members, &ar->cap_members,
-		     ar->n_members + 1, sizeof *ar->members) ||
+	if (gsr_grow((void **)&ar->members, &ar->cap_members, ar->n_members + 1,
+	             sizeof *ar->members) ||
 	    (copy = strdup(GSR_ARCHIVE_MANIFEST)) == NULL) {
 		gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
 		goto out;
@@ -1490,13 +1512,13 @@ gsr_archive_finish(struct gsr_ctx *ctx, struct gsr_archive *ar,
 	ar->fd = -1;
 	if (fsync(fd) != 0) {
 		gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot write '%s': %s",
-			     ar->tmp_path, strerror(errno));
+		             ar->tmp_path, strerror(errno));
 		close(fd);
 		goto out;
 	}
 	if (close(fd) != 0) {
 		gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot write '%s': %s",
-			     ar->tmp_path, strerror(errno));
+		             ar->tmp_path, strerror(errno));
 		goto out;
 	}
 	if (publish(ctx, ar->tmp_path, ar->final_path, ar->force))
@@ -1526,24 +1548,24 @@ struct vr_entry {
 	bool bad_name;   /* too long: cut, never matched */
 	bool layout_dir; /* a directory entry the layout has: not a member */
 	bool dup;        /* another member has its name, and this is not the
-			  * one compared with the manifest */
+	                  * one compared with the manifest */
 	bool used;       /* matched with a manifest member, or the manifest */
 	/* "unsafe" or "foreign", and why (see judge_entry()), or NULL. */
 	const char *status;
 	const char *reason;
-	char *link;      /* a link's target (cut like a name), or NULL */
+	char *link; /* a link's target (cut like a name), or NULL */
 };
 
 struct vr_state {
 	struct archive *a;
 	int fd;
-	unsigned char *buf;  /* CHUNK bytes, for the file */
-	size_t pending;      /* bytes in buf read, not yet given to libarchive */
+	unsigned char *buf; /* CHUNK bytes, for the file */
+	size_t pending;     /* bytes in buf read, not yet given to libarchive */
 	unsigned char *data; /* CHUNK bytes, for member data */
 	struct gsr_sha256 file_hash;
 	uint64_t file_size;
 	bool file_eof;
-	int file_errno;      /* a read error, or 0 */
+	int file_errno; /* a read error, or 0 */
 	/*
 	 * A zstd file is decompressed here, not by libarchive, whose filter
 	 * decompresses ahead in large pieces and so fails on damage before
@@ -1553,11 +1575,11 @@ struct vr_state {
 	ZSTD_DStream *zd;
 	ZSTD_inBuffer zin;
 	uint64_t zin_at;
-	uint64_t frame_at;   /* offset of the frame being decompressed */
+	uint64_t frame_at; /* offset of the frame being decompressed */
 	bool in_frame;
 	unsigned char *zout;
 	size_t zout_cap;
-	char *z_error;       /* where and why decompression failed */
+	char *z_error; /* where and why decompression failed */
 	struct vr_entry *ents;
 	size_t n_ents, cap_ents;
 	size_t name_bytes;
@@ -1569,8 +1591,7 @@ struct vr_state {
 	size_t *order;
 };
 
-static void
-set_msg(char **dst, const char *fmt, ...) GSR_PRINTF(2, 3);
+static void set_msg(char **dst, const char *fmt, ...) GSR_PRINTF(2, 3);
 
 /* Store a formatted message in *dst unless one is there already. */
 static void
@@ -1617,9 +1638,10 @@ is_zstd(const unsigned char *p, size_t n)
 	if (n < 4)
 		return false;
 	magic = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-		(uint32_t)p[3] << 24;
+	        (uint32_t)p[3] << 24;
 	return magic == ZSTD_MAGICNUMBER ||
-	       (magic & ZSTD_MAGIC_SKIPPABLE_MASK) == ZSTD_MAGIC_SKIPPABLE_START;
+	       (magic & ZSTD_MAGIC_SKIPPABLE_MASK) ==
+	           ZSTD_MAGIC_SKIPPABLE_START;
 }
 
 /*
@@ -1632,7 +1654,7 @@ static la_ssize_t
 vr_unzstd(struct vr_state *st, const void **out)
 {
 	while (st->z_error == NULL) {
-		ZSTD_outBuffer o = { st->zout, st->zout_cap, 0 };
+		ZSTD_outBuffer o = {st->zout, st->zout_cap, 0};
 		size_t r;
 
 		if (st->zin.pos == st->zin.size) {
@@ -1641,8 +1663,10 @@ vr_unzstd(struct vr_state *st, const void **out)
 			if (st->file_eof) {
 				if (!st->in_frame)
 					return 0;
-				set_msg(&st->z_error, "the file ends inside the "
-					"zstd frame at byte %" PRIu64, st->frame_at);
+				set_msg(&st->z_error,
+				        "the file ends inside the "
+				        "zstd frame at byte %" PRIu64,
+				        st->frame_at);
 				break;
 			}
 			st->zin_at += st->zin.size;
@@ -1659,9 +1683,10 @@ vr_unzstd(struct vr_state *st, const void **out)
 			st->frame_at = st->zin_at + st->zin.pos;
 		r = ZSTD_decompressStream(st->zd, &o, &st->zin);
 		if (ZSTD_isError(r)) {
-			set_msg(&st->z_error, "the zstd frame at byte %" PRIu64
-				" of the file: %s", st->frame_at,
-				ZSTD_getErrorName(r));
+			set_msg(&st->z_error,
+			        "the zstd frame at byte %" PRIu64
+			        " of the file: %s",
+			        st->frame_at, ZSTD_getErrorName(r));
 			break;
 		}
 		st->in_frame = r != 0;
@@ -1694,10 +1719,11 @@ vr_read_cb(struct archive *a, void *client, const void **out)
 	if (n >= 0)
 		return n;
 	if (st->file_errno)
-		archive_set_error(a, st->file_errno, "%s", strerror(st->file_errno));
+		archive_set_error(a, st->file_errno, "%s",
+		                  strerror(st->file_errno));
 	else
-		archive_set_error(a, -1 /* libarchive's ARCHIVE_ERRNO_MISC */, "%s",
-				  st->z_error);
+		archive_set_error(a, -1 /* libarchive's ARCHIVE_ERRNO_MISC */,
+		                  "%s", st->z_error);
 	return -1;
 }
 
@@ -1711,12 +1737,12 @@ vr_error(const struct vr_state *st)
 
 static int
 push_result(struct gsr_ctx *ctx, struct gsr_verify_result *res,
-	    const char *name, const char *status)
+            const char *name, const char *status)
 {
 	struct gsr_verify_member *m;
 
 	if (gsr_grow((void **)&res->members, &res->cap_members,
-		     res->n_members + 1, sizeof *res->members))
+	             res->n_members + 1, sizeof *res->members))
 		return gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
 	m = &res->members[res->n_members];
 	memset(m, 0, sizeof *m);
@@ -1774,7 +1800,8 @@ judge_entry(struct vr_entry *v, const char *name, struct archive_entry *e)
 		if (v->layout_dir)
 			return 0;
 		v->status = "unsafe";
-		v->reason = why && unsafe ? why : "a directory outside the layout";
+		v->reason =
+		    why && unsafe ? why : "a directory outside the layout";
 		return 0;
 	}
 	why = name_problem(name, &unsafe);
@@ -1833,7 +1860,7 @@ judge_entry(struct vr_entry *v, const char *name, struct archive_entry *e)
  */
 static int
 read_member(struct gsr_ctx *ctx, struct vr_state *st,
-	    struct gsr_verify_result *res, struct archive_entry *e)
+            struct gsr_verify_result *res, struct archive_entry *e)
 {
 	const char *name = archive_entry_pathname(e);
 	struct vr_entry *v;
@@ -1847,19 +1874,23 @@ read_member(struct gsr_ctx *ctx, struct vr_state *st,
 		name = "";
 	len = strlen(name);
 	if (st->n_ents >= GSR_ARCHIVE_MEMBERS_MAX) {
-		set_msg(&res->read_error, "more than %zu members: the rest was "
-			"not read", GSR_ARCHIVE_MEMBERS_MAX);
+		set_msg(&res->read_error,
+		        "more than %zu members: the rest was "
+		        "not read",
+		        GSR_ARCHIVE_MEMBERS_MAX);
 		return 1;
 	}
 	if (len > GSR_ARCHIVE_NAME_MAX)
 		len = SHOWN_NAME_MAX;
 	if (st->name_bytes + len > NAME_BYTES_MAX) {
-		set_msg(&res->read_error, "more than %zu bytes of member names: "
-			"the rest was not read", NAME_BYTES_MAX);
+		set_msg(&res->read_error,
+		        "more than %zu bytes of member names: "
+		        "the rest was not read",
+		        NAME_BYTES_MAX);
 		return 1;
 	}
 	if (gsr_grow((void **)&st->ents, &st->cap_ents, st->n_ents + 1,
-		     sizeof *st->ents))
+	             sizeof *st->ents))
 		return gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
 	v = &st->ents[st->n_ents];
 	memset(v, 0, sizeof *v);
@@ -1871,11 +1902,11 @@ read_member(struct gsr_ctx *ctx, struct vr_state *st,
 		return gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
 	st->name_bytes += len + (v->link ? strlen(v->link) : 0);
 	v->regular = archive_entry_filetype(e) == AE_IFREG &&
-		     archive_entry_hardlink(e) == NULL;
+	             archive_entry_hardlink(e) == NULL;
 	/* A later manifest.json replaces an earlier one, as extracting the
 	 * archive would; the earlier ones are then duplicates. */
 	is_manifest = v->regular && !v->bad_name &&
-		      !strcmp(v->name, GSR_ARCHIVE_MANIFEST);
+	              !strcmp(v->name, GSR_ARCHIVE_MANIFEST);
 	if (is_manifest) {
 		st->manifest_ent = st->n_ents - 1;
 		st->manifest_cut = false;
@@ -1897,7 +1928,7 @@ read_member(struct gsr_ctx *ctx, struct vr_state *st,
 			/* The hash of what could be read. */
 			gsr_sha256_hex(&h, v->sha256);
 			set_msg(&res->read_error, "member '%s': %s", v->name,
-				vr_error(st));
+			        vr_error(st));
 			return 1;
 		}
 		gsr_sha256_update(&h, st->data, (size_t)n);
@@ -1915,7 +1946,8 @@ is_sha256_hex(const char *s)
 	size_t i;
 
 	for (i = 0; s[i]; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+		if (!((s[i] >= '0' && s[i] <= '9') ||
+		      (s[i] >= 'a' && s[i] <= 'f')))
 			return false;
 	return i == 64;
 }
@@ -1925,7 +1957,7 @@ is_sha256_hex(const char *s)
  * or missing and required; NULL alone when it is missing and optional. */
 static const char *
 get_str(json_t *obj, const char *where, const char *key, bool required,
-	char **err)
+        char **err)
 {
 	json_t *v = json_object_get(obj, key);
 
@@ -1934,8 +1966,8 @@ get_str(json_t *obj, const char *where, const char *key, bool required,
 			set_msg(err, "%s%s is missing", where, key);
 		return NULL;
 	}
-	if (!json_is_string(v) || strlen(json_string_value(v)) !=
-				      json_string_length(v)) {
+	if (!json_is_string(v) ||
+	    strlen(json_string_value(v)) != json_string_length(v)) {
 		set_msg(err, "%s%s is not a string", where, key);
 		return NULL;
 	}
@@ -1968,12 +2000,15 @@ check_manifest(json_t *root)
 	}
 	v = json_object_get(root, "version");
 	if (!json_is_integer(v)) {
-		set_msg(&err, "version is %s", v ? "not an integer" : "missing");
+		set_msg(&err, "version is %s",
+		        v ? "not an integer" : "missing");
 		return err;
 	}
 	if (json_integer_value(v) != GSR_ARCHIVE_VERSION) {
-		set_msg(&err, "version is %" JSON_INTEGER_FORMAT ": only %d "
-			"is known", json_integer_value(v), GSR_ARCHIVE_VERSION);
+		set_msg(&err,
+		        "version is %" JSON_INTEGER_FORMAT ": only %d "
+		        "is known",
+		        json_integer_value(v), GSR_ARCHIVE_VERSION);
 		return err;
 	}
 	get_str(root, "", "created", true, &err);
@@ -1992,7 +2027,8 @@ check_manifest(json_t *root)
 		set_msg(&err, "out of memory");
 		return err;
 	}
-	json_array_foreach(members, i, m) {
+	json_array_foreach(members, i, m)
+	{
 		char where[64];
 		json_t *first;
 
@@ -2006,18 +2042,21 @@ check_manifest(json_t *root)
 			goto out;
 		if (*s == '\0' || strlen(s) > GSR_ARCHIVE_NAME_MAX) {
 			set_msg(&err, "%sname is empty or longer than %d bytes",
-				where, GSR_ARCHIVE_NAME_MAX);
+			        where, GSR_ARCHIVE_NAME_MAX);
 			goto out;
 		}
 		if (!strcmp(s, GSR_ARCHIVE_MANIFEST)) {
 			set_msg(&err, "%sname is %s: the manifest lists itself",
-				where, GSR_ARCHIVE_MANIFEST);
+			        where, GSR_ARCHIVE_MANIFEST);
 			goto out;
 		}
 		/* Names are unique in an archive, and so in its manifest. */
 		if ((first = json_object_get(seen, s)) != NULL) {
-			set_msg(&err, "%sname is that of members[%" JSON_INTEGER_FORMAT
-				"] too", where, json_integer_value(first));
+			set_msg(
+			    &err,
+			    "%sname is that of members[%" JSON_INTEGER_FORMAT
+			    "] too",
+			    where, json_integer_value(first));
 			goto out;
 		}
 		if (json_object_set_new(seen, s, json_integer((json_int_t)i))) {
@@ -2027,15 +2066,16 @@ check_manifest(json_t *root)
 		v = json_object_get(m, "size");
 		if (!json_is_integer(v) || json_integer_value(v) < 0) {
 			set_msg(&err, "%ssize is not an integer of 0 or more",
-				where);
+			        where);
 			goto out;
 		}
 		s = get_str(m, where, "sha256", true, &err);
 		if (err)
 			goto out;
 		if (!is_sha256_hex(s)) {
-			set_msg(&err, "%ssha256 is not 64 lower-case hex digits",
-				where);
+			set_msg(&err,
+			        "%ssha256 is not 64 lower-case hex digits",
+			        where);
 			goto out;
 		}
 	}
@@ -2050,7 +2090,7 @@ check_manifest(json_t *root)
 			goto out;
 		if (s && !is_sha256_hex(s)) {
 			set_msg(&err, "output.sha256 is not 64 lower-case hex "
-				"digits");
+			              "digits");
 			goto out;
 		}
 		get_str(v, "output.", "path", false, &err);
@@ -2092,11 +2132,12 @@ mark_duplicates(struct vr_state *st)
 	for (size_t i = 0, j; i < st->n_ents; i = j) {
 		const char *name = st->ents[st->order[i]].name;
 		bool is_manifest = !strcmp(name, GSR_ARCHIVE_MANIFEST) &&
-				   st->manifest_ent != SIZE_MAX;
+		                   st->manifest_ent != SIZE_MAX;
 		bool first = true;
 
 		for (j = i; j < st->n_ents &&
-			    !strcmp(st->ents[st->order[j]].name, name); j++) {
+		            !strcmp(st->ents[st->order[j]].name, name);
+		     j++) {
 			struct vr_entry *v = &st->ents[st->order[j]];
 
 			if (!named_member(v))
@@ -2155,25 +2196,31 @@ found(struct gsr_ctx *ctx, struct gsr_verify_member *r,
 /* Compare the manifest's members with the entries; fill res->members. */
 static int
 match_members(struct gsr_ctx *ctx, struct vr_state *st,
-	      struct gsr_verify_result *res)
+              struct gsr_verify_result *res)
 {
 	json_t *members, *m;
 	size_t i;
 
 	if (st->n_ents) {
 		if ((st->order = calloc(st->n_ents, sizeof *st->order)) == NULL)
-			return gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
+			return gsr_ctx_fail(ctx, GSR_ERR_NOMEM,
+			                    "out of memory");
 		for (i = 0; i < st->n_ents; i++)
 			st->order[i] = i;
 		qsort_r(st->order, st->n_ents, sizeof *st->order, cmp_order,
-			st->ents);
+		        st->ents);
 	}
 	mark_duplicates(st);
-	members = res->manifest_ok ? json_object_get(st->root, "members") : NULL;
-	json_array_foreach(members, i, m) {
-		const char *name = json_string_value(json_object_get(m, "name"));
-		const char *sha = json_string_value(json_object_get(m, "sha256"));
-		uint64_t size = (uint64_t)json_integer_value(json_object_get(m, "size"));
+	members =
+	    res->manifest_ok ? json_object_get(st->root, "members") : NULL;
+	json_array_foreach(members, i, m)
+	{
+		const char *name =
+		    json_string_value(json_object_get(m, "name"));
+		const char *sha =
+		    json_string_value(json_object_get(m, "sha256"));
+		uint64_t size =
+		    (uint64_t)json_integer_value(json_object_get(m, "size"));
 		size_t k = find_entry(st, name);
 		struct gsr_verify_member *r;
 		struct vr_entry *v;
@@ -2183,13 +2230,16 @@ match_members(struct gsr_ctx *ctx, struct vr_state *st,
 		r = &res->members[res->n_members - 1];
 		r->listed = true;
 		r->expected_size = size;
-		snprintf(r->expected_sha256, sizeof r->expected_sha256, "%s", sha);
+		snprintf(r->expected_sha256, sizeof r->expected_sha256, "%s",
+		         sha);
 		if (k == SIZE_MAX)
 			continue;
 		v = &st->ents[k];
 		v->used = true;
-		r->status = v->regular && v->size == size &&
-			    !strcmp(v->sha256, sha) ? "ok" : "mismatch";
+		r->status =
+		    v->regular && v->size == size && !strcmp(v->sha256, sha)
+		        ? "ok"
+		        : "mismatch";
 		if (found(ctx, r, v))
 			return -1;
 	}
@@ -2219,27 +2269,29 @@ load_manifest(struct vr_state *st, struct gsr_verify_result *res)
 	json_error_t jerr;
 
 	if (st->manifest_ent == SIZE_MAX) {
-		set_msg(&res->manifest_error, res->read_error
-			? "no %s before the damage" : "the archive has no %s",
-			GSR_ARCHIVE_MANIFEST);
+		set_msg(&res->manifest_error,
+		        res->read_error ? "no %s before the damage"
+		                        : "the archive has no %s",
+		        GSR_ARCHIVE_MANIFEST);
 		return;
 	}
 	st->ents[st->manifest_ent].used = true;
 	if (st->manifest_cut) {
 		set_msg(&res->manifest_error, "%s cannot be read to its end",
-			GSR_ARCHIVE_MANIFEST);
+		        GSR_ARCHIVE_MANIFEST);
 		return;
 	}
 	if (st->manifest.failed) {
 		set_msg(&res->manifest_error, "%s is larger than %zu MiB",
-			GSR_ARCHIVE_MANIFEST, GSR_ARCHIVE_MANIFEST_MAX >> 20);
+		        GSR_ARCHIVE_MANIFEST, GSR_ARCHIVE_MANIFEST_MAX >> 20);
 		return;
 	}
 	st->root = json_loadb(sb_str(&st->manifest), st->manifest.len,
-			      JSON_REJECT_DUPLICATES, &jerr);
+	                      JSON_REJECT_DUPLICATES, &jerr);
 	if (st->root == NULL) {
 		set_msg(&res->manifest_error, "%s: line %d, column %d: %s",
-			GSR_ARCHIVE_MANIFEST, jerr.line, jerr.column, jerr.text);
+		        GSR_ARCHIVE_MANIFEST, jerr.line, jerr.column,
+		        jerr.text);
 		return;
 	}
 	res->manifest_error = check_manifest(st->root);
@@ -2256,10 +2308,10 @@ static void
 add_builtin_filters(struct archive *a)
 {
 	static int (*const filters[])(struct archive *) = {
-		archive_read_support_filter_gzip,
-		archive_read_support_filter_bzip2,
-		archive_read_support_filter_xz,
-		archive_read_support_filter_lz4,
+	    archive_read_support_filter_gzip,
+	    archive_read_support_filter_bzip2,
+	    archive_read_support_filter_xz,
+	    archive_read_support_filter_lz4,
 	};
 
 	for (size_t i = 0; i < GSR_ARRAY_LEN(filters); i++) {
@@ -2282,13 +2334,13 @@ hash_db(struct gsr_ctx *ctx, const char *db_path, struct gsr_verify_result *res)
 	if ((fd = gsr_open_input(ctx, GSR_ERR_INPUT, db_path, false, &sb)) < 0)
 		goto out;
 	if (gsr_sha256_fd(fd, res->db_sha256, NULL) != 0) {
-		gsr_ctx_fail(ctx, GSR_ERR_INPUT, "cannot read '%s': %s", db_path,
-			     strerror(errno));
+		gsr_ctx_fail(ctx, GSR_ERR_INPUT, "cannot read '%s': %s",
+		             db_path, strerror(errno));
 		goto out;
 	}
 	res->db_checked = true;
 	res->db_ok = res->expected_db_sha256[0] != '\0' &&
-		     !strcmp(res->db_sha256, res->expected_db_sha256);
+	             !strcmp(res->db_sha256, res->expected_db_sha256);
 	rc = 0;
 out:
 	if (fd >= 0)
@@ -2296,12 +2348,43 @@ out:
 	return rc;
 }
 
+/* The database against the manifest's output (with db_path), then the
+ * count of problems.  Returns 0, or -1 with the error on ctx. */
+static int
+check_db(struct gsr_ctx *ctx, const struct vr_state *st, const char *db_path,
+         struct gsr_verify_result *res)
+{
+	if (res->manifest_ok) {
+		json_t *out = json_object_get(st->root, "output");
+		const char *s =
+		    json_string_value(json_object_get(out, "sha256"));
+		const char *p = json_string_value(json_object_get(out, "path"));
+
+		if (s)
+			snprintf(res->expected_db_sha256,
+			         sizeof res->expected_db_sha256, "%s", s);
+		if (p && (res->expected_db_path = strdup(p)) == NULL)
+			return gsr_ctx_fail(ctx, GSR_ERR_NOMEM,
+			                    "out of memory");
+	}
+	if (db_path && hash_db(ctx, db_path, res))
+		return -1;
+	res->n_bad = 0;
+	for (size_t i = 0; i < res->n_members; i++)
+		if (strcmp(res->members[i].status, "ok") != 0)
+			res->n_bad++;
+	res->n_bad += !res->manifest_ok;
+	res->n_bad += res->read_error != NULL;
+	res->n_bad += res->db_checked && !res->db_ok;
+	return 0;
+}
+
 int
 gsr_archive_verify(struct gsr_ctx *ctx, const char *archive_path,
-		   const char *db_path, struct gsr_verify_result *res)
+                   const char *db_path, struct gsr_verify_result *res)
 {
-	struct vr_state st = { .fd = -1, .manifest_ent = SIZE_MAX,
-			       .manifest = STRBUF_INIT };
+	struct vr_state st = {
+	    .fd = -1, .manifest_ent = SIZE_MAX, .manifest = STRBUF_INIT};
 	locale_t loc = (locale_t)0, saved = (locale_t)0;
 	struct archive_entry *e;
 	struct stat sb;
@@ -2324,7 +2407,7 @@ gsr_archive_verify(struct gsr_ctx *ctx, const char *archive_path,
 	}
 	if ((n = vr_read_file(&st)) < 0) {
 		gsr_ctx_fail(ctx, GSR_ERR_INPUT, "cannot read '%s': %s",
-			     archive_path, strerror(st.file_errno));
+		             archive_path, strerror(st.file_errno));
 		goto out;
 	}
 	if (is_zstd(st.buf, (size_t)n)) {
@@ -2344,8 +2427,10 @@ gsr_archive_verify(struct gsr_ctx *ctx, const char *archive_path,
 	 * those that would run an external program. */
 	if (archive_read_support_format_tar(st.a) != ARCHIVE_OK ||
 	    (!st.zd && archive_read_support_filter_zstd(st.a) != ARCHIVE_OK)) {
-		gsr_ctx_fail(ctx, GSR_ERR_INTERNAL, "libarchive cannot read a "
-			     "tar.zst: %s", la_error(st.a));
+		gsr_ctx_fail(ctx, GSR_ERR_INTERNAL,
+		             "libarchive cannot read a "
+		             "tar.zst: %s",
+		             la_error(st.a));
 		goto out;
 	}
 	if (!st.zd)
@@ -2357,9 +2442,9 @@ gsr_archive_verify(struct gsr_ctx *ctx, const char *archive_path,
 			break;
 		if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
 			if (st.n_ents > 0)
-				set_msg(&res->read_error, "after member '%s': %s",
-					st.ents[st.n_ents - 1].name,
-					vr_error(&st));
+				set_msg(
+				    &res->read_error, "after member '%s': %s",
+				    st.ents[st.n_ents - 1].name, vr_error(&st));
 			break;
 		}
 		r = read_member(ctx, &st, res, e);
@@ -2384,24 +2469,26 @@ gsr_archive_verify(struct gsr_ctx *ctx, const char *archive_path,
 	}
 	if (st.file_errno) {
 		gsr_ctx_fail(ctx, GSR_ERR_INPUT, "cannot read '%s': %s",
-			     archive_path, strerror(st.file_errno));
+		             archive_path, strerror(st.file_errno));
 		goto out;
 	}
 	/* Nothing read: not an archive, unless its zstd stream is damaged. */
 	if (st.n_ents == 0 && r != ARCHIVE_EOF) {
 		if (st.z_error == NULL) {
-			gsr_ctx_fail(ctx, GSR_ERR_INPUT, "'%s' is not a readable "
-				     "archive: %s", archive_path, la_error(st.a));
+			gsr_ctx_fail(ctx, GSR_ERR_INPUT,
+			             "'%s' is not a readable "
+			             "archive: %s",
+			             archive_path, la_error(st.a));
 			goto out;
 		}
 		set_msg(&res->read_error, "before the first member: %s",
-			st.z_error);
+		        st.z_error);
 	}
 	/* Damage found only past what libarchive read, or that broke the
 	 * tar stream before decompression noticed it. */
 	if (st.z_error && res->read_error == NULL)
 		set_msg(&res->read_error, "past the end of the tar archive: %s",
-			st.z_error);
+		        st.z_error);
 	else if (st.z_error && strstr(res->read_error, st.z_error) == NULL) {
 		char *both = NULL;
 
@@ -2414,28 +2501,8 @@ gsr_archive_verify(struct gsr_ctx *ctx, const char *archive_path,
 	load_manifest(&st, res);
 	if (match_members(ctx, &st, res))
 		goto out;
-	if (res->manifest_ok) {
-		json_t *out = json_object_get(st.root, "output");
-		const char *s = json_string_value(json_object_get(out, "sha256"));
-		const char *p = json_string_value(json_object_get(out, "path"));
-
-		if (s)
-			snprintf(res->expected_db_sha256,
-				 sizeof res->expected_db_sha256, "%s", s);
-		if (p && (res->expected_db_path = strdup(p)) == NULL) {
-			gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
-			goto out;
-		}
-	}
-	if (db_path && hash_db(ctx, db_path, res))
+	if (check_db(ctx, &st, db_path, res))
 		goto out;
-	res->n_bad = 0;
-	for (size_t i = 0; i < res->n_members; i++)
-		if (strcmp(res->members[i].status, "ok") != 0)
-			res->n_bad++;
-	res->n_bad += !res->manifest_ok;
-	res->n_bad += res->read_error != NULL;
-	res->n_bad += res->db_checked && !res->db_ok;
 	rc = 0;
 out:
 	if (st.a)

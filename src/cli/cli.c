@@ -61,11 +61,16 @@ int
 gsr_exit_for(const struct gsr_ctx *ctx)
 {
 	switch (ctx->err) {
-	case GSR_OK: return GSR_EXIT_OK;
-	case GSR_ERR_USAGE: return GSR_EXIT_USAGE;
-	case GSR_ERR_INTERNAL: return GSR_EXIT_INTERNAL;
-	case GSR_ERR_CANCELED: return GSR_EXIT_CANCELED;
-	default: return GSR_EXIT_OPERATIONAL;
+	case GSR_OK:
+		return GSR_EXIT_OK;
+	case GSR_ERR_USAGE:
+		return GSR_EXIT_USAGE;
+	case GSR_ERR_INTERNAL:
+		return GSR_EXIT_INTERNAL;
+	case GSR_ERR_CANCELED:
+		return GSR_EXIT_CANCELED;
+	default:
+		return GSR_EXIT_OPERATIONAL;
 	}
 }
 
@@ -79,16 +84,16 @@ gsr_fail(const struct gsr_ctx *ctx)
 enum { OPT_RULES_DIR = 0x100, OPT_JSON };
 
 static const struct argp_option common_options[] = {
-	{ NULL, 0, NULL, 0, "Common options:", 50 },
-	{ "json", OPT_JSON, NULL, 0, "print one JSON object on stdout", 50 },
-	{ "rules-dir", OPT_RULES_DIR, "DIR", 0,
-	  "read the rules from DIR (default: $GSRECOVER_RULES, then the "
-	  "source tree's rules/ when run from its build directory, then the "
-	  "installed rules)", 50 },
-	{ "quiet", 'q', NULL, 0, "no notes, warnings or progress on stderr", 50 },
-	{ "verbose", 'v', NULL, 0, "more detail in the report", 50 },
-	{ 0 }
-};
+    {NULL, 0, NULL, 0, "Common options:", 50},
+    {"json", OPT_JSON, NULL, 0, "print one JSON object on stdout", 50},
+    {"rules-dir", OPT_RULES_DIR, "DIR", 0,
+     "read the rules from DIR (default: $GSRECOVER_RULES, then the "
+     "source tree's rules/ when run from its build directory, then the "
+     "installed rules)",
+     50},
+    {"quiet", 'q', NULL, 0, "no notes, warnings or progress on stderr", 50},
+    {"verbose", 'v', NULL, 0, "more detail in the report", 50},
+    {0}};
 
 static error_t
 common_parse(int key, char *arg, struct argp_state *state)
@@ -96,29 +101,41 @@ common_parse(int key, char *arg, struct argp_state *state)
 	struct gsr_common_opts *o = state->input;
 
 	switch (key) {
-	case OPT_JSON: o->json = true; break;
-	case OPT_RULES_DIR: o->rules_dir = arg; break;
-	case 'q': o->verbosity = -1; gsr_verbosity = -1; break;
-	case 'v': o->verbosity++; gsr_verbosity = o->verbosity; break;
-	default: return ARGP_ERR_UNKNOWN;
+	case OPT_JSON:
+		o->json = true;
+		break;
+	case OPT_RULES_DIR:
+		o->rules_dir = arg;
+		break;
+	case 'q':
+		o->verbosity = -1;
+		gsr_verbosity = -1;
+		break;
+	case 'v':
+		o->verbosity++;
+		gsr_verbosity = o->verbosity;
+		break;
+	default:
+		return ARGP_ERR_UNKNOWN;
 	}
 	return 0;
 }
 
-struct argp gsr_common_argp = { common_options, common_parse, NULL, NULL,
-				NULL, NULL, NULL };
+struct argp gsr_common_argp = {common_options, common_parse, NULL, NULL,
+                               NULL,           NULL,         NULL};
 
 void
 gsr_cli_rules_error(const struct gsr_ctx *ctx, const char *dir,
-		    const char *source, bool hint_check)
+                    const char *source, bool hint_check)
 {
 	struct stat st;
 	bool missing = stat(dir, &st) != 0 || !S_ISDIR(st.st_mode);
 
 	if (missing && !strcmp(source, "built-in"))
-		gsr_error("%s; give --rules-dir DIR or set GSRECOVER_RULES=DIR, "
-			  "or install the rules there with 'make install'",
-			  ctx->msg);
+		gsr_error(
+		    "%s; give --rules-dir DIR or set GSRECOVER_RULES=DIR, "
+		    "or install the rules there with 'make install'",
+		    ctx->msg);
 	else if (missing && !strcmp(source, "environment"))
 		gsr_error("%s (the directory GSRECOVER_RULES names)", ctx->msg);
 	else
@@ -129,7 +146,7 @@ gsr_cli_rules_error(const struct gsr_ctx *ctx, const char *dir,
 
 struct gsr_rules *
 gsr_cli_load_rules(const struct gsr_common_opts *common, const char **dir,
-		   const char **source)
+                   const char **source)
 {
 	struct gsr_ctx ctx = GSR_CTX_INIT;
 	struct gsr_rules *r = NULL;
@@ -141,7 +158,8 @@ gsr_cli_load_rules(const struct gsr_common_opts *common, const char **dir,
 	if (source)
 		*source = src;
 	if (gsr_rules_load(&ctx, d, &r, NULL) != 0) {
-		if (ctx.err != GSR_ERR_CANCELED) /* else gsr_cli_rules_status() */
+		if (ctx.err !=
+		    GSR_ERR_CANCELED) /* else gsr_cli_rules_status() */
 			gsr_cli_rules_error(&ctx, d, src, true);
 		return NULL;
 	}
@@ -157,8 +175,9 @@ gsr_cli_rules_status(void)
 	return GSR_EXIT_CANCELED;
 }
 
-void
-gsr_json_envelope(struct jsonw *jw, int exit_status)
+/* The envelope's "gsrecover" member: version, argv, exit status. */
+static void
+json_envelope(struct jsonw *jw, int exit_status)
 {
 	jw_key(jw, "json_format_version");
 	jw_arr_begin(jw);
@@ -175,4 +194,24 @@ gsr_json_envelope(struct jsonw *jw, int exit_status)
 	jw_arr_end(jw);
 	jw_kint(jw, "exit_status", exit_status);
 	jw_obj_end(jw);
+}
+
+void
+gsr_json_begin(struct jsonw *jw, int exit_status)
+{
+	jw_init(jw, stdout, true);
+	jw_obj_begin(jw);
+	json_envelope(jw, exit_status);
+}
+
+void
+gsr_json_end(struct jsonw *jw, enum gsr_json_end_with with)
+{
+	if (with == GSR_JSON_MESSAGES) {
+		jw_key(jw, "messages");
+		jw_arr_begin(jw);
+		jw_arr_end(jw);
+	}
+	jw_obj_end(jw);
+	jw_end_line(jw);
 }

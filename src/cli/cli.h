@@ -61,7 +61,8 @@ int gsr_fail(const struct gsr_ctx *ctx);
  * message, and at exit; gsr_progress_clear_signal() is the same for a
  * signal handler (async-signal-safe, takes no lock).
  */
-void gsr_cli_progress(struct gsr_ctx *ctx, const struct gsr_common_opts *common);
+void gsr_cli_progress(struct gsr_ctx *ctx,
+                      const struct gsr_common_opts *common);
 void gsr_progress_clear(void);
 void gsr_progress_clear_signal(void);
 
@@ -70,7 +71,7 @@ struct gsr_rules;
  * build select; prints the error (unless a signal stopped the load) and
  * returns NULL on failure. */
 struct gsr_rules *gsr_cli_load_rules(const struct gsr_common_opts *common,
-				     const char **dir, const char **source);
+                                     const char **dir, const char **source);
 
 /* Print why the rules in dir (found as source says: "option",
  * "environment", "build-tree", "built-in", or "argument" for the DIR of
@@ -78,15 +79,25 @@ struct gsr_rules *gsr_cli_load_rules(const struct gsr_common_opts *common,
  * directory is there, with what gives one.  With hint_check, a note that
  * 'rules check' lists every problem of rules that are invalid. */
 void gsr_cli_rules_error(const struct gsr_ctx *ctx, const char *dir,
-			 const char *source, bool hint_check);
+                         const char *source, bool hint_check);
 
 /* The exit status of a command that could not load its rules: 32, after
  * saying "interrupted", when a signal stopped the load, else 8. */
 int gsr_cli_rules_status(void);
 
 struct jsonw;
-/* The envelope's "gsrecover" member: version, argv, exit status. */
-void gsr_json_envelope(struct jsonw *jw, int exit_status);
+/*
+ * The one JSON object a command prints on stdout with --json.
+ * gsr_json_begin() starts it with jw on stdout and writes the envelope
+ * every command's object opens with: "json_format_version" and
+ * "gsrecover" (version, argv, exit_status).  The command then writes its
+ * own keys, and gsr_json_end() closes the object and its line; with
+ * GSR_JSON_MESSAGES it first writes "messages", an empty array in this
+ * version (identify and rebuild have it).
+ */
+enum gsr_json_end_with { GSR_JSON_NO_MESSAGES, GSR_JSON_MESSAGES };
+void gsr_json_begin(struct jsonw *jw, int exit_status);
+void gsr_json_end(struct jsonw *jw, enum gsr_json_end_with with);
 
 /* Subcommands. */
 int cmd_identify(int argc, char **argv, struct gsr_common_opts *common);

@@ -27,7 +27,9 @@ rules_parse(int key, char *arg, struct argp_state *state)
 	case ARGP_KEY_ARG:
 		if (o->action == NULL) {
 			if (strcmp(arg, "list") && strcmp(arg, "check"))
-				argp_error(state, "unknown action '%s' (list or check)", arg);
+				argp_error(
+				    state,
+				    "unknown action '%s' (list or check)", arg);
 			o->action = arg;
 		} else if (!strcmp(o->action, "check") && o->dir == NULL) {
 			o->dir = arg;
@@ -45,22 +47,23 @@ rules_parse(int key, char *arg, struct argp_state *state)
 }
 
 static const struct argp_child rules_children[] = {
-	{ &gsr_common_argp, 0, NULL, 0 },
-	{ 0 }
-};
+    {&gsr_common_argp, 0, NULL, 0}, {0}};
 
 static const struct argp rules_argp = {
-	NULL, rules_parse, "list\ncheck [DIR]",
-	"List the labels the rules know, or validate a rules directory."
-	"\v"
-	"'list' prints every label with its kind, date, alembic revision and "
-	"the labels sharing its schema, oldest first.  'check' validates DIR "
-	"(default: the rules in use) and prints each problem as FILE:LINE: "
-	"message.\n\n"
-	"Exit status: 0 valid, 8 problems found or the rules cannot be read, "
-	"16 usage error, 32 interrupted.",
-	rules_children, NULL, NULL
-};
+    NULL,
+    rules_parse,
+    "list\ncheck [DIR]",
+    "List the labels the rules know, or validate a rules directory."
+    "\v"
+    "'list' prints every label with its kind, date, alembic revision and "
+    "the labels sharing its schema, oldest first.  'check' validates DIR "
+    "(default: the rules in use) and prints each problem as FILE:LINE: "
+    "message.\n\n"
+    "Exit status: 0 valid, 8 problems found or the rules cannot be read, "
+    "16 usage error, 32 interrupted.",
+    rules_children,
+    NULL,
+    NULL};
 
 static int
 rules_list(const struct rules_opts *o)
@@ -72,27 +75,25 @@ rules_list(const struct rules_opts *o)
 		return gsr_cli_rules_status();
 	if (o->common->json) {
 		struct jsonw jw;
-		jw_init(&jw, stdout, true);
-		jw_obj_begin(&jw);
-		gsr_json_envelope(&jw, 0);
+		gsr_json_begin(&jw, 0);
 		jw_kstr(&jw, "rules_dir", dir);
 		jw_kstr(&jw, "rules_source", source);
 		jw_key(&jw, "labels");
 		jw_arr_begin(&jw);
-	for (size_t i = 0; i < r->n_labels; i++) {
-		const struct gsr_label *l = r->lineage[i];
-		jw_obj_begin(&jw);
-		jw_kstr(&jw, "label", l->name);
-		jw_kstr(&jw, "kind", l->kind);
-		jw_kstr(&jw, "commit", l->commit);
-		jw_kstr(&jw, "date", l->date);
-		jw_kstr(&jw, "alembic_version", l->alembic);
-		jw_kstr(&jw, "journal_mode", l->journal);
-		jw_kstr(&jw, "follows", l->follows);
-		jw_kstr(&jw, "schema_of", l->schema_label->name);
-		jw_kstr(&jw, "file", l->file);
-		jw_obj_end(&jw);
-	}
+		for (size_t i = 0; i < r->n_labels; i++) {
+			const struct gsr_label *l = r->lineage[i];
+			jw_obj_begin(&jw);
+			jw_kstr(&jw, "label", l->name);
+			jw_kstr(&jw, "kind", l->kind);
+			jw_kstr(&jw, "commit", l->commit);
+			jw_kstr(&jw, "date", l->date);
+			jw_kstr(&jw, "alembic_version", l->alembic);
+			jw_kstr(&jw, "journal_mode", l->journal);
+			jw_kstr(&jw, "follows", l->follows);
+			jw_kstr(&jw, "schema_of", l->schema_label->name);
+			jw_kstr(&jw, "file", l->file);
+			jw_obj_end(&jw);
+		}
 		jw_arr_end(&jw);
 		jw_key(&jw, "patches");
 		jw_arr_begin(&jw);
@@ -103,22 +104,23 @@ rules_list(const struct rules_opts *o)
 			jw_obj_end(&jw);
 		}
 		jw_arr_end(&jw);
-		jw_obj_end(&jw);
-		jw_end_line(&jw);
+		gsr_json_end(&jw, GSR_JSON_NO_MESSAGES);
 	} else {
 		printf("%-15s %-8s %-10s %-13s %s\n", "LABEL", "KIND", "DATE",
 		       "ALEMBIC", "SAME SCHEMA AS");
 		for (size_t i = 0; i < r->n_labels; i++) {
 			const struct gsr_label *l = r->lineage[i];
 			int n = 0;
-			printf("%-15s %-8s %-10s %-13s", l->name, l->kind, l->date,
-			       l->alembic);
+			printf("%-15s %-8s %-10s %-13s", l->name, l->kind,
+			       l->date, l->alembic);
 			for (size_t k = 0; k < r->n_labels; k++) {
 				const struct gsr_label *m = r->lineage[k];
 				if (m != l && !strcmp(m->alembic, l->alembic) &&
 				    !strcmp(m->journal, l->journal) &&
-				    gsr_schema_same(m->schema, l->schema, false))
-					printf("%s%s", n++ ? ", " : " ", m->name);
+				    gsr_schema_same(m->schema, l->schema,
+				                    false))
+					printf("%s%s", n++ ? ", " : " ",
+					       m->name);
 			}
 			printf("\n");
 		}
@@ -137,7 +139,8 @@ rules_check(const struct rules_opts *o)
 	struct strvec errors = STRVEC_INIT;
 	struct gsr_rules *r = NULL;
 	const char *source = "argument";
-	const char *dir = o->dir ? o->dir : gsr_rules_dir(o->common->rules_dir, &source);
+	const char *dir =
+	    o->dir ? o->dir : gsr_rules_dir(o->common->rules_dir, &source);
 	int status = GSR_EXIT_OK;
 
 	int rc = gsr_rules_load(&ctx, dir, &r, &errors);
@@ -149,9 +152,7 @@ rules_check(const struct rules_opts *o)
 	}
 	if (o->common->json) {
 		struct jsonw jw;
-		jw_init(&jw, stdout, true);
-		jw_obj_begin(&jw);
-		gsr_json_envelope(&jw, rc ? GSR_EXIT_OPERATIONAL : GSR_EXIT_OK);
+		gsr_json_begin(&jw, rc ? GSR_EXIT_OPERATIONAL : GSR_EXIT_OK);
 		jw_kstr(&jw, "rules_dir", dir);
 		jw_kbool(&jw, "ok", rc == 0);
 		jw_key(&jw, "errors");
@@ -161,8 +162,7 @@ rules_check(const struct rules_opts *o)
 		if (rc && errors.n == 0)
 			jw_str(&jw, ctx.msg);
 		jw_arr_end(&jw);
-		jw_obj_end(&jw);
-		jw_end_line(&jw);
+		gsr_json_end(&jw, GSR_JSON_NO_MESSAGES);
 	}
 	if (rc != 0) {
 		for (size_t i = 0; i < errors.n; i++)
@@ -175,13 +175,15 @@ rules_check(const struct rules_opts *o)
 	} else if (!o->common->json) {
 		size_t n_transforms = 0, n_defaults = 0, n_enums = 0;
 		for (size_t i = 0; i < r->n_labels; i++) {
-			n_transforms += r->labels[i].n_transforms + r->labels[i].n_downgrades;
+			n_transforms += r->labels[i].n_transforms +
+			                r->labels[i].n_downgrades;
 			n_defaults += r->labels[i].n_defaults;
 			n_enums += r->labels[i].n_enums;
 		}
 		printf("%s: %zu files, %zu labels, %zu patches, %zu defaults, "
-		       "%zu enums, %zu transforms: ok\n", dir, r->n_files,
-		       r->n_labels, r->n_patches, n_defaults, n_enums, n_transforms);
+		       "%zu enums, %zu transforms: ok\n",
+		       dir, r->n_files, r->n_labels, r->n_patches, n_defaults,
+		       n_enums, n_transforms);
 	}
 out:
 	gsr_rules_free(r);
@@ -192,7 +194,7 @@ out:
 int
 cmd_rules(int argc, char **argv, struct gsr_common_opts *common)
 {
-	struct rules_opts o = { .common = common };
+	struct rules_opts o = {.common = common};
 
 	if (argp_parse(&rules_argp, argc, argv, 0, NULL, &o) != 0)
 		return GSR_EXIT_USAGE;

@@ -18,11 +18,11 @@ struct verify_opts {
 enum { OPT_DB = 0x200 };
 
 static const struct argp_option verify_options[] = {
-	{ "db", OPT_DB, "REBUILT.db", 0,
-	  "also check that REBUILT.db is the database the archive describes "
-	  "(its SHA-256 is the manifest's output.sha256)", 0 },
-	{ 0 }
-};
+    {"db", OPT_DB, "REBUILT.db", 0,
+     "also check that REBUILT.db is the database the archive describes "
+     "(its SHA-256 is the manifest's output.sha256)",
+     0},
+    {0}};
 
 static error_t
 verify_parse(int key, char *arg, struct argp_state *state)
@@ -53,30 +53,31 @@ verify_parse(int key, char *arg, struct argp_state *state)
 }
 
 static const struct argp_child verify_children[] = {
-	{ &gsr_common_argp, 0, NULL, 0 },
-	{ 0 }
-};
+    {&gsr_common_argp, 0, NULL, 0}, {0}};
 
 static const struct argp verify_argp = {
-	verify_options, verify_parse, "ARCHIVE",
-	"Check an audit archive that 'gsrecover rebuild' wrote: read every "
-	"member, compare its size and SHA-256 with the archive's "
-	"manifest.json, check its name and type against the archive's "
-	"layout, and report members that differ, are missing, are not "
-	"listed, are unsafe (an absolute or '..' name, a link, a device...), "
-	"foreign to the layout or duplicates.  With --db, also check the "
-	"rebuilt database against it."
-	"\v"
-	"Only problems are listed, one line per member; -v lists every "
-	"member.  A damaged archive is reported up to the damage, with the "
-	"member and the zstd frame where it breaks.  Nothing is extracted or "
-	"written.\n\n"
-	"Exit status: 0 everything matches; 4 a member is not ok, the "
-	"manifest is missing or invalid, the archive is damaged, or the "
-	"database differs; 8 the archive (or the database) cannot be read, "
-	"or is not a tar archive; 16 usage error; 32 interrupted.",
-	verify_children, NULL, NULL
-};
+    verify_options,
+    verify_parse,
+    "ARCHIVE",
+    "Check an audit archive that 'gsrecover rebuild' wrote: read every "
+    "member, compare its size and SHA-256 with the archive's "
+    "manifest.json, check its name and type against the archive's "
+    "layout, and report members that differ, are missing, are not "
+    "listed, are unsafe (an absolute or '..' name, a link, a device...), "
+    "foreign to the layout or duplicates.  With --db, also check the "
+    "rebuilt database against it."
+    "\v"
+    "Only problems are listed, one line per member; -v lists every "
+    "member.  A damaged archive is reported up to the damage, with the "
+    "member and the zstd frame where it breaks.  Nothing is extracted or "
+    "written.\n\n"
+    "Exit status: 0 everything matches; 4 a member is not ok, the "
+    "manifest is missing or invalid, the archive is damaged, or the "
+    "database differs; 8 the archive (or the database) cannot be read, "
+    "or is not a tar archive; 16 usage error; 32 interrupted.",
+    verify_children,
+    NULL,
+    NULL};
 
 /* Print a name from the archive, which may hold anything: controls,
  * backslashes and (in a name that is not UTF-8) bytes above 0x7e are
@@ -87,7 +88,8 @@ print_name(FILE *f, const char *s)
 	bool utf8 = gsr_utf8_valid(s, strlen(s));
 
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p < 0x20 || *p == 0x7f || *p == '\\' || (*p > 0x7f && !utf8))
+		if (*p < 0x20 || *p == 0x7f || *p == '\\' ||
+		    (*p > 0x7f && !utf8))
 			fprintf(f, "\\x%02x", *p);
 		else
 			fputc(*p, f);
@@ -106,9 +108,11 @@ print_member(const struct gsr_verify_member *m)
 			print_name(stdout, m->link);
 		}
 	} else if (!strcmp(m->status, "mismatch"))
-		printf(": size %" PRIu64 ", sha256 %s; the manifest says size %"
-		       PRIu64 ", sha256 %s", m->size, m->sha256,
-		       m->expected_size, m->expected_sha256);
+		printf(": size %" PRIu64
+		       ", sha256 %s; the manifest says size %" PRIu64
+		       ", sha256 %s",
+		       m->size, m->sha256, m->expected_size,
+		       m->expected_sha256);
 	else if (!strcmp(m->status, "missing"))
 		printf(": listed in the manifest, not in the archive");
 	else if (!strcmp(m->status, "unlisted"))
@@ -118,7 +122,7 @@ print_member(const struct gsr_verify_member *m)
 
 static void
 print_text(const struct verify_opts *o, const struct gsr_verify_result *res,
-	   int verbosity)
+           int verbosity)
 {
 	size_t n_problems = res->n_bad;
 
@@ -137,8 +141,8 @@ print_text(const struct verify_opts *o, const struct gsr_verify_result *res,
 		printf("\n");
 	}
 	if (verbosity > 0)
-		printf("sha256    %s (%" PRIu64 " bytes)\n", res->archive_sha256,
-		       res->archive_size);
+		printf("sha256    %s (%" PRIu64 " bytes)\n",
+		       res->archive_sha256, res->archive_size);
 	/* The database has a line of its own below. */
 	if (res->db_checked && !res->db_ok)
 		n_problems--;
@@ -156,8 +160,10 @@ print_text(const struct verify_opts *o, const struct gsr_verify_result *res,
 	if (res->db_ok)
 		printf(": matches the archive\n");
 	else if (res->expected_db_sha256[0] == '\0')
-		printf(": cannot be checked: the archive records no output sha256 "
-		       "(sha256 %s)\n", res->db_sha256);
+		printf(
+		    ": cannot be checked: the archive records no output sha256 "
+		    "(sha256 %s)\n",
+		    res->db_sha256);
 	else
 		printf(": does NOT match (sha256 %s, the archive says %s)\n",
 		       res->db_sha256, res->expected_db_sha256);
@@ -174,13 +180,11 @@ json_hash(struct jsonw *jw, const char *key, const char *hex)
 
 static void
 print_json(const struct verify_opts *o, const struct gsr_verify_result *res,
-	   int status)
+           int status)
 {
 	struct jsonw jw;
 
-	jw_init(&jw, stdout, true);
-	jw_obj_begin(&jw);
-	gsr_json_envelope(&jw, status);
+	gsr_json_begin(&jw, status);
 	jw_kstr(&jw, "archive", o->archive);
 	jw_kint(&jw, "archive_size", (int64_t)res->archive_size);
 	jw_kstr(&jw, "archive_sha256", res->archive_sha256);
@@ -205,7 +209,8 @@ print_json(const struct verify_opts *o, const struct gsr_verify_result *res,
 			jw_knull(&jw, "sha256");
 		}
 		if (m->listed) {
-			jw_kint(&jw, "expected_size", (int64_t)m->expected_size);
+			jw_kint(&jw, "expected_size",
+			        (int64_t)m->expected_size);
 			jw_kstr(&jw, "expected_sha256", m->expected_sha256);
 		} else {
 			jw_knull(&jw, "expected_size");
@@ -228,14 +233,13 @@ print_json(const struct verify_opts *o, const struct gsr_verify_result *res,
 	}
 	jw_kint(&jw, "problems", (int64_t)res->n_bad);
 	jw_kbool(&jw, "ok", res->n_bad == 0);
-	jw_obj_end(&jw);
-	jw_end_line(&jw);
+	gsr_json_end(&jw, GSR_JSON_NO_MESSAGES);
 }
 
 int
 cmd_verify(int argc, char **argv, struct gsr_common_opts *common)
 {
-	struct verify_opts o = { .common = common };
+	struct verify_opts o = {.common = common};
 	struct gsr_verify_result res = GSR_VERIFY_RESULT_INIT;
 	struct gsr_ctx ctx = GSR_CTX_INIT;
 	int status;

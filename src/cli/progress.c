@@ -16,6 +16,8 @@
 #include "compat.h"
 #include "cli.h"
 
+#include "clock.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -24,7 +26,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <time.h>
 #include <unistd.h>
 
 /* Phases under way at once, at most; more are not shown. */
@@ -55,16 +56,6 @@ static struct phase phases[MAX_PHASES];
 static double delay_ms = DEFAULT_DELAY_MS;
 static double last_draw = -1e18;
 static volatile sig_atomic_t line_dirty; /* something is drawn */
-
-/* Milliseconds on the monotonic clock. */
-static double
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
 
 /* Write all of p to stderr; errors are ignored (the line is cosmetic).
  * Async-signal-safe. */
@@ -127,11 +118,12 @@ find_phase(const char *name, bool add, double now)
 static const char *
 size_unit(uint64_t max, double *scale)
 {
-	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
 	size_t u = 0;
 
 	*scale = 1;
-	while (u + 1 < GSR_ARRAY_LEN(units) && (double)max >= 10.0 * 1024 * *scale) {
+	while (u + 1 < GSR_ARRAY_LEN(units) &&
+	       (double)max >= 10.0 * 1024 * *scale) {
 		*scale *= 1024;
 		u++;
 	}
@@ -154,8 +146,10 @@ static void
 describe(char *buf, size_t len, const struct phase *ph)
 {
 	static const char *const what[] = {
-		[GSR_PROGRESS_BYTES] = "", [GSR_PROGRESS_ROWS] = "rows",
-		[GSR_PROGRESS_PAGES] = "pages", [GSR_PROGRESS_STEPS] = "",
+	    [GSR_PROGRESS_BYTES] = "",
+	    [GSR_PROGRESS_ROWS] = "rows",
+	    [GSR_PROGRESS_PAGES] = "pages",
+	    [GSR_PROGRESS_STEPS] = "",
 	};
 	enum { N = GSR_PROGRESS_NAME_MAX };
 	char a[32], b[32];
@@ -165,7 +159,8 @@ describe(char *buf, size_t len, const struct phase *ph)
 
 	if (ph->total > 0 && done > ph->total)
 		done = ph->total;
-	pct = ph->total > 0 ? (int)((double)done * 100.0 / (double)ph->total) : 0;
+	pct =
+	    ph->total > 0 ? (int)((double)done * 100.0 / (double)ph->total) : 0;
 	if (ph->unit == GSR_PROGRESS_BYTES) {
 		double scale;
 
@@ -181,7 +176,8 @@ describe(char *buf, size_t len, const struct phase *ph)
 	else if (ph->unit == GSR_PROGRESS_STEPS)
 		snprintf(buf, len, "%.*s %s/%s", N, ph->name, a, b);
 	else if (ph->total > 0)
-		snprintf(buf, len, "%.*s %d%% %s/%s %s", N, ph->name, pct, a, b, unit);
+		snprintf(buf, len, "%.*s %d%% %s/%s %s", N, ph->name, pct, a, b,
+		         unit);
 	else
 		snprintf(buf, len, "%.*s %s %s", N, ph->name, a, unit);
 }
@@ -205,9 +201,11 @@ draw(double now)
 		if (!ph->shown || len + 1 >= cap)
 			continue;
 		describe(part, sizeof part, ph);
-		n = snprintf(line + len, cap - len, "%s%s", len > 1 ? " | " : "", part);
+		n = snprintf(line + len, cap - len, "%s%s",
+		             len > 1 ? " | " : "", part);
 		if (n > 0)
-			len += (size_t)n < cap - len ? (size_t)n : cap - len - 1;
+			len +=
+			    (size_t)n < cap - len ? (size_t)n : cap - len - 1;
 	}
 	text = len - 1;
 	if (text == 0) {
@@ -219,7 +217,8 @@ draw(double now)
 	/* Cut to the width, not inside a UTF-8 sequence. */
 	if (text > width) {
 		text = width;
-		while (text > 0 && ((unsigned char)line[1 + text] & 0xc0) == 0x80)
+		while (text > 0 &&
+		       ((unsigned char)line[1 + text] & 0xc0) == 0x80)
 			text--;
 		len = 1 + text;
 	}
@@ -235,9 +234,9 @@ draw(double now)
  * second old. */
 static void
 sink_update(void *arg, const char *phase, enum gsr_progress_unit unit,
-	    uint64_t done, uint64_t total)
+            uint64_t done, uint64_t total)
 {
-	double now = now_ms();
+	double now = gsr_now_ms();
 	struct phase *ph;
 
 	(void)arg;
@@ -260,7 +259,7 @@ sink_update(void *arg, const char *phase, enum gsr_progress_unit unit,
 static void
 sink_end(void *arg, const char *phase)
 {
-	double now = now_ms();
+	double now = gsr_now_ms();
 	struct phase *ph;
 
 	(void)arg;
@@ -275,7 +274,7 @@ sink_end(void *arg, const char *phase)
 	pthread_mutex_unlock(&mu);
 }
 
-static const struct gsr_progress sink = { sink_update, sink_end, NULL };
+static const struct gsr_progress sink = {sink_update, sink_end, NULL};
 
 void
 gsr_cli_progress(struct gsr_ctx *ctx, const struct gsr_common_opts *common)

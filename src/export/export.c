@@ -5,7 +5,9 @@
 #include "archive.h"
 #include "btree.h"
 #include "dbopen.h"
+#include "dirsync.h"
 #include "fdio.h"
+#include "names.h"
 #include "strbuf.h"
 #include "tempfiles.h"
 
@@ -150,7 +152,7 @@ of_flush(struct ofile *of)
 			of->failed = true;
 	} else if (gsr_write_all(of->fd, of->buf, of->len) != 0) {
 		gsr_ctx_fail(of->ctx, GSR_ERR_IO, "cannot write '%s/%s': %s",
-			     of->dir, of->name, strerror(errno));
+		             of->dir, of->name, strerror(errno));
 		of->failed = true;
 	} else {
 		gsr_sha256_update(&of->h, of->buf, of->len);
@@ -291,13 +293,34 @@ of_jstr(struct ofile *of, const unsigned char *s, size_t n)
 		o = of_room(of, 6);
 		o[0] = '\\';
 		switch (c) {
-		case '"': o[1] = '"'; of->len += 2; break;
-		case '\\': o[1] = '\\'; of->len += 2; break;
-		case '\n': o[1] = 'n'; of->len += 2; break;
-		case '\r': o[1] = 'r'; of->len += 2; break;
-		case '\t': o[1] = 't'; of->len += 2; break;
-		case '\b': o[1] = 'b'; of->len += 2; break;
-		case '\f': o[1] = 'f'; of->len += 2; break;
+		case '"':
+			o[1] = '"';
+			of->len += 2;
+			break;
+		case '\\':
+			o[1] = '\\';
+			of->len += 2;
+			break;
+		case '\n':
+			o[1] = 'n';
+			of->len += 2;
+			break;
+		case '\r':
+			o[1] = 'r';
+			of->len += 2;
+			break;
+		case '\t':
+			o[1] = 't';
+			of->len += 2;
+			break;
+		case '\b':
+			o[1] = 'b';
+			of->len += 2;
+			break;
+		case '\f':
+			o[1] = 'f';
+			of->len += 2;
+			break;
 		default:
 			o[1] = 'u';
 			o[2] = '0';
@@ -338,7 +361,7 @@ sql_value(sqlite3_stmt *st, int i, struct xval *v)
 	case SQLITE_TEXT:
 	case SQLITE_BLOB:
 		v->p = v->type == SQLITE_TEXT ? sqlite3_column_text(st, i)
-					      : sqlite3_column_blob(st, i);
+		                              : sqlite3_column_blob(st, i);
 		v->n = (size_t)sqlite3_column_bytes(st, i);
 		if (v->p == NULL) {
 			if (value_oom(st))
@@ -365,7 +388,8 @@ of_json_value(struct ofile *of, const struct xval *v)
 		if (isnan(v->r))
 			of_puts(of, "{\"real\":\"nan\"}");
 		else if (isinf(v->r))
-			of_puts(of, v->r > 0 ? "{\"real\":\"inf\"}" : "{\"real\":\"-inf\"}");
+			of_puts(of, v->r > 0 ? "{\"real\":\"inf\"}"
+			                     : "{\"real\":\"-inf\"}");
 		else
 			of_real_digits(of, v->r);
 		break;
@@ -436,12 +460,13 @@ of_csv_value(struct ofile *of, const struct xval *v)
 struct tinfo {
 	bool is_virtual;
 	bool without_rowid;
-	bool has_rowid; /* the rows carry a rowid */
-	int rowid_col;	/* its column in the statement, or -1 */
+	bool has_rowid;      /* the rows carry a rowid */
+	int rowid_col;       /* its column in the statement, or -1 */
 	bool rowid_is_value; /* ... which is a column of the table */
-	int ipk_col;	/* the INTEGER PRIMARY KEY's column in the statement, or -1 */
+	int ipk_col; /* the INTEGER PRIMARY KEY's column in the statement, or -1
+	              */
 	const char *alias; /* a name of the rowid no column takes, or NULL */
-	int first;	/* the first column that is a value of the table */
+	int first;         /* the first column that is a value of the table */
 };
 
 /*
@@ -485,11 +510,12 @@ of_open_file(struct exporter *ex, struct ofile *of, const char *name)
 	gsr_sha256_init(&of->h);
 	if (asprintf(&path, "%s/%s", ex->dir, name) < 0)
 		return gsr_ctx_fail(ex->ctx, GSR_ERR_NOMEM, "out of memory");
-	of->fd = openat(ex->dirfd, name,
-			O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	of->fd =
+	    openat(ex->dirfd, name,
+	           O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (of->fd < 0) {
-		gsr_ctx_fail(ex->ctx, GSR_ERR_IO, "cannot create '%s': %s", path,
-			     strerror(errno));
+		gsr_ctx_fail(ex->ctx, GSR_ERR_IO, "cannot create '%s': %s",
+		             path, strerror(errno));
 		free(path);
 		return -1;
 	}
@@ -512,7 +538,7 @@ of_open_file(struct exporter *ex, struct ofile *of, const char *name)
 /* Open the next member of spool sp as of; its index goes to *idx. */
 static int
 of_open_spool(struct gsr_ctx *ctx, struct ofile *of, const char *name,
-	      struct gsr_archive_spool *sp, size_t *idx)
+              struct gsr_archive_spool *sp, size_t *idx)
 {
 	memset(of, 0, sizeof *of);
 	of->ctx = ctx;
@@ -554,8 +580,9 @@ of_close(struct ofile *of, char sha256[GSR_SHA256_HEX], uint64_t *bytes)
 			err = errno;
 		of->fd = -1;
 		if (err)
-			gsr_ctx_fail(of->ctx, GSR_ERR_IO, "cannot write '%s/%s': %s",
-				     of->dir, of->name, strerror(err));
+			gsr_ctx_fail(of->ctx, GSR_ERR_IO,
+			             "cannot write '%s/%s': %s", of->dir,
+			             of->name, strerror(err));
 		else if (!of->failed) {
 			gsr_sha256_hex(&of->h, sha256);
 			rc = 0;
@@ -566,15 +593,14 @@ of_close(struct ofile *of, char sha256[GSR_SHA256_HEX], uint64_t *bytes)
 	return rc;
 }
 
+/* Whether a table's file can be named after it (export.h): a plain name
+ * (names.h) of up to MAX_PLAIN_NAME bytes of [A-Za-z0-9_.-] that is not
+ * the name of one of the export's own files or of the file of a table
+ * that is not ("table-N"). */
 static bool
-is_plain_name(const char *name)
+is_table_file_name(const char *name)
 {
-	static const char ok[] =
-	    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	    "0123456789_.-";
-	size_t n = strlen(name);
-
-	if (n == 0 || n > MAX_PLAIN_NAME || name[strspn(name, ok)] != '\0')
+	if (!gsr_name_is_plain(name, MAX_PLAIN_NAME, "_.-"))
 		return false;
 	if (!strcasecmp(name, "schema") || !strcasecmp(name, "manifest"))
 		return false;
@@ -588,8 +614,8 @@ is_plain_name(const char *name)
 /* Append a table to res and ti, naming its file.  -1 on OOM (recorded). */
 static int
 add_table(struct exporter *ex, struct gsr_export_result *res, struct tinfo **ti,
-	  size_t *cap_ti, const char *name, const char *type,
-	  bool without_rowid)
+          size_t *cap_ti, const char *name, const char *type,
+          bool without_rowid)
 {
 	const char *ext = ex->fmt == GSR_EXPORT_CSV ? "csv" : "jsonl";
 	size_t pos = res->n_tables + 1; /* from 1, for "table-N" */
@@ -597,7 +623,7 @@ add_table(struct exporter *ex, struct gsr_export_result *res, struct tinfo **ti,
 	struct tinfo *i;
 
 	if (gsr_grow((void **)&res->tables, &res->cap_tables, pos,
-		     sizeof *res->tables) ||
+	             sizeof *res->tables) ||
 	    gsr_grow((void **)ti, cap_ti, pos, sizeof **ti))
 		return gsr_ctx_fail(ex->ctx, GSR_ERR_NOMEM, "out of memory");
 	t = &res->tables[pos - 1];
@@ -611,9 +637,9 @@ add_table(struct exporter *ex, struct gsr_export_result *res, struct tinfo **ti,
 	i->rowid_col = -1;
 	if (i->is_virtual)
 		return 0;
-	if (is_plain_name(t->name)
-		? asprintf(&t->file, "%s.%s", t->name, ext) < 0
-		: asprintf(&t->file, "table-%zu.%s", pos, ext) < 0) {
+	if (is_table_file_name(t->name)
+	        ? asprintf(&t->file, "%s.%s", t->name, ext) < 0
+	        : asprintf(&t->file, "table-%zu.%s", pos, ext) < 0) {
 		t->file = NULL;
 		return gsr_ctx_fail(ex->ctx, GSR_ERR_NOMEM, "out of memory");
 	}
@@ -623,7 +649,7 @@ add_table(struct exporter *ex, struct gsr_export_result *res, struct tinfo **ti,
 /* List the tables of the schema in sqlite_master order. */
 static int
 list_tables(struct exporter *ex, struct gsr_export_result *res,
-	    struct tinfo **ti)
+            struct tinfo **ti)
 {
 	sqlite3_stmt *st = NULL;
 	size_t cap = 0;
@@ -641,21 +667,21 @@ list_tables(struct exporter *ex, struct gsr_export_result *res,
 	}
 	if (sqlite3_prepare_v2(ex->db, q, -1, &st, NULL) != SQLITE_OK) {
 		gsr_ctx_fail(ex->ctx, GSR_ERR_INPUT,
-			     "cannot read the schema: %s",
-			     sqlite3_errmsg(ex->db));
+		             "cannot read the schema: %s",
+		             sqlite3_errmsg(ex->db));
 		goto out;
 	}
 	sqlite3_bind_text(st, 1, ex->schema, -1, SQLITE_STATIC);
 	while ((src = sqlite3_step(st)) == SQLITE_ROW)
 		if (add_table(ex, res, ti, &cap,
-			      (const char *)sqlite3_column_text(st, 0),
-			      (const char *)sqlite3_column_text(st, 1),
-			      sqlite3_column_int(st, 2) != 0) != 0)
+		              (const char *)sqlite3_column_text(st, 0),
+		              (const char *)sqlite3_column_text(st, 1),
+		              sqlite3_column_int(st, 2) != 0) != 0)
 			goto out;
 	if (src != SQLITE_DONE) {
 		gsr_ctx_fail(ex->ctx, GSR_ERR_INPUT,
-			     "cannot read the schema: %s",
-			     sqlite3_errmsg(ex->db));
+		             "cannot read the schema: %s",
+		             sqlite3_errmsg(ex->db));
 		goto out;
 	}
 	rc = 0;
@@ -672,10 +698,10 @@ out:
  */
 static int
 find_rowid(struct gsr_ctx *ctx, sqlite3 *db, const char *schema,
-	   const char *table, const char **alias, char **ipk)
+           const char *table, const char **alias, char **ipk)
 {
-	static const char *const names[] = { "_rowid_", "rowid", "oid" };
-	bool taken[GSR_ARRAY_LEN(names)] = { false };
+	static const char *const names[] = {"_rowid_", "rowid", "oid"};
+	bool taken[GSR_ARRAY_LEN(names)] = {false};
 	sqlite3_stmt *st = NULL;
 	char *pk = NULL;
 	bool pk_integer = false;
@@ -684,9 +710,9 @@ find_rowid(struct gsr_ctx *ctx, sqlite3 *db, const char *schema,
 	*alias = NULL;
 	*ipk = NULL;
 	if (sqlite3_prepare_v2(db,
-			       "SELECT name, upper(type) = 'INTEGER', pk "
-			       "FROM pragma_table_xinfo(?1, ?2)",
-			       -1, &st, NULL) != SQLITE_OK)
+	                       "SELECT name, upper(type) = 'INTEGER', pk "
+	                       "FROM pragma_table_xinfo(?1, ?2)",
+	                       -1, &st, NULL) != SQLITE_OK)
 		goto out;
 	sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, schema, -1, SQLITE_STATIC);
@@ -700,7 +726,7 @@ find_rowid(struct gsr_ctx *ctx, sqlite3 *db, const char *schema,
 			pk_integer = sqlite3_column_int(st, 1) != 0;
 			if ((pk = gsr_strdup(name ? name : "")) == NULL) {
 				gsr_ctx_fail(ctx, GSR_ERR_NOMEM,
-					     "out of memory");
+				             "out of memory");
 				goto out;
 			}
 		}
@@ -716,10 +742,10 @@ find_rowid(struct gsr_ctx *ctx, sqlite3 *db, const char *schema,
 	 * for "INTEGER PRIMARY KEY DESC"). */
 	if (n_pk == 1 && pk_integer) {
 		if (sqlite3_prepare_v2(
-			db,
-			"SELECT count(*) FROM pragma_index_list(?1, ?2) "
-			"WHERE origin = 'pk'",
-			-1, &st, NULL) != SQLITE_OK)
+		        db,
+		        "SELECT count(*) FROM pragma_index_list(?1, ?2) "
+		        "WHERE origin = 'pk'",
+		        -1, &st, NULL) != SQLITE_OK)
 			goto out;
 		sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 2, schema, -1, SQLITE_STATIC);
@@ -734,8 +760,8 @@ find_rowid(struct gsr_ctx *ctx, sqlite3 *db, const char *schema,
 out:
 	if (rc != 0 && !gsr_ctx_failed(ctx))
 		gsr_ctx_fail(ctx, GSR_ERR_INPUT,
-			     "cannot read the columns of table '%s': %s", table,
-			     sqlite3_errmsg(db));
+		             "cannot read the columns of table '%s': %s", table,
+		             sqlite3_errmsg(db));
 	sqlite3_finalize(st);
 	free(pk);
 	return rc;
@@ -745,8 +771,8 @@ out:
  * fmt; fill ti. */
 static sqlite3_stmt *
 prepare_rows(struct gsr_ctx *ctx, sqlite3 *db, const char *schema,
-	     enum gsr_export_format fmt, const struct gsr_export_table *t,
-	     struct tinfo *ti)
+             enum gsr_export_format fmt, const struct gsr_export_table *t,
+             struct tinfo *ti)
 {
 	sqlite3_stmt *st = NULL;
 	const char *alias = NULL;
@@ -776,14 +802,14 @@ prepare_rows(struct gsr_ctx *ctx, sqlite3 *db, const char *schema,
 		    t->name, ipk);
 	else
 		q = sqlite3_mprintf("SELECT * FROM \"%w\".\"%w\"", schema,
-				    t->name);
+		                    t->name);
 	if (q == NULL) {
 		gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
 		goto out;
 	}
 	if (sqlite3_prepare_v2(db, q, -1, &st, NULL) != SQLITE_OK) {
 		gsr_ctx_fail(ctx, GSR_ERR_INPUT, "cannot read table '%s': %s",
-			     t->name, sqlite3_errmsg(db));
+		             t->name, sqlite3_errmsg(db));
 		goto out;
 	}
 	if (alias) {
@@ -811,8 +837,8 @@ out:
 
 /* The first line of a JSON Lines file: what its arrays hold. */
 static int
-jsonl_header(struct ofile *of, sqlite3_stmt *st, const struct gsr_export_table *t,
-	     const struct tinfo *ti)
+jsonl_header(struct ofile *of, sqlite3_stmt *st,
+             const struct gsr_export_table *t, const struct tinfo *ti)
 {
 	char *buf = NULL;
 	size_t len = 0;
@@ -866,7 +892,8 @@ csv_header(struct ofile *of, sqlite3_stmt *st, const struct tinfo *ti)
 		const char *c = sqlite3_column_name(st, i);
 		if (sep)
 			of_putc(of, ',');
-		of_csv_text(of, (const unsigned char *)(c ? c : ""), c ? strlen(c) : 0);
+		of_csv_text(of, (const unsigned char *)(c ? c : ""),
+		            c ? strlen(c) : 0);
 		sep = true;
 	}
 	of_puts(of, "\r\n");
@@ -876,7 +903,7 @@ csv_header(struct ofile *of, sqlite3_stmt *st, const struct tinfo *ti)
  * the values. */
 static void
 row_begin(enum gsr_export_format fmt, struct ofile *of, const struct tinfo *ti,
-	  int64_t rowid, bool *sep)
+          int64_t rowid, bool *sep)
 {
 	*sep = false;
 	if (fmt == GSR_EXPORT_JSONL)
@@ -890,7 +917,7 @@ row_begin(enum gsr_export_format fmt, struct ofile *of, const struct tinfo *ti,
 /* One value of a row, after a separator unless it is the first. */
 static void
 row_value(enum gsr_export_format fmt, struct ofile *of, const struct xval *v,
-	  bool *sep)
+          bool *sep)
 {
 	if (*sep)
 		of_putc(of, ',');
@@ -915,13 +942,14 @@ row_end(enum gsr_export_format fmt, struct ofile *of)
  * converting a value. */
 static int
 write_row(enum gsr_export_format fmt, struct ofile *of, sqlite3_stmt *st,
-	  const struct tinfo *ti, int n)
+          const struct tinfo *ti, int n)
 {
-	struct xval v = { SQLITE_NULL, 0, 0, NULL, 0 };
+	struct xval v = {SQLITE_NULL, 0, 0, NULL, 0};
 	bool sep;
 
-	row_begin(fmt, of, ti, ti->has_rowid ? sqlite3_column_int64(st, ti->rowid_col) : 0,
-		  &sep);
+	row_begin(fmt, of, ti,
+	          ti->has_rowid ? sqlite3_column_int64(st, ti->rowid_col) : 0,
+	          &sep);
 	for (int i = ti->first; i < n; i++) {
 		if (sql_value(st, i, &v) != 0)
 			return -1;
@@ -940,9 +968,11 @@ exported(struct exporter *ex, const struct gsr_ctx *ctx, int64_t n)
 	uint_fast64_t done;
 
 	if (n >= 0)
-		done = atomic_fetch_add(&ex->rows_done, (uint64_t)n) + (uint64_t)n;
+		done =
+		    atomic_fetch_add(&ex->rows_done, (uint64_t)n) + (uint64_t)n;
 	else
-		done = atomic_fetch_sub(&ex->rows_done, (uint64_t)-n) - (uint64_t)-n;
+		done = atomic_fetch_sub(&ex->rows_done, (uint64_t)-n) -
+		       (uint64_t)-n;
 	gsr_progress(ctx, "export", GSR_PROGRESS_ROWS, done, 0);
 }
 
@@ -959,7 +989,6 @@ stopped(struct exporter *ex)
 	pthread_mutex_unlock(&ex->mu);
 	return s;
 }
-
 
 /* ---- rows straight from the b-tree ------------------------------------ */
 
@@ -980,14 +1009,14 @@ struct fastpath {
 	struct gsr_pagefile *pf;
 	uint32_t root;
 	int ncol;
-	int ipk;		/* column of the INTEGER PRIMARY KEY, or -1 */
-	unsigned char *real;	/* ncol flags: REAL affinity */
+	int ipk;                /* column of the INTEGER PRIMARY KEY, or -1 */
+	unsigned char *real;    /* ncol flags: REAL affinity */
 	sqlite3_stmt *by_rowid; /* SELECT * ... WHERE rowid = ?1, or NULL */
 	/* What SQLite gives for a column a record lacks (its default, the
 	 * same for every row), learnt from the first such record. */
-	struct xval *dflt;	/* ncol */
+	struct xval *dflt;        /* ncol */
 	unsigned char *have_dflt; /* ncol flags */
-	size_t dflt_bytes;	/* of TEXT and BLOB defaults, a bound on memory */
+	size_t dflt_bytes; /* of TEXT and BLOB defaults, a bound on memory */
 };
 
 /* Defaults larger than this, all columns together, are not kept: each
@@ -1005,7 +1034,7 @@ fast_release(struct fastpath *fp)
 	sqlite3_finalize(fp->by_rowid);
 	for (int i = 0; fp->dflt && i < fp->ncol; i++)
 		if (fp->have_dflt[i] && (fp->dflt[i].type == SQLITE_TEXT ||
-					 fp->dflt[i].type == SQLITE_BLOB))
+		                         fp->dflt[i].type == SQLITE_BLOB))
 			free((void *)fp->dflt[i].p);
 	free(fp->dflt);
 	free(fp->have_dflt);
@@ -1050,9 +1079,9 @@ nonempty(const char *base, const char *suffix)
 static bool
 real_affinity(const char *type)
 {
-	if (type == NULL || strcasestr(type, "INT") || strcasestr(type, "CHAR") ||
-	    strcasestr(type, "CLOB") || strcasestr(type, "TEXT") ||
-	    strcasestr(type, "BLOB"))
+	if (type == NULL || strcasestr(type, "INT") ||
+	    strcasestr(type, "CHAR") || strcasestr(type, "CLOB") ||
+	    strcasestr(type, "TEXT") || strcasestr(type, "BLOB"))
 		return false;
 	return strcasestr(type, "REAL") || strcasestr(type, "FLOA") ||
 	       strcasestr(type, "DOUB");
@@ -1065,8 +1094,8 @@ real_affinity(const char *type)
  */
 static int
 fast_prepare(struct gsr_ctx *ctx, sqlite3 *db, const char *schema,
-	     const struct gsr_export_table *t, const struct tinfo *ti,
-	     sqlite3_stmt *st, struct fastpath *fp)
+             const struct gsr_export_table *t, const struct tinfo *ti,
+             sqlite3_stmt *st, struct fastpath *fp)
 {
 	struct gsr_pagefile_info in;
 	sqlite3_stmt *q = NULL;
@@ -1078,8 +1107,9 @@ fast_prepare(struct gsr_ctx *ctx, sqlite3 *db, const char *schema,
 	memset(fp, 0, sizeof *fp);
 	fp->fd = -1;
 	fp->ipk = ti->ipk_col < 0 ? -1 : ti->ipk_col - ti->first;
-	if (ti->without_rowid || ti->is_virtual || file == NULL || *file == '\0' ||
-	    ncol <= 0 || nonempty(file, "-wal") || nonempty(file, "-journal"))
+	if (ti->without_rowid || ti->is_virtual || file == NULL ||
+	    *file == '\0' || ncol <= 0 || nonempty(file, "-wal") ||
+	    nonempty(file, "-journal"))
 		return 0;
 	sql = sqlite3_mprintf("PRAGMA \"%w\".encoding", schema);
 	if (sql == NULL)
@@ -1096,11 +1126,14 @@ fast_prepare(struct gsr_ctx *ctx, sqlite3 *db, const char *schema,
 		goto out;
 	sqlite3_free(sql);
 	/* The root page, and the columns: none generated or hidden. */
-	sql = sqlite3_mprintf("SELECT (SELECT rootpage FROM \"%w\".sqlite_master "
-			      "WHERE type = 'table' AND name = ?1), "
-			      "count(*), sum(hidden != 0) "
-			      "FROM pragma_table_xinfo(?1, ?2)", schema);
-	if (sql == NULL || sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK)
+	sql =
+	    sqlite3_mprintf("SELECT (SELECT rootpage FROM \"%w\".sqlite_master "
+	                    "WHERE type = 'table' AND name = ?1), "
+	                    "count(*), sum(hidden != 0) "
+	                    "FROM pragma_table_xinfo(?1, ?2)",
+	                    schema);
+	if (sql == NULL ||
+	    sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK)
 		goto out;
 	sqlite3_bind_text(q, 1, t->name, -1, SQLITE_STATIC);
 	sqlite3_bind_text(q, 2, schema, -1, SQLITE_STATIC);
@@ -1118,37 +1151,43 @@ fast_prepare(struct gsr_ctx *ctx, sqlite3 *db, const char *schema,
 		rc = gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
 		goto out;
 	}
-	if (sqlite3_prepare_v2(db, "SELECT type FROM pragma_table_xinfo(?1, ?2)",
-			       -1, &q, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(db,
+	                       "SELECT type FROM pragma_table_xinfo(?1, ?2)",
+	                       -1, &q, NULL) != SQLITE_OK)
 		goto out;
 	sqlite3_bind_text(q, 1, t->name, -1, SQLITE_STATIC);
 	sqlite3_bind_text(q, 2, schema, -1, SQLITE_STATIC);
 	for (int i = 0; (src = sqlite3_step(q)) == SQLITE_ROW && i < ncol; i++)
-		fp->real[i] = real_affinity((const char *)sqlite3_column_text(q, 0));
+		fp->real[i] =
+		    real_affinity((const char *)sqlite3_column_text(q, 0));
 	sqlite3_finalize(q);
 	q = NULL;
 	/* A short record's values come from SQLite, by rowid. */
 	sqlite3_free(sql);
-	sql = ti->alias ? sqlite3_mprintf("SELECT * FROM \"%w\".\"%w\" WHERE %s = ?1",
-					  schema, t->name, ti->alias)
-		: fp->ipk >= 0 ? sqlite3_mprintf("SELECT * FROM \"%w\".\"%w\" WHERE \"%w\" = ?1",
-						 schema, t->name,
-						 sqlite3_column_name(st, ti->ipk_col))
-		: NULL;
-	if (sql && sqlite3_prepare_v2(db, sql, -1, &fp->by_rowid, NULL) != SQLITE_OK)
+	sql = ti->alias
+	          ? sqlite3_mprintf("SELECT * FROM \"%w\".\"%w\" WHERE %s = ?1",
+	                            schema, t->name, ti->alias)
+	      : fp->ipk >= 0
+	          ? sqlite3_mprintf(
+	                "SELECT * FROM \"%w\".\"%w\" WHERE \"%w\" = ?1", schema,
+	                t->name, sqlite3_column_name(st, ti->ipk_col))
+	          : NULL;
+	if (sql &&
+	    sqlite3_prepare_v2(db, sql, -1, &fp->by_rowid, NULL) != SQLITE_OK)
 		goto out;
 	/* The file, whose header must give its size and encoding. */
 	fp->fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fp->fd < 0 || fstat(fp->fd, &sb) != 0 || !S_ISREG(sb.st_mode))
 		goto out;
-	if ((fp->pf = gsr_pagefile_open_fd(ctx, fp->fd, (uint64_t)sb.st_size, 0)) == NULL) {
+	if ((fp->pf = gsr_pagefile_open_fd(ctx, fp->fd, (uint64_t)sb.st_size,
+	                                   0)) == NULL) {
 		rc = -1;
 		goto out;
 	}
 	gsr_pagefile_get_info(fp->pf, &in);
 	if (!in.header_ok || in.page_size_inferred || in.text_encoding != 1 ||
-	    (uint64_t)sb.st_size % in.page_size != 0 || in.header_pages != in.n_pages ||
-	    fp->root > in.n_pages)
+	    (uint64_t)sb.st_size % in.page_size != 0 ||
+	    in.header_pages != in.n_pages || fp->root > in.n_pages)
 		goto out;
 	rc = 1;
 out:
@@ -1188,7 +1227,8 @@ learn_defaults(struct fastpath *fp, int64_t rowid, int n)
 		return -1;
 	sqlite3_reset(st);
 	sqlite3_bind_int64(st, 1, rowid);
-	if (sqlite3_step(st) != SQLITE_ROW || sqlite3_column_count(st) != fp->ncol)
+	if (sqlite3_step(st) != SQLITE_ROW ||
+	    sqlite3_column_count(st) != fp->ncol)
 		return -1;
 	for (int i = n; i < fp->ncol; i++) {
 		struct xval v;
@@ -1222,8 +1262,9 @@ walk_row(void *arg, const struct gsr_row *row)
 	struct walkrow *wr = arg;
 	struct fastpath *fp = wr->fp;
 	enum gsr_export_format fmt = wr->ex->fmt;
-	struct xval v = { SQLITE_NULL, 0, 0, NULL, 0 };
-	int n = row->n_values < (size_t)fp->ncol ? (int)row->n_values : fp->ncol;
+	struct xval v = {SQLITE_NULL, 0, 0, NULL, 0};
+	int n =
+	    row->n_values < (size_t)fp->ncol ? (int)row->n_values : fp->ncol;
 	bool sep, from_sql = false;
 
 	if (row->truncated || (wr->rows > 0 && row->rowid <= wr->last)) {
@@ -1259,7 +1300,7 @@ walk_row(void *arg, const struct gsr_row *row)
 			if (from_sql) {
 				if (sql_value(fp->by_rowid, i, &v) != 0) {
 					gsr_ctx_fail(wr->ctx, GSR_ERR_NOMEM,
-						     "out of memory");
+					             "out of memory");
 					wr->failed = true;
 					return 1;
 				}
@@ -1284,7 +1325,8 @@ walk_row(void *arg, const struct gsr_row *row)
 				wr->back = true;
 				return 1;
 			}
-			v.type = gv->type == GSR_V_TEXT ? SQLITE_TEXT : SQLITE_BLOB;
+			v.type =
+			    gv->type == GSR_V_TEXT ? SQLITE_TEXT : SQLITE_BLOB;
 			v.p = gv->p;
 			v.n = gv->n;
 		}
@@ -1313,12 +1355,14 @@ walk_row(void *arg, const struct gsr_row *row)
  * again), -1 on an error recorded on ctx. */
 static int
 fast_rows(struct exporter *ex, struct gsr_ctx *ctx, struct ofile *of,
-	  struct gsr_export_table *t, const struct tinfo *ti,
-	  struct fastpath *fp)
+          struct gsr_export_table *t, const struct tinfo *ti,
+          struct fastpath *fp)
 {
-	struct walkrow wr = { .ex = ex, .ctx = ctx, .of = of, .ti = ti, .fp = fp };
+	struct walkrow wr = {
+	    .ex = ex, .ctx = ctx, .of = of, .ti = ti, .fp = fp};
 	struct gsr_walk_stats stats;
-	int rc = gsr_btree_walk_table(ctx, fp->pf, fp->root, walk_row, &wr, &stats);
+	int rc =
+	    gsr_btree_walk_table(ctx, fp->pf, fp->root, walk_row, &wr, &stats);
 
 	if (rc < 0 || wr.failed || of->failed)
 		return -1;
@@ -1342,8 +1386,9 @@ of_restart(struct ofile *of)
 		return gsr_archive_spool_restart(of->ctx, of->sp);
 	gsr_sha256_init(&of->h);
 	if (ftruncate(of->fd, 0) != 0 || lseek(of->fd, 0, SEEK_SET) < 0)
-		return gsr_ctx_fail(of->ctx, GSR_ERR_IO, "cannot write '%s/%s': %s",
-				    of->dir, of->name, strerror(errno));
+		return gsr_ctx_fail(of->ctx, GSR_ERR_IO,
+		                    "cannot write '%s/%s': %s", of->dir,
+		                    of->name, strerror(errno));
 	return 0;
 }
 
@@ -1351,7 +1396,7 @@ of_restart(struct ofile *of)
  * it. */
 static int
 export_rows(struct exporter *ex, struct gsr_ctx *ctx, sqlite3 *db,
-	    struct ofile *of, struct gsr_export_table *t, struct tinfo *ti)
+            struct ofile *of, struct gsr_export_table *t, struct tinfo *ti)
 {
 	struct fastpath fp;
 	sqlite3_stmt *st = NULL;
@@ -1389,8 +1434,8 @@ export_rows(struct exporter *ex, struct gsr_ctx *ctx, sqlite3 *db,
 	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
 		if (write_row(ex->fmt, of, st, ti, n) != 0) {
 			gsr_ctx_fail(ctx, GSR_ERR_NOMEM,
-				     "out of memory reading table '%s'",
-				     t->name);
+			             "out of memory reading table '%s'",
+			             t->name);
 			goto out;
 		}
 		if (++rows % CANCEL_EVERY == 0) {
@@ -1405,7 +1450,7 @@ export_rows(struct exporter *ex, struct gsr_ctx *ctx, sqlite3 *db,
 	}
 	if (src != SQLITE_DONE) {
 		gsr_ctx_fail(ctx, GSR_ERR_INPUT, "cannot read table '%s': %s",
-			     t->name, sqlite3_errmsg(db));
+		             t->name, sqlite3_errmsg(db));
 		goto out;
 	}
 	t->rows = rows;
@@ -1433,8 +1478,8 @@ export_schema(struct exporter *ex, struct ofile *of)
 	}
 	if (sqlite3_prepare_v2(ex->db, q, -1, &st, NULL) != SQLITE_OK) {
 		gsr_ctx_fail(ex->ctx, GSR_ERR_INPUT,
-			     "cannot read the schema: %s",
-			     sqlite3_errmsg(ex->db));
+		             "cannot read the schema: %s",
+		             sqlite3_errmsg(ex->db));
 		goto out;
 	}
 	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
@@ -1451,8 +1496,8 @@ export_schema(struct exporter *ex, struct ofile *of)
 	}
 	if (src != SQLITE_DONE) {
 		gsr_ctx_fail(ex->ctx, GSR_ERR_INPUT,
-			     "cannot read the schema: %s",
-			     sqlite3_errmsg(ex->db));
+		             "cannot read the schema: %s",
+		             sqlite3_errmsg(ex->db));
 		goto out;
 	}
 	rc = of->failed ? -1 : 0;
@@ -1465,7 +1510,8 @@ out:
 /* manifest.json, into a buffer (free() it). */
 static char *
 manifest_text(struct exporter *ex, const struct gsr_export_result *res,
-	      const struct tinfo *ti, const struct gsr_evidence *ev, size_t *len)
+              const struct tinfo *ti, const struct gsr_evidence *ev,
+              size_t *len)
 {
 	char *buf = NULL;
 	struct jsonw jw;
@@ -1480,7 +1526,7 @@ manifest_text(struct exporter *ex, const struct gsr_export_result *res,
 	jw_kstr(&jw, "format", "gsrecover-export");
 	jw_kint(&jw, "version", GSR_EXPORT_VERSION);
 	jw_kstr(&jw, "format_of_rows",
-		ex->fmt == GSR_EXPORT_CSV ? "csv" : "jsonl");
+	        ex->fmt == GSR_EXPORT_CSV ? "csv" : "jsonl");
 	jw_key(&jw, "input");
 	gsr_evidence_write_json(ev, &jw, false);
 	jw_key(&jw, "schema");
@@ -1521,18 +1567,18 @@ manifest_text(struct exporter *ex, const struct gsr_export_result *res,
 
 int
 gsr_export_db(struct gsr_ctx *ctx, sqlite3 *db, const char *schema,
-	      const char *dir, enum gsr_export_format fmt,
-	      const struct gsr_evidence *ev, struct gsr_export_result *res)
+              const char *dir, enum gsr_export_format fmt,
+              const struct gsr_evidence *ev, struct gsr_export_result *res)
 {
-	struct exporter ex = { .ctx = ctx,
-			       .db = db,
-			       .schema = schema,
-			       .dir = dir,
-			       .dirfd = -1,
-			       .fmt = fmt,
-			       .created = STRVEC_INIT };
+	struct exporter ex = {.ctx = ctx,
+	                      .db = db,
+	                      .schema = schema,
+	                      .dir = dir,
+	                      .dirfd = -1,
+	                      .fmt = fmt,
+	                      .created = STRVEC_INIT};
 	struct tinfo *ti = NULL;
-	struct ofile of = { .fd = -1 };
+	struct ofile of = {.fd = -1};
 	char *manifest = NULL;
 	size_t mlen = 0;
 	int rc = -1;
@@ -1542,7 +1588,7 @@ gsr_export_db(struct gsr_ctx *ctx, sqlite3 *db, const char *schema,
 	ex.dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (ex.dirfd < 0) {
 		gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot open '%s': %s", dir,
-			     strerror(errno));
+		             strerror(errno));
 		goto out;
 	}
 	exported(&ex, ctx, 0);
@@ -1572,9 +1618,9 @@ gsr_export_db(struct gsr_ctx *ctx, sqlite3 *db, const char *schema,
 	of_write(&of, manifest, mlen);
 	if (of_close(&of, res->manifest_sha256, NULL) != 0)
 		goto out;
-	if (fsync(ex.dirfd) != 0) {
+	if (gsr_sync_dirfd(ex.dirfd) != 0) {
 		gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot write '%s': %s", dir,
-			     strerror(errno));
+		             strerror(errno));
 		goto out;
 	}
 	rc = 0;
@@ -1615,7 +1661,7 @@ worker_main(void *arg)
 {
 	struct worker *w = arg;
 	struct exporter *ex = w->ex;
-	struct ofile of = { .fd = -1 };
+	struct ofile of = {.fd = -1};
 	sqlite3 *db = gsr_db_open(&w->ctx, ex->db_path, false);
 
 	if (db == NULL)
@@ -1635,7 +1681,8 @@ worker_main(void *arg)
 		if (t->file == NULL)
 			continue;
 		if (gsr_ctx_check_cancel(&w->ctx) != 0 ||
-		    of_open_spool(&w->ctx, &of, t->file, w->sp, &t->spool_idx) != 0)
+		    of_open_spool(&w->ctx, &of, t->file, w->sp,
+		                  &t->spool_idx) != 0)
 			goto fail;
 		t->spool = w->sp;
 		if (export_rows(ex, &w->ctx, db, &of, t, &ex->ti[i]) != 0) {
@@ -1658,19 +1705,19 @@ fail:
 
 int
 gsr_export_spool(struct gsr_ctx *ctx, const char *db_path,
-		 const char *spool_dir, int threads,
-		 const struct gsr_evidence *ev, struct gsr_export_result *res)
+                 const char *spool_dir, int threads,
+                 const struct gsr_evidence *ev, struct gsr_export_result *res)
 {
-	struct exporter ex = { .ctx = ctx,
-			       .schema = "main",
-			       .fmt = GSR_EXPORT_JSONL,
-			       .dirfd = -1,
-			       .db_path = db_path,
-			       .spool_dir = spool_dir,
-			       .res = res,
-			       .created = STRVEC_INIT };
+	struct exporter ex = {.ctx = ctx,
+	                      .schema = "main",
+	                      .fmt = GSR_EXPORT_JSONL,
+	                      .dirfd = -1,
+	                      .db_path = db_path,
+	                      .spool_dir = spool_dir,
+	                      .res = res,
+	                      .created = STRVEC_INIT};
 	struct worker *w = NULL;
-	struct ofile of = { .fd = -1 };
+	struct ofile of = {.fd = -1};
 	char *manifest = NULL;
 	size_t mlen = 0;
 	int rc = -1, n = threads < 1 ? 1 : threads > 16 ? 16 : threads;
@@ -1678,16 +1725,18 @@ gsr_export_spool(struct gsr_ctx *ctx, const char *db_path,
 	if (gsr_ctx_failed(ctx))
 		return -1;
 	if (pthread_mutex_init(&ex.mu, NULL) != 0)
-		return gsr_ctx_fail(ctx, GSR_ERR_INTERNAL, "cannot make a mutex");
+		return gsr_ctx_fail(ctx, GSR_ERR_INTERNAL,
+		                    "cannot make a mutex");
 	if ((w = calloc((size_t)n, sizeof *w)) == NULL ||
 	    gsr_grow((void **)&res->spools, &res->cap_spools, (size_t)n + 1,
-		     sizeof *res->spools)) {
+	             sizeof *res->spools)) {
 		gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
 		goto out;
 	}
 	/* Spool 0 holds schema.sql and manifest.json; one more per thread. */
 	for (int i = 0; i <= n; i++) {
-		struct gsr_archive_spool *sp = gsr_archive_spool_new(ctx, spool_dir);
+		struct gsr_archive_spool *sp =
+		    gsr_archive_spool_new(ctx, spool_dir);
 		if (sp == NULL)
 			goto out;
 		res->spools[res->n_spools++] = sp;
@@ -1695,7 +1744,8 @@ gsr_export_spool(struct gsr_ctx *ctx, const char *db_path,
 	exported(&ex, ctx, 0);
 	if ((ex.db = gsr_db_open(ctx, db_path, false)) == NULL ||
 	    list_tables(&ex, res, &ex.ti) != 0 ||
-	    of_open_spool(ctx, &of, "schema.sql", res->spools[0], &res->schema_idx))
+	    of_open_spool(ctx, &of, "schema.sql", res->spools[0],
+	                  &res->schema_idx))
 		goto out;
 	if (export_schema(&ex, &of) != 0 ||
 	    of_close(&of, res->schema_sha256, NULL) != 0)
@@ -1709,9 +1759,11 @@ gsr_export_spool(struct gsr_ctx *ctx, const char *db_path,
 		/* The calling thread is the last worker. */
 		if (i == n - 1)
 			break;
-		if (pthread_create(&w[i].thread, NULL, worker_main, &w[i]) != 0) {
-			gsr_ctx_fail(ctx, GSR_ERR_INTERNAL, "cannot start a thread: %s",
-				     strerror(errno));
+		if (pthread_create(&w[i].thread, NULL, worker_main, &w[i]) !=
+		    0) {
+			gsr_ctx_fail(ctx, GSR_ERR_INTERNAL,
+			             "cannot start a thread: %s",
+			             strerror(errno));
 			pthread_mutex_lock(&ex.mu);
 			ex.stop = true;
 			pthread_mutex_unlock(&ex.mu);
@@ -1728,7 +1780,8 @@ gsr_export_spool(struct gsr_ctx *ctx, const char *db_path,
 	}
 	/* The first real error; a thread stopped by another's is not one. */
 	for (int i = 0; i < n && !gsr_ctx_failed(ctx); i++)
-		if (gsr_ctx_failed(&w[i].ctx) && strcmp(w[i].ctx.msg, "stopped") != 0)
+		if (gsr_ctx_failed(&w[i].ctx) &&
+		    strcmp(w[i].ctx.msg, "stopped") != 0)
 			gsr_ctx_fail(ctx, w[i].ctx.err, "%s", w[i].ctx.msg);
 	if (gsr_ctx_failed(ctx))
 		goto out;
@@ -1738,7 +1791,7 @@ gsr_export_spool(struct gsr_ctx *ctx, const char *db_path,
 	if (gsr_ctx_check_cancel(ctx) != 0 ||
 	    (manifest = manifest_text(&ex, res, ex.ti, ev, &mlen)) == NULL ||
 	    of_open_spool(ctx, &of, "manifest.json", res->spools[0],
-			  &res->manifest_idx))
+	                  &res->manifest_idx))
 		goto out;
 	of_write(&of, manifest, mlen);
 	if (of_close(&of, res->manifest_sha256, NULL) != 0)
@@ -1758,7 +1811,8 @@ out:
 
 int
 gsr_export_add_to_archive(struct gsr_ctx *ctx, struct gsr_archive *ar,
-			  const char *prefix, const struct gsr_export_result *res)
+                          const char *prefix,
+                          const struct gsr_export_result *res)
 {
 	char *name = NULL;
 	int rc = -1;
@@ -1766,9 +1820,11 @@ gsr_export_add_to_archive(struct gsr_ctx *ctx, struct gsr_archive *ar,
 	if (gsr_ctx_failed(ctx))
 		return -1;
 	if (res->n_spools == 0)
-		return gsr_ctx_fail(ctx, GSR_ERR_INTERNAL, "the export is not spooled");
+		return gsr_ctx_fail(ctx, GSR_ERR_INTERNAL,
+		                    "the export is not spooled");
 	if (asprintf(&name, "%s/schema.sql", prefix) < 0 ||
-	    gsr_archive_add_spooled(ctx, ar, name, res->spools[0], res->schema_idx))
+	    gsr_archive_add_spooled(ctx, ar, name, res->spools[0],
+	                            res->schema_idx))
 		goto out;
 	for (size_t i = 0; i < res->n_tables; i++) {
 		const struct gsr_export_table *t = &res->tables[i];
@@ -1779,7 +1835,8 @@ gsr_export_add_to_archive(struct gsr_ctx *ctx, struct gsr_archive *ar,
 			name = NULL;
 			goto out;
 		}
-		if (gsr_archive_add_spooled(ctx, ar, name, t->spool, t->spool_idx))
+		if (gsr_archive_add_spooled(ctx, ar, name, t->spool,
+		                            t->spool_idx))
 			goto out;
 	}
 	free(name);
@@ -1787,7 +1844,8 @@ gsr_export_add_to_archive(struct gsr_ctx *ctx, struct gsr_archive *ar,
 		name = NULL;
 		goto out;
 	}
-	if (gsr_archive_add_spooled(ctx, ar, name, res->spools[0], res->manifest_idx))
+	if (gsr_archive_add_spooled(ctx, ar, name, res->spools[0],
+	                            res->manifest_idx))
 		goto out;
 	rc = 0;
 out:

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bitmap.h"
 #include "pagefile.h"
 #include "record.h"
 #include "sqlhdr.h"
@@ -40,31 +41,6 @@ gsr_btree_page_type(struct gsr_pagefile *pf, uint32_t pgno)
 	    gsr_get_u32(p + hdr_off + 8) > in.n_pages)
 		return 0;
 	return t;
-}
-
-/* A bitmap of one bit per page, 1..n_pages; the callers check the range
- * first. */
-static bool
-bit_test(const unsigned char *map, uint32_t pgno)
-{
-	return (map[pgno >> 3] & (1u << (pgno & 7))) != 0;
-}
-
-/* Returns the old bit and sets it. */
-static bool
-bit_test_set(unsigned char *map, uint32_t pgno)
-{
-	unsigned char m = (unsigned char)(1u << (pgno & 7));
-	bool old = (map[pgno >> 3] & m) != 0;
-
-	map[pgno >> 3] |= m;
-	return old;
-}
-
-static unsigned char *
-bitmap_new(uint32_t n_pages)
-{
-	return calloc((size_t)n_pages / 8 + 1, 1);
 }
 
 /* ---- the walker ----------------------------------------------------- */
@@ -216,8 +192,8 @@ read_overflow(struct walker *w, const struct cell *c, size_t *avail)
 
 		if (next == 0 || next > w->in.n_pages ||
 		    gsr_ptrmap_is_map_page(w->pf, next) ||
-		    bit_test_set(w->seen_ovfl, next) ||
-		    bit_test(w->seen_tree, next))
+		    gsr_bit_test_set(w->seen_ovfl, next) ||
+		    gsr_bit_test(w->seen_tree, next))
 			break;
 		p = gsr_pagefile_page(w->pf, next);
 		if (p == NULL) {
@@ -365,7 +341,7 @@ enter(struct walker *w, uint32_t pgno)
 	if (pgno == 0 || pgno > w->in.n_pages ||
 	    w->depth == GSR_BTREE_MAX_DEPTH ||
 	    gsr_ptrmap_is_map_page(w->pf, pgno) ||
-	    bit_test_set(w->seen_tree, pgno)) {
+	    gsr_bit_test_set(w->seen_tree, pgno)) {
 		w->st->pages_damaged++;
 		return 0;
 	}
@@ -380,7 +356,7 @@ enter(struct walker *w, uint32_t pgno)
 		return 0;
 	}
 	if (w->used != NULL)
-		w->used[pgno / 8] |= (unsigned char)(1u << (pgno % 8));
+		gsr_bit_set(w->used, pgno);
 	w->stack[w->depth].pgno = pgno;
 	w->stack[w->depth].next = 0;
 	w->depth++;
@@ -477,8 +453,8 @@ walk_tree(struct gsr_ctx *ctx, struct gsr_pagefile *pf, uint32_t root,
 	w.st = stats;
 	w.used = used;
 	gsr_pagefile_get_info(pf, &w.in);
-	w.seen_tree = bitmap_new(w.in.n_pages);
-	w.seen_ovfl = bitmap_new(w.in.n_pages);
+	w.seen_tree = gsr_bitmap_new(w.in.n_pages);
+	w.seen_ovfl = gsr_bitmap_new(w.in.n_pages);
 	w.page = malloc(w.in.page_size);
 	if (w.seen_tree == NULL || w.seen_ovfl == NULL || w.page == NULL) {
 		gsr_ctx_fail(ctx, GSR_ERR_NOMEM,
@@ -488,7 +464,7 @@ walk_tree(struct gsr_ctx *ctx, struct gsr_pagefile *pf, uint32_t root,
 	}
 	rc = walk(&w, root);
 	if (used != NULL)
-		for (size_t i = 0; i < (size_t)w.in.n_pages / 8 + 1; i++)
+		for (size_t i = 0; i < gsr_bitmap_size(w.in.n_pages); i++)
 			used[i] |= w.seen_ovfl[i];
 out:
 	free(w.seen_tree);

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bitmap.h"
 #include "record.h"
 #include "sqlhdr.h"
 #include "strbuf.h"
@@ -513,18 +514,6 @@ gsr_ptrmap_get(struct gsr_pagefile *pf, uint32_t pgno, uint8_t *type,
 
 /* ---- the freelist --------------------------------------------------- */
 
-/* Bit pgno of map (one bit per page, 1..n_pages; the caller checks the
- * range first): returns the old bit and sets it. */
-static bool
-bit_test_set(unsigned char *map, uint32_t pgno)
-{
-	unsigned char m = (unsigned char)(1u << (pgno & 7));
-	bool old = (map[pgno >> 3] & m) != 0;
-
-	map[pgno >> 3] |= m;
-	return old;
-}
-
 static int
 push_page(struct gsr_ctx *ctx, uint32_t **v, size_t *n, size_t *cap,
           uint32_t pgno)
@@ -551,7 +540,7 @@ gsr_freelist_pages(struct gsr_ctx *ctx, struct gsr_pagefile *pf,
 	if (gsr_ctx_failed(ctx))
 		return -1;
 	gsr_pagefile_get_info(pf, &in);
-	seen = calloc((size_t)in.n_pages / 8 + 1, 1);
+	seen = gsr_bitmap_new(in.n_pages);
 	if (seen == NULL) {
 		gsr_ctx_fail(ctx, GSR_ERR_NOMEM,
 		             "out of memory reading the freelist");
@@ -562,7 +551,7 @@ gsr_freelist_pages(struct gsr_ctx *ctx, struct gsr_pagefile *pf,
 		const unsigned char *p;
 		uint32_t count, max = (in.usable_size - 8) / 4;
 
-		if (trunk > in.n_pages || bit_test_set(seen, trunk))
+		if (trunk > in.n_pages || gsr_bit_test_set(seen, trunk))
 			break;
 		if (push_page(ctx, &out, &n_out, &cap, trunk))
 			goto out;
@@ -580,7 +569,7 @@ gsr_freelist_pages(struct gsr_ctx *ctx, struct gsr_pagefile *pf,
 			uint32_t leaf = gsr_get_u32(p + 8 + 4 * i);
 
 			if (leaf == 0 || leaf > in.n_pages ||
-			    bit_test_set(seen, leaf))
+			    gsr_bit_test_set(seen, leaf))
 				continue;
 			if (push_page(ctx, &out, &n_out, &cap, leaf))
 				goto out;

@@ -345,6 +345,20 @@ rows=$(jq '.tables[] | select(.name == "t") | .rows' w/t/manifest.json)
 ok "damaged table: the rows of the other pages exported ($rows)" [ "$rows" -gt 2800 -a "$rows" -lt 3000 ]
 rm -rf w/t
 is "$(leftovers w/t)" "" "damaged table: nothing left behind"
+# The rules are read only when the page reader needs them (for a schema
+# sqlite_master lost); rules that cannot be read are said after why the
+# page reader runs, and it goes on without them.
+gsr export --rules-dir "$T_SCRATCH/no-rules" dmg.db -o w/t > out.txt 2> err.txt
+is $? 4 "damaged table, no rules: exit 4"
+is "$(cat err.txt)" "gsrecover: warning: SQLite cannot read 'dmg.db' (cannot read table 't': database disk image is malformed): reading its pages directly
+gsrecover: cannot read rules directory '$T_SCRATCH/no-rules': No such file or directory" \
+	"damaged table, no rules: why the page reader runs, then why it has no rules"
+is "$(jq '.tables[] | select(.name == "t") | .rows' w/t/manifest.json)" "$rows" \
+	"damaged table, no rules: the same rows exported"
+rm -rf w/t
+gsr export --rules-dir "$T_SCRATCH/no-rules" db.db -o w/t > out.txt 2> err.txt
+is "$?:$(cat err.txt)" "0:" "sound file, no rules: the rules are not read"
+rm -rf w/t
 
 gsr export db.db -o /proc/nonexistent/x > out.txt 2> err.txt
 is $? 8 "unwritable DIR: exit 8"

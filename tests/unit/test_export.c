@@ -1,5 +1,7 @@
 /* Unit tests of the export engine: the value encoding and gsr_export_db()
- * on an attached database, its failure cleanup and its no-op contract. */
+ * on an attached database, its failure cleanup and its no-op contract;
+ * gsr_export_run(): the directory made whole, --force, the page reader's
+ * fallback. */
 #include "compat.h"
 #include "export.h"
 
@@ -390,6 +392,168 @@ export_spooled(void **state)
 	remove_tree(dir);
 }
 
+/* ---- gsr_export_run() -------------------------------------------------- */
+
+static const char run_sql[] = "CREATE TABLE t (id INTEGER PRIMARY KEY, v);"
+                              "INSERT INTO t VALUES (1, 'a'), (2, 'b'), "
+                              "(3, x'00');";
+
+/* gsr_export_run() on path into out; returns its result, ctx and rep
+ * left for the caller to check. */
+static int
+run(struct gsr_ctx *ctx, const char *rules_dir, const char *path,
+    const char *out, bool force, bool recover, struct gsr_export_report *rep)
+{
+	struct gsr_export_opts o = {.out = out,
+	                            .fmt = GSR_EXPORT_JSONL,
+	                            .force = force,
+	                            .recover = recover};
+
+	return gsr_export_run(ctx, rules_dir, path, &o, rep);
+}
+
+/* A sound database: the directory appears whole, and nothing else. */
+static void
+export_run_sound(void **state)
+{
+	struct gsr_ctx ctx = GSR_CTX_INIT;
+	struct gsr_export_report rep = GSR_EXPORT_REPORT_INIT;
+	char dir[256], db[600], out[600];
+	char *m;
+
+	(void)state;
+	assert_int_equal(make_tmpdir(dir, sizeof dir, "unit-export-run"), 0);
+	snprintf(db, sizeof db, "%s/in.db", dir);
+	/* "out/" names out. */
+	snprintf(out, sizeof out, "%s/out/", dir);
+	make_db(db, 4096, run_sql);
+	assert_int_equal(run(&ctx, NULL, db, out, false, false, &rep), 0);
+	assert_true(rep.custody);
+	assert_string_equal(rep.ev.path, db);
+	assert_false(rep.recovered);
+	assert_int_equal(rep.fallback, GSR_EXPORT_NO_FALLBACK);
+	assert_int_equal(rep.fit_pages, 0);
+	assert_false(gsr_ctx_failed(&rep.rules_error));
+	assert_false(gsr_export_lossy(&rep));
+	assert_int_equal(rep.export.total_rows, 3);
+	assert_null(rep.tmp_left);
+	m = read_in(out, "manifest.json");
+	assert_non_null(strstr(m, "\"format\": \"gsrecover-export\""));
+	free(m);
+	assert_int_equal(count_files(out, NULL), 3); /* schema, t, manifest */
+	/* Beside it: the input and the export, nothing else. */
+	assert_int_equal(count_files(dir, NULL), 2);
+	gsr_export_report_release(&rep);
+	assert_false(rep.custody);
+	assert_null(rep.ev.path);
+	remove_tree(dir);
+}
+
+/* An existing directory: refused before the input is read; replaced with
+ * force when it holds an export; never when it holds something else. */
+static void
+export_run_existing(void **state)
+{
+	struct gsr_ctx ctx = GSR_CTX_INIT;
+	struct gsr_export_report rep = GSR_EXPORT_REPORT_INIT;
+	char dir[256], db[600], out[600], mine[600], path[700];
+	char *keep;
+
+	(void)state;
+	assert_int_equal(make_tmpdir(dir, sizeof dir, "unit-export-run"), 0);
+	snprintf(db, sizeof db, "%s/in.db", dir);
+	snprintf(out, sizeof out, "%s/out", dir);
+	snprintf(mine, sizeof mine, "%s/mine", dir);
+	make_db(db, 4096, run_sql);
+	assert_int_equal(run(&ctx, NULL, db, out, false, false, &rep), 0);
+	gsr_export_report_release(&rep);
+
+	assert_int_equal(run(&ctx, NULL, db, out, false, false, &rep), -1);
+	assert_int_equal(ctx.err, GSR_ERR_EXISTS);
+	snprintf(path, sizeof path, "'%s' exists: give --force to replace it",
+	         out);
+	assert_string_equal(ctx.msg, path);
+	assert_false(rep.custody);
+	gsr_export_report_release(&rep);
+	/* No-op after an error: nothing is made. */
+	assert_int_equal(run(&ctx, NULL, db, mine, false, false, &rep), -1);
+	assert_int_equal(count_files(dir, NULL), 2);
+	gsr_ctx_clear(&ctx);
+
+	/* --force replaces an earlier export, and leaves nothing aside. */
+	snprintf(path, sizeof path, "%s/t.jsonl", out);
+	write_file(path, "old\n", 4);
+	assert_int_equal(run(&ctx, NULL, db, out, true, false, &rep), 0);
+	assert_null(rep.old_left);
+	keep = read_in(out, "t.jsonl");
+	assert_non_null(strstr(keep, "\"table\":\"t\""));
+	free(keep);
+	assert_int_equal(count_files(dir, NULL), 2);
+	gsr_export_report_release(&rep);
+
+	/* ... but not a directory that holds anything else. */
+	assert_int_equal(mkdir(mine, 0700), 0);
+	snprintf(path, sizeof path, "%s/keep.txt", mine);
+	write_file(path, "precious", 8);
+	assert_int_equal(run(&ctx, NULL, db, mine, true, false, &rep), -1);
+	assert_int_equal(ctx.err, GSR_ERR_EXISTS);
+	assert_non_null(strstr(ctx.msg, "does not hold an export"));
+	keep = slurp(path, NULL);
+	assert_string_equal(keep, "precious");
+	free(keep);
+	assert_int_equal(count_files(dir, NULL), 3);
+	gsr_export_report_release(&rep);
+	remove_tree(dir);
+}
+
+/* No SQLite header: the page reader reads the pages, with its ledger in
+ * OUT/recovery, and the rows may be lost; rules that do not load are
+ * reported, not an error.  Too short a file is an error. */
+static void
+export_run_fallback(void **state)
+{
+	struct gsr_ctx ctx = GSR_CTX_INIT;
+	struct gsr_export_report rep = GSR_EXPORT_REPORT_INIT;
+	char dir[256], db[600], out[600], rules[600], path[700];
+	unsigned char *img;
+	size_t size;
+
+	(void)state;
+	assert_int_equal(make_tmpdir(dir, sizeof dir, "unit-export-run"), 0);
+	snprintf(db, sizeof db, "%s/in.db", dir);
+	snprintf(out, sizeof out, "%s/out", dir);
+	snprintf(rules, sizeof rules, "%s/no-rules", dir);
+	make_db(db, 4096, run_sql);
+	img = read_image(db, &size);
+	memcpy(img, "Not SQLite at all", 16);
+	write_file(db, img, size);
+	free(img);
+	assert_int_equal(run(&ctx, rules, db, out, false, false, &rep), 0);
+	assert_true(rep.recovered);
+	assert_int_equal(rep.fallback, GSR_EXPORT_FALLBACK_HEADER);
+	assert_string_equal(rep.why,
+	                    "not an SQLite database (no SQLite header)");
+	assert_int_equal(rep.rules_error.err, GSR_ERR_RULES);
+	assert_true(gsr_export_lossy(&rep));
+	assert_int_equal(rep.rec.rows, 3);
+	snprintf(path, sizeof path, "%s/recovery", out);
+	assert_true(count_files(path, "provenance") == 1);
+	gsr_export_report_release(&rep);
+
+	/* Under 512 bytes: nothing to read pages from. */
+	write_file(db, "Not SQLite at all", 17);
+	snprintf(out, sizeof out, "%s/out2", dir);
+	assert_int_equal(run(&ctx, NULL, db, out, false, false, &rep), -1);
+	assert_int_equal(ctx.err, GSR_ERR_INPUT);
+	snprintf(path, sizeof path,
+	         "'%s': not an SQLite database (no SQLite header)", db);
+	assert_string_equal(ctx.msg, path);
+	assert_true(rep.custody);
+	assert_int_equal(count_files(dir, "out2"), 0);
+	gsr_export_report_release(&rep);
+	remove_tree(dir);
+}
+
 int
 main(void)
 {
@@ -400,6 +564,9 @@ main(void)
 	    cmocka_unit_test(export_fails_clean),
 	    cmocka_unit_test(walk_matches_sqlite),
 	    cmocka_unit_test(export_spooled),
+	    cmocka_unit_test(export_run_sound),
+	    cmocka_unit_test(export_run_existing),
+	    cmocka_unit_test(export_run_fallback),
 	};
 	return cmocka_run_group_tests_name("export", tests, NULL, NULL);
 }
