@@ -262,6 +262,12 @@ health:
 		if (rr->rows_unplaced)
 			printf("  %" PRId64 " row(s) on leaves no table fits (kept in the "
 			       "ledger)\n", rr->rows_unplaced);
+	} else if (res->wal_history) {
+		printf("\nThe -wal's history, read by the page reader (%" PRIu32
+		       " frames, %" PRIu32 " in the committed state SQLite read): "
+		       "%" PRId64 " older or uncommitted row version(s) from %" PRIu32
+		       " page(s)\n", res->rec.wal_frames, res->rec.wal_current,
+		       res->rec.history, res->rec.wal_history_pages);
 	}
 	bool changed = false;
 	for (int i = 0; i < GSR_EV_NFILES; i++)

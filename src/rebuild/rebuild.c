@@ -1883,7 +1883,7 @@ archive_begin(struct run *r, struct input_job *job, struct input_tee *tee)
 {
 	job->res = r->res;
 	job->tee = tee;
-	if (r->res->id.recovered) {
+	if (r->res->id.recovered || r->res->id.wal_history) {
 		/* Written here, on the main thread: the ledger is read with
 		 * SQLite and its files registered for removal on a signal. */
 		job->recovery_dir = dupf("%s/recovery", r->res->id.ev.workdir);
