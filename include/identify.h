@@ -48,10 +48,11 @@ struct gsr_identify_opts {
 	 * longer run (rebuild): no recheck here, ms_recheck stays 0. */
 	bool defer_recheck;
 	/* When the file reads as sound (SQLite reads its header and schema,
-	 * no -wal or -journal, no recover), run the data checks (integrity,
-	 * foreign keys, orphans, row counts) in a thread and return at once:
-	 * see gsr_identify_join_checks().  A working copy in WAL mode is
-	 * first switched to rollback mode (its header's journal mode is
+	 * no -journal, no -wal unless a sound one whose history was read
+	 * first (gsr_recover_wal_history()), no recover), run the data checks
+	 * (integrity, foreign keys, orphans, row counts) in a thread and return
+	 * at once: see gsr_identify_join_checks().  A working copy in WAL mode
+	 * is first switched to rollback mode (its header's journal mode is
 	 * still reported as read).  Implies defer_recheck. */
 	bool async_checks;
 	/* The caller reads the input from several connections, read-only
@@ -108,7 +109,8 @@ struct gsr_identify {
 
 	/* The page reader's recovery (recover.h): run when SQLite cannot
 	 * open the file or read its schema, when the integrity check
-	 * fails, or on request.  recovered_db and ledger_db lie in
+	 * fails, when a -journal or a -wal that is not sound came with the
+	 * file, or on request.  recovered_db and ledger_db lie in
 	 * ev.workdir.  With read_by_recovery, SQLite could not read the
 	 * file at all: the schema, verdict and row counts are those of the
 	 * recovered database. */
@@ -117,6 +119,12 @@ struct gsr_identify {
 	 * table, the integrity check fails, or the file is truncated. */
 	bool damaged;
 	char *recovered_db, *ledger_db;
+	/* A sound database with a sound -wal (gsr_recover_wal_history()):
+	 * SQLite read the committed state from the working copy, and the page
+	 * reader only the -wal's frames, for the history in ledger_db and
+	 * rec.  recovered stays false: the source is the working copy. */
+	bool wal_history;
+	char *wal_unsound;    /* why the -wal took the full recovery, or NULL */
 	char *recover_failed; /* why the page reader found nothing, or NULL */
 	struct gsr_recover_result rec;
 
@@ -160,6 +168,11 @@ int gsr_identify_join_checks(struct gsr_identify *res);
 
 /* Also waits for checks still running. */
 void gsr_identify_release(struct gsr_identify *res);
+
+/* How the data was read, for the report: "sqlite", "sqlite+wal-history"
+ * (wal_history), "sqlite+page-reader" (recovered, SQLite could read the
+ * file) or "page-reader" (read_by_recovery). */
+const char *gsr_identify_reader(const struct gsr_identify *res);
 
 /* The database the data of the input is best read from: the recovered
  * database when there is one, else the working copy. */

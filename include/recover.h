@@ -153,6 +153,40 @@ int gsr_recover_run(struct gsr_ctx *ctx, const char *image_path,
 		    const struct gsr_recover_opts *opts, const char *out_db,
 		    const char *ledger_db, struct gsr_recover_result *res);
 
+/*
+ * The fast path for a sound database that came with a -wal (opts->wal_path
+ * set, no journal): SQLite reads the committed state from live_db (the
+ * working copy, with its copy of the -wal beside it; only read here), and
+ * the page reader reads only the -wal's frames into the ledger ledger_db
+ * (which must not exist), in the layout of gsr_recover_run():
+ *   rows: the history rows of the frames the committed state does not use
+ *     (older committed versions, uncommitted frames, frames of an earlier
+ *     generation), decoded and tagged with their frame exactly as
+ *     gsr_recover_run() does;
+ *   provenance: the rows of the table leaves of the frames the committed
+ *     state uses (source "btree", frame set);
+ *   objects: sqlite_master as read, created = SQLite has it.
+ * The image at image_path is read only for page 1's sqlite_master tree and
+ * the interior pages of each table (to know which table a frame's leaf
+ * belongs to); nothing is carved.  So the cost grows with the -wal and the
+ * number of interior pages, not with the rows of the database.  res gets
+ * the WAL and history counts, info and schema_entries; its tables list
+ * every table with no rows counted (SQLite reads them).
+ *
+ * The WAL is sound when its header is valid, its page size is the
+ * database's, its valid prefix has a commit, no frame after the valid
+ * prefix has the header's salts (a broken checksum in the current
+ * generation) and no partial frame ends it.  Returns 0 when the ledger was
+ * written; 1 when the WAL is not sound or sqlite_master does not read
+ * whole (*why, malloc'd, says why; nothing is written and res is left
+ * empty: run gsr_recover_run() instead); -1 on an error on ctx.  No-op
+ * after an error.  Release res with gsr_recover_result_release().
+ */
+int gsr_recover_wal_history(struct gsr_ctx *ctx, const char *image_path,
+                            const struct gsr_recover_opts *opts,
+                            const char *live_db, const char *ledger_db,
+                            struct gsr_recover_result *res, char **why);
+
 void gsr_recover_result_release(struct gsr_recover_result *res);
 
 /* True when rows may have been lost: damaged pages or cells, values cut

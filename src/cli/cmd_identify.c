@@ -278,8 +278,18 @@ health:
 				       res->tables[i].name);
 		}
 	}
-	if (res->recovered)
+	if (res->recovered) {
 		print_recovered(&res->rec);
+	} else if (res->wal_history) {
+		printf("\nThe -wal's history, read by the page reader (%" PRIu32
+		       " frames, %" PRIu32
+		       " in the committed state SQLite read): "
+		       "%" PRId64
+		       " older or uncommitted row version(s) from %" PRIu32
+		       " page(s)\n",
+		       res->rec.wal_frames, res->rec.wal_current,
+		       res->rec.history, res->rec.wal_history_pages);
+	}
 	bool changed = false;
 	for (int i = 0; i < GSR_EV_NFILES; i++)
 		changed |= ev->files[i].changed;

@@ -810,6 +810,63 @@ run_recovery(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 	return 0;
 }
 
+/*
+ * The file reads as sound and came with a -wal: read only the -wal's
+ * frames for the history (gsr_recover_wal_history()), SQLite reading the
+ * committed state from the working copy.  Sets wal_history when done;
+ * when the -wal is not sound, wal_unsound says why, a finding names it
+ * and ledger_db is unset again, for run_recovery().  Returns 0, -1 on an
+ * error that stops the run.
+ */
+static int
+run_wal_history(struct gsr_ctx *ctx, const struct gsr_rules *rules,
+		struct gsr_identify *res)
+{
+	struct gsr_recover_opts o = {
+		.rules = rules,
+		.wal_path = gsr_evidence_image(&res->ev, GSR_EV_WAL),
+	};
+	const struct gsr_recover_result *rr = &res->rec;
+	int rc;
+
+	if (res->wal_history || res->wal_unsound || res->recovered)
+		return 0;
+	if (asprintf(&res->ledger_db, "%s/ledger.db", res->ev.workdir) < 0) {
+		res->ledger_db = NULL;
+		return gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
+	}
+	gsr_temp_register(res->ledger_db);
+	rc = gsr_recover_wal_history(ctx, gsr_evidence_image(&res->ev, GSR_EV_DB),
+				     &o, res->ev.work_db, res->ledger_db, &res->rec,
+				     &res->wal_unsound);
+	if (rc != 0) {
+		gsr_temp_unregister(res->ledger_db);
+		free(res->ledger_db);
+		res->ledger_db = NULL;
+	}
+	if (rc < 0)
+		return -1;
+	if (rc == 1) {
+		add_finding(res, "wal-unsound", "warning",
+			    "the -wal is not sound (%s): the page reader reads the "
+			    "whole file", res->wal_unsound);
+		return 0;
+	}
+	res->wal_history = true;
+	add_finding(res, "wal-history", "info",
+		    "the -wal is sound (%" PRIu32 " frames, %" PRIu32 " in the "
+		    "committed state): SQLite read the committed state from the "
+		    "copy, and gsrecover's page reader read only the -wal's frames "
+		    "for the history", rr->wal_frames, rr->wal_current);
+	if (rr->history > 0)
+		add_finding(res, "history", "info",
+			    "%" PRId64 " older or uncommitted version(s) of rows were "
+			    "found (%" PRIu32 " WAL page(s), %" PRIu32 " journal "
+			    "page(s)); they are kept apart, never mixed with live rows",
+			    rr->history, rr->wal_history_pages, rr->journal_history_pages);
+	return 0;
+}
+
 /* SQLite cannot read the file (what says which part; res->unreadable
  * why): read the recovered database instead.  NULL when nothing could
  * be recovered, or on an error recorded on ctx. */
@@ -966,12 +1023,22 @@ gsr_identify_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 	res->target = suggest_target(rules, res);
 	res->ms_fingerprint = now_ms() - t0;
 	t1 = now_ms();
+	/* A file that reads as sound with a -wal alone: the -wal's frames
+	 * give the history, SQLite the committed state (run_wal_history()).
+	 * With async_checks it is read now, before the checks start. */
+	bool wal_fast = !(opts && (opts->schema_only || opts->recover)) &&
+			!res->read_by_recovery && !res->damaged &&
+			res->header_ok && res->ev.files[GSR_EV_WAL].present &&
+			!res->ev.files[GSR_EV_JOURNAL].present;
+	if (wal_fast && opts && opts->async_checks &&
+	    run_wal_history(ctx, rules, res) != 0)
+		goto out;
 	/* A copy in WAL mode goes to rollback mode first, as the caller
 	 * reads it: once the checks hold it open, no other connection could
-	 * switch it. */
+	 * switch it (this checkpoints the copy's -wal into it). */
 	if (opts && opts->async_checks && !opts->schema_only && !opts->recover &&
 	    !res->read_by_recovery && !res->damaged &&
-	    !res->ev.files[GSR_EV_WAL].present &&
+	    (!res->ev.files[GSR_EV_WAL].present || res->wal_history) &&
 	    !res->ev.files[GSR_EV_JOURNAL].present &&
 	    (strcmp(res->journal, "wal") != 0 ||
 	     sqlite3_exec(db, "PRAGMA journal_mode=DELETE", NULL, NULL, NULL) == SQLITE_OK)) {
@@ -997,7 +1064,9 @@ gsr_identify_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 		/* Checks cut short by a signal found nothing. */
 		if (gsr_ctx_check_cancel(ctx))
 			goto out;
-		if (!res->read_by_recovery &&
+		if (wal_fast && !res->damaged && run_wal_history(ctx, rules, res) != 0)
+			goto out;
+		if (!res->read_by_recovery && !res->wal_history &&
 		    (res->damaged || (opts && opts->recover) ||
 		     res->ev.files[GSR_EV_WAL].present ||
 		     res->ev.files[GSR_EV_JOURNAL].present) &&
@@ -1046,6 +1115,16 @@ out:
 }
 
 const char *
+gsr_identify_reader(const struct gsr_identify *res)
+{
+	if (res->read_by_recovery)
+		return "page-reader";
+	if (res->recovered)
+		return "sqlite+page-reader";
+	return res->wal_history ? "sqlite+wal-history" : "sqlite";
+}
+
+const char *
 gsr_identify_source_db(const struct gsr_identify *res)
 {
 	return res->recovered ? res->recovered_db : res->ev.work_db;
@@ -1055,14 +1134,15 @@ void
 gsr_identify_release(struct gsr_identify *res)
 {
 	gsr_identify_join_checks(res);
-	if (res->recovered_db) {
+	if (res->recovered_db)
 		gsr_temp_unregister(res->recovered_db);
+	if (res->ledger_db)
 		gsr_temp_unregister(res->ledger_db);
-	}
 	gsr_evidence_release(&res->ev);
 	free(res->recovered_db);
 	free(res->ledger_db);
 	free(res->recover_failed);
+	free(res->wal_unsound);
 	gsr_recover_result_release(&res->rec);
 	free(res->unreadable);
 	gsr_schema_free(res->schema);
@@ -1225,8 +1305,9 @@ gsr_identify_write_json(const struct gsr_identify *res, struct jsonw *jw)
 		jw_obj_end(jw);
 	}
 	jw_arr_end(jw);
+	jw_kstr(jw, "reader", gsr_identify_reader(res));
 	jw_key(jw, "recovery");
-	if (res->recovered) {
+	if (res->recovered || res->wal_history) {
 		jw_obj_begin(jw);
 		jw_kbool(jw, "replaces_sqlite", res->read_by_recovery);
 		gsr_recover_write_json(&res->rec, jw);

@@ -195,7 +195,7 @@ archive_begin(struct run *r)
 
 	job->res = r->res;
 	job->tee = &r->tee;
-	if (r->res->id.recovered) {
+	if (r->res->id.recovered || r->res->id.wal_history) {
 		/* Written here, on the main thread: the ledger is read with
 		 * SQLite and its files registered for removal on a signal. */
 		job->recovery_dir =

@@ -2173,6 +2173,340 @@ out:
 	return rc;
 }
 
+/* ---- the WAL's history alone, for a sound database --------------------- */
+
+/*
+ * Whether the WAL opened on r is sound, as SQLite would read it: a valid
+ * header of the image's page size, a commit in the valid prefix, no frame
+ * after the valid prefix that carries the header's salts (a checksum
+ * broken inside the current generation: damage, not an older
+ * generation), and no partial frame at the end.  why (size n) says what
+ * is wrong when it is not.
+ */
+static bool
+wal_sound(struct rec *r, char *why, size_t n)
+{
+	struct gsr_wal_info wi;
+
+	gsr_wal_get_info(r->wal_all, &wi);
+	if (!wi.header_ok) {
+		snprintf(why, n, "its header is not valid");
+		return false;
+	}
+	if (wi.page_size != r->in.page_size || r->in.page_size_inferred) {
+		snprintf(why, n,
+		         "its page size (%" PRIu32 ") is not the database's",
+		         wi.page_size);
+		return false;
+	}
+	if (wi.last_commit == 0 || r->wal == NULL) {
+		snprintf(why, n, "it holds no committed transaction");
+		return false;
+	}
+	if (wi.tail_bytes != 0) {
+		snprintf(why, n,
+		         "it ends in a partial frame (%" PRIu64 " bytes)",
+		         wi.tail_bytes);
+		return false;
+	}
+	for (uint32_t f = wi.n_valid + 1; f <= wi.n_slots; f++) {
+		struct gsr_wal_frame fr;
+
+		if (gsr_wal_frame(r->wal_all, f, &fr) != 0) {
+			snprintf(why, n, "frame %" PRIu32 " cannot be read", f);
+			return false;
+		}
+		if (fr.salt1 == wi.salt1 && fr.salt2 == wi.salt2) {
+			snprintf(why, n,
+			         "the checksum chain breaks at frame %" PRIu32
+			         " of its current generation",
+			         f);
+			return false;
+		}
+	}
+	return true;
+}
+
+/*
+ * Set owner[] for the leaves of table t's tree below page pgno, at level
+ * (the root is 0; leaves are at leaf_level), reading only interior pages:
+ * a b-tree's leaves are all at one depth, so the children of a page at
+ * leaf_level - 1 are leaves and need not be read.  Pages already marked
+ * in used are not read again (a cycle).  Returns 0, or -1 with an error on
+ * r->ctx.
+ */
+static int
+own_leaves(struct rec *r, uint32_t pgno, int level, int leaf_level, uint32_t t)
+{
+	const unsigned char *page;
+	unsigned char *copy = NULL;
+	struct gsr_page_hdr h;
+	uint32_t hdr_off = pgno == 1 ? 100 : 0;
+	int rc = 0;
+
+	if (pgno == 0 || pgno > r->in.n_pages || level >= GSR_BTREE_MAX_DEPTH)
+		return 0;
+	if (level == leaf_level) {
+		if (r->owner[pgno] == 0)
+			r->owner[pgno] = t + 1;
+		return 0;
+	}
+	if (bit_get(r->used, pgno))
+		return 0;
+	bit_set(r->used, pgno);
+	if ((page = gsr_pagefile_page(r->pf, pgno)) == NULL)
+		return gsr_ctx_failed(r->ctx) ? -1 : 0;
+	if (!gsr_page_hdr_parse(page, r->in.usable_size, hdr_off, &h) ||
+	    h.type != GSR_PAGE_TABLE_INTERIOR)
+		return 0;
+	/* The page is read again below each child: keep a copy. */
+	if ((copy = malloc(r->in.page_size)) == NULL)
+		return gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "out of memory");
+	memcpy(copy, page, r->in.page_size);
+	for (uint32_t i = 0; i <= h.n_cells && rc == 0; i++) {
+		uint32_t child = h.right, off;
+
+		if (i < h.n_cells) {
+			off = gsr_get_u16(copy + h.ptr_off + 2 * i);
+			if (off < h.ptr_end || off > r->in.usable_size - 4)
+				continue;
+			child = gsr_get_u32(copy + off);
+		}
+		rc = own_leaves(r, child, level + 1, leaf_level, t);
+	}
+	free(copy);
+	return rc;
+}
+
+/* The level of the leaves of the tree rooted at root, down its right
+ * edge; -1 when that edge is not a chain of table interior pages ending
+ * in a table leaf. */
+static int
+leaf_level(struct rec *r, uint32_t root)
+{
+	uint32_t p = root;
+
+	for (int level = 0; level < GSR_BTREE_MAX_DEPTH; level++) {
+		int type = gsr_btree_page_type(r->pf, p);
+		const unsigned char *page;
+		struct gsr_page_hdr h;
+
+		if (type == GSR_PAGE_TABLE_LEAF)
+			return level;
+		if (type != GSR_PAGE_TABLE_INTERIOR ||
+		    (page = gsr_pagefile_page(r->pf, p)) == NULL ||
+		    !gsr_page_hdr_parse(page, r->in.usable_size,
+		                        p == 1 ? 100 : 0, &h))
+			return -1;
+		p = h.right;
+	}
+	return -1;
+}
+
+/* A row of a CURRENT frame: its provenance, tagged with the frame. */
+static int
+wal_prov_row(void *arg, const struct gsr_row *row)
+{
+	struct rec *r = arg;
+	sqlite3_stmt *st = r->prov;
+
+	sqlite3_bind_text(st, 1, r->cur->rt->name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, row->rowid);
+	sqlite3_bind_text(st, 3, "btree", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, row->pgno);
+	sqlite3_bind_int64(st, 5, row->cell_offset);
+	sqlite3_bind_int64(st, 6, r->cur_frame);
+	sqlite3_bind_int(st, 7, row->truncated);
+	return step_done(r, r->led, st) ? 1 : 0;
+}
+
+/* The provenance of the rows on the table leaves of the WAL's CURRENT
+ * frames: the rows the -wal brought to the committed state. */
+static int
+wal_provenance(struct rec *r)
+{
+	struct gsr_wal_info wi;
+
+	gsr_wal_get_info(r->wal, &wi);
+	for (uint32_t f = 1; f <= wi.n_slots; f++) {
+		struct gsr_wal_frame fr;
+		uint32_t t;
+
+		if (gsr_wal_frame(r->wal, f, &fr) != 0 ||
+		    fr.cls != GSR_WAL_CURRENT || fr.pgno > r->in.n_pages ||
+		    (t = r->owner[fr.pgno]) == 0 ||
+		    r->tabs[t - 1].sh.without_rowid ||
+		    gsr_btree_page_type(r->pf, fr.pgno) != GSR_PAGE_TABLE_LEAF)
+			continue;
+		r->cur = &r->tabs[t - 1];
+		r->cur_frame = f;
+		if (gsr_btree_walk_table(r->ctx, r->pf, fr.pgno, wal_prov_row,
+		                         r, NULL) < 0)
+			return -1;
+	}
+	r->cur_frame = 0;
+	return 0;
+}
+
+/* Whether the live database holds the schema entry e. */
+static bool
+entry_live(sqlite3 *live, const struct entry *e)
+{
+	sqlite3_stmt *st = NULL;
+	bool found = false;
+
+	if (sqlite3_prepare_v2(live,
+	                       "SELECT 1 FROM main.sqlite_schema WHERE "
+	                       "type = ?1 AND name = ?2",
+	                       -1, &st, NULL) == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, e->type, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, e->name, -1, SQLITE_STATIC);
+		found = sqlite3_step(st) == SQLITE_ROW;
+	}
+	sqlite3_finalize(st);
+	return found;
+}
+
+int
+gsr_recover_wal_history(struct gsr_ctx *ctx, const char *image_path,
+                        const struct gsr_recover_opts *opts,
+                        const char *live_db, const char *ledger_db,
+                        struct gsr_recover_result *res, char **why)
+{
+	struct rec r = {.ctx = ctx, .opts = opts, .res = res};
+	struct gsr_walk_stats ws;
+	uint64_t size = 0;
+	double t0 = now_ms();
+	int fd = -1, wal_fd = -1, jr_fd = -1, rc = -1;
+	bool ledger = false;
+	char reason[160];
+
+	*why = NULL;
+	if (gsr_ctx_failed(ctx))
+		return -1;
+	if (opts == NULL || opts->wal_path == NULL || opts->journal_path) {
+		snprintf(reason, sizeof reason, "%s",
+		         "no -wal alone came with it");
+		goto unsound;
+	}
+	res->schema_source = "sqlite_master";
+	if (open_input(ctx, image_path, &fd, &size) ||
+	    (r.pf = gsr_pagefile_open_fd(ctx, fd, size, 0)) == NULL)
+		goto out;
+	gsr_pagefile_get_info(r.pf, &r.in);
+	res->info = r.in;
+	if (open_sidecars(&r, fd, size, &wal_fd, &jr_fd))
+		goto out;
+	if (!wal_sound(&r, reason, sizeof reason))
+		goto unsound;
+	r.used = calloc((size_t)r.in.n_pages / 8 + 1, 1);
+	r.owner = calloc((size_t)r.in.n_pages + 1, sizeof *r.owner);
+	if (r.used == NULL || r.owner == NULL) {
+		gsr_ctx_fail(ctx, GSR_ERR_NOMEM,
+		             "out of memory for %" PRIu32 " pages",
+		             r.in.n_pages);
+		goto out;
+	}
+	/* sqlite_master from page 1's tree alone: it must read whole. */
+	if (gsr_btree_walk_mark(ctx, r.pf, 1, false, r.used, master_row, &r,
+	                        &ws) < 0)
+		goto out;
+	if (ws.pages_damaged || ws.cells_damaged || r.n_ents == 0) {
+		snprintf(
+		    reason, sizeof reason, "%s",
+		    "its sqlite_master does not read whole through the -wal");
+		goto unsound;
+	}
+	res->schema_entries = (uint32_t)r.n_ents;
+	/* The live rows are SQLite's, read from the working copy: r.out is
+	 * only read (stored_row()). */
+	if ((r.out = gsr_db_open(ctx, live_db, false)) == NULL ||
+	    gsr_db_exec(ctx, r.out, "PRAGMA query_only=ON") || tables_init(&r))
+		goto out;
+	r.fits = calloc(r.n_tabs + 1, sizeof *r.fits);
+	r.scores = calloc(r.n_tabs + 1, sizeof *r.scores);
+	if (r.fits == NULL || r.scores == NULL) {
+		gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < r.n_tabs; i++) {
+		uint32_t root = r.tabs[i].rt->root;
+		int ll;
+
+		if (root == 0 || r.tabs[i].sh.without_rowid ||
+		    (ll = leaf_level(&r, root)) < 0)
+			continue;
+		if (own_leaves(&r, root, 0, ll, (uint32_t)i))
+			goto out;
+	}
+	if (ledger_open(&r, ledger_db))
+		goto out;
+	ledger = true;
+	for (size_t i = 0; i < r.n_ents; i++)
+		r.ents[i].created = entry_live(r.out, &r.ents[i]);
+	if (wal_provenance(&r) || read_history(&r, fd) || finish_schema(&r) ||
+	    gsr_db_exec(ctx, r.led, "COMMIT"))
+		goto out;
+	res->ms = now_ms() - t0;
+	rc = 0;
+	goto out;
+unsound:
+	if ((*why = strdup(reason)) == NULL)
+		gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
+	else
+		rc = 1;
+out:
+	for (size_t i = 0; i < r.n_tabs; i++) {
+		for (size_t n = 0; n <= r.tabs[i].sh.g.n_cols; n++) {
+			sqlite3_finalize(r.tabs[i].ins[n]);
+			free(n < r.tabs[i].sh.g.n_cols ? r.tabs[i].cols[n]
+			                               : NULL);
+		}
+		sqlite3_finalize(r.tabs[i].get);
+		free(r.tabs[i].ins);
+		free(r.tabs[i].cols);
+		shape_free(&r.tabs[i].sh);
+	}
+	free(r.tabs);
+	sqlite3_finalize(r.prov);
+	sqlite3_finalize(r.lrow);
+	sqlite3_finalize(r.seen);
+	if (sqlite3_close(r.out) != SQLITE_OK ||
+	    sqlite3_close(r.led) != SQLITE_OK)
+		rc = gsr_ctx_fail(ctx, GSR_ERR_INTERNAL,
+		                  "a recovery database did not close");
+	if (rc != 0 && ledger)
+		unlink(ledger_db);
+	if (rc != 0) {
+		/* Nothing of a partial run stays in res: the caller may run
+		 * the full recovery into it. */
+		gsr_recover_result_release(res);
+	}
+	gsr_schema_free(r.schema);
+	for (size_t i = 0; i < r.n_ents; i++) {
+		free(r.ents[i].type);
+		free(r.ents[i].name);
+		free(r.ents[i].tbl);
+		free(r.ents[i].sql);
+	}
+	free(r.ents);
+	free(r.used);
+	free(r.owner);
+	free(r.fits);
+	free(r.scores);
+	free(r.jbuf);
+	gsr_pagefile_close(r.pf);
+	gsr_wal_close(r.wal_all);
+	gsr_journal_close(r.jrnl);
+	if (fd >= 0)
+		close(fd);
+	if (wal_fd >= 0)
+		close(wal_fd);
+	if (jr_fd >= 0)
+		close(jr_fd);
+	return rc;
+}
+
 void
 gsr_recover_result_release(struct gsr_recover_result *res)
 {
