@@ -69,6 +69,10 @@ struct gsr_recover_table {
 	 * different values): kept in the ledger with SQLite's reason. */
 	int64_t rejected;
 	int64_t duplicates; /* orphan rows equal to a row already placed */
+	/* Rows read but withheld because their bytes contradict themselves,
+	 * the schema, the rules or an index: kept in the ledger, kind
+	 * "flagged", with the flag and the reason. */
+	int64_t flagged;
 	/* The largest entry count of the table's indexes (-1 without an
 	 * index), and index entries whose rowid has no recovered row. */
 	int64_t index_entries, index_missing;
@@ -93,7 +97,7 @@ struct gsr_recover_result {
 	int64_t rows_unplaced;
 	struct gsr_recover_table *tables;
 	size_t n_tables;
-	int64_t rows, rejected, truncated;
+	int64_t rows, rejected, truncated, flagged;
 	uint64_t pages_damaged, cells_damaged;
 	/* The WAL: frame slots, how many the current state uses (committed,
 	 * latest of their page), and the history rows found in the others
@@ -112,6 +116,11 @@ struct gsr_recover_result {
 	 * space scanned. */
 	bool carved;
 	int64_t deleted, deleted_same, deleted_truncated;
+	/* Of deleted: how each rowid was established (read from the cell,
+	 * from an index entry, inferred from page order) or not (never
+	 * imported), and rows flagged for what their bytes contradict. */
+	int64_t rowid_cell, rowid_index, rowid_page_order, rowid_unknown;
+	int64_t deleted_flagged;
 	uint64_t carve_bytes;
 	int64_t history_same; /* other versions equal to the live row */
 	double ms;
@@ -185,10 +194,12 @@ void gsr_recover_forget_ledger_files(const char *dir);
 
 /*
  * Put the deleted rows of the ledger into the recovered database out_db
- * (for rebuild --include-deleted): each at its carved rowid when it has
- * one that is free, else at a new one.  A row whose table is gone, whose
- * values include one JSON cannot give back as it was (tagged hex), or
- * that the table's constraints refuse, is not imported.  Every row's
+ * (for rebuild --include-deleted), each at the rowid established for it
+ * (rowid_from "cell", "index" or "page-order"), never at a new one.  A row
+ * that is flagged (rowid-unknown, or what its bytes contradict), whose
+ * rowid is taken, whose table is gone, whose values include one JSON
+ * cannot give back as it was (tagged hex), or that the table's
+ * constraints refuse, is not imported.  Every row's
  * ledger note says what became of it.  *imported and *refused count them.
  * Returns 0 or -1 (error on ctx).  No-op after an error.
  */
