@@ -3217,7 +3217,12 @@ gsr_recover_import_deleted(struct gsr_ctx *ctx, const char *out_db,
 				 "json_each(record) WHERE type = 'object'), flag "
 				 "FROM led.rows "
 				 "WHERE kind = 'deleted' AND tbl IS NOT NULL "
-				 "ORDER BY _rowid_")) == NULL ||
+				 /* Two versions at one rowid: a cell a freed
+				  * page still lists goes first, then a whole
+				  * cell, then a rowid from an index. */
+				 "ORDER BY (source = 'freelist' AND note LIKE "
+				 "'a cell of a freed page%') DESC, rowid_from = "
+				 "'cell' DESC, _rowid_")) == NULL ||
 	    (note = gsr_db_prepare(ctx, db,
 				   "UPDATE led.rows SET note = note || ?2 WHERE "
 				   "_rowid_ = ?1")) == NULL)
