@@ -134,11 +134,20 @@ struct gsr_recover_result {
  * which must not exist.  The recovered database gets the image's text
  * encoding, user_version and application_id when the header gives them.
  *
+ * Every row read is checked against itself, the schema and the rules
+ * (a storage class its column's declared type cannot hold, TEXT that is
+ * not UTF-8, a JSON column that does not parse, an enum value outside the
+ * rules' domain, an index whose entries at its rowid hold other keys): a
+ * live row a check contradicts is withheld from the recovered database
+ * and kept in the ledger, kind "flagged".
+ *
  * The ledger holds:
- *   provenance(tbl, rid, source, pgno, cell_offset, frame, truncated):
- *     one row per recovered row of every rowid table;
+ *   provenance(tbl, rid, source, pgno, cell_offset, frame, truncated,
+ *     rowid_from): one row per recovered row of every rowid table
+ *     (rowid_from "cell");
  *   rows(tbl, kind, source, pgno, cell_offset, frame, rowid, truncated,
- *     note, record): rows that are not live: kind "rejected" (refused by
+ *     note, record, rowid_from, flag): rows that are not live: kind
+ *     "flagged" (see above), "rejected" (refused by
  *     the table's constraints), "history" (another version of a row: on
  *     an older WAL frame (source "wal-frame", frame set), in a journal
  *     that was not played back (source "journal"), on a page a hot
@@ -146,7 +155,15 @@ struct gsr_recover_result {
  *     whose rowid holds different values in the tree), "unplaced" (on a
  *     leaf no table fits; tbl NULL), "deleted" (carved out of free space,
  *     opts->deleted: source "freelist", "freeblock" or "unallocated";
- *     rowid NULL when the cell header was overwritten).  A version equal to
+ *     when the cell header was overwritten, the rowid of the one entry
+ *     of an index on its table (live, or deleted: found by its key bytes
+ *     in index and freelist pages) that holds its key values and whose
+ *     rowid no live row has, else NULL).  rowid_from says how the rowid
+ *     was established: "cell", "index", "page-order" (not inferred by
+ *     this version) or "unknown"; flag is NULL or a comma-separated list
+ *     of "rowid-unknown", "storage-class", "not-utf8", "json-invalid",
+ *     "enum-domain" and "index-mismatch", note naming the column or
+ *     index.  A version equal to
  *     the live row is not kept, nor one already kept.  record is the values as a JSON array in the
  *     encoding of export.h;
  *   objects(type, name, tbl_name, rootpage, sql, created): the schema
@@ -175,9 +192,10 @@ bool gsr_recover_lossy(const struct gsr_recover_result *res);
  * if absent; the files must not exist):
  *   objects.jsonl     the schema entries read;
  *   provenance.jsonl  {"table","rowid","source","page","offset","frame",
- *                      "truncated"} for every recovered row;
+ *                      "truncated","rowid_from"} for every recovered row;
  *   rows.jsonl        {"table","kind","source","page","offset","frame",
- *                      "rowid","truncated","note","values":[...]} for every
+ *                      "rowid","rowid_from","flag","truncated","note",
+ *                      "values":[...]} for every
  *                      row that is not live, values in export.h's encoding;
  *   manifest.json     {"format":"gsrecover-recovery","version":1,"files":
  *                      [{"name","bytes","sha256"}...],"recovery":{res}},

@@ -487,8 +487,11 @@ convert_text(struct gsr_carver *cv, size_t n)
 		bool bad = false;
 
 		if (cv->vals[i].type == GSR_V_TEXT)
-			pos += gsr_value_utf16_to_utf8(&cv->vals[i], enc == 3,
-			                               cv->text + pos, &bad);
+			/* cv->text is still NULL when no value holds a whole
+			 * UTF-16 unit: no arithmetic on it then. */
+			pos += gsr_value_utf16_to_utf8(
+			    &cv->vals[i], enc == 3,
+			    cv->text ? cv->text + pos : NULL, &bad);
 		if (bad)
 			return 1;
 	}
@@ -1591,7 +1594,8 @@ put_varint(unsigned char *out, uint64_t v)
 		v >>= 7;
 	} while (v != 0 && n < 8);
 	for (size_t i = 0; i < n; i++)
-		out[i] = (unsigned char)(tmp[n - 1 - i] | (i + 1 < n ? 0x80 : 0));
+		out[i] =
+		    (unsigned char)(tmp[n - 1 - i] | (i + 1 < n ? 0x80 : 0));
 	return n;
 }
 
@@ -1654,7 +1658,7 @@ gsr_index_key_encode(const struct gsr_value *v, size_t n, unsigned char *sts,
 static int
 int_len(unsigned char st)
 {
-	static const signed char len[10] = { -1, 1, 2, 3, 4, 6, 8, -1, 0, 0 };
+	static const signed char len[10] = {-1, 1, 2, 3, 4, 6, 8, -1, 0, 0};
 
 	return st < 10 ? len[st] : -1;
 }
@@ -1703,7 +1707,8 @@ rowid_after_freeblock(const unsigned char *page, uint32_t usable, uint32_t c,
 		len = (int)(c + size - kend);
 	}
 	if ((uint32_t)varint_len(hsz + key_len + (size_t)len) != v ||
-	    size < v + hsz + key_len + (size_t)len || kend + (uint32_t)len > usable)
+	    size < v + hsz + key_len + (size_t)len ||
+	    kend + (uint32_t)len > usable)
 		return 0;
 	if (len == 0) {
 		/* Serial type 8 or 9 lost with it: 0 or 1 cannot be told. */
@@ -1750,8 +1755,8 @@ gsr_index_rowid_at(const unsigned char *page, uint32_t usable, uint32_t body,
 		int64_t id;
 
 		if (h0 < v || h0 - v + 4 <= h0 ||
-		    !rowid_after_freeblock(page, usable, h0 - v, h0, body, hdr, hsz,
-		                           kend, key_len, &id))
+		    !rowid_after_freeblock(page, usable, h0 - v, h0, body, hdr,
+		                           hsz, kend, key_len, &id))
 			continue;
 		if (n > 0 && id != found)
 			return 0; /* two readings: nothing */
