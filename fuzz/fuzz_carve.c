@@ -6,7 +6,12 @@
  * GPUStack-like models row (with an INTEGER PRIMARY KEY, an enum, JSON,
  * boolean and datetime checks), a loose shape that accepts anything, and
  * a one-column one, so that every path of the matcher runs.  Every byte
- * of every value delivered is touched for ASan.  `make fuzz` runs it.
+ * of every value delivered is touched for ASan, and encoded as an index
+ * key (gsr_index_key_encode()).  The index-entry reader
+ * (gsr_index_rowid_at()) is then run at every offset of the first 64
+ * pages, with the bytes there taken as a TEXT key of 1 to 8 bytes, so that
+ * every reading (whole header, freeblock header, rowid type lost) is
+ * tried on arbitrary bytes.  `make fuzz` runs it.
  */
 #include "compat.h"
 #include "carve.h"
@@ -22,12 +27,47 @@ touch(void *arg, const struct gsr_carved *c)
 	(void)arg;
 	for (size_t i = 0; i < c->n_values; i++) {
 		sum += (uint64_t)c->values[i].type + (uint64_t)c->values[i].i;
-		if (c->values[i].type == GSR_V_TEXT || c->values[i].type == GSR_V_BLOB)
+		if (c->values[i].type == GSR_V_TEXT ||
+		    c->values[i].type == GSR_V_BLOB)
 			for (size_t k = 0; k < c->values[i].n; k++)
 				sum += c->values[i].p[k];
 	}
+	{
+		unsigned char sts[64 * 9], body[256];
+		size_t sl = 0, n = c->n_values < 64 ? c->n_values : 64;
+		size_t kl = gsr_index_key_encode(c->values, n, sts, sizeof sts,
+		                                 &sl, body, sizeof body);
+
+		if (kl != (size_t)-1)
+			for (size_t k = 0; k < kl; k++)
+				sum += body[k];
+	}
 	sink += sum + c->pgno + c->offset;
 	return 0;
+}
+
+/* Every offset of the first pages as the body of an index entry. */
+static void
+index_entries(struct gsr_pagefile *pf)
+{
+	struct gsr_pagefile_info in;
+
+	gsr_pagefile_get_info(pf, &in);
+	for (uint32_t p = 1; p <= in.n_pages && p <= 64; p++) {
+		const unsigned char *page = gsr_pagefile_page(pf, p);
+
+		if (page == NULL)
+			continue;
+		for (uint32_t o = 0; o + 8 <= in.usable_size; o++) {
+			unsigned char st =
+			    (unsigned char)(13 + 2 * (1 + (page[o] & 7)));
+			int64_t id;
+
+			if (gsr_index_rowid_at(page, in.usable_size, o, &st, 1,
+			                       1 + (page[o] & 7u), &id))
+				sink += (uint64_t)id;
+		}
+	}
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -35,23 +75,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const char *const sources[] = { "HUGGING_FACE", "OLLAMA_LIBRARY", NULL };
-	static const char *const *const enums[] = { NULL, sources, NULL, NULL, NULL, NULL };
+	static const char *const sources[] = {"HUGGING_FACE", "OLLAMA_LIBRARY",
+	                                      NULL};
+	static const char *const *const enums[] = {NULL, sources, NULL,
+	                                           NULL, NULL,    NULL};
 	static const uint8_t allowed[] = {
-		GSR_ALLOW_NULL, GSR_ALLOW_TEXT, GSR_ALLOW_TEXT | GSR_ALLOW_NULL,
-		GSR_ALLOW_INT, GSR_ALLOW_TEXT | GSR_ALLOW_NULL, GSR_ALLOW_TEXT,
+	    GSR_ALLOW_NULL,
+	    GSR_ALLOW_TEXT,
+	    GSR_ALLOW_TEXT | GSR_ALLOW_NULL,
+	    GSR_ALLOW_INT,
+	    GSR_ALLOW_TEXT | GSR_ALLOW_NULL,
+	    GSR_ALLOW_TEXT,
 	};
-	static const uint8_t checks[] = { 0, 0, GSR_CHECK_JSON, GSR_CHECK_BOOL, 0,
-					  GSR_CHECK_DATETIME };
+	static const uint8_t checks[] = {
+	    0, 0, GSR_CHECK_JSON, GSR_CHECK_BOOL, 0, GSR_CHECK_DATETIME};
 	static const struct gsr_shape shapes[] = {
-		{ "models", 6, 4, 0, allowed, enums, checks },
-		{ "loose", 4, 0, -1, NULL, NULL, NULL },
-		{ "one", 1, 0, -1, NULL, NULL, NULL },
+	    {"models", 6, 4, 0, allowed, enums, checks},
+	    {"loose", 4, 0, -1, NULL, NULL, NULL},
+	    {"one", 1, 0, -1, NULL, NULL, NULL},
 	};
 	struct gsr_ctx ctx = GSR_CTX_INIT;
 	struct gsr_pagefile *pf;
 	struct gsr_carver *cv;
-	struct gsr_carve_stats st = { 0 };
+	struct gsr_carve_stats st = {0};
 
 	if (size > (4u << 20))
 		return 0;
@@ -62,6 +108,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (cv != NULL)
 		gsr_carver_image(cv, touch, NULL, &st);
 	gsr_carver_free(cv);
+	index_entries(pf);
 	gsr_pagefile_close(pf);
 	return 0;
 }

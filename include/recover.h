@@ -69,6 +69,10 @@ struct gsr_recover_table {
 	 * different values): kept in the ledger with SQLite's reason. */
 	int64_t rejected;
 	int64_t duplicates; /* orphan rows equal to a row already placed */
+	/* Rows read but withheld because their bytes contradict themselves,
+	 * the schema, the rules or an index: kept in the ledger, kind
+	 * "flagged", with the flag and the reason. */
+	int64_t flagged;
 	/* The largest entry count of the table's indexes (-1 without an
 	 * index), and index entries whose rowid has no recovered row. */
 	int64_t index_entries, index_missing;
@@ -93,7 +97,7 @@ struct gsr_recover_result {
 	int64_t rows_unplaced;
 	struct gsr_recover_table *tables;
 	size_t n_tables;
-	int64_t rows, rejected, truncated;
+	int64_t rows, rejected, truncated, flagged;
 	uint64_t pages_damaged, cells_damaged;
 	/* The WAL: frame slots, how many the current state uses (committed,
 	 * latest of their page), and the history rows found in the others
@@ -112,6 +116,11 @@ struct gsr_recover_result {
 	 * space scanned. */
 	bool carved;
 	int64_t deleted, deleted_same, deleted_truncated;
+	/* Of deleted: how each rowid was established (read from the cell,
+	 * from an index entry, inferred from page order) or not (never
+	 * imported), and rows flagged for what their bytes contradict. */
+	int64_t rowid_cell, rowid_index, rowid_page_order, rowid_unknown;
+	int64_t deleted_flagged;
 	uint64_t carve_bytes;
 	int64_t history_same; /* other versions equal to the live row */
 	double ms;
@@ -125,11 +134,20 @@ struct gsr_recover_result {
  * which must not exist.  The recovered database gets the image's text
  * encoding, user_version and application_id when the header gives them.
  *
+ * Every row read is checked against itself, the schema and the rules
+ * (a storage class its column's declared type cannot hold, TEXT that is
+ * not UTF-8, a JSON column that does not parse, an enum value outside the
+ * rules' domain, an index whose entries at its rowid hold other keys): a
+ * live row a check contradicts is withheld from the recovered database
+ * and kept in the ledger, kind "flagged".
+ *
  * The ledger holds:
- *   provenance(tbl, rid, source, pgno, cell_offset, frame, truncated):
- *     one row per recovered row of every rowid table;
+ *   provenance(tbl, rid, source, pgno, cell_offset, frame, truncated,
+ *     rowid_from): one row per recovered row of every rowid table
+ *     (rowid_from "cell");
  *   rows(tbl, kind, source, pgno, cell_offset, frame, rowid, truncated,
- *     note, record): rows that are not live: kind "rejected" (refused by
+ *     note, record, rowid_from, flag): rows that are not live: kind
+ *     "flagged" (see above), "rejected" (refused by
  *     the table's constraints), "history" (another version of a row: on
  *     an older WAL frame (source "wal-frame", frame set), in a journal
  *     that was not played back (source "journal"), on a page a hot
@@ -137,7 +155,15 @@ struct gsr_recover_result {
  *     whose rowid holds different values in the tree), "unplaced" (on a
  *     leaf no table fits; tbl NULL), "deleted" (carved out of free space,
  *     opts->deleted: source "freelist", "freeblock" or "unallocated";
- *     rowid NULL when the cell header was overwritten).  A version equal to
+ *     when the cell header was overwritten, the rowid of the one entry
+ *     of an index on its table (live, or deleted: found by its key bytes
+ *     in index and freelist pages) that holds its key values and whose
+ *     rowid no live row has, else NULL).  rowid_from says how the rowid
+ *     was established: "cell", "index", "page-order" (not inferred by
+ *     this version) or "unknown"; flag is NULL or a comma-separated list
+ *     of "rowid-unknown", "storage-class", "not-utf8", "json-invalid",
+ *     "enum-domain" and "index-mismatch", note naming the column or
+ *     index.  A version equal to
  *     the live row is not kept, nor one already kept.  record is the values as a JSON array in the
  *     encoding of export.h;
  *   objects(type, name, tbl_name, rootpage, sql, created): the schema
@@ -200,9 +226,10 @@ bool gsr_recover_lossy(const struct gsr_recover_result *res);
  * if absent; the files must not exist):
  *   objects.jsonl     the schema entries read;
  *   provenance.jsonl  {"table","rowid","source","page","offset","frame",
- *                      "truncated"} for every recovered row;
+ *                      "truncated","rowid_from"} for every recovered row;
  *   rows.jsonl        {"table","kind","source","page","offset","frame",
- *                      "rowid","truncated","note","values":[...]} for every
+ *                      "rowid","rowid_from","flag","truncated","note",
+ *                      "values":[...]} for every
  *                      row that is not live, values in export.h's encoding;
  *   manifest.json     {"format":"gsrecover-recovery","version":1,"files":
  *                      [{"name","bytes","sha256"}...],"recovery":{res}},
@@ -219,10 +246,12 @@ void gsr_recover_forget_ledger_files(const char *dir);
 
 /*
  * Put the deleted rows of the ledger into the recovered database out_db
- * (for rebuild --include-deleted): each at its carved rowid when it has
- * one that is free, else at a new one.  A row whose table is gone, whose
- * values include one JSON cannot give back as it was (tagged hex), or
- * that the table's constraints refuse, is not imported.  Every row's
+ * (for rebuild --include-deleted), each at the rowid established for it
+ * (rowid_from "cell", "index" or "page-order"), never at a new one.  A row
+ * that is flagged (rowid-unknown, or what its bytes contradict), whose
+ * rowid is taken, whose table is gone, whose values include one JSON
+ * cannot give back as it was (tagged hex), or that the table's
+ * constraints refuse, is not imported.  Every row's
  * ledger note says what became of it.  *imported and *refused count them.
  * Returns 0 or -1 (error on ctx).  No-op after an error.
  */

@@ -168,12 +168,26 @@ print_recovered(const struct gsr_recover_result *rr)
 			printf(", %" PRId64 " cut short", t->truncated);
 		if (t->rejected)
 			printf(", %" PRId64 " refused", t->rejected);
+		if (t->flagged)
+			printf(", %" PRId64 " flagged (withheld: the bytes "
+			       "contradict them)",
+			       t->flagged);
 		if (t->index_missing > 0)
 			printf(", %" PRId64
 			       " known lost (in an index, not found)",
 			       t->index_missing);
 		printf("\n");
 	}
+	if (rr->carved && rr->deleted > 0)
+		printf("  %" PRId64
+		       " deleted row(s) carved: rowid from the cell %" PRId64
+		       ", from an index %" PRId64 ", from page order %" PRId64
+		       ", unknown %" PRId64 " (flagged rowid-unknown, never "
+		       "imported); %" PRId64 " flagged for what their bytes "
+		       "contradict\n",
+		       rr->deleted, rr->rowid_cell, rr->rowid_index,
+		       rr->rowid_page_order, rr->rowid_unknown,
+		       rr->deleted_flagged);
 	if (rr->rows_unplaced)
 		printf("  %" PRId64
 		       " row(s) on leaves no table fits (kept in the "

@@ -271,13 +271,16 @@ print_text(const struct gsr_rebuild *res, const struct rebuild_opts *o)
 		       "values.\n",
 		       res->total_quarantined, res->target->name);
 	if (res->id.rec.carved && o->eo.include_deleted)
-		printf("\n--include-deleted: %" PRId64
-		       " deleted row(s) carved out of free "
-		       "space; %" PRId64
-		       " imported (each flagged in the archive's "
-		       "recovery/rows.jsonl), %" PRId64 " not.\n",
-		       res->id.rec.deleted, res->deleted_imported,
-		       res->deleted_refused);
+		printf(
+		    "\n--include-deleted: %" PRId64
+		    " deleted row(s) carved out of free "
+		    "space; %" PRId64
+		    " imported (each flagged in the archive's "
+		    "recovery/rows.jsonl), %" PRId64 " not (%" PRId64
+		    " of them "
+		    "flagged rowid-unknown: no rowid could be established).\n",
+		    res->id.rec.deleted, res->deleted_imported,
+		    res->deleted_refused, res->id.rec.rowid_unknown);
 	else if (res->id.rec.carved && res->id.rec.deleted > 0)
 		printf("\n%" PRId64
 		       " deleted row(s) were carved out of free space; the "

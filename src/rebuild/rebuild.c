@@ -408,6 +408,8 @@ gsr_rebuild_write_json(const struct gsr_rebuild *res, struct jsonw *jw)
 		jw_kint(jw, "carved", res->id.rec.deleted);
 		jw_kint(jw, "imported", res->deleted_imported);
 		jw_kint(jw, "not_imported", res->deleted_refused);
+		jw_kint(jw, "rowid_unknown", res->id.rec.rowid_unknown);
+		jw_kint(jw, "flagged", res->id.rec.deleted_flagged);
 		jw_obj_end(jw);
 	} else {
 		jw_null(jw);

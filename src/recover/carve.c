@@ -487,8 +487,11 @@ convert_text(struct gsr_carver *cv, size_t n)
 		bool bad = false;
 
 		if (cv->vals[i].type == GSR_V_TEXT)
-			pos += gsr_value_utf16_to_utf8(&cv->vals[i], enc == 3,
-			                               cv->text + pos, &bad);
+			/* cv->text is still NULL when no value holds a whole
+			 * UTF-16 unit: no arithmetic on it then. */
+			pos += gsr_value_utf16_to_utf8(
+			    &cv->vals[i], enc == 3,
+			    cv->text ? cv->text + pos : NULL, &bad);
 		if (bad)
 			return 1;
 	}
@@ -1553,4 +1556,215 @@ gsr_carve_page(struct gsr_ctx *ctx, struct gsr_pagefile *pf, uint32_t pgno,
 	rc = gsr_carver_page(cv, pgno, where, fn, arg, stats);
 	gsr_carver_free(cv);
 	return rc;
+}
+
+/* ---- index entries ------------------------------------------------------ */
+
+/* The serial type of an INTEGER as SQLite writes it (file format 4). */
+static uint64_t
+int_serial(int64_t i)
+{
+	uint64_t u;
+
+	if (i == 0 || i == 1)
+		return 8 + (uint64_t)i;
+	u = i < 0 ? ~(uint64_t)i : (uint64_t)i;
+	if (u <= 127)
+		return 1;
+	if (u <= 32767)
+		return 2;
+	if (u <= 8388607)
+		return 3;
+	if (u <= 2147483647)
+		return 4;
+	if (u <= 0x7fffffffffffULL)
+		return 5;
+	return 6;
+}
+
+static size_t
+put_varint(unsigned char *out, uint64_t v)
+{
+	unsigned char tmp[10];
+	size_t n = 0;
+
+	/* Serial types of keys fit in 8 bytes of 7 bits: no 9-byte form. */
+	do {
+		tmp[n++] = (unsigned char)(v & 0x7f);
+		v >>= 7;
+	} while (v != 0 && n < 8);
+	for (size_t i = 0; i < n; i++)
+		out[i] =
+		    (unsigned char)(tmp[n - 1 - i] | (i + 1 < n ? 0x80 : 0));
+	return n;
+}
+
+size_t
+gsr_index_key_encode(const struct gsr_value *v, size_t n, unsigned char *sts,
+                     size_t sts_cap, size_t *sts_len, unsigned char *body,
+                     size_t body_cap)
+{
+	size_t ns = 0, nb = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		uint64_t st, size;
+		unsigned char be[8];
+
+		if (v[i].truncated || v[i].encoding_error)
+			return (size_t)-1;
+		switch (v[i].type) {
+		case GSR_V_NULL:
+			st = 0;
+			break;
+		case GSR_V_INT:
+			st = int_serial(v[i].i);
+			break;
+		case GSR_V_REAL:
+			st = 7;
+			break;
+		case GSR_V_TEXT:
+			st = 13 + 2 * (uint64_t)v[i].n;
+			break;
+		default:
+			st = 12 + 2 * (uint64_t)v[i].n;
+		}
+		if (v[i].n > GSR_RECORD_MAX || ns + 9 > sts_cap)
+			return (size_t)-1;
+		ns += put_varint(sts + ns, st);
+		size = gsr_serial_size(st);
+		if (nb + size > body_cap)
+			return (size_t)-1;
+		if (v[i].type == GSR_V_INT || v[i].type == GSR_V_REAL) {
+			uint64_t u;
+
+			if (v[i].type == GSR_V_INT)
+				u = (uint64_t)v[i].i;
+			else
+				memcpy(&u, &v[i].r, sizeof u);
+			for (int k = 0; k < 8; k++)
+				be[k] = (unsigned char)(u >> (56 - 8 * k));
+			memcpy(body + nb, be + 8 - size, size);
+		} else if (size > 0) {
+			memcpy(body + nb, v[i].p, size);
+		}
+		nb += size;
+	}
+	*sts_len = ns;
+	return nb;
+}
+
+/* The length of the body of integer serial type st, or -1 when st is not
+ * an integer's. */
+static int
+int_len(unsigned char st)
+{
+	static const signed char len[10] = {-1, 1, 2, 3, 4, 6, 8, -1, 0, 0};
+
+	return st < 10 ? len[st] : -1;
+}
+
+/* The L-byte big-endian integer at p, and whether SQLite would have
+ * written it in L bytes (not fewer). */
+static bool
+read_int_minimal(const unsigned char *p, int len, int64_t *out)
+{
+	uint64_t u = (p[0] & 0x80) ? ~(uint64_t)0 : 0;
+
+	for (int i = 0; i < len; i++)
+		u = u << 8 | p[i];
+	*out = (int64_t)u;
+	return len > 0 && int_serial(*out) != 8 && int_serial(*out) != 9 &&
+	       (int)gsr_serial_size(int_serial(*out)) == len;
+}
+
+/* One reading of the entry whose key ends at kend when its cell starts at
+ * c, its first 4 bytes a freeblock header.  Returns 1 and *rowid, or 0. */
+static int
+rowid_after_freeblock(const unsigned char *page, uint32_t usable, uint32_t c,
+                      uint32_t h0, uint32_t body, const unsigned char *hdr,
+                      size_t hsz, uint32_t kend, size_t key_len, int64_t *rowid)
+{
+	uint32_t next = (uint32_t)page[c] << 8 | page[c + 1];
+	uint32_t size = (uint32_t)page[c + 2] << 8 | page[c + 3];
+	uint32_t v = h0 - c;
+	int len;
+
+	if (size < 4 || c + size > usable ||
+	    (next != 0 && (next < c + size || next + 4 > usable)))
+		return 0;
+	/* The bytes of the header the freeblock header left must agree. */
+	for (uint32_t i = c + 4 > h0 ? c + 4 : h0; i + 1 < body; i++)
+		if (page[i] != hdr[i - h0])
+			return 0;
+	if (c + 4 <= body - 1) {
+		/* The rowid's serial type survived. */
+		if ((len = int_len(page[body - 1])) < 0)
+			return 0;
+	} else {
+		/* Lost: the freeblock ends where the cell does. */
+		if (c + size < kend || c + size - kend > 8)
+			return 0;
+		len = (int)(c + size - kend);
+	}
+	if ((uint32_t)varint_len(hsz + key_len + (size_t)len) != v ||
+	    size < v + hsz + key_len + (size_t)len ||
+	    kend + (uint32_t)len > usable)
+		return 0;
+	if (len == 0) {
+		/* Serial type 8 or 9 lost with it: 0 or 1 cannot be told. */
+		if (c + 4 > body - 1)
+			return 0;
+		*rowid = page[body - 1] - 8;
+		return 1;
+	}
+	return read_int_minimal(page + kend, len, rowid) ? 1 : 0;
+}
+
+int
+gsr_index_rowid_at(const unsigned char *page, uint32_t usable, uint32_t body,
+                   const unsigned char *sts, size_t sts_len, size_t key_len,
+                   int64_t *rowid)
+{
+	unsigned char hdr[128];
+	size_t hsz = sts_len + 2;
+	uint32_t h0, kend;
+	int64_t found = 0;
+	int n = 0, len;
+
+	if (page == NULL || sts == NULL || rowid == NULL || hsz > 127 ||
+	    body < hsz || body > usable || key_len > usable - body)
+		return 0;
+	h0 = body - (uint32_t)hsz;
+	kend = body + (uint32_t)key_len;
+	hdr[0] = (unsigned char)hsz;
+	memcpy(hdr + 1, sts, sts_len);
+	if (page[h0] == hsz && !memcmp(page + h0 + 1, sts, sts_len)) {
+		/* The whole header is there. */
+		if ((len = int_len(page[body - 1])) < 0 ||
+		    kend + (uint32_t)len > usable)
+			return 0;
+		if (len == 0) {
+			*rowid = page[body - 1] - 8;
+			return 1;
+		}
+		return read_int_minimal(page + kend, len, rowid) ? 1 : 0;
+	}
+	/* The cell's first 4 bytes (its payload size, one or two bytes, and
+	 * the start of the header) are a freeblock header. */
+	for (uint32_t v = 1; v <= 2; v++) {
+		int64_t id;
+
+		if (h0 < v || h0 - v + 4 <= h0 ||
+		    !rowid_after_freeblock(page, usable, h0 - v, h0, body, hdr,
+		                           hsz, kend, key_len, &id))
+			continue;
+		if (n > 0 && id != found)
+			return 0; /* two readings: nothing */
+		found = id;
+		n++;
+	}
+	if (n == 0)
+		return 0;
+	*rowid = found;
+	return 1;
 }

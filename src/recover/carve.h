@@ -304,4 +304,41 @@ int gsr_carve_page(struct gsr_ctx *ctx, struct gsr_pagefile *pf, uint32_t pgno,
                    int (*fn)(void *arg, const struct gsr_carved *c), void *arg,
                    struct gsr_carve_stats *stats);
 
+/* ---- index entries ------------------------------------------------------
+ *
+ * An index record is the key columns' values and then the rowid.  A deleted
+ * index cell's first 4 bytes are a freeblock header (its payload size and
+ * the start of its record header), but its body, the rowid last, survives:
+ * the rowid of a carved row whose cell header was lost can be read from
+ * the entry of an index on its table, found by its key values.
+ */
+
+/*
+ * The n values v as the key of an index record, as SQLite writes it (file
+ * format 4: 0 and 1 take no body bytes): their serial types, as varints,
+ * into sts (at most sts_cap bytes; *sts_len set) and their body bytes into
+ * body (at most body_cap).  Returns the body's length, or (size_t)-1 when a
+ * value is cut short, is not valid text, or it does not fit.
+ */
+size_t gsr_index_key_encode(const struct gsr_value *v, size_t n,
+                            unsigned char *sts, size_t sts_cap, size_t *sts_len,
+                            unsigned char *body, size_t body_cap);
+
+/*
+ * The rowid of the index entry whose key body (key_len bytes, serial types
+ * sts[0..sts_len) as gsr_index_key_encode() gives them) the caller found at
+ * offset body of page (usable bytes of it may be read).  The record header
+ * must precede it: [header size][sts][the rowid's serial type], whole, or
+ * with its first bytes under a freeblock header (4 bytes from the cell's
+ * start, one or two bytes of payload size before the header) whose size
+ * and next pointer are sane and agree with the cell; when the rowid's
+ * serial type is under it, the freeblock must end where the rowid does.
+ * The rowid must be written as SQLite writes it (in the fewest bytes).
+ * Returns 1 and sets *rowid, or 0 when no reading, or two that disagree,
+ * is found.  Every offset is checked against usable.
+ */
+int gsr_index_rowid_at(const unsigned char *page, uint32_t usable,
+                       uint32_t body, const unsigned char *sts, size_t sts_len,
+                       size_t key_len, int64_t *rowid);
+
 #endif

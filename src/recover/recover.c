@@ -74,6 +74,20 @@ struct shape {
 	const char ***enums; /* per column: NULL or a NULL-terminated list */
 };
 
+/* An index of a rowid table whose keys are plain columns: it cross-checks
+ * the rows recovered, and gives carved rows their rowid. */
+struct ridx {
+	const char *name; /* the schema's */
+	size_t table;     /* in rec.tabs */
+	uint32_t root;    /* 0 when sqlite_master gave none usable */
+	bool unique;
+	size_t n_keys;
+	size_t *cols; /* the key columns' positions in the table */
+};
+
+/* At most this many key bytes are looked for in index pages. */
+#define KEY_MAX 1024
+
 /* A table of the recovered database. */
 struct rtable {
 	struct shape sh;
@@ -83,9 +97,19 @@ struct rtable {
 	sqlite3_stmt **ins;     /* by value count, 1..n_cols */
 	sqlite3_stmt *get;      /* its row at a rowid */
 	struct gsr_recover_table *rt;
+	int64_t max_rowid; /* the largest rowid known to have been used, or -1 */
+	bool max_known;
 };
 
 struct rec {
+	struct ridx *idx;
+	size_t n_idx, cap_idx;
+	/* Index entries of the trees (temp.ikeys on the ledger): insert, by
+	 * rowid, by key. */
+	sqlite3_stmt *ik_ins, *ik_rid, *ik_key;
+	sqlite3_stmt *json_ok; /* json_valid(?1) */
+	uint32_t *fl;          /* the freelist's pages */
+	size_t n_fl;
 	struct gsr_ctx *ctx;
 	const struct gsr_recover_opts *opts;
 	struct gsr_recover_result *res;
@@ -227,10 +251,12 @@ static const char ledger_sql[] =
 	"CREATE TABLE provenance(tbl TEXT NOT NULL, rid INTEGER NOT NULL,"
 	" source TEXT NOT NULL, pgno INTEGER, cell_offset INTEGER,"
 	" frame INTEGER, truncated INTEGER NOT NULL,"
+	" rowid_from TEXT NOT NULL DEFAULT 'cell',"
 	" PRIMARY KEY (tbl, rid)) WITHOUT ROWID;"
 	"CREATE TABLE rows(tbl TEXT, kind TEXT NOT NULL, source TEXT NOT NULL,"
 	" pgno INTEGER, cell_offset INTEGER, frame INTEGER, rowid INTEGER,"
-	" truncated INTEGER NOT NULL, note TEXT, record TEXT NOT NULL);"
+	" truncated INTEGER NOT NULL, note TEXT, record TEXT NOT NULL,"
+	" rowid_from TEXT NOT NULL, flag TEXT);"
 	"CREATE INDEX rows_key ON rows(tbl, rowid);"
 	"CREATE TABLE objects(type TEXT, name TEXT, tbl_name TEXT,"
 	" rootpage INTEGER, sql TEXT, created INTEGER NOT NULL);"
@@ -245,10 +271,10 @@ ledger_open(struct rec *r, const char *path)
 	    gsr_db_exec(ctx, r->led, ledger_sql) ||
 	    (r->prov = gsr_db_prepare(ctx, r->led,
 				      "INSERT OR REPLACE INTO provenance VALUES "
-				      "(?,?,?,?,?,?,?)")) == NULL ||
+				      "(?,?,?,?,?,?,?,'cell')")) == NULL ||
 	    (r->lrow = gsr_db_prepare(ctx, r->led,
 				      "INSERT INTO rows VALUES "
-				      "(?,?,?,?,?,?,?,?,?,?)")) == NULL)
+				      "(?,?,?,?,?,?,?,?,?,?,?,?)")) == NULL)
 		return -1;
 	return 0;
 }
@@ -268,10 +294,13 @@ step_done(struct rec *r, sqlite3 *db, sqlite3_stmt *st)
 	return 0;
 }
 
-/* A row that is not live: into the ledger's rows. */
+/* A row that is not live: into the ledger's rows.  rowid_from says how
+ * its rowid was established ("cell", or "unknown" when !rowid_known);
+ * flag (may be NULL) is what the bytes contradict. */
 static int
-ledger_row(struct rec *r, const char *tbl, const char *kind,
-	   const struct gsr_row *row, bool rowid_known, const char *note)
+ledger_row_flag(struct rec *r, const char *tbl, const char *kind,
+		const struct gsr_row *row, bool rowid_known, const char *note,
+		const char *flag)
 {
 	sqlite3_stmt *st = r->lrow;
 
@@ -289,7 +318,19 @@ ledger_row(struct rec *r, const char *tbl, const char *kind,
 	sqlite3_bind_int(st, 8, row->truncated);
 	sqlite3_bind_text(st, 9, note, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text64(st, 10, r->jbuf, r->jlen, SQLITE_STATIC, SQLITE_UTF8);
+	sqlite3_bind_text(st, 11, rowid_known ? "cell" : "unknown", -1,
+			  SQLITE_STATIC);
+	if (flag)
+		sqlite3_bind_text(st, 12, flag, -1, SQLITE_STATIC);
 	return step_done(r, r->led, st);
+}
+
+/* ledger_row_flag() without a flag. */
+static int
+ledger_row(struct rec *r, const char *tbl, const char *kind,
+	   const struct gsr_row *row, bool rowid_known, const char *note)
+{
+	return ledger_row_flag(r, tbl, kind, row, rowid_known, note, NULL);
 }
 
 /* ---- shapes ------------------------------------------------------------ */
@@ -993,6 +1034,237 @@ stored_row(struct rec *r, struct rtable *rt, const struct gsr_row *row,
 	return 0;
 }
 
+static bool
+is_sequence(const struct rtable *rt)
+{
+	return !strcmp(rt->sh.g.name, "sqlite_sequence");
+}
+
+/* ---- the indexes of the tables ------------------------------------------ */
+
+/* The indexes of the rowid tables whose keys are plain columns, with their
+ * root pages from sqlite_master.  Returns 0 or -1 (out of memory). */
+static int
+indexes_init(struct rec *r)
+{
+	for (size_t t = 0; t < r->n_tabs; t++) {
+		const struct gsr_table *st =
+			gsr_schema_table(r->schema, r->tabs[t].sh.g.name);
+
+		if (st == NULL || st->without_rowid)
+			continue;
+		for (size_t i = 0; i < st->n_idx; i++) {
+			const struct gsr_index *x = &st->idx[i];
+			struct ridx *ri;
+			char *list, *save = NULL;
+			bool plain = !x->partial && x->cols && *x->cols;
+
+			if (!plain)
+				continue;
+			if (gsr_grow((void **)&r->idx, &r->cap_idx, r->n_idx + 1,
+				     sizeof *r->idx))
+				return -1;
+			ri = &r->idx[r->n_idx];
+			memset(ri, 0, sizeof *ri);
+			ri->name = x->name;
+			ri->table = t;
+			ri->unique = x->unique;
+			if ((list = strdup(x->cols)) == NULL ||
+			    (ri->cols = calloc(st->n_cols + 1, sizeof *ri->cols)) == NULL) {
+				free(list);
+				return -1;
+			}
+			for (char *c = strtok_r(list, ",", &save); c && plain;
+			     c = strtok_r(NULL, ",", &save)) {
+				const struct gsr_column *col = gsr_table_column(st, c);
+
+				if (col == NULL || ri->n_keys >= st->n_cols)
+					plain = false;
+				else
+					ri->cols[ri->n_keys++] = (size_t)(col - st->cols);
+			}
+			free(list);
+			if (!plain || ri->n_keys == 0) {
+				free(ri->cols);
+				continue;
+			}
+			for (size_t e = 0; e < r->n_ents; e++)
+				if (!strcmp(r->ents[e].type, "index") &&
+				    !strcmp(r->ents[e].name, x->name) &&
+				    r->ents[e].rootpage > 0 &&
+				    r->ents[e].rootpage <= r->in.n_pages)
+					ri->root = (uint32_t)r->ents[e].rootpage;
+			r->n_idx++;
+		}
+	}
+	return 0;
+}
+
+/* The key of index ri for a row of n values at rowid (rowid_known): into
+ * key (ri->n_keys values).  False when the row does not hold it all. */
+static bool
+row_key(const struct rec *r, const struct ridx *ri, const struct gsr_value *v,
+	size_t n, int64_t rowid, bool rowid_known, struct gsr_value *key)
+{
+	int ipk = r->tabs[ri->table].sh.g.ipk;
+
+	for (size_t k = 0; k < ri->n_keys; k++) {
+		size_t c = ri->cols[k];
+
+		if ((int)c == ipk) {
+			if (!rowid_known)
+				return false;
+			memset(&key[k], 0, sizeof key[k]);
+			key[k].type = GSR_V_INT;
+			key[k].i = rowid;
+			continue;
+		}
+		if (c >= n || v[c].truncated || v[c].encoding_error)
+			return false;
+		key[k] = v[c];
+	}
+	return true;
+}
+
+static int
+ikey_entry(void *arg, const struct gsr_row *row)
+{
+	struct rec *r = ((void **)arg)[0];
+	const struct ridx *ri = ((void **)arg)[1];
+	const struct gsr_value *last;
+
+	if (row->truncated || row->n_values != ri->n_keys + 1)
+		return 0;
+	last = &row->values[ri->n_keys];
+	if (last->type != GSR_V_INT || record_json(r, row->values, ri->n_keys))
+		return gsr_ctx_failed(r->ctx) ? 1 : 0;
+	sqlite3_bind_int64(r->ik_ins, 1, (int64_t)(ri - r->idx));
+	sqlite3_bind_int64(r->ik_ins, 2, last->i);
+	sqlite3_bind_text64(r->ik_ins, 3, r->jbuf, r->jlen, SQLITE_STATIC,
+			    SQLITE_UTF8);
+	return step_done(r, r->led, r->ik_ins) ? 1 : 0;
+}
+
+/* The entries of every index tree, into temp.ikeys (index, rowid, key as
+ * JSON), for the cross-check of place_row() and the rowids of carved
+ * rows.  Returns 0 or -1. */
+static int
+read_index_trees(struct rec *r)
+{
+	if (gsr_db_exec(r->ctx, r->led,
+			"CREATE TEMP TABLE ikeys(ix INTEGER, rid INTEGER, key TEXT);"
+			"CREATE INDEX temp.ikeys_rid ON ikeys(ix, rid);"
+			"CREATE INDEX temp.ikeys_key ON ikeys(ix, key);") ||
+	    (r->ik_ins = gsr_db_prepare(r->ctx, r->led,
+					"INSERT INTO temp.ikeys VALUES (?,?,?)")) == NULL ||
+	    (r->ik_rid = gsr_db_prepare(r->ctx, r->led,
+					"SELECT key FROM temp.ikeys WHERE ix = ?1 "
+					"AND rid = ?2")) == NULL ||
+	    (r->ik_key = gsr_db_prepare(r->ctx, r->led,
+					"SELECT DISTINCT rid FROM temp.ikeys WHERE "
+					"ix = ?1 AND key = ?2 LIMIT 8")) == NULL ||
+	    (r->json_ok = gsr_db_prepare(r->ctx, r->out, "SELECT json_valid(?1)")) ==
+		    NULL)
+		return -1;
+	for (size_t i = 0; i < r->n_idx; i++) {
+		void *arg[2] = { r, &r->idx[i] };
+
+		if (r->idx[i].root == 0)
+			continue;
+		if (gsr_btree_walk_index(r->ctx, r->pf, r->idx[i].root, ikey_entry,
+					 arg, NULL) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * What the bytes of a row contradict, or NULL: a value of a storage class
+ * its column's declared type cannot hold ("storage-class"), TEXT that is
+ * not valid UTF-8 ("not-utf8"), a JSON column (declared type JSON) whose
+ * TEXT does not parse ("json-invalid"), a TEXT outside the rules' enum
+ * domain of its column ("enum-domain"), and with live, an index whose
+ * entries at the row's rowid all hold other key values ("index-mismatch").
+ * Values cut short are not judged.  note (cap bytes) says which column.
+ * Sets *err on an error recorded on ctx.
+ */
+static const char *
+row_flag(struct rec *r, const struct rtable *rt, const struct gsr_row *row,
+	 bool live, char *note, size_t cap, bool *err)
+{
+	const struct gsr_shape *g = &rt->sh.g;
+	struct gsr_value key[64];
+
+	*err = false;
+	if (is_sequence(rt))
+		return NULL;
+	for (size_t i = 0; i < row->n_values && i < g->n_cols; i++) {
+		const struct gsr_value *v = &row->values[i];
+		const char *flag = NULL;
+
+		if ((int)i == g->ipk || v->truncated)
+			continue;
+		if (v->encoding_error ||
+		    (v->type == GSR_V_TEXT &&
+		     !gsr_utf8_valid((const char *)v->p, v->n)))
+			flag = "not-utf8";
+		else if (!(g->allowed[i] & (1u << v->type)))
+			flag = "storage-class";
+		else if (v->type == GSR_V_TEXT && g->enums[i]) {
+			flag = "enum-domain";
+			for (size_t e = 0; g->enums[i][e] && flag; e++)
+				if (strlen(g->enums[i][e]) == v->n &&
+				    !memcmp(g->enums[i][e], v->p, v->n))
+					flag = NULL;
+		} else if (v->type == GSR_V_TEXT && (g->checks[i] & GSR_CHECK_JSON)) {
+			int ok;
+
+			sqlite3_bind_text64(r->json_ok, 1, (const char *)v->p, v->n,
+					    SQLITE_STATIC, SQLITE_UTF8);
+			ok = sqlite3_step(r->json_ok) == SQLITE_ROW &&
+			     sqlite3_column_int(r->json_ok, 0) == 1;
+			sqlite3_reset(r->json_ok);
+			if (!ok)
+				flag = "json-invalid";
+		}
+		if (flag) {
+			snprintf(note, cap, "%s: column %zu (%s)", flag, i + 1,
+				 rt->cols[i]);
+			return flag;
+		}
+	}
+	if (!live || rt->sh.without_rowid)
+		return NULL;
+	for (size_t x = 0; x < r->n_idx; x++) {
+		const struct ridx *ri = &r->idx[x];
+		bool any = false, match = false;
+		int rc;
+
+		if (&r->tabs[ri->table] != rt || ri->n_keys > GSR_ARRAY_LEN(key) ||
+		    !row_key(r, ri, row->values, row->n_values, row->rowid, true, key))
+			continue;
+		if (record_json(r, key, ri->n_keys)) {
+			*err = true;
+			return NULL;
+		}
+		sqlite3_bind_int64(r->ik_rid, 1, (int64_t)x);
+		sqlite3_bind_int64(r->ik_rid, 2, row->rowid);
+		while ((rc = sqlite3_step(r->ik_rid)) == SQLITE_ROW && !match) {
+			const char *k = (const char *)sqlite3_column_text(r->ik_rid, 0);
+
+			any = true;
+			match = k && strlen(k) == r->jlen && !memcmp(k, r->jbuf, r->jlen);
+		}
+		sqlite3_reset(r->ik_rid);
+		if (any && !match) {
+			snprintf(note, cap, "index-mismatch: index %s holds other key "
+				 "values for rowid %" PRId64, ri->name, row->rowid);
+			return "index-mismatch";
+		}
+	}
+	return NULL;
+}
+
 /* Report pages walked as the phase "page reader" (ctx.h): never fewer
  * than before, so that the sweep of place_orphans() takes the count of
  * leaves read from the trees on to the page count. */
@@ -1032,6 +1304,21 @@ place_row(void *arg, const struct gsr_row *row)
 		t->rejected++;
 		return ledger_row(r, t->name, "rejected", row, !rt->sh.without_rowid,
 				  note) ? 1 : 0;
+	}
+	{
+		bool err;
+		const char *flag = row_flag(r, rt, row, true, note, sizeof note, &err);
+
+		if (err)
+			return 1;
+		if (flag) {
+			/* Withheld: the bytes contradict themselves. */
+			t->flagged++;
+			return ledger_row_flag(r, t->name, "flagged", row,
+					       !rt->sh.without_rowid, note, flag)
+				       ? 1
+				       : 0;
+		}
 	}
 	if ((st = insert_stmt(r, rt, n)) == NULL)
 		return 1;
@@ -1106,12 +1393,6 @@ place_row(void *arg, const struct gsr_row *row)
 		sqlite3_bind_int64(st, 6, gsr_wal_lookup(r->wal, row->pgno));
 	sqlite3_bind_int(st, 7, row->truncated);
 	return step_done(r, r->led, st) ? 1 : 0;
-}
-
-static bool
-is_sequence(const struct rtable *rt)
-{
-	return !strcmp(rt->sh.g.name, "sqlite_sequence");
 }
 
 /* Forget what SQLite wrote into sqlite_sequence (see walk_tables()). */
@@ -1684,8 +1965,25 @@ struct kept {
 	size_t table;
 };
 
+/* A carved row without its rowid, and the key of one index on its table:
+ * the entries found for it. */
+struct pend {
+	int64_t ledger_rowid;
+	size_t ix;
+	size_t sts, body, json; /* offsets into carving.kbuf */
+	size_t sts_len, key_len, json_len;
+	size_t next; /* the next of the same prefix bucket, + 1 */
+	int64_t hits[4];
+	uint8_t n_hits;
+	bool many;
+};
+
 struct carving {
 	struct rec *r;
+	struct pend *pend; /* grouped by ledger row */
+	size_t n_pend, cap_pend;
+	unsigned char *kbuf; /* keys: serial types, bodies, JSON */
+	size_t kbuf_len, kbuf_cap;
 	struct gsr_shape *shapes;
 	size_t *table_of; /* shape -> table */
 	struct kept *kept;
@@ -1744,6 +2042,59 @@ kept_index(struct carving *cv, size_t k)
 	return 0;
 }
 
+/* Append n bytes to cv->kbuf; returns their offset, or (size_t)-1. */
+static size_t
+kbuf_add(struct carving *cv, const void *p, size_t n)
+{
+	size_t at = cv->kbuf_len;
+
+	if (gsr_grow((void **)&cv->kbuf, &cv->kbuf_cap, cv->kbuf_len + n + 1, 1))
+		return (size_t)-1;
+	if (n)
+		memcpy(cv->kbuf + at, p, n);
+	cv->kbuf_len += n;
+	return at;
+}
+
+/* Note the key of every index on table t for the carved row c, kept
+ * without its rowid as row ledger_rowid of the ledger.  Returns 0 or -1. */
+static int
+pend_add(struct carving *cv, size_t t, const struct gsr_carved *c,
+	 int64_t ledger_rowid)
+{
+	struct rec *r = cv->r;
+	struct gsr_value key[64];
+	unsigned char sts[64 * 9], body[KEY_MAX];
+
+	if (r->in.text_encoding != 1)
+		return 0; /* keys would have to be UTF-16 again */
+	for (size_t x = 0; x < r->n_idx; x++) {
+		const struct ridx *ri = &r->idx[x];
+		struct pend e = { .ledger_rowid = ledger_rowid, .ix = x };
+		size_t n;
+
+		if (ri->table != t || ri->n_keys > GSR_ARRAY_LEN(key) ||
+		    !row_key(r, ri, c->values, c->n_values, 0, false, key))
+			continue;
+		n = gsr_index_key_encode(key, ri->n_keys, sts, sizeof sts,
+					 &e.sts_len, body, sizeof body);
+		if (n == (size_t)-1 || n == 0)
+			continue;
+		e.key_len = n;
+		if (record_json(r, key, ri->n_keys))
+			return -1;
+		e.json_len = r->jlen;
+		if ((e.sts = kbuf_add(cv, sts, e.sts_len)) == (size_t)-1 ||
+		    (e.body = kbuf_add(cv, body, n)) == (size_t)-1 ||
+		    (e.json = kbuf_add(cv, r->jbuf, r->jlen)) == (size_t)-1 ||
+		    gsr_grow((void **)&cv->pend, &cv->cap_pend, cv->n_pend + 1,
+			     sizeof *cv->pend))
+			return gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "out of memory");
+		cv->pend[cv->n_pend++] = e;
+	}
+	return 0;
+}
+
 static int
 carved_row(void *arg, const struct gsr_carved *c)
 {
@@ -1775,8 +2126,23 @@ carved_row(void *arg, const struct gsr_carved *c)
 		snprintf(note + strlen(note), sizeof note - strlen(note), "; %s",
 			 c->confidence);
 	r->source = c->source;
-	if (ledger_row(r, rt->rt->name, "deleted", &row, c->rowid_known, note))
-		return 1;
+	{
+		char why[160];
+		bool err;
+		const char *flag = row_flag(r, rt, &row, false, why, sizeof why, &err);
+
+		if (err)
+			return 1;
+		if (flag)
+			snprintf(note + strlen(note), sizeof note - strlen(note),
+				 "; %s", why);
+		if (ledger_row_flag(r, rt->rt->name, "deleted", &row, c->rowid_known,
+				    note, flag))
+			return 1;
+		if (!c->rowid_known &&
+		    pend_add(cv, t, c, sqlite3_last_insert_rowid(r->led)))
+			return 1;
+	}
 	if (gsr_grow((void **)&cv->kept, &cv->cap_kept, cv->n_kept + 1,
 		     sizeof *cv->kept))
 		return gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "out of memory"), 1;
@@ -1893,6 +2259,300 @@ out:
 	return rc;
 }
 
+static void
+pend_hit(struct pend *e, int64_t id)
+{
+	for (uint8_t i = 0; i < e->n_hits; i++)
+		if (e->hits[i] == id)
+			return;
+	if (e->n_hits < GSR_ARRAY_LEN(e->hits))
+		e->hits[e->n_hits++] = id;
+	else
+		e->many = true;
+}
+
+static uint32_t
+prefix_of(const unsigned char *p, size_t k)
+{
+	uint32_t u = 0;
+
+	for (size_t i = 0; i < k; i++)
+		u = u << 8 | p[i];
+	return u * 0x9e3779b1u;
+}
+
+/* Look for every pending key in the index pages and the freelist pages of
+ * the image, in their cells and their free space alike. */
+static int
+scan_index_pages(struct carving *cv)
+{
+	struct rec *r = cv->r;
+	size_t nb = 1, *heads = NULL;
+	unsigned char *isfree = NULL;
+	int rc = -1;
+
+	while (nb < 2 * cv->n_pend)
+		nb *= 2;
+	if ((heads = calloc(4 * nb, sizeof *heads)) == NULL ||
+	    (isfree = calloc((size_t)r->in.n_pages / 8 + 1, 1)) == NULL) {
+		gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < cv->n_pend; i++) {
+		struct pend *e = &cv->pend[i];
+		size_t k = e->key_len < 4 ? e->key_len : 4;
+		size_t *h = &heads[(k - 1) * nb +
+				   (prefix_of(cv->kbuf + e->body, k) & (nb - 1))];
+
+		e->next = *h;
+		*h = i + 1;
+	}
+	for (size_t i = 0; i < r->n_fl; i++)
+		if (r->fl[i] <= r->in.n_pages)
+			bit_set(isfree, r->fl[i]);
+	for (uint32_t p = 2; p <= r->in.n_pages; p++) {
+		const unsigned char *page;
+		int type;
+
+		if (p % 1024 == 0 && gsr_ctx_check_cancel(r->ctx))
+			goto out;
+		if (!bit_get(isfree, p)) {
+			type = gsr_btree_page_type(r->pf, p);
+			if (type != GSR_PAGE_INDEX_LEAF && type != GSR_PAGE_INDEX_INTERIOR)
+				continue;
+		}
+		if ((page = gsr_pagefile_page(r->pf, p)) == NULL) {
+			if (gsr_ctx_failed(r->ctx))
+				goto out;
+			continue;
+		}
+		for (size_t k = 1; k <= 4; k++)
+			for (uint32_t o = 0; o + k <= r->in.usable_size; o++) {
+				size_t j = heads[(k - 1) * nb +
+						 (prefix_of(page + o, k) & (nb - 1))];
+
+				while (j != 0) {
+					struct pend *e = &cv->pend[j - 1];
+					int64_t id;
+
+					j = e->next;
+					if ((e->key_len < 4 ? e->key_len : 4) != k ||
+					    e->key_len > r->in.usable_size - o ||
+					    memcmp(page + o, cv->kbuf + e->body, e->key_len) ||
+					    !gsr_index_rowid_at(page, r->in.usable_size, o,
+								cv->kbuf + e->sts, e->sts_len,
+								e->key_len, &id))
+						continue;
+					pend_hit(e, id);
+				}
+			}
+	}
+	rc = 0;
+out:
+	free(heads);
+	free(isfree);
+	return rc;
+}
+
+/* Whether table rt of the recovered database has a row at rowid. */
+static int
+live_rowid(struct rec *r, struct rtable *rt, int64_t rowid, bool *live)
+{
+	struct gsr_row row = { .rowid = rowid };
+	bool same;
+
+	return stored_row(r, rt, &row, live, &same);
+}
+
+/* The largest rowid table rt is known to have used: its live rows', its
+ * sqlite_sequence entry's, and its index entries'.  -1 on error. */
+static int
+max_rowid(struct rec *r, struct rtable *rt, int64_t *out)
+{
+	struct strbuf sb = STRBUF_INIT;
+	sqlite3_stmt *st = NULL;
+	int64_t m = 0;
+
+	if (rt->max_known) {
+		*out = rt->max_rowid;
+		return 0;
+	}
+	sb_adds(&sb, "SELECT max(_rowid_) FROM main.");
+	sb_add_ident(&sb, rt->sh.g.name);
+	if (sb_str(&sb) == NULL)
+		return gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "out of memory");
+	if (sqlite3_prepare_v2(r->out, sb_str(&sb), -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int64(st, 0) > m)
+		m = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sb_release(&sb);
+	st = NULL;
+	if (sqlite3_prepare_v2(r->out, "SELECT seq FROM main.sqlite_sequence "
+			       "WHERE name = ?1", -1, &st, NULL) == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, rt->sh.g.name, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int64(st, 0) > m)
+			m = sqlite3_column_int64(st, 0);
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	for (size_t x = 0; x < r->n_idx; x++) {
+		if (&r->tabs[r->idx[x].table] != rt)
+			continue;
+		if (sqlite3_prepare_v2(r->led, "SELECT max(rid) FROM temp.ikeys "
+				       "WHERE ix = ?1", -1, &st, NULL) == SQLITE_OK) {
+			sqlite3_bind_int64(st, 1, (int64_t)x);
+			if (sqlite3_step(st) == SQLITE_ROW &&
+			    sqlite3_column_int64(st, 0) > m)
+				m = sqlite3_column_int64(st, 0);
+		}
+		sqlite3_finalize(st);
+		st = NULL;
+	}
+	rt->max_rowid = *out = m;
+	rt->max_known = true;
+	return 0;
+}
+
+/* The rowid index entry e establishes, or 0 (none) into *id; -1 on error.
+ * Entries found in the pages give rowids from 1 to the largest the table
+ * is known to have used (max_rowid()), no others: a key that is a prefix
+ * of another reads as the other's entry with a rowid of its bytes.
+ * A unique index: the one rowid its entries of that key give that no live
+ * row holds.  Another: the one rowid they give, held by no live row. */
+static int
+pend_rowid(struct carving *cv, struct pend *e, int64_t *id)
+{
+	struct rec *r = cv->r;
+	struct rtable *rt = &r->tabs[r->idx[e->ix].table];
+	int64_t found = 0;
+	size_t n = 0, all;
+	int rc;
+
+	sqlite3_bind_int64(r->ik_key, 1, (int64_t)e->ix);
+	sqlite3_bind_text64(r->ik_key, 2, (const char *)cv->kbuf + e->json,
+			    e->json_len, SQLITE_STATIC, SQLITE_UTF8);
+	while ((rc = sqlite3_step(r->ik_key)) == SQLITE_ROW)
+		pend_hit(e, sqlite3_column_int64(r->ik_key, 0));
+	sqlite3_reset(r->ik_key);
+	if (rc != SQLITE_DONE)
+		return gsr_ctx_fail(r->ctx, GSR_ERR_IO, "cannot read index entries: %s",
+				    sqlite3_errmsg(r->led));
+	if (e->many)
+		return 0;
+	{
+		int64_t m = 0;
+		uint8_t k = 0;
+
+		if (max_rowid(r, rt, &m))
+			return -1;
+		for (uint8_t i = 0; i < e->n_hits; i++)
+			if (e->hits[i] >= 1 && e->hits[i] <= m)
+				e->hits[k++] = e->hits[i];
+		e->n_hits = k;
+	}
+	all = e->n_hits;
+	for (uint8_t i = 0; i < e->n_hits; i++) {
+		bool live;
+
+		if (live_rowid(r, rt, e->hits[i], &live))
+			return -1;
+		if (!live) {
+			found = e->hits[i];
+			n++;
+		}
+	}
+	if (n == 1 && (r->idx[e->ix].unique || all == 1)) {
+		*id = found;
+		return 1;
+	}
+	return 0;
+}
+
+/* Give the carved rows without their rowid the one their index entries
+ * establish; the rest are flagged rowid-unknown. */
+static int
+establish_rowids(struct carving *cv)
+{
+	struct rec *r = cv->r;
+	sqlite3_stmt *up = NULL;
+	int rc = -1;
+
+	if (cv->n_pend > 0 && scan_index_pages(cv))
+		return -1;
+	if ((up = gsr_db_prepare(r->ctx, r->led,
+				 "UPDATE rows SET rowid = ?2, rowid_from = 'index', "
+				 "note = note || '; rowid from index ' || ?3 "
+				 "WHERE _rowid_ = ?1")) == NULL)
+		return -1;
+	for (size_t i = 0; i < cv->n_pend;) {
+		int64_t row = cv->pend[i].ledger_rowid, id = 0, got = 0;
+		const char *by = NULL;
+		bool conflict = false;
+		size_t j = i;
+
+		for (; j < cv->n_pend && cv->pend[j].ledger_rowid == row; j++) {
+			int k = pend_rowid(cv, &cv->pend[j], &got);
+
+			if (k < 0)
+				goto out;
+			if (k == 0)
+				continue;
+			if (by && got != id)
+				conflict = true;
+			id = got;
+			by = r->idx[cv->pend[j].ix].name;
+		}
+		i = j;
+		if (by == NULL || conflict)
+			continue;
+		sqlite3_bind_int64(up, 1, row);
+		sqlite3_bind_int64(up, 2, id);
+		sqlite3_bind_text(up, 3, by, -1, SQLITE_STATIC);
+		if (step_done(r, r->led, up))
+			goto out;
+	}
+	rc = gsr_db_exec(r->ctx, r->led,
+			 "UPDATE rows SET flag = CASE WHEN flag IS NULL THEN "
+			 "'rowid-unknown' ELSE flag || ',rowid-unknown' END, "
+			 "note = note || '; rowid-unknown: no cell, index entry or "
+			 "page order establishes its rowid' "
+			 "WHERE kind = 'deleted' AND rowid IS NULL");
+out:
+	sqlite3_finalize(up);
+	return rc;
+}
+
+/* The deleted rows of the ledger by how their rowid was established, and
+ * those flagged for what their bytes contradict. */
+static int
+count_deleted(struct rec *r)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if ((st = gsr_db_prepare(r->ctx, r->led,
+				 "SELECT count(*) FILTER (WHERE rowid_from = 'cell'),"
+				 " count(*) FILTER (WHERE rowid_from = 'index'),"
+				 " count(*) FILTER (WHERE rowid_from = 'page-order'),"
+				 " count(*) FILTER (WHERE rowid IS NULL),"
+				 " count(*) FILTER (WHERE flag IS NOT NULL AND"
+				 " flag <> 'rowid-unknown')"
+				 " FROM rows WHERE kind = 'deleted'")) == NULL)
+		return -1;
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		r->res->rowid_cell = sqlite3_column_int64(st, 0);
+		r->res->rowid_index = sqlite3_column_int64(st, 1);
+		r->res->rowid_page_order = sqlite3_column_int64(st, 2);
+		r->res->rowid_unknown = sqlite3_column_int64(st, 3);
+		r->res->deleted_flagged = sqlite3_column_int64(st, 4);
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 0
+				: gsr_ctx_fail(r->ctx, GSR_ERR_IO,
+					       "cannot read the ledger: %s",
+					       sqlite3_errmsg(r->led));
+}
+
 /*
  * Carve the image's free space for deleted rows of every table (carve.h)
  * into the ledger, kind "deleted", without those equal to a live row.
@@ -1930,7 +2590,7 @@ carve_deleted(struct rec *r)
 	rc = -1;
 	if ((carver = gsr_carver_new(r->ctx, r->pf, cv.shapes, n)) == NULL ||
 	    gsr_carver_image(carver, carved_row, &cv, &st) < 0 ||
-	    drop_live_copies(&cv))
+	    drop_live_copies(&cv) || establish_rowids(&cv) || count_deleted(r))
 		goto out;
 	r->res->carved = true;
 	r->res->carve_bytes = st.bytes_scanned;
@@ -1942,6 +2602,8 @@ out:
 	free(cv.kept);
 	free(cv.slots);
 	free(cv.vals);
+	free(cv.pend);
+	free(cv.kbuf);
 	return rc;
 }
 
@@ -2019,6 +2681,7 @@ sum_up(struct rec *r)
 
 		res->rows += t->rows;
 		res->rejected += t->rejected;
+		res->flagged += t->flagged;
 		res->truncated += t->truncated;
 		res->pages_damaged += t->pages_damaged;
 		res->cells_damaged += t->cells_damaged;
@@ -2079,6 +2742,8 @@ gsr_recover_run(struct gsr_ctx *ctx, const char *image_path,
 	if ((uint64_t)r.in.n_pages * r.in.page_size > ((uint64_t)1 << 30))
 		bit_set(r.used, (uint32_t)(((uint64_t)1 << 30) / r.in.page_size) + 1);
 	res->pages_freelist = (uint32_t)n_fl;
+	r.fl = fl;
+	r.n_fl = n_fl;
 	r.fits = calloc(2, sizeof *r.fits);
 	if (r.fits == NULL) {
 		gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
@@ -2106,6 +2771,12 @@ gsr_recover_run(struct gsr_ctx *ctx, const char *image_path,
 	    gsr_db_exec(ctx, r.out, "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
 			" BEGIN") ||
 	    tables_init(&r))
+		goto out;
+	if (indexes_init(&r)) {
+		gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	if (read_index_trees(&r))
 		goto out;
 	free(r.fits);
 	r.fits = calloc(r.n_tabs + 1, sizeof *r.fits);
@@ -2137,6 +2808,13 @@ out:
 		shape_free(&r.tabs[i].sh);
 	}
 	free(r.tabs);
+	for (size_t i = 0; i < r.n_idx; i++)
+		free(r.idx[i].cols);
+	free(r.idx);
+	sqlite3_finalize(r.ik_ins);
+	sqlite3_finalize(r.ik_rid);
+	sqlite3_finalize(r.ik_key);
+	sqlite3_finalize(r.json_ok);
 	sqlite3_finalize(r.prov);
 	sqlite3_finalize(r.lrow);
 	sqlite3_finalize(r.seen);
@@ -2547,6 +3225,7 @@ gsr_recover_write_json(const struct gsr_recover_result *res, struct jsonw *jw)
 	jw_kint(jw, "rows", res->rows);
 	jw_kint(jw, "rows_truncated", res->truncated);
 	jw_kint(jw, "rows_rejected", res->rejected);
+	jw_kint(jw, "rows_flagged", res->flagged);
 	jw_kint(jw, "rows_unplaced", res->rows_unplaced);
 	jw_key(jw, "wal");
 	jw_obj_begin(jw);
@@ -2569,6 +3248,14 @@ gsr_recover_write_json(const struct gsr_recover_result *res, struct jsonw *jw)
 		jw_kint(jw, "rows", res->deleted);
 		jw_kint(jw, "rows_truncated", res->deleted_truncated);
 		jw_kint(jw, "same_as_live_or_kept", res->deleted_same);
+		jw_key(jw, "rowid_from");
+		jw_obj_begin(jw);
+		jw_kint(jw, "cell", res->rowid_cell);
+		jw_kint(jw, "index", res->rowid_index);
+		jw_kint(jw, "page-order", res->rowid_page_order);
+		jw_kint(jw, "unknown", res->rowid_unknown);
+		jw_obj_end(jw);
+		jw_kint(jw, "flagged", res->deleted_flagged);
 		jw_kint(jw, "bytes_scanned", (int64_t)res->carve_bytes);
 		jw_obj_end(jw);
 	} else {
@@ -2588,6 +3275,7 @@ gsr_recover_write_json(const struct gsr_recover_result *res, struct jsonw *jw)
 		jw_kint(jw, "truncated", t->truncated);
 		jw_kint(jw, "rejected", t->rejected);
 		jw_kint(jw, "duplicates", t->duplicates);
+		jw_kint(jw, "flagged", t->flagged);
 		if (t->index_entries >= 0) {
 			jw_kint(jw, "index_entries", t->index_entries);
 			jw_kint(jw, "index_missing", t->index_missing);
@@ -2672,12 +3360,12 @@ gsr_recover_export_ledger(struct gsr_ctx *ctx, const char *ledger_db,
 		  "ORDER BY rowid" },
 		{ "provenance.jsonl",
 		  "SELECT tbl AS \"table\", rid AS rowid, source, pgno AS page, "
-		  "cell_offset AS offset, frame, truncated FROM provenance "
+		  "cell_offset AS offset, frame, truncated, rowid_from FROM provenance "
 		  "ORDER BY tbl, rid" },
 		{ "rows.jsonl",
 		  "SELECT tbl AS \"table\", kind, source, pgno AS page, "
-		  "cell_offset AS offset, frame, rowid, truncated, note, "
-		  "record AS \"values\" FROM rows ORDER BY _rowid_" },
+		  "cell_offset AS offset, frame, rowid, rowid_from, flag, "
+		  "truncated, note, record AS \"values\" FROM rows ORDER BY _rowid_" },
 	};
 	char sha[GSR_ARRAY_LEN(parts)][GSR_SHA256_HEX];
 	uint64_t bytes[GSR_ARRAY_LEN(parts)];
@@ -2784,7 +3472,8 @@ bool
 gsr_recover_lossy(const struct gsr_recover_result *res)
 {
 	if (res->pages_damaged || res->cells_damaged || res->truncated ||
-	    res->rejected || res->rows_unplaced || res->pages_other ||
+	    res->rejected || res->flagged || res->rows_unplaced ||
+	    res->pages_other ||
 	    res->info.header_pages > res->info.n_pages ||
 	    !strcmp(res->schema_source, "rules"))
 		return true;
@@ -2860,9 +3549,15 @@ gsr_recover_import_deleted(struct gsr_ctx *ctx, const char *out_db,
 	    (st = gsr_db_prepare(ctx, db,
 				 "SELECT _rowid_, tbl, rowid, record, "
 				 "json_array_length(record), (SELECT count(*) FROM "
-				 "json_each(record) WHERE type = 'object') FROM led.rows "
+				 "json_each(record) WHERE type = 'object'), flag "
+				 "FROM led.rows "
 				 "WHERE kind = 'deleted' AND tbl IS NOT NULL "
-				 "ORDER BY _rowid_")) == NULL ||
+				 /* Two versions at one rowid: a cell a freed
+				  * page still lists goes first, then a whole
+				  * cell, then a rowid from an index. */
+				 "ORDER BY (source = 'freelist' AND note LIKE "
+				 "'a cell of a freed page%') DESC, rowid_from = "
+				 "'cell' DESC, _rowid_")) == NULL ||
 	    (note = gsr_db_prepare(ctx, db,
 				   "UPDATE led.rows SET note = note || ?2 WHERE "
 				   "_rowid_ = ?1")) == NULL)
@@ -2875,13 +3570,21 @@ gsr_recover_import_deleted(struct gsr_ctx *ctx, const char *out_db,
 		char *msg = NULL;
 		int irc;
 
-		if (t == NULL || n <= 0 || (size_t)n > t->n_cols ||
-		    sqlite3_column_int(st, 5) > 0) {
+		if (sqlite3_column_type(st, 6) != SQLITE_NULL) {
+			/* Its rowid was not established, or its bytes
+			 * contradict themselves: never imported. */
+			msg = sqlite3_mprintf("; not imported: flagged %s",
+					      (const char *)sqlite3_column_text(st, 6));
+		} else if (t == NULL || n <= 0 || (size_t)n > t->n_cols ||
+			   sqlite3_column_int(st, 5) > 0 ||
+			   sqlite3_column_type(st, 2) != SQLITE_INTEGER) {
 			/* A value SQL cannot give back (tagged hex) or no
 			 * table: the row stays in the ledger only. */
 			msg = sqlite3_mprintf("; not imported: %s",
 					      t == NULL ? "no such table"
-							: "a value is not plain JSON");
+					      : sqlite3_column_type(st, 2) != SQLITE_INTEGER
+						      ? "its rowid is not established"
+						      : "a value is not plain JSON");
 		} else if ((sql = deleted_insert_sql(t, n)) == NULL ||
 			   sqlite3_prepare_v2(db, sql, -1, &ins, NULL) != SQLITE_OK) {
 			free(sql);
@@ -2890,8 +3593,7 @@ gsr_recover_import_deleted(struct gsr_ctx *ctx, const char *out_db,
 			goto out;
 		} else {
 			free(sql);
-			if (sqlite3_column_type(st, 2) == SQLITE_INTEGER)
-				sqlite3_bind_int64(ins, 1, sqlite3_column_int64(st, 2));
+			sqlite3_bind_int64(ins, 1, sqlite3_column_int64(st, 2));
 			sqlite3_bind_text(ins, 2, (const char *)sqlite3_column_text(st, 3),
 					  -1, SQLITE_TRANSIENT);
 			irc = sqlite3_step(ins);
@@ -2900,21 +3602,8 @@ gsr_recover_import_deleted(struct gsr_ctx *ctx, const char *out_db,
 				msg = sqlite3_mprintf("; imported by --include-deleted as "
 						      "rowid %lld",
 						      (long long)sqlite3_last_insert_rowid(db));
-			} else if ((irc & 0xff) == SQLITE_CONSTRAINT) {
-				/* The rowid may be taken: a new one, once. */
-				sqlite3_reset(ins);
-				sqlite3_bind_null(ins, 1);
-				irc = sqlite3_step(ins);
-				if (irc == SQLITE_DONE) {
-					(*imported)++;
-					msg = sqlite3_mprintf("; imported by --include-deleted "
-							      "as rowid %lld (its own was taken)",
-							      (long long)sqlite3_last_insert_rowid(db));
-				} else {
-					msg = sqlite3_mprintf("; not imported: %s",
-							      sqlite3_errmsg(db));
-				}
 			} else {
+				/* Its rowid taken too: never a new one. */
 				msg = sqlite3_mprintf("; not imported: %s", sqlite3_errmsg(db));
 			}
 			sqlite3_finalize(ins);
