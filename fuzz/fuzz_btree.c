@@ -6,7 +6,8 @@
  * as an index, touching every byte of every value delivered so that ASan
  * sees a value that points outside its buffer.  Then the freelist, page
  * classification and the pointer map; and the raw input is also fed to the
- * record and varint decoders.  `make fuzz` builds and runs it.
+ * record layer alone (record.h): varints, records whole and cut short, page
+ * headers, UTF-16.  `make fuzz` builds and runs it.
  *
  * The seeds in fuzz/corpus/ are small databases made with the sqlite3
  * CLI: a GPUStack-like models table (text, reals, blobs, a JSON value
@@ -18,6 +19,7 @@
 #include "compat.h"
 #include "btree.h"
 #include "pagefile.h"
+#include "record.h"
 
 #include <stdlib.h>
 
@@ -84,14 +86,36 @@ decoders(const uint8_t *data, size_t size)
 		n = gsr_record_decode(data, size, vals, 16, enc);
 		if (n > 0)
 			touch_values(vals, n < 16 ? (size_t)n : 16);
+		/* The same bytes as the first half of a longer record. */
+		n = gsr_record_decode_part(data, (size + 1) / 2, size, vals, 16,
+					   enc);
+		if (n > 0)
+			touch_values(vals, n < 16 ? (size_t)n : 16);
+	}
+	/* The bytes as a page (page 1's header at 100 too). */
+	if (size <= UINT32_MAX) {
+		struct gsr_page_hdr h;
+
+		for (uint32_t off = 0; off <= 100; off += 100) {
+			sink += (uint64_t)gsr_btree_page_check(
+				data, (uint32_t)size, (uint32_t)size, off, true);
+			if (gsr_page_hdr_parse(data, (uint32_t)size, off, &h))
+				sink += h.n_cells + h.content + h.right;
+		}
 	}
 	out = malloc(size / 2 * 3 + 1);
 	if (out != NULL) {
 		size_t len = gsr_utf16_to_utf8(data, size, size & 1, out);
+		struct gsr_value v = { .type = GSR_V_TEXT, .p = data, .n = size,
+				       .truncated = (size & 2) != 0 };
+		bool bad;
 
 		if (len != (size_t)-1)
 			for (size_t k = 0; k < len; k++)
 				sink += out[k];
+		len = gsr_value_utf16_to_utf8(&v, size & 1, out, &bad);
+		for (size_t k = 0; k < len; k++)
+			sink += v.p[k];
 		free(out);
 	}
 }

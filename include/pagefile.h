@@ -3,11 +3,18 @@
  * The forensic reader does not go through SQLite: it opens the image
  * (a file descriptor read with pread, or a buffer in memory for the
  * fuzzer and for damaged copies in the tests), decodes the 100-byte header
- * with gsr_sqlhdr_decode() and hands out pages by number.  Nothing in the
- * image is trusted: the page size comes from the header only when the
- * header is usable, and is otherwise taken from the caller's hint or
- * inferred from the pages themselves.  Damage is never an error here; it
- * is reported in struct gsr_pagefile_info and by NULL pages.
+ * with gsr_sqlhdr_decode() and hands out pages by number, and reads the
+ * structures that are the file's rather than a b-tree's: the freelist and
+ * the pointer maps.  Nothing in the image is trusted: the page size comes
+ * from the header only when the header is usable, and is otherwise taken
+ * from the caller's hint or inferred from the pages themselves.  Damage is
+ * never an error here; it is reported in struct gsr_pagefile_info and by
+ * NULL pages.
+ *
+ * Layers (see record.h): pagefile.c uses sqlhdr.h, fdio.h and record.h
+ * (the b-tree page check, varints and records, to infer the page size,
+ * reserved bytes and encoding), never the b-tree walker (btree.h), which
+ * reads its pages through this.
  *
  * Memory is bounded: one page buffer (fd mode only) whatever the size of
  * the image.
@@ -26,8 +33,8 @@ struct gsr_pagefile_info {
 	/* Pages in the image, from its size: a last partial page counts
 	 * (it reads as NULL, damaged).  At most UINT32_MAX - 1. */
 	uint32_t n_pages;
-	uint32_t header_pages; /* the header's own count; 0 without magic */
-	uint8_t reserved;      /* bytes at the end of each page */
+	uint32_t header_pages;  /* the header's own count; 0 without magic */
+	uint8_t reserved;       /* bytes at the end of each page */
 	uint32_t text_encoding; /* 1 UTF-8, 2 UTF-16le, 3 UTF-16be */
 	/* The header has the magic, a valid page size, a sane number of
 	 * reserved bytes (at least 480 usable) and a valid text encoding.
@@ -70,17 +77,17 @@ struct gsr_pagefile_info {
  * failure (recorded as GSR_ERR_NOMEM).  Free with gsr_pagefile_close().
  */
 struct gsr_pagefile *gsr_pagefile_open_fd(struct gsr_ctx *ctx, int fd,
-					  uint64_t size,
-					  uint32_t page_size_hint);
-struct gsr_pagefile *gsr_pagefile_open_mem(struct gsr_ctx *ctx,
-					   const void *buf, size_t size,
-					   uint32_t page_size_hint);
+                                          uint64_t size,
+                                          uint32_t page_size_hint);
+struct gsr_pagefile *gsr_pagefile_open_mem(struct gsr_ctx *ctx, const void *buf,
+                                           size_t size,
+                                           uint32_t page_size_hint);
 
 /* Free the pagefile (not its fd or buffer).  Accepts NULL. */
 void gsr_pagefile_close(struct gsr_pagefile *pf);
 
 void gsr_pagefile_get_info(const struct gsr_pagefile *pf,
-			   struct gsr_pagefile_info *info);
+                           struct gsr_pagefile_info *info);
 
 /*
  * Borrow page pgno (1-based), page_size bytes.  NULL when pgno is 0 or past
@@ -89,8 +96,7 @@ void gsr_pagefile_get_info(const struct gsr_pagefile *pf,
  * is recorded on the context and also gives NULL.  The pointer is valid
  * until the next call on this pagefile; the bytes must not be changed.
  */
-const unsigned char *gsr_pagefile_page(struct gsr_pagefile *pf,
-				       uint32_t pgno);
+const unsigned char *gsr_pagefile_page(struct gsr_pagefile *pf, uint32_t pgno);
 
 /*
  * An overlay: other versions of some pages, laid over the image (the
@@ -115,9 +121,9 @@ const unsigned char *gsr_pagefile_page(struct gsr_pagefile *pf,
  * whatever page_fn reads must outlive the overlay.  Accepts a NULL pf.
  */
 void gsr_pagefile_set_overlay(struct gsr_pagefile *pf,
-			      const unsigned char *(*page_fn)(void *arg,
-							      uint32_t pgno),
-			      void *arg, uint32_t n_pages);
+                              const unsigned char *(*page_fn)(void *arg,
+                                                              uint32_t pgno),
+                              void *arg, uint32_t n_pages);
 
 /* What an overlay's page_fn returns for a page it cannot read. */
 extern const unsigned char gsr_pagefile_damaged[1];
@@ -133,5 +139,38 @@ enum gsr_attach {
 
 /* True when size is a valid SQLite page size (512..65536, a power of 2). */
 bool gsr_page_size_valid(uint64_t size);
+
+/*
+ * Every page of the freelist, trunks and leaves, in chain order (a trunk,
+ * then the leaves it lists, then the next trunk), each at most once.  The
+ * walk stops at a trunk that is out of range, already met or unreadable,
+ * and after n_pages + 1 trunks; a trunk's leaf count is capped at what the
+ * page can hold, and leaves out of range or already met are left out.
+ * *pages (free() it) and *n are set to NULL and 0 first.  Returns 0, or -1
+ * on an allocation failure recorded on ctx (no-op returning -1 when ctx
+ * already holds an error).
+ */
+int gsr_freelist_pages(struct gsr_ctx *ctx, struct gsr_pagefile *pf,
+                       uint32_t **pages, size_t *n);
+
+/* Pointer-map entry types (auto-vacuum databases). */
+#define GSR_PTRMAP_ROOTPAGE 1
+#define GSR_PTRMAP_FREEPAGE 2
+#define GSR_PTRMAP_OVERFLOW1 3
+#define GSR_PTRMAP_OVERFLOW2 4
+#define GSR_PTRMAP_BTREE 5
+
+/* True when the image has pointer-map pages (header field autovacuum is
+ * non-zero) and pgno is one of them. */
+bool gsr_ptrmap_is_map_page(const struct gsr_pagefile *pf, uint32_t pgno);
+
+/*
+ * The pointer-map entry of page pgno: its type (GSR_PTRMAP_*) and parent
+ * page.  Returns 0, or -1 when the image has no pointer map, pgno has no
+ * entry (page 1, a map page, out of range), the map page is unreadable or
+ * the entry's type is not 1..5.
+ */
+int gsr_ptrmap_get(struct gsr_pagefile *pf, uint32_t pgno, uint8_t *type,
+                   uint32_t *parent);
 
 #endif

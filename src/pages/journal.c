@@ -24,7 +24,7 @@
 #define PENDING_BYTE 0x40000000u
 
 static const unsigned char journal_magic[8] = {
-	0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7,
+    0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7,
 };
 
 /* A segment with at least one record. */
@@ -60,8 +60,8 @@ struct gsr_journal {
 static ssize_t
 read_at(struct gsr_journal *j, void *dst, size_t n, uint64_t off)
 {
-	return gsr_read_at(j->ctx, j->fd, j->mem, j->size, dst, n,
-			   off, "the journal");
+	return gsr_read_at(j->ctx, j->fd, j->mem, j->size, dst, n, off,
+	                   "the journal");
 }
 
 /* The whole record at off (inside the file, checked by the caller) whose
@@ -109,8 +109,7 @@ ent_cmp(const void *a, const void *b)
 /* Take the first header's own fields (at h, GSR_JOURNAL_HDR_SIZE bytes)
  * into the info; header_ok when they are usable. */
 static void
-first_header(struct gsr_journal_info *in, const unsigned char *h,
-	     uint32_t hint)
+first_header(struct gsr_journal_info *in, const unsigned char *h, uint32_t hint)
 {
 	uint32_t ps = gsr_get_u32(h + 24), sector = gsr_get_u32(h + 20);
 
@@ -137,7 +136,7 @@ first_header(struct gsr_journal_info *in, const unsigned char *h,
  */
 static int
 play_segment(struct gsr_journal *j, const struct segment *seg,
-	     struct jrn_ent **ents, size_t *n_ents, size_t *cap)
+             struct jrn_ent **ents, size_t *n_ents, size_t *cap)
 {
 	struct gsr_journal_info *in = &j->info;
 	uint32_t lock_page = PENDING_BYTE / in->page_size + 1;
@@ -175,8 +174,8 @@ play_segment(struct gsr_journal *j, const struct segment *seg,
 		}
 		if (gsr_grow((void **)ents, cap, *n_ents + 1, sizeof **ents))
 			return gsr_ctx_fail(j->ctx, GSR_ERR_NOMEM,
-					    "out of memory reading the "
-					    "journal");
+			                    "out of memory reading the "
+			                    "journal");
 		(*ents)[*n_ents].pgno = pgno;
 		(*ents)[*n_ents].rec = rec_no;
 		(*n_ents)++;
@@ -223,10 +222,10 @@ scan(struct gsr_journal *j, uint32_t hint, struct jrn_ent **ents,
 			if (j->mem == NULL) {
 				j->buf = malloc((size_t)j->rec_size);
 				if (j->buf == NULL)
-					return gsr_ctx_fail(j->ctx,
-						GSR_ERR_NOMEM,
-						"out of memory reading the "
-						"journal");
+					return gsr_ctx_fail(
+					    j->ctx, GSR_ERR_NOMEM,
+					    "out of memory reading the "
+					    "journal");
 			}
 		}
 		/* The header is padded to a sector, which must be there. */
@@ -241,18 +240,18 @@ scan(struct gsr_journal *j, uint32_t hint, struct jrn_ent **ents,
 		avail = (size - seg.start) / j->rec_size;
 		n = nrec == GSR_JOURNAL_NREC_ALL || nrec > avail ? avail : nrec;
 		if (nrec == GSR_JOURNAL_NREC_ALL
-			    ? (size - seg.start) % j->rec_size != 0
-			    : nrec > avail)
+		        ? (size - seg.start) % j->rec_size != 0
+		        : nrec > avail)
 			in->truncated = true;
 		if (n > UINT32_MAX - 1 - (uint64_t)in->n_records)
 			n = UINT32_MAX - 1 - (uint64_t)in->n_records;
 		seg.n = (uint32_t)n;
 		if (seg.n > 0) {
 			if (gsr_grow((void **)&j->segs, &j->cap_segs,
-				     j->n_segs + 1, sizeof *j->segs))
+			             j->n_segs + 1, sizeof *j->segs))
 				return gsr_ctx_fail(j->ctx, GSR_ERR_NOMEM,
-						    "out of memory reading "
-						    "the journal");
+				                    "out of memory reading "
+				                    "the journal");
 			j->segs[j->n_segs++] = seg;
 			in->n_records += seg.n;
 			if (play_segment(j, &seg, ents, n_ents, &cap))
@@ -288,7 +287,7 @@ build_index(struct gsr_journal *j, struct jrn_ent *ents, size_t n)
 
 static struct gsr_journal *
 journal_open(struct gsr_ctx *ctx, int fd, const unsigned char *mem,
-	     uint64_t size, uint32_t hint)
+             uint64_t size, uint32_t hint)
 {
 	struct gsr_journal *j = NULL;
 	struct jrn_ent *ents = NULL;
@@ -300,7 +299,7 @@ journal_open(struct gsr_ctx *ctx, int fd, const unsigned char *mem,
 	j = calloc(1, sizeof *j);
 	if (j == NULL) {
 		gsr_ctx_fail(ctx, GSR_ERR_NOMEM,
-			     "out of memory opening the journal");
+		             "out of memory opening the journal");
 		goto out;
 	}
 	j->ctx = ctx;
@@ -324,7 +323,7 @@ out:
 
 struct gsr_journal *
 gsr_journal_open_fd(struct gsr_ctx *ctx, int fd, uint64_t size,
-		    uint32_t page_size_hint)
+                    uint32_t page_size_hint)
 {
 	/* Offsets go to pread as off_t. */
 	if (size > INT64_MAX)
@@ -334,14 +333,14 @@ gsr_journal_open_fd(struct gsr_ctx *ctx, int fd, uint64_t size,
 
 struct gsr_journal *
 gsr_journal_open_mem(struct gsr_ctx *ctx, const void *buf, size_t size,
-		     uint32_t page_size_hint)
+                     uint32_t page_size_hint)
 {
 	static const unsigned char empty[1];
 
 	if (buf == NULL)
 		size = 0;
 	return journal_open(ctx, -1, buf != NULL ? buf : empty, size,
-			    page_size_hint);
+	                    page_size_hint);
 }
 
 void
@@ -356,8 +355,7 @@ gsr_journal_close(struct gsr_journal *j)
 }
 
 void
-gsr_journal_get_info(const struct gsr_journal *j,
-		     struct gsr_journal_info *info)
+gsr_journal_get_info(const struct gsr_journal *j, struct gsr_journal_info *info)
 {
 	*info = j->info;
 }
@@ -385,7 +383,7 @@ gsr_journal_lookup(const struct gsr_journal *j, uint32_t pgno)
 
 int
 gsr_journal_record(struct gsr_journal *j, uint32_t rec_no,
-		   struct gsr_journal_record *out)
+                   struct gsr_journal_record *out)
 {
 	const struct gsr_journal_info *in;
 	const struct segment *seg;
@@ -416,10 +414,10 @@ gsr_journal_record(struct gsr_journal *j, uint32_t rec_no,
 	out->cksum = gsr_get_u32(r + 4 + in->page_size);
 	out->segment = seg->seg_no;
 	out->offset = off;
-	out->cksum_ok = record_cksum(seg->nonce, r + 4, in->page_size) ==
-			out->cksum;
+	out->cksum_ok =
+	    record_cksum(seg->nonce, r + 4, in->page_size) == out->cksum;
 	out->valid = out->cksum_ok && out->pgno != 0 &&
-		     (in->stop_record == 0 || rec_no < in->stop_record);
+	             (in->stop_record == 0 || rec_no < in->stop_record);
 	out->page = r + 4;
 	return 0;
 }
@@ -455,7 +453,7 @@ gsr_journal_attach(struct gsr_pagefile *pf, struct gsr_journal *j)
 	gsr_pagefile_set_overlay(pf, NULL, NULL, 0);
 	gsr_pagefile_get_info(pf, &pin);
 	cap = pin.n_pages > j->info.max_valid_pgno ? pin.n_pages
-						   : j->info.max_valid_pgno;
+	                                           : j->info.max_valid_pgno;
 	n_pages = j->info.initial_pages < cap ? j->info.initial_pages : cap;
 	gsr_pagefile_set_overlay(pf, journal_page, j, n_pages);
 	return GSR_ATTACH_OK;

@@ -1,7 +1,10 @@
-/* pagefile.c -- a database image read page by page (see pagefile.h).
+/* pagefile.c -- a database image read page by page, its freelist and its
+ * pointer map (see pagefile.h).
  *
  * Offsets are those of the SQLite file format document, sections 1.2
- * (pages) and 1.3 (the database header).
+ * (pages), 1.3 (the database header), 1.4 (the freelist) and 1.7 (pointer
+ * maps).  The bytes of b-tree pages and records that the inference of the
+ * page size, reserved bytes and encoding looks at are decoded by record.c.
  */
 #include "compat.h"
 #include "pagefile.h"
@@ -13,8 +16,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "btree.h"
+#include "record.h"
 #include "sqlhdr.h"
+#include "strbuf.h"
 
 #define PAGE_MIN 512u
 #define PAGE_MAX 65536u
@@ -23,6 +27,9 @@
 #define INFER_WINDOW ((uint64_t)32 << 20)
 #define INFER_SIZES 8 /* 512 << 0 .. 512 << 7 */
 #define DEFAULT_PAGE 4096u
+/* The page holding the byte at 1 GiB is never used (section 1.3.2's
+ * "lock-byte page"); the pointer map skips it. */
+#define PENDING_BYTE 0x40000000u
 /* Fewer usable bytes than this are invalid (file format, section 1.3.4). */
 #define USABLE_MIN 480u
 /* The reserved bytes and the text encoding are inferred from at most this
@@ -56,8 +63,8 @@ gsr_page_size_valid(uint64_t size)
 static ssize_t
 read_at(struct gsr_pagefile *pf, void *dst, size_t n, uint64_t off)
 {
-	return gsr_read_at(pf->ctx, pf->fd, pf->mem, pf->size, dst, n,
-			   off, "the database");
+	return gsr_read_at(pf->ctx, pf->fd, pf->mem, pf->size, dst, n, off,
+	                   "the database");
 }
 
 /*
@@ -70,7 +77,7 @@ read_at(struct gsr_pagefile *pf, void *dst, size_t n, uint64_t off)
 static int
 infer_page_size(struct gsr_pagefile *pf, uint32_t *page_size)
 {
-	uint64_t score[INFER_SIZES] = { 0 }, best = 0;
+	uint64_t score[INFER_SIZES] = {0}, best = 0;
 	uint64_t window = pf->size < INFER_WINDOW ? pf->size : INFER_WINDOW;
 	unsigned char *chunk = NULL;
 	int rc = -1;
@@ -80,7 +87,7 @@ infer_page_size(struct gsr_pagefile *pf, uint32_t *page_size)
 		chunk = malloc(PAGE_MAX);
 		if (chunk == NULL) {
 			gsr_ctx_fail(pf->ctx, GSR_ERR_NOMEM,
-				     "out of memory inferring the page size");
+			             "out of memory inferring the page size");
 			goto out;
 		}
 	}
@@ -107,7 +114,7 @@ infer_page_size(struct gsr_pagefile *pf, uint32_t *page_size)
 				uint32_t hdr = off + po == 0 ? 100 : 0;
 
 				if (gsr_btree_page_check(p + po, ps, ps, hdr,
-							 true) != 0)
+				                         true) != 0)
 					score[k]++;
 			}
 		}
@@ -148,7 +155,6 @@ header_fields(struct gsr_pagefile_info *in, const struct gsr_sqlhdr *h)
 		in->header_ok = false;
 }
 
-
 /*
  * When the header cannot say them: the reserved bytes at the end of each
  * page, and the text encoding, from the leaf pages themselves.
@@ -168,10 +174,11 @@ infer_layout(struct gsr_pagefile *pf, bool reserved, bool encoding)
 {
 	struct gsr_pagefile_info *in = &pf->info;
 	uint32_t ps = in->page_size, leaves = 0;
-	uint64_t votes[256] = { 0 }, zero_even = 0, zero_odd = 0, text = 0;
+	uint64_t votes[256] = {0}, zero_even = 0, zero_odd = 0, text = 0;
 	struct gsr_value vals[64];
 
-	for (uint32_t pgno = 1; pgno <= in->n_pages && leaves < INFER_LEAVES; pgno++) {
+	for (uint32_t pgno = 1; pgno <= in->n_pages && leaves < INFER_LEAVES;
+	     pgno++) {
 		const unsigned char *p = gsr_pagefile_page(pf, pgno);
 		uint32_t hdr = pgno == 1 ? 100 : 0, best_off = 0, best_end = 0;
 		uint16_t n_cells;
@@ -196,26 +203,30 @@ infer_layout(struct gsr_pagefile *pf, bool reserved, bool encoding)
 			if (l1 == 0)
 				continue;
 			if (t == GSR_PAGE_TABLE_LEAF &&
-			    (l2 = gsr_varint_get(p + off + l1, p + ps, &rowid)) == 0)
+			    (l2 = gsr_varint_get(p + off + l1, p + ps,
+			                         &rowid)) == 0)
 				continue;
 			/* Whole in the page (no overflow, whatever the
-			 * reserved bytes): its end is certain. */
+			 * reserved bytes: at most the largest local part
+			 * of the smallest usable size): its end is certain. */
 			if (payload > ps - off - (uint32_t)(l1 + l2) ||
-			    payload > (t == GSR_PAGE_TABLE_LEAF
-					       ? ps - 255 - 35
-					       : (ps - 255 - 12) * 64 / 255 - 23))
+			    payload > gsr_max_local(ps - 255,
+			                            t == GSR_PAGE_TABLE_LEAF))
 				continue;
 			if (off > best_off) {
 				best_off = off;
-				best_end = off + (uint32_t)(l1 + l2) + (uint32_t)payload;
+				best_end = off + (uint32_t)(l1 + l2) +
+				           (uint32_t)payload;
 			}
 			if (!encoding || t != GSR_PAGE_TABLE_LEAF)
 				continue;
-			nv = gsr_record_decode(p + off + l1 + l2, (size_t)payload, vals,
-					       GSR_ARRAY_LEN(vals), 1);
-			for (int v = 0; v < nv && v < (int)GSR_ARRAY_LEN(vals); v++) {
-				if (vals[v].type != GSR_V_TEXT || vals[v].n < 4 ||
-				    vals[v].n % 2)
+			nv = gsr_record_decode(p + off + l1 + l2,
+			                       (size_t)payload, vals,
+			                       GSR_ARRAY_LEN(vals), 1);
+			for (int v = 0; v < nv && v < (int)GSR_ARRAY_LEN(vals);
+			     v++) {
+				if (vals[v].type != GSR_V_TEXT ||
+				    vals[v].n < 4 || vals[v].n % 2)
 					continue;
 				text += vals[v].n;
 				for (size_t k = 0; k < vals[v].n; k++)
@@ -227,7 +238,8 @@ infer_layout(struct gsr_pagefile *pf, bool reserved, bool encoding)
 					}
 			}
 		}
-		if (best_end > 0 && ps - best_end <= 255 && ps - best_end <= ps - USABLE_MIN)
+		if (best_end > 0 && ps - best_end <= 255 &&
+		    ps - best_end <= ps - USABLE_MIN)
 			votes[ps - best_end]++;
 	}
 	if (reserved) {
@@ -252,11 +264,11 @@ infer_layout(struct gsr_pagefile *pf, bool reserved, bool encoding)
 
 static struct gsr_pagefile *
 pagefile_open(struct gsr_ctx *ctx, int fd, const unsigned char *mem,
-	      uint64_t size, uint32_t hint)
+              uint64_t size, uint32_t hint)
 {
 	struct gsr_pagefile *pf = NULL;
 	struct gsr_pagefile_info *in;
-	unsigned char hdr[GSR_SQLHDR_SIZE] = { 0 };
+	unsigned char hdr[GSR_SQLHDR_SIZE] = {0};
 	struct gsr_sqlhdr h;
 	ssize_t got;
 	bool magic;
@@ -268,7 +280,7 @@ pagefile_open(struct gsr_ctx *ctx, int fd, const unsigned char *mem,
 	pf = calloc(1, sizeof *pf);
 	if (pf == NULL) {
 		gsr_ctx_fail(ctx, GSR_ERR_NOMEM,
-			     "out of memory opening the database");
+		             "out of memory opening the database");
 		goto out;
 	}
 	pf->ctx = ctx;
@@ -303,15 +315,18 @@ pagefile_open(struct gsr_ctx *ctx, int fd, const unsigned char *mem,
 	in->usable_size = in->page_size;
 	if (!in->header_ok) {
 		/* What a usable header would have said, from the pages. */
-		bool reserved = !(magic && in->page_size - h.reserved >= USABLE_MIN);
-		bool encoding = !(magic && h.text_encoding >= 1 && h.text_encoding <= 3);
+		bool reserved =
+		    !(magic && in->page_size - h.reserved >= USABLE_MIN);
+		bool encoding =
+		    !(magic && h.text_encoding >= 1 && h.text_encoding <= 3);
 
 		if (mem == NULL && (pf->buf = malloc(in->page_size)) == NULL) {
 			gsr_ctx_fail(ctx, GSR_ERR_NOMEM,
-				     "out of memory opening the database");
+			             "out of memory opening the database");
 			goto out;
 		}
-		if ((reserved || encoding) && infer_layout(pf, reserved, encoding))
+		if ((reserved || encoding) &&
+		    infer_layout(pf, reserved, encoding))
 			goto out;
 		pf->buf_pgno = 0;
 	}
@@ -322,7 +337,7 @@ pagefile_open(struct gsr_ctx *ctx, int fd, const unsigned char *mem,
 		pf->buf = malloc(in->page_size);
 		if (pf->buf == NULL) {
 			gsr_ctx_fail(ctx, GSR_ERR_NOMEM,
-				     "out of memory opening the database");
+			             "out of memory opening the database");
 			goto out;
 		}
 	}
@@ -337,7 +352,7 @@ out:
 
 struct gsr_pagefile *
 gsr_pagefile_open_fd(struct gsr_ctx *ctx, int fd, uint64_t size,
-		     uint32_t page_size_hint)
+                     uint32_t page_size_hint)
 {
 	/* Offsets go to pread as off_t. */
 	if (size > INT64_MAX)
@@ -347,14 +362,14 @@ gsr_pagefile_open_fd(struct gsr_ctx *ctx, int fd, uint64_t size,
 
 struct gsr_pagefile *
 gsr_pagefile_open_mem(struct gsr_ctx *ctx, const void *buf, size_t size,
-		      uint32_t page_size_hint)
+                      uint32_t page_size_hint)
 {
 	static const unsigned char empty[1];
 
 	if (buf == NULL)
 		size = 0;
 	return pagefile_open(ctx, -1, buf != NULL ? buf : empty, size,
-			     page_size_hint);
+	                     page_size_hint);
 }
 
 void
@@ -368,7 +383,7 @@ gsr_pagefile_close(struct gsr_pagefile *pf)
 
 void
 gsr_pagefile_get_info(const struct gsr_pagefile *pf,
-		      struct gsr_pagefile_info *info)
+                      struct gsr_pagefile_info *info)
 {
 	*info = pf->info;
 }
@@ -408,9 +423,9 @@ gsr_pagefile_page(struct gsr_pagefile *pf, uint32_t pgno)
 
 void
 gsr_pagefile_set_overlay(struct gsr_pagefile *pf,
-			 const unsigned char *(*page_fn)(void *arg,
-							 uint32_t pgno),
-			 void *arg, uint32_t n_pages)
+                         const unsigned char *(*page_fn)(void *arg,
+                                                         uint32_t pgno),
+                         void *arg, uint32_t n_pages)
 {
 	struct gsr_pagefile_info *in;
 	const unsigned char *p1;
@@ -439,4 +454,145 @@ gsr_pagefile_set_overlay(struct gsr_pagefile *pf,
 	in->text_encoding = 1;
 	header_fields(in, &h);
 	in->usable_size = in->page_size - in->reserved;
+}
+
+/* ---- the pointer map ------------------------------------------------ */
+
+/* The pointer-map page holding pgno's entry (section 1.7), pgno >= 2. */
+static uint32_t
+ptrmap_page_of(const struct gsr_pagefile_info *in, uint32_t pgno)
+{
+	uint64_t per = in->usable_size / 5 + 1;
+	uint64_t map = (uint64_t)(pgno - 2) / per * per + 2;
+
+	if (map == PENDING_BYTE / in->page_size + 1)
+		map++;
+	return (uint32_t)map;
+}
+
+static bool
+is_map_page(const struct gsr_pagefile_info *in, uint32_t pgno)
+{
+	return in->autovacuum != 0 && pgno >= 2 &&
+	       ptrmap_page_of(in, pgno) == pgno;
+}
+
+bool
+gsr_ptrmap_is_map_page(const struct gsr_pagefile *pf, uint32_t pgno)
+{
+	return pgno <= pf->info.n_pages && is_map_page(&pf->info, pgno);
+}
+
+int
+gsr_ptrmap_get(struct gsr_pagefile *pf, uint32_t pgno, uint8_t *type,
+               uint32_t *parent)
+{
+	struct gsr_pagefile_info in;
+	const unsigned char *p;
+	uint32_t map;
+	uint64_t off;
+
+	gsr_pagefile_get_info(pf, &in);
+	if (in.autovacuum == 0 || pgno < 3 || pgno > in.n_pages ||
+	    is_map_page(&in, pgno))
+		return -1;
+	map = ptrmap_page_of(&in, pgno);
+	if (pgno < map)
+		return -1; /* the lock-byte page just before a shifted map */
+	off = (uint64_t)(pgno - map - 1) * 5;
+	if (off + 5 > in.usable_size)
+		return -1;
+	p = gsr_pagefile_page(pf, map);
+	if (p == NULL || p[off] < GSR_PTRMAP_ROOTPAGE ||
+	    p[off] > GSR_PTRMAP_BTREE)
+		return -1;
+	*type = p[off];
+	*parent = gsr_get_u32(p + off + 1);
+	return 0;
+}
+
+/* ---- the freelist --------------------------------------------------- */
+
+/* Bit pgno of map (one bit per page, 1..n_pages; the caller checks the
+ * range first): returns the old bit and sets it. */
+static bool
+bit_test_set(unsigned char *map, uint32_t pgno)
+{
+	unsigned char m = (unsigned char)(1u << (pgno & 7));
+	bool old = (map[pgno >> 3] & m) != 0;
+
+	map[pgno >> 3] |= m;
+	return old;
+}
+
+static int
+push_page(struct gsr_ctx *ctx, uint32_t **v, size_t *n, size_t *cap,
+          uint32_t pgno)
+{
+	if (gsr_grow((void **)v, cap, *n + 1, sizeof **v))
+		return gsr_ctx_fail(ctx, GSR_ERR_NOMEM,
+		                    "out of memory reading the freelist");
+	(*v)[(*n)++] = pgno;
+	return 0;
+}
+
+int
+gsr_freelist_pages(struct gsr_ctx *ctx, struct gsr_pagefile *pf,
+                   uint32_t **pages, size_t *n)
+{
+	struct gsr_pagefile_info in;
+	unsigned char *seen = NULL;
+	uint32_t *out = NULL, trunk;
+	size_t n_out = 0, cap = 0;
+	int rc = -1;
+
+	*pages = NULL;
+	*n = 0;
+	if (gsr_ctx_failed(ctx))
+		return -1;
+	gsr_pagefile_get_info(pf, &in);
+	seen = calloc((size_t)in.n_pages / 8 + 1, 1);
+	if (seen == NULL) {
+		gsr_ctx_fail(ctx, GSR_ERR_NOMEM,
+		             "out of memory reading the freelist");
+		goto out;
+	}
+	trunk = in.freelist_trunk;
+	for (uint64_t hops = 0; trunk != 0 && hops <= in.n_pages; hops++) {
+		const unsigned char *p;
+		uint32_t count, max = (in.usable_size - 8) / 4;
+
+		if (trunk > in.n_pages || bit_test_set(seen, trunk))
+			break;
+		if (push_page(ctx, &out, &n_out, &cap, trunk))
+			goto out;
+		p = gsr_pagefile_page(pf, trunk);
+		if (p == NULL) {
+			if (gsr_ctx_failed(ctx))
+				goto out;
+			break;
+		}
+		count = gsr_get_u32(p + 4);
+		if (count > max)
+			count = max;
+		/* p stays valid: nothing below reads a page. */
+		for (uint32_t i = 0; i < count; i++) {
+			uint32_t leaf = gsr_get_u32(p + 8 + 4 * i);
+
+			if (leaf == 0 || leaf > in.n_pages ||
+			    bit_test_set(seen, leaf))
+				continue;
+			if (push_page(ctx, &out, &n_out, &cap, leaf))
+				goto out;
+		}
+		trunk = gsr_get_u32(p);
+	}
+	*pages = out;
+	*n = n_out;
+	out = NULL;
+	rc = 0;
+out:
+	free(out);
+	free(seen);
+	return rc;
 }

@@ -52,20 +52,20 @@ gsr_sqlhdr_journal(const struct gsr_sqlhdr *h)
 	return h->write_version == 2 && h->read_version == 2 ? "wal" : "delete";
 }
 
-#define PROBLEM(...)                                                    \
-	do {                                                            \
-		struct strbuf sb_ = STRBUF_INIT;                        \
-		sb_addf(&sb_, __VA_ARGS__);                             \
-		if (!sb_.failed)                                        \
-			sv_push_owned(problems, sb_detach(&sb_));       \
-		else                                                    \
-			sb_release(&sb_);                               \
-		n++;                                                    \
+#define PROBLEM(...)                                                           \
+	do {                                                                   \
+		struct strbuf sb_ = STRBUF_INIT;                               \
+		sb_addf(&sb_, __VA_ARGS__);                                    \
+		if (!sb_.failed)                                               \
+			sv_push_owned(problems, sb_detach(&sb_));              \
+		else                                                           \
+			sb_release(&sb_);                                      \
+		n++;                                                           \
 	} while (0)
 
 int
 gsr_sqlhdr_check(const struct gsr_sqlhdr *h, uint64_t file_size,
-		 struct strvec *problems)
+                 struct strvec *problems)
 {
 	int n = 0;
 	uint32_t ps = h->page_size;
@@ -77,43 +77,51 @@ gsr_sqlhdr_check(const struct gsr_sqlhdr *h, uint64_t file_size,
 	if (h->write_version < 1 || h->write_version > 2 ||
 	    h->read_version < 1 || h->read_version > 2)
 		PROBLEM("header: invalid file format versions %u/%u",
-			h->write_version, h->read_version);
+		        h->write_version, h->read_version);
 	if (ps - h->reserved < 480)
-		PROBLEM("header: %u reserved bytes per page leave too little room",
-			h->reserved);
+		PROBLEM(
+		    "header: %u reserved bytes per page leave too little room",
+		    h->reserved);
 	if (h->max_frac != 64 || h->min_frac != 32 || h->leaf_frac != 32)
 		PROBLEM("header: invalid payload fractions %u/%u/%u",
-			h->max_frac, h->min_frac, h->leaf_frac);
+		        h->max_frac, h->min_frac, h->leaf_frac);
 	if (h->schema_format < 1 || h->schema_format > 4)
 		PROBLEM("header: invalid schema format %" PRIu32,
-			h->schema_format);
+		        h->schema_format);
 	if (h->text_encoding < 1 || h->text_encoding > 3)
 		PROBLEM("header: invalid text encoding %" PRIu32,
-			h->text_encoding);
+		        h->text_encoding);
 	if (file_size % ps != 0)
-		PROBLEM("file size %" PRIu64 " is not a multiple of the page size %" PRIu32
-			" (truncated or padded)", file_size, ps);
+		PROBLEM("file size %" PRIu64
+		        " is not a multiple of the page size %" PRIu32
+		        " (truncated or padded)",
+		        file_size, ps);
 	/* The in-header size is only meaningful when valid-for matches the
 	 * change counter (file format, section 1.3.7). */
 	if (h->n_pages != 0 && h->version_valid_for == h->change_counter) {
 		uint64_t expect = (uint64_t)h->n_pages * ps;
 		if (file_size < expect)
-			PROBLEM("file is truncated: %" PRIu64 " bytes, the header says %" PRIu32
-				" pages (%" PRIu64 " bytes)", file_size, h->n_pages, expect);
+			PROBLEM("file is truncated: %" PRIu64
+			        " bytes, the header says %" PRIu32
+			        " pages (%" PRIu64 " bytes)",
+			        file_size, h->n_pages, expect);
 		else if (file_size > expect)
 			PROBLEM("file has %" PRIu64 " bytes beyond the %" PRIu32
-				" pages the header declares", file_size - expect, h->n_pages);
+			        " pages the header declares",
+			        file_size - expect, h->n_pages);
 	}
-	if (h->freelist_count > 0 && (uint64_t)h->freelist_count * ps > file_size)
-		PROBLEM("header: freelist of %" PRIu32 " pages is larger than the file",
-			h->freelist_count);
+	if (h->freelist_count > 0 &&
+	    (uint64_t)h->freelist_count * ps > file_size)
+		PROBLEM("header: freelist of %" PRIu32
+		        " pages is larger than the file",
+		        h->freelist_count);
 	return n;
 }
 
 /* Compressed files and archives, by their magic numbers. */
 struct packed_kind {
-	const char *what;        /* "gzip-compressed", "a tar archive" */
-	size_t offset;           /* of the magic */
+	const char *what; /* "gzip-compressed", "a tar archive" */
+	size_t offset;    /* of the magic */
 	const char *magic;
 	size_t magic_len;
 	const char *suffixes[3]; /* names the tool unpacks in place */
@@ -122,16 +130,36 @@ struct packed_kind {
 };
 
 static const struct packed_kind packed_kinds[] = {
-	{ "gzip-compressed", 0, "\x1f\x8b", 2, { ".gz", ".tgz", NULL },
-	  "gunzip -k", "gunzip -c" },
-	{ "zstd-compressed", 0, "\x28\xb5\x2f\xfd", 4, { ".zst", ".tzst", NULL },
-	  "zstd -d", "zstd -dc" },
-	{ "xz-compressed", 0, "\xfd\x37\x7a\x58\x5a\x00", 6, { ".xz", ".txz", NULL },
-	  "unxz -k", "xz -dc" },
-	{ "bzip2-compressed", 0, "BZh", 3, { ".bz2", ".tbz2", ".tbz" },
-	  "bunzip2 -k", "bzip2 -dc" },
-	{ "a zip archive", 0, "PK\x03\x04", 4, { NULL }, "unzip", NULL },
-	{ "a tar archive", 257, "ustar", 5, { NULL }, "tar -xf", NULL },
+    {"gzip-compressed",
+     0,
+     "\x1f\x8b",
+     2,
+     {".gz", ".tgz", NULL},
+     "gunzip -k",
+     "gunzip -c"},
+    {"zstd-compressed",
+     0,
+     "\x28\xb5\x2f\xfd",
+     4,
+     {".zst", ".tzst", NULL},
+     "zstd -d",
+     "zstd -dc"},
+    {"xz-compressed",
+     0,
+     "\xfd\x37\x7a\x58\x5a\x00",
+     6,
+     {".xz", ".txz", NULL},
+     "unxz -k",
+     "xz -dc"},
+    {"bzip2-compressed",
+     0,
+     "BZh",
+     3,
+     {".bz2", ".tbz2", ".tbz"},
+     "bunzip2 -k",
+     "bzip2 -dc"},
+    {"a zip archive", 0, "PK\x03\x04", 4, {NULL}, "unzip", NULL},
+    {"a tar archive", 257, "ustar", 5, {NULL}, "tar -xf", NULL},
 };
 
 /* The kind of compressed file or archive that buf, a file's first n
@@ -139,7 +167,8 @@ static const struct packed_kind packed_kinds[] = {
 static const struct packed_kind *
 packed_kind(const unsigned char *buf, size_t n)
 {
-	for (size_t i = 0; i < sizeof packed_kinds / sizeof packed_kinds[0]; i++) {
+	for (size_t i = 0; i < sizeof packed_kinds / sizeof packed_kinds[0];
+	     i++) {
 		const struct packed_kind *k = &packed_kinds[i];
 
 		if (n < k->offset + k->magic_len ||
@@ -177,8 +206,9 @@ gsr_sqlhdr_packed(const unsigned char *buf, size_t n, const char *path)
 		in_place = has_suffix(path, k->suffixes[i]);
 	/* A name that starts with '-' would read as an option. */
 	sb_addf(&name, "%s%s", path[0] == '-' ? "./" : "", path);
-	sb_addf(&sb, "the file is %s, not an SQLite database; unpack it first: %s ",
-		k->what, in_place ? k->in_place : k->to_stdout);
+	sb_addf(&sb,
+	        "the file is %s, not an SQLite database; unpack it first: %s ",
+	        k->what, in_place ? k->in_place : k->to_stdout);
 	sb_add_shell_word(&sb, sb_str(&name));
 	if (!in_place) {
 		/* The tool would refuse a name without its suffix. */

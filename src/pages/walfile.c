@@ -47,8 +47,8 @@ struct gsr_wal {
 static ssize_t
 read_at(struct gsr_wal *wal, void *dst, size_t n, uint64_t off)
 {
-	return gsr_read_at(wal->ctx, wal->fd, wal->mem, wal->size, dst, n,
-			   off, "the WAL");
+	return gsr_read_at(wal->ctx, wal->fd, wal->mem, wal->size, dst, n, off,
+	                   "the WAL");
 }
 
 /*
@@ -61,8 +61,8 @@ read_at(struct gsr_wal *wal, void *dst, size_t n, uint64_t off)
 static const unsigned char *
 read_frame(struct gsr_wal *wal, uint32_t frame_no, size_t len)
 {
-	uint64_t off = GSR_WAL_HDR_SIZE + (uint64_t)(frame_no - 1) *
-					  wal->slot_size;
+	uint64_t off =
+	    GSR_WAL_HDR_SIZE + (uint64_t)(frame_no - 1) * wal->slot_size;
 
 	/* Slots lie wholly inside the file, by the count at open. */
 	if (wal->mem != NULL)
@@ -82,8 +82,8 @@ static uint32_t
 get_u32_order(const unsigned char *p, bool be)
 {
 	return be ? gsr_get_u32(p)
-		  : (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 |
-			    (uint32_t)p[1] << 8 | p[0];
+	          : (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 |
+	                (uint32_t)p[1] << 8 | p[0];
 }
 
 /* Continue the checksum s over n bytes at p (n a multiple of 8), reading
@@ -123,7 +123,7 @@ ent_cmp(const void *a, const void *b)
 static void
 decode_header(struct gsr_wal_info *in, const unsigned char *hdr, size_t got)
 {
-	uint32_t s[2] = { 0, 0 };
+	uint32_t s[2] = {0, 0};
 
 	if (got < GSR_WAL_HDR_SIZE)
 		return;
@@ -138,11 +138,10 @@ decode_header(struct gsr_wal_info *in, const unsigned char *hdr, size_t got)
 	if (!in->magic_ok)
 		return;
 	wal_cksum(hdr, 24, in->big_endian, s);
-	in->header_cksum_ok = s[0] == gsr_get_u32(hdr + 24) &&
-			      s[1] == gsr_get_u32(hdr + 28);
-	in->header_ok = in->header_cksum_ok &&
-			in->version == GSR_WAL_VERSION &&
-			gsr_page_size_valid(in->header_page_size);
+	in->header_cksum_ok =
+	    s[0] == gsr_get_u32(hdr + 24) && s[1] == gsr_get_u32(hdr + 28);
+	in->header_ok = in->header_cksum_ok && in->version == GSR_WAL_VERSION &&
+	                gsr_page_size_valid(in->header_page_size);
 }
 
 /*
@@ -189,18 +188,18 @@ scan(struct gsr_wal *wal, const unsigned char *hdr, struct wal_ent **ents,
 		    gsr_ctx_check_cancel(wal->ctx))
 			return -1;
 		if (valid) {
-			uint32_t s[2] = { chain[0], chain[1] };
+			uint32_t s[2] = {chain[0], chain[1]};
 
 			f = read_frame(wal, i, (size_t)wal->slot_size);
 			if (f == NULL && gsr_ctx_failed(wal->ctx))
 				return -1;
 			if (f != NULL && frame_valid(wal, f, s)) {
 				if (gsr_grow((void **)ents, &cap, *n_ents + 1,
-					     sizeof **ents))
-					return gsr_ctx_fail(wal->ctx,
-						GSR_ERR_NOMEM,
-						"out of memory reading the "
-						"WAL");
+				             sizeof **ents))
+					return gsr_ctx_fail(
+					    wal->ctx, GSR_ERR_NOMEM,
+					    "out of memory reading the "
+					    "WAL");
 				(*ents)[*n_ents].pgno = gsr_get_u32(f);
 				(*ents)[*n_ents].frame = i;
 				(*n_ents)++;
@@ -260,11 +259,11 @@ build_index(struct gsr_wal *wal, struct wal_ent *ents, size_t n)
 
 static struct gsr_wal *
 wal_open(struct gsr_ctx *ctx, int fd, const unsigned char *mem, uint64_t size,
-	 uint32_t hint)
+         uint32_t hint)
 {
 	struct gsr_wal *wal = NULL;
 	struct gsr_wal_info *in;
-	unsigned char hdr[GSR_WAL_HDR_SIZE] = { 0 };
+	unsigned char hdr[GSR_WAL_HDR_SIZE] = {0};
 	struct wal_ent *ents = NULL;
 	size_t n_ents = 0;
 	ssize_t got;
@@ -274,7 +273,8 @@ wal_open(struct gsr_ctx *ctx, int fd, const unsigned char *mem, uint64_t size,
 		return NULL;
 	wal = calloc(1, sizeof *wal);
 	if (wal == NULL) {
-		gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory opening the WAL");
+		gsr_ctx_fail(ctx, GSR_ERR_NOMEM,
+		             "out of memory opening the WAL");
 		goto out;
 	}
 	wal->ctx = ctx;
@@ -292,16 +292,15 @@ wal_open(struct gsr_ctx *ctx, int fd, const unsigned char *mem, uint64_t size,
 	} else if (gsr_page_size_valid(hint)) {
 		in->page_size = hint;
 		in->page_size_hinted = true;
-	} else if (in->magic_ok &&
-		   gsr_page_size_valid(in->header_page_size)) {
+	} else if (in->magic_ok && gsr_page_size_valid(in->header_page_size)) {
 		in->page_size = in->header_page_size;
 	}
 	in->tail_bytes = size;
 	if (in->page_size != 0 && size >= GSR_WAL_HDR_SIZE) {
 		uint64_t n;
 
-		wal->slot_size = (uint64_t)in->page_size +
-				 GSR_WAL_FRAME_HDR_SIZE;
+		wal->slot_size =
+		    (uint64_t)in->page_size + GSR_WAL_FRAME_HDR_SIZE;
 		n = (size - GSR_WAL_HDR_SIZE) / wal->slot_size;
 		if (n > UINT32_MAX - 1)
 			n = UINT32_MAX - 1;
@@ -314,7 +313,7 @@ wal_open(struct gsr_ctx *ctx, int fd, const unsigned char *mem, uint64_t size,
 		wal->buf = malloc((size_t)wal->slot_size);
 		if (wal->buf == NULL) {
 			gsr_ctx_fail(ctx, GSR_ERR_NOMEM,
-				     "out of memory opening the WAL");
+			             "out of memory opening the WAL");
 			goto out;
 		}
 	}
@@ -334,7 +333,7 @@ out:
 
 struct gsr_wal *
 gsr_wal_open_fd(struct gsr_ctx *ctx, int fd, uint64_t size,
-		uint32_t page_size_hint)
+                uint32_t page_size_hint)
 {
 	/* Offsets go to pread as off_t. */
 	if (size > INT64_MAX)
@@ -344,14 +343,14 @@ gsr_wal_open_fd(struct gsr_ctx *ctx, int fd, uint64_t size,
 
 struct gsr_wal *
 gsr_wal_open_mem(struct gsr_ctx *ctx, const void *buf, size_t size,
-		 uint32_t page_size_hint)
+                 uint32_t page_size_hint)
 {
 	static const unsigned char empty[1];
 
 	if (buf == NULL)
 		size = 0;
 	return wal_open(ctx, -1, buf != NULL ? buf : empty, size,
-			page_size_hint);
+	                page_size_hint);
 }
 
 void
@@ -392,8 +391,7 @@ gsr_wal_lookup(const struct gsr_wal *wal, uint32_t pgno)
 }
 
 int
-gsr_wal_frame(struct gsr_wal *wal, uint32_t frame_no,
-	      struct gsr_wal_frame *out)
+gsr_wal_frame(struct gsr_wal *wal, uint32_t frame_no, struct gsr_wal_frame *out)
 {
 	const struct gsr_wal_info *in;
 	const unsigned char *f;
@@ -413,8 +411,8 @@ gsr_wal_frame(struct gsr_wal *wal, uint32_t frame_no,
 	out->page = f + GSR_WAL_FRAME_HDR_SIZE;
 	if (frame_no <= in->last_commit)
 		out->cls = gsr_wal_lookup(wal, out->pgno) == frame_no
-				   ? GSR_WAL_CURRENT
-				   : GSR_WAL_OLD;
+		               ? GSR_WAL_CURRENT
+		               : GSR_WAL_OLD;
 	else if (frame_no <= in->n_valid)
 		out->cls = GSR_WAL_UNCOMMITTED;
 	else if (plausible_pgno(out->pgno))
@@ -452,8 +450,8 @@ gsr_wal_attach(struct gsr_pagefile *pf, struct gsr_wal *wal)
 	gsr_pagefile_set_overlay(pf, NULL, NULL, 0);
 	gsr_pagefile_get_info(pf, &pin);
 	cap = pin.n_pages > wal->info.max_current_pgno
-		      ? pin.n_pages
-		      : wal->info.max_current_pgno;
+	          ? pin.n_pages
+	          : wal->info.max_current_pgno;
 	n_pages = wal->info.db_pages < cap ? wal->info.db_pages : cap;
 	gsr_pagefile_set_overlay(pf, wal_page, wal, n_pages);
 	return GSR_ATTACH_OK;

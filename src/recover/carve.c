@@ -23,6 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pagefile.h"
+#include "record.h"
 #include "sqlhdr.h"
 #include "strbuf.h"
 
@@ -46,17 +48,17 @@ struct region {
 struct cand {
 	uint32_t start, end; /* the bytes of the page it takes */
 	uint32_t vrec;       /* where its record starts (REBUILT: would
-				start, before the k lost bytes) */
+	                        start, before the k lost bytes) */
 	uint32_t body;       /* where the record's body starts */
 	uint32_t local;      /* record bytes in the page (REBUILT: with the
-				k rebuilt ones) */
+	                        k rebuilt ones) */
 	uint64_t payload;    /* the record's size */
 	int64_t rowid;
 	uint32_t shape;
 	uint32_t region;
-	uint16_t hsize;      /* REBUILT: the record header's size */
-	uint8_t kind;        /* enum gsr_carved_kind */
-	uint8_t k;           /* REBUILT: record bytes rebuilt, 1 or 2 */
+	uint16_t hsize; /* REBUILT: the record header's size */
+	uint8_t kind;   /* enum gsr_carved_kind */
+	uint8_t k;      /* REBUILT: record bytes rebuilt, 1 or 2 */
 	bool rowid_known;
 	bool ambiguous;
 	bool dropped;
@@ -82,9 +84,9 @@ struct gsr_carver {
 	size_t n_shapes;
 	size_t min_vals, max_vals; /* over all shapes */
 	size_t scan_min;           /* over shapes of MIN_CARVE_COLS or more */
-	uint8_t *pos_mask;  /* [max_vals + 2]: classes some shape accepts at
-			       value i */
-	bool null_first;    /* some shape's first value is always NULL */
+	uint8_t *pos_mask; /* [max_vals + 2]: classes some shape accepts at
+	                      value i */
+	bool null_first;   /* some shape's first value is always NULL */
 	unsigned char *fl_leaf, *fl_trunk, *ovfl_used; /* page bitmaps */
 	/* The survey (gsr_carver_survey()): pages surveyed, and freelist
 	 * pages on the overflow chain of one record (claim1) or of more
@@ -106,9 +108,9 @@ struct gsr_carver {
 	unsigned char *scratch; /* a rebuilt record's part in the page */
 	unsigned char *rec;     /* a record with its overflow pages */
 	size_t rec_cap;
-	unsigned char *text;    /* UTF-8 of a UTF-16 record's TEXT */
+	unsigned char *text; /* UTF-8 of a UTF-16 record's TEXT */
 	size_t text_cap;
-	uint32_t *chain;        /* the overflow pages of one record */
+	uint32_t *chain; /* the overflow pages of one record */
 	size_t chain_cap;
 	struct gsr_value *vals; /* max_vals + 1 */
 	uint64_t calls;
@@ -151,24 +153,23 @@ text_checks(const struct gsr_value *v, uint8_t chk)
 		size_t i = 0;
 
 		while (i < v->n && (v->p[i] == ' ' || v->p[i] == '\t' ||
-				    v->p[i] == '\n' || v->p[i] == '\r'))
+		                    v->p[i] == '\n' || v->p[i] == '\r'))
 			i++;
 		if (i == v->n) {
 			if (!v->truncated)
 				return -1;
 		} else if (v->p[i] == '\0' ||
-			   strchr(json_first, v->p[i]) == NULL) {
+		           strchr(json_first, v->p[i]) == NULL) {
 			return -1;
-		} else if (v->p[i] == 't' || v->p[i] == 'f' ||
-			   v->p[i] == 'n') {
+		} else if (v->p[i] == 't' || v->p[i] == 'f' || v->p[i] == 'n') {
 			const char *lit = v->p[i] == 't'   ? "true"
-					  : v->p[i] == 'f' ? "false"
-							   : "null";
+			                  : v->p[i] == 'f' ? "false"
+			                                   : "null";
 			size_t len = strlen(lit), have = v->n - i;
 
 			if (have < len ? !v->truncated ||
-					 memcmp(v->p + i, lit, have) != 0
-				       : memcmp(v->p + i, lit, len) != 0)
+			                     memcmp(v->p + i, lit, have) != 0
+			               : memcmp(v->p + i, lit, len) != 0)
 				return -1;
 		}
 		r = 1;
@@ -180,7 +181,7 @@ text_checks(const struct gsr_value *v, uint8_t chk)
 			return -1;
 		for (size_t i = 0; i < len && i < v->n; i++) {
 			if (date_pat[i] == 'd' ? !is_digit(v->p[i])
-					       : v->p[i] != date_pat[i])
+			                       : v->p[i] != date_pat[i])
 				return -1;
 		}
 		r = 1;
@@ -231,10 +232,10 @@ col_score(const struct gsr_shape *s, size_t i, const struct gsr_value *v)
 		for (size_t k = 0; en[k] != NULL && !hit; k++) {
 			size_t len = strlen(en[k]);
 
-			hit = v->truncated ? v->n <= len &&
-					     memcmp(en[k], v->p, v->n) == 0
-					   : v->n == len &&
-					     memcmp(en[k], v->p, len) == 0;
+			hit =
+			    v->truncated
+			        ? v->n <= len && memcmp(en[k], v->p, v->n) == 0
+			        : v->n == len && memcmp(en[k], v->p, len) == 0;
 		}
 		if (!hit)
 			return -1;
@@ -244,8 +245,7 @@ col_score(const struct gsr_shape *s, size_t i, const struct gsr_value *v)
 }
 
 int
-gsr_shape_score(const struct gsr_shape *s, const struct gsr_value *v,
-		size_t n)
+gsr_shape_score(const struct gsr_shape *s, const struct gsr_value *v, size_t n)
 {
 	size_t min;
 	int score = 0;
@@ -253,7 +253,7 @@ gsr_shape_score(const struct gsr_shape *s, const struct gsr_value *v,
 	if (s == NULL || s->n_cols == 0 || (n > 0 && v == NULL))
 		return -1;
 	min = s->min_cols == 0 || s->min_cols > s->n_cols ? s->n_cols
-							  : s->min_cols;
+	                                                  : s->min_cols;
 	if (n < min || n > s->n_cols)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
@@ -269,8 +269,7 @@ gsr_shape_score(const struct gsr_shape *s, const struct gsr_value *v,
 }
 
 bool
-gsr_shape_fits(const struct gsr_shape *s, const struct gsr_value *v,
-	       size_t n)
+gsr_shape_fits(const struct gsr_shape *s, const struct gsr_value *v, size_t n)
 {
 	return gsr_shape_score(s, v, n) >= 0;
 }
@@ -317,7 +316,7 @@ pick(const struct gsr_shape *shapes, size_t n_shapes, unsigned flags,
 
 int
 gsr_shape_pick(const struct gsr_shape *shapes, size_t n_shapes,
-	       const struct gsr_value *v, size_t n, bool *tie)
+               const struct gsr_value *v, size_t n, bool *tie)
 {
 	if (tie != NULL)
 		*tie = false;
@@ -455,15 +454,15 @@ range_claim(struct gsr_carver *cv, uint32_t a, uint32_t b)
 
 /* Grow *buf to need bytes.  Returns 0, or -1 on an error recorded. */
 static int
-grow_bytes(struct gsr_carver *cv, unsigned char **buf, size_t *cap,
-	   size_t need)
+grow_bytes(struct gsr_carver *cv, unsigned char **buf, size_t *cap, size_t need)
 {
 	if (need <= *cap)
 		return 0;
 	if (gsr_grow((void **)buf, cap, need, 1))
 		return gsr_ctx_fail(cv->ctx, GSR_ERR_NOMEM,
-				    "out of memory carving a record of %zu "
-				    "bytes", need);
+		                    "out of memory carving a record of %zu "
+		                    "bytes",
+		                    need);
 	return 0;
 }
 
@@ -489,7 +488,7 @@ convert_text(struct gsr_carver *cv, size_t n)
 
 		if (cv->vals[i].type == GSR_V_TEXT)
 			pos += gsr_value_utf16_to_utf8(&cv->vals[i], enc == 3,
-						       cv->text + pos, &bad);
+			                               cv->text + pos, &bad);
 		if (bad)
 			return 1;
 	}
@@ -512,7 +511,7 @@ judge(struct gsr_carver *cv, const unsigned char *buf, size_t avail,
 
 	*n_out = 0;
 	n = gsr_record_decode_part(buf, avail, payload, cv->vals,
-				   cv->max_vals + 1, cv->in.text_encoding);
+	                           cv->max_vals + 1, cv->in.text_encoding);
 	if (n < 0 || (size_t)n < cv->min_vals || (size_t)n > cv->max_vals ||
 	    (want != 0 && (size_t)n != want))
 		return -1;
@@ -545,9 +544,9 @@ static int
 push_cand(struct gsr_carver *cv, const struct cand *c)
 {
 	if (gsr_grow((void **)&cv->cands, &cv->cap_cands, cv->n_cands + 1,
-		     sizeof *cv->cands))
+	             sizeof *cv->cands))
 		return gsr_ctx_fail(cv->ctx, GSR_ERR_NOMEM,
-				    "out of memory carving page %u", cv->pgno);
+		                    "out of memory carving page %u", cv->pgno);
 	cv->cands[cv->n_cands++] = *c;
 	return 0;
 }
@@ -559,8 +558,8 @@ push_cand(struct gsr_carver *cv, const struct cand *c)
  * fits a shape.  Returns 0, or -1 on an error recorded.
  */
 static int
-probe_record(struct gsr_carver *cv, uint32_t ri, uint32_t start,
-	     uint32_t rec, uint8_t kind, uint64_t payload, int64_t rowid)
+probe_record(struct gsr_carver *cv, uint32_t ri, uint32_t start, uint32_t rec,
+             uint8_t kind, uint64_t payload, int64_t rowid)
 {
 	const struct region *r = &cv->regions[ri];
 	const unsigned char *pg = cv->page;
@@ -639,15 +638,15 @@ probe_full(struct gsr_carver *cv, uint32_t ri, uint32_t x)
 	if (lr == 0)
 		return 0;
 	return probe_record(cv, ri, x, x + (uint32_t)lp + (uint32_t)lr,
-			    GSR_CARVED_FULL, payload, (int64_t)rowid);
+	                    GSR_CARVED_FULL, payload, (int64_t)rowid);
 }
 
 /* Copy the part in the page of the record a REBUILT reading describes
  * into cv->scratch: the k rebuilt header bytes, then the page's bytes
  * from cell + 4. */
 static void
-rebuild_local(struct gsr_carver *cv, uint32_t cell, uint8_t k,
-	      uint16_t hsize, uint32_t local)
+rebuild_local(struct gsr_carver *cv, uint32_t cell, uint8_t k, uint16_t hsize,
+              uint32_t local)
 {
 	cv->scratch[0] = (unsigned char)hsize;
 	if (k == 2)
@@ -725,12 +724,12 @@ probe_rebuilt(struct gsr_carver *cv, uint32_t ri, uint32_t x)
 			if (cell > size || cell > r->end - x)
 				continue;
 			if (!body_has_data(pg + x + 4 + (hsize - k),
-					   (size_t)(local - hsize)))
+			                   (size_t)(local - hsize)))
 				continue;
 			rebuild_local(cv, x, k, (uint16_t)hsize,
-				      (uint32_t)local);
+			              (uint32_t)local);
 			s = judge(cv, cv->scratch, (size_t)local, payload, nv,
-				  k == 2 ? PICK_NULL_FIRST : 0, &got);
+			          k == 2 ? PICK_NULL_FIRST : 0, &got);
 			if (s == -3)
 				return -1;
 			if (s == -1)
@@ -773,8 +772,7 @@ probe_rebuilt(struct gsr_carver *cv, uint32_t ri, uint32_t x)
 
 /* Try every offset of region ri.  Returns 0, or -1 on an error. */
 static int
-scan_region(struct gsr_carver *cv, uint32_t ri,
-	    struct gsr_carve_stats *st)
+scan_region(struct gsr_carver *cv, uint32_t ri, struct gsr_carve_stats *st)
 {
 	struct region r = cv->regions[ri];
 
@@ -846,7 +844,7 @@ chain_page_ok(const struct gsr_carver *cv, uint32_t pgno)
 	       bit_test(cv->fl_leaf, pgno) && !bit_test(cv->ovfl_used, pgno) &&
 	       !gsr_ptrmap_is_map_page(cv->pf, pgno) &&
 	       (mine ? bit_test(cv->claim1, pgno) && !bit_test(cv->claim2, pgno)
-		     : !bit_test(cv->claim1, pgno));
+	             : !bit_test(cv->claim1, pgno));
 }
 
 /*
@@ -864,7 +862,7 @@ survey_claim(struct gsr_carver *cv, const struct cand *c)
 	if (c->payload <= c->local)
 		return 0;
 	at = c->kind == GSR_CARVED_REBUILT ? c->start + 4 + c->local - c->k
-					   : c->vrec + c->local;
+	                                   : c->vrec + c->local;
 	next = gsr_get_u32(cv->page + at);
 	pages = (c->payload - c->local + chunk - 1) / chunk;
 	for (uint64_t i = 0; i < pages && i <= cv->in.n_pages; i++) {
@@ -903,8 +901,8 @@ unclaim_chain(struct gsr_carver *cv, size_t n)
  * used, -1 on an error recorded.
  */
 static long
-read_chain(struct gsr_carver *cv, const unsigned char *local_buf,
-	   size_t local, uint64_t payload, uint32_t first)
+read_chain(struct gsr_carver *cv, const unsigned char *local_buf, size_t local,
+           uint64_t payload, uint32_t first)
 {
 	size_t chunk = cv->in.usable_size - 4, have = local, n = 0;
 	uint64_t pages = (payload - local + chunk - 1) / chunk;
@@ -919,18 +917,18 @@ read_chain(struct gsr_carver *cv, const unsigned char *local_buf,
 	memcpy(cv->rec, local_buf, local);
 	while (have < payload) {
 		const unsigned char *p;
-		size_t take = payload - have < chunk ? (size_t)payload - have
-						     : chunk;
+		size_t take =
+		    payload - have < chunk ? (size_t)payload - have : chunk;
 
 		if (!chain_page_ok(cv, next))
 			break;
 		if (grow_bytes(cv, &cv->rec, &cv->rec_cap, have + take) ||
 		    gsr_grow((void **)&cv->chain, &cv->chain_cap, n + 1,
-			     sizeof *cv->chain)) {
+		             sizeof *cv->chain)) {
 			unclaim_chain(cv, n);
 			return gsr_ctx_fail(cv->ctx, GSR_ERR_NOMEM,
-					    "out of memory carving page %u",
-					    cv->pgno);
+			                    "out of memory carving page %u",
+			                    cv->pgno);
 		}
 		p = gsr_pagefile_page(cv->pf, next);
 		if (p == NULL) {
@@ -959,8 +957,8 @@ read_chain(struct gsr_carver *cv, const unsigned char *local_buf,
  */
 static int
 deliver(struct gsr_carver *cv, const struct cand *c, const char *source,
-	int (*fn)(void *arg, const struct gsr_carved *row), void *arg,
-	struct gsr_carve_stats *st)
+        int (*fn)(void *arg, const struct gsr_carved *row), void *arg,
+        struct gsr_carve_stats *st)
 {
 	const unsigned char *local_buf = cv->page + c->vrec;
 	struct gsr_carved row;
@@ -968,8 +966,9 @@ deliver(struct gsr_carver *cv, const struct cand *c, const char *source,
 	long chain = 0;
 	int s = -1;
 	unsigned flags = c->kind == GSR_CARVED_REBUILT && c->k == 2
-				 ? PICK_NULL_FIRST
-			 : c->kind == GSR_CARVED_CELL ? PICK_SHORT : 0;
+	                     ? PICK_NULL_FIRST
+	                 : c->kind == GSR_CARVED_CELL ? PICK_SHORT
+	                                              : 0;
 
 	if (c->kind == GSR_CARVED_REBUILT) {
 		rebuild_local(cv, c->start, c->k, c->hsize, c->local);
@@ -978,16 +977,16 @@ deliver(struct gsr_carver *cv, const struct cand *c, const char *source,
 	if (c->payload > c->local && cv->survey_done) {
 		/* The overflow page number follows the local part. */
 		uint32_t at = c->kind == GSR_CARVED_REBUILT
-				      ? c->start + 4 + c->local - c->k
-				      : c->vrec + c->local;
+		                  ? c->start + 4 + c->local - c->k
+		                  : c->vrec + c->local;
 
 		chain = read_chain(cv, local_buf, c->local, c->payload,
-				   gsr_get_u32(cv->page + at));
+		                   gsr_get_u32(cv->page + at));
 		if (chain < 0)
 			return -1;
 		if (chain > 0) {
 			s = judge(cv, cv->rec, (size_t)c->payload, c->payload,
-				  0, flags, &n);
+			          0, flags, &n);
 			if (s == -3)
 				return -1;
 			if (s < 0) {
@@ -1016,13 +1015,13 @@ deliver(struct gsr_carver *cv, const struct cand *c, const char *source,
 	row.truncated = c->payload > c->local && chain == 0;
 	if (c->kind == GSR_CARVED_REBUILT)
 		row.confidence =
-			c->k == 1 ? "the record header's size was lost to the "
-				    "freeblock header and rebuilt from the "
-				    "serial types"
-				  : "the record header's size and first "
-				    "serial type were lost to the freeblock "
-				    "header; rebuilt as NULL (the INTEGER "
-				    "PRIMARY KEY or a NULL-only column)";
+		    c->k == 1 ? "the record header's size was lost to the "
+		                "freeblock header and rebuilt from the "
+		                "serial types"
+		              : "the record header's size and first "
+		                "serial type were lost to the freeblock "
+		                "header; rebuilt as NULL (the INTEGER "
+		                "PRIMARY KEY or a NULL-only column)";
 	st->rows++;
 	st->rows_truncated += row.truncated;
 	st->rows_rebuilt += c->kind == GSR_CARVED_REBUILT;
@@ -1033,41 +1032,19 @@ deliver(struct gsr_carver *cv, const struct cand *c, const char *source,
 
 static int
 push_region(struct gsr_carver *cv, uint32_t start, uint32_t end,
-	    const char *source)
+            const char *source)
 {
 	if (end <= start)
 		return 0;
-	if (gsr_grow((void **)&cv->regions, &cv->cap_regions,
-		     cv->n_regions + 1, sizeof *cv->regions))
+	if (gsr_grow((void **)&cv->regions, &cv->cap_regions, cv->n_regions + 1,
+	             sizeof *cv->regions))
 		return gsr_ctx_fail(cv->ctx, GSR_ERR_NOMEM,
-				    "out of memory carving page %u", cv->pgno);
+		                    "out of memory carving page %u", cv->pgno);
 	cv->regions[cv->n_regions].start = start;
 	cv->regions[cv->n_regions].end = end;
 	cv->regions[cv->n_regions].source = source;
 	cv->n_regions++;
 	return 0;
-}
-
-/* The b-tree page header at hdr_off of the page copy. */
-struct hdr {
-	uint8_t type;
-	uint32_t n_cells, ptr_off, ptr_end, content, first_free;
-};
-
-static void
-read_hdr(const struct gsr_carver *cv, uint32_t hdr_off, struct hdr *h)
-{
-	bool interior = cv->page[hdr_off] == GSR_PAGE_TABLE_INTERIOR ||
-			cv->page[hdr_off] == GSR_PAGE_INDEX_INTERIOR;
-
-	h->type = cv->page[hdr_off];
-	h->first_free = gsr_get_u16(cv->page + hdr_off + 1);
-	h->n_cells = gsr_get_u16(cv->page + hdr_off + 3);
-	h->content = gsr_get_u16(cv->page + hdr_off + 5);
-	if (h->content == 0)
-		h->content = 65536;
-	h->ptr_off = hdr_off + (interior ? 12 : 8);
-	h->ptr_end = h->ptr_off + 2 * h->n_cells;
 }
 
 /*
@@ -1077,8 +1054,8 @@ read_hdr(const struct gsr_carver *cv, uint32_t hdr_off, struct hdr *h)
  * in increasing order).
  */
 static int
-free_regions(struct gsr_carver *cv, const struct hdr *h, const char *gap,
-	     const char *fb)
+free_regions(struct gsr_carver *cv, const struct gsr_page_hdr *h,
+             const char *gap, const char *fb)
 {
 	uint32_t usable = cv->in.usable_size, off = h->first_free;
 
@@ -1108,9 +1085,9 @@ free_regions(struct gsr_carver *cv, const struct hdr *h, const char *gap,
  * error.
  */
 static int
-carve_cells(struct gsr_carver *cv, const struct hdr *h,
-	    int (*fn)(void *arg, const struct gsr_carved *row), void *arg,
-	    struct gsr_carve_stats *st)
+carve_cells(struct gsr_carver *cv, const struct gsr_page_hdr *h,
+            int (*fn)(void *arg, const struct gsr_carved *row), void *arg,
+            struct gsr_carve_stats *st)
 {
 	uint32_t usable = cv->in.usable_size;
 
@@ -1153,7 +1130,7 @@ carve_cells(struct gsr_carver *cv, const struct hdr *h,
 			continue;
 		}
 		s = judge(cv, cv->page + c.vrec, c.local, payload, 0,
-			  PICK_SHORT, &got);
+		          PICK_SHORT, &got);
 		if (s == -3)
 			return -1;
 		if (s == -2) {
@@ -1182,8 +1159,8 @@ carve_cells(struct gsr_carver *cv, const struct hdr *h,
  * when fn stopped, -1 on error. */
 static int
 carve_regions(struct gsr_carver *cv,
-	      int (*fn)(void *arg, const struct gsr_carved *row), void *arg,
-	      struct gsr_carve_stats *st)
+              int (*fn)(void *arg, const struct gsr_carved *row), void *arg,
+              struct gsr_carve_stats *st)
 {
 	cv->n_cands = 0;
 	for (uint32_t i = 0; i < cv->n_regions; i++) {
@@ -1211,8 +1188,7 @@ carve_regions(struct gsr_carver *cv,
 		if (range_claimed(cv, c->start, c->end))
 			continue;
 		range_claim(cv, c->start, c->end);
-		rc = deliver(cv, c, cv->regions[c->region].source, fn, arg,
-			     st);
+		rc = deliver(cv, c, cv->regions[c->region].source, fn, arg, st);
 		if (rc != 0)
 			return rc;
 	}
@@ -1221,14 +1197,14 @@ carve_regions(struct gsr_carver *cv,
 
 int
 gsr_carver_page(struct gsr_carver *cv, uint32_t pgno,
-		enum gsr_carve_where where,
-		int (*fn)(void *arg, const struct gsr_carved *c), void *arg,
-		struct gsr_carve_stats *stats)
+                enum gsr_carve_where where,
+                int (*fn)(void *arg, const struct gsr_carved *c), void *arg,
+                struct gsr_carve_stats *stats)
 {
 	struct gsr_carve_stats local;
 	uint32_t usable, hdr_off = pgno == 1 ? 100 : 0;
 	const unsigned char *p;
-	struct hdr h;
+	struct gsr_page_hdr h;
 	int type, rc;
 
 	if (stats == NULL) {
@@ -1239,7 +1215,7 @@ gsr_carver_page(struct gsr_carver *cv, uint32_t pgno,
 		return -1;
 	if (fn == NULL)
 		return gsr_ctx_fail(cv->ctx, GSR_ERR_USAGE,
-				    "carving without a callback");
+		                    "carving without a callback");
 	if (++cv->calls % 1024 == 0 && gsr_ctx_check_cancel(cv->ctx))
 		return -1;
 	usable = cv->in.usable_size;
@@ -1254,26 +1230,28 @@ gsr_carver_page(struct gsr_carver *cv, uint32_t pgno,
 	}
 	memcpy(cv->page, p, cv->in.page_size);
 	memset(cv->claimed, 0, cv->in.page_size / 8 + 1);
-	type = gsr_btree_page_check(cv->page, cv->in.page_size, usable,
-				    hdr_off, where != GSR_CARVE_LIVE_LEAF);
+	type = gsr_btree_page_check(cv->page, cv->in.page_size, usable, hdr_off,
+	                            where != GSR_CARVE_LIVE_LEAF);
 	/* The free space of an index page in use holds index records, which
 	 * can read as a table's (a key and a rowid): not carved. */
 	if (where == GSR_CARVE_LIVE_LEAF &&
-	    (type == 0 || type == GSR_PAGE_INDEX_LEAF || type == GSR_PAGE_INDEX_INTERIOR)) {
+	    (type == 0 || type == GSR_PAGE_INDEX_LEAF ||
+	     type == GSR_PAGE_INDEX_INTERIOR)) {
 		stats->pages_skipped++;
 		return 0;
 	}
 	stats->pages++;
 	switch (where) {
 	case GSR_CARVE_LIVE_LEAF:
-		read_hdr(cv, hdr_off, &h);
+		/* The header parses: gsr_btree_page_check() took it. */
+		gsr_page_hdr_parse(cv->page, usable, hdr_off, &h);
 		if (free_regions(cv, &h, "unallocated", "freeblock"))
 			return -1;
 		return carve_regions(cv, fn, arg, stats);
 	case GSR_CARVE_FREELIST_LEAF:
 		if (type == 0)
 			break;
-		read_hdr(cv, hdr_off, &h);
+		gsr_page_hdr_parse(cv->page, usable, hdr_off, &h);
 		if (type == GSR_PAGE_TABLE_LEAF) {
 			rc = carve_cells(cv, &h, fn, arg, stats);
 			if (rc != 0)
@@ -1293,7 +1271,7 @@ gsr_carver_page(struct gsr_carver *cv, uint32_t pgno,
 	}
 	default:
 		return gsr_ctx_fail(cv->ctx, GSR_ERR_USAGE,
-				    "unknown carving mode %d", (int)where);
+		                    "unknown carving mode %d", (int)where);
 	}
 	/* A freelist leaf that is no b-tree page: all of it. */
 	if (push_region(cv, 0, usable, "freelist"))
@@ -1306,8 +1284,8 @@ gsr_carver_page(struct gsr_carver *cv, uint32_t pgno,
  * that are no b-tree page are skipped there). */
 static int
 carve_pages(struct gsr_carver *cv, bool all,
-	    int (*fn)(void *arg, const struct gsr_carved *c), void *arg,
-	    struct gsr_carve_stats *stats)
+            int (*fn)(void *arg, const struct gsr_carved *c), void *arg,
+            struct gsr_carve_stats *stats)
 {
 	for (uint32_t pg = 1; pg <= cv->in.n_pages; pg++) {
 		enum gsr_carve_where where = GSR_CARVE_LIVE_LEAF;
@@ -1367,8 +1345,8 @@ gsr_carver_survey(struct gsr_carver *cv)
 
 int
 gsr_carver_freelist(struct gsr_carver *cv,
-		    int (*fn)(void *arg, const struct gsr_carved *c),
-		    void *arg, struct gsr_carve_stats *stats)
+                    int (*fn)(void *arg, const struct gsr_carved *c), void *arg,
+                    struct gsr_carve_stats *stats)
 {
 	if (cv == NULL || gsr_ctx_failed(cv->ctx))
 		return -1;
@@ -1377,14 +1355,14 @@ gsr_carver_freelist(struct gsr_carver *cv,
 
 int
 gsr_carver_image(struct gsr_carver *cv,
-		 int (*fn)(void *arg, const struct gsr_carved *c), void *arg,
-		 struct gsr_carve_stats *stats)
+                 int (*fn)(void *arg, const struct gsr_carved *c), void *arg,
+                 struct gsr_carve_stats *stats)
 {
 	if (cv == NULL || gsr_ctx_failed(cv->ctx))
 		return -1;
 	if (fn == NULL)
 		return gsr_ctx_fail(cv->ctx, GSR_ERR_USAGE,
-				    "carving without a callback");
+		                    "carving without a callback");
 	if (!cv->survey_done && gsr_carver_survey(cv))
 		return -1;
 	return carve_pages(cv, true, fn, arg, stats);
@@ -1398,7 +1376,7 @@ check_shapes(struct gsr_carver *cv)
 {
 	if (cv->shapes == NULL || cv->n_shapes == 0)
 		return gsr_ctx_fail(cv->ctx, GSR_ERR_USAGE,
-				    "carving without table shapes");
+		                    "carving without table shapes");
 	cv->min_vals = SIZE_MAX;
 	cv->scan_min = SIZE_MAX;
 	for (size_t i = 0; i < cv->n_shapes; i++) {
@@ -1407,11 +1385,10 @@ check_shapes(struct gsr_carver *cv)
 
 		if (s->n_cols == 0 || s->n_cols > MAX_SHAPE_COLS ||
 		    min > s->n_cols ||
-		    (s->ipk >= 0 && (size_t)s->ipk >= s->n_cols) ||
-		    s->ipk < -1)
+		    (s->ipk >= 0 && (size_t)s->ipk >= s->n_cols) || s->ipk < -1)
 			return gsr_ctx_fail(cv->ctx, GSR_ERR_USAGE,
-					    "invalid table shape %zu (%s)", i,
-					    s->name != NULL ? s->name : "?");
+			                    "invalid table shape %zu (%s)", i,
+			                    s->name != NULL ? s->name : "?");
 		if (min < cv->min_vals)
 			cv->min_vals = min;
 		if (s->n_cols > cv->max_vals)
@@ -1436,8 +1413,8 @@ fill_pos_mask(struct gsr_carver *cv)
 		if (s->n_cols < MIN_CARVE_COLS)
 			continue;
 		for (size_t c = 0; c < s->n_cols; c++) {
-			uint8_t m = s->allowed != NULL ? s->allowed[c]
-						       : GSR_ALLOW_ANY;
+			uint8_t m =
+			    s->allowed != NULL ? s->allowed[c] : GSR_ALLOW_ANY;
 
 			if (s->ipk >= 0 && (size_t)s->ipk == c)
 				m = GSR_ALLOW_NULL;
@@ -1475,7 +1452,7 @@ read_freelist(struct gsr_carver *cv)
 
 struct gsr_carver *
 gsr_carver_new(struct gsr_ctx *ctx, struct gsr_pagefile *pf,
-	       const struct gsr_shape *shapes, size_t n_shapes)
+               const struct gsr_shape *shapes, size_t n_shapes)
 {
 	struct gsr_carver *cv = NULL;
 	size_t bits;
@@ -1560,10 +1537,10 @@ gsr_carver_free(struct gsr_carver *cv)
 
 int
 gsr_carve_page(struct gsr_ctx *ctx, struct gsr_pagefile *pf, uint32_t pgno,
-	       enum gsr_carve_where where, const struct gsr_shape *shapes,
-	       size_t n_shapes,
-	       int (*fn)(void *arg, const struct gsr_carved *c), void *arg,
-	       struct gsr_carve_stats *stats)
+               enum gsr_carve_where where, const struct gsr_shape *shapes,
+               size_t n_shapes,
+               int (*fn)(void *arg, const struct gsr_carved *c), void *arg,
+               struct gsr_carve_stats *stats)
 {
 	struct gsr_carver *cv;
 	int rc;

@@ -49,9 +49,9 @@
 #define GSR_CARVE_H
 
 #include "compat.h"
-#include "btree.h"
 #include "ctx.h"
 #include "pagefile.h"
+#include "record.h"
 
 /* The storage classes a column accepts: a bitmask of these. */
 #define GSR_ALLOW_NULL (1u << GSR_V_NULL)
@@ -106,7 +106,7 @@ struct gsr_shape {
  * column.
  */
 bool gsr_shape_fits(const struct gsr_shape *s, const struct gsr_value *v,
-		    size_t n);
+                    size_t n);
 
 /*
  * How well the values fit shape s: -1 when gsr_shape_fits() is false, else
@@ -116,7 +116,7 @@ bool gsr_shape_fits(const struct gsr_shape *s, const struct gsr_value *v,
  * shapes: the more specific match wins.
  */
 int gsr_shape_score(const struct gsr_shape *s, const struct gsr_value *v,
-		    size_t n);
+                    size_t n);
 
 /*
  * The index of the shape among shapes[0..n_shapes) with the best score for
@@ -125,7 +125,7 @@ int gsr_shape_score(const struct gsr_shape *s, const struct gsr_value *v,
  * does not).
  */
 int gsr_shape_pick(const struct gsr_shape *shapes, size_t n_shapes,
-		   const struct gsr_value *v, size_t n, bool *tie);
+                   const struct gsr_value *v, size_t n, bool *tie);
 
 /* Where a page comes from, which says what of it is free. */
 enum gsr_carve_where {
@@ -239,10 +239,9 @@ struct gsr_carver; /* opaque */
  * 32767, min_cols over n_cols, ipk out of range: recorded as
  * GSR_ERR_USAGE), allocation failure, or ctx already holding an error.
  */
-struct gsr_carver *gsr_carver_new(struct gsr_ctx *ctx,
-				  struct gsr_pagefile *pf,
-				  const struct gsr_shape *shapes,
-				  size_t n_shapes);
+struct gsr_carver *gsr_carver_new(struct gsr_ctx *ctx, struct gsr_pagefile *pf,
+                                  const struct gsr_shape *shapes,
+                                  size_t n_shapes);
 
 /*
  * Look at every page as gsr_carver_image() would, delivering nothing, and
@@ -267,9 +266,9 @@ void gsr_carver_free(struct gsr_carver *cv);
  * cancellation); no-op returning -1 when ctx already holds an error.
  */
 int gsr_carver_page(struct gsr_carver *cv, uint32_t pgno,
-		    enum gsr_carve_where where,
-		    int (*fn)(void *arg, const struct gsr_carved *c),
-		    void *arg, struct gsr_carve_stats *stats);
+                    enum gsr_carve_where where,
+                    int (*fn)(void *arg, const struct gsr_carved *c), void *arg,
+                    struct gsr_carve_stats *stats);
 
 /*
  * Carve every page of the freelist (as read by gsr_freelist_pages()), in
@@ -279,8 +278,8 @@ int gsr_carver_page(struct gsr_carver *cv, uint32_t pgno,
  * Returns as gsr_carver_page().
  */
 int gsr_carver_freelist(struct gsr_carver *cv,
-			int (*fn)(void *arg, const struct gsr_carved *c),
-			void *arg, struct gsr_carve_stats *stats);
+                        int (*fn)(void *arg, const struct gsr_carved *c),
+                        void *arg, struct gsr_carve_stats *stats);
 
 /*
  * Carve the whole image: gsr_carver_survey() first (unless done), then
@@ -290,8 +289,8 @@ int gsr_carver_freelist(struct gsr_carver *cv,
  * skipped and counted in pages_skipped).  Returns as gsr_carver_page().
  */
 int gsr_carver_image(struct gsr_carver *cv,
-		     int (*fn)(void *arg, const struct gsr_carved *c),
-		     void *arg, struct gsr_carve_stats *stats);
+                     int (*fn)(void *arg, const struct gsr_carved *c),
+                     void *arg, struct gsr_carve_stats *stats);
 
 /*
  * One page with a carver of its own (which reads the freelist: to carve
@@ -299,10 +298,10 @@ int gsr_carver_image(struct gsr_carver *cv,
  * followed.  stats (may be NULL) is zeroed first.  Returns as
  * gsr_carver_page().
  */
-int gsr_carve_page(struct gsr_ctx *ctx, struct gsr_pagefile *pf,
-		   uint32_t pgno, enum gsr_carve_where where,
-		   const struct gsr_shape *shapes, size_t n_shapes,
-		   int (*fn)(void *arg, const struct gsr_carved *c),
-		   void *arg, struct gsr_carve_stats *stats);
+int gsr_carve_page(struct gsr_ctx *ctx, struct gsr_pagefile *pf, uint32_t pgno,
+                   enum gsr_carve_where where, const struct gsr_shape *shapes,
+                   size_t n_shapes,
+                   int (*fn)(void *arg, const struct gsr_carved *c), void *arg,
+                   struct gsr_carve_stats *stats);
 
 #endif

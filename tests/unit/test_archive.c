@@ -5,10 +5,10 @@
 
 #include "jsonw.h"
 #include "sha256.h"
+#include "testlib.h"
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -41,36 +41,6 @@ pathf(const struct fixture *fx, const char *fmt, ...)
 	va_end(ap);
 	snprintf(p, 4096, "%s/%s", fx->dir, rel);
 	return p;
-}
-
-static void
-write_file(const char *path, const void *data, size_t n)
-{
-	FILE *f = fopen(path, "wb");
-
-	assert_non_null(f);
-	assert_int_equal(fwrite(data, 1, n, f), n);
-	assert_int_equal(fclose(f), 0);
-}
-
-static char *
-read_file(const char *path, size_t *n)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *m = open_memstream(&buf, &len);
-	int c;
-
-	assert_non_null(f);
-	assert_non_null(m);
-	while ((c = fgetc(f)) != EOF)
-		fputc(c, m);
-	fclose(f);
-	fclose(m);
-	if (n)
-		*n = len;
-	return buf;
 }
 
 static void
@@ -107,42 +77,14 @@ run(const char *fmt, ...)
 	return out;
 }
 
-/* How many entries of dir have "needle" in their name. */
-static int
-count_names(const char *dir, const char *needle)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	int n = 0;
-
-	assert_non_null(d);
-	while ((e = readdir(d)) != NULL)
-		if (strstr(e->d_name, needle))
-			n++;
-	closedir(d);
-	return n;
-}
-
-static int
-rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static int
 setup(void **state)
 {
 	struct fixture *fx = calloc(1, sizeof *fx);
-	const char *tmp = getenv("TMPDIR");
 
 	if (fx == NULL)
 		return -1;
-	snprintf(fx->dir, sizeof fx->dir, "%s/gsr-archive.XXXXXX",
-		 tmp && *tmp ? tmp : "/tmp");
-	if (mkdtemp(fx->dir) == NULL) {
+	if (make_tmpdir(fx->dir, sizeof fx->dir, "archive")) {
 		free(fx);
 		return -1;
 	}
@@ -155,7 +97,7 @@ teardown(void **state)
 {
 	struct fixture *fx = *state;
 
-	nftw(fx->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	remove_tree(fx->dir);
 	free(fx);
 	return 0;
 }
@@ -199,30 +141,34 @@ make_tree(const struct fixture *fx)
 }
 
 static const char *const tree_members[] = {
-	"input/database.db", "identify.json", "rules/B.txt", "rules/a/x.txt",
-	"rules/a/y/z.txt", "rules/a.txt", "rules/b.txt",
+    "input/database.db", "identify.json", "rules/B.txt", "rules/a/x.txt",
+    "rules/a/y/z.txt",   "rules/a.txt",   "rules/b.txt",
 };
 
 /* Write the archive of the tests to path, with the database output.db's
  * hash in the manifest; returns the archive's SHA-256 in sha. */
 static void
 make_archive(const struct fixture *fx, const char *path,
-	     char sha[GSR_SHA256_HEX])
+             char sha[GSR_SHA256_HEX])
 {
 	struct gsr_ctx ctx = GSR_CTX_INIT;
 	char db_sha[GSR_SHA256_HEX];
-	struct meta m = { db_sha };
+	struct meta m = {db_sha};
 	struct gsr_archive *ar;
 
 	hash_file(pathf(fx, "output.db"), db_sha);
 	ar = gsr_archive_create(&ctx, path, false, T_MTIME);
 	assert_non_null(ar);
 	assert_int_equal(gsr_archive_add_file(&ctx, ar, "input/database.db",
-					      pathf(fx, "input.db")), 0);
+	                                      pathf(fx, "input.db")),
+	                 0);
 	assert_int_equal(gsr_archive_add_buffer(&ctx, ar, "identify.json",
-						"{\"ok\": true}\n", 13), 0);
-	assert_int_equal(gsr_archive_add_tree(&ctx, ar, "rules", pathf(fx, "tree")), 0);
-	assert_int_equal(gsr_archive_n_members(ar), GSR_ARRAY_LEN(tree_members));
+	                                        "{\"ok\": true}\n", 13),
+	                 0);
+	assert_int_equal(
+	    gsr_archive_add_tree(&ctx, ar, "rules", pathf(fx, "tree")), 0);
+	assert_int_equal(gsr_archive_n_members(ar),
+	                 GSR_ARRAY_LEN(tree_members));
 	assert_int_equal(gsr_archive_finish(&ctx, ar, write_meta, &m, sha), 0);
 	assert_int_equal(ctx.err, GSR_OK);
 }
@@ -267,7 +213,7 @@ write_and_read(void **state)
 	 * finish reported is the file's. */
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_mode & 07777, 0600);
-	assert_int_equal(count_names(fx->dir, ".tmp-"), 0);
+	assert_int_equal(count_files(fx->dir, ".tmp-"), 0);
 	hash_file(path, file_sha);
 	assert_string_equal(sha, file_sha);
 
@@ -284,7 +230,8 @@ write_and_read(void **state)
 	assert_int_equal(i, GSR_ARRAY_LEN(tree_members) + 1);
 	free(out);
 	out = run("TZ=UTC tar --zstd -tvf '%s' | grep -cv "
-		  "'^-rw------- root/root .* 2023-11-14 22:13 ' || true", path);
+	          "'^-rw------- root/root .* 2023-11-14 22:13 ' || true",
+	          path);
 	assert_string_equal(out, "0\n");
 	free(out);
 	out = run("zstd -q -t '%s' 2>&1 && echo passed", path);
@@ -298,29 +245,36 @@ write_and_read(void **state)
 	assert_non_null(root);
 	free(text);
 	assert_string_equal(json_string_value(json_object_get(root, "format")),
-			    "gsrecover-audit");
-	assert_int_equal(json_integer_value(json_object_get(root, "version")), 1);
+	                    "gsrecover-audit");
+	assert_int_equal(json_integer_value(json_object_get(root, "version")),
+	                 1);
 	assert_string_equal(json_string_value(json_object_get(root, "created")),
-			    "2023-11-14T22:13:20Z");
+	                    "2023-11-14T22:13:20Z");
 	assert_string_equal(json_string_value(json_object_get(
-		json_object_get(root, "tools"), "gsrecover")), GSR_VERSION);
-	assert_non_null(json_string_value(json_object_get(
-		json_object_get(root, "tools"), "nettle")));
+	                        json_object_get(root, "tools"), "gsrecover")),
+	                    GSR_VERSION);
+	assert_non_null(json_string_value(
+	    json_object_get(json_object_get(root, "tools"), "nettle")));
 	members = json_object_get(root, "members");
 	assert_int_equal(json_array_size(members), GSR_ARRAY_LEN(tree_members));
 	hash_file(pathf(fx, "input.db"), in_sha);
 	assert_string_equal(json_string_value(json_object_get(
-		json_array_get(members, 0), "sha256")), in_sha);
+	                        json_array_get(members, 0), "sha256")),
+	                    in_sha);
 	assert_int_equal(json_integer_value(json_object_get(
-		json_array_get(members, 0), "size")), (5u << 19) + 17);
+	                     json_array_get(members, 0), "size")),
+	                 (5u << 19) + 17);
 	for (i = 0; i < GSR_ARRAY_LEN(tree_members); i++)
 		assert_string_equal(json_string_value(json_object_get(
-			json_array_get(members, i), "name")), tree_members[i]);
+		                        json_array_get(members, i), "name")),
+		                    tree_members[i]);
 	hash_file(pathf(fx, "output.db"), db_sha);
 	assert_string_equal(json_string_value(json_object_get(
-		json_object_get(root, "output"), "sha256")), db_sha);
+	                        json_object_get(root, "output"), "sha256")),
+	                    db_sha);
 	assert_string_equal(json_string_value(json_array_get(
-		json_object_get(root, "rules"), 0)), "0.6.0");
+	                        json_object_get(root, "rules"), 0)),
+	                    "0.6.0");
 	json_decref(root);
 
 	/* The reader agrees. */
@@ -343,16 +297,16 @@ write_and_read(void **state)
 	gsr_verify_result_release(&res);
 
 	/* With the database it describes, and with another one. */
-	assert_int_equal(gsr_archive_verify(&ctx, path, pathf(fx, "output.db"),
-					    &res), 0);
+	assert_int_equal(
+	    gsr_archive_verify(&ctx, path, pathf(fx, "output.db"), &res), 0);
 	assert_true(res.db_checked);
 	assert_true(res.db_ok);
 	assert_string_equal(res.db_sha256, db_sha);
 	assert_string_equal(res.expected_db_sha256, db_sha);
 	assert_int_equal(res.n_bad, 0);
 	gsr_verify_result_release(&res);
-	assert_int_equal(gsr_archive_verify(&ctx, path, pathf(fx, "other.db"),
-					    &res), 0);
+	assert_int_equal(
+	    gsr_archive_verify(&ctx, path, pathf(fx, "other.db"), &res), 0);
 	assert_true(res.db_checked);
 	assert_false(res.db_ok);
 	assert_string_equal(res.expected_db_sha256, db_sha);
@@ -362,8 +316,8 @@ write_and_read(void **state)
 	assert_int_equal(ctx.err, GSR_OK);
 
 	/* A database that cannot be read fails the verification. */
-	assert_int_equal(gsr_archive_verify(&ctx, path, pathf(fx, "nothere.db"),
-					    &res), -1);
+	assert_int_equal(
+	    gsr_archive_verify(&ctx, path, pathf(fx, "nothere.db"), &res), -1);
 	assert_int_equal(ctx.err, GSR_ERR_INPUT);
 	gsr_verify_result_release(&res);
 }
@@ -381,8 +335,8 @@ reproducible(void **state)
 	make_archive(fx, pathf(fx, "one.tar.zst"), sha1);
 	make_archive(fx, pathf(fx, "two.tar.zst"), sha2);
 	assert_string_equal(sha1, sha2);
-	a = read_file(pathf(fx, "one.tar.zst"), &na);
-	b = read_file(pathf(fx, "two.tar.zst"), &nb);
+	a = slurp(pathf(fx, "one.tar.zst"), &na);
+	b = slurp(pathf(fx, "two.tar.zst"), &nb);
 	assert_int_equal(na, nb);
 	assert_memory_equal(a, b, na);
 	free(a);
@@ -406,52 +360,71 @@ exists_without_force(void **state)
 	assert_null(gsr_archive_create(&ctx, path, false, T_MTIME));
 	assert_int_equal(ctx.err, GSR_ERR_EXISTS);
 	assert_non_null(strstr(ctx.msg, "already exists"));
-	text = read_file(path, NULL);
+	text = slurp(path, NULL);
 	assert_string_equal(text, "original\n");
 	free(text);
-	assert_int_equal(count_names(fx->dir, ".tmp-"), 0);
+	assert_int_equal(count_files(fx->dir, ".tmp-"), 0);
 
 	/* A dangling symbolic link is in the way too. */
 	gsr_ctx_clear(&ctx);
 	assert_int_equal(symlink("nowhere", pathf(fx, "link.tar.zst")), 0);
 	assert_null(gsr_archive_create(&ctx, pathf(fx, "link.tar.zst"), false,
-				       T_MTIME));
+	                               T_MTIME));
 	assert_int_equal(ctx.err, GSR_ERR_EXISTS);
 
 	/* A file that appears after create is not replaced either. */
 	gsr_ctx_clear(&ctx);
-	ar = gsr_archive_create(&ctx, pathf(fx, "late.tar.zst"), false, T_MTIME);
+	ar =
+	    gsr_archive_create(&ctx, pathf(fx, "late.tar.zst"), false, T_MTIME);
 	assert_non_null(ar);
 	write_file(pathf(fx, "late.tar.zst"), "late\n", 5);
 	assert_int_equal(gsr_archive_finish(&ctx, ar, NULL, NULL, NULL), -1);
 	assert_int_equal(ctx.err, GSR_ERR_EXISTS);
-	text = read_file(pathf(fx, "late.tar.zst"), NULL);
+	text = slurp(pathf(fx, "late.tar.zst"), NULL);
 	assert_string_equal(text, "late\n");
 	free(text);
-	assert_int_equal(count_names(fx->dir, ".tmp-"), 0);
+	assert_int_equal(count_files(fx->dir, ".tmp-"), 0);
 
 	/* With force, the file is replaced, and the new one is 0600. */
 	gsr_ctx_clear(&ctx);
 	ar = gsr_archive_create(&ctx, path, true, T_MTIME);
 	assert_non_null(ar);
-	assert_int_equal(gsr_archive_add_buffer(&ctx, ar, "identify.json", "x", 1), 0);
+	assert_int_equal(
+	    gsr_archive_add_buffer(&ctx, ar, "identify.json", "x", 1), 0);
 	assert_int_equal(gsr_archive_finish(&ctx, ar, NULL, NULL, sha), 0);
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_mode & 07777, 0600);
 	assert_int_not_equal(st.st_size, 9);
-	assert_int_equal(count_names(fx->dir, ".tmp-"), 0);
+	assert_int_equal(count_files(fx->dir, ".tmp-"), 0);
 }
 
 static void
 bad_names(void **state)
 {
 	static const char *const bad[] = {
-		"../x", "rules/../b", "..", "/abs", "rules//b", "rules/", "",
-		"./rules/a", "rules/./b", "manifest.json", "rules/tab\there",
-		"rules/c1\xc2\x85", "rules/bad\xff", "rules/dup",
-		/* Outside the layout. */
-		"report.json", "input", "input/a/b", "identify.json/x", "rebuild",
-		"export/", "Input/x", "rules",
+	    "../x",
+	    "rules/../b",
+	    "..",
+	    "/abs",
+	    "rules//b",
+	    "rules/",
+	    "",
+	    "./rules/a",
+	    "rules/./b",
+	    "manifest.json",
+	    "rules/tab\there",
+	    "rules/c1\xc2\x85",
+	    "rules/bad\xff",
+	    "rules/dup",
+	    /* Outside the layout. */
+	    "report.json",
+	    "input",
+	    "input/a/b",
+	    "identify.json/x",
+	    "rebuild",
+	    "export/",
+	    "Input/x",
+	    "rules",
 	};
 	struct fixture *fx = *state;
 	struct gsr_verify_result res = GSR_VERIFY_RESULT_INIT;
@@ -464,33 +437,41 @@ bad_names(void **state)
 	snprintf(path, sizeof path, "%s", pathf(fx, "audit.tar.zst"));
 	ar = gsr_archive_create(&ctx, path, false, T_MTIME);
 	assert_non_null(ar);
-	assert_int_equal(gsr_archive_add_buffer(&ctx, ar, "rules/dup", "1", 1), 0);
+	assert_int_equal(gsr_archive_add_buffer(&ctx, ar, "rules/dup", "1", 1),
+	                 0);
 	for (size_t i = 0; i < GSR_ARRAY_LEN(bad); i++) {
-		assert_int_equal(gsr_archive_add_buffer(&ctx, ar, bad[i], "x", 1), -1);
+		assert_int_equal(
+		    gsr_archive_add_buffer(&ctx, ar, bad[i], "x", 1), -1);
 		assert_int_equal(ctx.err, GSR_ERR_USAGE);
 		gsr_ctx_clear(&ctx);
 	}
 	write_file(pathf(fx, "f"), "f", 1);
-	assert_int_equal(gsr_archive_add_file(&ctx, ar, "rules/../f", pathf(fx, "f")), -1);
+	assert_int_equal(
+	    gsr_archive_add_file(&ctx, ar, "rules/../f", pathf(fx, "f")), -1);
 	assert_int_equal(ctx.err, GSR_ERR_USAGE);
 	gsr_ctx_clear(&ctx);
 	memset(long_name, 'n', sizeof long_name - 1);
 	memcpy(long_name, "rules/", 6);
 	long_name[sizeof long_name - 1] = '\0';
-	assert_int_equal(gsr_archive_add_buffer(&ctx, ar, long_name, "x", 1), -1);
+	assert_int_equal(gsr_archive_add_buffer(&ctx, ar, long_name, "x", 1),
+	                 -1);
 	assert_int_equal(ctx.err, GSR_ERR_USAGE);
 	gsr_ctx_clear(&ctx);
 	long_name[GSR_ARCHIVE_NAME_MAX] = '\0';
-	assert_int_equal(gsr_archive_add_buffer(&ctx, ar, long_name, "x", 1), 0);
-	assert_int_equal(gsr_archive_add_buffer(&ctx, ar, UTF8_NAME, "x", 1), 0);
+	assert_int_equal(gsr_archive_add_buffer(&ctx, ar, long_name, "x", 1),
+	                 0);
+	assert_int_equal(gsr_archive_add_buffer(&ctx, ar, UTF8_NAME, "x", 1),
+	                 0);
 
 	/* A missing file fails before its header: the archive is still
 	 * good once the caller has dealt with the error. */
-	assert_int_equal(gsr_archive_add_file(&ctx, ar, "input/gone", pathf(fx, "gone")),
-			 -1);
+	assert_int_equal(
+	    gsr_archive_add_file(&ctx, ar, "input/gone", pathf(fx, "gone")),
+	    -1);
 	assert_int_equal(ctx.err, GSR_ERR_IO);
 	gsr_ctx_clear(&ctx);
-	assert_int_equal(gsr_archive_add_file(&ctx, ar, "input/dir", fx->dir), -1);
+	assert_int_equal(gsr_archive_add_file(&ctx, ar, "input/dir", fx->dir),
+	                 -1);
 	assert_int_equal(ctx.err, GSR_ERR_IO);
 	gsr_ctx_clear(&ctx);
 	assert_int_equal(gsr_archive_n_members(ar), 3);
@@ -515,23 +496,28 @@ abort_leaves_nothing(void **state)
 	struct gsr_ctx ctx = GSR_CTX_INIT;
 	struct gsr_archive *ar;
 
-	ar = gsr_archive_create(&ctx, pathf(fx, "audit.tar.zst"), false, T_MTIME);
+	ar = gsr_archive_create(&ctx, pathf(fx, "audit.tar.zst"), false,
+	                        T_MTIME);
 	assert_non_null(ar);
-	assert_int_equal(count_names(fx->dir, ".tmp-"), 1);
-	assert_int_equal(gsr_archive_add_buffer(&ctx, ar, "identify.json", "abc", 3), 0);
+	assert_int_equal(count_files(fx->dir, ".tmp-"), 1);
+	assert_int_equal(
+	    gsr_archive_add_buffer(&ctx, ar, "identify.json", "abc", 3), 0);
 	gsr_archive_abort(ar);
 	gsr_archive_abort(NULL);
-	assert_int_equal(count_names(fx->dir, ""), 2); /* . and .. */
+	assert_int_equal(count_files(fx->dir, NULL), 0); /* empty */
 
 	/* finish after an error only aborts. */
-	ar = gsr_archive_create(&ctx, pathf(fx, "audit.tar.zst"), false, T_MTIME);
+	ar = gsr_archive_create(&ctx, pathf(fx, "audit.tar.zst"), false,
+	                        T_MTIME);
 	assert_non_null(ar);
 	gsr_ctx_fail(&ctx, GSR_ERR_IO, "something else failed");
-	assert_null(gsr_archive_create(&ctx, pathf(fx, "x.tar.zst"), false, T_MTIME));
-	assert_int_equal(gsr_archive_add_buffer(&ctx, ar, "identify.json", "abc", 3), -1);
+	assert_null(
+	    gsr_archive_create(&ctx, pathf(fx, "x.tar.zst"), false, T_MTIME));
+	assert_int_equal(
+	    gsr_archive_add_buffer(&ctx, ar, "identify.json", "abc", 3), -1);
 	assert_int_equal(gsr_archive_finish(&ctx, ar, NULL, NULL, NULL), -1);
 	assert_string_equal(ctx.msg, "something else failed");
-	assert_int_equal(count_names(fx->dir, ""), 2);
+	assert_int_equal(count_files(fx->dir, NULL), 0);
 }
 
 static void
@@ -541,14 +527,14 @@ verify_unreadable(void **state)
 	struct gsr_verify_result res = GSR_VERIFY_RESULT_INIT;
 	struct gsr_ctx ctx = GSR_CTX_INIT;
 
-	assert_int_equal(gsr_archive_verify(&ctx, pathf(fx, "nothere"), NULL,
-					    &res), -1);
+	assert_int_equal(
+	    gsr_archive_verify(&ctx, pathf(fx, "nothere"), NULL, &res), -1);
 	assert_int_equal(ctx.err, GSR_ERR_INPUT);
 	gsr_verify_result_release(&res);
 	gsr_ctx_clear(&ctx);
 	write_file(pathf(fx, "text"), "just some text\n", 15);
-	assert_int_equal(gsr_archive_verify(&ctx, pathf(fx, "text"), NULL,
-					    &res), -1);
+	assert_int_equal(
+	    gsr_archive_verify(&ctx, pathf(fx, "text"), NULL, &res), -1);
 	assert_int_equal(ctx.err, GSR_ERR_INPUT);
 	assert_non_null(strstr(ctx.msg, "not a readable archive"));
 	gsr_verify_result_release(&res);
@@ -565,7 +551,8 @@ static void
 size_changes(void **state)
 {
 	static const char *const files[] = {
-		"/proc/self/status", "/sys/kernel/mm/transparent_hugepage/enabled",
+	    "/proc/self/status",
+	    "/sys/kernel/mm/transparent_hugepage/enabled",
 	};
 	struct fixture *fx = *state;
 	struct gsr_ctx ctx = GSR_CTX_INIT;
@@ -576,19 +563,20 @@ size_changes(void **state)
 		if (stat(files[i], &st) != 0)
 			continue; /* no /sys here */
 		ar = gsr_archive_create(&ctx, pathf(fx, "audit.tar.zst"), false,
-					T_MTIME);
+		                        T_MTIME);
 		assert_non_null(ar);
-		assert_int_equal(gsr_archive_add_file(&ctx, ar, "input/f", files[i]), -1);
+		assert_int_equal(
+		    gsr_archive_add_file(&ctx, ar, "input/f", files[i]), -1);
 		assert_int_equal(ctx.err, GSR_ERR_IO);
 		assert_non_null(strstr(ctx.msg, i == 0 ? "grew" : "shrank"));
 		gsr_ctx_clear(&ctx);
-		assert_int_equal(gsr_archive_finish(&ctx, ar, NULL, NULL, NULL), -1);
+		assert_int_equal(gsr_archive_finish(&ctx, ar, NULL, NULL, NULL),
+		                 -1);
 		assert_int_equal(ctx.err, GSR_ERR_INTERNAL);
 		gsr_ctx_clear(&ctx);
-		assert_int_equal(count_names(fx->dir, ""), 2);
+		assert_int_equal(count_files(fx->dir, NULL), 0);
 	}
 }
-
 
 /* Members compressed ahead in a spool, another thread's job in a rebuild:
  * their frames are copied into the archive after the header's, and the
@@ -615,14 +603,16 @@ spooled_members(void **state)
 	sp = gsr_archive_spool_new(&ctx, fx->dir);
 	assert_non_null(sp);
 	/* Nothing of the spool shows in its directory. */
-	assert_int_equal(count_names(fx->dir, "spool"), 0);
+	assert_int_equal(count_files(fx->dir, "spool"), 0);
 	assert_int_equal(gsr_archive_spool_begin(&ctx, sp, &idx[0]), 0);
 	assert_int_equal(gsr_archive_spool_end(&ctx, sp, &size, sha), 0);
 	assert_int_equal(size, 0);
 	assert_int_equal(gsr_archive_spool_begin(&ctx, sp, &idx[1]), 0);
 	for (size_t off = 0; off < n; off += 100000)
-		assert_int_equal(gsr_archive_spool_write(&ctx, sp, big + off,
-			n - off < 100000 ? n - off : 100000), 0);
+		assert_int_equal(gsr_archive_spool_write(
+		                     &ctx, sp, big + off,
+		                     n - off < 100000 ? n - off : 100000),
+		                 0);
 	assert_int_equal(gsr_archive_spool_end(&ctx, sp, &size, sha), 0);
 	assert_int_equal(size, n);
 	assert_int_equal(gsr_archive_spool_begin(&ctx, sp, &idx[2]), 0);
@@ -638,16 +628,21 @@ spooled_members(void **state)
 	memcpy(name + 130, ".jsonl", 7);
 	ar = gsr_archive_create(&ctx, path, false, T_MTIME);
 	assert_non_null(ar);
-	assert_int_equal(gsr_archive_add_buffer(&ctx, ar, "identify.json", "1\n", 2), 0);
-	assert_int_equal(gsr_archive_add_spooled(&ctx, ar, "export/big.jsonl", sp,
-						 idx[1]), 0);
-	assert_int_equal(gsr_archive_add_spooled(&ctx, ar, "export/empty", sp,
-						 idx[0]), 0);
-	assert_int_equal(gsr_archive_add_spooled(&ctx, ar, name, sp, idx[2]), 0);
-	assert_int_equal(gsr_archive_add_spooled(&ctx, ar, "export/nosuch", sp, 3), -1);
+	assert_int_equal(
+	    gsr_archive_add_buffer(&ctx, ar, "identify.json", "1\n", 2), 0);
+	assert_int_equal(
+	    gsr_archive_add_spooled(&ctx, ar, "export/big.jsonl", sp, idx[1]),
+	    0);
+	assert_int_equal(
+	    gsr_archive_add_spooled(&ctx, ar, "export/empty", sp, idx[0]), 0);
+	assert_int_equal(gsr_archive_add_spooled(&ctx, ar, name, sp, idx[2]),
+	                 0);
+	assert_int_equal(
+	    gsr_archive_add_spooled(&ctx, ar, "export/nosuch", sp, 3), -1);
 	assert_int_equal(ctx.err, GSR_ERR_INTERNAL);
 	gsr_ctx_clear(&ctx);
-	assert_int_equal(gsr_archive_add_buffer(&ctx, ar, "rebuild/log.txt", "2\n", 2), 0);
+	assert_int_equal(
+	    gsr_archive_add_buffer(&ctx, ar, "rebuild/log.txt", "2\n", 2), 0);
 	assert_int_equal(gsr_archive_finish(&ctx, ar, NULL, NULL, NULL), 0);
 	gsr_archive_spool_free(sp);
 	gsr_archive_spool_free(NULL);
@@ -662,12 +657,14 @@ spooled_members(void **state)
 	out = run("zstd -q -t '%s' 2>&1 && echo passed", path);
 	assert_string_equal(out, "passed\n");
 	free(out);
-	out = run("tar --zstd -xOf '%s' export/big.jsonl | cmp - '%s' && echo same",
-		  path, pathf(fx, "big"));
+	out = run(
+	    "tar --zstd -xOf '%s' export/big.jsonl | cmp - '%s' && echo same",
+	    path, pathf(fx, "big"));
 	assert_string_equal(out, "same\n");
 	free(out);
 	out = run("tar --zstd -tf '%s' | tr '\\n' ' '", path);
-	assert_non_null(strstr(out, "identify.json export/big.jsonl export/empty rules/"));
+	assert_non_null(
+	    strstr(out, "identify.json export/big.jsonl export/empty rules/"));
 	assert_non_null(strstr(out, ".jsonl rebuild/log.txt manifest.json "));
 	free(out);
 	out = run("tar --zstd -xOf '%s' '%s'", path, name);
@@ -720,8 +717,10 @@ piped_members(void **state)
 	assert_int_equal(ctx.err, GSR_ERR_INTERNAL);
 	gsr_ctx_clear(&ctx);
 	for (size_t off = 0; off < n; off += piece)
-		assert_int_equal(gsr_archive_pipe_write(&ctx, pp, big + off,
-			n - off < piece ? n - off : piece), 0);
+		assert_int_equal(
+		    gsr_archive_pipe_write(&ctx, pp, big + off,
+		                           n - off < piece ? n - off : piece),
+		    0);
 	assert_int_equal(gsr_archive_pipe_end(&ctx, pp, n, sha), 0);
 	assert_int_equal(gsr_archive_pipe_begin(&ctx, pp, &idx[1]), 0);
 	assert_int_equal(gsr_archive_pipe_end(&ctx, pp, 0, empty), 0);
@@ -733,8 +732,10 @@ piped_members(void **state)
 
 	ar = gsr_archive_create(&ctx, path, false, T_MTIME);
 	assert_non_null(ar);
-	assert_int_equal(gsr_archive_add_spooled(&ctx, ar, "input/big", sp, idx[0]), 0);
-	assert_int_equal(gsr_archive_add_spooled(&ctx, ar, "input/empty", sp, idx[1]), 0);
+	assert_int_equal(
+	    gsr_archive_add_spooled(&ctx, ar, "input/big", sp, idx[0]), 0);
+	assert_int_equal(
+	    gsr_archive_add_spooled(&ctx, ar, "input/empty", sp, idx[1]), 0);
 	assert_int_equal(gsr_archive_finish(&ctx, ar, NULL, NULL, NULL), 0);
 	assert_int_equal(gsr_archive_verify(&ctx, path, NULL, &res), 0);
 	assert_int_equal(res.n_bad, 0);
@@ -743,7 +744,7 @@ piped_members(void **state)
 	assert_string_equal(res.members[1].sha256, empty);
 	gsr_verify_result_release(&res);
 	out = run("tar --zstd -xOf '%s' input/big | cmp - '%s' && echo same",
-		  path, pathf(fx, "big"));
+	          path, pathf(fx, "big"));
 	assert_string_equal(out, "same\n");
 	free(out);
 	gsr_archive_spool_free(sp);
@@ -786,32 +787,36 @@ cancel(void **state)
 	struct gsr_ctx ctx = GSR_CTX_INIT;
 	struct gsr_archive *ar;
 
-	ar = gsr_archive_create(&ctx, pathf(fx, "audit.tar.zst"), false, T_MTIME);
+	ar = gsr_archive_create(&ctx, pathf(fx, "audit.tar.zst"), false,
+	                        T_MTIME);
 	assert_non_null(ar);
 	gsr_cancel_request();
-	assert_int_equal(gsr_archive_add_buffer(&ctx, ar, "identify.json", "abc", 3), -1);
+	assert_int_equal(
+	    gsr_archive_add_buffer(&ctx, ar, "identify.json", "abc", 3), -1);
 	assert_int_equal(ctx.err, GSR_ERR_CANCELED);
 	/* Even with the error forgotten, a half-written member stays. */
 	gsr_ctx_clear(&ctx);
 	assert_int_equal(gsr_archive_finish(&ctx, ar, NULL, NULL, NULL), -1);
 	assert_int_equal(ctx.err, GSR_ERR_INTERNAL);
-	assert_int_equal(count_names(fx->dir, ""), 2);
+	assert_int_equal(count_files(fx->dir, NULL), 0);
 }
 
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(write_and_read, setup, teardown),
-		cmocka_unit_test_setup_teardown(reproducible, setup, teardown),
-		cmocka_unit_test_setup_teardown(exists_without_force, setup, teardown),
-		cmocka_unit_test_setup_teardown(bad_names, setup, teardown),
-		cmocka_unit_test_setup_teardown(abort_leaves_nothing, setup, teardown),
-		cmocka_unit_test_setup_teardown(verify_unreadable, setup, teardown),
-		cmocka_unit_test_setup_teardown(size_changes, setup, teardown),
-		cmocka_unit_test_setup_teardown(spooled_members, setup, teardown),
-		cmocka_unit_test_setup_teardown(piped_members, setup, teardown),
-		cmocka_unit_test_setup_teardown(cancel, setup, teardown),
+	    cmocka_unit_test_setup_teardown(write_and_read, setup, teardown),
+	    cmocka_unit_test_setup_teardown(reproducible, setup, teardown),
+	    cmocka_unit_test_setup_teardown(exists_without_force, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(bad_names, setup, teardown),
+	    cmocka_unit_test_setup_teardown(abort_leaves_nothing, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(verify_unreadable, setup, teardown),
+	    cmocka_unit_test_setup_teardown(size_changes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(spooled_members, setup, teardown),
+	    cmocka_unit_test_setup_teardown(piped_members, setup, teardown),
+	    cmocka_unit_test_setup_teardown(cancel, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("archive", tests, NULL, NULL);
 }

@@ -1,8 +1,7 @@
 /* Unit tests of the forensic page reader and b-tree walker.
  *
- * First the decoders on bytes made by hand (varints, records of every
- * serial type, hostile record headers in buffers of exactly their size,
- * so that ASan sees any read past the end, UTF-16, page headers).  Then
+ * The decoders of bytes below them (varints, records, page headers,
+ * UTF-16) are test_record.c's.  First garbage that is no database, then
  * whole databases made with the SQLite library: page sizes 512, 4096 and
  * 65536, UTF-16le and UTF-16be, reserved bytes, auto_vacuum=FULL and
  * GPUStack's 0.6.0 schema ($GSR_TOP/tests/fixtures/schemas/0.6.0.sql),
@@ -15,7 +14,6 @@
 #include "btree.h"
 #include "pagefile.h"
 
-#include <errno.h>
 #include <fcntl.h>
 #include <math.h>
 #include <sqlite3.h>
@@ -30,423 +28,9 @@
 
 #include "sqlhdr.h"
 #include "strbuf.h"
+#include "testlib.h"
 
-/* ---- helpers: bytes ------------------------------------------------- */
-
-/* Encode v as a SQLite varint into p (9 bytes of room); returns the length. */
-static int
-put_varint(unsigned char *p, uint64_t v)
-{
-	unsigned char tmp[9];
-	int n = 0;
-
-	if (v > 0x00ffffffffffffffULL) {
-		p[8] = (unsigned char)v;
-		v >>= 8;
-		for (int i = 7; i >= 0; i--) {
-			p[i] = (unsigned char)((v & 0x7f) | 0x80);
-			v >>= 7;
-		}
-		return 9;
-	}
-	do {
-		tmp[n++] = (unsigned char)((v & 0x7f) | 0x80);
-		v >>= 7;
-	} while (v != 0);
-	tmp[0] &= 0x7f;
-	for (int i = 0; i < n; i++)
-		p[i] = tmp[n - 1 - i];
-	return n;
-}
-
-/* A heap copy of exactly n bytes, so that ASan sees a read past them. */
-static unsigned char *
-exact_copy(const void *p, size_t n)
-{
-	unsigned char *c = malloc(n ? n : 1);
-
-	assert_non_null(c);
-	if (n)
-		memcpy(c, p, n);
-	return c;
-}
-
-/* Decode a copy of exactly n bytes; the values point into it, which lives
- * until the next call. */
-static unsigned char *last_copy;
-
-static int
-decode_exact(const void *rec, size_t n, struct gsr_value *v, size_t max,
-	     uint32_t enc)
-{
-	free(last_copy);
-	last_copy = exact_copy(rec, n);
-	return gsr_record_decode(last_copy, n, v, max, enc);
-}
-
-/* ---- varints -------------------------------------------------------- */
-
-static void
-varint_lengths(void **state)
-{
-	static const struct {
-		uint64_t v;
-		int len;
-	} cases[] = {
-		{ 0, 1 }, { 1, 1 }, { 127, 1 }, { 128, 2 }, { 16383, 2 },
-		{ 16384, 3 }, { (1u << 21) - 1, 3 }, { 1u << 21, 4 },
-		{ (1u << 28) - 1, 4 }, { 1u << 28, 5 },
-		{ (1ULL << 35) - 1, 5 }, { 1ULL << 35, 6 },
-		{ (1ULL << 42) - 1, 6 }, { 1ULL << 42, 7 },
-		{ (1ULL << 49) - 1, 7 }, { 1ULL << 49, 8 },
-		{ (1ULL << 56) - 1, 8 }, { 1ULL << 56, 9 },
-		{ INT64_MAX, 9 }, { UINT64_MAX, 9 },
-	};
-	unsigned char b[9];
-
-	(void)state;
-	for (size_t i = 0; i < GSR_ARRAY_LEN(cases); i++) {
-		uint64_t v = 12345;
-		int len = put_varint(b, cases[i].v);
-		unsigned char *c = exact_copy(b, (size_t)len);
-
-		assert_int_equal(len, cases[i].len);
-		assert_int_equal(gsr_varint_get(c, c + len, &v), len);
-		assert_true(v == cases[i].v);
-		free(c);
-	}
-	/* Nine bytes of 0xff: every bit set; the ninth byte gives 8 bits. */
-	memset(b, 0xff, sizeof b);
-	{
-		uint64_t v = 0;
-
-		assert_int_equal(gsr_varint_get(b, b + 9, &v), 9);
-		assert_true(v == UINT64_MAX);
-	}
-	/* A varint followed by more bytes reads only its own. */
-	b[0] = 0x81;
-	b[1] = 0x00;
-	b[2] = 0x7f;
-	{
-		uint64_t v = 0;
-
-		assert_int_equal(gsr_varint_get(b, b + 3, &v), 2);
-		assert_true(v == 128);
-	}
-}
-
-static void
-varint_truncated(void **state)
-{
-	unsigned char b[9];
-	uint64_t v = 7;
-
-	(void)state;
-	for (int want = 2; want <= 9; want++) {
-		uint64_t x = want == 9 ? UINT64_MAX
-				       : 1ULL << (7 * (want - 1));
-		int len = put_varint(b, x);
-
-		assert_int_equal(len, want);
-		for (int cut = 0; cut < len; cut++) {
-			unsigned char *c = exact_copy(b, (size_t)cut);
-
-			assert_int_equal(gsr_varint_get(c, c + cut, &v), 0);
-			free(c);
-		}
-	}
-	assert_int_equal(gsr_varint_get(NULL, NULL, &v), 0);
-	assert_int_equal(gsr_varint_get(b + 1, b, &v), 0);
-	assert_true(v == 7);
-}
-
-/* ---- records -------------------------------------------------------- */
-
-/* Build a record of the given serial types and body into out; returns
- * its size. */
-static size_t
-make_record(unsigned char *out, const uint64_t *types, size_t n_types,
-	    const void *body, size_t body_len)
-{
-	unsigned char hdr[512];
-	size_t h = 0, hlen;
-	int l;
-
-	for (size_t i = 0; i < n_types; i++)
-		h += (size_t)put_varint(hdr + h, types[i]);
-	/* The header size counts its own varint (one byte here). */
-	hlen = h + 1;
-	assert_true(hlen < 128);
-	l = put_varint(out, hlen);
-	assert_int_equal(l, 1);
-	memcpy(out + 1, hdr, h);
-	if (body_len)
-		memcpy(out + hlen, body, body_len);
-	return hlen + body_len;
-}
-
-static void
-record_serial_types(void **state)
-{
-	static const unsigned char body[] = {
-		0xff,                                     /* 1: -1 */
-		0x80, 0x00,                               /* 2: -32768 */
-		0x7f, 0xff, 0xff,                         /* 3: 8388607 */
-		0x80, 0x00, 0x00, 0x00,                   /* 4: INT32_MIN */
-		0x7f, 0xff, 0xff, 0xff, 0xff, 0xff,       /* 5: 2^47-1 */
-		0x80, 0, 0, 0, 0, 0, 0, 0,                /* 6: INT64_MIN */
-		0x40, 0x09, 0x21, 0xfb, 0x54, 0x44, 0x2d, 0x18, /* 7: pi */
-		0xde, 0xad, 0xbe,                         /* blob of 3 */
-		'h', 'e', 'l', 'l', 'o',                  /* text of 5 */
-		0x01,                                     /* 1: 1 */
-		0xff, 0xfe,                               /* 2: -2 */
-	};
-	static const uint64_t types[] = { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9,
-					  12, 13, 12 + 2 * 3, 13 + 2 * 5,
-					  1, 2 };
-	unsigned char rec[256];
-	struct gsr_value v[20];
-	size_t n = make_record(rec, types, GSR_ARRAY_LEN(types), body,
-			       sizeof body);
-	double pi;
-
-	(void)state;
-	assert_int_equal(decode_exact(rec, n, v, 20, 1), 16);
-	assert_int_equal(v[0].type, GSR_V_NULL);
-	assert_int_equal(v[1].type, GSR_V_INT);
-	assert_true(v[1].i == -1);
-	assert_true(v[2].i == -32768);
-	assert_true(v[3].i == 8388607);
-	assert_true(v[4].i == INT32_MIN);
-	assert_true(v[5].i == 140737488355327LL);
-	assert_true(v[6].i == INT64_MIN);
-	assert_int_equal(v[7].type, GSR_V_REAL);
-	pi = 3.141592653589793;
-	assert_memory_equal(&v[7].r, &pi, sizeof pi);
-	assert_int_equal(v[8].type, GSR_V_INT);
-	assert_true(v[8].i == 0);
-	assert_int_equal(v[9].type, GSR_V_INT);
-	assert_true(v[9].i == 1);
-	assert_int_equal(v[10].type, GSR_V_BLOB);
-	assert_int_equal(v[10].n, 0);
-	assert_non_null(v[10].p);
-	assert_int_equal(v[11].type, GSR_V_TEXT);
-	assert_int_equal(v[11].n, 0);
-	assert_non_null(v[11].p);
-	assert_int_equal(v[12].type, GSR_V_BLOB);
-	assert_int_equal(v[12].n, 3);
-	assert_memory_equal(v[12].p, "\xde\xad\xbe", 3);
-	assert_int_equal(v[13].type, GSR_V_TEXT);
-	assert_int_equal(v[13].n, 5);
-	assert_memory_equal(v[13].p, "hello", 5);
-	assert_true(v[14].i == 1);
-	assert_true(v[15].i == -2);
-	for (int i = 0; i < 16; i++) {
-		assert_false(v[i].truncated);
-		assert_false(v[i].encoding_error);
-	}
-
-	/* Fewer slots than values: the count, and only the first filled. */
-	memset(v, 0x5a, sizeof v);
-	assert_int_equal(decode_exact(rec, n, v, 2, 1), 16);
-	assert_int_equal(v[1].type, GSR_V_INT);
-	assert_true(v[2].n == (size_t)0x5a5a5a5a5a5a5a5aULL);
-	assert_int_equal(decode_exact(rec, n, NULL, 0, 1), 16);
-
-	/* The empty record: a header of its size byte alone. */
-	rec[0] = 1;
-	assert_int_equal(decode_exact(rec, 1, v, 20, 1), 0);
-}
-
-static void
-record_big_text(void **state)
-{
-	size_t len = 200000, n;
-	unsigned char *rec = malloc(len + 16);
-	unsigned char hdr[16];
-	struct gsr_value v[2];
-	int h;
-
-	(void)state;
-	assert_non_null(rec);
-	/* [hdr size][13 + 2 * len][0x09 (integer 1)] then the text. */
-	h = put_varint(hdr + 1, 13 + 2 * (uint64_t)len);
-	hdr[1 + h] = 9;
-	hdr[0] = (unsigned char)(h + 2);
-	memcpy(rec, hdr, (size_t)h + 2);
-	for (size_t i = 0; i < len; i++)
-		rec[h + 2 + i] = (unsigned char)('a' + i % 26);
-	n = (size_t)h + 2 + len;
-	assert_int_equal(decode_exact(rec, n, v, 2, 1), 2);
-	assert_int_equal(v[0].type, GSR_V_TEXT);
-	assert_int_equal(v[0].n, len);
-	assert_int_equal(v[0].p[len - 1], 'a' + (len - 1) % 26);
-	assert_int_equal(v[1].type, GSR_V_INT);
-	assert_true(v[1].i == 1);
-	/* One byte short or long: inconsistent. */
-	assert_int_equal(decode_exact(rec, n - 1, v, 2, 1), -1);
-	rec[n] = 0;
-	assert_int_equal(decode_exact(rec, n + 1, v, 2, 1), -1);
-	free(rec);
-}
-
-static void
-record_hostile(void **state)
-{
-	struct gsr_value v[8];
-	unsigned char b[32];
-	int l;
-
-	(void)state;
-	/* No bytes at all; a NULL buffer. */
-	assert_int_equal(gsr_record_decode(NULL, 0, v, 8, 1), -1);
-	assert_int_equal(decode_exact("", 0, v, 8, 1), -1);
-	/* Header size 0 (below its own varint), and beyond n. */
-	assert_int_equal(decode_exact("\x00", 1, v, 8, 1), -1);
-	assert_int_equal(decode_exact("\x05\x01", 2, v, 8, 1), -1);
-	/* Header size a huge nine-byte varint. */
-	memset(b, 0xff, 9);
-	assert_int_equal(decode_exact(b, 9, v, 8, 1), -1);
-	assert_int_equal(decode_exact(b, 5, v, 8, 1), -1);
-	/* A serial type whose length is beyond n: text of 57 bytes in 10. */
-	assert_int_equal(decode_exact("\x02\x7f" "abcdefgh", 10, v, 8, 1), -1);
-	/* A huge serial type (nine bytes of 0xff). */
-	b[0] = 10;
-	memset(b + 1, 0xff, 9);
-	assert_int_equal(decode_exact(b, 10, v, 8, 1), -1);
-	/* Serial type 2^63 + 12: a blob of 2^62 bytes. */
-	b[0] = 10;
-	l = put_varint(b + 1, (1ULL << 63) + 12);
-	assert_int_equal(l, 9);
-	assert_int_equal(decode_exact(b, 10, v, 8, 1), -1);
-	/* A serial type varint running past the header (header says 2). */
-	assert_int_equal(decode_exact("\x02\x81\x00", 3, v, 8, 1), -1);
-	/* Reserved serial types 10 and 11. */
-	assert_int_equal(decode_exact("\x02\x0a", 2, v, 8, 1), -1);
-	assert_int_equal(decode_exact("\x02\x0b", 2, v, 8, 1), -1);
-	/* Body shorter and longer than the types say. */
-	assert_int_equal(decode_exact("\x02\x04\x01\x02\x03", 5, v, 8, 1), -1);
-	assert_int_equal(decode_exact("\x02\x01\x01\x02", 4, v, 8, 1), -1);
-	assert_int_equal(decode_exact("\x02\x01\x01", 3, v, 8, 1), 1);
-	/* A header of 70000 NULLs: more values than any table can have. */
-	{
-		size_t n = 70003;
-		unsigned char *r = calloc(1, n);
-
-		assert_non_null(r);
-		r[0] = 0x84; /* 3-byte varint: 0x84 0xa2 0x73 = 70003 */
-		r[1] = 0xa2;
-		r[2] = 0x73;
-		assert_int_equal(gsr_record_decode(r, n, v, 8, 1), -1);
-		free(r);
-	}
-}
-
-static void
-record_utf16(void **state)
-{
-	/* "é中" little-endian, "😀" as a surrogate pair. */
-	static const unsigned char le[] = { 0xe9, 0x00, 0x2d, 0x4e,
-					    0x3d, 0xd8, 0x00, 0xde };
-	unsigned char rec[64], be[sizeof le], out[32];
-	uint64_t types[1];
-	struct gsr_value v[1];
-	size_t n;
-
-	(void)state;
-	for (size_t i = 0; i < sizeof le; i += 2) {
-		be[i] = le[i + 1];
-		be[i + 1] = le[i];
-	}
-	assert_int_equal(gsr_utf16_to_utf8(le, sizeof le, false, out), 9);
-	assert_memory_equal(out, "\xc3\xa9\xe4\xb8\xad\xf0\x9f\x98\x80", 9);
-	assert_int_equal(gsr_utf16_to_utf8(be, sizeof be, true, out), 9);
-	assert_memory_equal(out, "\xc3\xa9\xe4\xb8\xad\xf0\x9f\x98\x80", 9);
-	assert_int_equal(gsr_utf16_to_utf8(le, 0, false, out), 0);
-	/* Odd length, a lone high surrogate, a lone low surrogate. */
-	assert_true(gsr_utf16_to_utf8(le, 3, false, out) == (size_t)-1);
-	assert_true(gsr_utf16_to_utf8(le, 6, false, out) == (size_t)-1);
-	assert_true(gsr_utf16_to_utf8(le + 6, 2, false, out) == (size_t)-1);
-
-	/* Valid UTF-16 TEXT stays TEXT, as stored. */
-	types[0] = 13 + 2 * sizeof le;
-	n = make_record(rec, types, 1, le, sizeof le);
-	assert_int_equal(decode_exact(rec, n, v, 1, 2), 1);
-	assert_int_equal(v[0].type, GSR_V_TEXT);
-	assert_int_equal(v[0].n, sizeof le);
-	assert_false(v[0].encoding_error);
-	/* Read as big-endian, the same bytes are other characters. */
-	assert_int_equal(decode_exact(rec, n, v, 1, 3), 1);
-	assert_int_equal(v[0].type, GSR_V_TEXT);
-	/* "a" and a lone low surrogate in big-endian: a BLOB with the bytes
-	 * as stored, flagged; little-endian, two valid characters. */
-	n = make_record(rec, types, 1, "\x00\x61\xdc\x00\x00\x62\x00\x00", 8);
-	assert_int_equal(decode_exact(rec, n, v, 1, 3), 1);
-	assert_int_equal(v[0].type, GSR_V_BLOB);
-	assert_true(v[0].encoding_error);
-	assert_false(v[0].truncated);
-	assert_int_equal(v[0].n, 8);
-	assert_memory_equal(v[0].p, "\x00\x61\xdc\x00\x00\x62\x00\x00", 8);
-	assert_int_equal(decode_exact(rec, n, v, 1, 2), 1);
-	assert_int_equal(v[0].type, GSR_V_TEXT);
-	/* An odd number of bytes. */
-	types[0] = 13 + 2 * 3;
-	n = make_record(rec, types, 1, le, 3);
-	assert_int_equal(decode_exact(rec, n, v, 1, 2), 1);
-	assert_int_equal(v[0].type, GSR_V_BLOB);
-	assert_true(v[0].encoding_error);
-	/* UTF-8 databases: anything goes, as stored. */
-	assert_int_equal(decode_exact(rec, n, v, 1, 1), 1);
-	assert_int_equal(v[0].type, GSR_V_TEXT);
-	assert_false(v[0].encoding_error);
-}
-
-/* ---- page headers --------------------------------------------------- */
-
-static void
-page_check_bytes(void **state)
-{
-	unsigned char p[512];
-
-	(void)state;
-	memset(p, 0, sizeof p);
-	/* A table leaf of 2 cells at 500 and 490. */
-	p[0] = 0x0d;
-	p[4] = 2;
-	p[5] = 0x01;
-	p[6] = 0xea; /* content at 490 */
-	p[8] = 0x01;
-	p[9] = 0xf4; /* 500 */
-	p[10] = 0x01;
-	p[11] = 0xea; /* 490 */
-	assert_int_equal(gsr_btree_page_check(p, 512, 512, 0, true), 0x0d);
-	/* A cell pointer into the header, then past the end. */
-	p[8] = 0x00;
-	p[9] = 0x05;
-	assert_int_equal(gsr_btree_page_check(p, 512, 512, 0, true), 0);
-	assert_int_equal(gsr_btree_page_check(p, 512, 512, 0, false), 0x0d);
-	p[8] = 0x02;
-	p[9] = 0x00;
-	assert_int_equal(gsr_btree_page_check(p, 512, 512, 0, true), 0);
-	p[8] = 0x01;
-	p[9] = 0xf4;
-	/* More cells than the page holds. */
-	p[3] = 0xff;
-	assert_int_equal(gsr_btree_page_check(p, 512, 512, 0, false), 0);
-	p[3] = 0;
-	/* Unknown types; an interior page without a right child. */
-	p[0] = 0x0e;
-	assert_int_equal(gsr_btree_page_check(p, 512, 512, 0, false), 0);
-	p[0] = 0x05;
-	assert_int_equal(gsr_btree_page_check(p, 512, 512, 0, false), 0x05);
-	memset(p + 8, 0, 4);
-	assert_int_equal(gsr_btree_page_check(p, 512, 512, 0, false), 0);
-	p[0] = 0x00;
-	assert_int_equal(gsr_btree_page_check(p, 512, 512, 0, false), 0);
-	/* The header at 100 of a page too small for it. */
-	assert_int_equal(gsr_btree_page_check(p, 512, 100, 100, false), 0);
-	assert_int_equal(gsr_btree_page_check(NULL, 512, 512, 0, false), 0);
-}
+/* ---- garbage -------------------------------------------------------- */
 
 static int
 no_rows(void *arg, const struct gsr_row *row)
@@ -485,8 +69,8 @@ open_garbage(void **state)
 		assert_int_equal(in.n_pages, len ? 1 : 0);
 		assert_null(gsr_pagefile_page(pf, 1));
 		assert_null(gsr_pagefile_page(pf, 0));
-		assert_int_equal(gsr_btree_walk_table(&ctx, pf, 1, no_rows,
-						      NULL, &st), 0);
+		assert_int_equal(
+		    gsr_btree_walk_table(&ctx, pf, 1, no_rows, NULL, &st), 0);
 		assert_int_equal(st.pages_damaged, 1);
 		assert_int_equal(gsr_freelist_pages(&ctx, pf, &pages, &n), 0);
 		assert_int_equal(n, 0);
@@ -542,38 +126,40 @@ enum {
 };
 
 static struct dbspec dbs[DB_COUNT] = {
-	[DB_4096] = { "gpustack-4096", 4096, NULL, 0, false, true, 3000, NULL },
-	[DB_512] = { "p512", 512, NULL, 0, false, false, 9000, NULL },
-	[DB_65536] = { "p65536", 65536, NULL, 0, false, false, 3000, NULL },
-	[DB_UTF16LE] = { "utf16le", 4096, "UTF-16le", 0, false, true, 2000,
-			 NULL },
-	[DB_UTF16BE] = { "utf16be", 1024, "UTF-16be", 0, false, false, 2000,
-			 NULL },
-	[DB_RESERVED] = { "reserved", 4096, NULL, 32, false, true, 2000,
-			  NULL },
-	[DB_AUTOVACUUM] = { "autovacuum", 1024, NULL, 0, true, true, 2000,
-			    NULL },
+    [DB_4096] = {"gpustack-4096", 4096, NULL, 0, false, true, 3000, NULL},
+    [DB_512] = {"p512", 512, NULL, 0, false, false, 9000, NULL},
+    [DB_65536] = {"p65536", 65536, NULL, 0, false, false, 3000, NULL},
+    [DB_UTF16LE] = {"utf16le", 4096, "UTF-16le", 0, false, true, 2000, NULL},
+    [DB_UTF16BE] = {"utf16be", 1024, "UTF-16be", 0, false, false, 2000, NULL},
+    [DB_RESERVED] = {"reserved", 4096, NULL, 32, false, true, 2000, NULL},
+    [DB_AUTOVACUUM] = {"autovacuum", 1024, NULL, 0, true, true, 2000, NULL},
 };
 
 static char tmpdir[256];
 
-static void
-exec_sql(sqlite3 *db, const char *sql)
-{
-	char *err = NULL;
-
-	if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) {
-		print_error("sql failed: %s: %s\n", sql, err ? err : "?");
-		sqlite3_free(err);
-		fail();
-	}
-}
-
 static const int64_t edge_ints[] = {
-	0, 1, -1, 2, 127, -128, 128, 255, 32767, -32768, 32768,
-	8388607, -8388608, 8388608, 2147483647, -2147483648LL, 2147483648LL,
-	140737488355327LL, -140737488355328LL, 140737488355328LL,
-	INT64_MAX, INT64_MIN,
+    0,
+    1,
+    -1,
+    2,
+    127,
+    -128,
+    128,
+    255,
+    32767,
+    -32768,
+    32768,
+    8388607,
+    -8388608,
+    8388608,
+    2147483647,
+    -2147483648LL,
+    2147483648LL,
+    140737488355327LL,
+    -140737488355328LL,
+    140737488355328LL,
+    INT64_MAX,
+    INT64_MIN,
 };
 
 static double
@@ -619,7 +205,7 @@ bind_t_row(sqlite3_stmt *st, int i)
 		sqlite3_bind_null(st, 1);
 	else
 		sqlite3_bind_int64(st, 1,
-				   edge_ints[i % GSR_ARRAY_LEN(edge_ints)]);
+		                   edge_ints[i % GSR_ARRAY_LEN(edge_ints)]);
 	sqlite3_bind_double(st, 2, edge_real(i));
 	n = long_len(i, 97);
 	if (n != 0) {
@@ -634,8 +220,8 @@ bind_t_row(sqlite3_stmt *st, int i)
 		sqlite3_bind_text(st, 3, "", 0, SQLITE_STATIC);
 	} else {
 		snprintf(small, sizeof small,
-			 "row %d \xc3\xa9\xe4\xb8\xad\xf0\x9f\x98\x80 %x", i,
-			 (unsigned)i * 2654435761u);
+		         "row %d \xc3\xa9\xe4\xb8\xad\xf0\x9f\x98\x80 %x", i,
+		         (unsigned)i * 2654435761u);
 		sqlite3_bind_text(st, 3, small, -1, SQLITE_TRANSIENT);
 	}
 	n = long_len(i, 89);
@@ -661,60 +247,15 @@ bind_t_row(sqlite3_stmt *st, int i)
 		sqlite3_bind_text(st, 5, "e", -1, SQLITE_STATIC);
 }
 
-static char *
-read_text_file(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	char *buf;
-	long len;
-
-	if (f == NULL)
-		return NULL;
-	assert_int_equal(fseek(f, 0, SEEK_END), 0);
-	len = ftell(f);
-	assert_true(len > 0);
-	rewind(f);
-	buf = malloc((size_t)len + 1);
-	assert_non_null(buf);
-	assert_int_equal(fread(buf, 1, (size_t)len, f), (size_t)len);
-	buf[len] = '\0';
-	fclose(f);
-	return buf;
-}
-
 /* The GPUStack 0.6.0 schema as tests/lib.sh's mkdb makes it: without the
  * comment lines and without sqlite_sequence, which SQLite makes itself. */
 static void
 create_gpustack(sqlite3 *db)
 {
-	static const char seq[] = "CREATE TABLE sqlite_sequence(name,seq);";
-	const char *top = getenv("GSR_TOP");
-	char path[1024], *sql, *line, *save = NULL, *out;
-	size_t n = 0;
+	char *sql = schema_sql("0.6.0");
 
-	snprintf(path, sizeof path, "%s/tests/fixtures/schemas/0.6.0.sql",
-		 top != NULL && *top != '\0' ? top : ".");
-	sql = read_text_file(path);
-	if (sql == NULL) {
-		print_error("cannot read %s (set GSR_TOP): %s\n", path,
-			    strerror(errno));
-		fail();
-	}
-	out = calloc(1, strlen(sql) + 1);
-	assert_non_null(out);
-	for (line = strtok_r(sql, "\n", &save); line != NULL;
-	     line = strtok_r(NULL, "\n", &save)) {
-		size_t l = strlen(line);
-
-		if (strncmp(line, "-- ", 3) == 0 || strcmp(line, seq) == 0)
-			continue;
-		memcpy(out + n, line, l);
-		n += l;
-		out[n++] = '\n';
-	}
-	exec_sql(db, out);
+	exec_sql(db, sql);
 	exec_sql(db, "INSERT INTO alembic_version VALUES ('c45e397531d1')");
-	free(out);
 	free(sql);
 }
 
@@ -728,14 +269,16 @@ fill_generic(sqlite3 *db, const char *table, int n_rows)
 	bool notnull[64], pk[64];
 	int n_cols = 0;
 
-	assert_int_equal(sqlite3_prepare_v2(db,
-		"SELECT type, \"notnull\", pk FROM pragma_table_info(?1)",
-		-1, &info, NULL), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_prepare_v2(
+	        db, "SELECT type, \"notnull\", pk FROM pragma_table_info(?1)",
+	        -1, &info, NULL),
+	    SQLITE_OK);
 	sqlite3_bind_text(info, 1, table, -1, SQLITE_STATIC);
 	while (sqlite3_step(info) == SQLITE_ROW) {
 		assert_true(n_cols < 64);
 		snprintf(types[n_cols], sizeof types[0], "%s",
-			 (const char *)sqlite3_column_text(info, 0));
+		         (const char *)sqlite3_column_text(info, 0));
 		notnull[n_cols] = sqlite3_column_int(info, 1) != 0;
 		pk[n_cols] = sqlite3_column_int(info, 2) != 0;
 		n_cols++;
@@ -744,15 +287,15 @@ fill_generic(sqlite3 *db, const char *table, int n_rows)
 	assert_true(n_cols > 0);
 	{
 		int len = snprintf(sql, sizeof sql,
-				   "INSERT INTO \"%s\" VALUES (?", table);
+		                   "INSERT INTO \"%s\" VALUES (?", table);
 
 		for (int k = 1; k < n_cols; k++)
-			len += snprintf(sql + len, sizeof sql - (size_t)len,
-					",?");
+			len +=
+			    snprintf(sql + len, sizeof sql - (size_t)len, ",?");
 		snprintf(sql + len, sizeof sql - (size_t)len, ")");
 	}
 	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &ins, NULL),
-			 SQLITE_OK);
+	                 SQLITE_OK);
 	for (int i = 1; i <= n_rows; i++) {
 		for (int k = 0; k < n_cols; k++) {
 			const char *t = types[k];
@@ -761,15 +304,16 @@ fill_generic(sqlite3 *db, const char *table, int n_rows)
 			if (!notnull[k] && !pk[k] && (i + k) % 5 == 0) {
 				sqlite3_bind_null(ins, k + 1);
 			} else if (strstr(t, "INT") != NULL) {
-				sqlite3_bind_int64(ins, k + 1,
-					pk[k] ? i : (int64_t)i * (k + 3));
+				sqlite3_bind_int64(
+				    ins, k + 1,
+				    pk[k] ? i : (int64_t)i * (k + 3));
 			} else if (strcmp(t, "BOOLEAN") == 0) {
 				sqlite3_bind_int(ins, k + 1, (i + k) % 2);
 			} else if (strcmp(t, "FLOAT") == 0) {
 				/* Integral values are stored as integers in
 				 * a REAL column. */
-				sqlite3_bind_double(ins, k + 1,
-					i % 4 == 0 ? i / 4 : i * 0.37);
+				sqlite3_bind_double(
+				    ins, k + 1, i % 4 == 0 ? i / 4 : i * 0.37);
 			} else if (strcmp(t, "JSON") == 0 && i % 50 == 7) {
 				size_t n = 6000 + (size_t)i * 3;
 				char *j = malloc(n + 1);
@@ -782,22 +326,22 @@ fill_generic(sqlite3 *db, const char *table, int n_rows)
 				sqlite3_bind_text(ins, k + 1, j, (int)n, free);
 			} else if (strcmp(t, "JSON") == 0) {
 				snprintf(buf, sizeof buf,
-					 "{\"row\": %d, \"gpu\": [%d, %d]}", i,
-					 i % 8, k);
+				         "{\"row\": %d, \"gpu\": [%d, %d]}", i,
+				         i % 8, k);
 				sqlite3_bind_text(ins, k + 1, buf, -1,
-						  SQLITE_TRANSIENT);
+				                  SQLITE_TRANSIENT);
 			} else if (strncmp(t, "DATE", 4) == 0 ||
-				   strcmp(t, "TIMESTAMP") == 0) {
+			           strcmp(t, "TIMESTAMP") == 0) {
 				snprintf(buf, sizeof buf,
-					 "2025-03-%02d 12:%02d:00.%06d",
-					 i % 28 + 1, k % 60, i);
+				         "2025-03-%02d 12:%02d:00.%06d",
+				         i % 28 + 1, k % 60, i);
 				sqlite3_bind_text(ins, k + 1, buf, -1,
-						  SQLITE_TRANSIENT);
+				                  SQLITE_TRANSIENT);
 			} else {
 				snprintf(buf, sizeof buf,
-					 "%s-%d-%d-caf\xc3\xa9", table, k, i);
+				         "%s-%d-%d-caf\xc3\xa9", table, k, i);
 				sqlite3_bind_text(ins, k + 1, buf, -1,
-						  SQLITE_TRANSIENT);
+				                  SQLITE_TRANSIENT);
 			}
 		}
 		assert_int_equal(sqlite3_step(ins), SQLITE_DONE);
@@ -813,11 +357,15 @@ fill_gpustack(sqlite3 *db)
 		const char *name;
 		int rows;
 	} tables[] = {
-		{ "models", 2000 }, { "workers", 150 },
-		{ "system_loads", 400 }, { "model_instances", 300 },
-		{ "model_usages", 300 }, { "model_files", 150 },
-		{ "modelinstancemodelfilelink", 200 }, { "users", 60 },
-		{ "api_keys", 100 },
+	    {"models", 2000},
+	    {"workers", 150},
+	    {"system_loads", 400},
+	    {"model_instances", 300},
+	    {"model_usages", 300},
+	    {"model_files", 150},
+	    {"modelinstancemodelfilelink", 200},
+	    {"users", 60},
+	    {"api_keys", 100},
 	};
 
 	for (size_t i = 0; i < GSR_ARRAY_LEN(tables); i++)
@@ -837,13 +385,17 @@ build_db(int which)
 	if (s->path != NULL)
 		return s->path;
 	snprintf(path, sizeof path, "%s/%s.db", tmpdir, s->name);
-	assert_int_equal(sqlite3_open_v2(path, &db,
-		SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_open_v2(path, &db,
+	                    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL),
+	    SQLITE_OK);
 	if (s->reserve) {
 		int n = s->reserve;
 
-		assert_int_equal(sqlite3_file_control(db, "main",
-			SQLITE_FCNTL_RESERVE_BYTES, &n), SQLITE_OK);
+		assert_int_equal(
+		    sqlite3_file_control(db, "main", SQLITE_FCNTL_RESERVE_BYTES,
+		                         &n),
+		    SQLITE_OK);
 	}
 	snprintf(sql, sizeof sql, "PRAGMA page_size=%d", s->page_size);
 	exec_sql(db, sql);
@@ -857,9 +409,10 @@ build_db(int which)
 	exec_sql(db, "BEGIN");
 	exec_sql(db, "CREATE TABLE t(a, b, c, d, e)");
 	exec_sql(db, "CREATE INDEX t_c ON t(c)");
-	assert_int_equal(sqlite3_prepare_v2(db,
-		"INSERT INTO t VALUES (?, ?, ?, ?, ?)", -1, &st, NULL),
-		SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_prepare_v2(db, "INSERT INTO t VALUES (?, ?, ?, ?, ?)", -1,
+	                       &st, NULL),
+	    SQLITE_OK);
 	for (int i = 1; i <= s->rows; i++) {
 		bind_t_row(st, i);
 		assert_int_equal(sqlite3_step(st), SQLITE_DONE);
@@ -872,29 +425,12 @@ build_db(int which)
 	}
 	exec_sql(db, "COMMIT");
 	snprintf(sql, sizeof sql, "DELETE FROM t WHERE rowid BETWEEN %d AND %d",
-		 s->rows / 3, s->rows / 3 + s->rows / 10);
+	         s->rows / 3, s->rows / 3 + s->rows / 10);
 	exec_sql(db, sql);
 	assert_int_equal(sqlite3_close(db), SQLITE_OK);
 	s->path = strdup(path);
 	assert_non_null(s->path);
 	return s->path;
-}
-
-static unsigned char *
-read_image(const char *path, size_t *size)
-{
-	int fd = open(path, O_RDONLY);
-	struct stat sb;
-	unsigned char *buf;
-
-	assert_true(fd >= 0);
-	assert_int_equal(fstat(fd, &sb), 0);
-	buf = malloc((size_t)sb.st_size);
-	assert_non_null(buf);
-	assert_int_equal(read(fd, buf, (size_t)sb.st_size), sb.st_size);
-	close(fd);
-	*size = (size_t)sb.st_size;
-	return buf;
 }
 
 /* ---- comparing a walk with SQLite ----------------------------------- */
@@ -908,7 +444,7 @@ struct rowrec {
 struct cmp {
 	sqlite3_stmt *lookup; /* SELECT rowid, * FROM tbl WHERE rowid = ?1 */
 	int n_cols;
-	int ipk;        /* the INTEGER PRIMARY KEY column, or -1 */
+	int ipk; /* the INTEGER PRIMARY KEY column, or -1 */
 	bool real_aff[64];
 	int key_cols[64]; /* index walks: the table column of each key */
 	int n_keys;
@@ -925,7 +461,7 @@ struct cmp {
  * of it, -1 otherwise. */
 static int
 cmp_value(const struct cmp *c, const struct gsr_value *v, int col,
-	  bool real_aff, bool is_ipk, int64_t rowid)
+          bool real_aff, bool is_ipk, int64_t rowid)
 {
 	sqlite3_stmt *st = c->lookup;
 	int t = sqlite3_column_type(st, col);
@@ -953,22 +489,31 @@ cmp_value(const struct cmp *c, const struct gsr_value *v, int col,
 		if (t == SQLITE_NULL)
 			return 0;
 		return is_ipk && t == SQLITE_INTEGER &&
-		       sqlite3_column_int64(st, col) == rowid ? 0 : -1;
+		               sqlite3_column_int64(st, col) == rowid
+		           ? 0
+		           : -1;
 	case GSR_V_INT:
 		if (t == SQLITE_INTEGER)
 			return sqlite3_column_int64(st, col) == v->i ? 0 : -1;
 		return t == SQLITE_FLOAT && real_aff &&
-		       sqlite3_column_double(st, col) == (double)v->i ? 0 : -1;
+		               sqlite3_column_double(st, col) == (double)v->i
+		           ? 0
+		           : -1;
 	case GSR_V_REAL:
 		d = sqlite3_column_double(st, col);
 		return t == SQLITE_FLOAT && memcmp(&d, &v->r, sizeof d) == 0
-		       ? 0 : -1;
+		           ? 0
+		           : -1;
 	case GSR_V_TEXT:
 		return t == SQLITE_TEXT && n == v->n &&
-		       (n == 0 || memcmp(p, v->p, n) == 0) ? 0 : -1;
+		               (n == 0 || memcmp(p, v->p, n) == 0)
+		           ? 0
+		           : -1;
 	case GSR_V_BLOB:
 		return t == SQLITE_BLOB && n == v->n &&
-		       (n == 0 || memcmp(p, v->p, n) == 0) ? 0 : -1;
+		               (n == 0 || memcmp(p, v->p, n) == 0)
+		           ? 0
+		           : -1;
 	}
 	return -1;
 }
@@ -1012,14 +557,14 @@ cmp_row(void *arg, const struct gsr_row *row)
 		if (c->index && k == (size_t)c->n_keys)
 			break;
 		r = cmp_value(c, &row->values[k], col + 1, c->real_aff[col],
-			      col == c->ipk, rowid);
+		              col == c->ipk, rowid);
 		if (r < 0) {
 			if (c->mismatches < 5)
 				print_message("rowid %lld: value %zu differs"
-					      " (type %d, n %zu)\n",
-					      (long long)rowid, k,
-					      row->values[k].type,
-					      row->values[k].n);
+				              " (type %d, n %zu)\n",
+				              (long long)rowid, k,
+				              row->values[k].type,
+				              row->values[k].n);
 			bad = true;
 		}
 		cut |= r == 1;
@@ -1036,7 +581,8 @@ cmp_row(void *arg, const struct gsr_row *row)
 		c->exact++;
 	if (!c->index) {
 		assert_int_equal(gsr_grow((void **)&c->recs, &c->cap_recs,
-					  c->n_recs + 1, sizeof *c->recs), 0);
+		                          c->n_recs + 1, sizeof *c->recs),
+		                 0);
 		c->recs[c->n_recs].rowid = rowid;
 		c->recs[c->n_recs].pgno = row->pgno;
 		c->recs[c->n_recs].cell_offset = row->cell_offset;
@@ -1054,7 +600,7 @@ real_affinity(const char *decl)
 
 	for (i = 0; decl[i] != '\0' && i < sizeof up - 1; i++)
 		up[i] = (char)(decl[i] >= 'a' && decl[i] <= 'z' ? decl[i] - 32
-							       : decl[i]);
+		                                                : decl[i]);
 	up[i] = '\0';
 	if (strstr(up, "INT") || strstr(up, "CHAR") || strstr(up, "CLOB") ||
 	    strstr(up, "TEXT") || strstr(up, "BLOB") || up[0] == '\0')
@@ -1073,14 +619,16 @@ cmp_init(struct cmp *c, sqlite3 *db, const char *table)
 	memset(c, 0, sizeof *c);
 	c->ipk = -1;
 	snprintf(sql, sizeof sql,
-		 "SELECT rowid, * FROM \"%s\" WHERE rowid = ?1", table);
+	         "SELECT rowid, * FROM \"%s\" WHERE rowid = ?1", table);
 	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &c->lookup, NULL),
-			 SQLITE_OK);
+	                 SQLITE_OK);
 	c->n_cols = sqlite3_column_count(c->lookup) - 1;
 	assert_true(c->n_cols <= 64);
-	assert_int_equal(sqlite3_prepare_v2(db,
-		"SELECT cid, type, pk FROM pragma_table_info(?1)", -1, &st,
-		NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(
+	                     db,
+	                     "SELECT cid, type, pk FROM pragma_table_info(?1)",
+	                     -1, &st, NULL),
+	                 SQLITE_OK);
 	sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		int cid = sqlite3_column_int(st, 0);
@@ -1091,7 +639,7 @@ cmp_init(struct cmp *c, sqlite3 *db, const char *table)
 			n_pk++;
 			pk_col = cid;
 			pk_integer = type != NULL &&
-				     sqlite3_stricmp(type, "INTEGER") == 0;
+			             sqlite3_stricmp(type, "INTEGER") == 0;
 		}
 	}
 	sqlite3_finalize(st);
@@ -1107,48 +655,16 @@ cmp_release(struct cmp *c)
 	c->recs = NULL;
 }
 
-static int64_t
-count_rows(sqlite3 *db, const char *table)
-{
-	sqlite3_stmt *st = NULL;
-	char sql[256];
-	int64_t n;
-
-	snprintf(sql, sizeof sql, "SELECT count(*) FROM \"%s\"", table);
-	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL),
-			 SQLITE_OK);
-	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-	n = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return n;
-}
-
-static uint32_t
-root_of(sqlite3 *db, const char *name)
-{
-	sqlite3_stmt *st = NULL;
-	uint32_t root;
-
-	assert_int_equal(sqlite3_prepare_v2(db,
-		"SELECT rootpage FROM sqlite_master WHERE name = ?1", -1, &st,
-		NULL), SQLITE_OK);
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-	root = (uint32_t)sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return root;
-}
-
 /* Walk table `table` (root) of pf into c, which the caller releases. */
 static void
 walk_table(sqlite3 *db, struct gsr_pagefile *pf, const char *table,
-	   uint32_t root, struct cmp *c, struct gsr_walk_stats *st)
+           uint32_t root, struct cmp *c, struct gsr_walk_stats *st)
 {
 	struct gsr_ctx ctx = GSR_CTX_INIT;
 
 	cmp_init(c, db, table);
 	assert_int_equal(gsr_btree_walk_table(&ctx, pf, root, cmp_row, c, st),
-			 0);
+	                 0);
 	assert_false(gsr_ctx_failed(&ctx));
 	assert_int_equal(st->rows, c->delivered);
 }
@@ -1156,7 +672,7 @@ walk_table(sqlite3 *db, struct gsr_pagefile *pf, const char *table,
 /* The table must come out whole and exact. */
 static void
 check_table_exact(sqlite3 *db, struct gsr_pagefile *pf, const char *table,
-		  uint32_t root)
+                  uint32_t root)
 {
 	struct gsr_walk_stats st;
 	struct cmp c;
@@ -1164,11 +680,11 @@ check_table_exact(sqlite3 *db, struct gsr_pagefile *pf, const char *table,
 	walk_table(db, pf, table, root, &c, &st);
 	if (c.mismatches || c.delivered != (uint64_t)count_rows(db, table))
 		print_error("table %s: %llu delivered, %llu exact, %llu "
-			    "mismatches, %lld in SQLite\n", table,
-			    (unsigned long long)c.delivered,
-			    (unsigned long long)c.exact,
-			    (unsigned long long)c.mismatches,
-			    (long long)count_rows(db, table));
+		            "mismatches, %lld in SQLite\n",
+		            table, (unsigned long long)c.delivered,
+		            (unsigned long long)c.exact,
+		            (unsigned long long)c.mismatches,
+		            (long long)count_rows(db, table));
 	assert_int_equal(c.mismatches, 0);
 	assert_int_equal(c.out_of_order, 0);
 	assert_int_equal(c.exact, c.delivered);
@@ -1184,7 +700,7 @@ check_table_exact(sqlite3 *db, struct gsr_pagefile *pf, const char *table,
  * columns, one per row. */
 static void
 check_index_exact(sqlite3 *db, struct gsr_pagefile *pf, const char *index,
-		  const char *table, uint32_t root)
+                  const char *table, uint32_t root)
 {
 	struct gsr_ctx ctx = GSR_CTX_INIT;
 	struct gsr_walk_stats st;
@@ -1193,19 +709,21 @@ check_index_exact(sqlite3 *db, struct gsr_pagefile *pf, const char *index,
 
 	cmp_init(&c, db, table);
 	c.index = true;
-	assert_int_equal(sqlite3_prepare_v2(db,
-		"SELECT cid FROM pragma_index_info(?1) ORDER BY seqno", -1,
-		&q, NULL), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_prepare_v2(
+	        db, "SELECT cid FROM pragma_index_info(?1) ORDER BY seqno", -1,
+	        &q, NULL),
+	    SQLITE_OK);
 	sqlite3_bind_text(q, 1, index, -1, SQLITE_STATIC);
 	while (sqlite3_step(q) == SQLITE_ROW)
 		c.key_cols[c.n_keys++] = sqlite3_column_int(q, 0);
 	sqlite3_finalize(q);
 	assert_true(c.n_keys > 0);
-	assert_int_equal(gsr_btree_walk_index(&ctx, pf, root, cmp_row, &c,
-					      &st), 0);
+	assert_int_equal(gsr_btree_walk_index(&ctx, pf, root, cmp_row, &c, &st),
+	                 0);
 	if (c.mismatches)
 		print_error("index %s: %llu mismatches\n", index,
-			    (unsigned long long)c.mismatches);
+		            (unsigned long long)c.mismatches);
 	assert_int_equal(c.mismatches, 0);
 	assert_int_equal(c.exact, c.delivered);
 	assert_int_equal(c.delivered, count_rows(db, table));
@@ -1223,10 +741,13 @@ check_all_exact(sqlite3 *db, struct gsr_pagefile *pf, const char *skip)
 	int n_tables = 0, n_indexes = 0;
 
 	check_table_exact(db, pf, "sqlite_master", 1);
-	assert_int_equal(sqlite3_prepare_v2(db,
-		"SELECT type, name, tbl_name, rootpage FROM sqlite_master "
-		"WHERE rootpage > 0 ORDER BY rowid", -1, &st, NULL),
-		SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_prepare_v2(
+	        db,
+	        "SELECT type, name, tbl_name, rootpage FROM sqlite_master "
+	        "WHERE rootpage > 0 ORDER BY rowid",
+	        -1, &st, NULL),
+	    SQLITE_OK);
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		const char *type = (const char *)sqlite3_column_text(st, 0);
 		const char *name = (const char *)sqlite3_column_text(st, 1);
@@ -1253,8 +774,8 @@ open_ro(const char *path)
 {
 	sqlite3 *db = NULL;
 
-	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY,
-					 NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL),
+	                 SQLITE_OK);
 	return db;
 }
 
@@ -1264,8 +785,7 @@ pragma_int(sqlite3 *db, const char *sql)
 	sqlite3_stmt *st = NULL;
 	int64_t v;
 
-	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL),
-			 SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
 	v = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
@@ -1302,14 +822,15 @@ check_db(int which, const char *skip)
 	assert_int_equal(in.n_pages, size / (size_t)s->page_size);
 	assert_int_equal(in.header_pages, in.n_pages);
 	assert_int_equal(in.text_encoding,
-			 s->encoding == NULL ? 1
-			 : strcmp(s->encoding, "UTF-16le") == 0 ? 2 : 3);
+	                 s->encoding == NULL                    ? 1
+	                 : strcmp(s->encoding, "UTF-16le") == 0 ? 2
+	                                                        : 3);
 	assert_int_equal(in.autovacuum != 0, s->autovacuum);
 	assert_int_equal(in.freelist_count,
-			 pragma_int(db, "PRAGMA freelist_count"));
+	                 pragma_int(db, "PRAGMA freelist_count"));
 	/* Page 1 is the sqlite_master leaf or interior page. */
 	assert_true(gsr_btree_page_type(pf, 1) == GSR_PAGE_TABLE_LEAF ||
-		    gsr_btree_page_type(pf, 1) == GSR_PAGE_TABLE_INTERIOR);
+	            gsr_btree_page_type(pf, 1) == GSR_PAGE_TABLE_INTERIOR);
 	assert_int_equal(gsr_btree_page_type(pf, 0), 0);
 	assert_int_equal(gsr_btree_page_type(pf, in.n_pages + 1), 0);
 	check_all_exact(db, pf, skip);
@@ -1394,7 +915,7 @@ grab_first(void *arg, const struct gsr_row *row)
 static void
 db_utf16le(void **state)
 {
-	static const unsigned char bad[] = { 'a', 0, 0x00, 0xdc, 'b', 0 };
+	static const unsigned char bad[] = {'a', 0, 0x00, 0xdc, 'b', 0};
 	const char *path;
 	struct gsr_ctx ctx = GSR_CTX_INIT;
 	struct gsr_pagefile *pf;
@@ -1409,10 +930,12 @@ db_utf16le(void **state)
 	path = build_db(DB_UTF16LE);
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
 	if (pragma_int(db, "SELECT count(*) FROM sqlite_master "
-			   "WHERE name = 'u'") == 0) {
+	                   "WHERE name = 'u'") == 0) {
 		exec_sql(db, "CREATE TABLE u(x)");
 		assert_int_equal(sqlite3_prepare_v2(db,
-			"INSERT INTO u VALUES (?)", -1, &ins, NULL), SQLITE_OK);
+		                                    "INSERT INTO u VALUES (?)",
+		                                    -1, &ins, NULL),
+		                 SQLITE_OK);
 		/* Native order is little-endian here, as the database: the
 		 * bytes are stored as given. */
 		sqlite3_bind_text16(ins, 1, bad, sizeof bad, SQLITE_STATIC);
@@ -1425,8 +948,9 @@ db_utf16le(void **state)
 	db = open_ro(path);
 	img = read_image(path, &size);
 	pf = gsr_pagefile_open_mem(&ctx, img, size, 0);
-	assert_int_equal(gsr_btree_walk_table(&ctx, pf, root_of(db, "u"),
-					      grab_first, &v, &st), 1);
+	assert_int_equal(gsr_btree_walk_table(&ctx, pf, rootpage_of(db, "u"),
+	                                      grab_first, &v, &st),
+	                 1);
 	assert_int_equal(v.type, GSR_V_BLOB);
 	assert_true(v.encoding_error);
 	assert_false(v.truncated);
@@ -1471,14 +995,14 @@ db_autovacuum(void **state)
 			n_map++;
 			assert_int_equal(gsr_btree_page_type(pf, p), 0);
 			assert_int_equal(gsr_ptrmap_get(pf, p, &type, &parent),
-					 -1);
+			                 -1);
 		}
 	}
 	/* 1024-byte pages: a map page has 1024 / 5 = 204 entries, so one
 	 * comes every 205 pages from page 2. */
 	assert_int_equal(n_map, (in.n_pages - 2) / 205 + 1);
 	assert_true(n_map >= 2);
-	root = root_of(db, "t");
+	root = rootpage_of(db, "t");
 	assert_int_equal(gsr_ptrmap_get(pf, root, &type, &parent), 0);
 	assert_int_equal(type, GSR_PTRMAP_ROOTPAGE);
 	assert_int_equal(parent, 0);
@@ -1486,14 +1010,15 @@ db_autovacuum(void **state)
 	assert_int_equal(c.mismatches, 0);
 	for (size_t i = 0; i < c.n_recs; i++) {
 		assert_false(gsr_ptrmap_is_map_page(pf, c.recs[i].pgno));
-		assert_int_equal(gsr_ptrmap_get(pf, c.recs[i].pgno, &type,
-						&parent), 0);
+		assert_int_equal(
+		    gsr_ptrmap_get(pf, c.recs[i].pgno, &type, &parent), 0);
 		assert_int_equal(type, c.recs[i].pgno == root
-				 ? GSR_PTRMAP_ROOTPAGE : GSR_PTRMAP_BTREE);
+		                           ? GSR_PTRMAP_ROOTPAGE
+		                           : GSR_PTRMAP_BTREE);
 	}
 	assert_int_equal(gsr_ptrmap_get(pf, 1, &type, &parent), -1);
 	assert_int_equal(gsr_ptrmap_get(pf, in.n_pages + 1, &type, &parent),
-			 -1);
+	                 -1);
 	cmp_release(&c);
 	gsr_pagefile_close(pf);
 	free(img);
@@ -1528,7 +1053,7 @@ damage_setup(struct damage *d, int which)
 	gsr_pagefile_get_info(pf, &in);
 	d->ps = in.page_size;
 	d->usable = in.usable_size;
-	d->root = root_of(d->db, "t");
+	d->root = rootpage_of(d->db, "t");
 	walk_table(d->db, pf, "t", d->root, &d->clean, &st);
 	assert_int_equal(d->clean.exact, count_rows(d->db, "t"));
 	gsr_pagefile_close(pf);
@@ -1552,11 +1077,11 @@ page_at(struct damage *d, uint32_t pgno)
 /* Walk t of the damaged copy (its first size bytes). */
 static void
 walk_damaged(struct damage *d, size_t size, struct cmp *c,
-	     struct gsr_walk_stats *st, uint32_t hint)
+             struct gsr_walk_stats *st, uint32_t hint)
 {
 	struct gsr_ctx ctx = GSR_CTX_INIT;
-	struct gsr_pagefile *pf = gsr_pagefile_open_mem(&ctx, d->copy, size,
-							hint);
+	struct gsr_pagefile *pf =
+	    gsr_pagefile_open_mem(&ctx, d->copy, size, hint);
 
 	assert_non_null(pf);
 	walk_table(d->db, pf, "t", d->root, c, st);
@@ -1605,7 +1130,7 @@ damage_zero_leaf(void **state)
  * overflow pointer independently of the code under test. */
 static uint32_t
 first_overflow(const unsigned char *page, uint32_t usable, uint32_t off,
-	       uint64_t *payload)
+               uint64_t *payload)
 {
 	uint64_t p, rowid, x = usable - 35, m, k, local;
 	int l1, l2;
@@ -1639,9 +1164,8 @@ damage_overflow_chain(void **state)
 		}
 	}
 	assert_true(victim != SIZE_MAX);
-	ovfl = first_overflow(page_at(&d, d.clean.recs[victim].pgno),
-			      d.usable, d.clean.recs[victim].cell_offset,
-			      &payload);
+	ovfl = first_overflow(page_at(&d, d.clean.recs[victim].pgno), d.usable,
+	                      d.clean.recs[victim].cell_offset, &payload);
 	second = gsr_get_u32(page_at(&d, ovfl));
 	assert_true(second != 0);
 
@@ -1786,14 +1310,16 @@ damage_truncated(void **state)
 	{
 		sqlite3_stmt *q = NULL;
 
-		assert_int_equal(sqlite3_prepare_v2(d.db,
-			"SELECT name, rootpage FROM sqlite_master "
-			"WHERE type = 'table'", -1, &q, NULL), SQLITE_OK);
+		assert_int_equal(sqlite3_prepare_v2(
+		                     d.db,
+		                     "SELECT name, rootpage FROM sqlite_master "
+		                     "WHERE type = 'table'",
+		                     -1, &q, NULL),
+		                 SQLITE_OK);
 		while (sqlite3_step(q) == SQLITE_ROW) {
-			walk_table(d.db, pf,
-				   (const char *)sqlite3_column_text(q, 0),
-				   (uint32_t)sqlite3_column_int64(q, 1), &c,
-				   &st);
+			walk_table(
+			    d.db, pf, (const char *)sqlite3_column_text(q, 0),
+			    (uint32_t)sqlite3_column_int64(q, 1), &c, &st);
 			assert_int_equal(c.mismatches, 0);
 			cmp_release(&c);
 		}
@@ -1888,24 +1414,27 @@ walk_stop_and_errors(void **state)
 	(void)state;
 	img = read_image(path, &size);
 	pf = gsr_pagefile_open_mem(&ctx, img, size, 0);
-	assert_int_equal(gsr_btree_walk_table(&ctx, pf, root_of(db, "t"),
-					      stop_at_once, &calls, &st), 1);
+	assert_int_equal(gsr_btree_walk_table(&ctx, pf, rootpage_of(db, "t"),
+	                                      stop_at_once, &calls, &st),
+	                 1);
 	assert_int_equal(calls, 1);
 	assert_int_equal(st.rows, 1);
 	/* A table walk on an index root: the root is damaged. */
-	assert_int_equal(gsr_btree_walk_table(&ctx, pf, root_of(db, "t_c"),
-					      stop_at_once, &calls, &st), 0);
+	assert_int_equal(gsr_btree_walk_table(&ctx, pf, rootpage_of(db, "t_c"),
+	                                      stop_at_once, &calls, &st),
+	                 0);
 	assert_int_equal(st.pages_damaged, 1);
 	assert_int_equal(calls, 1);
-	assert_int_equal(gsr_btree_walk_index(&ctx, pf, root_of(db, "t"),
-					      stop_at_once, &calls, NULL), 0);
-	assert_int_equal(gsr_btree_walk_table(&ctx, pf, 0, stop_at_once,
-					      &calls, &st), 0);
+	assert_int_equal(gsr_btree_walk_index(&ctx, pf, rootpage_of(db, "t"),
+	                                      stop_at_once, &calls, NULL),
+	                 0);
+	assert_int_equal(
+	    gsr_btree_walk_table(&ctx, pf, 0, stop_at_once, &calls, &st), 0);
 	assert_int_equal(st.pages_damaged, 1);
 	/* After an error: a no-op. */
 	gsr_ctx_fail(&ctx, GSR_ERR_IO, "earlier");
-	assert_int_equal(gsr_btree_walk_table(&ctx, pf, 1, stop_at_once,
-					      &calls, &st), -1);
+	assert_int_equal(
+	    gsr_btree_walk_table(&ctx, pf, 1, stop_at_once, &calls, &st), -1);
 	assert_int_equal(st.rows, 0);
 	assert_string_equal(ctx.msg, "earlier");
 	gsr_pagefile_close(pf);
@@ -1938,8 +1467,9 @@ walk_cancel(void **state)
 	img = read_image(path, &size);
 	pf = gsr_pagefile_open_mem(&ctx, img, size, 0);
 	gsr_cancel_request();
-	assert_int_equal(gsr_btree_walk_table(&ctx, pf, root_of(db, "t"),
-					      count_rows_cb, &n, &st), -1);
+	assert_int_equal(gsr_btree_walk_table(&ctx, pf, rootpage_of(db, "t"),
+	                                      count_rows_cb, &n, &st),
+	                 -1);
 	assert_int_equal(ctx.err, GSR_ERR_CANCELED);
 	assert_int_equal(st.pages_visited, 1024);
 	assert_true(n > 0 && n < (uint64_t)count_rows(db, "t"));
@@ -1951,59 +1481,40 @@ walk_cancel(void **state)
 static int
 setup(void **state)
 {
-	const char *t = getenv("TMPDIR");
-
 	(void)state;
-	snprintf(tmpdir, sizeof tmpdir, "%s/gsr-btree.XXXXXX",
-		 t != NULL && *t != '\0' ? t : "/tmp");
-	return mkdtemp(tmpdir) == NULL ? -1 : 0;
+	return make_tmpdir(tmpdir, sizeof tmpdir, "btree");
 }
 
 static int
 teardown(void **state)
 {
 	(void)state;
-	free(last_copy);
 	for (int i = 0; i < DB_COUNT; i++) {
-		if (dbs[i].path != NULL) {
-			char j[600];
-
-			snprintf(j, sizeof j, "%s-journal", dbs[i].path);
-			unlink(j);
-			unlink(dbs[i].path);
-			free(dbs[i].path);
-			dbs[i].path = NULL;
-		}
+		free(dbs[i].path);
+		dbs[i].path = NULL;
 	}
-	return rmdir(tmpdir);
+	return remove_tree(tmpdir);
 }
 
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(varint_lengths),
-		cmocka_unit_test(varint_truncated),
-		cmocka_unit_test(record_serial_types),
-		cmocka_unit_test(record_big_text),
-		cmocka_unit_test(record_hostile),
-		cmocka_unit_test(record_utf16),
-		cmocka_unit_test(page_check_bytes),
-		cmocka_unit_test(open_garbage),
-		cmocka_unit_test(db_gpustack_4096),
-		cmocka_unit_test(db_page_512),
-		cmocka_unit_test(db_page_65536),
-		cmocka_unit_test(db_utf16le),
-		cmocka_unit_test(db_utf16be),
-		cmocka_unit_test(db_reserved),
-		cmocka_unit_test(db_autovacuum),
-		cmocka_unit_test(damage_zero_leaf),
-		cmocka_unit_test(damage_overflow_chain),
-		cmocka_unit_test(damage_interior),
-		cmocka_unit_test(damage_truncated),
-		cmocka_unit_test(damage_page1),
-		cmocka_unit_test(walk_stop_and_errors),
-		cmocka_unit_test(walk_cancel),
+	    cmocka_unit_test(open_garbage),
+	    cmocka_unit_test(db_gpustack_4096),
+	    cmocka_unit_test(db_page_512),
+	    cmocka_unit_test(db_page_65536),
+	    cmocka_unit_test(db_utf16le),
+	    cmocka_unit_test(db_utf16be),
+	    cmocka_unit_test(db_reserved),
+	    cmocka_unit_test(db_autovacuum),
+	    cmocka_unit_test(damage_zero_leaf),
+	    cmocka_unit_test(damage_overflow_chain),
+	    cmocka_unit_test(damage_interior),
+	    cmocka_unit_test(damage_truncated),
+	    cmocka_unit_test(damage_page1),
+	    cmocka_unit_test(walk_stop_and_errors),
+	    cmocka_unit_test(walk_cancel),
 	};
 	return cmocka_run_group_tests_name("btree", tests, setup, teardown);
 }

@@ -28,109 +28,34 @@
  */
 #include "compat.h"
 #include "carve.h"
-#include "btree.h"
 #include "pagefile.h"
+#include "record.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <setjmp.h>
 #include <cmocka.h>
 
 #include "strbuf.h"
+#include "testlib.h"
 
 static char tmpdir[256];
 static int db_seq;
 
 /* ---- helpers -------------------------------------------------------- */
 
-static void
-exec_sql(sqlite3 *db, const char *sql)
-{
-	char *err = NULL;
-
-	if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) {
-		print_error("sql failed: %s: %s\n", sql, err ? err : "?");
-		sqlite3_free(err);
-		fail();
-	}
-}
-
 /* A new database in tmpdir with the page size and encoding (NULL: UTF-8),
  * secure_delete off; its path in path. */
 static sqlite3 *
 new_db(char *path, size_t len, int page_size, const char *encoding)
 {
-	sqlite3 *db = NULL;
-	char sql[128];
-
 	snprintf(path, len, "%s/db%d.db", tmpdir, db_seq++);
-	assert_int_equal(sqlite3_open_v2(path, &db,
-		SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL), SQLITE_OK);
-	snprintf(sql, sizeof sql, "PRAGMA page_size=%d", page_size);
-	exec_sql(db, sql);
-	if (encoding != NULL) {
-		snprintf(sql, sizeof sql, "PRAGMA encoding='%s'", encoding);
-		exec_sql(db, sql);
-	}
-	exec_sql(db, "PRAGMA secure_delete=OFF");
-	exec_sql(db, "PRAGMA journal_mode=DELETE");
-	return db;
-}
-
-static unsigned char *
-read_image(const char *path, size_t *size)
-{
-	int fd = open(path, O_RDONLY);
-	struct stat sb;
-	unsigned char *buf;
-
-	assert_true(fd >= 0);
-	assert_int_equal(fstat(fd, &sb), 0);
-	buf = malloc((size_t)sb.st_size ? (size_t)sb.st_size : 1);
-	assert_non_null(buf);
-	assert_int_equal(read(fd, buf, (size_t)sb.st_size), sb.st_size);
-	close(fd);
-	*size = (size_t)sb.st_size;
-	return buf;
-}
-
-static void
-remove_db(const char *path)
-{
-	char j[600];
-
-	snprintf(j, sizeof j, "%s-journal", path);
-	unlink(j);
-	unlink(path);
-}
-
-static char *
-read_text_file(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	char *buf;
-	long len;
-
-	if (f == NULL)
-		return NULL;
-	assert_int_equal(fseek(f, 0, SEEK_END), 0);
-	len = ftell(f);
-	assert_true(len > 0);
-	rewind(f);
-	buf = malloc((size_t)len + 1);
-	assert_non_null(buf);
-	assert_int_equal(fread(buf, 1, (size_t)len, f), (size_t)len);
-	buf[len] = '\0';
-	fclose(f);
-	return buf;
+	return open_new_db(path, page_size, encoding);
 }
 
 static double
@@ -144,8 +69,7 @@ now_seconds(void)
 
 /* ---- rows as strings, for the small cases ----------------------------- */
 
-static const char *const kind_names[] = { "CELL", "FULL", "RECORD",
-					  "REBUILT" };
+static const char *const kind_names[] = {"CELL", "FULL", "RECORD", "REBUILT"};
 
 struct got {
 	char **rows;
@@ -190,8 +114,8 @@ collect(void *arg, const struct gsr_carved *c)
 		}
 	}
 	assert_false(sb.failed);
-	assert_int_equal(gsr_grow((void **)&g->rows, &g->cap, g->n + 1,
-				  sizeof *g->rows), 0);
+	assert_int_equal(
+	    gsr_grow((void **)&g->rows, &g->cap, g->n + 1, sizeof *g->rows), 0);
 	g->rows[g->n++] = sb_detach(&sb);
 	return 0;
 }
@@ -222,20 +146,20 @@ got_dump(const struct got *g)
 	for (size_t i = 0; i < g->n; i++)
 		print_message("# carved: %s\n", g->rows[i]);
 	print_message("# stats: pages %llu skipped %llu rows %llu truncated "
-		      "%llu rebuilt %llu ambiguous %llu conflicts %llu\n",
-		      (unsigned long long)g->st.pages,
-		      (unsigned long long)g->st.pages_skipped,
-		      (unsigned long long)g->st.rows,
-		      (unsigned long long)g->st.rows_truncated,
-		      (unsigned long long)g->st.rows_rebuilt,
-		      (unsigned long long)g->st.ambiguous,
-		      (unsigned long long)g->st.conflicts);
+	              "%llu rebuilt %llu ambiguous %llu conflicts %llu\n",
+	              (unsigned long long)g->st.pages,
+	              (unsigned long long)g->st.pages_skipped,
+	              (unsigned long long)g->st.rows,
+	              (unsigned long long)g->st.rows_truncated,
+	              (unsigned long long)g->st.rows_rebuilt,
+	              (unsigned long long)g->st.ambiguous,
+	              (unsigned long long)g->st.conflicts);
 }
 
 /* Carve the whole database file at path into g. */
 static void
 carve_file(const char *path, const struct gsr_shape *shapes, size_t n,
-	   struct got *g)
+           struct got *g)
 {
 	struct gsr_ctx ctx = GSR_CTX_INIT;
 	struct gsr_pagefile *pf;
@@ -257,13 +181,13 @@ carve_file(const char *path, const struct gsr_shape *shapes, size_t n,
 
 /* ---- shapes by hand --------------------------------------------------- */
 
-static const char *const ops[] = { "chat_completion", "embedding",
-				   "rerank", NULL };
+static const char *const ops[] = {"chat_completion", "embedding", "rerank",
+                                  NULL};
 
 static struct gsr_value
 vnull(void)
 {
-	struct gsr_value v = { GSR_V_NULL, 0, 0, NULL, 0, false, false };
+	struct gsr_value v = {GSR_V_NULL, 0, 0, NULL, 0, false, false};
 
 	return v;
 }
@@ -271,7 +195,7 @@ vnull(void)
 static struct gsr_value
 vint(int64_t i)
 {
-	struct gsr_value v = { GSR_V_INT, i, 0, NULL, 0, false, false };
+	struct gsr_value v = {GSR_V_INT, i, 0, NULL, 0, false, false};
 
 	return v;
 }
@@ -279,8 +203,8 @@ vint(int64_t i)
 static struct gsr_value
 vtext(const char *s)
 {
-	struct gsr_value v = { GSR_V_TEXT, 0, 0, (const unsigned char *)s,
-			       strlen(s), false, false };
+	struct gsr_value v = {GSR_V_TEXT, 0,     0,    (const unsigned char *)s,
+	                      strlen(s),  false, false};
 
 	return v;
 }
@@ -290,18 +214,21 @@ shape_functions(void **state)
 {
 	/* usage: id (ipk), user_id, op (enum), flag (bool), meta (json). */
 	static const uint8_t u_allowed[] = {
-		GSR_ALLOW_NULL, GSR_ALLOW_INT, GSR_ALLOW_TEXT,
-		GSR_ALLOW_INT | GSR_ALLOW_NULL, GSR_ALLOW_TEXT | GSR_ALLOW_NULL,
+	    GSR_ALLOW_NULL,
+	    GSR_ALLOW_INT,
+	    GSR_ALLOW_TEXT,
+	    GSR_ALLOW_INT | GSR_ALLOW_NULL,
+	    GSR_ALLOW_TEXT | GSR_ALLOW_NULL,
 	};
-	static const uint8_t u_checks[] = { 0, GSR_CHECK_NONNEG, 0,
-					    GSR_CHECK_BOOL, GSR_CHECK_JSON };
-	static const char *const *const u_enums[] = { NULL, NULL, ops, NULL,
-						      NULL };
+	static const uint8_t u_checks[] = {0, GSR_CHECK_NONNEG, 0,
+	                                   GSR_CHECK_BOOL, GSR_CHECK_JSON};
+	static const char *const *const u_enums[] = {NULL, NULL, ops, NULL,
+	                                             NULL};
 	/* loose: the same columns, any class, no enum; min 3 values. */
 	struct gsr_shape shapes[3] = {
-		{ "usage", 5, 0, 0, u_allowed, u_enums, u_checks },
-		{ "loose", 5, 3, -1, NULL, NULL, NULL },
-		{ "loose2", 5, 3, -1, NULL, NULL, NULL },
+	    {"usage", 5, 0, 0, u_allowed, u_enums, u_checks},
+	    {"loose", 5, 3, -1, NULL, NULL, NULL},
+	    {"loose2", 5, 3, -1, NULL, NULL, NULL},
 	};
 	struct gsr_value v[6];
 	bool tie = true;
@@ -358,13 +285,12 @@ shape_functions(void **state)
 	assert_true(gsr_shape_fits(&shapes[1], v, 3));
 	assert_false(gsr_shape_fits(&shapes[1], v, 2));
 	assert_true(gsr_shape_score(&shapes[1], v, 4) <
-		    gsr_shape_score(&shapes[1], v, 5));
+	            gsr_shape_score(&shapes[1], v, 5));
 	/* Dates. */
 	{
-		static const uint8_t d_allowed[] = { GSR_ALLOW_TEXT };
-		static const uint8_t d_checks[] = { GSR_CHECK_DATETIME };
-		struct gsr_shape d = { "d", 1, 0, -1, d_allowed, NULL,
-				       d_checks };
+		static const uint8_t d_allowed[] = {GSR_ALLOW_TEXT};
+		static const uint8_t d_checks[] = {GSR_CHECK_DATETIME};
+		struct gsr_shape d = {"d", 1, 0, -1, d_allowed, NULL, d_checks};
 		struct gsr_value t = vtext("2025-03-01 12:00:00.000000");
 
 		assert_true(gsr_shape_fits(&d, &t, 1));
@@ -386,20 +312,20 @@ shape_functions(void **state)
 
 /* Shapes of the small tables: ua(id, user_id, op), ub(id, user_id, op, n,
  * note), big(id, name, meta). */
-static const uint8_t ua_allowed[] = { GSR_ALLOW_NULL, GSR_ALLOW_INT,
-				      GSR_ALLOW_TEXT };
-static const uint8_t ub_allowed[] = { GSR_ALLOW_NULL, GSR_ALLOW_INT,
-				      GSR_ALLOW_TEXT, GSR_ALLOW_INT,
-				      GSR_ALLOW_TEXT };
-static const char *const *const ua_enums[] = { NULL, NULL, ops };
-static const uint8_t big_allowed[] = { GSR_ALLOW_NULL, GSR_ALLOW_TEXT,
-				       GSR_ALLOW_TEXT };
-static const uint8_t big_checks[] = { 0, 0, GSR_CHECK_JSON };
+static const uint8_t ua_allowed[] = {GSR_ALLOW_NULL, GSR_ALLOW_INT,
+                                     GSR_ALLOW_TEXT};
+static const uint8_t ub_allowed[] = {GSR_ALLOW_NULL, GSR_ALLOW_INT,
+                                     GSR_ALLOW_TEXT, GSR_ALLOW_INT,
+                                     GSR_ALLOW_TEXT};
+static const char *const *const ua_enums[] = {NULL, NULL, ops};
+static const uint8_t big_allowed[] = {GSR_ALLOW_NULL, GSR_ALLOW_TEXT,
+                                      GSR_ALLOW_TEXT};
+static const uint8_t big_checks[] = {0, 0, GSR_CHECK_JSON};
 
 static const struct gsr_shape small_shapes[] = {
-	{ "ua", 3, 0, 0, ua_allowed, ua_enums, NULL },
-	{ "ub", 5, 0, 0, ub_allowed, NULL, NULL },
-	{ "big", 3, 0, 0, big_allowed, NULL, big_checks },
+    {"ua", 3, 0, 0, ua_allowed, ua_enums, NULL},
+    {"ub", 5, 0, 0, ub_allowed, NULL, NULL},
+    {"big", 3, 0, 0, big_allowed, NULL, big_checks},
 };
 
 static void
@@ -409,8 +335,8 @@ fill_ua(sqlite3 *db, const char *table, int from, int to)
 
 	for (int id = from; id <= to; id++) {
 		snprintf(sql, sizeof sql,
-			 "INSERT INTO %s VALUES (%d, %d, '%s')", table, id,
-			 id * 3 % 100, ops[id % 3]);
+		         "INSERT INTO %s VALUES (%d, %d, '%s')", table, id,
+		         id * 3 % 100, ops[id % 3]);
 		exec_sql(db, sql);
 	}
 }
@@ -422,10 +348,10 @@ ua_row(const char *kind, int rowid, int id)
 
 	if (rowid)
 		snprintf(buf, sizeof buf, "%s %d|N,i%d,'%s'", kind, id,
-			 id * 3 % 100, ops[id % 3]);
+		         id * 3 % 100, ops[id % 3]);
 	else
-		snprintf(buf, sizeof buf, "%s ?|N,i%d,'%s'", kind,
-			 id * 3 % 100, ops[id % 3]);
+		snprintf(buf, sizeof buf, "%s ?|N,i%d,'%s'", kind, id * 3 % 100,
+		         ops[id % 3]);
 	return buf;
 }
 
@@ -440,12 +366,12 @@ small_freeblocks(void **state)
 {
 	char path[512];
 	sqlite3 *db;
-	struct got g = { 0 };
+	struct got g = {0};
 
 	(void)state;
 	db = new_db(path, sizeof path, 1024, NULL);
 	exec_sql(db, "CREATE TABLE ua(id INTEGER NOT NULL, user_id INTEGER "
-		     "NOT NULL, op VARCHAR(19) NOT NULL, PRIMARY KEY (id))");
+	             "NOT NULL, op VARCHAR(19) NOT NULL, PRIMARY KEY (id))");
 	fill_ua(db, "ua", 1, 30);
 	/* A cell alone: header written over it, rebuilt. */
 	exec_sql(db, "DELETE FROM ua WHERE id = 10");
@@ -466,7 +392,8 @@ small_freeblocks(void **state)
 	/* Older SQLite wrote nothing there; newer ones write the freeblock
 	 * header all the same. */
 	assert_int_equal(got_count(&g, ua_row("FULL", 1, 30)) +
-			 got_count(&g, ua_row("REBUILT", 0, 30)), 1);
+	                     got_count(&g, ua_row("REBUILT", 0, 30)),
+	                 1);
 	assert_int_equal(got_count(&g, ua_row("REBUILT", 0, 5)), 1);
 	assert_int_equal(got_count(&g, ua_row("REBUILT", 0, 6)), 1);
 	assert_int_equal(got_count(&g, ua_row("REBUILT", 0, 21)), 1);
@@ -485,21 +412,21 @@ small_rowid_sizes(void **state)
 {
 	char path[512], sql[512], want[512];
 	sqlite3 *db;
-	struct got g = { 0 };
+	struct got g = {0};
 
 	(void)state;
 	db = new_db(path, sizeof path, 1024, NULL);
 	exec_sql(db, "CREATE TABLE ua(id INTEGER PRIMARY KEY, user_id "
-		     "INTEGER NOT NULL, op TEXT NOT NULL)");
+	             "INTEGER NOT NULL, op TEXT NOT NULL)");
 	exec_sql(db, "CREATE TABLE ub(id INTEGER PRIMARY KEY, user_id "
-		     "INTEGER NOT NULL, op TEXT NOT NULL, n INTEGER NOT NULL, "
-		     "note TEXT NOT NULL)");
+	             "INTEGER NOT NULL, op TEXT NOT NULL, n INTEGER NOT NULL, "
+	             "note TEXT NOT NULL)");
 	fill_ua(db, "ua", 200, 230);
 	for (int id = 300; id < 306; id++) {
 		snprintf(sql, sizeof sql,
-			 "INSERT INTO ub VALUES (%d, %d, 'op%d', %d, "
-			 "printf('%%.*c', 130, 'x'))",
-			 id, id, id, id * 1000);
+		         "INSERT INTO ub VALUES (%d, %d, 'op%d', %d, "
+		         "printf('%%.*c', 130, 'x'))",
+		         id, id, id, id * 1000);
 		exec_sql(db, sql);
 	}
 	exec_sql(db, "DELETE FROM ua WHERE id = 210");
@@ -510,9 +437,9 @@ small_rowid_sizes(void **state)
 	assert_int_equal(g.n, 2);
 	assert_int_equal(got_count(&g, ua_row("REBUILT", 0, 210)), 1);
 	snprintf(want, sizeof want, "RECORD ?|N,i302,'op302',i302000,'%s'",
-		 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-		 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-		 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+	         "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	         "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	         "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
 	assert_int_equal(got_count(&g, want), 1);
 	got_release(&g);
 	remove_db(path);
@@ -541,7 +468,9 @@ insert_big(sqlite3 *db, int id, size_t n)
 
 	snprintf(name, sizeof name, "big-%d", id);
 	assert_int_equal(sqlite3_prepare_v2(db,
-		"INSERT INTO big VALUES (?, ?, ?)", -1, &st, NULL), SQLITE_OK);
+	                                    "INSERT INTO big VALUES (?, ?, ?)",
+	                                    -1, &st, NULL),
+	                 SQLITE_OK);
 	sqlite3_bind_int(st, 1, id);
 	sqlite3_bind_text(st, 2, name, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(st, 3, m, -1, free);
@@ -595,12 +524,12 @@ small_overflow(void **state)
 {
 	char path[512];
 	sqlite3 *db;
-	struct got g = { 0 };
+	struct got g = {0};
 
 	(void)state;
 	db = new_db(path, sizeof path, 1024, NULL);
 	exec_sql(db, "CREATE TABLE big(id INTEGER PRIMARY KEY, name TEXT NOT "
-		     "NULL, meta JSON)");
+	             "NULL, meta JSON)");
 	for (int id = 1; id <= 6; id++)
 		insert_big(db, id, big_len(id));
 	/* Row 5's first overflow page becomes the freelist's trunk, whose
@@ -629,26 +558,30 @@ small_overflow(void **state)
 		img = read_image(path, &size);
 		pf = gsr_pagefile_open_mem(&ctx, img, size, 0);
 		assert_non_null(pf);
-		assert_int_equal(gsr_carve_page(&ctx, pf, 2,
-			GSR_CARVE_LIVE_LEAF, small_shapes,
-			GSR_ARRAY_LEN(small_shapes), collect, &g, &g.st), 0);
+		assert_int_equal(
+		    gsr_carve_page(&ctx, pf, 2, GSR_CARVE_LIVE_LEAF,
+		                   small_shapes, GSR_ARRAY_LEN(small_shapes),
+		                   collect, &g, &g.st),
+		    0);
 		assert_int_equal(big_found(&g, 3, big_len(3)), 1);
 		assert_int_equal(g.st.rows_truncated, 2);
 		got_release(&g);
 		cv = gsr_carver_new(&ctx, pf, small_shapes,
-				    GSR_ARRAY_LEN(small_shapes));
+		                    GSR_ARRAY_LEN(small_shapes));
 		assert_non_null(cv);
 		assert_int_equal(gsr_carver_freelist(cv, collect, &g, &g.st),
-				 0);
+		                 0);
 		assert_int_equal(g.n, 0);
 		assert_true(g.st.pages > 0);
 		assert_int_equal(gsr_carver_survey(cv), 0);
 		assert_int_equal(gsr_carver_page(cv, 2, GSR_CARVE_LIVE_LEAF,
-						 collect, &g, &g.st), 0);
+		                                 collect, &g, &g.st),
+		                 0);
 		assert_int_equal(big_found(&g, 3, big_len(3)), 2);
 		/* Its overflow pages are used: not twice. */
 		assert_int_equal(gsr_carver_page(cv, 2, GSR_CARVE_LIVE_LEAF,
-						 collect, &g, &g.st), 0);
+		                                 collect, &g, &g.st),
+		                 0);
 		assert_int_equal(g.n, 4);
 		assert_int_equal(g.st.rows_truncated, 3);
 		assert_false(gsr_ctx_failed(&ctx));
@@ -671,7 +604,7 @@ small_overflow(void **state)
 	 */
 	db = new_db(path, sizeof path, 1024, NULL);
 	exec_sql(db, "CREATE TABLE big(id INTEGER PRIMARY KEY, name TEXT NOT "
-		     "NULL, meta JSON)");
+	             "NULL, meta JSON)");
 	exec_sql(db, "CREATE TABLE pad(id INTEGER PRIMARY KEY, b BLOB)");
 	for (int id = 1; id <= 6; id++)
 		insert_big(db, id, big_len(id));
@@ -694,36 +627,36 @@ small_overflow(void **state)
 static void
 small_utf16(void **state)
 {
-	static const char *const enc[] = { "UTF-16le", "UTF-16be" };
+	static const char *const enc[] = {"UTF-16le", "UTF-16be"};
 
 	(void)state;
 	for (size_t e = 0; e < GSR_ARRAY_LEN(enc); e++) {
 		char path[512];
 		sqlite3 *db;
-		struct got g = { 0 };
+		struct got g = {0};
 
 		db = new_db(path, sizeof path, 4096, enc[e]);
 		exec_sql(db, "CREATE TABLE ua(id INTEGER PRIMARY KEY, user_id "
-			     "INTEGER NOT NULL, op TEXT NOT NULL)");
+		             "INTEGER NOT NULL, op TEXT NOT NULL)");
 		exec_sql(db, "CREATE TABLE ub(id INTEGER PRIMARY KEY, user_id "
-			     "INTEGER NOT NULL, op TEXT NOT NULL, n INTEGER "
-			     "NOT NULL, note TEXT NOT NULL)");
+		             "INTEGER NOT NULL, op TEXT NOT NULL, n INTEGER "
+		             "NOT NULL, note TEXT NOT NULL)");
 		fill_ua(db, "ua", 1, 40);
 		exec_sql(db, "INSERT INTO ub VALUES (1, 2, 'caf\xc3\xa9', 3, "
-			     "'\xe4\xb8\xad\xf0\x9f\x98\x80')");
+		             "'\xe4\xb8\xad\xf0\x9f\x98\x80')");
 		exec_sql(db, "INSERT INTO ub VALUES (2, 2, 'x', 3, 'y')");
 		exec_sql(db, "DELETE FROM ua WHERE id IN (7, 8, 9)");
 		exec_sql(db, "DELETE FROM ub WHERE id = 1");
 		assert_int_equal(sqlite3_close(db), SQLITE_OK);
-		carve_file(path, small_shapes, GSR_ARRAY_LEN(small_shapes),
-			   &g);
+		carve_file(path, small_shapes, GSR_ARRAY_LEN(small_shapes), &g);
 		got_dump(&g);
 		assert_int_equal(got_count(&g, ua_row("REBUILT", 0, 7)), 1);
 		assert_int_equal(got_count(&g, ua_row("REBUILT", 0, 8)), 1);
 		assert_int_equal(got_count(&g, ua_row("REBUILT", 0, 9)), 1);
 		assert_int_equal(got_count(&g,
-			"REBUILT ?|N,i2,'caf\xc3\xa9',i3,"
-			"'\xe4\xb8\xad\xf0\x9f\x98\x80'"), 1);
+		                           "REBUILT ?|N,i2,'caf\xc3\xa9',i3,"
+		                           "'\xe4\xb8\xad\xf0\x9f\x98\x80'"),
+		                 1);
 		assert_int_equal(g.n, 4);
 		got_release(&g);
 		remove_db(path);
@@ -734,28 +667,28 @@ small_utf16(void **state)
 static void
 small_alter(void **state)
 {
-	static const uint8_t allowed[] = { GSR_ALLOW_NULL, GSR_ALLOW_TEXT,
-					   GSR_ALLOW_INT,
-					   GSR_ALLOW_TEXT | GSR_ALLOW_NULL };
-	const struct gsr_shape shape = { "t", 4, 3, 0, allowed, NULL, NULL };
+	static const uint8_t allowed[] = {GSR_ALLOW_NULL, GSR_ALLOW_TEXT,
+	                                  GSR_ALLOW_INT,
+	                                  GSR_ALLOW_TEXT | GSR_ALLOW_NULL};
+	const struct gsr_shape shape = {"t", 4, 3, 0, allowed, NULL, NULL};
 	char path[512], sql[256];
 	sqlite3 *db;
-	struct got g = { 0 };
+	struct got g = {0};
 
 	(void)state;
 	db = new_db(path, sizeof path, 4096, NULL);
 	exec_sql(db, "CREATE TABLE t(id INTEGER PRIMARY KEY, a TEXT NOT NULL, "
-		     "b INTEGER NOT NULL)");
+	             "b INTEGER NOT NULL)");
 	for (int id = 1; id <= 20; id++) {
 		snprintf(sql, sizeof sql,
-			 "INSERT INTO t VALUES (%d, 'a%d', %d)", id, id, id);
+		         "INSERT INTO t VALUES (%d, 'a%d', %d)", id, id, id);
 		exec_sql(db, sql);
 	}
 	exec_sql(db, "ALTER TABLE t ADD COLUMN c TEXT");
 	for (int id = 21; id <= 40; id++) {
 		snprintf(sql, sizeof sql,
-			 "INSERT INTO t VALUES (%d, 'a%d', %d, 'c%d')", id, id,
-			 id, id);
+		         "INSERT INTO t VALUES (%d, 'a%d', %d, 'c%d')", id, id,
+		         id, id);
 		exec_sql(db, sql);
 	}
 	exec_sql(db, "DELETE FROM t WHERE id IN (5, 25)");
@@ -793,7 +726,7 @@ struct trow {
 	struct tv *ver[MAX_VER]; /* n_cols values each */
 	bool live;               /* the last version is in the table */
 	bool got_whole[MAX_VER], got_cut[MAX_VER];
-	bool in_file[MAX_VER];   /* the ceiling */
+	bool in_file[MAX_VER]; /* the ceiling */
 };
 
 struct ttable {
@@ -806,18 +739,16 @@ struct ttable {
 	int n_rows;
 };
 
-static const char *const sources[] = { "huggingface", "ollama_library",
-				       "model_scope", "local_path", NULL };
-static const char *const placements[] = { "spread", "binpack", NULL };
+static const char *const sources[] = {"huggingface", "ollama_library",
+                                      "model_scope", "local_path", NULL};
+static const char *const placements[] = {"spread", "binpack", NULL};
 static const char *const operations[] = {
-	"chat_completion", "completion", "embedding", "rerank",
-	"image_generation", "audio_speech", "audio_transcription", NULL
-};
-static const char *const states[] = { "running", "stopped", "error",
-				      "downloading", "analyzing",
-				      "scheduled", "pending", "initializing",
-				      "ready", "not_ready", "unreachable",
-				      NULL };
+    "chat_completion",  "completion",   "embedding",           "rerank",
+    "image_generation", "audio_speech", "audio_transcription", NULL};
+static const char *const states[] = {"running",     "stopped",      "error",
+                                     "downloading", "analyzing",    "scheduled",
+                                     "pending",     "initializing", "ready",
+                                     "not_ready",   "unreachable",  NULL};
 
 static bool
 type_is(const char *t, const char *prefix)
@@ -838,9 +769,12 @@ table_init(sqlite3 *db, struct ttable *t, const char *name)
 	snprintf(t->name, sizeof t->name, "%s", name);
 	t->ipk = -1;
 	t->key = -1;
-	assert_int_equal(sqlite3_prepare_v2(db,
-		"SELECT name, type, \"notnull\", pk FROM pragma_table_info(?1)",
-		-1, &st, NULL), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_prepare_v2(
+	        db,
+	        "SELECT name, type, \"notnull\", pk FROM pragma_table_info(?1)",
+	        -1, &st, NULL),
+	    SQLITE_OK);
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		struct tcol *c = &t->cols[t->n_cols];
@@ -849,7 +783,7 @@ table_init(sqlite3 *db, struct ttable *t, const char *name)
 
 		assert_true(t->n_cols < MAX_COLS);
 		snprintf(c->name, sizeof c->name, "%s",
-			 (const char *)sqlite3_column_text(st, 0));
+		         (const char *)sqlite3_column_text(st, 0));
 		snprintf(c->type, sizeof c->type, "%s", ty ? ty : "");
 		c->notnull = sqlite3_column_int(st, 2) != 0;
 		if (sqlite3_column_int(st, 3) > 0) {
@@ -860,7 +794,7 @@ table_init(sqlite3 *db, struct ttable *t, const char *name)
 			a = GSR_ALLOW_INT;
 			k = GSR_CHECK_BOOL;
 		} else if (type_is(c->type, "INTEGER") ||
-			   type_is(c->type, "BIGINT")) {
+		           type_is(c->type, "BIGINT")) {
 			a = GSR_ALLOW_INT;
 			k = GSR_CHECK_NONNEG;
 		} else if (type_is(c->type, "FLOAT")) {
@@ -869,7 +803,7 @@ table_init(sqlite3 *db, struct ttable *t, const char *name)
 			a = GSR_ALLOW_TEXT;
 			k = GSR_CHECK_JSON;
 		} else if (type_is(c->type, "DATE") ||
-			   type_is(c->type, "TIMESTAMP")) {
+		           type_is(c->type, "TIMESTAMP")) {
 			a = GSR_ALLOW_TEXT;
 			k = GSR_CHECK_DATETIME;
 		} else if (c->type[0] == '\0') {
@@ -912,8 +846,7 @@ shape_of(const struct ttable *t, struct gsr_shape *s)
 	s->checks = t->checks;
 }
 
-static char *
-xprintf(const char *fmt, ...) GSR_PRINTF(1, 2);
+static char *xprintf(const char *fmt, ...) GSR_PRINTF(1, 2);
 
 static char *
 xprintf(const char *fmt, ...)
@@ -951,13 +884,12 @@ gen_value(const struct ttable *t, int k, int id, int v, struct tv *out)
 		out->i = id;
 		return;
 	}
-	if (!c->notnull && (id + k + v) % 5 == 0 &&
-	    strcmp(n, "meta") != 0)
+	if (!c->notnull && (id + k + v) % 5 == 0 && strcmp(n, "meta") != 0)
 		return;
 	if (strcmp(n, "deleted_at") == 0) {
 		if (id % 13 == 0)
 			set_text(out, xprintf("2025-02-%02d 08:00:00.000000",
-					      id % 28 + 1));
+			                      id % 28 + 1));
 	} else if (t->enums[k] != NULL) {
 		const char *const *e = t->enums[k];
 		size_t ne = 0;
@@ -969,10 +901,10 @@ gen_value(const struct ttable *t, int k, int id, int v, struct tv *out)
 		set_text(out, xprintf("%s-%d", t->name, id));
 	} else if (strcmp(n, "description") == 0) {
 		set_text(out, xprintf("model %d, version %d: %.*s", id, v,
-				      (id * 7 + v * 29) % 90,
-				      "lorem ipsum dolor sit amet, consectetur "
-				      "adipiscing elit, sed do eiusmod tempor "
-				      "incididunt ut labore"));
+		                      (id * 7 + v * 29) % 90,
+		                      "lorem ipsum dolor sit amet, consectetur "
+		                      "adipiscing elit, sed do eiusmod tempor "
+		                      "incididunt ut labore"));
 	} else if (strcmp(n, "status") == 0) {
 		/* A worker's status: big, overflowing, rewritten often. */
 		size_t len = 4200 + (size_t)v * 333 + (size_t)(id * 37) % 500;
@@ -980,8 +912,9 @@ gen_value(const struct ttable *t, int k, int id, int v, struct tv *out)
 
 		assert_non_null(s);
 		for (size_t i = 0; i < len; i++)
-			s[i] = (char)('0' + (i * 3 + (size_t)id * 7 +
-					     (size_t)v) % 10);
+			s[i] =
+			    (char)('0' +
+			           (i * 3 + (size_t)id * 7 + (size_t)v) % 10);
 		memcpy(s, "{\"gpu\":\"", 8);
 		memcpy(s + len - 2, "\"}", 2);
 		s[len] = '\0';
@@ -992,8 +925,8 @@ gen_value(const struct ttable *t, int k, int id, int v, struct tv *out)
 
 		assert_non_null(s);
 		for (size_t i = 0; i < len; i++)
-			s[i] = (char)('a' + (i * 7 + (size_t)id + (size_t)v) %
-					    26);
+			s[i] =
+			    (char)('a' + (i * 7 + (size_t)id + (size_t)v) % 26);
 		memcpy(s, "{\"k\":\"", 6);
 		memcpy(s + len - 2, "\"}", 2);
 		s[len] = '\0';
@@ -1007,19 +940,18 @@ gen_value(const struct ttable *t, int k, int id, int v, struct tv *out)
 	} else if (type_is(c->type, "BOOLEAN")) {
 		out->type = GSR_V_INT;
 		out->i = (id + k + v) % 2;
-	} else if (type_is(c->type, "INTEGER") ||
-		   type_is(c->type, "BIGINT")) {
+	} else if (type_is(c->type, "INTEGER") || type_is(c->type, "BIGINT")) {
 		out->type = GSR_V_INT;
 		out->i = (int64_t)id * (k + 1) % 1000 + v;
 	} else if (type_is(c->type, "JSON")) {
 		set_text(out, xprintf("{\"row\": %d, \"col\": \"%s\", "
-				      "\"v\": %d}", id, n, v));
+		                      "\"v\": %d}",
+		                      id, n, v));
 	} else if (type_is(c->type, "DATE") && strlen(c->type) == 4) {
 		set_text(out, xprintf("2025-03-%02d", id % 28 + 1));
-	} else if (type_is(c->type, "DATE") ||
-		   type_is(c->type, "TIMESTAMP")) {
+	} else if (type_is(c->type, "DATE") || type_is(c->type, "TIMESTAMP")) {
 		set_text(out, xprintf("2025-03-%02d 12:%02d:%02d.%06d",
-				      id % 28 + 1, k, v, id));
+		                      id % 28 + 1, k, v, id));
 	} else {
 		set_text(out, xprintf("%s/%d-caf\xc3\xa9-%d", n, id, v));
 	}
@@ -1044,7 +976,7 @@ bind_row(sqlite3_stmt *st, const struct ttable *t, const struct tv *r)
 			sqlite3_bind_int64(st, k + 1, r[k].i);
 		else if (r[k].type == GSR_V_TEXT)
 			sqlite3_bind_text(st, k + 1, r[k].s, (int)r[k].n,
-					  SQLITE_STATIC);
+			                  SQLITE_STATIC);
 		else
 			sqlite3_bind_null(st, k + 1);
 	}
@@ -1057,13 +989,12 @@ insert_rows(sqlite3 *db, struct ttable *t, int from, int to)
 	char sql[1024];
 	int len;
 
-	len = snprintf(sql, sizeof sql, "INSERT INTO \"%s\" VALUES (?",
-		       t->name);
+	len =
+	    snprintf(sql, sizeof sql, "INSERT INTO \"%s\" VALUES (?", t->name);
 	for (int k = 1; k < t->n_cols; k++)
 		len += snprintf(sql + len, sizeof sql - (size_t)len, ",?");
 	snprintf(sql + len, sizeof sql - (size_t)len, ")");
-	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL),
-			 SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
 	if (to > t->n_rows) {
 		t->rows = realloc(t->rows, (size_t)to * sizeof *t->rows);
 		assert_non_null(t->rows);
@@ -1087,8 +1018,7 @@ insert_rows(sqlite3 *db, struct ttable *t, int from, int to)
 /* A new version of the rows whose id is in [from, to] and id % mod ==
  * rem (mod 0: all). */
 static void
-update_rows(sqlite3 *db, struct ttable *t, int from, int to, int mod,
-	    int rem)
+update_rows(sqlite3 *db, struct ttable *t, int from, int to, int mod, int rem)
 {
 	sqlite3_stmt *st = NULL;
 	char sql[2048];
@@ -1097,14 +1027,13 @@ update_rows(sqlite3 *db, struct ttable *t, int from, int to, int mod,
 	len = snprintf(sql, sizeof sql, "UPDATE \"%s\" SET (", t->name);
 	for (int k = 0; k < t->n_cols; k++)
 		len += snprintf(sql + len, sizeof sql - (size_t)len, "%s\"%s\"",
-				k ? "," : "", t->cols[k].name);
+		                k ? "," : "", t->cols[k].name);
 	len += snprintf(sql + len, sizeof sql - (size_t)len, ") = (?");
 	for (int k = 1; k < t->n_cols; k++)
 		len += snprintf(sql + len, sizeof sql - (size_t)len, ",?");
 	snprintf(sql + len, sizeof sql - (size_t)len, ") WHERE rowid = ?%d",
-		 t->n_cols + 1);
-	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL),
-			 SQLITE_OK);
+	         t->n_cols + 1);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
 	for (int id = from; id <= to && id <= t->n_rows; id++) {
 		struct trow *r = &t->rows[id - 1];
 
@@ -1123,16 +1052,14 @@ update_rows(sqlite3 *db, struct ttable *t, int from, int to, int mod,
 }
 
 static void
-delete_rows(sqlite3 *db, struct ttable *t, int from, int to, int mod,
-	    int rem)
+delete_rows(sqlite3 *db, struct ttable *t, int from, int to, int mod, int rem)
 {
 	sqlite3_stmt *st = NULL;
 	char sql[256];
 
 	snprintf(sql, sizeof sql, "DELETE FROM \"%s\" WHERE rowid = ?",
-		 t->name);
-	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL),
-			 SQLITE_OK);
+	         t->name);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
 	for (int id = from; id <= to && id <= t->n_rows; id++) {
 		struct trow *r = &t->rows[id - 1];
 
@@ -1164,23 +1091,6 @@ table_release(struct ttable *t)
 /* ---- records as SQLite writes them, for the ceiling ---------------- */
 
 static int
-put_varint(unsigned char *p, uint64_t v)
-{
-	unsigned char tmp[9];
-	int n = 0;
-
-	assert_true(v <= 0x00ffffffffffffffULL);
-	do {
-		tmp[n++] = (unsigned char)((v & 0x7f) | 0x80);
-		v >>= 7;
-	} while (v != 0);
-	tmp[0] &= 0x7f;
-	for (int i = 0; i < n; i++)
-		p[i] = tmp[n - 1 - i];
-	return n;
-}
-
-static int
 int_bytes(int64_t i)
 {
 	if (i >= -128 && i <= 127)
@@ -1210,10 +1120,11 @@ encode_record(const struct ttable *t, const struct tv *r, size_t *len)
 		if (k != t->ipk && r[k].type == GSR_V_INT) {
 			int b = int_bytes(r[k].i);
 
-			st = r[k].i == 0 ? 8
-			   : r[k].i == 1 ? 9
-			   : b <= 4 ? (uint64_t)b
-			   : b == 6 ? 5 : 6;
+			st = r[k].i == 0   ? 8
+			     : r[k].i == 1 ? 9
+			     : b <= 4      ? (uint64_t)b
+			     : b == 6      ? 5
+			                   : 6;
 			body += st >= 8 ? 0 : st <= 4 ? st : st == 5 ? 6 : 8;
 		} else if (k != t->ipk && r[k].type == GSR_V_TEXT) {
 			st = 13 + 2 * (uint64_t)r[k].n;
@@ -1236,7 +1147,7 @@ encode_record(const struct ttable *t, const struct tv *r, size_t *len)
 
 			for (int i = b - 1; i >= 0; i--)
 				out[o++] = (unsigned char)((uint64_t)r[k].i >>
-							   (8 * i));
+				                           (8 * i));
 		} else if (r[k].type == GSR_V_TEXT) {
 			memcpy(out + o, r[k].s, r[k].n);
 			o += r[k].n;
@@ -1276,7 +1187,7 @@ hash16(const unsigned char *p)
 
 static void
 find_in_file(struct ttable *t, const unsigned char *img, size_t size,
-	     uint32_t usable)
+             uint32_t usable)
 {
 	struct anchor **tab = calloc(1u << ANCHOR_BITS, sizeof *tab);
 	struct anchor *all = NULL;
@@ -1286,13 +1197,14 @@ find_in_file(struct ttable *t, const unsigned char *img, size_t size,
 	for (int i = 0; i < t->n_rows; i++) {
 		for (int v = 0; v < t->rows[i].n_ver; v++) {
 			size_t len, local;
-			unsigned char *rec = encode_record(t,
-				t->rows[i].ver[v], &len);
+			unsigned char *rec =
+			    encode_record(t, t->rows[i].ver[v], &len);
 
 			local = (size_t)gsr_local_size(len, usable, true);
 			assert_true(local >= 18);
 			assert_int_equal(gsr_grow((void **)&all, &cap,
-						  n_all + 1, sizeof *all), 0);
+			                          n_all + 1, sizeof *all),
+			                 0);
 			all[n_all].rec = rec;
 			all[n_all].len = local - 2;
 			all[n_all].row = &t->rows[i];
@@ -1310,8 +1222,8 @@ find_in_file(struct ttable *t, const unsigned char *img, size_t size,
 	for (size_t pos = 0; pos + 16 <= size; pos++) {
 		uint64_t h = hash16(img + pos);
 
-		for (struct anchor *a = tab[h >> (64 - ANCHOR_BITS)];
-		     a != NULL; a = a->next) {
+		for (struct anchor *a = tab[h >> (64 - ANCHOR_BITS)]; a != NULL;
+		     a = a->next) {
 			if (a->h == h && a->len <= size - pos &&
 			    memcmp(img + pos, a->rec + 2, a->len) == 0)
 				a->row->in_file[a->ver] = true;
@@ -1345,7 +1257,9 @@ value_is(const struct gsr_value *c, const struct tv *w, bool ipk)
 		if (c->type == GSR_V_NULL)
 			return 0;
 		return c->type == GSR_V_TEXT && w->type == GSR_V_TEXT &&
-		       c->n <= w->n && memcmp(c->p, w->s, c->n) == 0 ? 0 : -1;
+		               c->n <= w->n && memcmp(c->p, w->s, c->n) == 0
+		           ? 0
+		           : -1;
 	}
 	if (c->type != w->type)
 		return -1;
@@ -1366,7 +1280,7 @@ carved_id(const struct ttable *t, const struct gsr_carved *c)
 
 	if (c->rowid_known)
 		return c->rowid > 0 && c->rowid <= t->n_rows ? (int)c->rowid
-							     : 0;
+		                                             : 0;
 	if (t->key < 0 || (size_t)t->key >= c->n_values)
 		return 0;
 	v = &c->values[t->key];
@@ -1374,8 +1288,8 @@ carved_id(const struct ttable *t, const struct gsr_carved *c)
 		return 0;
 	if (v->type == GSR_V_INT)
 		return v->i % 10 == 0 && v->i / 10 <= t->n_rows
-			       ? (int)(v->i / 10)
-			       : 0;
+		           ? (int)(v->i / 10)
+		           : 0;
 	if (v->type == GSR_V_TEXT && v->n < 64) {
 		char buf[64];
 
@@ -1412,11 +1326,11 @@ check_row(void *arg, const struct gsr_carved *c)
 				size_t k;
 
 				for (k = 0; k < c->n_values &&
-					    c->n_values == (size_t)t->n_cols;
+				            c->n_values == (size_t)t->n_cols;
 				     k++) {
 					if (value_is(&c->values[k],
-						     &t->rows[i - 1].ver[v][k],
-						     (int)k == t->ipk) < 0)
+					             &t->rows[i - 1].ver[v][k],
+					             (int)k == t->ipk) < 0)
 						break;
 				}
 				if (k == (size_t)t->n_cols)
@@ -1426,16 +1340,16 @@ check_row(void *arg, const struct gsr_carved *c)
 	}
 	if (id <= 0) {
 		if (getenv("CARVE_DEBUG") && t->n_cols > 2) {
-			struct got g = { 0 };
+			struct got g = {0};
 			collect(&g, c);
 			print_message("# false: %s\n", g.rows[0]);
 			got_release(&g);
 		}
 		if (ck->false_rows++ < (getenv("CARVE_DEBUG") ? 100000 : 5))
 			print_message("# false row: %s, no id (%s, page %u "
-				      "offset %u, %zu values)\n", t->name,
-				      kind_names[c->kind], c->pgno, c->offset,
-				      c->n_values);
+			              "offset %u, %zu values)\n",
+			              t->name, kind_names[c->kind], c->pgno,
+			              c->offset, c->n_values);
 		return 0;
 	}
 	r = &t->rows[id - 1];
@@ -1446,7 +1360,7 @@ check_row(void *arg, const struct gsr_carved *c)
 			break;
 		for (k = 0; k < c->n_values; k++) {
 			if (value_is(&c->values[k], &r->ver[v][k],
-				     (int)k == t->ipk) < 0)
+			             (int)k == t->ipk) < 0)
 				break;
 		}
 		if (k < c->n_values)
@@ -1459,17 +1373,17 @@ check_row(void *arg, const struct gsr_carved *c)
 	}
 	if (!match) {
 		if (getenv("CARVE_DEBUG")) {
-			struct got g = { 0 };
+			struct got g = {0};
 			collect(&g, c);
 			print_message("# false: %s\n", g.rows[0]);
 			got_release(&g);
 		}
 		if (ck->false_rows++ < 5)
 			print_message("# false row: %s %d (%s%s, page %u "
-				      "offset %u)\n", t->name, id,
-				      kind_names[c->kind],
-				      c->truncated ? ", truncated" : "",
-				      c->pgno, c->offset);
+			              "offset %u)\n",
+			              t->name, id, kind_names[c->kind],
+			              c->truncated ? ", truncated" : "",
+			              c->pgno, c->offset);
 		return 0;
 	}
 	if (c->truncated)
@@ -1487,12 +1401,18 @@ static void
 gpustack_case(int page_size)
 {
 	static const char *const names[] = {
-		"alembic_version", "models", "workers", "system_loads",
-		"model_instances", "model_usages", "model_files",
-		"modelinstancemodelfilelink", "users", "api_keys",
+	    "alembic_version", "models",
+	    "workers",         "system_loads",
+	    "model_instances", "model_usages",
+	    "model_files",     "modelinstancemodelfilelink",
+	    "users",           "api_keys",
 	};
-	enum { N_TABLES = GSR_ARRAY_LEN(names), MODELS = 1, WORKERS = 2,
-	       USAGES = 5 };
+	enum {
+		N_TABLES = GSR_ARRAY_LEN(names),
+		MODELS = 1,
+		WORKERS = 2,
+		USAGES = 5
+	};
 	const int nm = 1500, nu = 4000, nw = 150;
 	struct ttable tables[N_TABLES];
 	struct gsr_shape shapes[N_TABLES];
@@ -1502,46 +1422,18 @@ gpustack_case(int page_size)
 	struct gsr_pagefile *pf;
 	struct gsr_carver *cv;
 	struct check ck;
-	char path[512], spath[1024];
+	char path[512];
 	unsigned char *img;
 	size_t size;
 	sqlite3 *db;
-	char *sql, *out, *line, *save = NULL;
-	size_t n = 0;
+	char *sql;
 	double t0, t1;
 	uint64_t ceiling = 0, got = 0, got_whole = 0, deleted = 0, live = 0,
-		 live_found = 0;
+	         live_found = 0;
 
 	db = new_db(path, sizeof path, page_size, NULL);
-	{
-		const char *top = getenv("GSR_TOP");
-
-		snprintf(spath, sizeof spath,
-			 "%s/tests/fixtures/schemas/0.6.0.sql",
-			 top != NULL && *top != '\0' ? top : ".");
-	}
-	sql = read_text_file(spath);
-	if (sql == NULL) {
-		print_error("cannot read %s (set GSR_TOP): %s\n", spath,
-			    strerror(errno));
-		fail();
-	}
-	out = calloc(1, strlen(sql) + 1);
-	assert_non_null(out);
-	for (line = strtok_r(sql, "\n", &save); line != NULL;
-	     line = strtok_r(NULL, "\n", &save)) {
-		size_t l = strlen(line);
-
-		if (strncmp(line, "-- ", 3) == 0 ||
-		    strcmp(line, "CREATE TABLE sqlite_sequence(name,seq);") ==
-			    0)
-			continue;
-		memcpy(out + n, line, l);
-		n += l;
-		out[n++] = '\n';
-	}
-	exec_sql(db, out);
-	free(out);
+	sql = schema_sql("0.6.0");
+	exec_sql(db, sql);
 	free(sql);
 	for (size_t i = 0; i < N_TABLES; i++) {
 		table_init(db, &tables[i], names[i]);
@@ -1634,29 +1526,28 @@ gpustack_case(int page_size)
 		}
 	}
 	print_message("# page size %d: %zu bytes, %u pages, %u free\n",
-		      page_size, size, info.n_pages, info.freelist_count);
+	              page_size, size, info.n_pages, info.freelist_count);
 	print_message("# deleted or replaced versions %llu, in the file %llu "
-		      "(ceiling), carved %llu (%.1f%%), whole %llu (%.1f%%)\n",
-		      (unsigned long long)deleted,
-		      (unsigned long long)ceiling, (unsigned long long)got,
-		      ceiling ? 100.0 * (double)got / (double)ceiling : 0.0,
-		      (unsigned long long)got_whole,
-		      ceiling ? 100.0 * (double)got_whole / (double)ceiling
-			      : 0.0);
-	print_message("# rows delivered %llu (whole %llu, truncated %llu; "
-		      "cell %llu full %llu record %llu rebuilt %llu), false "
-		      "%llu; ambiguous %llu, conflicts %llu, unfit cells "
-		      "%llu\n",
-		      (unsigned long long)ck.rows, (unsigned long long)ck.whole,
-		      (unsigned long long)ck.cut,
-		      (unsigned long long)ck.by_kind[0],
-		      (unsigned long long)ck.by_kind[1],
-		      (unsigned long long)ck.by_kind[2],
-		      (unsigned long long)ck.by_kind[3],
-		      (unsigned long long)ck.false_rows,
-		      (unsigned long long)st.ambiguous,
-		      (unsigned long long)st.conflicts,
-		      (unsigned long long)st.cells_unfit);
+	              "(ceiling), carved %llu (%.1f%%), whole %llu (%.1f%%)\n",
+	              (unsigned long long)deleted, (unsigned long long)ceiling,
+	              (unsigned long long)got,
+	              ceiling ? 100.0 * (double)got / (double)ceiling : 0.0,
+	              (unsigned long long)got_whole,
+	              ceiling ? 100.0 * (double)got_whole / (double)ceiling
+	                      : 0.0);
+	print_message(
+	    "# rows delivered %llu (whole %llu, truncated %llu; "
+	    "cell %llu full %llu record %llu rebuilt %llu), false "
+	    "%llu; ambiguous %llu, conflicts %llu, unfit cells "
+	    "%llu\n",
+	    (unsigned long long)ck.rows, (unsigned long long)ck.whole,
+	    (unsigned long long)ck.cut, (unsigned long long)ck.by_kind[0],
+	    (unsigned long long)ck.by_kind[1],
+	    (unsigned long long)ck.by_kind[2],
+	    (unsigned long long)ck.by_kind[3],
+	    (unsigned long long)ck.false_rows, (unsigned long long)st.ambiguous,
+	    (unsigned long long)st.conflicts,
+	    (unsigned long long)st.cells_unfit);
 	/* Throughput: the best of a few runs of the whole image (survey
 	 * included), then every page scanned whole, as for freelist leaves
 	 * that are no b-tree page: the worst case, dense with records. */
@@ -1667,7 +1558,7 @@ gpustack_case(int page_size)
 		cv = gsr_carver_new(&ctx, pf, shapes, N_TABLES);
 		assert_non_null(cv);
 		assert_int_equal(gsr_carver_image(cv, count_row, &rows, NULL),
-				 0);
+		                 0);
 		gsr_carver_free(cv);
 		t3 = now_seconds();
 		assert_int_equal(rows, ck.rows);
@@ -1677,9 +1568,9 @@ gpustack_case(int page_size)
 		}
 	}
 	print_message("# carve throughput: %.1f MB/s of image (%zu bytes in "
-		      "%.4f s, survey included; %llu bytes in free regions)\n",
-		      (double)size / (t1 - t0) / 1e6, size, t1 - t0,
-		      (unsigned long long)st.bytes_scanned);
+	              "%.4f s, survey included; %llu bytes in free regions)\n",
+	              (double)size / (t1 - t0) / 1e6, size, t1 - t0,
+	              (unsigned long long)st.bytes_scanned);
 	{
 		unsigned char *flat = malloc(size);
 		struct gsr_pagefile *fpf;
@@ -1695,14 +1586,15 @@ gpustack_case(int page_size)
 		assert_non_null(cv);
 		t0 = now_seconds();
 		for (uint32_t pg = 2; pg <= info.n_pages; pg++)
-			assert_int_equal(gsr_carver_page(cv, pg,
-				GSR_CARVE_FREELIST_LEAF, count_row, &rows,
-				NULL), 0);
+			assert_int_equal(
+			    gsr_carver_page(cv, pg, GSR_CARVE_FREELIST_LEAF,
+			                    count_row, &rows, NULL),
+			    0);
 		t1 = now_seconds();
 		print_message("# carve throughput, every page scanned whole: "
-			      "%.1f MB/s (%llu rows)\n",
-			      (double)size / (t1 - t0) / 1e6,
-			      (unsigned long long)rows);
+		              "%.1f MB/s (%llu rows)\n",
+		              (double)size / (t1 - t0) / 1e6,
+		              (unsigned long long)rows);
 		gsr_carver_free(cv);
 		gsr_pagefile_close(fpf);
 		free(flat);
@@ -1762,7 +1654,7 @@ count_row(void *arg, const struct gsr_carved *c)
  * rows found. */
 static uint64_t
 carve_all_modes(const unsigned char *buf, size_t size, uint32_t page_size,
-		const struct gsr_shape *shapes, size_t n_shapes)
+                const struct gsr_shape *shapes, size_t n_shapes)
 {
 	struct gsr_ctx ctx = GSR_CTX_INIT;
 	struct gsr_pagefile_info info;
@@ -1784,9 +1676,10 @@ carve_all_modes(const unsigned char *buf, size_t size, uint32_t page_size,
 	for (uint32_t pg = 0; pg <= info.n_pages + 1; pg++) {
 		for (int w = GSR_CARVE_LIVE_LEAF; w <= GSR_CARVE_FREELIST_TRUNK;
 		     w++)
-			assert_int_equal(gsr_carver_page(cv, pg,
-				(enum gsr_carve_where)w, count_row, &rows,
-				&st), 0);
+			assert_int_equal(
+			    gsr_carver_page(cv, pg, (enum gsr_carve_where)w,
+			                    count_row, &rows, &st),
+			    0);
 	}
 	assert_false(gsr_ctx_failed(&ctx));
 	gsr_carver_free(cv);
@@ -1804,15 +1697,15 @@ gpustack_shapes(struct ttable *tables, struct gsr_shape *shapes)
 	sqlite3 *db = new_db(path, sizeof path, 4096, NULL);
 
 	exec_sql(db, "CREATE TABLE models (deleted_at DATETIME, source "
-		     "VARCHAR(14) NOT NULL, name VARCHAR NOT NULL, replicas "
-		     "INTEGER NOT NULL, id INTEGER NOT NULL, created_at "
-		     "TIMESTAMP NOT NULL, embedding_only BOOLEAN NOT NULL, "
-		     "meta JSON, PRIMARY KEY (id))");
+	             "VARCHAR(14) NOT NULL, name VARCHAR NOT NULL, replicas "
+	             "INTEGER NOT NULL, id INTEGER NOT NULL, created_at "
+	             "TIMESTAMP NOT NULL, embedding_only BOOLEAN NOT NULL, "
+	             "meta JSON, PRIMARY KEY (id))");
 	exec_sql(db, "CREATE TABLE model_usages (id INTEGER NOT NULL, "
-		     "user_id INTEGER NOT NULL, model_id INTEGER NOT NULL, "
-		     "date DATE NOT NULL, prompt_token_count INTEGER NOT "
-		     "NULL, operation VARCHAR(19) NOT NULL, PRIMARY KEY "
-		     "(id))");
+	             "user_id INTEGER NOT NULL, model_id INTEGER NOT NULL, "
+	             "date DATE NOT NULL, prompt_token_count INTEGER NOT "
+	             "NULL, operation VARCHAR(19) NOT NULL, PRIMARY KEY "
+	             "(id))");
 	table_init(db, &tables[0], "models");
 	table_init(db, &tables[1], "model_usages");
 	shape_of(&tables[0], &shapes[0]);
@@ -1824,9 +1717,9 @@ gpustack_shapes(struct ttable *tables, struct gsr_shape *shapes)
 static void
 hostile_pages(void **state)
 {
-	static const uint32_t sizes[] = { 512, 1024, 4096, 65536 };
-	static const uint8_t any_allowed[] = { GSR_ALLOW_NULL, GSR_ALLOW_ANY,
-					       GSR_ALLOW_ANY, GSR_ALLOW_ANY };
+	static const uint32_t sizes[] = {512, 1024, 4096, 65536};
+	static const uint8_t any_allowed[] = {GSR_ALLOW_NULL, GSR_ALLOW_ANY,
+	                                      GSR_ALLOW_ANY, GSR_ALLOW_ANY};
 	/* A loose shape: anything goes, for the parsers' sake. */
 	struct ttable tables[3];
 	struct gsr_shape shapes[3];
@@ -1834,8 +1727,8 @@ hostile_pages(void **state)
 
 	(void)state;
 	gpustack_shapes(tables, shapes);
-	shapes[2] = (struct gsr_shape){ "loose", 4, 2, 0, any_allowed, NULL,
-					 NULL };
+	shapes[2] =
+	    (struct gsr_shape){"loose", 4, 2, 0, any_allowed, NULL, NULL};
 	for (size_t s = 0; s < GSR_ARRAY_LEN(sizes); s++) {
 		uint32_t ps = sizes[s];
 		size_t size = (size_t)ps * 6;
@@ -1861,14 +1754,15 @@ hostile_pages(void **state)
 		 * random cells. */
 		for (int round = 0; round < 50; round++) {
 			for (size_t i = 0; i < size; i++)
-				buf[i] = (unsigned char)(rng() % 4 == 0
-							 ? rng() : 0);
+				buf[i] =
+				    (unsigned char)(rng() % 4 == 0 ? rng() : 0);
 			for (size_t pg = 1; pg < 6; pg++) {
 				unsigned char *p = buf + pg * ps;
 				uint16_t ff = (uint16_t)(rng() % ps);
 
-				p[0] = round % 3 == 0 ? 0x0d
-				     : round % 3 == 1 ? 0x05 : 0x0a;
+				p[0] = round % 3 == 0   ? 0x0d
+				       : round % 3 == 1 ? 0x05
+				                        : 0x0a;
 				p[1] = (unsigned char)(ff >> 8);
 				p[2] = (unsigned char)ff;
 				p[3] = 0;
@@ -1903,9 +1797,9 @@ hostile_flips(void **state)
 	(void)state;
 	db = new_db(path, sizeof path, 1024, NULL);
 	exec_sql(db, "CREATE TABLE ua(id INTEGER PRIMARY KEY, user_id "
-		     "INTEGER NOT NULL, op TEXT NOT NULL)");
+	             "INTEGER NOT NULL, op TEXT NOT NULL)");
 	exec_sql(db, "CREATE TABLE big(id INTEGER PRIMARY KEY, name TEXT NOT "
-		     "NULL, meta JSON)");
+	             "NULL, meta JSON)");
 	fill_ua(db, "ua", 1, 300);
 	for (int id = 1; id <= 8; id++)
 		insert_big(db, id, 2000 + (size_t)id * 300);
@@ -1921,7 +1815,7 @@ hostile_flips(void **state)
 		for (int k = 0; k < 1 + round % 20; k++)
 			copy[rng() % size] = (unsigned char)rng();
 		(void)carve_all_modes(copy, size, 0, small_shapes,
-				      GSR_ARRAY_LEN(small_shapes));
+		                      GSR_ARRAY_LEN(small_shapes));
 		free(copy);
 	}
 	free(img);
@@ -1942,11 +1836,11 @@ static void
 api_errors(void **state)
 {
 	static const struct gsr_shape bad[] = {
-		{ "zero", 0, 0, -1, NULL, NULL, NULL },
-		{ "min", 3, 4, -1, NULL, NULL, NULL },
-		{ "ipk", 3, 0, 3, NULL, NULL, NULL },
-		{ "ipk2", 3, 0, -2, NULL, NULL, NULL },
-		{ "huge", 40000, 0, -1, NULL, NULL, NULL },
+	    {"zero", 0, 0, -1, NULL, NULL, NULL},
+	    {"min", 3, 4, -1, NULL, NULL, NULL},
+	    {"ipk", 3, 0, 3, NULL, NULL, NULL},
+	    {"ipk2", 3, 0, -2, NULL, NULL, NULL},
+	    {"huge", 40000, 0, -1, NULL, NULL, NULL},
 	};
 	struct gsr_ctx ctx = GSR_CTX_INIT;
 	struct gsr_carve_stats st;
@@ -1961,7 +1855,7 @@ api_errors(void **state)
 	(void)state;
 	db = new_db(path, sizeof path, 1024, NULL);
 	exec_sql(db, "CREATE TABLE ua(id INTEGER PRIMARY KEY, user_id "
-		     "INTEGER NOT NULL, op TEXT NOT NULL)");
+	             "INTEGER NOT NULL, op TEXT NOT NULL)");
 	fill_ua(db, "ua", 1, 30);
 	exec_sql(db, "DELETE FROM ua WHERE id IN (3, 9, 12)");
 	assert_int_equal(sqlite3_close(db), SQLITE_OK);
@@ -1979,33 +1873,36 @@ api_errors(void **state)
 	gsr_ctx_clear(&ctx);
 	/* The one-shot function: page 2 is the table's leaf. */
 	assert_int_equal(gsr_carve_page(&ctx, pf, 2, GSR_CARVE_LIVE_LEAF,
-					small_shapes, 3, stop_at_once, &calls,
-					&st), 1);
+	                                small_shapes, 3, stop_at_once, &calls,
+	                                &st),
+	                 1);
 	assert_int_equal(calls, 1);
 	assert_int_equal(st.rows, 1);
 	assert_int_equal(gsr_carve_page(&ctx, pf, 2, GSR_CARVE_LIVE_LEAF,
-					small_shapes, 3, count_row,
-					&(uint64_t){ 0 }, &st), 0);
+	                                small_shapes, 3, count_row,
+	                                &(uint64_t){0}, &st),
+	                 0);
 	assert_int_equal(st.rows, 3);
 	assert_int_equal(st.pages, 1);
 	/* Not a b-tree page in use: skipped. */
 	assert_int_equal(gsr_carve_page(&ctx, pf, 99, GSR_CARVE_LIVE_LEAF,
-					small_shapes, 3, count_row,
-					&(uint64_t){ 0 }, &st), 0);
+	                                small_shapes, 3, count_row,
+	                                &(uint64_t){0}, &st),
+	                 0);
 	assert_int_equal(st.pages_skipped, 1);
 	cv = gsr_carver_new(&ctx, pf, small_shapes, 3);
 	assert_non_null(cv);
-	assert_int_equal(gsr_carver_page(cv, 2, GSR_CARVE_LIVE_LEAF, NULL,
-					 NULL, NULL), -1);
+	assert_int_equal(
+	    gsr_carver_page(cv, 2, GSR_CARVE_LIVE_LEAF, NULL, NULL, NULL), -1);
 	assert_int_equal(ctx.err, GSR_ERR_USAGE);
 	/* After an error: no-ops. */
-	assert_int_equal(gsr_carver_page(cv, 2, GSR_CARVE_LIVE_LEAF,
-					 count_row, &(uint64_t){ 0 }, NULL),
-			 -1);
-	assert_int_equal(gsr_carver_image(cv, count_row, &(uint64_t){ 0 },
-					  NULL), -1);
-	assert_int_equal(gsr_carver_freelist(cv, count_row, &(uint64_t){ 0 },
-					     NULL), -1);
+	assert_int_equal(gsr_carver_page(cv, 2, GSR_CARVE_LIVE_LEAF, count_row,
+	                                 &(uint64_t){0}, NULL),
+	                 -1);
+	assert_int_equal(gsr_carver_image(cv, count_row, &(uint64_t){0}, NULL),
+	                 -1);
+	assert_int_equal(
+	    gsr_carver_freelist(cv, count_row, &(uint64_t){0}, NULL), -1);
 	assert_int_equal(gsr_carver_survey(cv), -1);
 	gsr_carver_free(cv);
 	assert_null(gsr_carver_new(&ctx, pf, small_shapes, 3));
@@ -2031,7 +1928,7 @@ carve_cancel(void **state)
 	(void)state;
 	db = new_db(path, sizeof path, 1024, NULL);
 	exec_sql(db, "CREATE TABLE big(id INTEGER PRIMARY KEY, name TEXT NOT "
-		     "NULL, meta JSON)");
+	             "NULL, meta JSON)");
 	exec_sql(db, "BEGIN");
 	for (int id = 1; id <= 400; id++)
 		insert_big(db, id, 700);
@@ -2040,8 +1937,8 @@ carve_cancel(void **state)
 	img = read_image(path, &size);
 	pf = gsr_pagefile_open_mem(&ctx, img, size, 0);
 	assert_non_null(pf);
-	cv = gsr_carver_new(&ctx, pf, small_shapes,
-			    GSR_ARRAY_LEN(small_shapes));
+	cv =
+	    gsr_carver_new(&ctx, pf, small_shapes, GSR_ARRAY_LEN(small_shapes));
 	assert_non_null(cv);
 	gsr_cancel_request();
 	assert_int_equal(gsr_carver_image(cv, count_row, &rows, NULL), -1);
@@ -2055,26 +1952,16 @@ carve_cancel(void **state)
 static int
 setup(void **state)
 {
-	const char *t = getenv("TMPDIR");
-
 	(void)state;
-	snprintf(tmpdir, sizeof tmpdir, "%s/gsr-carve.XXXXXX",
-		 t != NULL && *t != '\0' ? t : "/tmp");
-	return mkdtemp(tmpdir) == NULL ? -1 : 0;
+	return make_tmpdir(tmpdir, sizeof tmpdir, "carve");
 }
 
 static int
 teardown(void **state)
 {
 	(void)state;
-	/* What a failed test left behind. */
-	for (int i = 0; i < db_seq; i++) {
-		char path[512];
-
-		snprintf(path, sizeof path, "%s/db%d.db", tmpdir, i);
-		remove_db(path);
-	}
-	return rmdir(tmpdir);
+	/* Everything in it, with what a failed test left behind. */
+	return remove_tree(tmpdir);
 }
 
 /* Rows of s(id, ts, v) carved from an image, with the type of the page
@@ -2093,10 +1980,12 @@ check_from(void *arg, const struct gsr_carved *c)
 	uint8_t type = p[c->pgno == 1 ? 100 : 0];
 
 	f->n++;
-	f->index_pages += type == GSR_PAGE_INDEX_LEAF || type == GSR_PAGE_INDEX_INTERIOR;
+	f->index_pages +=
+	    type == GSR_PAGE_INDEX_LEAF || type == GSR_PAGE_INDEX_INTERIOR;
 	/* Every row of s has v = 3 * ts. */
 	if (c->n_values != 3 || c->values[1].type != GSR_V_INT ||
-	    c->values[2].type != GSR_V_INT || c->values[2].i != 3 * c->values[1].i)
+	    c->values[2].type != GSR_V_INT ||
+	    c->values[2].i != 3 * c->values[1].i)
 		f->wrong++;
 	return 0;
 }
@@ -2110,15 +1999,15 @@ check_from(void *arg, const struct gsr_carved *c)
 static void
 index_pages_skipped(void **state)
 {
-	static const uint8_t s_allowed[] = { GSR_ALLOW_NULL | GSR_ALLOW_INT,
-					     GSR_ALLOW_INT,
-					     GSR_ALLOW_NULL | GSR_ALLOW_INT };
+	static const uint8_t s_allowed[] = {GSR_ALLOW_NULL | GSR_ALLOW_INT,
+	                                    GSR_ALLOW_INT,
+	                                    GSR_ALLOW_NULL | GSR_ALLOW_INT};
 	static const struct gsr_shape s_shape[] = {
-		{ "s", 3, 0, 0, s_allowed, NULL, NULL },
+	    {"s", 3, 0, 0, s_allowed, NULL, NULL},
 	};
 	struct gsr_ctx ctx = GSR_CTX_INIT;
-	struct gsr_carve_stats st = { 0 };
-	struct from_pages f = { 0 };
+	struct gsr_carve_stats st = {0};
+	struct from_pages f = {0};
 	struct gsr_pagefile *pf;
 	struct gsr_carver *cv;
 	char path[512];
@@ -2127,12 +2016,14 @@ index_pages_skipped(void **state)
 
 	(void)state;
 	db = new_db(path, sizeof path, 1024, NULL);
-	exec_sql(db, "CREATE TABLE s(id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, "
-		     "v INTEGER); CREATE INDEX s_ts_v ON s(ts, v);"
-		     "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
-		     "WHERE i < 3000) INSERT INTO s SELECT i, 1000 + i * 7, "
-		     "3 * (1000 + i * 7) FROM n;"
-		     "DELETE FROM s WHERE id % 3 = 0;");
+	exec_sql(
+	    db,
+	    "CREATE TABLE s(id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, "
+	    "v INTEGER); CREATE INDEX s_ts_v ON s(ts, v);"
+	    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+	    "WHERE i < 3000) INSERT INTO s SELECT i, 1000 + i * 7, "
+	    "3 * (1000 + i * 7) FROM n;"
+	    "DELETE FROM s WHERE id % 3 = 0;");
 	assert_int_equal(sqlite3_close(db), SQLITE_OK);
 	f.img = read_image(path, &size);
 	f.page_size = 1024;
@@ -2142,8 +2033,9 @@ index_pages_skipped(void **state)
 	assert_non_null(cv);
 	assert_int_equal(gsr_carver_image(cv, check_from, &f, &st), 0);
 	print_message("# index pages: carved %zu rows, %zu from index pages, "
-		      "%zu wrong; %llu pages skipped\n", f.n, f.index_pages,
-		      f.wrong, (unsigned long long)st.pages_skipped);
+	              "%zu wrong; %llu pages skipped\n",
+	              f.n, f.index_pages, f.wrong,
+	              (unsigned long long)st.pages_skipped);
 	assert_int_equal(f.index_pages, 0);
 	assert_int_equal(f.wrong, 0);
 	assert_true(f.n >= 900); /* of the 1000 deleted */
@@ -2158,19 +2050,19 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(shape_functions),
-		cmocka_unit_test(small_freeblocks),
-		cmocka_unit_test(small_rowid_sizes),
-		cmocka_unit_test(small_overflow),
-		cmocka_unit_test(small_utf16),
-		cmocka_unit_test(small_alter),
-		cmocka_unit_test(gpustack_4096),
-		cmocka_unit_test(gpustack_1024),
-		cmocka_unit_test(hostile_pages),
-		cmocka_unit_test(hostile_flips),
-		cmocka_unit_test(api_errors),
-		cmocka_unit_test(carve_cancel),
-		cmocka_unit_test(index_pages_skipped),
+	    cmocka_unit_test(shape_functions),
+	    cmocka_unit_test(small_freeblocks),
+	    cmocka_unit_test(small_rowid_sizes),
+	    cmocka_unit_test(small_overflow),
+	    cmocka_unit_test(small_utf16),
+	    cmocka_unit_test(small_alter),
+	    cmocka_unit_test(gpustack_4096),
+	    cmocka_unit_test(gpustack_1024),
+	    cmocka_unit_test(hostile_pages),
+	    cmocka_unit_test(hostile_flips),
+	    cmocka_unit_test(api_errors),
+	    cmocka_unit_test(carve_cancel),
+	    cmocka_unit_test(index_pages_skipped),
 	};
 	return cmocka_run_group_tests_name("carve", tests, setup, teardown);
 }

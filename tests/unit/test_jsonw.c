@@ -31,16 +31,16 @@ utf8_cases(void **state)
 	(void)state;
 	assert_true(gsr_utf8_valid("", 0));
 	assert_true(gsr_utf8_valid("plain", 5));
-	assert_true(gsr_utf8_valid("\xc3\xa9", 2));             /* é */
-	assert_true(gsr_utf8_valid("\xe2\x82\xac", 3));         /* € */
-	assert_true(gsr_utf8_valid("\xf0\x9f\x98\x80", 4));     /* U+1F600 */
+	assert_true(gsr_utf8_valid("\xc3\xa9", 2));         /* é */
+	assert_true(gsr_utf8_valid("\xe2\x82\xac", 3));     /* € */
+	assert_true(gsr_utf8_valid("\xf0\x9f\x98\x80", 4)); /* U+1F600 */
 	assert_false(gsr_utf8_valid("\xff", 1));
-	assert_false(gsr_utf8_valid("\xc3", 1));                /* cut short */
-	assert_false(gsr_utf8_valid("\xc0\xaf", 2));            /* overlong */
-	assert_false(gsr_utf8_valid("\xe0\x80\xaf", 3));        /* overlong */
-	assert_false(gsr_utf8_valid("\xed\xa0\x80", 3));        /* surrogate */
-	assert_false(gsr_utf8_valid("\xf4\x90\x80\x80", 4));    /* > U+10FFFF */
-	assert_false(gsr_utf8_valid("a\x80", 2));               /* stray continuation */
+	assert_false(gsr_utf8_valid("\xc3", 1));             /* cut short */
+	assert_false(gsr_utf8_valid("\xc0\xaf", 2));         /* overlong */
+	assert_false(gsr_utf8_valid("\xe0\x80\xaf", 3));     /* overlong */
+	assert_false(gsr_utf8_valid("\xed\xa0\x80", 3));     /* surrogate */
+	assert_false(gsr_utf8_valid("\xf4\x90\x80\x80", 4)); /* > U+10FFFF */
+	assert_false(gsr_utf8_valid("a\x80", 2)); /* stray continuation */
 }
 
 static void
@@ -78,11 +78,11 @@ compact_object(void **state)
 	char *out = capture(write_object);
 
 	(void)state;
-	assert_string_equal(out,
-		"{\"s\":\"a\\\"b\\\\c\\n\\t\\u0001\",\"i\":-42,\"r\":1.0,"
-		"\"x\":0.1,\"nan\":{\"real\":\"nan\"},\"b\":true,"
-		"\"n\":null,\"bad\":{\"text_hex\":\"6f6bff\"},"
-		"\"blob\":{\"blob_hex\":\"0001fe\"},\"a\":[1,[],{}]}");
+	assert_string_equal(
+	    out, "{\"s\":\"a\\\"b\\\\c\\n\\t\\u0001\",\"i\":-42,\"r\":1.0,"
+	         "\"x\":0.1,\"nan\":{\"real\":\"nan\"},\"b\":true,"
+	         "\"n\":null,\"bad\":{\"text_hex\":\"6f6bff\"},"
+	         "\"blob\":{\"blob_hex\":\"0001fe\"},\"a\":[1,[],{}]}");
 	free(out);
 }
 
@@ -105,9 +105,9 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(utf8_cases),
-		cmocka_unit_test(compact_object),
-		cmocka_unit_test(depth_limit),
+	    cmocka_unit_test(utf8_cases),
+	    cmocka_unit_test(compact_object),
+	    cmocka_unit_test(depth_limit),
 	};
 	return cmocka_run_group_tests_name("jsonw", tests, NULL, NULL);
 }

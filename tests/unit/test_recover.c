@@ -22,8 +22,6 @@
 #include "compat.h"
 #include "recover.h"
 
-#include <dirent.h>
-#include <errno.h>
 #include <inttypes.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -41,60 +39,17 @@
 #include "rules.h"
 #include "sqlhdr.h"
 #include "strbuf.h"
+#include "testlib.h"
 
 static char tmpdir[256];
 static struct gsr_rules *rules;
 static const struct gsr_label *l060;
 static const struct gsr_label *fill_label; /* whose enum domains fill uses */
-static unsigned char *clean; /* the intact image */
+static unsigned char *clean;               /* the intact image */
 static size_t clean_size;
 static uint32_t page_size;
 
 /* ---- building the database ------------------------------------------- */
-
-static void
-exec_sql(sqlite3 *db, const char *sql)
-{
-	char *err = NULL;
-
-	if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) {
-		print_error("SQL failed: %s\n%.200s\n", err, sql);
-		sqlite3_free(err);
-		fail();
-	}
-}
-
-static char *
-slurp(const char *path, size_t *size)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf;
-	long n;
-
-	if (f == NULL)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	buf = malloc((size_t)n + 1);
-	assert_non_null(buf);
-	assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-	buf[n] = 0;
-	fclose(f);
-	if (size)
-		*size = (size_t)n;
-	return buf;
-}
-
-static void
-spill(const char *path, const void *buf, size_t n)
-{
-	FILE *f = fopen(path, "wb");
-
-	assert_non_null(f);
-	assert_int_equal(fwrite(buf, 1, n, f), n);
-	assert_int_equal(fclose(f), 0);
-}
 
 static const struct strvec *
 enum_of(const char *table, const char *col)
@@ -118,14 +73,19 @@ fill(sqlite3 *db, const char *table, int n_rows)
 	bool notnull[64], pk[64];
 	int n = 0;
 
-	assert_int_equal(sqlite3_prepare_v2(db,
-		"SELECT name, type, \"notnull\", pk FROM pragma_table_info(?1)",
-		-1, &info, NULL), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_prepare_v2(
+	        db,
+	        "SELECT name, type, \"notnull\", pk FROM pragma_table_info(?1)",
+	        -1, &info, NULL),
+	    SQLITE_OK);
 	sqlite3_bind_text(info, 1, table, -1, SQLITE_STATIC);
 	while (sqlite3_step(info) == SQLITE_ROW) {
 		assert_true(n < 64);
-		snprintf(names[n], sizeof names[0], "%s", sqlite3_column_text(info, 0));
-		snprintf(types[n], sizeof types[0], "%s", sqlite3_column_text(info, 1));
+		snprintf(names[n], sizeof names[0], "%s",
+		         sqlite3_column_text(info, 0));
+		snprintf(types[n], sizeof types[0], "%s",
+		         sqlite3_column_text(info, 1));
 		notnull[n] = sqlite3_column_int(info, 2) != 0;
 		pk[n] = sqlite3_column_int(info, 3) != 0;
 		n++;
@@ -136,7 +96,7 @@ fill(sqlite3 *db, const char *table, int n_rows)
 		sb_adds(&sql, ",?");
 	sb_adds(&sql, ")");
 	assert_int_equal(sqlite3_prepare_v2(db, sb_str(&sql), -1, &ins, NULL),
-			 SQLITE_OK);
+	                 SQLITE_OK);
 	sb_release(&sql);
 	for (int i = 1; i <= n_rows; i++) {
 		for (int k = 0; k < n; k++) {
@@ -149,39 +109,52 @@ fill(sqlite3 *db, const char *table, int n_rows)
 			} else if (!notnull[k] && (i + k) % 7 == 0) {
 				sqlite3_bind_null(ins, k + 1);
 			} else if (e != NULL) {
-				sqlite3_bind_text(ins, k + 1, e->v[(size_t)(i + k) % e->n],
-						  -1, SQLITE_TRANSIENT);
+				sqlite3_bind_text(ins, k + 1,
+				                  e->v[(size_t)(i + k) % e->n],
+				                  -1, SQLITE_TRANSIENT);
 			} else if (strstr(t, "INT")) {
-				sqlite3_bind_int64(ins, k + 1, (int64_t)i * (k + 3) % 1000);
+				sqlite3_bind_int64(ins, k + 1,
+				                   (int64_t)i * (k + 3) % 1000);
 			} else if (!strcmp(t, "BOOLEAN")) {
 				sqlite3_bind_int(ins, k + 1, (i + k) % 2);
 			} else if (!strcmp(t, "FLOAT")) {
-				sqlite3_bind_double(ins, k + 1, i % 4 ? i * 0.37 : i / 4);
+				sqlite3_bind_double(ins, k + 1,
+				                    i % 4 ? i * 0.37 : i / 4);
 			} else if (!strcmp(t, "JSON") && i % 40 == 3) {
 				size_t len = 9000 + (size_t)i;
 				char *j = malloc(len + 1);
 
 				assert_non_null(j);
 				for (size_t x = 0; x < len; x++)
-					j[x] = (char)('a' + (x * 7 + (size_t)i) % 26);
+					j[x] = (char)('a' +
+					              (x * 7 + (size_t)i) % 26);
 				memcpy(j, "{\"k\":\"", 6);
 				memcpy(j + len - 2, "\"}", 2);
-				sqlite3_bind_text(ins, k + 1, j, (int)len, free);
+				sqlite3_bind_text(ins, k + 1, j, (int)len,
+				                  free);
 			} else if (!strcmp(t, "JSON")) {
-				snprintf(buf, sizeof buf, "{\"row\": %d, \"gpu\": [%d, %d]}",
-					 i, i % 8, k);
-				sqlite3_bind_text(ins, k + 1, buf, -1, SQLITE_TRANSIENT);
-			} else if (!strncmp(t, "DATE", 4) || !strcmp(t, "TIMESTAMP")) {
-				snprintf(buf, sizeof buf, "2025-03-%02d 12:%02d:00.%06d",
-					 i % 28 + 1, k % 60, i);
-				sqlite3_bind_text(ins, k + 1, buf, -1, SQLITE_TRANSIENT);
+				snprintf(buf, sizeof buf,
+				         "{\"row\": %d, \"gpu\": [%d, %d]}", i,
+				         i % 8, k);
+				sqlite3_bind_text(ins, k + 1, buf, -1,
+				                  SQLITE_TRANSIENT);
+			} else if (!strncmp(t, "DATE", 4) ||
+			           !strcmp(t, "TIMESTAMP")) {
+				snprintf(buf, sizeof buf,
+				         "2025-03-%02d 12:%02d:00.%06d",
+				         i % 28 + 1, k % 60, i);
+				sqlite3_bind_text(ins, k + 1, buf, -1,
+				                  SQLITE_TRANSIENT);
 			} else {
-				snprintf(buf, sizeof buf, "%s-%d-%d", names[k], i, k);
-				sqlite3_bind_text(ins, k + 1, buf, -1, SQLITE_TRANSIENT);
+				snprintf(buf, sizeof buf, "%s-%d-%d", names[k],
+				         i, k);
+				sqlite3_bind_text(ins, k + 1, buf, -1,
+				                  SQLITE_TRANSIENT);
 			}
 		}
 		if (sqlite3_step(ins) != SQLITE_DONE) {
-			print_error("insert into %s: %s\n", table, sqlite3_errmsg(db));
+			print_error("insert into %s: %s\n", table,
+			            sqlite3_errmsg(db));
 			fail();
 		}
 		sqlite3_reset(ins);
@@ -201,37 +174,32 @@ build_db(const char *label, const char *rev, const char *path, bool wal)
 		const char *name;
 		int rows;
 	} tables[] = {
-		{ "models", 3000 },	    { "workers", 500 },
-		{ "system_loads", 6000 },   { "model_instances", 2000 },
-		{ "model_usages", 6000 },   { "model_files", 1000 },
-		{ "modelinstancemodelfilelink", 1500 }, { "users", 300 },
-		{ "api_keys", 800 },
+	    {"models", 3000},
+	    {"workers", 500},
+	    {"system_loads", 6000},
+	    {"model_instances", 2000},
+	    {"model_usages", 6000},
+	    {"model_files", 1000},
+	    {"modelinstancemodelfilelink", 1500},
+	    {"users", 300},
+	    {"api_keys", 800},
 	};
-	const char *top = getenv("GSR_TOP");
-	char file[512], *sql, *line, *save = NULL;
-	struct strbuf ddl = STRBUF_INIT;
+	char file[512], *ddl;
 	sqlite3 *db = NULL;
 
 	fill_label = gsr_rules_label(rules, label);
 	assert_non_null(fill_label);
-	snprintf(file, sizeof file, "%s/tests/fixtures/schemas/%s.sql",
-		 top && *top ? top : ".", label);
-	sql = slurp(file, NULL);
-	assert_non_null(sql);
-	for (line = strtok_r(sql, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
-		if (strncmp(line, "-- ", 3) &&
-		    strcmp(line, "CREATE TABLE sqlite_sequence(name,seq);"))
-			sb_addf(&ddl, "%s\n", line);
-	free(sql);
+	ddl = schema_sql(label);
 	unlink(path);
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
 	exec_sql(db, "PRAGMA page_size=4096; PRAGMA secure_delete=OFF");
 	if (wal)
 		exec_sql(db, "PRAGMA journal_mode=WAL");
 	exec_sql(db, "BEGIN");
-	exec_sql(db, sb_str(&ddl));
-	sb_release(&ddl);
-	snprintf(file, sizeof file, "INSERT INTO alembic_version VALUES ('%s')", rev);
+	exec_sql(db, ddl);
+	free(ddl);
+	snprintf(file, sizeof file, "INSERT INTO alembic_version VALUES ('%s')",
+	         rev);
 	exec_sql(db, file);
 	for (size_t i = 0; i < GSR_ARRAY_LEN(tables); i++)
 		fill(db, tables[i].name, tables[i].rows);
@@ -289,26 +257,35 @@ static void
 build_truth(void)
 {
 	struct gsr_ctx ctx = GSR_CTX_INIT;
-	struct gsr_pagefile *pf = gsr_pagefile_open_mem(&ctx, clean, clean_size, 0);
+	struct gsr_pagefile *pf =
+	    gsr_pagefile_open_mem(&ctx, clean, clean_size, 0);
 	sqlite3 *db = NULL;
 	sqlite3_stmt *st = NULL;
 	char path[512];
 
 	assert_non_null(pf);
 	snprintf(path, sizeof path, "file:%s/clean.db?mode=ro", tmpdir);
-	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI,
-					 NULL), SQLITE_OK);
-	assert_int_equal(sqlite3_prepare_v2(db,
-		"SELECT name, rootpage FROM sqlite_master WHERE type = 'table' "
-		"AND rootpage > 0 ORDER BY rowid", -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_open_v2(path, &db,
+	                                 SQLITE_OPEN_READONLY | SQLITE_OPEN_URI,
+	                                 NULL),
+	                 SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_prepare_v2(
+	        db,
+	        "SELECT name, rootpage FROM sqlite_master WHERE type = 'table' "
+	        "AND rootpage > 0 ORDER BY rowid",
+	        -1, &st, NULL),
+	    SQLITE_OK);
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		struct truth_table *t = &truth[n_truth++];
 
 		assert_true(n_truth < GSR_ARRAY_LEN(truth));
-		snprintf(t->name, sizeof t->name, "%s", sqlite3_column_text(st, 0));
+		snprintf(t->name, sizeof t->name, "%s",
+		         sqlite3_column_text(st, 0));
 		t->root = (uint32_t)sqlite3_column_int(st, 1);
-		assert_int_equal(gsr_btree_walk_table(&ctx, pf, t->root, truth_cb, t,
-						      NULL), 0);
+		assert_int_equal(
+		    gsr_btree_walk_table(&ctx, pf, t->root, truth_cb, t, NULL),
+		    0);
 	}
 	sqlite3_finalize(st);
 	sqlite3_close(db);
@@ -345,7 +322,8 @@ row_intact(const unsigned char *img, size_t size, const struct truth_row *r)
 		return true;
 	ovfl = gsr_get_u32(page + off + l1 + l2 + local);
 	for (uint64_t left = payload - local; ovfl != 0 && left > 0;) {
-		const unsigned char *op = clean + (size_t)(ovfl - 1) * page_size;
+		const unsigned char *op =
+		    clean + (size_t)(ovfl - 1) * page_size;
 
 		if (!page_same(img, size, ovfl))
 			return false;
@@ -358,8 +336,8 @@ row_intact(const unsigned char *img, size_t size, const struct truth_row *r)
 /* ---- a variant -------------------------------------------------------- */
 
 struct tally {
-	uint64_t ceiling, exact, exact_in, flagged, wrong_in, wrong_out, missing_in,
-		extra;
+	uint64_t ceiling, exact, exact_in, flagged, wrong_in, wrong_out,
+	    missing_in, extra;
 };
 
 static void
@@ -368,14 +346,18 @@ columns_equal_expr(sqlite3 *db, const char *table, struct strbuf *sb)
 	sqlite3_stmt *st = NULL;
 	int n = 0;
 
-	assert_int_equal(sqlite3_prepare_v2(db,
-		"SELECT name FROM o.pragma_table_info(?1)", -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_prepare_v2(db, "SELECT name FROM o.pragma_table_info(?1)",
+	                       -1, &st, NULL),
+	    SQLITE_OK);
 	sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		const char *c = (const char *)sqlite3_column_text(st, 0);
 
-		sb_addf(sb, "%s(typeof(r.\"%s\") = typeof(o.\"%s\") AND r.\"%s\" IS o.\"%s\")",
-			n++ ? " AND " : "", c, c, c, c);
+		sb_addf(sb,
+		        "%s(typeof(r.\"%s\") = typeof(o.\"%s\") AND r.\"%s\" "
+		        "IS o.\"%s\")",
+		        n++ ? " AND " : "", c, c, c, c);
 	}
 	sqlite3_finalize(st);
 	if (n == 0)
@@ -386,41 +368,49 @@ columns_equal_expr(sqlite3 *db, const char *table, struct strbuf *sb)
  * intact in img. */
 static void
 tally_variant(const char *rec, const char *led, const unsigned char *img,
-	      size_t size, struct tally *ty)
+              size_t size, struct tally *ty)
 {
 	sqlite3 *db = NULL;
 	char sql[4096];
 
 	memset(ty, 0, sizeof *ty);
 	assert_int_equal(sqlite3_open_v2(rec, &db,
-					 SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL),
-			 SQLITE_OK);
-	snprintf(sql, sizeof sql, "ATTACH 'file:%s/clean.db?mode=ro' AS o;"
-		 "ATTACH 'file:%s?mode=ro' AS l", tmpdir, led);
+	                                 SQLITE_OPEN_READONLY | SQLITE_OPEN_URI,
+	                                 NULL),
+	                 SQLITE_OK);
+	snprintf(sql, sizeof sql,
+	         "ATTACH 'file:%s/clean.db?mode=ro' AS o;"
+	         "ATTACH 'file:%s?mode=ro' AS l",
+	         tmpdir, led);
 	exec_sql(db, sql);
 	for (size_t t = 0; t < n_truth; t++) {
 		struct truth_table *tt = &truth[t];
 		struct strbuf q = STRBUF_INIT;
 		sqlite3_stmt *st = NULL;
-		bool have = sqlite3_table_column_metadata(db, "main", tt->name, NULL,
-							  NULL, NULL, NULL, NULL,
-							  NULL) == SQLITE_OK;
+		bool have = sqlite3_table_column_metadata(
+		                db, "main", tt->name, NULL, NULL, NULL, NULL,
+		                NULL, NULL) == SQLITE_OK;
 		size_t i = 0;
 
 		sb_addf(&q, "SELECT o.rowid, r.rowid IS NOT NULL, ");
 		if (have) {
 			columns_equal_expr(db, tt->name, &q);
-			sb_addf(&q, ", coalesce(p.truncated, 0) FROM o.\"%s\" AS o "
-				"LEFT JOIN main.\"%s\" AS r ON r.rowid = o.rowid "
-				"LEFT JOIN l.provenance AS p ON p.tbl = '%s' AND "
-				"p.rid = o.rowid ORDER BY o.rowid",
-				tt->name, tt->name, tt->name);
+			sb_addf(
+			    &q,
+			    ", coalesce(p.truncated, 0) FROM o.\"%s\" AS o "
+			    "LEFT JOIN main.\"%s\" AS r ON r.rowid = o.rowid "
+			    "LEFT JOIN l.provenance AS p ON p.tbl = '%s' AND "
+			    "p.rid = o.rowid ORDER BY o.rowid",
+			    tt->name, tt->name, tt->name);
 		} else {
 			sb_reset(&q);
-			sb_addf(&q, "SELECT o.rowid, 0, 0, 0 FROM o.\"%s\" AS o "
-				"ORDER BY o.rowid", tt->name);
+			sb_addf(&q,
+			        "SELECT o.rowid, 0, 0, 0 FROM o.\"%s\" AS o "
+			        "ORDER BY o.rowid",
+			        tt->name);
 		}
-		if (sqlite3_prepare_v2(db, sb_str(&q), -1, &st, NULL) != SQLITE_OK) {
+		if (sqlite3_prepare_v2(db, sb_str(&q), -1, &st, NULL) !=
+		    SQLITE_OK) {
 			print_error("%s: %s\n", sb_str(&q), sqlite3_errmsg(db));
 			fail();
 		}
@@ -454,11 +444,15 @@ tally_variant(const char *rec, const char *led, const unsigned char *img,
 		sqlite3_finalize(st);
 		if (have) {
 			sb_reset(&q);
-			sb_addf(&q, "SELECT count(*) FROM main.\"%s\" AS r WHERE NOT "
-				"EXISTS (SELECT 1 FROM o.\"%s\" AS o WHERE o.rowid = r.rowid)",
-				tt->name, tt->name);
-			assert_int_equal(sqlite3_prepare_v2(db, sb_str(&q), -1, &st, NULL),
-					 SQLITE_OK);
+			sb_addf(
+			    &q,
+			    "SELECT count(*) FROM main.\"%s\" AS r WHERE NOT "
+			    "EXISTS (SELECT 1 FROM o.\"%s\" AS o WHERE o.rowid "
+			    "= r.rowid)",
+			    tt->name, tt->name);
+			assert_int_equal(
+			    sqlite3_prepare_v2(db, sb_str(&q), -1, &st, NULL),
+			    SQLITE_OK);
 			assert_int_equal(sqlite3_step(st), SQLITE_ROW);
 			ty->extra += (uint64_t)sqlite3_column_int64(st, 0);
 			sqlite3_finalize(st);
@@ -472,16 +466,16 @@ tally_variant(const char *rec, const char *led, const unsigned char *img,
  * TAP output. */
 static void
 run_variant(const char *name, const unsigned char *img, size_t size,
-	    struct tally *ty, struct gsr_recover_result *res)
+            struct tally *ty, struct gsr_recover_result *res)
 {
 	struct gsr_ctx ctx = GSR_CTX_INIT;
-	struct gsr_recover_opts opts = { .rules = rules };
+	struct gsr_recover_opts opts = {.rules = rules};
 	char in[512], out[512], led[512];
 
 	snprintf(in, sizeof in, "%s/%s.db", tmpdir, name);
 	snprintf(out, sizeof out, "%s/%s.rec.db", tmpdir, name);
 	snprintf(led, sizeof led, "%s/%s.ledger.db", tmpdir, name);
-	spill(in, img, size);
+	write_file(in, img, size);
 	unlink(out);
 	unlink(led);
 	if (gsr_recover_run(&ctx, in, &opts, out, led, res) != 0) {
@@ -489,13 +483,15 @@ run_variant(const char *name, const unsigned char *img, size_t size,
 		fail();
 	}
 	tally_variant(out, led, img, size, ty);
-	printf("# %-22s ceiling %6" PRIu64 "  exact %6" PRIu64 " (%.2f%%)  flagged %"
-	       PRIu64 "  wrong %" PRIu64 " in / %" PRIu64 " outside  extra %" PRIu64
-	       "  orphan pages %u  schema %s%s%s\n",
+	printf("# %-22s ceiling %6" PRIu64 "  exact %6" PRIu64
+	       " (%.2f%%)  flagged %" PRIu64 "  wrong %" PRIu64 " in / %" PRIu64
+	       " outside  extra %" PRIu64 "  orphan pages %u  schema %s%s%s\n",
 	       name, ty->ceiling, ty->exact_in,
-	       ty->ceiling ? 100.0 * (double)ty->exact_in / (double)ty->ceiling : 100.0,
-	       ty->flagged, ty->wrong_in, ty->wrong_out, ty->extra, res->pages_orphan,
-	       res->schema_source, res->schema_label ? " " : "",
+	       ty->ceiling ? 100.0 * (double)ty->exact_in / (double)ty->ceiling
+	                   : 100.0,
+	       ty->flagged, ty->wrong_in, ty->wrong_out, ty->extra,
+	       res->pages_orphan, res->schema_source,
+	       res->schema_label ? " " : "",
 	       res->schema_label ? res->schema_label : "");
 	unlink(in);
 	unlink(out);
@@ -553,7 +549,7 @@ intact(void **state)
 static void
 truncated(void **state)
 {
-	static const int pct[] = { 50, 90 };
+	static const int pct[] = {50, 90};
 
 	(void)state;
 	for (size_t i = 0; i < GSR_ARRAY_LEN(pct); i++) {
@@ -562,7 +558,8 @@ truncated(void **state)
 		char name[32];
 
 		snprintf(name, sizeof name, "truncated-%d%%", pct[i]);
-		run_variant(name, clean, clean_size * (size_t)pct[i] / 100, &ty, &res);
+		run_variant(name, clean, clean_size * (size_t)pct[i] / 100, &ty,
+		            &res);
 		expect_ceiling(&ty);
 		assert_true(ty.ceiling > 0);
 		gsr_recover_result_release(&res);
@@ -573,12 +570,13 @@ truncated(void **state)
 static void
 zeroed_pages(void **state)
 {
-	const char *tables[] = { "model_usages", "models" };
+	const char *tables[] = {"model_usages", "models"};
 
 	(void)state;
 	for (size_t i = 0; i < GSR_ARRAY_LEN(tables); i++) {
 		uint32_t root = root_of(tables[i]);
-		const unsigned char *rp = clean + (size_t)(root - 1) * page_size;
+		const unsigned char *rp =
+		    clean + (size_t)(root - 1) * page_size;
 		uint32_t child, leaf;
 		unsigned char *img;
 		struct tally ty;
@@ -589,8 +587,10 @@ zeroed_pages(void **state)
 		assert_int_equal(rp[0], GSR_PAGE_TABLE_INTERIOR);
 		child = gsr_get_u32(rp + gsr_get_u16(rp + 12));
 		leaf = child;
-		while (clean[(size_t)(leaf - 1) * page_size] == GSR_PAGE_TABLE_INTERIOR) {
-			const unsigned char *p = clean + (size_t)(leaf - 1) * page_size;
+		while (clean[(size_t)(leaf - 1) * page_size] ==
+		       GSR_PAGE_TABLE_INTERIOR) {
+			const unsigned char *p =
+			    clean + (size_t)(leaf - 1) * page_size;
 			leaf = gsr_get_u32(p + gsr_get_u16(p + 12));
 		}
 		img = copy_clean();
@@ -637,18 +637,22 @@ page1_zeroed(void **state)
 
 		assert_int_equal(p1[0], GSR_PAGE_TABLE_INTERIOR);
 		for (uint16_t c = 0; c <= n; c++) {
-			uint32_t child = c < n ? gsr_get_u32(clean + gsr_get_u16(p1 + 12 + 2 * c))
-					       : gsr_get_u32(p1 + 8);
+			uint32_t child =
+			    c < n ? gsr_get_u32(clean +
+			                        gsr_get_u16(p1 + 12 + 2 * c))
+			          : gsr_get_u32(p1 + 8);
 
 			assert_int_equal(clean[(size_t)(child - 1) * page_size],
-					 GSR_PAGE_TABLE_LEAF);
-			memset(img + (size_t)(child - 1) * page_size, 0, page_size);
+			                 GSR_PAGE_TABLE_LEAF);
+			memset(img + (size_t)(child - 1) * page_size, 0,
+			       page_size);
 		}
 	}
 	run_variant("schema-lost", img, clean_size, &ty, &res);
 	if (getenv("GSR_DEBUG"))
 		for (size_t i = 0; i < res.n_tables; i++)
-			printf("#   %s rows %" PRId64 " orphan %" PRId64 " rejected %" PRId64 "\n",
+			printf("#   %s rows %" PRId64 " orphan %" PRId64
+			       " rejected %" PRId64 "\n",
 			       res.tables[i].name, res.tables[i].rows,
 			       res.tables[i].orphan, res.tables[i].rejected);
 	assert_string_equal(res.schema_source, "rules");
@@ -677,7 +681,8 @@ overflow_broken(void **state)
 			t = &truth[i];
 	assert_non_null(t);
 	for (size_t i = 0; i < t->n && cut < 3; i++) {
-		const unsigned char *page = clean + (size_t)(t->rows[i].pgno - 1) * page_size;
+		const unsigned char *page =
+		    clean + (size_t)(t->rows[i].pgno - 1) * page_size;
 		uint64_t payload, rowid;
 		uint32_t off = t->rows[i].cell_offset, usable = page_size, ovfl;
 		int l1 = gsr_varint_get(page + off, page + usable, &payload);
@@ -706,7 +711,7 @@ overflow_broken(void **state)
 static void
 bit_flips(void **state)
 {
-	static const int pct[] = { 1, 5 };
+	static const int pct[] = {1, 5};
 	uint32_t n_pages = (uint32_t)(clean_size / page_size);
 
 	(void)state;
@@ -725,7 +730,8 @@ bit_flips(void **state)
 			pg = (seed >> 8) % n_pages;
 			seed = seed * 1103515245u + 12345u;
 			bit = (seed >> 4) % (page_size * 8);
-			img[(size_t)pg * page_size + bit / 8] ^= (unsigned char)(1u << (bit % 8));
+			img[(size_t)pg * page_size + bit / 8] ^=
+			    (unsigned char)(1u << (bit % 8));
 		}
 		snprintf(name, sizeof name, "bitflip-%d%%", pct[i]);
 		run_variant(name, img, clean_size, &ty, &res);
@@ -737,7 +743,6 @@ bit_flips(void **state)
 	}
 }
 
-
 /* ---- the WAL ------------------------------------------------------------ */
 
 /* Rows of every table of ref, and how many the recovered database rec
@@ -745,7 +750,7 @@ bit_flips(void **state)
  * that ref does not have. */
 static void
 compare_exact(const char *rec, const char *ref, uint64_t *n_ref,
-	      uint64_t *exact, uint64_t *extra)
+              uint64_t *exact, uint64_t *extra)
 {
 	sqlite3 *db = NULL;
 	sqlite3_stmt *tabs = NULL;
@@ -753,12 +758,17 @@ compare_exact(const char *rec, const char *ref, uint64_t *n_ref,
 
 	*n_ref = *exact = *extra = 0;
 	assert_int_equal(sqlite3_open_v2(rec, &db,
-					 SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL),
-			 SQLITE_OK);
+	                                 SQLITE_OPEN_READONLY | SQLITE_OPEN_URI,
+	                                 NULL),
+	                 SQLITE_OK);
 	snprintf(sql, sizeof sql, "ATTACH 'file:%s?mode=ro' AS o", ref);
 	exec_sql(db, sql);
-	assert_int_equal(sqlite3_prepare_v2(db, "SELECT name FROM o.sqlite_master "
-		"WHERE type = 'table' AND rootpage > 0", -1, &tabs, NULL), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_prepare_v2(db,
+	                       "SELECT name FROM o.sqlite_master "
+	                       "WHERE type = 'table' AND rootpage > 0",
+	                       -1, &tabs, NULL),
+	    SQLITE_OK);
 	while (sqlite3_step(tabs) == SQLITE_ROW) {
 		const char *t = (const char *)sqlite3_column_text(tabs, 0);
 		struct strbuf q = STRBUF_INIT;
@@ -766,19 +776,26 @@ compare_exact(const char *rec, const char *ref, uint64_t *n_ref,
 
 		sb_addf(&q, "SELECT count(*), count(r.rowid), sum(");
 		columns_equal_expr(db, t, &q);
-		sb_addf(&q, ") FROM o.\"%s\" AS o LEFT JOIN main.\"%s\" AS r "
-			"ON r.rowid = o.rowid", t, t);
-		assert_int_equal(sqlite3_prepare_v2(db, sb_str(&q), -1, &st, NULL),
-				 SQLITE_OK);
+		sb_addf(&q,
+		        ") FROM o.\"%s\" AS o LEFT JOIN main.\"%s\" AS r "
+		        "ON r.rowid = o.rowid",
+		        t, t);
+		assert_int_equal(
+		    sqlite3_prepare_v2(db, sb_str(&q), -1, &st, NULL),
+		    SQLITE_OK);
 		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
 		*n_ref += (uint64_t)sqlite3_column_int64(st, 0);
 		*exact += (uint64_t)sqlite3_column_int64(st, 2);
 		sqlite3_finalize(st);
 		sb_reset(&q);
-		sb_addf(&q, "SELECT count(*) FROM main.\"%s\" AS r WHERE NOT EXISTS "
-			"(SELECT 1 FROM o.\"%s\" AS o WHERE o.rowid = r.rowid)", t, t);
-		assert_int_equal(sqlite3_prepare_v2(db, sb_str(&q), -1, &st, NULL),
-				 SQLITE_OK);
+		sb_addf(
+		    &q,
+		    "SELECT count(*) FROM main.\"%s\" AS r WHERE NOT EXISTS "
+		    "(SELECT 1 FROM o.\"%s\" AS o WHERE o.rowid = r.rowid)",
+		    t, t);
+		assert_int_equal(
+		    sqlite3_prepare_v2(db, sb_str(&q), -1, &st, NULL),
+		    SQLITE_OK);
 		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
 		*extra += (uint64_t)sqlite3_column_int64(st, 0);
 		sqlite3_finalize(st);
@@ -788,32 +805,26 @@ compare_exact(const char *rec, const char *ref, uint64_t *n_ref,
 	sqlite3_close(db);
 }
 
-static void
-copy_file(const char *from, const char *to)
-{
-	size_t n = 0;
-	char *buf = slurp(from, &n);
-
-	assert_non_null(buf);
-	spill(to, buf, n);
-	free(buf);
-}
-
 /* How many history rows of table tbl in the ledger have text in one of
  * their values and come from source. */
 static int64_t
 history_with(const char *led, const char *tbl, const char *source,
-	     const char *like)
+             const char *like)
 {
 	sqlite3 *db = NULL;
 	sqlite3_stmt *st = NULL;
 	int64_t n;
 
 	assert_int_equal(sqlite3_open_v2(led, &db, SQLITE_OPEN_READONLY, NULL),
-			 SQLITE_OK);
-	assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(DISTINCT rowid) FROM rows "
-		"WHERE kind = 'history' AND tbl = ?1 AND source = ?2 AND record "
-		"LIKE ?3", -1, &st, NULL), SQLITE_OK);
+	                 SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_prepare_v2(db,
+	                       "SELECT count(DISTINCT rowid) FROM rows "
+	                       "WHERE kind = 'history' AND tbl = ?1 AND source "
+	                       "= ?2 AND record "
+	                       "LIKE ?3",
+	                       -1, &st, NULL),
+	    SQLITE_OK);
 	sqlite3_bind_text(st, 1, tbl, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, source, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, like, -1, SQLITE_STATIC);
@@ -826,12 +837,12 @@ history_with(const char *led, const char *tbl, const char *source,
 
 static void
 recover_files(const char *name, const char *db, const char *wal,
-	      const char *journal, struct gsr_recover_result *res,
-	      char *out, char *led, size_t len)
+              const char *journal, struct gsr_recover_result *res, char *out,
+              char *led, size_t len)
 {
 	struct gsr_ctx ctx = GSR_CTX_INIT;
-	struct gsr_recover_opts opts = { .rules = rules, .wal_path = wal,
-					 .journal_path = journal };
+	struct gsr_recover_opts opts = {
+	    .rules = rules, .wal_path = wal, .journal_path = journal};
 
 	snprintf(out, len, "%s/%s.rec.db", tmpdir, name);
 	snprintf(led, len, "%s/%s.ledger.db", tmpdir, name);
@@ -845,11 +856,11 @@ recover_files(const char *name, const char *db, const char *wal,
 
 /*
  * A GPUStack 0.7.1 database (WAL mode, its own): the state A checkpointed
- * into the file, then three committed transactions in the WAL (B: 300 models get description
- * v2-ID; C: 150 of them v3-ID; D: 500 system_loads deleted), then a big
- * transaction that spills frames into the WAL but never commits (every
- * description v4-ID).  The files are copied while the connection is open,
- * as a user's copy of a running server's files would be.
+ * into the file, then three committed transactions in the WAL (B: 300 models
+ * get description v2-ID; C: 150 of them v3-ID; D: 500 system_loads deleted),
+ * then a big transaction that spills frames into the WAL but never commits
+ * (every description v4-ID).  The files are copied while the connection is
+ * open, as a user's copy of a running server's files would be.
  */
 static void
 wal_database(void **state)
@@ -869,10 +880,14 @@ wal_database(void **state)
 	copy_file(cdb, path);
 	assert_int_equal(sqlite3_open(cdb, &db), SQLITE_OK);
 	exec_sql(db, "PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=0;"
-		 "PRAGMA secure_delete=OFF");
+	             "PRAGMA secure_delete=OFF");
 	sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
-	exec_sql(db, "UPDATE models SET description = 'v2-' || id WHERE id % 10 = 0");
-	exec_sql(db, "UPDATE models SET description = 'v3-' || id WHERE id % 20 = 0");
+	exec_sql(
+	    db,
+	    "UPDATE models SET description = 'v2-' || id WHERE id % 10 = 0");
+	exec_sql(
+	    db,
+	    "UPDATE models SET description = 'v3-' || id WHERE id % 20 = 0");
 	exec_sql(db, "DELETE FROM system_loads WHERE id <= 500");
 	/* The committed state: copies of the files now. */
 	snprintf(refdb, sizeof refdb, "%s/walref.db", tmpdir);
@@ -880,7 +895,7 @@ wal_database(void **state)
 	copy_file(cdb, refdb);
 	copy_file(wal, refwal);
 	exec_sql(db, "PRAGMA cache_size=8; BEGIN;"
-		 "UPDATE models SET description = 'v4-' || id");
+	             "UPDATE models SET description = 'v4-' || id");
 	snprintf(cwal, sizeof cwal, "%s/walcopy.db-wal", tmpdir);
 	copy_file(wal, cwal);
 	snprintf(path, sizeof path, "%s/walcopy.db", tmpdir);
@@ -897,16 +912,20 @@ wal_database(void **state)
 	recover_files("wal", path, cwal, NULL, &res, out, led, sizeof out);
 	compare_exact(out, refdb, &n_ref, &exact, &extra);
 	printf("# wal-with-wal           rows %" PRIu64 "  exact %" PRIu64
-	       "  extra %" PRIu64 "  frames %u (current %u)  history rows %" PRId64 "\n",
-	       n_ref, exact, extra, res.wal_frames, res.wal_current, res.history);
+	       "  extra %" PRIu64
+	       "  frames %u (current %u)  history rows %" PRId64 "\n",
+	       n_ref, exact, extra, res.wal_frames, res.wal_current,
+	       res.history);
 	assert_true(res.wal_used);
 	assert_int_equal(exact, n_ref);
 	assert_int_equal(extra, 0);
 	/* Every older committed version in the WAL: v2 of the rows C
 	 * changed again; and the uncommitted v4 versions are history. */
-	assert_int_equal(history_with(led, "models", "wal-frame", "%\"v2-%"), 150);
+	assert_int_equal(history_with(led, "models", "wal-frame", "%\"v2-%"),
+	                 150);
 	assert_true(history_with(led, "models", "wal-frame", "%\"v4-%") > 0);
-	assert_int_equal(history_with(led, "models", "wal-frame", "%\"v3-%"), 0);
+	assert_int_equal(history_with(led, "models", "wal-frame", "%\"v3-%"),
+	                 0);
 	gsr_recover_result_release(&res);
 
 	/* 2. Without it: the state of the file alone (A). */
@@ -914,7 +933,8 @@ wal_database(void **state)
 	snprintf(refdb, sizeof refdb, "%s/wal-base.db", tmpdir);
 	compare_exact(out, refdb, &n_ref, &exact, &extra);
 	printf("# wal-without-wal        rows %" PRIu64 "  exact %" PRIu64
-	       "  extra %" PRIu64 "\n", n_ref, exact, extra);
+	       "  extra %" PRIu64 "\n",
+	       n_ref, exact, extra);
 	assert_int_equal(exact, n_ref);
 	assert_int_equal(extra, 0);
 	assert_false(res.wal_used);
@@ -946,7 +966,7 @@ hot_journal(void **state)
 	copy_file(src, cdb);
 	assert_int_equal(sqlite3_open(cdb, &db), SQLITE_OK);
 	exec_sql(db, "PRAGMA journal_mode=DELETE; PRAGMA cache_size=8; BEGIN;"
-		 "UPDATE models SET description = 'j-' || id");
+	             "UPDATE models SET description = 'j-' || id");
 	snprintf(out, sizeof out, "%s/jrcopy.db", tmpdir);
 	snprintf(cj, sizeof cj, "%s-journal", out);
 	copy_file(cdb, out);
@@ -986,7 +1006,7 @@ deleted_rows(void **state)
 	char src[512], path[600], out[512], led[512], sql[1400];
 	struct gsr_recover_result res = GSR_RECOVER_RESULT_INIT;
 	struct gsr_ctx ctx = GSR_CTX_INIT;
-	struct gsr_recover_opts opts = { .rules = rules, .deleted = true };
+	struct gsr_recover_opts opts = {.rules = rules, .deleted = true};
 	struct truth_table *t = NULL;
 	unsigned char *img;
 	size_t size;
@@ -1002,26 +1022,32 @@ deleted_rows(void **state)
 	snprintf(path, sizeof path, "%s/deleted.db", tmpdir);
 	copy_file(src, path);
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-	exec_sql(db, "PRAGMA secure_delete=OFF;"
-		 "DELETE FROM models WHERE id % 7 = 0 OR id BETWEEN 2000 AND 2400");
+	exec_sql(
+	    db,
+	    "PRAGMA secure_delete=OFF;"
+	    "DELETE FROM models WHERE id % 7 = 0 OR id BETWEEN 2000 AND 2400");
 	sqlite3_close(db);
 	img = (unsigned char *)slurp(path, &size);
 
 	/* The ceiling, from the clean file's cells. */
 	for (size_t i = 0; i < t->n; i++) {
 		const struct truth_row *tr = &t->rows[i];
-		const unsigned char *page = clean + (size_t)(tr->pgno - 1) * page_size;
+		const unsigned char *page =
+		    clean + (size_t)(tr->pgno - 1) * page_size;
 		uint64_t payload, rowid;
 		int l1, l2;
 
-		if (!(tr->rowid % 7 == 0 || (tr->rowid >= 2000 && tr->rowid <= 2400)))
+		if (!(tr->rowid % 7 == 0 ||
+		      (tr->rowid >= 2000 && tr->rowid <= 2400)))
 			continue;
-		l1 = gsr_varint_get(page + tr->cell_offset, page + page_size, &payload);
-		l2 = gsr_varint_get(page + tr->cell_offset + l1, page + page_size, &rowid);
+		l1 = gsr_varint_get(page + tr->cell_offset, page + page_size,
+		                    &payload);
+		l2 = gsr_varint_get(page + tr->cell_offset + l1,
+		                    page + page_size, &rowid);
 		if (payload > page_size - 35)
 			continue;
 		if (memmem(img, size, page + tr->cell_offset + l1 + l2 + 2,
-			   (size_t)payload - 2) != NULL)
+		           (size_t)payload - 2) != NULL)
 			ceiling++;
 	}
 
@@ -1039,31 +1065,48 @@ deleted_rows(void **state)
 
 	/* Each carved models row against the clean file's row of its name
 	 * (names are unique), as a JSON array with the rowid alias NULL. */
-	assert_int_equal(sqlite3_open_v2(led, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI,
-					 NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_open_v2(led, &db,
+	                                 SQLITE_OPEN_READONLY | SQLITE_OPEN_URI,
+	                                 NULL),
+	                 SQLITE_OK);
 	snprintf(sql, sizeof sql, "ATTACH 'file:%s?mode=ro' AS o", src);
 	exec_sql(db, sql);
 	{
-		struct strbuf q = STRBUF_INIT, l = STRBUF_INIT, rr = STRBUF_INIT;
+		struct strbuf q = STRBUF_INIT, l = STRBUF_INIT,
+		              rr = STRBUF_INIT;
 		sqlite3_stmt *ci = NULL;
 		int c = 0;
 
-		assert_int_equal(sqlite3_prepare_v2(db, "SELECT name, pk FROM "
-			"o.pragma_table_info('models')", -1, &ci, NULL), SQLITE_OK);
+		assert_int_equal(
+		    sqlite3_prepare_v2(db,
+		                       "SELECT name, pk FROM "
+		                       "o.pragma_table_info('models')",
+		                       -1, &ci, NULL),
+		    SQLITE_OK);
 		while (sqlite3_step(ci) == SQLITE_ROW) {
 			sb_addf(&l, "%s%s%s%s", c ? ", " : "",
-				sqlite3_column_int(ci, 1) ? "NULL" : "o.\"",
-				sqlite3_column_int(ci, 1) ? "" : (const char *)sqlite3_column_text(ci, 0),
-				sqlite3_column_int(ci, 1) ? "" : "\"");
-			sb_addf(&rr, "%sjson_extract(d.record, '$[%d]')", c ? ", " : "", c);
+			        sqlite3_column_int(ci, 1) ? "NULL" : "o.\"",
+			        sqlite3_column_int(ci, 1)
+			            ? ""
+			            : (const char *)sqlite3_column_text(ci, 0),
+			        sqlite3_column_int(ci, 1) ? "" : "\"");
+			sb_addf(&rr, "%sjson_extract(d.record, '$[%d]')",
+			        c ? ", " : "", c);
 			c++;
 		}
 		sqlite3_finalize(ci);
-		sb_addf(&q, "SELECT d.truncated, (SELECT json_array(%s) = json_array(%s) "
-			"AND (o.id %% 7 = 0 OR o.id BETWEEN 2000 AND 2400) FROM o.models AS o "
-			"WHERE o.name = json_extract(d.record, '$[5]')) FROM rows AS d "
-			"WHERE d.kind = 'deleted' AND d.tbl = 'models'", sb_str(&l), sb_str(&rr));
-		assert_int_equal(sqlite3_prepare_v2(db, sb_str(&q), -1, &st, NULL), SQLITE_OK);
+		sb_addf(&q,
+		        "SELECT d.truncated, (SELECT json_array(%s) = "
+		        "json_array(%s) "
+		        "AND (o.id %% 7 = 0 OR o.id BETWEEN 2000 AND 2400) "
+		        "FROM o.models AS o "
+		        "WHERE o.name = json_extract(d.record, '$[5]')) FROM "
+		        "rows AS d "
+		        "WHERE d.kind = 'deleted' AND d.tbl = 'models'",
+		        sb_str(&l), sb_str(&rr));
+		assert_int_equal(
+		    sqlite3_prepare_v2(db, sb_str(&q), -1, &st, NULL),
+		    SQLITE_OK);
 		sb_release(&q), sb_release(&l), sb_release(&rr);
 	}
 	while (sqlite3_step(st) == SQLITE_ROW) {
@@ -1076,12 +1119,14 @@ deleted_rows(void **state)
 	sqlite3_finalize(st);
 	sqlite3_close(db);
 	printf("# deleted-rows           ceiling %" PRIu64 "  carved %" PRIu64
-	       "  right %" PRIu64 " (%.1f%%)  wrong %" PRIu64 "  same as live %" PRId64
-	       "  free bytes scanned %" PRIu64 "\n", ceiling, carved, found,
+	       "  right %" PRIu64 " (%.1f%%)  wrong %" PRIu64
+	       "  same as live %" PRId64 "  free bytes scanned %" PRIu64 "\n",
+	       ceiling, carved, found,
 	       ceiling ? 100.0 * (double)found / (double)ceiling : 100.0, wrong,
 	       res.deleted_same, res.carve_bytes);
 	if (getenv("GSR_DEBUG"))
-		printf("# deleted rows kept %" PRId64 ", ledger %s\n", res.deleted, led);
+		printf("# deleted rows kept %" PRId64 ", ledger %s\n",
+		       res.deleted, led);
 	assert_int_equal(wrong, 0);
 	assert_true(ceiling > 0);
 	assert_true((double)found >= 0.90 * (double)ceiling);
@@ -1102,7 +1147,7 @@ header_gone_utf16(void **state)
 	char path[600], sql[1200], out[512], led[512];
 	struct gsr_recover_result res = GSR_RECOVER_RESULT_INIT;
 	struct gsr_ctx ctx = GSR_CTX_INIT;
-	struct gsr_recover_opts opts = { .rules = rules };
+	struct gsr_recover_opts opts = {.rules = rules};
 	uint64_t n_ref, exact, extra;
 	unsigned char *img;
 	size_t size;
@@ -1113,8 +1158,9 @@ header_gone_utf16(void **state)
 	unlink(path);
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
 	exec_sql(db, "PRAGMA encoding='UTF-16le'; PRAGMA page_size=4096");
-	assert_int_equal(sqlite3_file_control(db, "main", SQLITE_FCNTL_RESERVE_BYTES,
-					      &reserve), SQLITE_OK);
+	assert_int_equal(sqlite3_file_control(
+	                     db, "main", SQLITE_FCNTL_RESERVE_BYTES, &reserve),
+	                 SQLITE_OK);
 	exec_sql(db, "BEGIN");
 	{
 		/* Another encoding cannot be attached: rows go across by
@@ -1123,37 +1169,53 @@ header_gone_utf16(void **state)
 		sqlite3_stmt *st = NULL, *names = NULL;
 
 		snprintf(sql, sizeof sql, "%s/clean.db", tmpdir);
-		assert_int_equal(sqlite3_open_v2(sql, &c, SQLITE_OPEN_READONLY, NULL),
-				 SQLITE_OK);
-		assert_int_equal(sqlite3_prepare_v2(c, "SELECT sql FROM sqlite_master "
-			"WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' ORDER BY rowid",
-			-1, &st, NULL), SQLITE_OK);
+		assert_int_equal(
+		    sqlite3_open_v2(sql, &c, SQLITE_OPEN_READONLY, NULL),
+		    SQLITE_OK);
+		assert_int_equal(
+		    sqlite3_prepare_v2(c,
+		                       "SELECT sql FROM sqlite_master "
+		                       "WHERE sql IS NOT NULL AND name NOT "
+		                       "LIKE 'sqlite_%' ORDER BY rowid",
+		                       -1, &st, NULL),
+		    SQLITE_OK);
 		while (sqlite3_step(st) == SQLITE_ROW)
 			exec_sql(db, (const char *)sqlite3_column_text(st, 0));
 		sqlite3_finalize(st);
-		assert_int_equal(sqlite3_prepare_v2(c, "SELECT name FROM sqlite_master "
-			"WHERE type = 'table' AND name NOT LIKE 'sqlite_%'", -1, &names,
-			NULL), SQLITE_OK);
+		assert_int_equal(
+		    sqlite3_prepare_v2(
+		        c,
+		        "SELECT name FROM sqlite_master "
+		        "WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+		        -1, &names, NULL),
+		    SQLITE_OK);
 		while (sqlite3_step(names) == SQLITE_ROW) {
-			const char *t = (const char *)sqlite3_column_text(names, 0);
+			const char *t =
+			    (const char *)sqlite3_column_text(names, 0);
 			sqlite3_stmt *ins = NULL;
 			struct strbuf q = STRBUF_INIT;
 			int n;
 
 			snprintf(sql, sizeof sql, "SELECT * FROM \"%s\"", t);
-			assert_int_equal(sqlite3_prepare_v2(c, sql, -1, &st, NULL), SQLITE_OK);
+			assert_int_equal(
+			    sqlite3_prepare_v2(c, sql, -1, &st, NULL),
+			    SQLITE_OK);
 			n = sqlite3_column_count(st);
 			sb_addf(&q, "INSERT INTO \"%s\" VALUES (?", t);
 			for (int k = 1; k < n; k++)
 				sb_adds(&q, ",?");
 			sb_adds(&q, ")");
-			assert_int_equal(sqlite3_prepare_v2(db, sb_str(&q), -1, &ins, NULL),
-					 SQLITE_OK);
+			assert_int_equal(
+			    sqlite3_prepare_v2(db, sb_str(&q), -1, &ins, NULL),
+			    SQLITE_OK);
 			sb_release(&q);
 			while (sqlite3_step(st) == SQLITE_ROW) {
 				for (int k = 0; k < n; k++)
-					sqlite3_bind_value(ins, k + 1, sqlite3_column_value(st, k));
-				assert_int_equal(sqlite3_step(ins), SQLITE_DONE);
+					sqlite3_bind_value(
+					    ins, k + 1,
+					    sqlite3_column_value(st, k));
+				assert_int_equal(sqlite3_step(ins),
+				                 SQLITE_DONE);
 				sqlite3_reset(ins);
 			}
 			sqlite3_finalize(ins);
@@ -1167,7 +1229,7 @@ header_gone_utf16(void **state)
 	img = (unsigned char *)slurp(path, &size);
 	memset(img, 0, 4096);
 	snprintf(sql, sizeof sql, "%s/utf16-damaged.db", tmpdir);
-	spill(sql, img, size);
+	write_file(sql, img, size);
 	free(img);
 	snprintf(out, sizeof out, "%s/utf16.rec.db", tmpdir);
 	snprintf(led, sizeof led, "%s/utf16.ledger.db", tmpdir);
@@ -1177,11 +1239,14 @@ header_gone_utf16(void **state)
 		fail();
 	}
 	compare_exact(out, path, &n_ref, &exact, &extra);
-	printf("# header-gone-utf16      rows %" PRIu64 "  exact %" PRIu64 "  extra %"
-	       PRIu64 "  page size %u%s, reserved %u%s, encoding %u%s\n", n_ref, exact,
-	       extra, res.info.page_size, res.info.page_size_inferred ? " inferred" : "",
+	printf("# header-gone-utf16      rows %" PRIu64 "  exact %" PRIu64
+	       "  extra %" PRIu64
+	       "  page size %u%s, reserved %u%s, encoding %u%s\n",
+	       n_ref, exact, extra, res.info.page_size,
+	       res.info.page_size_inferred ? " inferred" : "",
 	       res.info.reserved, res.info.reserved_inferred ? " inferred" : "",
-	       res.info.text_encoding, res.info.encoding_inferred ? " inferred" : "");
+	       res.info.text_encoding,
+	       res.info.encoding_inferred ? " inferred" : "");
 	assert_int_equal(res.info.page_size, 4096);
 	assert_int_equal(res.info.reserved, 32);
 	assert_int_equal(res.info.text_encoding, 2);
@@ -1195,17 +1260,17 @@ static int
 setup(void **state)
 {
 	struct gsr_ctx ctx = GSR_CTX_INIT;
-	const char *t = getenv("TMPDIR"), *top = getenv("GSR_TOP");
+	const char *top = getenv("GSR_TOP");
 	char path[512];
 
 	(void)state;
-	snprintf(tmpdir, sizeof tmpdir, "%s/gsr-recover.XXXXXX", t && *t ? t : "/tmp");
-	if (mkdtemp(tmpdir) == NULL)
+	if (make_tmpdir(tmpdir, sizeof tmpdir, "recover"))
 		return -1;
 	snprintf(path, sizeof path, "%s/rules", top && *top ? top : ".");
 	if (gsr_rules_load(&ctx, path, &rules, NULL) != 0 ||
 	    (l060 = gsr_rules_label(rules, "0.6.0")) == NULL) {
-		fprintf(stderr, "cannot load the rules at %s: %s\n", path, ctx.msg);
+		fprintf(stderr, "cannot load the rules at %s: %s\n", path,
+		        ctx.msg);
 		return -1;
 	}
 	build_clean();
@@ -1216,42 +1281,30 @@ setup(void **state)
 static int
 teardown(void **state)
 {
+	(void)state;
 	if (getenv("GSR_KEEP"))
 		return 0;
-	char path[1024];
-	DIR *d = opendir(tmpdir);
-	struct dirent *e;
-
-	(void)state;
-	while (d && (e = readdir(d)) != NULL) {
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof path, "%s/%s", tmpdir, e->d_name);
-		unlink(path);
-	}
-	if (d)
-		closedir(d);
 	for (size_t i = 0; i < n_truth; i++)
 		free(truth[i].rows);
 	free(clean);
 	gsr_rules_free(rules);
-	return rmdir(tmpdir);
+	return remove_tree(tmpdir);
 }
 
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(intact),
-		cmocka_unit_test(truncated),
-		cmocka_unit_test(zeroed_pages),
-		cmocka_unit_test(page1_zeroed),
-		cmocka_unit_test(overflow_broken),
-		cmocka_unit_test(bit_flips),
-		cmocka_unit_test(wal_database),
-		cmocka_unit_test(hot_journal),
-		cmocka_unit_test(deleted_rows),
-		cmocka_unit_test(header_gone_utf16),
+	    cmocka_unit_test(intact),
+	    cmocka_unit_test(truncated),
+	    cmocka_unit_test(zeroed_pages),
+	    cmocka_unit_test(page1_zeroed),
+	    cmocka_unit_test(overflow_broken),
+	    cmocka_unit_test(bit_flips),
+	    cmocka_unit_test(wal_database),
+	    cmocka_unit_test(hot_journal),
+	    cmocka_unit_test(deleted_rows),
+	    cmocka_unit_test(header_gone_utf16),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

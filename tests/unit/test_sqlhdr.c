@@ -94,26 +94,30 @@ problems_found(void **state)
 static void
 packed_files(void **state)
 {
-	unsigned char b[512] = { 0 };
+	unsigned char b[512] = {0};
 	char *m;
 
 	(void)state;
 	memcpy(b, "\x1f\x8b\x08", 3);
 	m = gsr_sqlhdr_packed(b, sizeof b, "database.db.gz");
-	assert_string_equal(m, "the file is gzip-compressed, not an SQLite database; "
-			    "unpack it first: gunzip -k database.db.gz");
+	assert_string_equal(
+	    m, "the file is gzip-compressed, not an SQLite database; "
+	       "unpack it first: gunzip -k database.db.gz");
 	free(m);
 	m = gsr_sqlhdr_packed(b, 2, "it's.db");
-	assert_string_equal(m, "the file is gzip-compressed, not an SQLite database; "
-			    "unpack it first: gunzip -c 'it'\\''s.db' > 'it'\\''s.db.unpacked'");
+	assert_string_equal(
+	    m, "the file is gzip-compressed, not an SQLite database; "
+	       "unpack it first: gunzip -c 'it'\\''s.db' > "
+	       "'it'\\''s.db.unpacked'");
 	free(m);
 	assert_null(gsr_sqlhdr_packed(b, 1, "database.db.gz"));
 
 	memset(b, 0, sizeof b);
 	memcpy(b, "BZh9", 4);
 	m = gsr_sqlhdr_packed(b, sizeof b, "-d.tbz");
-	assert_string_equal(m, "the file is bzip2-compressed, not an SQLite database; "
-			    "unpack it first: bunzip2 -k ./-d.tbz");
+	assert_string_equal(
+	    m, "the file is bzip2-compressed, not an SQLite database; "
+	       "unpack it first: bunzip2 -k ./-d.tbz");
 	free(m);
 	b[3] = 'x'; /* no block size: not bzip2 */
 	assert_null(gsr_sqlhdr_packed(b, sizeof b, "d.bz2"));
@@ -121,8 +125,9 @@ packed_files(void **state)
 	memset(b, 0, sizeof b);
 	memcpy(b + 257, "ustar", 5);
 	m = gsr_sqlhdr_packed(b, sizeof b, "x");
-	assert_string_equal(m, "the file is a tar archive, not an SQLite database; "
-			    "unpack it first: tar -xf x");
+	assert_string_equal(
+	    m, "the file is a tar archive, not an SQLite database; "
+	       "unpack it first: tar -xf x");
 	free(m);
 	assert_null(gsr_sqlhdr_packed(b, 261, "x"));
 
@@ -134,10 +139,10 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(sane_header),
-		cmocka_unit_test(page_size_one_means_65536),
-		cmocka_unit_test(problems_found),
-		cmocka_unit_test(packed_files),
+	    cmocka_unit_test(sane_header),
+	    cmocka_unit_test(page_size_one_means_65536),
+	    cmocka_unit_test(problems_found),
+	    cmocka_unit_test(packed_files),
 	};
 	return cmocka_run_group_tests_name("sqlhdr", tests, NULL, NULL);
 }

@@ -36,7 +36,7 @@ ceiling(void **state)
 	assert_int_equal(sb_adds(&sb, "1234567"), 0);
 	assert_int_equal(sb_adds(&sb, "8"), -1); /* 8 + NUL > 8 */
 	assert_true(sb.failed);
-	assert_int_equal(sb_adds(&sb, ""), -1);  /* failure is sticky */
+	assert_int_equal(sb_adds(&sb, ""), -1); /* failure is sticky */
 	assert_string_equal(sb_str(&sb), "1234567");
 	sb_release(&sb);
 }
@@ -94,11 +94,9 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(appends),
-		cmocka_unit_test(ceiling),
-		cmocka_unit_test(vectors),
-		cmocka_unit_test(grow_overflow),
-		cmocka_unit_test(shell_words),
+	    cmocka_unit_test(appends),     cmocka_unit_test(ceiling),
+	    cmocka_unit_test(vectors),     cmocka_unit_test(grow_overflow),
+	    cmocka_unit_test(shell_words),
 	};
 	return cmocka_run_group_tests_name("strbuf", tests, NULL, NULL);
 }

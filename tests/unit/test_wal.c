@@ -29,9 +29,7 @@
 #include "walfile.h"
 #include "journal.h"
 
-#include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -45,98 +43,10 @@
 #include "btree.h"
 #include "pagefile.h"
 #include "sqlhdr.h"
+#include "testlib.h"
 
 static char tmpdir[256];
 static int name_seq;
-
-/* ---- helpers: bytes and files ---------------------------------------- */
-
-static void
-put_u32(unsigned char *p, uint32_t v)
-{
-	p[0] = (unsigned char)(v >> 24);
-	p[1] = (unsigned char)(v >> 16);
-	p[2] = (unsigned char)(v >> 8);
-	p[3] = (unsigned char)v;
-}
-
-/* A heap copy of exactly n bytes, so that ASan sees a read past them. */
-static unsigned char *
-exact_copy(const void *p, size_t n)
-{
-	unsigned char *c = malloc(n ? n : 1);
-
-	assert_non_null(c);
-	if (n)
-		memcpy(c, p, n);
-	return c;
-}
-
-/* The whole file at path in an exact-size buffer; NULL and 0 when it
- * does not exist. */
-static unsigned char *
-read_file(const char *path, size_t *size)
-{
-	int fd = open(path, O_RDONLY);
-	struct stat sb;
-	unsigned char *buf;
-	size_t got = 0;
-
-	*size = 0;
-	if (fd < 0) {
-		assert_int_equal(errno, ENOENT);
-		return NULL;
-	}
-	assert_int_equal(fstat(fd, &sb), 0);
-	buf = malloc(sb.st_size ? (size_t)sb.st_size : 1);
-	assert_non_null(buf);
-	while (got < (size_t)sb.st_size) {
-		ssize_t r = read(fd, buf + got, (size_t)sb.st_size - got);
-
-		assert_true(r > 0);
-		got += (size_t)r;
-	}
-	close(fd);
-	*size = got;
-	return buf;
-}
-
-static void
-write_file(const char *path, const void *buf, size_t size)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-
-	assert_true(fd >= 0);
-	if (size)
-		assert_int_equal(write(fd, buf, size), (ssize_t)size);
-	assert_int_equal(close(fd), 0);
-}
-
-static void
-exec_sql(sqlite3 *db, const char *sql)
-{
-	char *err = NULL;
-
-	if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) {
-		print_error("sql failed: %s: %s\n", sql, err ? err : "?");
-		sqlite3_free(err);
-		fail();
-	}
-}
-
-static int64_t
-query_int(sqlite3 *db, const char *sql)
-{
-	sqlite3_stmt *st = NULL;
-	int64_t v;
-
-	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL),
-			 SQLITE_OK);
-	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-	v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return v;
-}
 
 /* ---- WAL and journal files made by hand ------------------------------ */
 
@@ -144,8 +54,8 @@ static uint32_t
 get_order(const unsigned char *p, bool be)
 {
 	return be ? gsr_get_u32(p)
-		  : (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 |
-			    (uint32_t)p[1] << 8 | p[0];
+	          : (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 |
+	                (uint32_t)p[1] << 8 | p[0];
 }
 
 /* The WAL checksum (file format, section 4.2), written again here. */
@@ -167,7 +77,7 @@ cksum(const unsigned char *p, size_t n, bool be, uint32_t s[2])
 static void
 rechain(unsigned char *buf, uint32_t ps, bool be, uint32_t n_frames)
 {
-	uint32_t s[2] = { 0, 0 };
+	uint32_t s[2] = {0, 0};
 
 	put_u32(buf, be ? GSR_WAL_MAGIC_BE : GSR_WAL_MAGIC_LE);
 	cksum(buf, 24, be, s);
@@ -190,8 +100,7 @@ struct wframe {
 /* A WAL of page size ps with the given frames; page i of it is filled
  * with byte i + 1 and its first 4 bytes are the page number. */
 static unsigned char *
-make_wal(uint32_t ps, bool be, const struct wframe *fr, size_t n,
-	 size_t *size)
+make_wal(uint32_t ps, bool be, const struct wframe *fr, size_t n, size_t *size)
 {
 	unsigned char *buf;
 
@@ -219,7 +128,7 @@ make_wal(uint32_t ps, bool be, const struct wframe *fr, size_t n,
 
 static struct gsr_wal *
 wal_exact(struct gsr_ctx *ctx, const unsigned char *buf, size_t size,
-	  uint32_t hint, unsigned char **copy)
+          uint32_t hint, unsigned char **copy)
 {
 	struct gsr_wal *wal;
 
@@ -231,7 +140,7 @@ wal_exact(struct gsr_ctx *ctx, const unsigned char *buf, size_t size,
 
 static void
 expect_class(struct gsr_wal *wal, uint32_t frame, enum gsr_wal_class cls,
-	     uint32_t pgno)
+             uint32_t pgno)
 {
 	struct gsr_wal_frame f;
 
@@ -245,9 +154,9 @@ static void
 wal_synthetic(void **state)
 {
 	static const struct wframe fr[] = {
-		{ 1, 0 }, { 2, 0 }, { 3, 3 },  /* commit: 3 pages */
-		{ 2, 0 }, { 4, 4 },            /* commit: 2 again, 4 new */
-		{ 4, 0 }, { 1, 0 },            /* uncommitted */
+	    {1, 0}, {2, 0}, {3, 3}, /* commit: 3 pages */
+	    {2, 0}, {4, 4},         /* commit: 2 again, 4 new */
+	    {4, 0}, {1, 0},         /* uncommitted */
 	};
 	struct gsr_ctx ctx = GSR_CTX_INIT;
 	struct gsr_wal_info in;
@@ -332,7 +241,7 @@ static void
 wal_prefix_ends(void **state)
 {
 	static const struct wframe fr[] = {
-		{ 1, 0 }, { 2, 2 }, { 3, 0 }, { 4, 4 }, { 5, 5 },
+	    {1, 0}, {2, 2}, {3, 0}, {4, 4}, {5, 5},
 	};
 	struct gsr_ctx ctx = GSR_CTX_INIT;
 	struct gsr_wal_info in;
@@ -388,7 +297,7 @@ wal_prefix_ends(void **state)
 		assert_int_equal(gsr_wal_lookup(wal, 3), 0);
 		assert_int_equal(gsr_wal_lookup(wal, 4), 0);
 		expect_class(wal, 3, garbage ? GSR_WAL_GARBAGE : GSR_WAL_STALE,
-			     gsr_get_u32(f3));
+		             gsr_get_u32(f3));
 		expect_class(wal, 4, GSR_WAL_STALE, 4);
 		expect_class(wal, 5, GSR_WAL_STALE, 5);
 		gsr_wal_close(wal);
@@ -414,9 +323,9 @@ wal_prefix_ends(void **state)
 static void
 wal_header_fields(void **state)
 {
-	static const struct wframe fr[] = { { 1, 1 }, { 2, 2 } };
-	static const uint32_t bad_ps[] = { 0, 1, 256, 511, 513, 3000, 131072,
-					   0x80000000u, 0xffffffffu };
+	static const struct wframe fr[] = {{1, 1}, {2, 2}};
+	static const uint32_t bad_ps[] = {
+	    0, 1, 256, 511, 513, 3000, 131072, 0x80000000u, 0xffffffffu};
 	struct gsr_ctx ctx = GSR_CTX_INIT;
 	struct gsr_wal_info in;
 	struct gsr_wal *wal;
@@ -510,7 +419,7 @@ wal_header_fields(void **state)
 static void
 wal_sizes(void **state)
 {
-	static const struct wframe fr[] = { { 1, 0 }, { 2, 2 } };
+	static const struct wframe fr[] = {{1, 0}, {2, 2}};
 	struct gsr_ctx ctx = GSR_CTX_INIT;
 	struct gsr_wal_info in;
 	struct gsr_wal *wal;
@@ -534,7 +443,7 @@ wal_sizes(void **state)
 		assert_int_equal(in.last_commit, slots == 2 ? 2 : 0);
 		assert_int_equal(in.n_uncommitted, slots == 1 ? 1 : 0);
 		assert_int_equal(in.tail_bytes,
-				 len < 32 ? len : (len - 32) % slot);
+		                 len < 32 ? len : (len - 32) % slot);
 		for (uint32_t k = 1; k <= slots; k++) {
 			struct gsr_wal_frame f;
 
@@ -688,7 +597,10 @@ static void
 wal_attach_synthetic(void **state)
 {
 	static const struct wframe fr[] = {
-		{ 2, 0 }, { 6, 6 }, { 2, 0 }, { 3, 0 },
+	    {2, 0},
+	    {6, 6},
+	    {2, 0},
+	    {3, 0},
 	};
 	struct gsr_ctx ctx = GSR_CTX_INIT;
 	struct gsr_pagefile_info in;
@@ -727,7 +639,7 @@ wal_attach_synthetic(void **state)
 	/* A commit of 2^32 - 1 pages: n_pages is capped at what the image
 	 * and the frames can give. */
 	{
-		static const struct wframe big[] = { { 9, 0xffffffffu } };
+		static const struct wframe big[] = {{9, 0xffffffffu}};
 
 		buf = make_wal(1024, true, big, 1, &size);
 		wal = wal_exact(&ctx, buf, size, 0, &c);
@@ -742,7 +654,7 @@ wal_attach_synthetic(void **state)
 	}
 	/* No commit: nothing to attach, the previous overlay stays. */
 	{
-		static const struct wframe none[] = { { 1, 0 }, { 2, 0 } };
+		static const struct wframe none[] = {{1, 0}, {2, 0}};
 
 		buf = make_wal(1024, false, none, 2, &size);
 		wal = wal_exact(&ctx, buf, size, 0, &c);
@@ -762,8 +674,8 @@ wal_attach_synthetic(void **state)
 
 /* ---- journals made by hand ------------------------------------------- */
 
-static const unsigned char jmagic[8] = { 0xd9, 0xd5, 0x05, 0xf9,
-					 0x20, 0xa1, 0x63, 0xd7 };
+static const unsigned char jmagic[8] = {0xd9, 0xd5, 0x05, 0xf9,
+                                        0x20, 0xa1, 0x63, 0xd7};
 
 struct jbuild {
 	unsigned char *buf;
@@ -827,7 +739,7 @@ jb_record(struct jbuild *jb, uint32_t pgno, unsigned char fill, bool bad)
 
 static struct gsr_journal *
 journal_exact(struct gsr_ctx *ctx, const struct jbuild *jb, size_t len,
-	      uint32_t hint, unsigned char **copy)
+              uint32_t hint, unsigned char **copy)
 {
 	struct gsr_journal *j;
 
@@ -839,7 +751,7 @@ journal_exact(struct gsr_ctx *ctx, const struct jbuild *jb, size_t len,
 
 static void
 expect_record(struct gsr_journal *j, uint32_t rec_no, uint32_t pgno,
-	      uint32_t segment, bool valid, unsigned char fill)
+              uint32_t segment, bool valid, unsigned char fill)
 {
 	struct gsr_journal_record r;
 
@@ -854,7 +766,7 @@ expect_record(struct gsr_journal *j, uint32_t rec_no, uint32_t pgno,
 static void
 journal_synthetic(void **state)
 {
-	struct jbuild jb = { NULL, 0, 0, 512, 512, 0 };
+	struct jbuild jb = {NULL, 0, 0, 512, 512, 0};
 	struct gsr_ctx ctx = GSR_CTX_INIT;
 	struct gsr_journal_info in;
 	struct gsr_journal_record r;
@@ -927,7 +839,7 @@ journal_synthetic(void **state)
 
 		pf = gsr_pagefile_open_mem(&ctx, zeros, sizeof zeros, 1024);
 		assert_int_equal(gsr_journal_attach(pf, j),
-				 GSR_ATTACH_PAGE_SIZE);
+		                 GSR_ATTACH_PAGE_SIZE);
 		gsr_pagefile_get_info(pf, &pin);
 		assert_int_equal(pin.page_size, 1024);
 		assert_int_equal(pin.n_pages, 4);
@@ -993,7 +905,7 @@ journal_stops(void **state)
 
 	(void)state;
 	for (int how = 0; how < 7; how++) {
-		struct jbuild jb = { NULL, 0, 0, 512, 512, 0 };
+		struct jbuild jb = {NULL, 0, 0, 512, 512, 0};
 		uint32_t pgno2 = 2, stop = 2, valid = 1, n_rec = 5;
 		bool bad = false;
 
@@ -1050,10 +962,9 @@ journal_stops(void **state)
 		if (n_rec == 5) {
 			expect_record(j, 5, 5, 2, stop == 0, 0x25);
 			assert_int_equal(gsr_journal_lookup(j, 5),
-					 stop == 0 ? 5 : 0);
+			                 stop == 0 ? 5 : 0);
 		}
-		assert_int_equal(gsr_journal_lookup(j, 3),
-				 stop == 2 ? 0 : 3);
+		assert_int_equal(gsr_journal_lookup(j, 3), stop == 2 ? 0 : 3);
 		gsr_journal_close(j);
 		free(c);
 		free(jb.buf);
@@ -1064,15 +975,15 @@ journal_stops(void **state)
 static void
 journal_header_fields(void **state)
 {
-	static const uint32_t bad_sector[] = { 0, 1, 16, 31, 48, 1000,
-					       131072, 0x80000000u };
-	static const uint32_t bad_ps[] = { 1, 256, 511, 3000, 131072,
-					   0xffffffffu };
+	static const uint32_t bad_sector[] = {0,  1,    16,     31,
+	                                      48, 1000, 131072, 0x80000000u};
+	static const uint32_t bad_ps[] = {1,    256,    511,
+	                                  3000, 131072, 0xffffffffu};
 	struct gsr_ctx ctx = GSR_CTX_INIT;
 	struct gsr_journal_info in;
 	struct gsr_journal *j;
 	unsigned char *c;
-	struct jbuild jb = { NULL, 0, 0, 512, 512, 0 };
+	struct jbuild jb = {NULL, 0, 0, 512, 512, 0};
 
 	(void)state;
 	jb_header(&jb, 1, 5, 3);
@@ -1152,7 +1063,7 @@ journal_header_fields(void **state)
 	}
 	/* The smallest and largest sectors. */
 	for (uint32_t sector = 32; sector <= 65536; sector *= 2048) {
-		struct jbuild jb2 = { NULL, 0, 0, 65536, sector, 0 };
+		struct jbuild jb2 = {NULL, 0, 0, 65536, sector, 0};
 
 		jb_header(&jb2, 1, 1, 1);
 		jb_record(&jb2, 1, 0x11, false);
@@ -1181,11 +1092,12 @@ journal_sizes(void **state)
 	struct gsr_journal_info in;
 	struct gsr_journal *j;
 	unsigned char *c;
-	struct jbuild jb = { NULL, 0, 0, 1024, 512, 0 };
+	struct jbuild jb = {NULL, 0, 0, 1024, 512, 0};
 	size_t rec = 1024 + 8;
 	static const size_t lens[] = {
-		0, 1, 27, 28, 29, 511, 512, 513, 1543, 1544, 1545, 2575, 2576,
-		2577, 3071, 3072, 3099, 3100, 3583, 3584, 3585, 4615, 4616,
+	    0,    1,    27,   28,   29,   511,  512,  513,
+	    1543, 1544, 1545, 2575, 2576, 2577, 3071, 3072,
+	    3099, 3100, 3583, 3584, 3585, 4615, 4616,
 	};
 
 	(void)state;
@@ -1214,8 +1126,8 @@ journal_sizes(void **state)
 		assert_int_equal(in.hot, want > 0);
 		assert_int_equal(in.stop_record, 0);
 		assert_int_equal(in.truncated,
-				 (len >= 512 && len < 512 + 2 * rec) ||
-				 (len >= 3584 && len < 3584 + rec));
+		                 (len >= 512 && len < 512 + 2 * rec) ||
+		                     (len >= 3584 && len < 3584 + rec));
 		gsr_journal_close(j);
 		free(c);
 	}
@@ -1243,7 +1155,7 @@ struct rowcmp {
 /* Whether v is what SQLite reads in column col of q. */
 static bool
 value_eq(sqlite3_stmt *q, int col, const struct gsr_value *v, bool real_aff,
-	 bool is_ipk, int64_t rowid)
+         bool is_ipk, int64_t rowid)
 {
 	int t = sqlite3_column_type(q, col);
 	const void *p;
@@ -1256,7 +1168,7 @@ value_eq(sqlite3_stmt *q, int col, const struct gsr_value *v, bool real_aff,
 	case GSR_V_NULL:
 		return t == SQLITE_NULL ||
 		       (is_ipk && t == SQLITE_INTEGER &&
-			sqlite3_column_int64(q, col) == rowid);
+		        sqlite3_column_int64(q, col) == rowid);
 	case GSR_V_INT:
 		if (t == SQLITE_INTEGER)
 			return sqlite3_column_int64(q, col) == v->i;
@@ -1270,7 +1182,7 @@ value_eq(sqlite3_stmt *q, int col, const struct gsr_value *v, bool real_aff,
 		if (t != (v->type == GSR_V_TEXT ? SQLITE_TEXT : SQLITE_BLOB))
 			return false;
 		p = t == SQLITE_TEXT ? (const void *)sqlite3_column_text(q, col)
-				     : sqlite3_column_blob(q, col);
+		                     : sqlite3_column_blob(q, col);
 		n = (size_t)sqlite3_column_bytes(q, col);
 		return n == v->n && (n == 0 || memcmp(p, v->p, n) == 0);
 	}
@@ -1295,10 +1207,10 @@ rowcmp_row(void *arg, const struct gsr_row *row)
 	}
 	for (int k = 0; k < c->n_cols; k++) {
 		if (!value_eq(c->q, k + 1, &row->values[k], c->real_aff[k],
-			      k == c->ipk, row->rowid)) {
+		              k == c->ipk, row->rowid)) {
 			if (c->bad < 3)
 				print_message("rowid %lld: value %d differs\n",
-					      (long long)row->rowid, k);
+				              (long long)row->rowid, k);
 			c->bad++;
 			break;
 		}
@@ -1317,14 +1229,16 @@ rowcmp_init(struct rowcmp *c, sqlite3 *db, const char *table)
 	memset(c, 0, sizeof *c);
 	c->ipk = -1;
 	snprintf(sql, sizeof sql, "SELECT rowid, * FROM \"%s\" ORDER BY rowid",
-		 table);
+	         table);
 	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &c->q, NULL),
-			 SQLITE_OK);
+	                 SQLITE_OK);
 	c->n_cols = sqlite3_column_count(c->q) - 1;
 	assert_true(c->n_cols <= 64);
-	assert_int_equal(sqlite3_prepare_v2(db,
-		"SELECT cid, upper(type), pk FROM pragma_table_info(?1)", -1,
-		&st, NULL), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_prepare_v2(
+	        db, "SELECT cid, upper(type), pk FROM pragma_table_info(?1)",
+	        -1, &st, NULL),
+	    SQLITE_OK);
 	sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		int cid = sqlite3_column_int(st, 0);
@@ -1332,13 +1246,13 @@ rowcmp_init(struct rowcmp *c, sqlite3 *db, const char *table)
 
 		assert_true(cid >= 0 && cid < 64);
 		c->real_aff[cid] = type != NULL && (strstr(type, "REAL") ||
-						    strstr(type, "FLOA") ||
-						    strstr(type, "DOUB"));
+		                                    strstr(type, "FLOA") ||
+		                                    strstr(type, "DOUB"));
 		if (sqlite3_column_int(st, 2) > 0) {
 			n_pk++;
 			pk_col = cid;
-			pk_integer = type != NULL &&
-				     strcmp(type, "INTEGER") == 0;
+			pk_integer =
+			    type != NULL && strcmp(type, "INTEGER") == 0;
 		}
 	}
 	sqlite3_finalize(st);
@@ -1346,35 +1260,27 @@ rowcmp_init(struct rowcmp *c, sqlite3 *db, const char *table)
 		c->ipk = pk_col;
 }
 
-static int64_t
-count_rows(sqlite3 *db, const char *table)
-{
-	char sql[256];
-
-	snprintf(sql, sizeof sql, "SELECT count(*) FROM \"%s\"", table);
-	return query_int(db, sql);
-}
-
 /* Table `table` of pf (root) must be exactly what SQLite reads. */
 static void
 compare_table(sqlite3 *db, struct gsr_pagefile *pf, const char *table,
-	      uint32_t root)
+              uint32_t root)
 {
 	struct gsr_ctx ctx = GSR_CTX_INIT;
 	struct gsr_walk_stats st;
 	struct rowcmp c;
 
 	rowcmp_init(&c, db, table);
-	assert_int_equal(gsr_btree_walk_table(&ctx, pf, root, rowcmp_row, &c,
-					      &st), 0);
+	assert_int_equal(
+	    gsr_btree_walk_table(&ctx, pf, root, rowcmp_row, &c, &st), 0);
 	if (!c.done && sqlite3_step(c.q) != SQLITE_DONE)
 		c.bad++; /* SQLite has more rows */
 	sqlite3_finalize(c.q);
 	if (c.bad)
 		print_error("table %s: %llu rows walked, %llu bad, %lld in "
-			    "SQLite\n", table, (unsigned long long)c.rows,
-			    (unsigned long long)c.bad,
-			    (long long)count_rows(db, table));
+		            "SQLite\n",
+		            table, (unsigned long long)c.rows,
+		            (unsigned long long)c.bad,
+		            (long long)count_rows(db, table));
 	assert_int_equal(c.bad, 0);
 	assert_int_equal(c.rows, count_rows(db, table));
 	assert_int_equal(st.pages_damaged, 0);
@@ -1405,9 +1311,13 @@ check_all(sqlite3 *db, struct gsr_pagefile *pf)
 	int n_tables = 0, n_indexes = 0;
 
 	compare_table(db, pf, "sqlite_master", 1);
-	assert_int_equal(sqlite3_prepare_v2(db,
-		"SELECT type, name, tbl_name, rootpage FROM sqlite_master "
-		"WHERE rootpage > 0 ORDER BY rowid", -1, &q, NULL), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_prepare_v2(
+	        db,
+	        "SELECT type, name, tbl_name, rootpage FROM sqlite_master "
+	        "WHERE rootpage > 0 ORDER BY rowid",
+	        -1, &q, NULL),
+	    SQLITE_OK);
 	while (sqlite3_step(q) == SQLITE_ROW) {
 		const char *type = (const char *)sqlite3_column_text(q, 0);
 		const char *name = (const char *)sqlite3_column_text(q, 1);
@@ -1421,7 +1331,9 @@ check_all(sqlite3 *db, struct gsr_pagefile *pf)
 			uint64_t entries = 0;
 
 			assert_int_equal(gsr_btree_walk_index(&ctx, pf, root,
-				count_cb, &entries, &st), 0);
+			                                      count_cb,
+			                                      &entries, &st),
+			                 0);
 			assert_int_equal(entries, count_rows(db, tbl));
 			assert_int_equal(st.pages_damaged, 0);
 			n_indexes++;
@@ -1456,7 +1368,7 @@ compare_pages(struct gsr_pagefile *pf, const char *path)
 
 		assert_non_null(page);
 		if (memcmp(page, img + (size_t)(p - 1) * in.page_size,
-			   in.page_size) != 0) {
+		           in.page_size) != 0) {
 			print_error("page %u differs from %s\n", p, path);
 			fail();
 		}
@@ -1510,8 +1422,8 @@ open_rw(const char *path)
 {
 	sqlite3 *db = NULL;
 
-	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE,
-					 NULL), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
 	return db;
 }
 
@@ -1522,8 +1434,7 @@ open_rw(const char *path)
  * WAL's info.
  */
 static void
-check_wal(const struct files *f, enum gsr_attach want,
-	  struct gsr_wal_info *out)
+check_wal(const struct files *f, enum gsr_attach want, struct gsr_wal_info *out)
 {
 	struct gsr_ctx ctx = GSR_CTX_INIT;
 	struct gsr_pagefile_info pin;
@@ -1562,7 +1473,7 @@ check_wal(const struct files *f, enum gsr_attach want,
  */
 static void
 check_journal(const struct files *f, enum gsr_attach want, bool rows,
-	      struct gsr_journal_info *out)
+              struct gsr_journal_info *out)
 {
 	struct gsr_ctx ctx = GSR_CTX_INIT;
 	struct gsr_pagefile_info pin;
@@ -1605,9 +1516,11 @@ fill_t(sqlite3 *db, int from, int to)
 {
 	sqlite3_stmt *st = NULL;
 
-	assert_int_equal(sqlite3_prepare_v2(db,
-		"INSERT INTO t(a, b, c, d) VALUES (?1, ?2, ?3, ?4)", -1, &st,
-		NULL), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_prepare_v2(
+	        db, "INSERT INTO t(a, b, c, d) VALUES (?1, ?2, ?3, ?4)", -1,
+	        &st, NULL),
+	    SQLITE_OK);
 	for (int i = from; i <= to; i++) {
 		char small[64];
 
@@ -1658,24 +1571,26 @@ fill_kv(sqlite3 *db, int from, int to)
 	char sql[256];
 
 	snprintf(sql, sizeof sql,
-		 "WITH RECURSIVE n(i) AS (SELECT %d UNION ALL SELECT i + 1 "
-		 "FROM n WHERE i < %d) INSERT INTO kv(id, k, v, score) "
-		 "SELECT i, 'key-' || i, zeroblob(i %% 200), i + 0.25 FROM n",
-		 from, to);
+	         "WITH RECURSIVE n(i) AS (SELECT %d UNION ALL SELECT i + 1 "
+	         "FROM n WHERE i < %d) INSERT INTO kv(id, k, v, score) "
+	         "SELECT i, 'key-' || i, zeroblob(i %% 200), i + 0.25 FROM n",
+	         from, to);
 	exec_sql(db, sql);
 }
 
 /* A new database at path with the tables of the tests, filled. */
 static sqlite3 *
-create_db(const char *name, const char *journal_mode, int rows_t,
-	  char *path, size_t path_size)
+create_db(const char *name, const char *journal_mode, int rows_t, char *path,
+          size_t path_size)
 {
 	sqlite3 *db = NULL;
 	char sql[128];
 
 	snprintf(path, path_size, "%s/%s.db", tmpdir, name);
-	assert_int_equal(sqlite3_open_v2(path, &db,
-		SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_open_v2(path, &db,
+	                    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL),
+	    SQLITE_OK);
 	exec_sql(db, "PRAGMA page_size=1024");
 	snprintf(sql, sizeof sql, "PRAGMA journal_mode=%s", journal_mode);
 	exec_sql(db, sql);
@@ -1684,7 +1599,7 @@ create_db(const char *name, const char *journal_mode, int rows_t,
 	exec_sql(db, "CREATE TABLE t(a, b, c, d)");
 	exec_sql(db, "CREATE INDEX t_b ON t(b)");
 	exec_sql(db, "CREATE TABLE kv(id INTEGER PRIMARY KEY, k TEXT UNIQUE, "
-		     "v BLOB, score REAL)");
+	             "v BLOB, score REAL)");
 	fill_t(db, 1, rows_t);
 	fill_kv(db, 1, 400);
 	exec_sql(db, "COMMIT");
@@ -1744,7 +1659,7 @@ check_fd_mode(const struct files *f, bool wal_side)
 
 	path = files_put(f, wal_side ? "-wal" : "-journal");
 	snprintf(side, sizeof side, "%s%s", path,
-		 wal_side ? "-wal" : "-journal");
+	         wal_side ? "-wal" : "-journal");
 	fd = open(path, O_RDONLY);
 	sfd = open(side, O_RDONLY);
 	assert_true(fd >= 0 && sfd >= 0);
@@ -1823,17 +1738,18 @@ wal_sqlite(void **state)
 	exec_sql(db, "BEGIN");
 	fill_t(db, 1501, 2000);
 	exec_sql(db, "COMMIT");
-	exec_sql(db, "UPDATE t SET c = replace(hex(zeroblob(800 + rowid % 900)),"
-		     " '00', 'ab') WHERE rowid % 7 = 0");
+	exec_sql(db,
+	         "UPDATE t SET c = replace(hex(zeroblob(800 + rowid % 900)),"
+	         " '00', 'ab') WHERE rowid % 7 = 0");
 	exec_sql(db, "DELETE FROM t WHERE rowid BETWEEN 300 AND 700");
 	exec_sql(db, "BEGIN; CREATE TABLE extra(x TEXT, y);"
-		     "INSERT INTO extra SELECT b, d FROM t WHERE rowid % 3 = 0;"
-		     "CREATE TABLE tmp AS SELECT * FROM t WHERE rowid < 1200;"
-		     "COMMIT");
+	             "INSERT INTO extra SELECT b, d FROM t WHERE rowid % 3 = 0;"
+	             "CREATE TABLE tmp AS SELECT * FROM t WHERE rowid < 1200;"
+	             "COMMIT");
 	exec_sql(db, "DROP TABLE tmp");
 	exec_sql(db, "BEGIN; UPDATE kv SET v = zeroblob(2500 + id),"
-		     " score = score + 0.5 WHERE id % 5 = 0;"
-		     "DELETE FROM kv WHERE id > 350");
+	             " score = score + 0.5 WHERE id % 5 = 0;"
+	             "DELETE FROM kv WHERE id > 350");
 	fill_t(db, 2001, 2100);
 	exec_sql(db, "COMMIT");
 	assert_true(query_int(db, "PRAGMA freelist_count") > 0);
@@ -1913,9 +1829,10 @@ wal_sqlite(void **state)
 	 * and the rest of the transaction's frames look STALE, to SQLite's
 	 * recovery as to us. */
 	exec_sql(db, "PRAGMA cache_size=10");
-	exec_sql(db, "BEGIN; UPDATE t SET a = -a;"
-		     "INSERT INTO t(a, b, c, d) SELECT a, b || '-2', c, d FROM t;"
-		     "UPDATE kv SET k = k || '-u'");
+	exec_sql(db,
+	         "BEGIN; UPDATE t SET a = -a;"
+	         "INSERT INTO t(a, b, c, d) SELECT a, b || '-2', c, d FROM t;"
+	         "UPDATE kv SET k = k || '-u'");
 	files_take(&f, path, "-wal");
 	check_wal(&f, GSR_ATTACH_OK, &in);
 	assert_int_equal(in.last_commit, s1.n_slots);
@@ -1970,13 +1887,14 @@ journal_sqlite(void **state)
 	/* A large transaction with a tiny cache: its pages go to the
 	 * database before COMMIT, the journal synced in segments. */
 	exec_sql(db, "PRAGMA cache_size=8");
-	exec_sql(db, "BEGIN;"
-		     "UPDATE t SET c = replace(hex(zeroblob(300 + rowid % 700)),"
-		     " '00', 'cd') WHERE rowid % 3 = 0;"
-		     "DELETE FROM t WHERE rowid BETWEEN 1000 AND 1500;"
-		     "INSERT INTO t(a, b, c, d) SELECT a, b || '+', c, d FROM t"
-		     " WHERE rowid < 600;"
-		     "UPDATE kv SET v = zeroblob(1500) WHERE id % 3 = 0");
+	exec_sql(db,
+	         "BEGIN;"
+	         "UPDATE t SET c = replace(hex(zeroblob(300 + rowid % 700)),"
+	         " '00', 'cd') WHERE rowid % 3 = 0;"
+	         "DELETE FROM t WHERE rowid BETWEEN 1000 AND 1500;"
+	         "INSERT INTO t(a, b, c, d) SELECT a, b || '+', c, d FROM t"
+	         " WHERE rowid < 600;"
+	         "UPDATE kv SET v = zeroblob(1500) WHERE id % 3 = 0");
 	files_take(&f, path, "-journal");
 	assert_non_null(f.side);
 	exec_sql(db, "ROLLBACK");
@@ -2044,48 +1962,35 @@ journal_sqlite(void **state)
 }
 
 static int
-rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static int
 setup(void **state)
 {
-	const char *t = getenv("TMPDIR");
-
 	(void)state;
-	snprintf(tmpdir, sizeof tmpdir, "%s/gsr-wal.XXXXXX",
-		 t != NULL && *t != '\0' ? t : "/tmp");
-	return mkdtemp(tmpdir) == NULL ? -1 : 0;
+	return make_tmpdir(tmpdir, sizeof tmpdir, "wal");
 }
 
 static int
 teardown(void **state)
 {
 	(void)state;
-	return nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	return remove_tree(tmpdir);
 }
 
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(wal_synthetic),
-		cmocka_unit_test(wal_prefix_ends),
-		cmocka_unit_test(wal_header_fields),
-		cmocka_unit_test(wal_sizes),
-		cmocka_unit_test(overlay_basics),
-		cmocka_unit_test(wal_attach_synthetic),
-		cmocka_unit_test(journal_synthetic),
-		cmocka_unit_test(journal_stops),
-		cmocka_unit_test(journal_header_fields),
-		cmocka_unit_test(journal_sizes),
-		cmocka_unit_test(wal_sqlite),
-		cmocka_unit_test(journal_sqlite),
+	    cmocka_unit_test(wal_synthetic),
+	    cmocka_unit_test(wal_prefix_ends),
+	    cmocka_unit_test(wal_header_fields),
+	    cmocka_unit_test(wal_sizes),
+	    cmocka_unit_test(overlay_basics),
+	    cmocka_unit_test(wal_attach_synthetic),
+	    cmocka_unit_test(journal_synthetic),
+	    cmocka_unit_test(journal_stops),
+	    cmocka_unit_test(journal_header_fields),
+	    cmocka_unit_test(journal_sizes),
+	    cmocka_unit_test(wal_sqlite),
+	    cmocka_unit_test(journal_sqlite),
 	};
 	return cmocka_run_group_tests_name("wal", tests, setup, teardown);
 }
