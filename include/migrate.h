@@ -46,8 +46,8 @@ struct gsr_migrate_effect {
 };
 
 struct gsr_migrate_rules {
-	char *target;     /* a release label */
-	char *alembic;    /* the revision the load stamps */
+	char *target;  /* a release label */
+	char *alembic; /* the revision the load stamps */
 	char *schema_file;
 	char *schema_sql; /* the file's text */
 	char *file;
@@ -61,8 +61,9 @@ struct gsr_migrate_rules {
  * labels named (target, source-before) must exist in it.  No-op after an
  * error. */
 int gsr_migrate_rules_load(struct gsr_ctx *ctx, const char *dir,
-			   const struct gsr_rules *rules,
-			   struct gsr_migrate_rules *out, struct strvec *errors);
+                           const struct gsr_rules *rules,
+                           struct gsr_migrate_rules *out,
+                           struct strvec *errors);
 void gsr_migrate_rules_release(struct gsr_migrate_rules *mr);
 
 struct gsr_migrate_opts {
@@ -90,17 +91,17 @@ struct gsr_migrate_qrow {
 
 struct gsr_migrate_effect_res {
 	const struct gsr_migrate_effect *effect;
-	int64_t rows; /* rows it acts on; 1 or 0 for source-before */
+	int64_t rows;           /* rows it acts on; 1 or 0 for source-before */
 	struct strvec examples; /* up to 5 ids or names */
 };
 
 struct gsr_migrate {
 	struct gsr_rebuild rb;
-	bool rebuilt; /* rb holds a completed rebuild */
+	bool rebuilt;         /* rb holds a completed rebuild */
 	char *target_display; /* the connection, password left out */
 	char *server_version;
-	char *schema;   /* the target schema (current_schema()) */
-	char *alembic;  /* the revision stamped */
+	char *schema;           /* the target schema (current_schema()) */
+	char *alembic;          /* the revision stamped */
 	const char *types_from; /* "catalog" or "schema file" */
 	struct gsr_migrate_table *tables; /* in load order */
 	size_t n_tables, cap_tables;
@@ -124,8 +125,9 @@ struct gsr_migrate {
  * and archive of this run are removed.  res holds what was learnt either
  * way; release it with gsr_migrate_release(). */
 int gsr_migrate_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
-		    const struct gsr_migrate_rules *mr, const char *path,
-		    const struct gsr_migrate_opts *opts, struct gsr_migrate *res);
+                    const struct gsr_migrate_rules *mr, const char *path,
+                    const struct gsr_migrate_opts *opts,
+                    struct gsr_migrate *res);
 
 void gsr_migrate_release(struct gsr_migrate *res);
 

@@ -13,12 +13,12 @@ enum mig_kind { MK_TEXT, MK_BOOL, MK_INT, MK_FLOAT, MK_TIME, MK_JSON, MK_ENUM };
 /* One column as PostgreSQL declares it. */
 struct mig_col {
 	char *name;
-	char *type;      /* format_type() text */
+	char *type; /* format_type() text */
 	enum mig_kind kind;
 	bool notnull;
 	bool jsonb;
-	int64_t min, max; /* MK_INT */
-	int maxlen;       /* character varying(n): n; else -1 */
+	int64_t min, max;     /* MK_INT */
+	int maxlen;           /* character varying(n): n; else -1 */
 	struct strvec labels; /* MK_ENUM */
 };
 
@@ -26,7 +26,7 @@ struct mig_table {
 	char *name;
 	struct mig_col *cols;
 	size_t n_cols, cap_cols;
-	char *seq;     /* its serial column's sequence, or NULL */
+	char *seq; /* its serial column's sequence, or NULL */
 	char *seq_col;
 	struct strvec parents; /* tables its foreign keys reference */
 };
@@ -45,13 +45,13 @@ void mig_model_fk_order(struct mig_model *m);
  * password (NULL when none), from PQconninfoParse.  GSR_ERR_USAGE on a
  * string libpq cannot parse. */
 int mig_conninfo(struct gsr_ctx *ctx, const char *url, char **display,
-		 char **password);
+                 char **password);
 /* msg's first line with every occurrence of pw replaced by "***". */
 char *mig_scrub(const char *msg, const char *pw);
 
 /* Fill m from the PostgreSQL catalog of schema. */
 int mig_catalog(struct gsr_ctx *ctx, PGconn *c, const char *pw,
-		const char *schema, struct mig_model *m);
+                const char *schema, struct mig_model *m);
 /* Fill m from a pg_dump --schema-only text (qualified by "public."). */
 int mig_parse_dump(struct gsr_ctx *ctx, const char *sql, struct mig_model *m);
 /* The dump without what must not run in the load's transaction: psql
@@ -62,6 +62,6 @@ char *mig_filter_schema(const char *sql, const char *schema);
 /* Run sql (no rows expected); a failure is recorded on ctx, prefixed by
  * what, with the password scrubbed. */
 int mig_exec(struct gsr_ctx *ctx, PGconn *c, const char *pw, const char *what,
-	     const char *sql);
+             const char *sql);
 
 #endif

@@ -10,7 +10,7 @@
  * COPY's text format (NULL as \N; \, tab, newline, CR escaped), to out.
  * Returns 0, or -1 with why (a one-line reason naming the column) when
  * PostgreSQL would refuse the value; out is then unspecified. */
-int mig_convert(const struct mig_col *c, sqlite3_stmt *st, int i, struct strbuf *out,
-		char *why, size_t whylen);
+int mig_convert(const struct mig_col *c, sqlite3_stmt *st, int i,
+                struct strbuf *out, char *why, size_t whylen);
 
 #endif

@@ -50,18 +50,22 @@ nomem(struct mrun *r)
 
 /* A one-row, one-column query's value (NULL when NULL), or -1 on ctx. */
 static int
-query1(struct mrun *r, const char *what, const char *sql, const char *param, char **out)
+query1(struct mrun *r, const char *what, const char *sql, const char *param,
+       char **out)
 {
-	const char *params[1] = { param };
-	PGresult *q = PQexecParams(r->pg, sql, param ? 1 : 0, NULL, params, NULL, NULL, 0);
+	const char *params[1] = {param};
+	PGresult *q = PQexecParams(r->pg, sql, param ? 1 : 0, NULL, params,
+	                           NULL, NULL, 0);
 	int rc = 0;
 
 	*out = NULL;
 	if (PQresultStatus(q) != PGRES_TUPLES_OK || PQntuples(q) != 1) {
 		char *m = mig_scrub(PQerrorMessage(r->pg), r->pw);
-		rc = gsr_ctx_fail(r->ctx, GSR_ERR_IO, "%s: %s", what, m && *m ? m : "no answer");
+		rc = gsr_ctx_fail(r->ctx, GSR_ERR_IO, "%s: %s", what,
+		                  m && *m ? m : "no answer");
 		free(m);
-	} else if (!PQgetisnull(q, 0, 0) && (*out = strdup(PQgetvalue(q, 0, 0))) == NULL) {
+	} else if (!PQgetisnull(q, 0, 0) &&
+	           (*out = strdup(PQgetvalue(q, 0, 0))) == NULL) {
 		rc = nomem(r);
 	}
 	PQclear(q);
@@ -77,44 +81,60 @@ connect_and_check(struct mrun *r)
 	char *count = NULL, *first = NULL, *rev = NULL, *sql = NULL;
 	int rc = -1;
 
-	if (mig_conninfo(r->ctx, r->opts->database_url, &res->target_display, &r->pw))
+	if (mig_conninfo(r->ctx, r->opts->database_url, &res->target_display,
+	                 &r->pw))
 		return -1;
 	r->pg = PQconnectdb(r->opts->database_url);
 	if (r->pg == NULL)
 		return nomem(r);
 	if (PQstatus(r->pg) != CONNECTION_OK) {
 		char *m = mig_scrub(PQerrorMessage(r->pg), r->pw);
-		gsr_ctx_fail(r->ctx, GSR_ERR_INPUT, "cannot connect to PostgreSQL (%s): %s",
-			     res->target_display, m && *m ? m : "failed");
+		gsr_ctx_fail(r->ctx, GSR_ERR_INPUT,
+		             "cannot connect to PostgreSQL (%s): %s",
+		             res->target_display, m && *m ? m : "failed");
 		free(m);
 		return -1;
 	}
 	if (PQsetClientEncoding(r->pg, "UTF8") != 0)
-		return mig_exec(r->ctx, r->pg, r->pw, "client_encoding", "SELECT 1/0");
-	if (query1(r, "PostgreSQL", "SELECT pg_catalog.current_setting('server_version')",
-		   NULL, &res->server_version) ||
-	    query1(r, "PostgreSQL", "SELECT pg_catalog.current_schema()", NULL, &res->schema))
+		return mig_exec(r->ctx, r->pg, r->pw, "client_encoding",
+		                "SELECT 1/0");
+	if (query1(r, "PostgreSQL",
+	           "SELECT pg_catalog.current_setting('server_version')", NULL,
+	           &res->server_version) ||
+	    query1(r, "PostgreSQL", "SELECT pg_catalog.current_schema()", NULL,
+	           &res->schema))
 		goto out;
 	if (res->schema == NULL) {
-		gsr_ctx_fail(r->ctx, GSR_ERR_INPUT, "PostgreSQL (%s): no schema to load into "
-			     "(the search_path names none that exists)", res->target_display);
+		gsr_ctx_fail(r->ctx, GSR_ERR_INPUT,
+		             "PostgreSQL (%s): no schema to load into "
+		             "(the search_path names none that exists)",
+		             res->target_display);
 		goto out;
 	}
 	if (query1(r, "PostgreSQL",
-		   "SELECT count(*) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "
-		   "ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relkind IN "
-		   "('r', 'p', 'v', 'm', 'f', 'S')", res->schema, &count) ||
-	    query1(r, "PostgreSQL",
-		   "SELECT (SELECT min(c.relname) FROM pg_catalog.pg_class c JOIN "
-		   "pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 "
-		   "AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')) || ''", res->schema, &first))
+	           "SELECT count(*) FROM pg_catalog.pg_class c JOIN "
+	           "pg_catalog.pg_namespace n "
+	           "ON n.oid = c.relnamespace WHERE n.nspname = $1 AND "
+	           "c.relkind IN "
+	           "('r', 'p', 'v', 'm', 'f', 'S')",
+	           res->schema, &count) ||
+	    query1(
+	        r, "PostgreSQL",
+	        "SELECT (SELECT min(c.relname) FROM pg_catalog.pg_class c JOIN "
+	        "pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE "
+	        "n.nspname = $1 "
+	        "AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')) || ''",
+	        res->schema, &first))
 		goto out;
 	if (count && strcmp(count, "0")) {
 		char *has = NULL;
 		if (query1(r, "PostgreSQL",
-			   "SELECT count(*) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "
-			   "ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = "
-			   "'alembic_version' AND c.relkind = 'r'", res->schema, &has))
+		           "SELECT count(*) FROM pg_catalog.pg_class c JOIN "
+		           "pg_catalog.pg_namespace n "
+		           "ON n.oid = c.relnamespace WHERE n.nspname = $1 AND "
+		           "c.relname = "
+		           "'alembic_version' AND c.relkind = 'r'",
+		           res->schema, &has))
 			goto out;
 		bool alembic = has && strcmp(has, "0");
 		free(has);
@@ -123,35 +143,49 @@ connect_and_check(struct mrun *r)
 			sb_adds(&q, "SELECT min(version_num) FROM ");
 			sb_add_ident(&q, res->schema);
 			sb_adds(&q, ".alembic_version");
-			int qr = q.failed ? nomem(r) : query1(r, "PostgreSQL", q.buf, NULL, &rev);
+			int qr = q.failed ? nomem(r)
+			                  : query1(r, "PostgreSQL", q.buf, NULL,
+			                           &rev);
 			sb_release(&q);
 			if (qr)
 				goto out;
 			gsr_ctx_fail(r->ctx, GSR_ERR_INPUT,
-				     "PostgreSQL (%s): schema \"%s\" already holds a GPUStack "
-				     "database at revision %s (a GPUStack 2.x or an earlier import); "
-				     "migrate loads only into an empty database: nothing written",
-				     res->target_display, res->schema, rev ? rev : "(none)");
+			             "PostgreSQL (%s): schema \"%s\" already "
+			             "holds a GPUStack "
+			             "database at revision %s (a GPUStack 2.x "
+			             "or an earlier import); "
+			             "migrate loads only into an empty "
+			             "database: nothing written",
+			             res->target_display, res->schema,
+			             rev ? rev : "(none)");
 			goto out;
 		}
 		gsr_ctx_fail(r->ctx, GSR_ERR_INPUT,
-			     "PostgreSQL (%s): schema \"%s\" is not empty (%s relation(s), "
-			     "e.g. %s); migrate loads only into an empty database: nothing "
-			     "written", res->target_display, res->schema, count, first ? first : "?");
+		             "PostgreSQL (%s): schema \"%s\" is not empty (%s "
+		             "relation(s), "
+		             "e.g. %s); migrate loads only into an empty "
+		             "database: nothing "
+		             "written",
+		             res->target_display, res->schema, count,
+		             first ? first : "?");
 		goto out;
 	}
 	free(count);
 	count = NULL;
 	if (query1(r, "PostgreSQL",
-		   "SELECT count(*) FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n "
-		   "ON n.oid = t.typnamespace WHERE n.nspname = $1 AND t.typtype IN ('e', 'd')",
-		   res->schema, &count))
+	           "SELECT count(*) FROM pg_catalog.pg_type t JOIN "
+	           "pg_catalog.pg_namespace n "
+	           "ON n.oid = t.typnamespace WHERE n.nspname = $1 AND "
+	           "t.typtype IN ('e', 'd')",
+	           res->schema, &count))
 		goto out;
 	if (count && strcmp(count, "0")) {
-		gsr_ctx_fail(r->ctx, GSR_ERR_INPUT,
-			     "PostgreSQL (%s): schema \"%s\" is not empty (%s type(s)); migrate "
-			     "loads only into an empty database: nothing written",
-			     res->target_display, res->schema, count);
+		gsr_ctx_fail(
+		    r->ctx, GSR_ERR_INPUT,
+		    "PostgreSQL (%s): schema \"%s\" is not empty (%s type(s)); "
+		    "migrate "
+		    "loads only into an empty database: nothing written",
+		    res->target_display, res->schema, count);
 		goto out;
 	}
 	rc = 0;
@@ -175,7 +209,8 @@ remove_tmpdir(char *dir)
 	if ((d = opendir(dir)) != NULL) {
 		while ((de = readdir(d)) != NULL) {
 			char *p = NULL;
-			if (de->d_name[0] == '.' && (!de->d_name[1] || !strcmp(de->d_name, "..")))
+			if (de->d_name[0] == '.' &&
+			    (!de->d_name[1] || !strcmp(de->d_name, "..")))
 				continue;
 			if (asprintf(&p, "%s/%s", dir, de->d_name) >= 0) {
 				unlink(p);
@@ -202,7 +237,8 @@ row_json(struct mrun *r, const char *table, int64_t rowid)
 	sb_adds(&q, "SELECT * FROM ");
 	sb_add_ident(&q, table);
 	sb_adds(&q, " WHERE rowid = ?");
-	if (q.failed || sqlite3_prepare_v2(r->db, q.buf, -1, &st, NULL) != SQLITE_OK)
+	if (q.failed ||
+	    sqlite3_prepare_v2(r->db, q.buf, -1, &st, NULL) != SQLITE_OK)
 		goto out;
 	sqlite3_bind_int64(st, 1, rowid);
 	if ((f = open_memstream(&buf, &len)) == NULL)
@@ -214,16 +250,24 @@ row_json(struct mrun *r, const char *table, int64_t rowid)
 		for (int i = 0; i < sqlite3_column_count(st); i++) {
 			jw_key(&jw, sqlite3_column_name(st, i));
 			switch (sqlite3_column_type(st, i)) {
-			case SQLITE_NULL: jw_null(&jw); break;
-			case SQLITE_INTEGER: jw_int(&jw, sqlite3_column_int64(st, i)); break;
-			case SQLITE_FLOAT: jw_real(&jw, sqlite3_column_double(st, i)); break;
+			case SQLITE_NULL:
+				jw_null(&jw);
+				break;
+			case SQLITE_INTEGER:
+				jw_int(&jw, sqlite3_column_int64(st, i));
+				break;
+			case SQLITE_FLOAT:
+				jw_real(&jw, sqlite3_column_double(st, i));
+				break;
 			case SQLITE_BLOB:
 				jw_blob(&jw, sqlite3_column_blob(st, i),
-					(size_t)sqlite3_column_bytes(st, i));
+				        (size_t)sqlite3_column_bytes(st, i));
 				break;
 			default:
-				jw_strn(&jw, (const char *)sqlite3_column_text(st, i),
-					(size_t)sqlite3_column_bytes(st, i));
+				jw_strn(
+				    &jw,
+				    (const char *)sqlite3_column_text(st, i),
+				    (size_t)sqlite3_column_bytes(st, i));
 			}
 		}
 	jw_obj_end(&jw);
@@ -241,7 +285,8 @@ add_qrow(struct mrun *r, const char *table, int64_t rowid, const char *reason)
 	struct gsr_migrate *res = r->res;
 	struct gsr_migrate_qrow *q;
 
-	if (gsr_grow((void **)&res->qrows, &res->cap_qrows, res->n_qrows + 1, sizeof *q))
+	if (gsr_grow((void **)&res->qrows, &res->cap_qrows, res->n_qrows + 1,
+	             sizeof *q))
 		return nomem(r);
 	q = &res->qrows[res->n_qrows++];
 	q->table = strdup(table);
@@ -274,8 +319,10 @@ select_rows(struct mrun *r, const struct mig_table *t)
 	if (q.failed)
 		nomem(r);
 	else if (sqlite3_prepare_v2(r->db, q.buf, -1, &st, NULL) != SQLITE_OK)
-		gsr_ctx_fail(r->ctx, GSR_ERR_INTERNAL, "the rebuilt %s does not match "
-			     "PostgreSQL's: %s", t->name, sqlite3_errmsg(r->db));
+		gsr_ctx_fail(r->ctx, GSR_ERR_INTERNAL,
+		             "the rebuilt %s does not match "
+		             "PostgreSQL's: %s",
+		             t->name, sqlite3_errmsg(r->db));
 	sb_release(&q);
 	return st;
 }
@@ -290,14 +337,16 @@ delete_row(struct mrun *r, const char *table, int64_t rowid)
 	sb_adds(&q, "DELETE FROM ");
 	sb_add_ident(&q, table);
 	sb_adds(&q, " WHERE rowid = ?");
-	if (!q.failed && sqlite3_prepare_v2(r->db, q.buf, -1, &st, NULL) == SQLITE_OK) {
+	if (!q.failed &&
+	    sqlite3_prepare_v2(r->db, q.buf, -1, &st, NULL) == SQLITE_OK) {
 		sqlite3_bind_int64(st, 1, rowid);
 		if (sqlite3_step(st) == SQLITE_DONE)
 			rc = 0;
 	}
 	if (rc)
-		gsr_ctx_fail(r->ctx, GSR_ERR_IO, "quarantine in the work copy: %s",
-			     sqlite3_errmsg(r->db));
+		gsr_ctx_fail(r->ctx, GSR_ERR_IO,
+		             "quarantine in the work copy: %s",
+		             sqlite3_errmsg(r->db));
 	sqlite3_finalize(st);
 	sb_release(&q);
 	return rc;
@@ -325,11 +374,13 @@ quarantine(struct mrun *r)
 			rt->rebuilt++;
 			for (size_t c = 0; c < t->n_cols; c++) {
 				sb_reset(&scratch);
-				if (mig_convert(&t->cols[c], st, (int)c + 1, &scratch, why,
-						sizeof why) == 0)
+				if (mig_convert(&t->cols[c], st, (int)c + 1,
+				                &scratch, why, sizeof why) == 0)
 					continue;
-				if (gsr_grow((void **)&bad, &cap, nbad + 1, sizeof *bad) ||
-				    gsr_grow((void **)&reasons, &cap2, nbad + 1, sizeof *reasons) ||
+				if (gsr_grow((void **)&bad, &cap, nbad + 1,
+				             sizeof *bad) ||
+				    gsr_grow((void **)&reasons, &cap2, nbad + 1,
+				             sizeof *reasons) ||
 				    (reasons[nbad] = strdup(why)) == NULL) {
 					nomem(r);
 					break;
@@ -344,8 +395,9 @@ quarantine(struct mrun *r)
 		for (size_t i = 0; i < nbad; i++) {
 			if (!gsr_ctx_failed(r->ctx)) {
 				char reason[700];
-				snprintf(reason, sizeof reason, "PostgreSQL would refuse it: %s",
-					 reasons[i]);
+				snprintf(reason, sizeof reason,
+				         "PostgreSQL would refuse it: %s",
+				         reasons[i]);
 				if (!add_qrow(r, t->name, bad[i], reason))
 					delete_row(r, t->name, bad[i]);
 			}
@@ -359,13 +411,19 @@ quarantine(struct mrun *r)
 	/* Orphans: the rows whose parent went to the quarantine above. */
 	for (int round = 0; round < 64; round++) {
 		sqlite3_stmt *st = NULL;
-		struct { char *table, *parent; int64_t rowid; } *o = NULL;
+		struct {
+			char *table, *parent;
+			int64_t rowid;
+		} *o = NULL;
 		size_t n = 0, cap = 0;
-		if (sqlite3_prepare_v2(r->db, "SELECT \"table\", rowid, parent FROM "
-					      "pragma_foreign_key_check WHERE rowid IS NOT NULL",
-				       -1, &st, NULL) != SQLITE_OK) {
-			gsr_ctx_fail(r->ctx, GSR_ERR_INTERNAL, "foreign_key_check: %s",
-				     sqlite3_errmsg(r->db));
+		if (sqlite3_prepare_v2(
+		        r->db,
+		        "SELECT \"table\", rowid, parent FROM "
+		        "pragma_foreign_key_check WHERE rowid IS NOT NULL",
+		        -1, &st, NULL) != SQLITE_OK) {
+			gsr_ctx_fail(r->ctx, GSR_ERR_INTERNAL,
+			             "foreign_key_check: %s",
+			             sqlite3_errmsg(r->db));
 			goto out;
 		}
 		while (sqlite3_step(st) == SQLITE_ROW) {
@@ -373,16 +431,21 @@ quarantine(struct mrun *r)
 				nomem(r);
 				break;
 			}
-			o[n].table = strdup((const char *)sqlite3_column_text(st, 0));
+			o[n].table =
+			    strdup((const char *)sqlite3_column_text(st, 0));
 			o[n].rowid = sqlite3_column_int64(st, 1);
-			o[n].parent = strdup((const char *)sqlite3_column_text(st, 2));
+			o[n].parent =
+			    strdup((const char *)sqlite3_column_text(st, 2));
 			n++;
 		}
 		sqlite3_finalize(st);
 		for (size_t i = 0; i < n; i++) {
-			if (!gsr_ctx_failed(r->ctx) && o[i].table && o[i].parent) {
-				snprintf(why, sizeof why, "its %s row went to the quarantine: "
-					 "PostgreSQL enforces the foreign key", o[i].parent);
+			if (!gsr_ctx_failed(r->ctx) && o[i].table &&
+			    o[i].parent) {
+				snprintf(why, sizeof why,
+				         "its %s row went to the quarantine: "
+				         "PostgreSQL enforces the foreign key",
+				         o[i].parent);
 				if (!add_qrow(r, o[i].table, o[i].rowid, why))
 					delete_row(r, o[i].table, o[i].rowid);
 			}
@@ -410,7 +473,8 @@ out:
 
 /* COPY one table's rows; checks the count PostgreSQL reports. */
 static int
-copy_table(struct mrun *r, const struct mig_table *t, struct gsr_migrate_table *rt)
+copy_table(struct mrun *r, const struct mig_table *t,
+           struct gsr_migrate_table *rt)
 {
 	struct strbuf q = STRBUF_INIT, buf = STRBUF_INIT;
 	char why[512], phase[GSR_PROGRESS_NAME_MAX + 1];
@@ -440,7 +504,8 @@ copy_table(struct mrun *r, const struct mig_table *t, struct gsr_migrate_table *
 	pr = PQexec(r->pg, q.buf);
 	if (PQresultStatus(pr) != PGRES_COPY_IN) {
 		char *m = mig_scrub(PQerrorMessage(r->pg), r->pw);
-		gsr_ctx_fail(r->ctx, GSR_ERR_IO, "COPY %s: %s", t->name, m ? m : "failed");
+		gsr_ctx_fail(r->ctx, GSR_ERR_IO, "COPY %s: %s", t->name,
+		             m ? m : "failed");
 		free(m);
 		goto out;
 	}
@@ -450,10 +515,14 @@ copy_table(struct mrun *r, const struct mig_table *t, struct gsr_migrate_table *
 		for (size_t c = 0; c < t->n_cols; c++) {
 			if (c)
 				sb_addc(&buf, '\t');
-			if (mig_convert(&t->cols[c], st, (int)c + 1, &buf, why, sizeof why)) {
-				gsr_ctx_fail(r->ctx, GSR_ERR_INTERNAL, "%s row %" PRId64
-					     " passed the quarantine but not the load: %s",
-					     t->name, (int64_t)sqlite3_column_int64(st, 0), why);
+			if (mig_convert(&t->cols[c], st, (int)c + 1, &buf, why,
+			                sizeof why)) {
+				gsr_ctx_fail(
+				    r->ctx, GSR_ERR_INTERNAL,
+				    "%s row %" PRId64 " passed the quarantine "
+				                      "but not the load: %s",
+				    t->name,
+				    (int64_t)sqlite3_column_int64(st, 0), why);
 				break;
 			}
 		}
@@ -463,11 +532,11 @@ copy_table(struct mrun *r, const struct mig_table *t, struct gsr_migrate_table *
 			nomem(r);
 		if (!gsr_ctx_failed(r->ctx) && buf.len >= COPY_CHUNK) {
 			if (PQputCopyData(r->pg, buf.buf, (int)buf.len) != 1)
-				gsr_ctx_fail(r->ctx, GSR_ERR_IO, "COPY %s: %s", t->name,
-					     "the connection failed");
+				gsr_ctx_fail(r->ctx, GSR_ERR_IO, "COPY %s: %s",
+				             t->name, "the connection failed");
 			sb_reset(&buf);
-			gsr_progress(r->ctx, phase, GSR_PROGRESS_ROWS, (uint64_t)n,
-				     (uint64_t)rt->imported);
+			gsr_progress(r->ctx, phase, GSR_PROGRESS_ROWS,
+			             (uint64_t)n, (uint64_t)rt->imported);
 		}
 		if (gsr_ctx_failed(r->ctx) || gsr_ctx_check_cancel(r->ctx))
 			break;
@@ -478,21 +547,26 @@ copy_table(struct mrun *r, const struct mig_table *t, struct gsr_migrate_table *
 	}
 	if ((buf.len && PQputCopyData(r->pg, buf.buf, (int)buf.len) != 1) ||
 	    PQputCopyEnd(r->pg, NULL) != 1) {
-		gsr_ctx_fail(r->ctx, GSR_ERR_IO, "COPY %s: the connection failed", t->name);
+		gsr_ctx_fail(r->ctx, GSR_ERR_IO,
+		             "COPY %s: the connection failed", t->name);
 		goto drain;
 	}
 drain:
 	while ((pr = PQgetResult(r->pg)) != NULL) {
 		if (!gsr_ctx_failed(r->ctx)) {
 			if (PQresultStatus(pr) != PGRES_COMMAND_OK) {
-				char *m = mig_scrub(PQerrorMessage(r->pg), r->pw);
-				gsr_ctx_fail(r->ctx, GSR_ERR_IO, "COPY %s: %s", t->name,
-					     m ? m : "failed");
+				char *m =
+				    mig_scrub(PQerrorMessage(r->pg), r->pw);
+				gsr_ctx_fail(r->ctx, GSR_ERR_IO, "COPY %s: %s",
+				             t->name, m ? m : "failed");
 				free(m);
-			} else if (strtoll(PQcmdTuples(pr), NULL, 10) != rt->imported) {
-				gsr_ctx_fail(r->ctx, GSR_ERR_INTERNAL, "COPY %s: %s row(s) "
-					     "loaded, %" PRId64 " expected", t->name,
-					     PQcmdTuples(pr), rt->imported);
+			} else if (strtoll(PQcmdTuples(pr), NULL, 10) !=
+			           rt->imported) {
+				gsr_ctx_fail(r->ctx, GSR_ERR_INTERNAL,
+				             "COPY %s: %s row(s) "
+				             "loaded, %" PRId64 " expected",
+				             t->name, PQcmdTuples(pr),
+				             rt->imported);
 			}
 		}
 		PQclear(pr);
@@ -544,15 +618,20 @@ set_sequences(struct mrun *r)
 		sb_adds(&q, ") FROM ");
 		sb_add_ident(&q, t->name);
 		max = q.failed ? 0 : sqlite_int(r, q.buf, NULL);
-		seq = sqlite_int(r, "SELECT max(seq) FROM sqlite_sequence WHERE name = ?",
-				 t->name);
+		seq = sqlite_int(
+		    r, "SELECT max(seq) FROM sqlite_sequence WHERE name = ?",
+		    t->name);
 		if (seq > max)
 			max = seq;
 		sb_reset(&q);
 		if (max > 0) {
-			char *lit = PQescapeLiteral(r->pg, t->seq, strlen(t->seq));
+			char *lit =
+			    PQescapeLiteral(r->pg, t->seq, strlen(t->seq));
 			if (lit)
-				sb_addf(&q, "SELECT pg_catalog.setval(%s, %" PRId64 ", true)", lit, max);
+				sb_addf(&q,
+				        "SELECT pg_catalog.setval(%s, %" PRId64
+				        ", true)",
+				        lit, max);
 			PQfreemem(lit);
 			if (lit == NULL || q.failed) {
 				sb_release(&q);
@@ -579,7 +658,8 @@ effects(struct mrun *r)
 	const struct gsr_migrate_rules *mr = r->mr;
 	struct gsr_migrate *res = r->res;
 
-	res->effects = calloc(mr->n_effects ? mr->n_effects : 1, sizeof *res->effects);
+	res->effects =
+	    calloc(mr->n_effects ? mr->n_effects : 1, sizeof *res->effects);
 	if (res->effects == NULL)
 		return nomem(r);
 	res->n_effects = mr->n_effects;
@@ -593,7 +673,8 @@ effects(struct mrun *r)
 			for (const struct gsr_label *l = src; l; l = l->next)
 				if (!strcmp(l->name, e->source_before))
 					lim = l;
-			/* src is older when the limit follows it in the lineage. */
+			/* src is older when the limit follows it in the
+			 * lineage. */
 			er->rows = src && lim && lim != src ? 1 : 0;
 			if (!e->table || er->rows == 0)
 				continue;
@@ -604,9 +685,12 @@ effects(struct mrun *r)
 		bool has_name = false, has_id = false;
 		for (size_t t = 0; t < r->model.n; t++)
 			if (!strcmp(r->model.t[t].name, e->table))
-				for (size_t c = 0; c < r->model.t[t].n_cols; c++) {
-					has_name |= !strcmp(r->model.t[t].cols[c].name, "name");
-					has_id |= !strcmp(r->model.t[t].cols[c].name, "id");
+				for (size_t c = 0; c < r->model.t[t].n_cols;
+				     c++) {
+					has_name |= !strcmp(
+					    r->model.t[t].cols[c].name, "name");
+					has_id |= !strcmp(
+					    r->model.t[t].cols[c].name, "id");
 				}
 		sb_adds(&q, has_name ? "name" : has_id ? "id" : "rowid");
 		sb_adds(&q, " FROM ");
@@ -618,16 +702,20 @@ effects(struct mrun *r)
 			sb_release(&q);
 			return nomem(r);
 		}
-		if (sqlite3_prepare_v2(r->db, q.buf, -1, &st, NULL) != SQLITE_OK) {
-			gsr_ctx_fail(r->ctx, GSR_ERR_RULES, "%s:%d: effect %s: %s", e->file,
-				     e->line, e->name, sqlite3_errmsg(r->db));
+		if (sqlite3_prepare_v2(r->db, q.buf, -1, &st, NULL) !=
+		    SQLITE_OK) {
+			gsr_ctx_fail(r->ctx, GSR_ERR_RULES,
+			             "%s:%d: effect %s: %s", e->file, e->line,
+			             e->name, sqlite3_errmsg(r->db));
 			sb_release(&q);
 			return -1;
 		}
 		er->rows = 0;
 		while (sqlite3_step(st) == SQLITE_ROW) {
 			if (er->rows++ < 5)
-				sv_push(&er->examples, (const char *)sqlite3_column_text(st, 0));
+				sv_push(
+				    &er->examples,
+				    (const char *)sqlite3_column_text(st, 0));
 		}
 		sqlite3_finalize(st);
 		sb_release(&q);
@@ -645,31 +733,37 @@ open_work(struct mrun *r, const char *rebuilt, const char *work)
 
 	if (strcmp(rebuilt, work)) {
 		if (gsr_temp_register(work)) {
-			gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "too many temporary files");
+			gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM,
+			             "too many temporary files");
 			return -1;
 		}
-		if (sqlite3_open_v2(rebuilt, &src, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
+		if (sqlite3_open_v2(rebuilt, &src, SQLITE_OPEN_READONLY,
+		                    NULL) != SQLITE_OK ||
 		    sqlite3_open(work, &r->db) != SQLITE_OK) {
 			gsr_ctx_fail(r->ctx, GSR_ERR_IO, "%s: %s", rebuilt,
-				     sqlite3_errmsg(src ? src : r->db));
+			             sqlite3_errmsg(src ? src : r->db));
 			goto out;
 		}
-		sqlite3_backup *b = sqlite3_backup_init(r->db, "main", src, "main");
+		sqlite3_backup *b =
+		    sqlite3_backup_init(r->db, "main", src, "main");
 		if (b == NULL || sqlite3_backup_step(b, -1) != SQLITE_DONE) {
 			sqlite3_backup_finish(b);
-			gsr_ctx_fail(r->ctx, GSR_ERR_IO, "copying %s: %s", rebuilt,
-				     sqlite3_errmsg(r->db));
+			gsr_ctx_fail(r->ctx, GSR_ERR_IO, "copying %s: %s",
+			             rebuilt, sqlite3_errmsg(r->db));
 			goto out;
 		}
 		sqlite3_backup_finish(b);
 	} else if (sqlite3_open(work, &r->db) != SQLITE_OK) {
-		gsr_ctx_fail(r->ctx, GSR_ERR_IO, "%s: %s", work, sqlite3_errmsg(r->db));
+		gsr_ctx_fail(r->ctx, GSR_ERR_IO, "%s: %s", work,
+		             sqlite3_errmsg(r->db));
 		goto out;
 	}
-	if (sqlite3_exec(r->db, "PRAGMA journal_mode=DELETE; PRAGMA foreign_keys=OFF; "
-				"PRAGMA synchronous=OFF",
-			 NULL, NULL, NULL) != SQLITE_OK) {
-		gsr_ctx_fail(r->ctx, GSR_ERR_IO, "%s: %s", work, sqlite3_errmsg(r->db));
+	if (sqlite3_exec(r->db,
+	                 "PRAGMA journal_mode=DELETE; PRAGMA foreign_keys=OFF; "
+	                 "PRAGMA synchronous=OFF",
+	                 NULL, NULL, NULL) != SQLITE_OK) {
+		gsr_ctx_fail(r->ctx, GSR_ERR_IO, "%s: %s", work,
+		             sqlite3_errmsg(r->db));
 		goto out;
 	}
 	rc = 0;
@@ -680,10 +774,10 @@ out:
 
 int
 gsr_migrate_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
-		const struct gsr_migrate_rules *mr, const char *path,
-		const struct gsr_migrate_opts *opts, struct gsr_migrate *res)
+                const struct gsr_migrate_rules *mr, const char *path,
+                const struct gsr_migrate_opts *opts, struct gsr_migrate *res)
 {
-	struct mrun r = { .ctx = ctx, .mr = mr, .opts = opts, .res = res };
+	struct mrun r = {.ctx = ctx, .mr = mr, .opts = opts, .res = res};
 	struct gsr_rebuild_opts ro = opts->rebuild;
 	char *rebuilt = NULL, *work = NULL, *schema_sql = NULL;
 	bool in_tx = false, own_out = false;
@@ -695,13 +789,15 @@ gsr_migrate_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 	res->alembic = strdup(mr->alembic);
 	if (connect_and_check(&r))
 		goto out;
-	if (asprintf(&r.tmpdir, "%s/gsrecover-migrate.XXXXXX", gsr_tmp_dir()) < 0) {
+	if (asprintf(&r.tmpdir, "%s/gsrecover-migrate.XXXXXX", gsr_tmp_dir()) <
+	    0) {
 		r.tmpdir = NULL;
 		nomem(&r);
 		goto out;
 	}
 	if (mkdtemp(r.tmpdir) == NULL) {
-		gsr_ctx_fail(ctx, GSR_ERR_IO, "%s: %s", r.tmpdir, strerror(errno));
+		gsr_ctx_fail(ctx, GSR_ERR_IO, "%s: %s", r.tmpdir,
+		             strerror(errno));
 		free(r.tmpdir);
 		r.tmpdir = NULL;
 		goto out;
@@ -740,14 +836,16 @@ gsr_migrate_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 			goto out;
 	} else {
 		res->types_from = "catalog";
-		if ((schema_sql = mig_filter_schema(mr->schema_sql, res->schema)) == NULL) {
+		if ((schema_sql = mig_filter_schema(mr->schema_sql,
+		                                    res->schema)) == NULL) {
 			nomem(&r);
 			goto out;
 		}
 		if (mig_exec(ctx, r.pg, r.pw, "BEGIN", "BEGIN"))
 			goto out;
 		in_tx = true;
-		if (mig_exec(ctx, r.pg, r.pw, "creating the schema", schema_sql) ||
+		if (mig_exec(ctx, r.pg, r.pw, "creating the schema",
+		             schema_sql) ||
 		    mig_catalog(ctx, r.pg, r.pw, res->schema, &r.model))
 			goto out;
 	}
@@ -757,7 +855,7 @@ gsr_migrate_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 		if (!strcmp(r.model.t[i].name, "alembic_version")) {
 			struct mig_table tmp = r.model.t[i];
 			memmove(&r.model.t[i], &r.model.t[i + 1],
-				(r.model.n - i - 1) * sizeof tmp);
+			        (r.model.n - i - 1) * sizeof tmp);
 			r.model.t[--r.model.n] = tmp;
 			for (size_t c = 0; c < tmp.n_cols; c++) {
 				free(tmp.cols[c].name);
@@ -789,13 +887,17 @@ gsr_migrate_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 			if (copy_table(&r, &r.model.t[i], &res->tables[i]))
 				goto out;
 		struct strbuf q = STRBUF_INIT;
-		char *lit = PQescapeLiteral(r.pg, mr->alembic, strlen(mr->alembic));
+		char *lit =
+		    PQescapeLiteral(r.pg, mr->alembic, strlen(mr->alembic));
 		sb_adds(&q, "INSERT INTO ");
 		sb_add_ident(&q, res->schema);
-		sb_addf(&q, ".alembic_version (version_num) VALUES (%s)", lit ? lit : "NULL");
+		sb_addf(&q, ".alembic_version (version_num) VALUES (%s)",
+		        lit ? lit : "NULL");
 		PQfreemem(lit);
-		int qr = q.failed || lit == NULL ? nomem(&r)
-						 : mig_exec(ctx, r.pg, r.pw, "alembic_version", q.buf);
+		int qr =
+		    q.failed || lit == NULL
+		        ? nomem(&r)
+		        : mig_exec(ctx, r.pg, r.pw, "alembic_version", q.buf);
 		sb_release(&q);
 		if (qr)
 			goto out;
@@ -820,7 +922,8 @@ out:
 		sqlite3_close(r.db);
 	mig_model_release(&r.model);
 	if (gsr_ctx_failed(ctx) && res->rebuilt && !opts->rebuild.dry_run) {
-		/* Nothing of a failed run is left: its rebuilt file and archive. */
+		/* Nothing of a failed run is left: its rebuilt file and
+		 * archive. */
 		if (!own_out && res->rb.out_path)
 			unlink(res->rb.out_path);
 		if (res->rb.archive_path)

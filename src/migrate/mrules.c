@@ -24,8 +24,7 @@ struct mload {
 
 /* Record a problem at the current file and line; the first one also
  * fails ctx.  Returns -1. */
-static int GSR_PRINTF(2, 3)
-problem(struct mload *m, const char *fmt, ...)
+static int GSR_PRINTF(2, 3) problem(struct mload *m, const char *fmt, ...)
 {
 	char msg[512];
 	va_list ap;
@@ -39,7 +38,8 @@ problem(struct mload *m, const char *fmt, ...)
 			sv_push_owned(m->errors, s);
 	}
 	if (m->n_errors++ == 0)
-		gsr_ctx_fail(m->ctx, GSR_ERR_RULES, "%s:%d: %s", m->file, m->line, msg);
+		gsr_ctx_fail(m->ctx, GSR_ERR_RULES, "%s:%d: %s", m->file,
+		             m->line, msg);
 	return -1;
 }
 
@@ -89,7 +89,7 @@ set_once(struct mload *m, char **slot, const char *key, const char *val)
 /* Check the record just ended (if any): the keys every effect needs. */
 static void
 end_effect(struct mload *m, const struct gsr_migrate_effect *e,
-	   const struct gsr_rules *rules)
+           const struct gsr_rules *rules)
 {
 	int line = m->line;
 
@@ -97,26 +97,31 @@ end_effect(struct mload *m, const struct gsr_migrate_effect *e,
 		return;
 	m->line = e->line;
 	if (!e->version || !e->revision || !e->message || !e->severity)
-		problem(m, "effect %s: version, revision, severity and message "
-			   "are required", e->name);
+		problem(m,
+		        "effect %s: version, revision, severity and message "
+		        "are required",
+		        e->name);
 	else if (strcmp(e->severity, "info") && strcmp(e->severity, "loss") &&
-		 strcmp(e->severity, "stop"))
-		problem(m, "effect %s: severity is info, loss or stop", e->name);
+	         strcmp(e->severity, "stop"))
+		problem(m, "effect %s: severity is info, loss or stop",
+		        e->name);
 	if (!e->table && !e->source_before)
-		problem(m, "effect %s: needs a table (with where) or source-before",
-			e->name);
+		problem(
+		    m, "effect %s: needs a table (with where) or source-before",
+		    e->name);
 	if ((e->where != NULL) != (e->table != NULL))
 		problem(m, "effect %s: table and where go together", e->name);
-	if (rules && e->source_before && !gsr_rules_label(rules, e->source_before))
-		problem(m, "effect %s: source-before names no label: %s", e->name,
-			e->source_before);
+	if (rules && e->source_before &&
+	    !gsr_rules_label(rules, e->source_before))
+		problem(m, "effect %s: source-before names no label: %s",
+		        e->name, e->source_before);
 	m->line = line;
 }
 
 /* Parse one .migrate file (its text owned by the caller). */
 static void
 parse_file(struct mload *m, char *text, const char *dir, const char *file,
-	   const struct gsr_rules *rules, struct gsr_migrate_rules *mr)
+           const struct gsr_rules *rules, struct gsr_migrate_rules *mr)
 {
 	struct gsr_migrate_effect *cur = NULL;
 	char *save = NULL;
@@ -146,13 +151,15 @@ parse_file(struct mload *m, char *text, const char *dir, const char *file,
 		if (!strcmp(key, "effect")) {
 			end_effect(m, cur, rules);
 			if (gsr_grow((void **)&mr->effects, &mr->cap_effects,
-				     mr->n_effects + 1, sizeof *mr->effects)) {
-				gsr_ctx_fail(m->ctx, GSR_ERR_NOMEM, "out of memory");
+			             mr->n_effects + 1, sizeof *mr->effects)) {
+				gsr_ctx_fail(m->ctx, GSR_ERR_NOMEM,
+				             "out of memory");
 				return;
 			}
 			for (size_t i = 0; i < mr->n_effects; i++)
 				if (!strcmp(mr->effects[i].name, val))
-					problem(m, "effect %s defined twice", val);
+					problem(m, "effect %s defined twice",
+					        val);
 			cur = &mr->effects[mr->n_effects++];
 			cur->name = strdup(val);
 			cur->file = strdup(file);
@@ -160,41 +167,51 @@ parse_file(struct mload *m, char *text, const char *dir, const char *file,
 			continue;
 		}
 		if (cur != NULL) {
-			char **slot = !strcmp(key, "version")         ? &cur->version
-				      : !strcmp(key, "revision")      ? &cur->revision
-				      : !strcmp(key, "table")         ? &cur->table
-				      : !strcmp(key, "where")         ? &cur->where
-				      : !strcmp(key, "source-before") ? &cur->source_before
-				      : !strcmp(key, "severity")      ? &cur->severity
-				      : !strcmp(key, "message")       ? &cur->message
-								      : NULL;
+			char **slot =
+			    !strcmp(key, "version")    ? &cur->version
+			    : !strcmp(key, "revision") ? &cur->revision
+			    : !strcmp(key, "table")    ? &cur->table
+			    : !strcmp(key, "where")    ? &cur->where
+			    : !strcmp(key, "source-before")
+			        ? &cur->source_before
+			    : !strcmp(key, "severity") ? &cur->severity
+			    : !strcmp(key, "message")  ? &cur->message
+			                               : NULL;
 			if (slot == NULL)
-				problem(m, "unknown key '%s' in effect %s", key, cur->name);
+				problem(m, "unknown key '%s' in effect %s", key,
+				        cur->name);
 			else
 				set_once(m, slot, key, val);
 			continue;
 		}
 		if (!strcmp(key, "target")) {
 			if (!set_once(m, &mr->target, key, val) && rules) {
-				const struct gsr_label *l = gsr_rules_label(rules, val);
+				const struct gsr_label *l =
+				    gsr_rules_label(rules, val);
 				if (l == NULL || strcmp(l->kind, "release"))
-					problem(m, "target names no release: %s", val);
+					problem(m,
+					        "target names no release: %s",
+					        val);
 			}
 		} else if (!strcmp(key, "alembic")) {
 			set_once(m, &mr->alembic, key, val);
 		} else if (!strcmp(key, "schema")) {
 			if (strchr(val, '/'))
-				problem(m, "schema names a file beside this one");
+				problem(m,
+				        "schema names a file beside this one");
 			else if (!set_once(m, &mr->schema_file, key, val)) {
 				char *path = NULL;
 				if (asprintf(&path, "%s/%s", dir, val) < 0) {
-					gsr_ctx_fail(m->ctx, GSR_ERR_NOMEM, "out of memory");
+					gsr_ctx_fail(m->ctx, GSR_ERR_NOMEM,
+					             "out of memory");
 					return;
 				}
 				mr->schema_sql = slurp(path);
 				if (mr->schema_sql == NULL)
-					problem(m, "cannot read %s: %s", path, strerror(errno));
-				else if (!strstr(mr->schema_sql, "CREATE TABLE"))
+					problem(m, "cannot read %s: %s", path,
+					        strerror(errno));
+				else if (!strstr(mr->schema_sql,
+				                 "CREATE TABLE"))
 					problem(m, "%s creates no table", path);
 				free(path);
 			}
@@ -215,10 +232,10 @@ cmp_names(const void *a, const void *b)
 
 int
 gsr_migrate_rules_load(struct gsr_ctx *ctx, const char *dir,
-		       const struct gsr_rules *rules,
-		       struct gsr_migrate_rules *out, struct strvec *errors)
+                       const struct gsr_rules *rules,
+                       struct gsr_migrate_rules *out, struct strvec *errors)
 {
-	struct mload m = { .ctx = ctx, .errors = errors, .file = dir };
+	struct mload m = {.ctx = ctx, .errors = errors, .file = dir};
 	struct strvec names = STRVEC_INIT;
 	char *mdir = NULL;
 	DIR *d = NULL;
@@ -233,15 +250,17 @@ gsr_migrate_rules_load(struct gsr_ctx *ctx, const char *dir,
 		goto out;
 	}
 	if ((d = opendir(mdir)) == NULL) {
-		gsr_ctx_fail(ctx, GSR_ERR_RULES, "%s: %s (the migration rules)", mdir,
-			     strerror(errno));
+		gsr_ctx_fail(ctx, GSR_ERR_RULES, "%s: %s (the migration rules)",
+		             mdir, strerror(errno));
 		goto out;
 	}
 	while ((de = readdir(d)) != NULL) {
 		size_t n = strlen(de->d_name);
-		if (n > 8 && !strcmp(de->d_name + n - 8, ".migrate") && de->d_name[0] != '.')
+		if (n > 8 && !strcmp(de->d_name + n - 8, ".migrate") &&
+		    de->d_name[0] != '.')
 			if (sv_push(&names, de->d_name)) {
-				gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
+				gsr_ctx_fail(ctx, GSR_ERR_NOMEM,
+				             "out of memory");
 				goto out;
 			}
 	}

@@ -63,12 +63,14 @@ mig_model_fk_order(struct mig_model *m)
 			if (done[i])
 				continue;
 			bool ready = true;
-			for (size_t p = 0; p < m->t[i].parents.n && ready; p++) {
+			for (size_t p = 0; p < m->t[i].parents.n && ready;
+			     p++) {
 				const char *pn = m->t[i].parents.v[p];
 				if (!strcmp(pn, m->t[i].name))
 					continue;
 				for (size_t k = 0; k < m->n; k++)
-					if (!done[k] && !strcmp(m->t[k].name, pn))
+					if (!done[k] &&
+					    !strcmp(m->t[k].name, pn))
 						ready = false;
 			}
 			if (ready) {
@@ -90,7 +92,8 @@ out:
 }
 
 int
-mig_conninfo(struct gsr_ctx *ctx, const char *url, char **display, char **password)
+mig_conninfo(struct gsr_ctx *ctx, const char *url, char **display,
+             char **password)
 {
 	char *err = NULL;
 	PQconninfoOption *opts = PQconninfoParse(url, &err);
@@ -103,7 +106,7 @@ mig_conninfo(struct gsr_ctx *ctx, const char *url, char **display, char **passwo
 		 * multi-line; keep its first line. */
 		char *one = mig_scrub(err ? err : "out of memory", NULL);
 		gsr_ctx_fail(ctx, GSR_ERR_USAGE, "--database-url: %s",
-			     one ? one : "cannot be parsed");
+		             one ? one : "cannot be parsed");
 		free(one);
 		goto out;
 	}
@@ -159,7 +162,8 @@ mig_scrub(const char *msg, const char *pw)
 			sb_addc(&sb, msg[i++]);
 		}
 	}
-	while (sb.len && (sb.buf[sb.len - 1] == ' ' || sb.buf[sb.len - 1] == '\r'))
+	while (sb.len &&
+	       (sb.buf[sb.len - 1] == ' ' || sb.buf[sb.len - 1] == '\r'))
 		sb.len--;
 	if (sb_addc(&sb, '\0'))
 		return NULL;
@@ -168,7 +172,7 @@ mig_scrub(const char *msg, const char *pw)
 
 int
 mig_exec(struct gsr_ctx *ctx, PGconn *c, const char *pw, const char *what,
-	 const char *sql)
+         const char *sql)
 {
 	PGresult *r;
 	int rc = 0;
@@ -176,9 +180,11 @@ mig_exec(struct gsr_ctx *ctx, PGconn *c, const char *pw, const char *what,
 	if (gsr_ctx_failed(ctx))
 		return -1;
 	r = PQexec(c, sql);
-	if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK) {
+	if (PQresultStatus(r) != PGRES_COMMAND_OK &&
+	    PQresultStatus(r) != PGRES_TUPLES_OK) {
 		char *m = mig_scrub(PQerrorMessage(c), pw);
-		rc = gsr_ctx_fail(ctx, GSR_ERR_IO, "%s: %s", what, m ? m : "failed");
+		rc = gsr_ctx_fail(ctx, GSR_ERR_IO, "%s: %s", what,
+		                  m ? m : "failed");
 		free(m);
 	}
 	PQclear(r);
@@ -187,7 +193,8 @@ mig_exec(struct gsr_ctx *ctx, PGconn *c, const char *pw, const char *what,
 
 /* The kind of a PostgreSQL type by its pg_type name and typtype. */
 static enum mig_kind
-kind_of(const char *typname, char typtype, int64_t *min, int64_t *max, bool *jsonb)
+kind_of(const char *typname, char typtype, int64_t *min, int64_t *max,
+        bool *jsonb)
 {
 	*jsonb = false;
 	if (typtype == 'e')
@@ -215,27 +222,27 @@ kind_of(const char *typname, char typtype, int64_t *min, int64_t *max, bool *jso
 }
 
 static const char catalog_sql[] =
-	"SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), "
-	"t.typname, t.typtype, a.attnotnull, "
-	"CASE WHEN t.typname IN ('varchar', 'bpchar') AND a.atttypmod > 4 "
-	"THEN a.atttypmod - 4 ELSE -1 END, "
-	"(SELECT string_agg(e.enumlabel, chr(10) ORDER BY e.enumsortorder) "
-	" FROM pg_catalog.pg_enum e WHERE e.enumtypid = t.oid), "
-	"pg_catalog.pg_get_serial_sequence(pg_catalog.format('%I.%I', n.nspname, "
-	"c.relname), a.attname) "
-	"FROM pg_catalog.pg_attribute a "
-	"JOIN pg_catalog.pg_class c ON c.oid = a.attrelid "
-	"JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-	"JOIN pg_catalog.pg_type t ON t.oid = a.atttypid "
-	"WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND a.attnum > 0 "
-	"AND NOT a.attisdropped ORDER BY c.relname, a.attnum";
+    "SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), "
+    "t.typname, t.typtype, a.attnotnull, "
+    "CASE WHEN t.typname IN ('varchar', 'bpchar') AND a.atttypmod > 4 "
+    "THEN a.atttypmod - 4 ELSE -1 END, "
+    "(SELECT string_agg(e.enumlabel, chr(10) ORDER BY e.enumsortorder) "
+    " FROM pg_catalog.pg_enum e WHERE e.enumtypid = t.oid), "
+    "pg_catalog.pg_get_serial_sequence(pg_catalog.format('%I.%I', n.nspname, "
+    "c.relname), a.attname) "
+    "FROM pg_catalog.pg_attribute a "
+    "JOIN pg_catalog.pg_class c ON c.oid = a.attrelid "
+    "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+    "JOIN pg_catalog.pg_type t ON t.oid = a.atttypid "
+    "WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND a.attnum > 0 "
+    "AND NOT a.attisdropped ORDER BY c.relname, a.attnum";
 
 static const char fk_sql[] =
-	"SELECT cl.relname, cf.relname FROM pg_catalog.pg_constraint k "
-	"JOIN pg_catalog.pg_class cl ON cl.oid = k.conrelid "
-	"JOIN pg_catalog.pg_class cf ON cf.oid = k.confrelid "
-	"JOIN pg_catalog.pg_namespace n ON n.oid = cl.relnamespace "
-	"WHERE k.contype = 'f' AND n.nspname = $1 ORDER BY 1, 2";
+    "SELECT cl.relname, cf.relname FROM pg_catalog.pg_constraint k "
+    "JOIN pg_catalog.pg_class cl ON cl.oid = k.conrelid "
+    "JOIN pg_catalog.pg_class cf ON cf.oid = k.confrelid "
+    "JOIN pg_catalog.pg_namespace n ON n.oid = cl.relnamespace "
+    "WHERE k.contype = 'f' AND n.nspname = $1 ORDER BY 1, 2";
 
 /* Add a column to t; NULL on OOM. */
 static struct mig_col *
@@ -243,7 +250,8 @@ add_col(struct mig_table *t, const char *name, const char *type)
 {
 	struct mig_col *c;
 
-	if (gsr_grow((void **)&t->cols, &t->cap_cols, t->n_cols + 1, sizeof *t->cols))
+	if (gsr_grow((void **)&t->cols, &t->cap_cols, t->n_cols + 1,
+	             sizeof *t->cols))
 		return NULL;
 	c = &t->cols[t->n_cols++];
 	c->name = strdup(name);
@@ -254,9 +262,9 @@ add_col(struct mig_table *t, const char *name, const char *type)
 
 int
 mig_catalog(struct gsr_ctx *ctx, PGconn *c, const char *pw, const char *schema,
-	    struct mig_model *m)
+            struct mig_model *m)
 {
-	const char *params[1] = { schema };
+	const char *params[1] = {schema};
 	PGresult *r = NULL;
 	int rc = -1;
 
@@ -265,19 +273,23 @@ mig_catalog(struct gsr_ctx *ctx, PGconn *c, const char *pw, const char *schema,
 		goto fail;
 	for (int i = 0; i < PQntuples(r); i++) {
 		struct mig_table *t = mig_model_table(m, PQgetvalue(r, i, 0));
-		struct mig_col *col = t ? add_col(t, PQgetvalue(r, i, 1), PQgetvalue(r, i, 2)) : NULL;
+		struct mig_col *col =
+		    t ? add_col(t, PQgetvalue(r, i, 1), PQgetvalue(r, i, 2))
+		      : NULL;
 		if (col == NULL) {
 			gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
 			goto out;
 		}
-		col->kind = kind_of(PQgetvalue(r, i, 3), PQgetvalue(r, i, 4)[0], &col->min,
-				    &col->max, &col->jsonb);
+		col->kind = kind_of(PQgetvalue(r, i, 3), PQgetvalue(r, i, 4)[0],
+		                    &col->min, &col->max, &col->jsonb);
 		col->notnull = PQgetvalue(r, i, 5)[0] == 't';
-		col->maxlen = atoi(PQgetvalue(r, i, 6));
+		col->maxlen = (int)strtol(PQgetvalue(r, i, 6), NULL, 10);
 		if (!PQgetisnull(r, i, 7)) {
-			char *labels = strdup(PQgetvalue(r, i, 7)), *save = NULL;
-			for (char *l = labels ? strtok_r(labels, "\n", &save) : NULL; l;
-			     l = strtok_r(NULL, "\n", &save))
+			char *labels = strdup(PQgetvalue(r, i, 7)),
+			     *save = NULL;
+			for (char *l = labels ? strtok_r(labels, "\n", &save)
+			                      : NULL;
+			     l; l = strtok_r(NULL, "\n", &save))
 				sv_push(&col->labels, l);
 			free(labels);
 		}
@@ -299,9 +311,10 @@ mig_catalog(struct gsr_ctx *ctx, PGconn *c, const char *pw, const char *schema,
 	}
 	rc = 0;
 	goto out;
-fail: {
+fail : {
 	char *msg = mig_scrub(PQerrorMessage(c), pw);
-	gsr_ctx_fail(ctx, GSR_ERR_IO, "reading the PostgreSQL catalog: %s", msg ? msg : "failed");
+	gsr_ctx_fail(ctx, GSR_ERR_IO, "reading the PostgreSQL catalog: %s",
+	             msg ? msg : "failed");
 	free(msg);
 }
 out:
@@ -313,19 +326,21 @@ out:
 static const char *
 dump_typname(const char *type)
 {
-	static const struct { const char *dump, *typname; } map[] = {
-		{ "boolean", "bool" },
-		{ "smallint", "int2" },
-		{ "integer", "int4" },
-		{ "bigint", "int8" },
-		{ "real", "float4" },
-		{ "double precision", "float8" },
-		{ "numeric", "numeric" },
-		{ "timestamp without time zone", "timestamp" },
-		{ "timestamp with time zone", "timestamptz" },
-		{ "date", "date" },
-		{ "json", "json" },
-		{ "jsonb", "jsonb" },
+	static const struct {
+		const char *dump, *typname;
+	} map[] = {
+	    {"boolean", "bool"},
+	    {"smallint", "int2"},
+	    {"integer", "int4"},
+	    {"bigint", "int8"},
+	    {"real", "float4"},
+	    {"double precision", "float8"},
+	    {"numeric", "numeric"},
+	    {"timestamp without time zone", "timestamp"},
+	    {"timestamp with time zone", "timestamptz"},
+	    {"date", "date"},
+	    {"json", "json"},
+	    {"jsonb", "jsonb"},
 	};
 	for (size_t i = 0; i < GSR_ARRAY_LEN(map); i++)
 		if (!strcmp(type, map[i].dump))
@@ -336,7 +351,7 @@ dump_typname(const char *type)
 int
 mig_parse_dump(struct gsr_ctx *ctx, const char *sql, struct mig_model *m)
 {
-	struct mig_model enums = { 0 }; /* an enum type: a table of one column */
+	struct mig_model enums = {0}; /* an enum type: a table of one column */
 	char *text = strdup(sql), *save = NULL;
 	struct mig_table *cur = NULL, *cur_enum = NULL, *alter = NULL;
 	int rc = -1;
@@ -345,9 +360,11 @@ mig_parse_dump(struct gsr_ctx *ctx, const char *sql, struct mig_model *m)
 		gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
 		goto out;
 	}
-	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+	for (char *line = strtok_r(text, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
 		char name[128], type[256];
-		if (sscanf(line, "CREATE TYPE public.%127s AS ENUM (", name) == 1) {
+		if (sscanf(line, "CREATE TYPE public.%127s AS ENUM (", name) ==
+		    1) {
 			cur_enum = mig_model_table(&enums, name);
 			continue;
 		}
@@ -365,19 +382,24 @@ mig_parse_dump(struct gsr_ctx *ctx, const char *sql, struct mig_model *m)
 		}
 		char *ref = strstr(line, " REFERENCES public.");
 		if (alter && ref && strstr(line, "FOREIGN KEY")) {
-			if (sscanf(ref, " REFERENCES public.%127[^(]", name) == 1)
+			if (sscanf(ref, " REFERENCES public.%127[^(]", name) ==
+			    1)
 				sv_push(&alter->parents, name);
 			continue;
 		}
-		if (sscanf(line, "ALTER SEQUENCE public.%127s OWNED BY public.%255s", name, type) == 2) {
-			char *dot = strchr(type, '.'), *semi = strchr(type, ';');
+		if (sscanf(line,
+		           "ALTER SEQUENCE public.%127s OWNED BY public.%255s",
+		           name, type) == 2) {
+			char *dot = strchr(type, '.'),
+			     *semi = strchr(type, ';');
 			if (semi)
 				*semi = '\0';
 			if (dot) {
 				*dot = '\0';
 				struct mig_table *t = mig_model_table(m, type);
 				if (t && t->seq == NULL) {
-					if (asprintf(&t->seq, "public.%s", name) < 0)
+					if (asprintf(&t->seq, "public.%s",
+					             name) < 0)
 						t->seq = NULL;
 					t->seq_col = strdup(dot + 1);
 				}
@@ -418,8 +440,8 @@ mig_parse_dump(struct gsr_ctx *ctx, const char *sql, struct mig_model *m)
 			for (size_t i = 0; e && i < e->parents.n; i++)
 				sv_push(&col->labels, e->parents.v[i]);
 		} else {
-			col->kind = kind_of(dump_typname(ty), 'b', &col->min, &col->max,
-					    &col->jsonb);
+			col->kind = kind_of(dump_typname(ty), 'b', &col->min,
+			                    &col->max, &col->jsonb);
 		}
 	}
 	rc = 0;
@@ -443,9 +465,11 @@ mig_filter_schema(const char *sql, const char *schema)
 		const char *nl = strchr(p, '\n');
 		size_t n = nl ? (size_t)(nl - p) : strlen(p);
 		if (!(n && p[0] == '\\') && !(n >= 2 && !strncmp(p, "--", 2))) {
-			/* Qualified names: "public." is the schema pg_dump wrote. */
+			/* Qualified names: "public." is the schema pg_dump
+			 * wrote. */
 			for (size_t i = 0; i < n;) {
-				if (n - i >= 7 && !strncmp(p + i, "public.", 7) &&
+				if (n - i >= 7 &&
+				    !strncmp(p + i, "public.", 7) &&
 				    (i == 0 || strchr(" (,", p[i - 1]))) {
 					sb_adds(&stmt, q.buf);
 					i += 7;
@@ -457,11 +481,14 @@ mig_filter_schema(const char *sql, const char *schema)
 			if (n && p[n - 1] == ';') {
 				sb_addc(&stmt, '\0');
 				const char *s = stmt.buf;
-				bool drop = strstr(s, " OWNER TO ") || !strncmp(s, "GRANT ", 6) ||
-					    !strncmp(s, "REVOKE ", 7) ||
-					    !strncmp(s, "ALTER DEFAULT PRIVILEGES", 24) ||
-					    !strncmp(s, "CREATE SCHEMA ", 14) ||
-					    !strncmp(s, "COMMENT ON SCHEMA ", 18);
+				bool drop =
+				    strstr(s, " OWNER TO ") ||
+				    !strncmp(s, "GRANT ", 6) ||
+				    !strncmp(s, "REVOKE ", 7) ||
+				    !strncmp(s, "ALTER DEFAULT PRIVILEGES",
+				             24) ||
+				    !strncmp(s, "CREATE SCHEMA ", 14) ||
+				    !strncmp(s, "COMMENT ON SCHEMA ", 18);
 				if (!drop)
 					sb_adds(&sb, s);
 				sb_reset(&stmt);

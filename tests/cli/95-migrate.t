@@ -199,4 +199,11 @@ is $? 0 "a second run after the kill loads"
 is "$(pg_psql dkill -At -c 'SELECT count(*) FROM system_loads')" "$(sqlite3 v071.db 'SELECT count(*) FROM system_loads')" \
 	"a second run after the kill: every row"
 
+# --- rules check reads the migration rules -------------------------------------
+cp -r "$RULES_IN_USE" rules.copy
+echo "bogus x" >> rules.copy/migrate/effects-2x.migrate
+gsr rules check rules.copy > /dev/null 2> err.txt
+is $? 8 "rules check: a bad migration rule fails the check"
+like "$(cat err.txt)" "effects-2x.migrate:[0-9]+: unknown key 'bogus'" "rules check: names file and line"
+
 done_testing
