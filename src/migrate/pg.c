@@ -470,7 +470,7 @@ mig_filter_schema(const char *sql, const char *schema)
 			for (size_t i = 0; i < n;) {
 				if (n - i >= 7 &&
 				    !strncmp(p + i, "public.", 7) &&
-				    (i == 0 || strchr(" (,", p[i - 1]))) {
+				    (i == 0 || strchr(" (,'", p[i - 1]))) {
 					sb_adds(&stmt, q.buf);
 					i += 7;
 				} else {
