@@ -3,6 +3,7 @@
 #include "compat.h"
 #include "mig.h"
 
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -470,7 +471,9 @@ mig_filter_schema(const char *sql, const char *schema)
 			for (size_t i = 0; i < n;) {
 				if (n - i >= 7 &&
 				    !strncmp(p + i, "public.", 7) &&
-				    (i == 0 || strchr(" (,'", p[i - 1]))) {
+				    (i == 0 ||
+				     !(isalnum((unsigned char)p[i - 1]) ||
+				       strchr("_\".$", p[i - 1])))) {
 					sb_adds(&stmt, q.buf);
 					i += 7;
 				} else {

@@ -133,6 +133,16 @@ is "$(pg_psql dcase1 -At -c 'SELECT count(*) FROM users')|$(pg_psql dcase1 -At -
 	"2|1" "case 1: users and the live api key are in PostgreSQL"
 is "$(jqr case1.json '.load.quarantined')" 0 "case 1: PostgreSQL refuses none of the rebuilt rows"
 
+# --- a schema of its own (libpq's options=-csearch_path=...) ------------------
+pg_createdb dschema
+pg_psql dschema -c "CREATE SCHEMA gs"
+gsr migrate v051.db --database-url "$(pg_url dschema)&options=-csearch_path%3Dgs" --no-archive > /dev/null 2> err.txt
+is $? 4 "schema gs: loaded"
+is "$(pg_psql dschema -At -c 'SELECT count(*) FROM gs.models')|$(pg_psql dschema -At -c "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'")" \
+	"1|0" "schema gs: the tables are in gs, none in public"
+is "$(pg_psql dschema -At -c "SELECT pg_get_serial_sequence('gs.models', 'id')")" "gs.models_id_seq" \
+	"schema gs: the ids' sequences are gs's"
+
 # --- dry run --------------------------------------------------------------------
 pg_createdb ddry
 gsr migrate v051.db --database-url "$(pg_url ddry)" --dry-run --json > dry.json 2> err.txt
