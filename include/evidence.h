@@ -78,8 +78,11 @@ struct gsr_evidence {
 /* Take the database at path (NULL: GPUStack's default location) into
  * custody as described above, reporting the bytes of each file copied as
  * the progress phase "custody" (ctx.h).  Fails with GSR_ERR_INPUT when
- * the database is missing, not a regular file or unreadable, GSR_ERR_IO
- * when the copy cannot be written.  No-op after an error. */
+ * the database is missing, not a regular file or unreadable (a located
+ * one's message says where its path came from: $GPUSTACK_DATA_DIR or the
+ * default), or a -wal or -journal is there but not a regular file;
+ * GSR_ERR_IO when the copy cannot be written; GSR_ERR_CANCELED on a
+ * signal.  No-op after an error. */
 int gsr_evidence_open(struct gsr_ctx *ctx, struct gsr_evidence *ev,
 		      const char *path);
 

@@ -1,16 +1,46 @@
-/* fdio.h -- whole reads and writes on file descriptors. */
+/* fdio.h -- opening inputs, whole reads and writes on file descriptors. */
 #ifndef GSR_FDIO_H
 #define GSR_FDIO_H
 
 #include "compat.h"
+#include "ctx.h"
 
+#include <sys/stat.h>
 #include <sys/types.h>
+
+/* What a file of mode (st_mode) is, for a message: "a regular file",
+ * "a directory", "a FIFO", "a character device", "a block device",
+ * "a socket", "a symbolic link" or "of an unknown type". */
+const char *gsr_file_kind(mode_t mode);
+
+/*
+ * Open path to read it as an input, without ever blocking on what is not
+ * a regular file (a FIFO would wait for a writer): open() with O_RDONLY |
+ * O_NONBLOCK | O_NOCTTY | O_CLOEXEC, and O_NOFOLLOW when nofollow; fstat;
+ * refuse anything but a regular file; then clear O_NONBLOCK.  st must not
+ * be NULL.  Returns the descriptor with *st filled; -1 with errno set when
+ * the file cannot be opened (ELOOP: a symbolic link refused under
+ * nofollow); or -2, with *st saying what the file is, when it is not a
+ * regular file (a socket, which open() refuses, is told by its stat).
+ */
+int gsr_open_regular(const char *path, bool nofollow, struct stat *st);
+
+/* Record on ctx, as err, why gsr_open_regular() returned rc (-1 with
+ * errno as it left it, or -2 with *st): "cannot open 'PATH': REASON"
+ * ("is a symbolic link" for a link refused under nofollow), or "'PATH' is
+ * a FIFO, not a regular file" (gsr_file_kind()'s words).  Returns -1. */
+int gsr_input_error(struct gsr_ctx *ctx, enum gsr_err err, const char *path,
+		    bool nofollow, int rc, const struct stat *st);
+
+/* gsr_open_regular() with its error recorded on ctx by gsr_input_error().
+ * st may be NULL.  Returns the descriptor, or -1.  No-op (-1) after an
+ * error. */
+int gsr_open_input(struct gsr_ctx *ctx, enum gsr_err err, const char *path,
+		   bool nofollow, struct stat *st);
 
 /* Write all n bytes at p to fd, retrying short writes and EINTR.
  * Returns 0, or -1 with errno set. */
 int gsr_write_all(int fd, const void *p, size_t n);
-
-struct gsr_ctx;
 
 /*
  * Read up to n bytes at offset off of an input of size bytes, from mem

@@ -136,8 +136,10 @@ struct gsr_identify {
  * done of three: health, orphans, row counts; from the thread of
  * async_checks too) and "page reader".  Returns 0 when a report was
  * produced (for any verdict, including unreadable), -1 with an error on
- * ctx when the input could not be taken into custody at all.  With async_checks the report is complete only
- * after gsr_identify_join_checks().  Release res with
+ * ctx when the input could not be taken into custody at all, or
+ * GSR_ERR_CANCELED once a signal has come (the copy, the checks and the
+ * page reader stop on it).  With async_checks the report is complete
+ * only after gsr_identify_join_checks().  Release res with
  * gsr_identify_release() either way.  No-op after an error. */
 int gsr_identify_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 		     const char *path, const struct gsr_identify_opts *opts,

@@ -120,8 +120,9 @@ struct gsr_rules {
 /* Load and validate every *.rules file in dir and its subdirectories
  * (one level), in name order.  Each problem is appended to errors (if not
  * NULL) as "FILE:LINE: message"; any problem fails the load with
- * GSR_ERR_RULES and the first message on ctx.  On success *out owns the
- * rules; free with gsr_rules_free().  No-op after an error. */
+ * GSR_ERR_RULES and the first message on ctx; a signal stops it with
+ * GSR_ERR_CANCELED.  On success *out owns the rules; free with
+ * gsr_rules_free().  No-op after an error. */
 int gsr_rules_load(struct gsr_ctx *ctx, const char *dir, struct gsr_rules **out,
 		   struct strvec *errors);
 

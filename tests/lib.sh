@@ -111,3 +111,19 @@ view_sql() {
 jqr() {
 	jq -r "$2" "$1"
 }
+
+# catching PID -- wait (up to 20 s) until process PID catches SIGINT
+# (SigCgt in /proc/PID/status): its handler is in place, so that a signal
+# sent now is the tool's to handle, not the default action's.
+catching() {
+	_c_i=0
+	while [ $_c_i -lt 400 ]; do
+		_c_m=$(sed -n 's/^SigCgt:[[:space:]]*//p' "/proc/$1/status" 2> /dev/null)
+		if [ -n "$_c_m" ] && [ $(( 0x$_c_m & 2 )) -ne 0 ]; then
+			return 0
+		fi
+		sleep 0.05
+		_c_i=$((_c_i + 1))
+	done
+	return 1
+}

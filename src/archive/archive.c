@@ -133,9 +133,12 @@ anon_file(const char *dir)
 		return fd;
 	if (asprintf(&tmpl, "%s/spool-XXXXXX", dir) < 0)
 		return -1;
-	fd = mkostemp(tmpl, O_CLOEXEC);
-	if (fd >= 0)
+	/* Registered while it has a name, so a signal cannot leave it. */
+	fd = gsr_temp_mkstemp(tmpl);
+	if (fd >= 0) {
 		unlink(tmpl);
+		gsr_temp_unregister(tmpl);
+	}
 	free(tmpl);
 	return fd;
 }
@@ -842,8 +845,9 @@ gsr_archive_create(struct gsr_ctx *ctx, const char *final_path, bool force,
 		goto fail;
 	}
 	/* mkostemp creates the file with mode 0600 (less under an unusual
-	 * umask): it is never readable by others, not even for a moment. */
-	if ((fd = mkostemp(ar->tmp_path, O_CLOEXEC)) < 0) {
+	 * umask): it is never readable by others, not even for a moment.
+	 * It is registered in the same step, so a signal cannot leave it. */
+	if ((fd = gsr_temp_mkstemp(ar->tmp_path)) < 0) {
 		gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot create '%s': %s",
 			     ar->tmp_path, strerror(errno));
 		free(ar->tmp_path);
@@ -851,12 +855,6 @@ gsr_archive_create(struct gsr_ctx *ctx, const char *final_path, bool force,
 		goto fail;
 	}
 	ar->fd = fd;
-	if (gsr_temp_register(ar->tmp_path) != 0) {
-		gsr_ctx_fail(ctx, GSR_ERR_INTERNAL,
-			     "too many temporary files to register '%s'",
-			     ar->tmp_path);
-		goto fail;
-	}
 	if (fchmod(fd, 0600) != 0) {
 		gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot set the mode of '%s': %s",
 			     ar->tmp_path, strerror(errno));
@@ -1089,16 +1087,8 @@ gsr_archive_add_file(struct gsr_ctx *ctx, struct gsr_archive *ar,
 		return gsr_ctx_fail(ctx, GSR_ERR_INTERNAL, "no archive to add to");
 	if (check_name(ctx, ar, name))
 		return -1;
-	fd = open(src_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0 || fstat(fd, &st) != 0) {
-		gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot open '%s': %s", src_path,
-			     strerror(errno));
+	if ((fd = gsr_open_input(ctx, GSR_ERR_IO, src_path, true, &st)) < 0)
 		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		gsr_ctx_fail(ctx, GSR_ERR_IO, "'%s' is not a regular file", src_path);
-		goto out;
-	}
 	size = (uint64_t)st.st_size;
 	if (begin_member(ctx, ar, name, size, &copy))
 		goto out;
@@ -2289,16 +2279,8 @@ hash_db(struct gsr_ctx *ctx, const char *db_path, struct gsr_verify_result *res)
 	struct stat sb;
 	int fd, rc = -1;
 
-	fd = open(db_path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0 || fstat(fd, &sb) != 0) {
-		gsr_ctx_fail(ctx, GSR_ERR_INPUT, "cannot open '%s': %s", db_path,
-			     strerror(errno));
+	if ((fd = gsr_open_input(ctx, GSR_ERR_INPUT, db_path, false, &sb)) < 0)
 		goto out;
-	}
-	if (!S_ISREG(sb.st_mode)) {
-		gsr_ctx_fail(ctx, GSR_ERR_INPUT, "'%s' is not a regular file", db_path);
-		goto out;
-	}
 	if (gsr_sha256_fd(fd, res->db_sha256, NULL) != 0) {
 		gsr_ctx_fail(ctx, GSR_ERR_INPUT, "cannot read '%s': %s", db_path,
 			     strerror(errno));
@@ -2330,17 +2312,9 @@ gsr_archive_verify(struct gsr_ctx *ctx, const char *archive_path,
 		return -1;
 	loc = utf8_locale();
 	saved = enter(loc);
-	st.fd = open(archive_path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (st.fd < 0 || fstat(st.fd, &sb) != 0) {
-		gsr_ctx_fail(ctx, GSR_ERR_INPUT, "cannot open '%s': %s",
-			     archive_path, strerror(errno));
+	st.fd = gsr_open_input(ctx, GSR_ERR_INPUT, archive_path, false, &sb);
+	if (st.fd < 0)
 		goto out;
-	}
-	if (!S_ISREG(sb.st_mode)) {
-		gsr_ctx_fail(ctx, GSR_ERR_INPUT, "'%s' is not a regular file",
-			     archive_path);
-		goto out;
-	}
 	gsr_sha256_init(&st.file_hash);
 	if ((st.buf = malloc(CHUNK)) == NULL ||
 	    (st.data = malloc(CHUNK)) == NULL ||

@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 int gsr_verbosity;
 int gsr_saved_argc;
@@ -82,6 +83,7 @@ static const struct argp_option common_options[] = {
 	{ "json", OPT_JSON, NULL, 0, "print one JSON object on stdout", 50 },
 	{ "rules-dir", OPT_RULES_DIR, "DIR", 0,
 	  "read the rules from DIR (default: $GSRECOVER_RULES, then the "
+	  "source tree's rules/ when run from its build directory, then the "
 	  "installed rules)", 50 },
 	{ "quiet", 'q', NULL, 0, "no notes, warnings or progress on stderr", 50 },
 	{ "verbose", 'v', NULL, 0, "more detail in the report", 50 },
@@ -106,23 +108,53 @@ common_parse(int key, char *arg, struct argp_state *state)
 struct argp gsr_common_argp = { common_options, common_parse, NULL, NULL,
 				NULL, NULL, NULL };
 
+void
+gsr_cli_rules_error(const struct gsr_ctx *ctx, const char *dir,
+		    const char *source, bool hint_check)
+{
+	struct stat st;
+	bool missing = stat(dir, &st) != 0 || !S_ISDIR(st.st_mode);
+
+	if (missing && !strcmp(source, "built-in"))
+		gsr_error("%s; give --rules-dir DIR or set GSRECOVER_RULES=DIR, "
+			  "or install the rules there with 'make install'",
+			  ctx->msg);
+	else if (missing && !strcmp(source, "environment"))
+		gsr_error("%s (the directory GSRECOVER_RULES names)", ctx->msg);
+	else
+		gsr_error("%s", ctx->msg);
+	if (hint_check && !missing && ctx->err == GSR_ERR_RULES)
+		gsr_note("'gsrecover rules check %s' lists every problem", dir);
+}
+
 struct gsr_rules *
 gsr_cli_load_rules(const struct gsr_common_opts *common, const char **dir,
 		   const char **source)
 {
 	struct gsr_ctx ctx = GSR_CTX_INIT;
 	struct gsr_rules *r = NULL;
-	const char *d = gsr_rules_dir(common->rules_dir, source);
+	const char *src = NULL;
+	const char *d = gsr_rules_dir(common->rules_dir, &src);
 
 	if (dir)
 		*dir = d;
+	if (source)
+		*source = src;
 	if (gsr_rules_load(&ctx, d, &r, NULL) != 0) {
-		gsr_error("%s", ctx.msg);
-		if (ctx.err == GSR_ERR_RULES)
-			gsr_note("'gsrecover rules check %s' lists every problem", d);
+		if (ctx.err != GSR_ERR_CANCELED) /* else gsr_cli_rules_status() */
+			gsr_cli_rules_error(&ctx, d, src, true);
 		return NULL;
 	}
 	return r;
+}
+
+int
+gsr_cli_rules_status(void)
+{
+	if (!gsr_cancel_requested())
+		return GSR_EXIT_OPERATIONAL;
+	gsr_error("interrupted");
+	return GSR_EXIT_CANCELED;
 }
 
 void

@@ -67,9 +67,22 @@ void gsr_progress_clear_signal(void);
 
 struct gsr_rules;
 /* Load the rules from the directory the options, the environment or the
- * build select; prints the error and returns NULL on failure. */
+ * build select; prints the error (unless a signal stopped the load) and
+ * returns NULL on failure. */
 struct gsr_rules *gsr_cli_load_rules(const struct gsr_common_opts *common,
 				     const char **dir, const char **source);
+
+/* Print why the rules in dir (found as source says: "option",
+ * "environment", "build-tree", "built-in", or "argument" for the DIR of
+ * 'rules check') could not be loaded, ctx's error, in one line; when no
+ * directory is there, with what gives one.  With hint_check, a note that
+ * 'rules check' lists every problem of rules that are invalid. */
+void gsr_cli_rules_error(const struct gsr_ctx *ctx, const char *dir,
+			 const char *source, bool hint_check);
+
+/* The exit status of a command that could not load its rules: 32, after
+ * saying "interrupted", when a signal stopped the load, else 8. */
+int gsr_cli_rules_status(void);
 
 struct jsonw;
 /* The envelope's "gsrecover" member: version, argv, exit status. */

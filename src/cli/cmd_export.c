@@ -116,9 +116,12 @@ static const struct argp export_argp = {
 	"DIR.tmp-XXXXXX beside it, synced, then renamed to DIR, and removed on "
 	"any failure or interruption.  An existing DIR is refused unless "
 	"--force is given and DIR holds an earlier export.\n\n"
-	"Values keep their SQLite storage class.  JSON Lines: one object a "
-	"row, {\"table\", \"rowid\" (not for WITHOUT ROWID tables), "
-	"\"source\", \"values\"}; INTEGER and REAL are numbers (a REAL always "
+	"Values keep their SQLite storage class.  JSON Lines (export format "
+	"version 2): a first line {\"table\", \"source\", \"rowid\", "
+	"\"rowid_column\" (when the rowid is a column), \"columns\"} that "
+	"names the columns, then one JSON array a row: the rowid first when "
+	"\"rowid\" is true and no column holds it, then the values in the "
+	"order of \"columns\".  INTEGER and REAL are numbers (a REAL always "
 	"with '.' or an exponent), TEXT a string, or {\"text_hex\": ...} when "
 	"it is not UTF-8, BLOB {\"blob_hex\": ...}, NULL null.  CSV (RFC "
 	"4180): a header line, CRLF line ends, a first column rowid when the "
@@ -226,7 +229,7 @@ check_replaceable(const char *dir, const char *shown)
 	}
 	if (entries && manifest && !others) {
 		fd = openat(dirfd(d), "manifest.json",
-			    O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+			    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 		if (fd < 0 ||
 		    read(fd, buf, sizeof buf - 1) != (ssize_t)sizeof buf - 1 ||
 		    strcmp(buf, MANIFEST_SIGNATURE) != 0)
@@ -273,6 +276,8 @@ sync_parent(const char *path)
 static int
 replace_dir(const char *tmp, const char *dir, const char *shown)
 {
+	struct gsr_temp_hold h;
+	bool held = false;
 	char *aside = NULL;
 	int rc = -1;
 
@@ -281,6 +286,14 @@ replace_dir(const char *tmp, const char *dir, const char *shown)
 	if (asprintf(&aside, "%s.old-XXXXXX", dir) < 0) {
 		aside = NULL;
 		gsr_error("out of memory");
+		goto out;
+	}
+	/* From the making of the aside directory until the old export in
+	 * it is registered for removal, a signal waits: it would leave an
+	 * empty directory, or the old export under another name. */
+	held = true;
+	if (gsr_temp_hold(&h) != 0) {
+		gsr_error("interrupted");
 		goto out;
 	}
 	/* An empty directory of our own, which rename() may replace. */
@@ -302,11 +315,17 @@ replace_dir(const char *tmp, const char *dir, const char *shown)
 			gsr_error("the earlier export is now '%s'", aside);
 		goto out;
 	}
+	gsr_temp_register(aside);
+	gsr_temp_resume(&h);
+	held = false;
 	if (remove_flat(aside) != 0)
 		gsr_warn("cannot remove the earlier export, now '%s': %s",
 			 aside, strerror(errno));
+	gsr_temp_unregister(aside);
 	rc = 0;
 out:
+	if (held)
+		gsr_temp_resume(&h);
 	free(aside);
 	return rc;
 }
@@ -590,14 +609,14 @@ cmd_export(int argc, char **argv, struct gsr_common_opts *common)
 		gsr_error("out of memory");
 		goto out;
 	}
-	if (mkdtemp(tmp) == NULL) {
+	/* Made and registered in one step: a signal cannot leave it. */
+	if (gsr_temp_mkdtemp(tmp) == NULL) {
 		gsr_error("cannot create a directory beside '%s': %s", o.out,
 			  strerror(errno));
 		free(tmp);
 		tmp = NULL;
 		goto out;
 	}
-	gsr_temp_register(tmp);
 
 	gsr_cli_progress(&ctx, common);
 	if (gsr_evidence_open(&ctx, &ev, o.db) != 0) {

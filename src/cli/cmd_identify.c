@@ -84,7 +84,8 @@ static const struct argp identify_argp = {
 	"Exit status: 0 the schema is exactly a release's and the file is "
 	"healthy; 4 anything else that could be read (a main-branch build, a "
 	"mixture, not GPUStack's, damage); 8 the file is unreadable (missing, "
-	"empty, not SQLite) or the rules are invalid; 16 usage error.",
+	"empty, not SQLite) or the rules are invalid; 16 usage error; 32 "
+	"interrupted (nothing is left behind).",
 	identify_children, NULL, NULL
 };
 
@@ -296,7 +297,7 @@ cmd_identify(int argc, char **argv, struct gsr_common_opts *common)
 	if (argp_parse(&identify_argp, argc, argv, 0, NULL, &o) != 0)
 		return GSR_EXIT_USAGE;
 	if ((rules = gsr_cli_load_rules(common, &dir, NULL)) == NULL)
-		return GSR_EXIT_OPERATIONAL;
+		return gsr_cli_rules_status();
 	eo.quick = o.quick;
 	eo.schema_only = o.schema_only;
 	eo.recover = o.recover;

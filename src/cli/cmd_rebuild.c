@@ -24,11 +24,13 @@ static const struct argp_option rebuild_options[] = {
 	{ "to", OPT_TO, "VERSION", 0,
 	  "the release to rebuild as (0.1.0 ... 0.7.1; v0.6.0 is accepted)", 0 },
 	{ "output", 'o', "OUT.db", 0,
-	  "where to write the rebuilt database (default: DB.rebuilt-VERSION.db "
-	  "beside DB)", 0 },
+	  "where to write the rebuilt database (default: "
+	  "STEM.rebuilt-VERSION.db beside DB, STEM being DB without its "
+	  "extension)", 0 },
 	{ "archive", OPT_ARCHIVE, "FILE.tar.zst", 0,
-	  "where to write the audit archive (default: DB.audit-TIME.tar.zst "
-	  "beside DB)", 0 },
+	  "where to write the audit archive (default: "
+	  "STEM.audit-YYYYMMDDTHHMMSSZ.tar.zst beside DB, the start of the "
+	  "run in UTC)", 0 },
 	{ "no-archive", OPT_NO_ARCHIVE, NULL, 0, "write no audit archive", 0 },
 	{ "dry-run", OPT_DRY_RUN, NULL, 0,
 	  "show the plan and its counts; write nothing", 0 },
@@ -281,11 +283,12 @@ cmd_rebuild(int argc, char **argv, struct gsr_common_opts *common)
 	if (argp_parse(&rebuild_argp, argc, argv, 0, NULL, &o) != 0)
 		return GSR_EXIT_USAGE;
 	if ((rules = gsr_cli_load_rules(common, NULL, NULL)) == NULL)
-		return GSR_EXIT_OPERATIONAL;
+		return gsr_cli_rules_status();
 	o.eo.now = time(NULL);
 	gsr_cli_progress(&ctx, common);
 	if (gsr_rebuild_run(&ctx, rules, o.db, &o.eo, &res) != 0) {
-		if (res.id.ev.located)
+		/* A database that could not be taken says so itself. */
+		if (res.id.ev.located && res.id.ev.files[GSR_EV_DB].present)
 			gsr_note("no DB given: using GPUStack's database '%s'", res.id.ev.path);
 		status = gsr_fail(&ctx);
 		goto out;

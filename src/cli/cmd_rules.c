@@ -61,7 +61,7 @@ static const struct argp rules_argp = {
 	"(default: the rules in use) and prints each problem as FILE:LINE: "
 	"message.\n\n"
 	"Exit status: 0 valid, 8 problems found or the rules cannot be read, "
-	"16 usage error.",
+	"16 usage error, 32 interrupted.",
 	rules_children, NULL, NULL
 };
 
@@ -72,7 +72,7 @@ rules_list(const struct rules_opts *o)
 	struct gsr_rules *r = gsr_cli_load_rules(o->common, &dir, &source);
 
 	if (r == NULL)
-		return GSR_EXIT_OPERATIONAL;
+		return gsr_cli_rules_status();
 	if (o->common->json) {
 		struct jsonw jw;
 		jw_init(&jw, stdout, true);
@@ -139,11 +139,17 @@ rules_check(const struct rules_opts *o)
 	struct gsr_ctx ctx = GSR_CTX_INIT;
 	struct strvec errors = STRVEC_INIT;
 	struct gsr_rules *r = NULL;
-	const char *dir = o->dir ? o->dir : gsr_rules_dir(o->common->rules_dir, NULL);
+	const char *source = "argument";
+	const char *dir = o->dir ? o->dir : gsr_rules_dir(o->common->rules_dir, &source);
 	int status = GSR_EXIT_OK;
 
 	int rc = gsr_rules_load(&ctx, dir, &r, &errors);
 
+	if (ctx.err == GSR_ERR_CANCELED) {
+		/* Cut short: nothing to report on. */
+		status = gsr_fail(&ctx);
+		goto out;
+	}
 	/* The migration rules, when the directory has them (migrate.h). */
 	struct stat mst;
 	char *mdir = NULL;
@@ -176,7 +182,7 @@ rules_check(const struct rules_opts *o)
 		for (size_t i = 0; i < errors.n; i++)
 			fprintf(stderr, "%s\n", errors.v[i]);
 		if (errors.n == 0)
-			gsr_error("%s", ctx.msg);
+			gsr_cli_rules_error(&ctx, dir, source, false);
 		else
 			gsr_error("%zu problem(s) in '%s'", errors.n, dir);
 		status = GSR_EXIT_OPERATIONAL;
@@ -191,6 +197,7 @@ rules_check(const struct rules_opts *o)
 		       "%zu enums, %zu transforms: ok\n", dir, r->n_files,
 		       r->n_labels, r->n_patches, n_defaults, n_enums, n_transforms);
 	}
+out:
 	gsr_rules_free(r);
 	sv_release(&errors);
 	return status;

@@ -12,6 +12,7 @@
 #include "tempfiles.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdlib.h>
@@ -144,33 +145,50 @@ static const struct argp root_argp = {
 	root_help_filter, NULL
 };
 
+/* The thread that runs main(), the one that removes the temporary paths
+ * when the user insists. */
+static pthread_t main_thread;
+
 /*
  * The first signal asks the engine to stop: its loops notice, fail with
  * GSR_ERR_CANCELED and remove their partial outputs on the way out.  A
  * second signal (the user insists) removes every registered temporary
- * path at once and exits.
+ * path at once and exits.  That is done on the main thread, which
+ * creates the paths outside the registered directories (tempfiles.h) and
+ * drives SQLite on the outputs: a signal that another thread receives is
+ * passed on to it, and waits there while the main thread holds it off.
  */
 static void
 on_signal(int sig)
 {
-	(void)sig;
+	int saved = errno;
+
 	if (!gsr_cancel_requested()) {
 		gsr_cancel_request();
-		return;
+	} else if (!pthread_equal(pthread_self(), main_thread)) {
+		pthread_kill(main_thread, sig);
+	} else {
+		gsr_temp_remove_all();
+		gsr_progress_clear_signal();
+		_exit(GSR_EXIT_CANCELED);
 	}
-	gsr_temp_remove_all();
-	gsr_progress_clear_signal();
-	_exit(GSR_EXIT_CANCELED);
+	errno = saved;
 }
 
+/* Catch SIGINT, SIGTERM and SIGHUP with on_signal(), each blocking the
+ * others while it runs. */
 static void
 install_signals(void)
 {
 	struct sigaction sa;
 
+	main_thread = pthread_self();
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = on_signal;
 	sigemptyset(&sa.sa_mask);
+	sigaddset(&sa.sa_mask, SIGINT);
+	sigaddset(&sa.sa_mask, SIGTERM);
+	sigaddset(&sa.sa_mask, SIGHUP);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);

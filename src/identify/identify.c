@@ -674,6 +674,15 @@ checks_progress(void *arg)
 	return t->cancel && gsr_cancel_requested();
 }
 
+/* SQLite's progress callback outside the checks: a signal stops the
+ * statement. */
+static int
+cancel_progress(void *arg)
+{
+	(void)arg;
+	return gsr_cancel_requested();
+}
+
 /* The data checks on db: integrity, foreign keys, orphans, row counts,
  * reported as the phase "checks" on ctx, which ends with them; with
  * cancel, a signal stops them. */
@@ -927,6 +936,9 @@ gsr_identify_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 		}
 		find_unparsable_rows(db, res);
 	}
+	/* A signal stops what runs on this connection (run_checks() has a
+	 * handler of its own while it runs). */
+	sqlite3_progress_handler(db, 10000, cancel_progress, NULL);
 	read_alembic(db, res);
 	if (!is_gpustack(rules, res)) {
 		res->verdict = GSR_VERDICT_NOT_GPUSTACK;
@@ -981,7 +993,10 @@ gsr_identify_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 		return 0;
 	}
 	if (!(opts && opts->schema_only)) {
-		run_checks(ctx, db, opts, res, false);
+		run_checks(ctx, db, opts, res, true);
+		/* Checks cut short by a signal found nothing. */
+		if (gsr_ctx_check_cancel(ctx))
+			goto out;
 		if (!res->read_by_recovery &&
 		    (res->damaged || (opts && opts->recover) ||
 		     res->ev.files[GSR_EV_WAL].present ||
@@ -1006,9 +1021,12 @@ done:
 		res->ms_fingerprint = now_ms() - t0;
 	sqlite3_close(db);
 	db = NULL;
+	if (gsr_ctx_check_cancel(ctx))
+		goto out;
 	t0 = now_ms();
 	if (!(opts && (opts->defer_recheck || opts->async_checks))) {
-		if (gsr_evidence_recheck(ctx, &res->ev) < 0)
+		if (gsr_evidence_recheck(ctx, &res->ev) < 0 ||
+		    gsr_ctx_check_cancel(ctx))
 			goto out;
 		res->ms_recheck = now_ms() - t0;
 	}

@@ -2118,8 +2118,10 @@ rebuild_attempt(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 	} else {
 		if ((outdir = dir_of(res->out_path)) == NULL)
 			goto oom;
+		/* Made and registered in one step: a signal cannot leave
+		 * it beside the output. */
 		r.out_tmp = dupf("%s.tmp-XXXXXX", res->out_path);
-		if (r.out_tmp && (fd = mkstemp(r.out_tmp)) < 0) {
+		if (r.out_tmp && (fd = gsr_temp_mkstemp(r.out_tmp)) < 0) {
 			gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot create a file in '%s': %s",
 				     outdir, strerror(errno));
 			goto out;
@@ -2129,7 +2131,8 @@ rebuild_attempt(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 	}
 	if (r.out_tmp == NULL)
 		goto oom;
-	gsr_temp_register(r.out_tmp);
+	if (opts->dry_run)
+		gsr_temp_register(r.out_tmp);
 	for (int i = 0; i < 3; i++) {
 		static const char *const side[] = { "-journal", "-wal", "-shm" };
 		char *p = dupf("%s%s", r.out_tmp, side[i]);
@@ -2152,7 +2155,10 @@ rebuild_attempt(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 		goto out;
 	if (speculate && res->id.checks_pending) {
 		if (gsr_identify_join_checks(&res->id)) {
-			rc = 1; /* damaged: start again */
+			/* Damaged: start again; but checks cut short by a
+			 * signal found nothing. */
+			if (gsr_ctx_check_cancel(ctx) == 0)
+				rc = 1;
 			goto out;
 		}
 		logf_(&r, "identify's checks passed (%.0f ms, beside the rebuild)",

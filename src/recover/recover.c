@@ -18,6 +18,8 @@
 #include "compat.h"
 #include "recover.h"
 
+#include "fdio.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -1551,17 +1553,16 @@ out:
 	return rc;
 }
 
-/* Open path read-only (never following a link) into *fd and its size
- * into *size.  Returns 0, or -1 with GSR_ERR_INPUT on ctx. */
+/* Open the regular file path read-only (never following a link, never
+ * blocking on a FIFO) into *fd and its size into *size.  Returns 0, or -1
+ * with GSR_ERR_INPUT on ctx. */
 static int
 open_input(struct gsr_ctx *ctx, const char *path, int *fd, uint64_t *size)
 {
 	struct stat sb;
 
-	*fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (*fd < 0 || fstat(*fd, &sb) != 0)
-		return gsr_ctx_fail(ctx, GSR_ERR_INPUT, "cannot read '%s': %s", path,
-				    strerror(errno));
+	if ((*fd = gsr_open_input(ctx, GSR_ERR_INPUT, path, true, &sb)) < 0)
+		return -1;
 	*size = (uint64_t)sb.st_size;
 	return 0;
 }

@@ -3,6 +3,7 @@
 #include "rules.h"
 
 #include "dbopen.h"
+#include "fdio.h"
 #include "schema.h"
 
 #include <ctype.h>
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define MAX_RULES_FILE (4u << 20) /* bytes; rules are small text files */
 #define MAX_RULES_FILES 4096
@@ -566,16 +568,26 @@ parse_text(struct parser *p, char *text)
 	}
 }
 
+/* Read the rules file at path into *out (NUL-terminated, malloc'd).
+ * Anything but a regular file is refused without being waited on (a
+ * FIFO).  Returns 0, or -1 with the problem recorded by perr(). */
 static int
 read_file(struct parser *p, const char *path, char **out)
 {
-	FILE *f = fopen(path, "re");
+	struct stat st;
+	FILE *f = NULL;
 	char *buf = NULL;
 	size_t n = 0;
-	int rc = -1;
+	int fd = gsr_open_regular(path, false, &st), rc = -1;
 
-	if (f == NULL) {
+	if (fd == -2) {
+		perr(p, 0, "is %s, not a regular file", gsr_file_kind(st.st_mode));
+		return -1;
+	}
+	if (fd < 0 || (f = fdopen(fd, "r")) == NULL) {
 		perr(p, 0, "cannot open: %s", strerror(errno));
+		if (fd >= 0)
+			close(fd);
 		return -1;
 	}
 	if ((buf = malloc(MAX_RULES_FILE + 1)) == NULL)
@@ -627,11 +639,15 @@ list_files(const char *dir, struct strvec *files, int depth)
 			continue;
 		if (asprintf(&path, "%s/%s", dir, de->d_name) < 0)
 			break;
-		if (stat(path, &st) == 0 && S_ISDIR(st.st_mode) && depth == 0) {
+		if (stat(path, &st) != 0) {
+			free(path);
+		} else if (S_ISDIR(st.st_mode) && depth == 0) {
 			list_files(path, files, 1);
 			free(path);
-		} else if (S_ISREG(st.st_mode) && n > 6 &&
+		} else if (!S_ISDIR(st.st_mode) && n > 6 &&
 			   strcmp(de->d_name + n - 6, ".rules") == 0) {
+			/* Not only regular files: a FIFO or a device named
+			 * *.rules is a problem read_file() reports. */
 			sv_push_owned(files, path);
 		} else {
 			free(path);
@@ -1090,6 +1106,9 @@ gsr_rules_load(struct gsr_ctx *ctx, const char *dir, struct gsr_rules **out,
 	r->n_files = files.n;
 	for (size_t i = 0; i < files.n; i++) {
 		char *text = NULL;
+
+		if (gsr_ctx_check_cancel(ctx))
+			goto out;
 		p.file = files.v[i];
 		if (read_file(&p, files.v[i], &text) == 0)
 			parse_text(&p, text);
@@ -1103,6 +1122,9 @@ gsr_rules_load(struct gsr_ctx *ctx, const char *dir, struct gsr_rules **out,
 		resolve_lineage(&p, r);
 	for (size_t i = 0; i < r->n_labels && p.n_errors == 0; i++) {
 		struct gsr_label *l = &r->labels[i];
+
+		if (gsr_ctx_check_cancel(ctx))
+			goto out;
 		if (!l->schema_of)
 			build_label_schema(ctx, &p, l);
 	}
@@ -1125,7 +1147,7 @@ gsr_rules_load(struct gsr_ctx *ctx, const char *dir, struct gsr_rules **out,
 		check_facts(ctx, &p, &r->labels[i]);
 	for (size_t i = 0; i < r->n_patches && p.n_errors == 0; i++)
 		check_patch(ctx, &p, r, &r->patches[i]);
-	if (gsr_ctx_failed(ctx))
+	if (gsr_ctx_check_cancel(ctx))
 		goto out;
 	if (p.n_errors) {
 		gsr_ctx_fail(ctx, GSR_ERR_RULES, "%s",

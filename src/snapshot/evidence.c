@@ -27,11 +27,6 @@ static const char *const ev_suffix[GSR_EV_NFILES] = { "", "-wal",
 /* Files SQLite may create beside the copy; removed with the directory. */
 static const char *const work_sidecars[] = { "", "-wal", "-journal", "-shm" };
 
-static int
-open_evidence(const char *path)
-{
-	return open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
-}
 
 /* Copy the rest of in to out with read and write. */
 static int
@@ -131,7 +126,11 @@ copy_and_hash(struct gsr_ctx *ctx, const struct gsr_evidence_tee *tee,
 	if (tee && tee->begin(ctx, tee->arg, role))
 		goto out;
 	for (;;) {
-		ssize_t n = read(fd, buf, CHUNK);
+		ssize_t n;
+
+		if (gsr_ctx_check_cancel(ctx))
+			goto out;
+		n = read(fd, buf, CHUNK);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -277,12 +276,13 @@ gsr_evidence_open(struct gsr_ctx *ctx, struct gsr_evidence *ev,
 {
 	const char *tmp = gsr_tmp_dir();
 	char *tmpl = NULL;
+	bool from_env = false;
 	int fd = -1, rc = -1;
 
 	if (gsr_ctx_failed(ctx))
 		return -1;
 	if (path == NULL) {
-		if ((ev->path = gsr_default_db_path()) == NULL)
+		if ((ev->path = gsr_default_db_path(&from_env)) == NULL)
 			goto oom;
 		ev->located = true;
 	} else if ((ev->path = strdup(path)) == NULL) {
@@ -293,7 +293,8 @@ gsr_evidence_open(struct gsr_ctx *ctx, struct gsr_evidence *ev,
 		tmpl = NULL;
 		goto oom;
 	}
-	if (mkdtemp(tmpl) == NULL) {
+	/* Made and registered in one step: a signal cannot leave it. */
+	if (gsr_temp_mkdtemp(tmpl) == NULL) {
 		gsr_ctx_fail(ctx, GSR_ERR_IO,
 			     "cannot create a working directory in '%s': %s",
 			     tmp, strerror(errno));
@@ -301,7 +302,6 @@ gsr_evidence_open(struct gsr_ctx *ctx, struct gsr_evidence *ev,
 	}
 	ev->workdir = tmpl;
 	tmpl = NULL;
-	gsr_temp_register(ev->workdir);
 	if (asprintf(&ev->work_db, "%s/db", ev->workdir) < 0) {
 		ev->work_db = NULL;
 		goto oom;
@@ -337,19 +337,26 @@ gsr_evidence_open(struct gsr_ctx *ctx, struct gsr_evidence *ev,
 			f->path = NULL;
 			goto oom;
 		}
-		fd = open_evidence(f->path);
-		if (fd < 0) {
-			if (i > 0 && errno == ENOENT)
-				continue;
-			gsr_ctx_fail(ctx, GSR_ERR_INPUT, "cannot open '%s': %s",
-				     f->path,
-				     errno == ELOOP ? "is a symbolic link"
-						    : strerror(errno));
+		/* Never blocks: a FIFO, a device or a directory, as the
+		 * database or beside it, is refused without waiting. */
+		fd = gsr_open_regular(f->path, true, &st);
+		if (fd == -1 && i > 0 && errno == ENOENT)
+			continue;
+		if (fd < 0 && i == 0 && ev->located) {
+			/* Say where the path came from: no DB was given. */
+			struct gsr_ctx why = GSR_CTX_INIT;
+
+			gsr_input_error(&why, GSR_ERR_INPUT, f->path, true, fd, &st);
+			gsr_ctx_fail(ctx, GSR_ERR_INPUT, "%s (no DB given: %s)", why.msg,
+				     from_env ? "the path is $GPUSTACK_DATA_DIR/database.db"
+					      : "GPUStack's default location, as "
+						"GPUSTACK_DATA_DIR is not set");
+			fd = -1;
 			goto out;
 		}
-		if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-			gsr_ctx_fail(ctx, GSR_ERR_INPUT,
-				     "'%s' is not a regular file", f->path);
+		if (fd < 0) {
+			gsr_input_error(ctx, GSR_ERR_INPUT, f->path, true, fd, &st);
+			fd = -1;
 			goto out;
 		}
 		f->present = true;
@@ -398,15 +405,16 @@ gsr_evidence_recheck(struct gsr_ctx *ctx, struct gsr_evidence *ev)
 		return -1;
 	for (int i = 0; i < GSR_EV_NFILES; i++) {
 		struct gsr_ev_file *f = &ev->files[i];
+		struct stat st;
 		uint64_t size = 0;
 		int fd;
 
 		if (f->path == NULL)
 			continue;
-		fd = open_evidence(f->path);
+		fd = gsr_open_regular(f->path, true, &st);
 		if (fd < 0) {
-			/* Gone, or appeared-and-unreadable: a change if it
-			 * was there before. */
+			/* Gone, or appeared-and-unreadable, or no longer a
+			 * regular file: a change if it was there before. */
 			f->rechecked = true;
 			f->changed = f->present;
 			changed += f->changed;

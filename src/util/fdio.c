@@ -1,13 +1,90 @@
-/* fdio.c -- whole reads and writes on file descriptors. */
+/* fdio.c -- opening inputs, whole reads and writes on file descriptors. */
 #include "compat.h"
 #include "fdio.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "ctx.h"
+const char *
+gsr_file_kind(mode_t mode)
+{
+	switch (mode & S_IFMT) {
+	case S_IFREG: return "a regular file";
+	case S_IFDIR: return "a directory";
+	case S_IFIFO: return "a FIFO";
+	case S_IFCHR: return "a character device";
+	case S_IFBLK: return "a block device";
+	case S_IFSOCK: return "a socket";
+	case S_IFLNK: return "a symbolic link";
+	default: return "of an unknown type";
+	}
+}
+
+int
+gsr_open_regular(const char *path, bool nofollow, struct stat *st)
+{
+	int flags = O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
+	int fd, fl, saved;
+
+	/* What is plainly not a regular file is not even opened: opening a
+	 * FIFO would release a writer waiting for a reader, a device may
+	 * act on open.  A link under nofollow is left to open()'s ELOOP. */
+	if ((nofollow ? lstat(path, st) : stat(path, st)) == 0 &&
+	    !S_ISREG(st->st_mode) && !(nofollow && S_ISLNK(st->st_mode)))
+		return -2;
+	if (nofollow)
+		flags |= O_NOFOLLOW;
+	/* O_NONBLOCK: should the file change into a FIFO after the stat,
+	 * open() still returns at once, and fstat() tells. */
+	if ((fd = open(path, flags)) < 0)
+		return -1;
+	if (fstat(fd, st) != 0)
+		goto fail;
+	if (!S_ISREG(st->st_mode)) {
+		close(fd);
+		return -2;
+	}
+	if ((fl = fcntl(fd, F_GETFL)) < 0 ||
+	    fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0)
+		goto fail;
+	return fd;
+fail:
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return -1;
+}
+
+int
+gsr_input_error(struct gsr_ctx *ctx, enum gsr_err err, const char *path,
+		bool nofollow, int rc, const struct stat *st)
+{
+	if (rc == -2)
+		return gsr_ctx_fail(ctx, err, "'%s' is %s, not a regular file",
+				    path, gsr_file_kind(st->st_mode));
+	return gsr_ctx_fail(ctx, err, "cannot open '%s': %s", path,
+			    nofollow && errno == ELOOP ? "is a symbolic link"
+						       : strerror(errno));
+}
+
+int
+gsr_open_input(struct gsr_ctx *ctx, enum gsr_err err, const char *path,
+	       bool nofollow, struct stat *st)
+{
+	struct stat local;
+	int fd;
+
+	if (gsr_ctx_failed(ctx))
+		return -1;
+	if (st == NULL)
+		st = &local;
+	if ((fd = gsr_open_regular(path, nofollow, st)) < 0)
+		return gsr_input_error(ctx, err, path, nofollow, fd, st);
+	return fd;
+}
 
 int
 gsr_write_all(int fd, const void *p, size_t n)

@@ -17,7 +17,7 @@ run() {
 
 run "missing file" nothere.db 8 "^gsrecover: cannot open 'nothere.db': No such file or directory$"
 mkdir adir
-run "directory" adir 8 "^gsrecover: 'adir' is not a regular file$"
+run "directory" adir 8 "^gsrecover: 'adir' is a directory, not a regular file$"
 mkdb 0.6.0 real.db
 ln -s real.db link.db
 run "symbolic link" link.db 8 "^gsrecover: cannot open 'link.db': is a symbolic link$"

@@ -51,6 +51,26 @@ like "$(cat err.txt)" "no DB given: using GPUStack's database '$T_SCRATCH/data/d
 	"default location: the file taken is named"
 is "$(jqr out.json .located)" true "default location: located is true"
 
+# No database there: the message says the path came from
+# GPUSTACK_DATA_DIR (or that it is GPUStack's default location).
+mkdir -p nodata
+for cmd in identify "identify --json" "export -o exp" "rebuild --to 0.6.0"; do
+	GPUSTACK_DATA_DIR="$T_SCRATCH/nodata" gsr $cmd > out.txt 2> err.txt
+	is $? 8 "$cmd, nothing at \$GPUSTACK_DATA_DIR: exit 8"
+	is "$(cat err.txt)" "gsrecover: cannot open '$T_SCRATCH/nodata/database.db': No such file or directory (no DB given: the path is \$GPUSTACK_DATA_DIR/database.db)" \
+		"$cmd, nothing at \$GPUSTACK_DATA_DIR: the variable named, one line"
+	is "$(wc -c < out.txt | tr -d ' ')" 0 "$cmd, nothing at \$GPUSTACK_DATA_DIR: nothing on stdout"
+done
+GPUSTACK_DATA_DIR="$T_SCRATCH/nodata/" gsr identify > out.txt 2> err.txt
+like "$(cat err.txt)" "'$T_SCRATCH/nodata/database.db': .*the path is \\\$GPUSTACK_DATA_DIR/database.db" \
+	"a trailing slash in \$GPUSTACK_DATA_DIR: the same path"
+if [ ! -e /var/lib/gpustack/database.db ]; then
+	env -u GPUSTACK_DATA_DIR "$GSR" identify > out.txt 2> err.txt
+	is $? 8 "nothing at GPUStack's default location: exit 8"
+	is "$(cat err.txt)" "gsrecover: cannot open '/var/lib/gpustack/database.db': No such file or directory (no DB given: GPUStack's default location, as GPUSTACK_DATA_DIR is not set)" \
+		"nothing at GPUStack's default location: said so"
+fi
+
 # Another process holding the database open (a running server) is named.
 (exec 3< data/database.db; exec sleep 60) &
 holder=$!

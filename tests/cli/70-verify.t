@@ -393,7 +393,7 @@ is "$(cat missing.err)" "gsrecover: cannot open 'nothere.tar.zst': No such file 
 mkdir adir
 v adir adir
 is "$st" 8 "a directory: exit 8"
-is "$(cat adir.err)" "gsrecover: 'adir' is not a regular file" "a directory: said so"
+is "$(cat adir.err)" "gsrecover: 'adir' is a directory, not a regular file" "a directory: said so"
 
 # A damaged archive: cut in the middle of its data.  What could be read
 # is reported, and where it broke.

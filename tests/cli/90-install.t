@@ -5,9 +5,10 @@
 . "$GSR_TOP/tests/lib.sh"
 
 dest="$T_SCRATCH/dest"
-# The PREFIX the binary was built with, so that make rebuilds nothing.
-prefix=$(env -u GSRECOVER_RULES "$GSR" --version |
-	sed -n 's|^rules \(.*\)/share/gsrecover/rules$|\1|p')
+# The PREFIX the binary was built with, so that make rebuilds nothing:
+# the GNUmakefile keeps its rules directory in $GSR_BUILD/PATHS.  (Run
+# from the build directory, the binary reads the source tree's rules.)
+prefix=$(sed -n 's|^\(.*\)/share/gsrecover/rules$|\1|p' "$GSR_BUILD/PATHS")
 make -s -C "$GSR_TOP" install PREFIX="$prefix" DESTDIR="$dest" > make.txt 2>&1
 is "$?" 0 "make install DESTDIR=...: succeeds"
 ok "binary installed" test -x "$dest$prefix/bin/gsrecover"
