@@ -104,6 +104,7 @@ int cmd_identify(int argc, char **argv, struct gsr_common_opts *common);
 int cmd_rebuild(int argc, char **argv, struct gsr_common_opts *common);
 int cmd_export(int argc, char **argv, struct gsr_common_opts *common);
 int cmd_rules(int argc, char **argv, struct gsr_common_opts *common);
+int cmd_migrate(int argc, char **argv, struct gsr_common_opts *common);
 int cmd_verify(int argc, char **argv, struct gsr_common_opts *common);
 
 #endif

@@ -3,11 +3,14 @@
 #include "cli.h"
 
 #include "jsonw.h"
+#include "migrate.h"
 #include "paths.h"
 #include "rules.h"
 #include "schema.h"
 
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 struct rules_opts {
 	struct gsr_common_opts *common;
@@ -150,6 +153,17 @@ rules_check(const struct rules_opts *o)
 		status = gsr_fail(&ctx);
 		goto out;
 	}
+	/* The migration rules, when the directory has them (migrate.h). */
+	struct stat mst;
+	char *mdir = NULL;
+	if (rc == 0 && asprintf(&mdir, "%s/migrate", dir) >= 0 && stat(mdir, &mst) == 0) {
+		struct gsr_migrate_rules mr;
+		rc = gsr_migrate_rules_load(&ctx, dir, r, &mr, &errors);
+		if (rc == 0)
+			gsr_migrate_rules_release(&mr);
+	}
+	free(mdir);
+
 	if (o->common->json) {
 		struct jsonw jw;
 		gsr_json_begin(&jw, rc ? GSR_EXIT_OPERATIONAL : GSR_EXIT_OK);

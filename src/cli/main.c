@@ -25,6 +25,8 @@ static const struct gsr_command commands[] = {
 	  cmd_identify },
 	{ "rebuild", "rebuild a database as a clean release, with an audit "
 		     "archive", cmd_rebuild },
+	{ "migrate", "carry a database into PostgreSQL for GPUStack 2.x",
+	  cmd_migrate },
 	{ "export", "write every row of every table, losslessly", cmd_export },
 	{ "rules", "list the known labels, or check a rules directory",
 	  cmd_rules },
