@@ -138,9 +138,7 @@ print_json(const struct gsr_migrate *res, const struct migrate_opts *o,
 	struct jsonw jw;
 	bool own_out = o->eo.rebuild.out_path == NULL || o->eo.rebuild.dry_run;
 
-	jw_init(&jw, stdout, true);
-	jw_obj_begin(&jw);
-	gsr_json_envelope(&jw, status);
+	gsr_json_begin(&jw, status);
 	jw_kbool(&jw, "dry_run", o->eo.rebuild.dry_run);
 	gsr_migrate_write_json(res, &jw);
 	jw_key(&jw, "rebuild");
@@ -169,11 +167,7 @@ print_json(const struct gsr_migrate *res, const struct migrate_opts *o,
 	jw_obj_end(&jw);
 	jw_key(&jw, "input");
 	gsr_evidence_write_json(&res->rb.id.ev, &jw, true);
-	jw_key(&jw, "messages");
-	jw_arr_begin(&jw);
-	jw_arr_end(&jw);
-	jw_obj_end(&jw);
-	jw_end_line(&jw);
+	gsr_json_end(&jw, GSR_JSON_MESSAGES);
 }
 
 static void
