@@ -1,5 +1,6 @@
 /* identify.c -- fingerprint a database against every known label. */
 #include "compat.h"
+#include "clock.h"
 #include "identify.h"
 
 #include "dbopen.h"
@@ -19,34 +20,31 @@
 
 #define MAX_INTEGRITY_MESSAGES 20
 
-static double
-now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 const char *
 gsr_verdict_name(enum gsr_verdict v)
 {
 	switch (v) {
-	case GSR_VERDICT_RELEASE: return "release";
-	case GSR_VERDICT_DEV_BUILD: return "dev-build";
-	case GSR_VERDICT_MIXED: return "mixed";
-	case GSR_VERDICT_NOT_GPUSTACK: return "not-gpustack";
-	case GSR_VERDICT_UNREADABLE: return "unreadable";
+	case GSR_VERDICT_RELEASE:
+		return "release";
+	case GSR_VERDICT_DEV_BUILD:
+		return "dev-build";
+	case GSR_VERDICT_MIXED:
+		return "mixed";
+	case GSR_VERDICT_NOT_GPUSTACK:
+		return "not-gpustack";
+	case GSR_VERDICT_UNREADABLE:
+		return "unreadable";
 	}
 	return "?";
 }
 
 static void add_finding(struct gsr_identify *res, const char *code,
-			const char *severity, const char *fmt, ...)
-	GSR_PRINTF(4, 5);
+                        const char *severity, const char *fmt, ...)
+    GSR_PRINTF(4, 5);
 
 static void
 add_finding(struct gsr_identify *res, const char *code, const char *severity,
-	    const char *fmt, ...)
+            const char *fmt, ...)
 {
 	struct strbuf sb = STRBUF_INIT;
 	va_list ap;
@@ -55,7 +53,7 @@ add_finding(struct gsr_identify *res, const char *code, const char *severity,
 	sb_vaddf(&sb, fmt, ap);
 	va_end(ap);
 	if (sb.failed || gsr_grow((void **)&res->findings, &res->cap_findings,
-				  res->n_findings + 1, sizeof *res->findings)) {
+	                          res->n_findings + 1, sizeof *res->findings)) {
 		sb_release(&sb);
 		return;
 	}
@@ -65,8 +63,8 @@ add_finding(struct gsr_identify *res, const char *code, const char *severity,
 	f->message = sb_detach(&sb);
 }
 
-static void
-add_problem(struct gsr_identify *res, const char *fmt, ...) GSR_PRINTF(2, 3);
+static void add_problem(struct gsr_identify *res, const char *fmt, ...)
+    GSR_PRINTF(2, 3);
 
 static void
 add_problem(struct gsr_identify *res, const char *fmt, ...)
@@ -104,14 +102,15 @@ read_header(struct gsr_identify *res)
 		return false;
 	}
 	if (n < GSR_SQLHDR_SIZE || !gsr_sqlhdr_is_sqlite(buf, (size_t)n)) {
-		if (n > 0 && (res->unreadable = gsr_sqlhdr_packed(buf, (size_t)n,
-								  res->ev.path)) != NULL) {
+		if (n > 0 && (res->unreadable = gsr_sqlhdr_packed(
+		                  buf, (size_t)n, res->ev.path)) != NULL) {
 			res->packed = true;
 			return false;
 		}
-		res->unreadable = strdup(gsr_sqlhdr_is_sqlite(buf, n > 0 ? (size_t)n : 0)
-					 ? "the file is shorter than an SQLite header"
-					 : "not an SQLite database (no SQLite header)");
+		res->unreadable =
+		    strdup(gsr_sqlhdr_is_sqlite(buf, n > 0 ? (size_t)n : 0)
+		               ? "the file is shorter than an SQLite header"
+		               : "not an SQLite database (no SQLite header)");
 		return false;
 	}
 	gsr_sqlhdr_decode(buf, &res->hdr);
@@ -129,14 +128,17 @@ fit_truncated(struct gsr_ctx *ctx, struct gsr_identify *res)
 
 	if (h->version_valid_for != h->change_counter || h->n_pages == 0)
 		return 0;
-	n = gsr_evidence_fit_page_count(ctx, &res->ev, h->page_size, h->n_pages);
+	n = gsr_evidence_fit_page_count(ctx, &res->ev, h->page_size,
+	                                h->n_pages);
 	if (n > 0) {
 		res->damaged = true;
-		add_finding(res, "truncated", "error",
-			    "the file holds %" PRId64 " of the %" PRIu32 " pages its header "
-			    "declares; the pages that are there were read (the "
-			    "header of the working copy was adjusted, not the file)",
-			    n, h->n_pages);
+		add_finding(
+		    res, "truncated", "error",
+		    "the file holds %" PRId64 " of the %" PRIu32
+		    " pages its header "
+		    "declares; the pages that are there were read (the "
+		    "header of the working copy was adjusted, not the file)",
+		    n, h->n_pages);
 	}
 	return n < 0 ? -1 : 0;
 }
@@ -149,9 +151,11 @@ read_alembic(sqlite3 *db, struct gsr_identify *res)
 	if (!gsr_schema_table(res->schema, "alembic_version"))
 		return;
 	res->has_alembic_table = true;
-	if (sqlite3_prepare_v2(db, "SELECT version_num FROM main.alembic_version LIMIT 100",
-			       -1, &st, NULL) != SQLITE_OK) {
-		add_problem(res, "alembic_version cannot be read: %s", sqlite3_errmsg(db));
+	if (sqlite3_prepare_v2(
+	        db, "SELECT version_num FROM main.alembic_version LIMIT 100",
+	        -1, &st, NULL) != SQLITE_OK) {
+		add_problem(res, "alembic_version cannot be read: %s",
+		            sqlite3_errmsg(db));
 		return;
 	}
 	while (sqlite3_step(st) == SQLITE_ROW) {
@@ -195,7 +199,7 @@ describe_runs(struct strbuf *sb, const struct gsr_label **ls, size_t n)
  * out of memory. */
 static const struct gsr_label *
 group_name(const struct gsr_rules *rules, const struct gsr_label *l,
-	   const char *rev)
+           const char *rev)
 {
 	struct strvec group = STRVEC_INIT;
 	const struct gsr_label *name = NULL;
@@ -218,7 +222,8 @@ compare_with_labels(const struct gsr_rules *rules, struct gsr_identify *res)
 		if (same) {
 			sv_push(&res->schema_matches, l->name);
 			if (!strcmp(l->journal, res->journal) && res->alembic &&
-			    res->n_alembic_rows == 1 && !strcmp(l->alembic, res->alembic))
+			    res->n_alembic_rows == 1 &&
+			    !strcmp(l->alembic, res->alembic))
 				sv_push(&res->matches, l->name);
 		}
 		size_t n = same ? 0 : count_diffs(l->schema, res->schema);
@@ -237,15 +242,17 @@ compare_with_labels(const struct gsr_rules *rules, struct gsr_identify *res)
 	 * the ties above went to the latest. */
 	res->label = gsr_rules_name_group(rules, &res->matches, res->alembic);
 	res->nearest = group_name(rules, res->nearest, res->alembic);
-	res->nearest_build = group_name(rules, res->nearest_build, res->alembic);
+	res->nearest_build =
+	    group_name(rules, res->nearest_build, res->alembic);
 	if (res->nearest)
 		gsr_schema_compare(res->nearest->schema, res->schema, false,
-				   &res->nearest_diffs);
+		                   &res->nearest_diffs);
 	if (res->alembic)
-		res->claimed = gsr_rules_release_for_revision(rules, res->alembic);
+		res->claimed =
+		    gsr_rules_release_for_revision(rules, res->alembic);
 	if (res->claimed)
 		gsr_schema_compare(res->claimed->schema, res->schema, false,
-				   &res->claimed_diffs);
+		                   &res->claimed_diffs);
 }
 
 /*
@@ -280,54 +287,69 @@ static void
 find_alembic_patterns(const struct gsr_rules *rules, struct gsr_identify *res)
 {
 	if (!res->has_alembic_table) {
-		add_finding(res, "alembic-missing", "error",
-			    "there is no alembic_version table: GPUStack cannot tell "
-			    "which migrations ran");
+		add_finding(
+		    res, "alembic-missing", "error",
+		    "there is no alembic_version table: GPUStack cannot tell "
+		    "which migrations ran");
 		return;
 	}
 	if (res->n_alembic_rows == 0) {
-		add_finding(res, "alembic-empty", "error",
-			    "alembic_version is empty: GPUStack would run every "
-			    "migration again and fail");
+		add_finding(
+		    res, "alembic-empty", "error",
+		    "alembic_version is empty: GPUStack would run every "
+		    "migration again and fail");
 	} else if (res->n_alembic_rows > 1) {
-		add_finding(res, "alembic-multiple", "error",
-			    "alembic_version holds %zu rows; Alembic expects one",
-			    res->n_alembic_rows);
+		add_finding(
+		    res, "alembic-multiple", "error",
+		    "alembic_version holds %zu rows; Alembic expects one",
+		    res->n_alembic_rows);
 	}
 	if (res->alembic) {
 		bool known = false;
 		for (size_t i = 0; i < rules->n_labels && !known; i++)
 			known = !strcmp(rules->labels[i].alembic, res->alembic);
 		if (!known)
-			add_finding(res, "alembic-unknown", "warning",
-				    "alembic_version '%s' is not stamped by any known "
-				    "release or main-branch build", res->alembic);
+			add_finding(
+			    res, "alembic-unknown", "warning",
+			    "alembic_version '%s' is not stamped by any known "
+			    "release or main-branch build",
+			    res->alembic);
 	}
 	if (res->matches.n == 0 && res->schema_matches.n > 0) {
-		const struct gsr_label *l = gsr_rules_name_group(rules, &res->schema_matches,
-								 res->alembic);
+		const struct gsr_label *l = gsr_rules_name_group(
+		    rules, &res->schema_matches, res->alembic);
 		bool rev_ok = res->alembic && !strcmp(l->alembic, res->alembic);
 
 		/* A build of this schema that stamps the revision. */
 		for (size_t i = 0; i < res->schema_matches.n && !rev_ok; i++) {
-			const struct gsr_label *m = gsr_rules_label(rules, res->schema_matches.v[i]);
+			const struct gsr_label *m =
+			    gsr_rules_label(rules, res->schema_matches.v[i]);
 			if (res->alembic && !strcmp(m->alembic, res->alembic)) {
 				l = m;
 				rev_ok = true;
 			}
 		}
 		if (!rev_ok)
-			add_finding(res, "alembic-mismatch", "error",
-				    "the schema is exactly that of %s, which stamps "
-				    "alembic_version '%s', but the database says '%s'",
-				    l->name, l->alembic, res->alembic ? res->alembic : "(none)");
+			add_finding(
+			    res, "alembic-mismatch", "error",
+			    "the schema is exactly that of %s, which stamps "
+			    "alembic_version '%s', but the database says '%s'",
+			    l->name, l->alembic,
+			    res->alembic ? res->alembic : "(none)");
 		else if (strcmp(l->journal, res->journal))
-			add_finding(res, "journal-mode", "warning",
-				    "schema and alembic_version are those of %s, which runs "
-				    "in %s mode, but this file is in %s mode (a copy made "
-				    "with .backup or VACUUM INTO, or a changed journal_mode)",
-				    l->name, strcmp(l->journal, "wal") ? "rollback-journal" : "WAL",
-				    strcmp(res->journal, "wal") ? "rollback-journal" : "WAL");
+			add_finding(
+			    res, "journal-mode", "warning",
+			    "schema and alembic_version are those of %s, which "
+			    "runs "
+			    "in %s mode, but this file is in %s mode (a copy "
+			    "made "
+			    "with .backup or VACUUM INTO, or a changed "
+			    "journal_mode)",
+			    l->name,
+			    strcmp(l->journal, "wal") ? "rollback-journal"
+			                              : "WAL",
+			    strcmp(res->journal, "wal") ? "rollback-journal"
+			                                : "WAL");
 	}
 }
 
@@ -351,21 +373,28 @@ find_view_patterns(const struct gsr_rules *rules, struct gsr_identify *res)
 	}
 	if (n_tl > 0 && !any_release && res->claimed &&
 	    !gsr_schema_same(res->claimed->schema, res->schema, true)) {
-		const struct gsr_label *next = gsr_rules_next_schema_change(tl[n_tl - 1], true);
+		const struct gsr_label *next =
+		    gsr_rules_next_schema_change(tl[n_tl - 1], true);
 		if (next)
-			add_finding(res, "dev-schema-release-stamp", "error",
-				    "alembic_version claims %s but the schema is that of "
-				    "main-branch builds from %s to %s (%s); Alembic "
-				    "believes the %s migrations ran and will not run them",
-				    res->claimed->name, tl[0]->date, next->date,
-				    tl[0]->name, res->claimed->name);
+			add_finding(
+			    res, "dev-schema-release-stamp", "error",
+			    "alembic_version claims %s but the schema is that "
+			    "of "
+			    "main-branch builds from %s to %s (%s); Alembic "
+			    "believes the %s migrations ran and will not run "
+			    "them",
+			    res->claimed->name, tl[0]->date, next->date,
+			    tl[0]->name, res->claimed->name);
 		else
-			add_finding(res, "dev-schema-release-stamp", "error",
-				    "alembic_version claims %s but the schema is that of "
-				    "main-branch builds from %s on (%s); Alembic "
-				    "believes the %s migrations ran and will not run them",
-				    res->claimed->name, tl[0]->date, tl[0]->name,
-				    res->claimed->name);
+			add_finding(
+			    res, "dev-schema-release-stamp", "error",
+			    "alembic_version claims %s but the schema is that "
+			    "of "
+			    "main-branch builds from %s on (%s); Alembic "
+			    "believes the %s migrations ran and will not run "
+			    "them",
+			    res->claimed->name, tl[0]->date, tl[0]->name,
+			    res->claimed->name);
 	}
 	/* Name the tables' build by a release where one has them. */
 	const struct gsr_label *own_build = n_tl ? tl[0] : NULL;
@@ -375,8 +404,9 @@ find_view_patterns(const struct gsr_rules *rules, struct gsr_identify *res)
 			break;
 		}
 	/* Which build each view comes from. */
-	for (size_t v = 0; v < res->schema->n_objs && n_tl > 0 &&
-			   res->schema_matches.n == 0; v++) {
+	for (size_t v = 0;
+	     v < res->schema->n_objs && n_tl > 0 && res->schema_matches.n == 0;
+	     v++) {
 		const struct gsr_object *o = &res->schema->objs[v];
 		const struct gsr_object *own;
 		const struct gsr_label **from = NULL;
@@ -392,20 +422,24 @@ find_view_patterns(const struct gsr_rules *rules, struct gsr_identify *res)
 			break;
 		for (size_t i = 0; i < rules->n_labels; i++) {
 			const struct gsr_label *l = rules->lineage[i];
-			const struct gsr_object *lv = gsr_schema_object(l->schema, "view", o->name);
+			const struct gsr_object *lv =
+			    gsr_schema_object(l->schema, "view", o->name);
 			if (lv && lv->sql && o->sql && !strcmp(lv->sql, o->sql))
 				from[n_from++] = l;
 		}
 		if (n_from) {
 			describe_runs(&sb, from, n_from);
-			add_finding(res, "foreign-view", "warning",
-				    "view '%s' is the one created by %s, not the one of "
-				    "the build its tables come from (%s); GPUStack "
-				    "recreates it at start-up", o->name, sb_str(&sb),
-				    own_build->name);
+			add_finding(
+			    res, "foreign-view", "warning",
+			    "view '%s' is the one created by %s, not the one "
+			    "of "
+			    "the build its tables come from (%s); GPUStack "
+			    "recreates it at start-up",
+			    o->name, sb_str(&sb), own_build->name);
 		} else {
 			add_finding(res, "foreign-view", "warning",
-				    "view '%s' matches no known build", o->name);
+			            "view '%s' matches no known build",
+			            o->name);
 		}
 		sb_release(&sb);
 		free(from);
@@ -433,7 +467,8 @@ sign_matches(const struct gsr_rule_sign *s, const struct gsr_schema *schema)
 	/* Only the structure counts: a patch script's layout may vary. */
 	same = true;
 	for (size_t i = 0; i < d.n; i++)
-		if (strstr(d.v[i].detail, "different stored definition") == NULL)
+		if (strstr(d.v[i].detail, "different stored definition") ==
+		    NULL)
 			same = false;
 	gsr_diffs_release(&d);
 	return same;
@@ -453,20 +488,22 @@ find_patches(const struct gsr_rules *rules, struct gsr_identify *res)
 				continue;
 			hit++;
 			if (s->kind == GSR_SIGN_COLUMN)
-				sb_addf(&sb, "%s%s.%s %s", sb.len ? "; " : "", s->table,
-					s->column, s->type);
+				sb_addf(&sb, "%s%s.%s %s", sb.len ? "; " : "",
+				        s->table, s->column, s->type);
 			else if (s->kind == GSR_SIGN_AUTOINCREMENT)
 				sb_addf(&sb, "%s%s has an AUTOINCREMENT key",
-					sb.len ? "; " : "", s->table);
+				        sb.len ? "; " : "", s->table);
 			else
-				sb_addf(&sb, "%stable %s as the patch creates it",
-					sb.len ? "; " : "", s->table);
+				sb_addf(&sb,
+				        "%stable %s as the patch creates it",
+				        sb.len ? "; " : "", s->table);
 		}
 		if (hit >= p->min_signs)
-			add_finding(res, "hand-patch", "error",
-				    "the schema carries the traces of hand patch '%s' "
-				    "(%s): %d of %zu signs: %s", p->name, p->title, hit,
-				    p->n_signs, sb_str(&sb));
+			add_finding(
+			    res, "hand-patch", "error",
+			    "the schema carries the traces of hand patch '%s' "
+			    "(%s): %d of %zu signs: %s",
+			    p->name, p->title, hit, p->n_signs, sb_str(&sb));
 		sb_release(&sb);
 	}
 }
@@ -480,27 +517,32 @@ find_table_origins(const struct gsr_rules *rules, struct gsr_identify *res)
 		return;
 	for (size_t t = 0; t < res->schema->n_tables; t++) {
 		const struct gsr_table *in = &res->schema->tables[t];
-		const struct gsr_table *near = gsr_schema_table(res->nearest->schema, in->name);
+		const struct gsr_table *near =
+		    gsr_schema_table(res->nearest->schema, in->name);
 		const struct gsr_label **from;
 		size_t n_from = 0;
 
-		if ((near && near->sql && in->sql && !strcmp(near->sql, in->sql)) ||
+		if ((near && near->sql && in->sql &&
+		     !strcmp(near->sql, in->sql)) ||
 		    !strncmp(in->name, "sqlite_", 7))
 			continue;
 		if ((from = calloc(rules->n_labels, sizeof *from)) == NULL)
 			return;
 		for (size_t i = 0; i < rules->n_labels; i++) {
 			const struct gsr_label *l = rules->lineage[i];
-			const struct gsr_table *lt = gsr_schema_table(l->schema, in->name);
-			if (lt && lt->sql && in->sql && !strcmp(lt->sql, in->sql))
+			const struct gsr_table *lt =
+			    gsr_schema_table(l->schema, in->name);
+			if (lt && lt->sql && in->sql &&
+			    !strcmp(lt->sql, in->sql))
 				from[n_from++] = l;
 		}
 		if (n_from) {
 			struct strbuf sb = STRBUF_INIT;
 			describe_runs(&sb, from, n_from);
-			add_finding(res, "table-origin", "info",
-				    "table '%s' is exactly as in %s, not as in %s",
-				    in->name, sb_str(&sb), res->nearest->name);
+			add_finding(
+			    res, "table-origin", "info",
+			    "table '%s' is exactly as in %s, not as in %s",
+			    in->name, sb_str(&sb), res->nearest->name);
 			sb_release(&sb);
 		}
 		free(from);
@@ -514,7 +556,8 @@ suggest_target(const struct gsr_rules *rules, const struct gsr_identify *res)
 {
 	if (res->verdict == GSR_VERDICT_RELEASE) {
 		for (size_t i = 0; i < res->matches.n; i++) {
-			const struct gsr_label *l = gsr_rules_label(rules, res->matches.v[i]);
+			const struct gsr_label *l =
+			    gsr_rules_label(rules, res->matches.v[i]);
 			if (!strcmp(l->kind, "release"))
 				return l;
 		}
@@ -522,7 +565,8 @@ suggest_target(const struct gsr_rules *rules, const struct gsr_identify *res)
 	if (res->claimed)
 		return res->claimed;
 	if (res->matches.n) {
-		for (const struct gsr_label *l = gsr_rules_label(rules, res->matches.v[0]);
+		for (const struct gsr_label *l =
+		         gsr_rules_label(rules, res->matches.v[0]);
 		     l; l = l->next)
 			if (!strcmp(l->kind, "release"))
 				return l;
@@ -539,37 +583,51 @@ find_orphans(sqlite3 *db, struct gsr_identify *res)
 
 	for (size_t t = 0; t < ts->n_tables; t++) {
 		const struct gsr_table *tt = &ts->tables[t];
-		const struct gsr_table *in = gsr_schema_table(res->schema, tt->name);
+		const struct gsr_table *in =
+		    gsr_schema_table(res->schema, tt->name);
 		if (in == NULL || in->is_virtual)
 			continue;
 		for (size_t k = 0; k < tt->n_fks; k++) {
 			const struct gsr_fkey *fk = &tt->fks[k];
-			const struct gsr_table *parent = gsr_schema_table(res->schema, fk->table);
+			const struct gsr_table *parent =
+			    gsr_schema_table(res->schema, fk->table);
 			sqlite3_stmt *st = NULL;
 			char *q;
 
-			/* Keys the input declares itself are foreign_key_check's. */
+			/* Keys the input declares itself are
+			 * foreign_key_check's. */
 			bool declared = false;
 			for (size_t j = 0; j < in->n_fks; j++)
-				declared |= !strcmp(in->fks[j].from, fk->from) &&
-					    !strcmp(in->fks[j].table, fk->table);
-			/* Single-column keys to a named column cover GPUStack. */
-			if (declared || strchr(fk->from, ',') || !fk->to[0] || parent == NULL ||
-			    parent->is_virtual || !gsr_table_column(in, fk->from) ||
+				declared |=
+				    !strcmp(in->fks[j].from, fk->from) &&
+				    !strcmp(in->fks[j].table, fk->table);
+			/* Single-column keys to a named column cover GPUStack.
+			 */
+			if (declared || strchr(fk->from, ',') || !fk->to[0] ||
+			    parent == NULL || parent->is_virtual ||
+			    !gsr_table_column(in, fk->from) ||
 			    !gsr_table_column(parent, fk->to))
 				continue;
-			q = sqlite3_mprintf("SELECT count(*) FROM main.\"%w\" AS c WHERE "
-					    "c.\"%w\" IS NOT NULL AND NOT EXISTS (SELECT 1 "
-					    "FROM main.\"%w\" AS p WHERE p.\"%w\" = c.\"%w\")",
-					    tt->name, fk->from, fk->table, fk->to, fk->from);
-			if (q && sqlite3_prepare_v2(db, q, -1, &st, NULL) == SQLITE_OK &&
-			    sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int64(st, 0) > 0)
-				add_finding(res, "orphan-rows", "warning",
-					    "%" PRId64 " row(s) of %s reference %s that do not "
-					    "exist (%s -> %s.%s); %s enforces this key, so a "
-					    "rebuild quarantines them",
-					    (int64_t)sqlite3_column_int64(st, 0), tt->name, fk->table,
-					    fk->from, fk->table, fk->to, res->target->name);
+			q = sqlite3_mprintf(
+			    "SELECT count(*) FROM main.\"%w\" AS c WHERE "
+			    "c.\"%w\" IS NOT NULL AND NOT EXISTS (SELECT 1 "
+			    "FROM main.\"%w\" AS p WHERE p.\"%w\" = c.\"%w\")",
+			    tt->name, fk->from, fk->table, fk->to, fk->from);
+			if (q &&
+			    sqlite3_prepare_v2(db, q, -1, &st, NULL) ==
+			        SQLITE_OK &&
+			    sqlite3_step(st) == SQLITE_ROW &&
+			    sqlite3_column_int64(st, 0) > 0)
+				add_finding(
+				    res, "orphan-rows", "warning",
+				    "%" PRId64
+				    " row(s) of %s reference %s that do not "
+				    "exist (%s -> %s.%s); %s enforces this "
+				    "key, so a "
+				    "rebuild quarantines them",
+				    (int64_t)sqlite3_column_int64(st, 0),
+				    tt->name, fk->table, fk->from, fk->table,
+				    fk->to, res->target->name);
 			sqlite3_finalize(st);
 			sqlite3_free(q);
 		}
@@ -578,22 +636,25 @@ find_orphans(sqlite3 *db, struct gsr_identify *res)
 
 static void
 check_health(sqlite3 *db, const struct gsr_identify_opts *opts,
-	     struct gsr_identify *res)
+             struct gsr_identify *res)
 {
 	sqlite3_stmt *st = NULL;
 	char q[64];
 
-	res->integrity_mode = opts && opts->quick ? "quick_check" : "integrity_check";
+	res->integrity_mode =
+	    opts && opts->quick ? "quick_check" : "integrity_check";
 	snprintf(q, sizeof q, "PRAGMA main.%s(%d)", res->integrity_mode,
-		 MAX_INTEGRITY_MESSAGES);
+	         MAX_INTEGRITY_MESSAGES);
 	if (sqlite3_prepare_v2(db, q, -1, &st, NULL) == SQLITE_OK) {
 		while (sqlite3_step(st) == SQLITE_ROW) {
 			const unsigned char *m = sqlite3_column_text(st, 0);
-			if (sv_push(&res->integrity, m ? (const char *)m : "?") == 0 &&
+			if (sv_push(&res->integrity,
+			            m ? (const char *)m : "?") == 0 &&
 			    res->integrity.v[res->integrity.n - 1] != NULL) {
 				/* One message a line: SQLite puts a heading
 				 * and the first problem in one row. */
-				char *p = res->integrity.v[res->integrity.n - 1];
+				char *p =
+				    res->integrity.v[res->integrity.n - 1];
 				for (; *p; p++)
 					if (*p == '\n')
 						*p = ' ';
@@ -607,18 +668,23 @@ check_health(sqlite3 *db, const struct gsr_identify_opts *opts,
 	if (!(res->integrity.n == 1 && !strcmp(res->integrity.v[0], "ok"))) {
 		res->damaged = true;
 		add_problem(res, "%s reports %zu problem(s), first: %s",
-			    res->integrity_mode, res->integrity.n,
-			    res->integrity.n ? res->integrity.v[0] : "?");
+		            res->integrity_mode, res->integrity.n,
+		            res->integrity.n ? res->integrity.v[0] : "?");
 	}
 
-	if (sqlite3_prepare_v2(db, "SELECT \"table\", count(*) FROM pragma_foreign_key_check "
-			       "GROUP BY 1 ORDER BY 1", -1, &st, NULL) == SQLITE_OK) {
+	if (sqlite3_prepare_v2(
+	        db,
+	        "SELECT \"table\", count(*) FROM pragma_foreign_key_check "
+	        "GROUP BY 1 ORDER BY 1",
+	        -1, &st, NULL) == SQLITE_OK) {
 		while (sqlite3_step(st) == SQLITE_ROW) {
 			int64_t n = sqlite3_column_int64(st, 1);
 			res->fk_violations += n;
-			add_problem(res, "foreign_key_check: %" PRId64 " row(s) of %s "
-				    "reference missing rows", n,
-				    (const char *)sqlite3_column_text(st, 0));
+			add_problem(
+			    res,
+			    "foreign_key_check: %" PRId64 " row(s) of %s "
+			    "reference missing rows",
+			    n, (const char *)sqlite3_column_text(st, 0));
 		}
 	}
 	sqlite3_finalize(st);
@@ -632,22 +698,24 @@ count_rows(sqlite3 *db, struct gsr_identify *res)
 		sqlite3_stmt *st = NULL;
 		char *q;
 
-		if (gsr_grow((void **)&res->tables, &res->cap_tables, res->n_tables + 1,
-			     sizeof *res->tables))
+		if (gsr_grow((void **)&res->tables, &res->cap_tables,
+		             res->n_tables + 1, sizeof *res->tables))
 			return;
 		struct gsr_table_rows *tr = &res->tables[res->n_tables++];
 		tr->name = strdup(t->name);
 		tr->rows = -1;
 		if (t->is_virtual)
 			continue;
-		q = sqlite3_mprintf("SELECT count(*) FROM main.\"%w\"", t->name);
-		if (q && sqlite3_prepare_v2(db, q, -1, &st, NULL) == SQLITE_OK &&
+		q = sqlite3_mprintf("SELECT count(*) FROM main.\"%w\"",
+		                    t->name);
+		if (q &&
+		    sqlite3_prepare_v2(db, q, -1, &st, NULL) == SQLITE_OK &&
 		    sqlite3_step(st) == SQLITE_ROW)
 			tr->rows = sqlite3_column_int64(st, 0);
 		else {
 			res->damaged = true;
-			add_problem(res, "table '%s' cannot be read: %s", t->name,
-				    sqlite3_errmsg(db));
+			add_problem(res, "table '%s' cannot be read: %s",
+			            t->name, sqlite3_errmsg(db));
 		}
 		sqlite3_finalize(st);
 		sqlite3_free(q);
@@ -670,7 +738,8 @@ checks_progress(void *arg)
 {
 	const struct checks_tick *t = arg;
 
-	gsr_progress(t->ctx, "checks", GSR_PROGRESS_STEPS, t->step, CHECKS_STEPS);
+	gsr_progress(t->ctx, "checks", GSR_PROGRESS_STEPS, t->step,
+	             CHECKS_STEPS);
 	return t->cancel && gsr_cancel_requested();
 }
 
@@ -688,10 +757,10 @@ cancel_progress(void *arg)
  * cancel, a signal stops them. */
 static void
 run_checks(const struct gsr_ctx *ctx, sqlite3 *db,
-	   const struct gsr_identify_opts *opts, struct gsr_identify *res,
-	   bool cancel)
+           const struct gsr_identify_opts *opts, struct gsr_identify *res,
+           bool cancel)
 {
-	struct checks_tick t = { ctx, 0, cancel };
+	struct checks_tick t = {ctx, 0, cancel};
 
 	sqlite3_progress_handler(db, 10000, checks_progress, &t);
 	checks_progress(&t);
@@ -718,20 +787,21 @@ checks_main(void *arg)
 {
 	struct checks_job *job = arg;
 	struct gsr_identify *res = job->res;
-	struct gsr_ctx ctx = { .err = GSR_OK, .progress = job->progress };
-	double t0 = now_ms();
+	struct gsr_ctx ctx = {.err = GSR_OK, .progress = job->progress};
+	double t0 = gsr_now_ms();
 	sqlite3 *db = gsr_db_open(&ctx, res->ev.work_db, false);
 
 	if (db == NULL) {
 		/* It opened a moment ago: treat it as damage, so that the
 		 * caller identifies again, in order. */
 		res->damaged = true;
-		add_problem(res, "the working copy cannot be opened again: %s", ctx.msg);
+		add_problem(res, "the working copy cannot be opened again: %s",
+		            ctx.msg);
 	} else {
 		run_checks(&ctx, db, &job->opts, res, true);
 	}
 	sqlite3_close(db);
-	res->ms_checks = now_ms() - t0;
+	res->ms_checks = gsr_now_ms() - t0;
 	free(job);
 	return NULL;
 }
@@ -743,7 +813,7 @@ gsr_identify_join_checks(struct gsr_identify *res)
 		pthread_join(res->checks_thread, NULL);
 		res->checks_pending = false;
 		res->health_ok = res->verdict != GSR_VERDICT_UNREADABLE &&
-				 res->problems.n == 0;
+		                 res->problems.n == 0;
 	}
 	return res->damaged ? 1 : 0;
 }
@@ -755,58 +825,67 @@ gsr_identify_join_checks(struct gsr_identify *res)
  */
 static int
 run_recovery(struct gsr_ctx *ctx, const struct gsr_rules *rules,
-	     const struct gsr_identify_opts *opts, struct gsr_identify *res,
-	     const char *why)
+             const struct gsr_identify_opts *opts, struct gsr_identify *res,
+             const char *why)
 {
 	struct gsr_recover_opts o = {
-		.rules = rules,
-		.deleted = opts && opts->deleted,
-		.wal_path = gsr_evidence_image(&res->ev, GSR_EV_WAL),
-		.journal_path = gsr_evidence_image(&res->ev, GSR_EV_JOURNAL),
+	    .rules = rules,
+	    .deleted = opts && opts->deleted,
+	    .wal_path = gsr_evidence_image(&res->ev, GSR_EV_WAL),
+	    .journal_path = gsr_evidence_image(&res->ev, GSR_EV_JOURNAL),
 	};
 	const struct gsr_recover_result *rr = &res->rec;
 	bool damage;
 
 	if (res->recovered || res->recover_failed)
 		return 0;
-	if (asprintf(&res->recovered_db, "%s/recovered.db", res->ev.workdir) < 0 ||
+	if (asprintf(&res->recovered_db, "%s/recovered.db", res->ev.workdir) <
+	        0 ||
 	    asprintf(&res->ledger_db, "%s/ledger.db", res->ev.workdir) < 0)
 		return gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
 	gsr_temp_register(res->recovered_db);
 	gsr_temp_register(res->ledger_db);
 	if (gsr_recover_run(ctx, gsr_evidence_image(&res->ev, GSR_EV_DB), &o,
-			    res->recovered_db, res->ledger_db, &res->rec) != 0) {
+	                    res->recovered_db, res->ledger_db,
+	                    &res->rec) != 0) {
 		if (ctx->err != GSR_ERR_INPUT)
 			return -1;
 		res->recover_failed = strdup(ctx->msg);
 		gsr_ctx_clear(ctx);
 		add_finding(res, "not-recoverable", "error",
-			    "%s, and gsrecover's page reader found nothing to "
-			    "recover: %s", why, res->recover_failed);
+		            "%s, and gsrecover's page reader found nothing to "
+		            "recover: %s",
+		            why, res->recover_failed);
 		return 0;
 	}
 	res->recovered = true;
 	damage = gsr_recover_lossy(rr) || res->damaged;
-	add_finding(res, "recovered", damage ? "warning" : "info",
-		    "%s: gsrecover's page reader recovered %" PRId64 " rows of %zu "
-		    "tables (schema from %s%s%s; %" PRIu64 " damaged pages, %" PRIu32
-		    " orphan leaves placed, %" PRId64 " rows cut short, %" PRId64
-		    " refused by constraints, %" PRId64 " on leaves no table fits)",
-		    why, rr->rows, rr->n_tables, rr->schema_source,
-		    rr->schema_label ? " " : "",
-		    rr->schema_label ? rr->schema_label : "", rr->pages_damaged,
-		    rr->pages_orphan, rr->truncated, rr->rejected, rr->rows_unplaced);
+	add_finding(
+	    res, "recovered", damage ? "warning" : "info",
+	    "%s: gsrecover's page reader recovered %" PRId64 " rows of %zu "
+	    "tables (schema from %s%s%s; %" PRIu64 " damaged pages, %" PRIu32
+	    " orphan leaves placed, %" PRId64 " rows cut short, %" PRId64
+	    " refused by constraints, %" PRId64 " on leaves no table fits)",
+	    why, rr->rows, rr->n_tables, rr->schema_source,
+	    rr->schema_label ? " " : "",
+	    rr->schema_label ? rr->schema_label : "", rr->pages_damaged,
+	    rr->pages_orphan, rr->truncated, rr->rejected, rr->rows_unplaced);
 	if (rr->carved)
 		add_finding(res, "deleted-rows", "info",
-			    "%" PRId64 " deleted row(s) were carved out of free space "
-			    "(%" PRId64 " cut short); they are kept apart from the live "
-			    "rows", rr->deleted, rr->deleted_truncated);
+		            "%" PRId64
+		            " deleted row(s) were carved out of free space "
+		            "(%" PRId64
+		            " cut short); they are kept apart from the live "
+		            "rows",
+		            rr->deleted, rr->deleted_truncated);
 	if (rr->history > 0)
-		add_finding(res, "history", "info",
-			    "%" PRId64 " older or uncommitted version(s) of rows were "
-			    "found (%" PRIu32 " WAL page(s), %" PRIu32 " journal "
-			    "page(s)); they are kept apart, never mixed with live rows",
-			    rr->history, rr->wal_history_pages, rr->journal_history_pages);
+		add_finding(
+		    res, "history", "info",
+		    "%" PRId64 " older or uncommitted version(s) of rows were "
+		    "found (%" PRIu32 " WAL page(s), %" PRIu32 " journal "
+		    "page(s)); they are kept apart, never mixed with live rows",
+		    rr->history, rr->wal_history_pages,
+		    rr->journal_history_pages);
 	return 0;
 }
 
@@ -820,11 +899,11 @@ run_recovery(struct gsr_ctx *ctx, const struct gsr_rules *rules,
  */
 static int
 run_wal_history(struct gsr_ctx *ctx, const struct gsr_rules *rules,
-		struct gsr_identify *res)
+                struct gsr_identify *res)
 {
 	struct gsr_recover_opts o = {
-		.rules = rules,
-		.wal_path = gsr_evidence_image(&res->ev, GSR_EV_WAL),
+	    .rules = rules,
+	    .wal_path = gsr_evidence_image(&res->ev, GSR_EV_WAL),
 	};
 	const struct gsr_recover_result *rr = &res->rec;
 	int rc;
@@ -836,9 +915,9 @@ run_wal_history(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 		return gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
 	}
 	gsr_temp_register(res->ledger_db);
-	rc = gsr_recover_wal_history(ctx, gsr_evidence_image(&res->ev, GSR_EV_DB),
-				     &o, res->ev.work_db, res->ledger_db, &res->rec,
-				     &res->wal_unsound);
+	rc = gsr_recover_wal_history(
+	    ctx, gsr_evidence_image(&res->ev, GSR_EV_DB), &o, res->ev.work_db,
+	    res->ledger_db, &res->rec, &res->wal_unsound);
 	if (rc != 0) {
 		gsr_temp_unregister(res->ledger_db);
 		free(res->ledger_db);
@@ -847,23 +926,29 @@ run_wal_history(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 	if (rc < 0)
 		return -1;
 	if (rc == 1) {
-		add_finding(res, "wal-unsound", "warning",
-			    "the -wal is not sound (%s): the page reader reads the "
-			    "whole file", res->wal_unsound);
+		add_finding(
+		    res, "wal-unsound", "warning",
+		    "the -wal is not sound (%s): the page reader reads the "
+		    "whole file",
+		    res->wal_unsound);
 		return 0;
 	}
 	res->wal_history = true;
-	add_finding(res, "wal-history", "info",
-		    "the -wal is sound (%" PRIu32 " frames, %" PRIu32 " in the "
-		    "committed state): SQLite read the committed state from the "
-		    "copy, and gsrecover's page reader read only the -wal's frames "
-		    "for the history", rr->wal_frames, rr->wal_current);
+	add_finding(
+	    res, "wal-history", "info",
+	    "the -wal is sound (%" PRIu32 " frames, %" PRIu32 " in the "
+	    "committed state): SQLite read the committed state from the "
+	    "copy, and gsrecover's page reader read only the -wal's frames "
+	    "for the history",
+	    rr->wal_frames, rr->wal_current);
 	if (rr->history > 0)
-		add_finding(res, "history", "info",
-			    "%" PRId64 " older or uncommitted version(s) of rows were "
-			    "found (%" PRIu32 " WAL page(s), %" PRIu32 " journal "
-			    "page(s)); they are kept apart, never mixed with live rows",
-			    rr->history, rr->wal_history_pages, rr->journal_history_pages);
+		add_finding(
+		    res, "history", "info",
+		    "%" PRId64 " older or uncommitted version(s) of rows were "
+		    "found (%" PRIu32 " WAL page(s), %" PRIu32 " journal "
+		    "page(s)); they are kept apart, never mixed with live rows",
+		    rr->history, rr->wal_history_pages,
+		    rr->journal_history_pages);
 	return 0;
 }
 
@@ -872,13 +957,14 @@ run_wal_history(struct gsr_ctx *ctx, const struct gsr_rules *rules,
  * be recovered, or on an error recorded on ctx. */
 static sqlite3 *
 open_recovered(struct gsr_ctx *ctx, const struct gsr_rules *rules,
-	       const struct gsr_identify_opts *opts, struct gsr_identify *res,
-	       const char *what)
+               const struct gsr_identify_opts *opts, struct gsr_identify *res,
+               const char *what)
 {
 	sqlite3 *db = NULL;
 	char *why = NULL;
 
-	if (asprintf(&why, "SQLite cannot read %s (%s)", what, res->unreadable) < 0) {
+	if (asprintf(&why, "SQLite cannot read %s (%s)", what,
+	             res->unreadable) < 0) {
 		gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
 		return NULL;
 	}
@@ -912,9 +998,12 @@ find_unparsable_rows(sqlite3 *db, struct gsr_identify *res)
 	sqlite3_stmt *st = NULL;
 
 	if (led == NULL ||
-	    sqlite3_prepare_v2(led, "SELECT type, name, sql FROM objects WHERE NOT created "
-			       "AND sql IS NOT NULL AND substr(name, 1, 7) <> 'sqlite_' "
-			       "ORDER BY rowid", -1, &st, NULL) != SQLITE_OK)
+	    sqlite3_prepare_v2(
+	        led,
+	        "SELECT type, name, sql FROM objects WHERE NOT created "
+	        "AND sql IS NOT NULL AND substr(name, 1, 7) <> 'sqlite_' "
+	        "ORDER BY rowid",
+	        -1, &st, NULL) != SQLITE_OK)
 		goto out;
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		const char *type = (const char *)sqlite3_column_text(st, 0);
@@ -923,10 +1012,12 @@ find_unparsable_rows(sqlite3 *db, struct gsr_identify *res)
 		sqlite3_stmt *probe = NULL;
 
 		if (sqlite3_prepare_v2(db, sql, -1, &probe, NULL) != SQLITE_OK)
-			add_finding(res, "unparsable-schema-row", "error",
-				    "sqlite_master row '%s %s' has SQL SQLite cannot "
-				    "parse: %s", type ? type : "?", name ? name : "?",
-				    sqlite3_errmsg(db));
+			add_finding(
+			    res, "unparsable-schema-row", "error",
+			    "sqlite_master row '%s %s' has SQL SQLite cannot "
+			    "parse: %s",
+			    type ? type : "?", name ? name : "?",
+			    sqlite3_errmsg(db));
 		sqlite3_finalize(probe);
 	}
 out:
@@ -934,41 +1025,104 @@ out:
 	sqlite3_close(led);
 }
 
+/* The findings custody itself gives: a -wal or -journal beside the
+ * database, and processes that hold it. */
+static void
+note_custody(struct gsr_identify *res)
+{
+	if (res->ev.files[GSR_EV_WAL].present)
+		add_finding(res, "wal-present", "info",
+		            "a -wal file (%" PRIu64
+		            " bytes) holds transactions not yet "
+		            "in the database file; they were read from a copy",
+		            res->ev.files[GSR_EV_WAL].size);
+	if (res->ev.files[GSR_EV_JOURNAL].present)
+		add_finding(
+		    res, "journal-present", "warning",
+		    "a -journal file is present: the last transaction did not "
+		    "finish and was rolled back on a copy");
+	for (size_t i = 0; i < res->ev.n_holders; i++)
+		add_finding(
+		    res, "database-in-use", "warning",
+		    "process %d (%s) holds the database %s: a running server "
+		    "may change it while it is read",
+		    res->ev.holders[i].pid, res->ev.holders[i].comm,
+		    strcmp(res->ev.holders[i].how, "lock") ? "open" : "locked");
+}
+
+/* The verdict of a GPUStack database from its schema against every
+ * label, the findings of the known patterns, and the target to suggest. */
+static void
+fingerprint(const struct gsr_rules *rules, struct gsr_identify *res)
+{
+	compare_with_labels(rules, res);
+	res->verdict = GSR_VERDICT_MIXED;
+	if (res->matches.n) {
+		res->verdict = GSR_VERDICT_DEV_BUILD;
+		for (size_t i = 0; i < res->matches.n; i++)
+			if (!strcmp(
+			        gsr_rules_label(rules, res->matches.v[i])->kind,
+			        "release"))
+				res->verdict = GSR_VERDICT_RELEASE;
+	}
+	find_alembic_patterns(rules, res);
+	find_view_patterns(rules, res);
+	find_patches(rules, res);
+	find_table_origins(rules, res);
+	res->target = suggest_target(rules, res);
+}
+
+/* Hash the input again (unless the caller does it later), note what
+ * changed while it was read, and settle health.  Returns 0, or -1 with
+ * an error on ctx (a signal among them). */
+static int
+recheck_input(struct gsr_ctx *ctx, const struct gsr_identify_opts *opts,
+              struct gsr_identify *res)
+{
+	double t0 = gsr_now_ms();
+
+	if (!(opts && (opts->defer_recheck || opts->async_checks))) {
+		if (gsr_evidence_recheck(ctx, &res->ev) < 0 ||
+		    gsr_ctx_check_cancel(ctx))
+			return -1;
+		res->ms_recheck = gsr_now_ms() - t0;
+	}
+	for (int i = 0; i < GSR_EV_NFILES; i++)
+		if (res->ev.files[i].changed) {
+			res->input_changed = true;
+			add_problem(
+			    res,
+			    "'%s' changed while it was read (a running "
+			    "server?): the report may not match the file now",
+			    res->ev.files[i].path);
+		}
+	res->health_ok =
+	    res->verdict != GSR_VERDICT_UNREADABLE && res->problems.n == 0;
+	return 0;
+}
+
 int
 gsr_identify_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
-		 const char *path, const struct gsr_identify_opts *opts,
-		 struct gsr_identify *res)
+                 const char *path, const struct gsr_identify_opts *opts,
+                 struct gsr_identify *res)
 {
 	sqlite3 *db = NULL;
 	int rc = -1;
-	double t0 = now_ms(), t1 = 0;
+	double t0 = gsr_now_ms(), t1 = 0;
 
 	if (gsr_ctx_failed(ctx))
 		return -1;
 	if (gsr_evidence_open(ctx, &res->ev, path))
 		return -1;
-	res->ms_custody = now_ms() - t0;
-	t0 = now_ms();
+	res->ms_custody = gsr_now_ms() - t0;
+	t0 = gsr_now_ms();
 	res->journal = "delete";
-	if (res->ev.files[GSR_EV_WAL].present)
-		add_finding(res, "wal-present", "info",
-			    "a -wal file (%" PRIu64 " bytes) holds transactions not yet "
-			    "in the database file; they were read from a copy",
-			    res->ev.files[GSR_EV_WAL].size);
-	if (res->ev.files[GSR_EV_JOURNAL].present)
-		add_finding(res, "journal-present", "warning",
-			    "a -journal file is present: the last transaction did not "
-			    "finish and was rolled back on a copy");
-	for (size_t i = 0; i < res->ev.n_holders; i++)
-		add_finding(res, "database-in-use", "warning",
-			    "process %d (%s) holds the database %s: a running server "
-			    "may change it while it is read",
-			    res->ev.holders[i].pid, res->ev.holders[i].comm,
-			    strcmp(res->ev.holders[i].how, "lock") ? "open" : "locked");
+	note_custody(res);
 
 	if (!read_header(res)) {
 		if (res->packed || res->ev.files[GSR_EV_DB].size < 512 ||
-		    (db = open_recovered(ctx, rules, opts, res, "the file")) == NULL) {
+		    (db = open_recovered(ctx, rules, opts, res, "the file")) ==
+		        NULL) {
 			if (gsr_ctx_failed(ctx))
 				goto out;
 			res->verdict = GSR_VERDICT_UNREADABLE;
@@ -985,7 +1139,8 @@ gsr_identify_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 		res->unreadable = strdup(ctx->msg);
 		gsr_ctx_clear(ctx);
 		sqlite3_close(db);
-		if ((db = open_recovered(ctx, rules, opts, res, "the schema")) == NULL) {
+		if ((db = open_recovered(ctx, rules, opts, res,
+		                         "the schema")) == NULL) {
 			if (gsr_ctx_failed(ctx))
 				goto out;
 			res->verdict = GSR_VERDICT_UNREADABLE;
@@ -999,8 +1154,8 @@ gsr_identify_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 	read_alembic(db, res);
 	if (!is_gpustack(rules, res)) {
 		res->verdict = GSR_VERDICT_NOT_GPUSTACK;
-		res->ms_fingerprint = now_ms() - t0;
-		t1 = now_ms();
+		res->ms_fingerprint = gsr_now_ms() - t0;
+		t1 = gsr_now_ms();
 		if (!(opts && opts->schema_only)) {
 			if (!res->read_by_recovery)
 				check_health(db, opts, res);
@@ -1008,51 +1163,42 @@ gsr_identify_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 		}
 		goto done;
 	}
-	compare_with_labels(rules, res);
-	res->verdict = GSR_VERDICT_MIXED;
-	if (res->matches.n) {
-		res->verdict = GSR_VERDICT_DEV_BUILD;
-		for (size_t i = 0; i < res->matches.n; i++)
-			if (!strcmp(gsr_rules_label(rules, res->matches.v[i])->kind, "release"))
-				res->verdict = GSR_VERDICT_RELEASE;
-	}
-	find_alembic_patterns(rules, res);
-	find_view_patterns(rules, res);
-	find_patches(rules, res);
-	find_table_origins(rules, res);
-	res->target = suggest_target(rules, res);
-	res->ms_fingerprint = now_ms() - t0;
-	t1 = now_ms();
+	fingerprint(rules, res);
+	res->ms_fingerprint = gsr_now_ms() - t0;
+	t1 = gsr_now_ms();
 	/* A file that reads as sound with a -wal alone: the -wal's frames
 	 * give the history, SQLite the committed state (run_wal_history()).
 	 * With async_checks it is read now, before the checks start. */
 	bool wal_fast = !(opts && (opts->schema_only || opts->recover)) &&
-			!res->read_by_recovery && !res->damaged &&
-			res->header_ok && res->ev.files[GSR_EV_WAL].present &&
-			!res->ev.files[GSR_EV_JOURNAL].present;
+	                !res->read_by_recovery && !res->damaged &&
+	                res->header_ok && res->ev.files[GSR_EV_WAL].present &&
+	                !res->ev.files[GSR_EV_JOURNAL].present;
 	if (wal_fast && opts && opts->async_checks &&
 	    run_wal_history(ctx, rules, res) != 0)
 		goto out;
 	/* A copy in WAL mode goes to rollback mode first, as the caller
 	 * reads it: once the checks hold it open, no other connection could
 	 * switch it (this checkpoints the copy's -wal into it). */
-	if (opts && opts->async_checks && !opts->schema_only && !opts->recover &&
-	    !res->read_by_recovery && !res->damaged &&
+	if (opts && opts->async_checks && !opts->schema_only &&
+	    !opts->recover && !res->read_by_recovery && !res->damaged &&
 	    (!res->ev.files[GSR_EV_WAL].present || res->wal_history) &&
 	    !res->ev.files[GSR_EV_JOURNAL].present &&
 	    (strcmp(res->journal, "wal") != 0 ||
-	     sqlite3_exec(db, "PRAGMA journal_mode=DELETE", NULL, NULL, NULL) == SQLITE_OK)) {
+	     sqlite3_exec(db, "PRAGMA journal_mode=DELETE", NULL, NULL, NULL) ==
+	         SQLITE_OK)) {
 		struct checks_job *job = malloc(sizeof *job);
 
 		if (job == NULL) {
 			gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
 			goto out;
 		}
-		*job = (struct checks_job){ res, *opts, ctx->progress };
-		if (pthread_create(&res->checks_thread, NULL, checks_main, job) != 0) {
+		*job = (struct checks_job){res, *opts, ctx->progress};
+		if (pthread_create(&res->checks_thread, NULL, checks_main,
+		                   job) != 0) {
 			free(job);
-			gsr_ctx_fail(ctx, GSR_ERR_INTERNAL, "cannot start a thread: %s",
-				     strerror(errno));
+			gsr_ctx_fail(ctx, GSR_ERR_INTERNAL,
+			             "cannot start a thread: %s",
+			             strerror(errno));
 			goto out;
 		}
 		res->checks_pending = true;
@@ -1064,50 +1210,38 @@ gsr_identify_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 		/* Checks cut short by a signal found nothing. */
 		if (gsr_ctx_check_cancel(ctx))
 			goto out;
-		if (wal_fast && !res->damaged && run_wal_history(ctx, rules, res) != 0)
+		if (wal_fast && !res->damaged &&
+		    run_wal_history(ctx, rules, res) != 0)
 			goto out;
 		if (!res->read_by_recovery && !res->wal_history &&
 		    (res->damaged || (opts && opts->recover) ||
 		     res->ev.files[GSR_EV_WAL].present ||
 		     res->ev.files[GSR_EV_JOURNAL].present) &&
-		    run_recovery(ctx, rules, opts, res,
-				 res->damaged ? "SQLite reports damage"
-				 : opts && opts->recover ? "on request"
-				 : "a -wal or -journal came with the database") != 0)
+		    run_recovery(
+		        ctx, rules, opts, res,
+		        res->damaged ? "SQLite reports damage"
+		        : opts && opts->recover
+		            ? "on request"
+		            : "a -wal or -journal came with the database") != 0)
 			goto out;
 	}
-	if (opts && opts->rollback_copy && !res->recovered && !res->read_by_recovery &&
-	    !strcmp(res->journal, "wal") &&
+	if (opts && opts->rollback_copy && !res->recovered &&
+	    !res->read_by_recovery && !strcmp(res->journal, "wal") &&
 	    gsr_db_exec(ctx, db, "PRAGMA journal_mode=DELETE"))
 		goto out;
 done:
 	if (res->verdict == GSR_VERDICT_UNREADABLE)
-		add_problem(res, "%s", res->unreadable ? res->unreadable
-						   : "SQLite cannot read the file");
+		add_problem(res, "%s",
+		            res->unreadable ? res->unreadable
+		                            : "SQLite cannot read the file");
 	if (t1 > 0)
-		res->ms_checks = now_ms() - t1;
+		res->ms_checks = gsr_now_ms() - t1;
 	else
-		res->ms_fingerprint = now_ms() - t0;
+		res->ms_fingerprint = gsr_now_ms() - t0;
 	sqlite3_close(db);
 	db = NULL;
-	if (gsr_ctx_check_cancel(ctx))
+	if (gsr_ctx_check_cancel(ctx) || recheck_input(ctx, opts, res))
 		goto out;
-	t0 = now_ms();
-	if (!(opts && (opts->defer_recheck || opts->async_checks))) {
-		if (gsr_evidence_recheck(ctx, &res->ev) < 0 ||
-		    gsr_ctx_check_cancel(ctx))
-			goto out;
-		res->ms_recheck = now_ms() - t0;
-	}
-	for (int i = 0; i < GSR_EV_NFILES; i++)
-		if (res->ev.files[i].changed) {
-			res->input_changed = true;
-			add_problem(res, "'%s' changed while it was read (a running "
-				    "server?): the report may not match the file now",
-				    res->ev.files[i].path);
-		}
-	res->health_ok = res->verdict != GSR_VERDICT_UNREADABLE &&
-			 res->problems.n == 0;
 	rc = 0;
 out:
 	sqlite3_close(db);
@@ -1212,7 +1346,7 @@ json_diffs(struct jsonw *jw, const struct gsr_diffs *d)
 
 static void
 json_label_diffs(struct jsonw *jw, const char *key, const struct gsr_label *l,
-		 const struct gsr_diffs *d)
+                 const struct gsr_diffs *d)
 {
 	jw_key(jw, key);
 	if (l == NULL) {
@@ -1262,7 +1396,8 @@ gsr_identify_write_json(const struct gsr_identify *res, struct jsonw *jw)
 	if (res->nearest_build) {
 		jw_obj_begin(jw);
 		jw_kstr(jw, "label", res->nearest_build->name);
-		jw_kint(jw, "difference_count", (int64_t)res->nearest_build_ndiffs);
+		jw_kint(jw, "difference_count",
+		        (int64_t)res->nearest_build_ndiffs);
 		jw_obj_end(jw);
 	} else {
 		jw_null(jw);
@@ -1283,8 +1418,8 @@ gsr_identify_write_json(const struct gsr_identify *res, struct jsonw *jw)
 	jw_kbool(jw, "ok", res->health_ok);
 	jw_kstrvec(jw, "problems", &res->problems);
 	jw_kbool(jw, "header_ok", res->header_ok);
-	jw_kstr(jw, "journal_mode", res->verdict == GSR_VERDICT_UNREADABLE ? NULL
-								       : res->journal);
+	jw_kstr(jw, "journal_mode",
+	        res->verdict == GSR_VERDICT_UNREADABLE ? NULL : res->journal);
 	if (res->header_ok || res->hdr.page_size)
 		jw_kint(jw, "page_size", res->hdr.page_size);
 	jw_kstr(jw, "integrity_mode", res->integrity_mode);
@@ -1335,4 +1470,3 @@ gsr_identify_write_json(const struct gsr_identify *res, struct jsonw *jw)
 	jw_real(jw, res->ms_recheck);
 	jw_obj_end(jw);
 }
-

@@ -1,5 +1,6 @@
 /* migrate.c -- gsr_migrate_run(): rebuild, check, quarantine, load. */
 #include "compat.h"
+#include "clock.h"
 #include "migrate.h"
 #include "mig.h"
 #include "migconv.h"
@@ -33,14 +34,6 @@ struct mrun {
 	sqlite3 *db;
 	struct mig_model model;
 };
-
-static double
-now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 static int
 nomem(struct mrun *r)
@@ -520,7 +513,7 @@ copy_table(struct mrun *r, const struct mig_table *t,
 				gsr_ctx_fail(
 				    r->ctx, GSR_ERR_INTERNAL,
 				    "%s row %" PRId64 " passed the quarantine "
-				                      "but not the load: %s",
+				    "but not the load: %s",
 				    t->name,
 				    (int64_t)sqlite3_column_int64(st, 0), why);
 				break;
@@ -723,6 +716,74 @@ effects(struct mrun *r)
 	return 0;
 }
 
+/* A private directory for the run's working files, registered for
+ * removal on a signal.  Returns 0, or -1 with an error on r->ctx. */
+static int
+make_workdir(struct mrun *r)
+{
+	if (asprintf(&r->tmpdir, "%s/gsrecover-migrate.XXXXXX", gsr_tmp_dir()) <
+	    0) {
+		r->tmpdir = NULL;
+		return nomem(r);
+	}
+	if (mkdtemp(r->tmpdir) == NULL) {
+		gsr_ctx_fail(r->ctx, GSR_ERR_IO, "%s: %s", r->tmpdir,
+		             strerror(errno));
+		free(r->tmpdir);
+		r->tmpdir = NULL;
+		return -1;
+	}
+	gsr_temp_register(r->tmpdir);
+	return 0;
+}
+
+/* Take alembic_version out of the tables to copy: it is stamped with the
+ * target's revision, not copied. */
+static void
+drop_alembic_table(struct mig_model *model)
+{
+	for (size_t i = 0; i < model->n; i++)
+		if (!strcmp(model->t[i].name, "alembic_version")) {
+			struct mig_table tmp = model->t[i];
+			memmove(&model->t[i], &model->t[i + 1],
+			        (model->n - i - 1) * sizeof tmp);
+			model->t[--model->n] = tmp;
+			for (size_t c = 0; c < tmp.n_cols; c++) {
+				free(tmp.cols[c].name);
+				free(tmp.cols[c].type);
+				sv_release(&tmp.cols[c].labels);
+			}
+			free(tmp.cols);
+			free(tmp.name);
+			free(tmp.seq);
+			free(tmp.seq_col);
+			sv_release(&tmp.parents);
+			return;
+		}
+}
+
+/* Stamp the target's alembic revision in the load's transaction.
+ * Returns 0, or -1 with an error on r->ctx. */
+static int
+stamp_alembic(struct mrun *r)
+{
+	struct strbuf q = STRBUF_INIT;
+	char *lit =
+	    PQescapeLiteral(r->pg, r->mr->alembic, strlen(r->mr->alembic));
+	int rc;
+
+	sb_adds(&q, "INSERT INTO ");
+	sb_add_ident(&q, r->res->schema);
+	sb_addf(&q, ".alembic_version (version_num) VALUES (%s)",
+	        lit ? lit : "NULL");
+	PQfreemem(lit);
+	rc = q.failed || lit == NULL
+	         ? nomem(r)
+	         : mig_exec(r->ctx, r->pg, r->pw, "alembic_version", q.buf);
+	sb_release(&q);
+	return rc;
+}
+
 /* Open the rebuilt database as the private work copy at work (the
  * rebuild's output itself when it is ours, a copy otherwise). */
 static int
@@ -789,20 +850,8 @@ gsr_migrate_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 	res->alembic = strdup(mr->alembic);
 	if (connect_and_check(&r))
 		goto out;
-	if (asprintf(&r.tmpdir, "%s/gsrecover-migrate.XXXXXX", gsr_tmp_dir()) <
-	    0) {
-		r.tmpdir = NULL;
-		nomem(&r);
+	if (make_workdir(&r))
 		goto out;
-	}
-	if (mkdtemp(r.tmpdir) == NULL) {
-		gsr_ctx_fail(ctx, GSR_ERR_IO, "%s: %s", r.tmpdir,
-		             strerror(errno));
-		free(r.tmpdir);
-		r.tmpdir = NULL;
-		goto out;
-	}
-	gsr_temp_register(r.tmpdir);
 	/* The rebuild.  Under dry_run it still builds its output, privately,
 	 * for the report: it writes nothing else. */
 	ro.target = mr->target;
@@ -829,7 +878,7 @@ gsr_migrate_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 	}
 	/* The column types: from the catalog once the schema exists, in the
 	 * load's transaction; under dry_run from the schema file. */
-	t0 = now_ms();
+	t0 = gsr_now_ms();
 	if (opts->rebuild.dry_run) {
 		res->types_from = "schema file";
 		if (mig_parse_dump(ctx, mr->schema_sql, &r.model))
@@ -851,24 +900,7 @@ gsr_migrate_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 	}
 	mig_model_fk_order(&r.model);
 	/* alembic_version is stamped, not copied. */
-	for (size_t i = 0; i < r.model.n; i++)
-		if (!strcmp(r.model.t[i].name, "alembic_version")) {
-			struct mig_table tmp = r.model.t[i];
-			memmove(&r.model.t[i], &r.model.t[i + 1],
-			        (r.model.n - i - 1) * sizeof tmp);
-			r.model.t[--r.model.n] = tmp;
-			for (size_t c = 0; c < tmp.n_cols; c++) {
-				free(tmp.cols[c].name);
-				free(tmp.cols[c].type);
-				sv_release(&tmp.cols[c].labels);
-			}
-			free(tmp.cols);
-			free(tmp.name);
-			free(tmp.seq);
-			free(tmp.seq_col);
-			sv_release(&tmp.parents);
-			break;
-		}
+	drop_alembic_table(&r.model);
 	res->tables = calloc(r.model.n ? r.model.n : 1, sizeof *res->tables);
 	if (res->tables == NULL) {
 		nomem(&r);
@@ -886,20 +918,7 @@ gsr_migrate_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 		for (size_t i = 0; i < r.model.n; i++)
 			if (copy_table(&r, &r.model.t[i], &res->tables[i]))
 				goto out;
-		struct strbuf q = STRBUF_INIT;
-		char *lit =
-		    PQescapeLiteral(r.pg, mr->alembic, strlen(mr->alembic));
-		sb_adds(&q, "INSERT INTO ");
-		sb_add_ident(&q, res->schema);
-		sb_addf(&q, ".alembic_version (version_num) VALUES (%s)",
-		        lit ? lit : "NULL");
-		PQfreemem(lit);
-		int qr =
-		    q.failed || lit == NULL
-		        ? nomem(&r)
-		        : mig_exec(ctx, r.pg, r.pw, "alembic_version", q.buf);
-		sb_release(&q);
-		if (qr)
+		if (stamp_alembic(&r))
 			goto out;
 	}
 	if (set_sequences(&r) || gsr_ctx_check_cancel(ctx))
@@ -910,7 +929,7 @@ gsr_migrate_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 		in_tx = false;
 		res->loaded = true;
 	}
-	res->ms_load = now_ms() - t0;
+	res->ms_load = gsr_now_ms() - t0;
 out:
 	if (in_tx && r.pg && PQstatus(r.pg) == CONNECTION_OK) {
 		PGresult *q = PQexec(r.pg, "ROLLBACK");

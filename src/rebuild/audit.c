@@ -9,6 +9,7 @@
  * runs for a dry run or with --no-archive.
  */
 #include "compat.h"
+#include "clock.h"
 #include "rebuild_internal.h"
 
 #include "rebuild.h"
@@ -103,12 +104,12 @@ static void *
 export_main(void *arg)
 {
 	struct export_job *job = arg;
-	double t0 = rb_now_ms();
+	double t0 = gsr_now_ms();
 
 	lower_priority();
 	gsr_export_spool(&job->ctx, job->work_db, job->spool_dir,
 	                 EXPORT_THREADS, job->ev, &job->ex);
-	job->ms = rb_now_ms() - t0;
+	job->ms = gsr_now_ms() - t0;
 	return NULL;
 }
 
@@ -157,7 +158,7 @@ input_main(void *arg)
 {
 	struct input_job *job = arg;
 	const struct gsr_rebuild *res = job->res;
-	double t0 = rb_now_ms();
+	double t0 = gsr_now_ms();
 
 	lower_priority();
 	if (gsr_archive_pipe_close(&job->ctx, job->tee->pipe))
@@ -183,7 +184,7 @@ input_main(void *arg)
 		goto out;
 out:
 	gsr_progress_end(&job->ctx, "archive");
-	job->ms = rb_now_ms() - t0;
+	job->ms = gsr_now_ms() - t0;
 	return NULL;
 }
 

@@ -10,6 +10,8 @@
  * -shm are removed, and an archive made for it too.
  */
 #include "compat.h"
+#include "clock.h"
+#include "dirsync.h"
 #include "rebuild_internal.h"
 
 #include "rebuild.h"
@@ -36,11 +38,11 @@ exists(const char *path)
 	return lstat(path, &st) == 0;
 }
 
+/* fsync a file by its path.  Returns 0, or -1 with errno set. */
 static int
-fsync_path(const char *path, bool dir)
+fsync_file(const char *path)
 {
-	int fd =
-	    open(path, (dir ? O_RDONLY | O_DIRECTORY : O_RDWR) | O_CLOEXEC);
+	int fd = open(path, O_RDWR | O_CLOEXEC);
 	int rc;
 
 	if (fd < 0)
@@ -248,7 +250,7 @@ static void *
 verify_main(void *arg)
 {
 	struct verify_job *job = arg;
-	double t0 = rb_now_ms();
+	double t0 = gsr_now_ms();
 	sqlite3 *db = gsr_db_open(&job->ctx, job->path, false);
 
 	if (db != NULL) {
@@ -262,7 +264,7 @@ verify_main(void *arg)
 		gsr_ctx_clear(&job->ctx);
 		gsr_ctx_check_cancel(&job->ctx);
 	}
-	job->ms = rb_now_ms() - t0;
+	job->ms = gsr_now_ms() - t0;
 	return NULL;
 }
 
@@ -300,7 +302,7 @@ rb_check(struct run *r)
 		                     &r->verify))
 			return -1;
 	}
-	if (fsync_path(r->out_tmp, false) != 0)
+	if (fsync_file(r->out_tmp) != 0)
 		return gsr_ctx_fail(r->ctx, GSR_ERR_IO, "cannot write '%s': %s",
 		                    r->out_tmp, strerror(errno));
 	return 0;
@@ -378,7 +380,7 @@ rb_publish(struct run *r)
 		                    "cannot rename to '%s': %s", out,
 		                    strerror(errno));
 	gsr_temp_unregister(r->out_tmp);
-	fsync_path(r->outdir, true);
+	gsr_sync_dir(r->outdir);
 	return 0;
 }
 

@@ -8,6 +8,7 @@
  * here: the helpers the stages share, and the report as JSON.
  */
 #include "compat.h"
+#include "clock.h"
 #include "rebuild.h"
 #include "rebuild_internal.h"
 
@@ -24,21 +25,13 @@
 
 /* ---- helpers of the stages ------------------------------------------ */
 
-double
-rb_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 void
 rb_log(struct run *r, const char *fmt, ...)
 {
 	struct strbuf sb = STRBUF_INIT;
 	va_list ap;
 
-	sb_addf(&sb, "%9.1f ms  ", rb_now_ms() - r->t0);
+	sb_addf(&sb, "%9.1f ms  ", gsr_now_ms() - r->t0);
 	va_start(ap, fmt);
 	sb_vaddf(&sb, fmt, ap);
 	va_end(ap);
@@ -285,7 +278,7 @@ rebuild_attempt(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 
 	if (gsr_ctx_failed(ctx))
 		return -1;
-	r.t0 = rb_now_ms();
+	r.t0 = gsr_now_ms();
 	find_target(&r);
 	rb_audit_tee(&r);
 	identify_input(&r, path);
@@ -300,7 +293,7 @@ rebuild_attempt(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 	rb_audit_end(&r);
 	rb_publish(&r);
 	if (!gsr_ctx_failed(ctx))
-		res->ms_total = rb_now_ms() - r.t0;
+		res->ms_total = gsr_now_ms() - r.t0;
 
 	rb_import_cleanup(&r);
 	rb_audit_cleanup(&r);

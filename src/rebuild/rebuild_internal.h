@@ -148,9 +148,6 @@ struct run {
 
 /* ---- helpers (rebuild.c) ------------------------------------------- */
 
-/* Milliseconds on the monotonic clock. */
-double rb_now_ms(void);
-
 /* Append a line to the run's log, stamped with the time since start. */
 void rb_log(struct run *r, const char *fmt, ...) GSR_PRINTF(2, 3);
 

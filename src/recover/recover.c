@@ -16,6 +16,7 @@
  *      that no trigger of the input ever fires on the rows inserted.
  */
 #include "compat.h"
+#include "clock.h"
 #include "recover.h"
 
 #include "fdio.h"
@@ -91,13 +92,14 @@ struct ridx {
 /* A table of the recovered database. */
 struct rtable {
 	struct shape sh;
-	size_t min_values; /* the fewest values a placed row had */
-	char **cols; /* quoted column names */
+	size_t min_values;      /* the fewest values a placed row had */
+	char **cols;            /* quoted column names */
 	const char *rowid_name; /* for tables without a rowid alias */
 	sqlite3_stmt **ins;     /* by value count, 1..n_cols */
 	sqlite3_stmt *get;      /* its row at a rowid */
 	struct gsr_recover_table *rt;
-	int64_t max_rowid; /* the largest rowid known to have been used, or -1 */
+	int64_t
+	    max_rowid; /* the largest rowid known to have been used, or -1 */
 	bool max_known;
 };
 
@@ -132,27 +134,18 @@ struct rec {
 	uint64_t *fits, *scores;
 	uint64_t page_rows;
 	bool seq_cleared;
-	struct gsr_wal *wal;	     /* attached, or NULL */
-	struct gsr_journal *jr;	     /* rolled back, or NULL */
-	struct gsr_journal *jrnl;    /* the journal, played back or not */
-	struct gsr_wal *wal_all;     /* the WAL, used or not */
-	sqlite3_stmt *seen;          /* is a history row kept already? */
-	char *jbuf; /* JSON of a record, for the ledger */
+	struct gsr_wal *wal;      /* attached, or NULL */
+	struct gsr_journal *jr;   /* rolled back, or NULL */
+	struct gsr_journal *jrnl; /* the journal, played back or not */
+	struct gsr_wal *wal_all;  /* the WAL, used or not */
+	sqlite3_stmt *seen;       /* is a history row kept already? */
+	char *jbuf;               /* JSON of a record, for the ledger */
 	size_t jlen;
 	/* Progress: table leaves whose rows were placed (the last one's
 	 * number), and the pages reported as walked. */
 	uint32_t leaf_pgno;
 	uint64_t leaves, walked;
 };
-
-static double
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
 
 static bool
 bit_get(const unsigned char *m, uint32_t p)
@@ -192,7 +185,7 @@ bind_value(sqlite3_stmt *st, int i, const struct gsr_value *v)
 		return sqlite3_bind_double(st, i, v->r);
 	case GSR_V_TEXT:
 		return sqlite3_bind_text64(st, i, (const char *)v->p, v->n,
-					   SQLITE_TRANSIENT, SQLITE_UTF8);
+		                           SQLITE_TRANSIENT, SQLITE_UTF8);
 	case GSR_V_BLOB:
 		return sqlite3_bind_blob64(st, i, v->p, v->n, SQLITE_TRANSIENT);
 	case GSR_V_NULL:
@@ -214,7 +207,7 @@ record_json(struct rec *r, const struct gsr_value *vals, size_t n)
 	r->jlen = 0;
 	if ((f = open_memstream(&r->jbuf, &r->jlen)) == NULL)
 		return gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM,
-				    "out of memory writing a record");
+		                    "out of memory writing a record");
 	jw_init(&jw, f, false);
 	jw_arr_begin(&jw);
 	for (size_t i = 0; i < n; i++) {
@@ -240,27 +233,27 @@ record_json(struct rec *r, const struct gsr_value *vals, size_t n)
 	jw_arr_end(&jw);
 	if (fclose(f) != 0 || r->jbuf == NULL)
 		return gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM,
-				    "out of memory writing a record");
+		                    "out of memory writing a record");
 	return 0;
 }
 
 /* ---- the ledger -------------------------------------------------------- */
 
 static const char ledger_sql[] =
-	"PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
-	"CREATE TABLE provenance(tbl TEXT NOT NULL, rid INTEGER NOT NULL,"
-	" source TEXT NOT NULL, pgno INTEGER, cell_offset INTEGER,"
-	" frame INTEGER, truncated INTEGER NOT NULL,"
-	" rowid_from TEXT NOT NULL DEFAULT 'cell',"
-	" PRIMARY KEY (tbl, rid)) WITHOUT ROWID;"
-	"CREATE TABLE rows(tbl TEXT, kind TEXT NOT NULL, source TEXT NOT NULL,"
-	" pgno INTEGER, cell_offset INTEGER, frame INTEGER, rowid INTEGER,"
-	" truncated INTEGER NOT NULL, note TEXT, record TEXT NOT NULL,"
-	" rowid_from TEXT NOT NULL, flag TEXT);"
-	"CREATE INDEX rows_key ON rows(tbl, rowid);"
-	"CREATE TABLE objects(type TEXT, name TEXT, tbl_name TEXT,"
-	" rootpage INTEGER, sql TEXT, created INTEGER NOT NULL);"
-	"BEGIN;";
+    "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
+    "CREATE TABLE provenance(tbl TEXT NOT NULL, rid INTEGER NOT NULL,"
+    " source TEXT NOT NULL, pgno INTEGER, cell_offset INTEGER,"
+    " frame INTEGER, truncated INTEGER NOT NULL,"
+    " rowid_from TEXT NOT NULL DEFAULT 'cell',"
+    " PRIMARY KEY (tbl, rid)) WITHOUT ROWID;"
+    "CREATE TABLE rows(tbl TEXT, kind TEXT NOT NULL, source TEXT NOT NULL,"
+    " pgno INTEGER, cell_offset INTEGER, frame INTEGER, rowid INTEGER,"
+    " truncated INTEGER NOT NULL, note TEXT, record TEXT NOT NULL,"
+    " rowid_from TEXT NOT NULL, flag TEXT);"
+    "CREATE INDEX rows_key ON rows(tbl, rowid);"
+    "CREATE TABLE objects(type TEXT, name TEXT, tbl_name TEXT,"
+    " rootpage INTEGER, sql TEXT, created INTEGER NOT NULL);"
+    "BEGIN;";
 
 static int
 ledger_open(struct rec *r, const char *path)
@@ -269,12 +262,13 @@ ledger_open(struct rec *r, const char *path)
 
 	if ((r->led = gsr_db_open(ctx, path, true)) == NULL ||
 	    gsr_db_exec(ctx, r->led, ledger_sql) ||
-	    (r->prov = gsr_db_prepare(ctx, r->led,
-				      "INSERT OR REPLACE INTO provenance VALUES "
-				      "(?,?,?,?,?,?,?,'cell')")) == NULL ||
+	    (r->prov =
+	         gsr_db_prepare(ctx, r->led,
+	                        "INSERT OR REPLACE INTO provenance VALUES "
+	                        "(?,?,?,?,?,?,?,'cell')")) == NULL ||
 	    (r->lrow = gsr_db_prepare(ctx, r->led,
-				      "INSERT INTO rows VALUES "
-				      "(?,?,?,?,?,?,?,?,?,?,?,?)")) == NULL)
+	                              "INSERT INTO rows VALUES "
+	                              "(?,?,?,?,?,?,?,?,?,?,?,?)")) == NULL)
 		return -1;
 	return 0;
 }
@@ -287,10 +281,9 @@ step_done(struct rec *r, sqlite3 *db, sqlite3_stmt *st)
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 	if (rc != SQLITE_DONE)
-		return gsr_ctx_fail(r->ctx,
-				    rc == SQLITE_NOMEM ? GSR_ERR_NOMEM : GSR_ERR_IO,
-				    "cannot write the recovery: %s",
-				    sqlite3_errmsg(db));
+		return gsr_ctx_fail(
+		    r->ctx, rc == SQLITE_NOMEM ? GSR_ERR_NOMEM : GSR_ERR_IO,
+		    "cannot write the recovery: %s", sqlite3_errmsg(db));
 	return 0;
 }
 
@@ -299,8 +292,8 @@ step_done(struct rec *r, sqlite3 *db, sqlite3_stmt *st)
  * flag (may be NULL) is what the bytes contradict. */
 static int
 ledger_row_flag(struct rec *r, const char *tbl, const char *kind,
-		const struct gsr_row *row, bool rowid_known, const char *note,
-		const char *flag)
+                const struct gsr_row *row, bool rowid_known, const char *note,
+                const char *flag)
 {
 	sqlite3_stmt *st = r->lrow;
 
@@ -317,9 +310,10 @@ ledger_row_flag(struct rec *r, const char *tbl, const char *kind,
 		sqlite3_bind_int64(st, 7, row->rowid);
 	sqlite3_bind_int(st, 8, row->truncated);
 	sqlite3_bind_text(st, 9, note, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text64(st, 10, r->jbuf, r->jlen, SQLITE_STATIC, SQLITE_UTF8);
+	sqlite3_bind_text64(st, 10, r->jbuf, r->jlen, SQLITE_STATIC,
+	                    SQLITE_UTF8);
 	sqlite3_bind_text(st, 11, rowid_known ? "cell" : "unknown", -1,
-			  SQLITE_STATIC);
+	                  SQLITE_STATIC);
 	if (flag)
 		sqlite3_bind_text(st, 12, flag, -1, SQLITE_STATIC);
 	return step_done(r, r->led, st);
@@ -328,7 +322,7 @@ ledger_row_flag(struct rec *r, const char *tbl, const char *kind,
 /* ledger_row_flag() without a flag. */
 static int
 ledger_row(struct rec *r, const char *tbl, const char *kind,
-	   const struct gsr_row *row, bool rowid_known, const char *note)
+           const struct gsr_row *row, bool rowid_known, const char *note)
 {
 	return ledger_row_flag(r, tbl, kind, row, rowid_known, note, NULL);
 }
@@ -350,10 +344,10 @@ allowed_classes(const char *type, bool notnull)
 	else if (strcasestr(type, "INT"))
 		c = C_INT;
 	else if (strcasestr(type, "CHAR") || strcasestr(type, "CLOB") ||
-		 strcasestr(type, "TEXT"))
+	         strcasestr(type, "TEXT"))
 		c = C_TEXT;
 	else if (strcasestr(type, "REAL") || strcasestr(type, "FLOA") ||
-		 strcasestr(type, "DOUB"))
+	         strcasestr(type, "DOUB"))
 		c = C_REAL | C_INT;
 	else
 		c = C_INT | C_REAL | C_TEXT; /* NUMERIC */
@@ -380,7 +374,7 @@ column_checks(const char *type)
  * TEXT name and an INTEGER sequence.  Returns 0 or -1 (out of memory). */
 static int
 shape_init(struct shape *sh, const struct gsr_table *t,
-	   const struct gsr_label *l)
+           const struct gsr_label *l)
 {
 	bool seq = !strcmp(t->name, "sqlite_sequence") && t->n_cols == 2;
 	size_t npk = 0;
@@ -402,7 +396,7 @@ shape_init(struct shape *sh, const struct gsr_table *t,
 		const struct gsr_column *c = &t->cols[i];
 
 		sh->allowed[i] = seq ? (i ? C_INT : C_TEXT)
-				     : allowed_classes(c->type, c->notnull);
+		                     : allowed_classes(c->type, c->notnull);
 		sh->checks[i] = column_checks(c->type);
 		if (npk == 1 && c->pk == 1 && !t->without_rowid && c->type &&
 		    !strcasecmp(c->type, "INTEGER"))
@@ -410,10 +404,12 @@ shape_init(struct shape *sh, const struct gsr_table *t,
 		for (size_t e = 0; l && e < l->n_enums; e++) {
 			const struct strvec *v = &l->enums[e].values;
 
-			if (l->enums[e].array || strcmp(l->enums[e].table, t->name) ||
+			if (l->enums[e].array ||
+			    strcmp(l->enums[e].table, t->name) ||
 			    strcmp(l->enums[e].column, c->name) || v->n == 0)
 				continue;
-			if ((sh->enums[i] = calloc(v->n + 1, sizeof *sh->enums[i])) == NULL)
+			if ((sh->enums[i] = calloc(
+			         v->n + 1, sizeof *sh->enums[i])) == NULL)
 				return -1;
 			for (size_t k = 0; k < v->n; k++)
 				sh->enums[i][k] = v->v[k];
@@ -442,7 +438,8 @@ static bool
 is_master_row(const struct gsr_row *row)
 {
 	const struct gsr_value *v = row->values;
-	static const char *const types[] = { "table", "index", "view", "trigger" };
+	static const char *const types[] = {"table", "index", "view",
+	                                    "trigger"};
 	bool type_ok = false;
 
 	if (row->n_values != 5 || v[0].type != GSR_V_TEXT ||
@@ -452,7 +449,7 @@ is_master_row(const struct gsr_row *row)
 		return false;
 	for (size_t i = 0; i < 4; i++)
 		type_ok |= strlen(types[i]) == v[0].n &&
-			   !memcmp(types[i], v[0].p, v[0].n);
+		           !memcmp(types[i], v[0].p, v[0].n);
 	return type_ok && v[1].n > 0;
 }
 
@@ -460,7 +457,7 @@ static int
 master_row(void *arg, const struct gsr_row *row)
 {
 	struct rec *r = arg;
-	struct entry e = { 0 };
+	struct entry e = {0};
 
 	if (!is_master_row(row) || row->truncated)
 		return 0;
@@ -477,8 +474,9 @@ master_row(void *arg, const struct gsr_row *row)
 		    !strcmp(r->ents[i].name, e.name))
 			goto skip;
 	if (gsr_grow((void **)&r->ents, &r->cap_ents, r->n_ents + 1,
-		     sizeof *r->ents)) {
-		gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "out of memory reading the schema");
+	             sizeof *r->ents)) {
+		gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM,
+		             "out of memory reading the schema");
 		goto skip;
 	}
 	r->ents[r->n_ents++] = e;
@@ -519,7 +517,7 @@ read_master(struct rec *r)
 	size_t tables = 0;
 
 	if (gsr_btree_walk_mark(r->ctx, r->pf, 1, false, r->used, master_row, r,
-				&ws) < 0)
+	                        &ws) < 0)
 		return -1;
 	for (size_t i = 0; i < r->n_ents; i++)
 		tables += !strcmp(r->ents[i].type, "table");
@@ -532,12 +530,12 @@ read_master(struct rec *r)
 		r->page_rows = 0;
 		r->fits[0] = 0;
 		if (gsr_btree_walk_table(r->ctx, r->pf, p, count_master_rows, r,
-					 NULL) < 0)
+		                         NULL) < 0)
 			return -1;
 		if (r->page_rows == 0 || r->fits[0] != r->page_rows)
 			continue;
 		if (gsr_btree_walk_mark(r->ctx, r->pf, p, false, r->used,
-					master_row, r, NULL) < 0)
+		                        master_row, r, NULL) < 0)
 			return -1;
 	}
 	return 0;
@@ -548,8 +546,8 @@ read_master(struct rec *r)
 /* Only CREATE TABLE and CREATE INDEX, and what they do to sqlite_master,
  * may run: no SELECT (CREATE TABLE ... AS SELECT), no ATTACH, no PRAGMA. */
 static int
-create_auth(void *arg, int action, const char *a, const char *b,
-	    const char *c, const char *d)
+create_auth(void *arg, int action, const char *a, const char *b, const char *c,
+            const char *d)
 {
 	(void)arg, (void)a, (void)b, (void)c, (void)d;
 	switch (action) {
@@ -593,8 +591,8 @@ create_object(struct rec *r, const char *sql)
 		sqlite3_finalize(st);
 		return 0;
 	}
-	while (tail && (*tail == ' ' || *tail == '\n' || *tail == '\t' ||
-			*tail == ';'))
+	while (tail &&
+	       (*tail == ' ' || *tail == '\n' || *tail == '\t' || *tail == ';'))
 		tail++;
 	if (tail && *tail) {
 		sqlite3_finalize(st);
@@ -616,8 +614,8 @@ sql_parses(struct rec *r, const char *sql)
 	bool ok;
 
 	ok = sqlite3_prepare_v2(r->out, sql, -1, &st, &tail) == SQLITE_OK && st;
-	while (ok && tail && (*tail == ' ' || *tail == '\n' || *tail == '\t' ||
-			      *tail == ';'))
+	while (ok && tail &&
+	       (*tail == ' ' || *tail == '\n' || *tail == '\t' || *tail == ';'))
 		tail++;
 	sqlite3_finalize(st);
 	return ok && (tail == NULL || *tail == 0);
@@ -641,15 +639,15 @@ create_from_entries(struct rec *r, size_t *n_tables)
 	sqlite3_db_config(r->out, SQLITE_DBCONFIG_DEFENSIVE, 0, NULL);
 	if (gsr_db_exec(r->ctx, r->out, "PRAGMA writable_schema=ON") ||
 	    (st = gsr_db_prepare(r->ctx, r->out,
-				 "INSERT INTO main.sqlite_master VALUES "
-				 "(?, ?, ?, 0, ?)")) == NULL)
+	                         "INSERT INTO main.sqlite_master VALUES "
+	                         "(?, ?, ?, 0, ?)")) == NULL)
 		goto out;
 	sqlite3_set_authorizer(r->out, create_auth, NULL);
 	for (int pass = 0; pass < 2; pass++)
 		for (size_t i = 0; i < r->n_ents; i++) {
 			struct entry *e = &r->ents[i];
 			bool schema_only = !strcmp(e->type, "view") ||
-					   !strcmp(e->type, "trigger");
+			                   !strcmp(e->type, "trigger");
 			int c;
 
 			if (e->created || e->sql == NULL ||
@@ -663,18 +661,24 @@ create_from_entries(struct rec *r, size_t *n_tables)
 
 				sqlite3_set_authorizer(r->out, NULL, NULL);
 				parses = sql_parses(r, e->sql);
-				sqlite3_set_authorizer(r->out, create_auth, NULL);
+				sqlite3_set_authorizer(r->out, create_auth,
+				                       NULL);
 				if (!parses)
 					continue;
-				sqlite3_bind_text(st, 1, e->type, -1, SQLITE_STATIC);
-				sqlite3_bind_text(st, 2, e->name, -1, SQLITE_STATIC);
-				sqlite3_bind_text(st, 3, e->tbl, -1, SQLITE_STATIC);
-				sqlite3_bind_text(st, 4, e->sql, -1, SQLITE_STATIC);
+				sqlite3_bind_text(st, 1, e->type, -1,
+				                  SQLITE_STATIC);
+				sqlite3_bind_text(st, 2, e->name, -1,
+				                  SQLITE_STATIC);
+				sqlite3_bind_text(st, 3, e->tbl, -1,
+				                  SQLITE_STATIC);
+				sqlite3_bind_text(st, 4, e->sql, -1,
+				                  SQLITE_STATIC);
 				e->created = sqlite3_step(st) == SQLITE_DONE;
 				sqlite3_reset(st);
 				continue;
 			}
-			if (strcmp(e->type, "table") && strcmp(e->type, "index"))
+			if (strcmp(e->type, "table") &&
+			    strcmp(e->type, "index"))
 				continue;
 			if ((c = create_object(r, e->sql)) < 0)
 				goto out;
@@ -685,14 +689,16 @@ create_from_entries(struct rec *r, size_t *n_tables)
 	 * table; sqlite_stat1 and its kind are left out. */
 	for (size_t i = 0; i < r->n_ents; i++)
 		if (!strcmp(r->ents[i].name, "sqlite_sequence"))
-			r->ents[i].created = sqlite3_table_column_metadata(
-				r->out, "main", "sqlite_sequence", NULL, NULL, NULL,
-				NULL, NULL, NULL) == SQLITE_OK;
+			r->ents[i].created =
+			    sqlite3_table_column_metadata(
+			        r->out, "main", "sqlite_sequence", NULL, NULL,
+			        NULL, NULL, NULL, NULL) == SQLITE_OK;
 	rc = 0;
 out:
 	sqlite3_set_authorizer(r->out, NULL, NULL);
 	sqlite3_finalize(st);
-	if (rc == 0 && gsr_db_exec(r->ctx, r->out, "PRAGMA writable_schema=OFF"))
+	if (rc == 0 &&
+	    gsr_db_exec(r->ctx, r->out, "PRAGMA writable_schema=OFF"))
 		rc = -1;
 	sqlite3_db_config(r->out, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
 	return rc;
@@ -706,9 +712,10 @@ discard_entries(struct rec *r)
 	int rc;
 
 	sqlite3_db_config(r->out, SQLITE_DBCONFIG_DEFENSIVE, 0, NULL);
-	rc = gsr_db_exec(r->ctx, r->out,
-			 "PRAGMA writable_schema=ON; DELETE FROM main.sqlite_master "
-			 "WHERE type IN ('view', 'trigger'); PRAGMA writable_schema=OFF");
+	rc = gsr_db_exec(
+	    r->ctx, r->out,
+	    "PRAGMA writable_schema=ON; DELETE FROM main.sqlite_master "
+	    "WHERE type IN ('view', 'trigger'); PRAGMA writable_schema=OFF");
 	sqlite3_db_config(r->out, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
 	for (size_t i = 0; i < r->n_ents; i++) {
 		free(r->ents[i].type);
@@ -743,7 +750,7 @@ sample_row(void *arg, const struct gsr_row *row)
 
 		for (size_t t = 0; t < s->lf[i].n_sh; t++) {
 			int sc = gsr_shape_score(&s->lf[i].sh[t].g, row->values,
-					     row->n_values);
+			                         row->n_values);
 			if (sc > best)
 				best = sc;
 		}
@@ -765,7 +772,7 @@ static int
 create_from_rules(struct rec *r, size_t *n_tables)
 {
 	const struct gsr_rules *ru = r->opts ? r->opts->rules : NULL;
-	struct sample s = { 0 };
+	struct sample s = {0};
 	const struct gsr_label *best = NULL;
 	uint64_t best_rows = 0, best_score = 0;
 	uint32_t sampled = 0;
@@ -783,29 +790,34 @@ create_from_rules(struct rec *r, size_t *n_tables)
 		f->l = l;
 		if (l->schema == NULL)
 			continue;
-		if ((f->sh = calloc(l->schema->n_tables + 1, sizeof *f->sh)) == NULL)
+		if ((f->sh = calloc(l->schema->n_tables + 1, sizeof *f->sh)) ==
+		    NULL)
 			goto nomem;
 		for (size_t t = 0; t < l->schema->n_tables; t++) {
 			if (!strncmp(l->schema->tables[t].name, "sqlite_", 7) ||
 			    l->schema->tables[t].is_virtual)
 				continue;
-			if (shape_init(&f->sh[f->n_sh++], &l->schema->tables[t], l))
+			if (shape_init(&f->sh[f->n_sh++], &l->schema->tables[t],
+			               l))
 				goto nomem;
 		}
 	}
-	for (uint32_t p = 2; p <= r->in.n_pages && sampled < SHAPE_SAMPLE_PAGES; p++) {
+	for (uint32_t p = 2; p <= r->in.n_pages && sampled < SHAPE_SAMPLE_PAGES;
+	     p++) {
 		if (!page_usable(r, p) ||
 		    gsr_btree_page_type(r->pf, p) != GSR_PAGE_TABLE_LEAF)
 			continue;
 		sampled++;
-		if (gsr_btree_walk_table(r->ctx, r->pf, p, sample_row, &s, NULL) < 0)
+		if (gsr_btree_walk_table(r->ctx, r->pf, p, sample_row, &s,
+		                         NULL) < 0)
 			goto out;
 	}
 	for (size_t i = 0; i < s.n_lf; i++) {
 		const struct label_fit *f = &s.lf[i];
 
 		if (f->rows > best_rows ||
-		    (f->rows == best_rows && f->rows > 0 && f->score >= best_score)) {
+		    (f->rows == best_rows && f->rows > 0 &&
+		     f->score >= best_score)) {
 			best = f->l;
 			best_rows = f->rows;
 			best_score = f->score;
@@ -815,12 +827,13 @@ create_from_rules(struct rec *r, size_t *n_tables)
 	if (best == NULL)
 		goto out;
 	{
-		const struct gsr_label *sl = best->schema_label ? best->schema_label : best;
+		const struct gsr_label *sl =
+		    best->schema_label ? best->schema_label : best;
 
 		/* The label's objects stand for the lost sqlite_master. */
 		for (size_t i = 0; i < sl->n_objs; i++) {
 			const struct gsr_rule_obj *o = &sl->objs[i];
-			struct entry e = { 0 };
+			struct entry e = {0};
 
 			e.type = strdup(o->type);
 			e.name = strdup(o->name);
@@ -828,9 +841,10 @@ create_from_rules(struct rec *r, size_t *n_tables)
 			e.sql = o->sql ? strdup(o->sql) : NULL;
 			if (e.type == NULL || e.name == NULL || e.tbl == NULL ||
 			    (o->sql && e.sql == NULL) ||
-			    gsr_grow((void **)&r->ents, &r->cap_ents, r->n_ents + 1,
-				     sizeof *r->ents)) {
-				free(e.type), free(e.name), free(e.tbl), free(e.sql);
+			    gsr_grow((void **)&r->ents, &r->cap_ents,
+			             r->n_ents + 1, sizeof *r->ents)) {
+				free(e.type), free(e.name), free(e.tbl),
+				    free(e.sql);
 				goto nomem;
 			}
 			r->ents[r->n_ents++] = e;
@@ -843,13 +857,16 @@ create_from_rules(struct rec *r, size_t *n_tables)
 		if ((r->res->schema_label = strdup(best->name)) == NULL)
 			goto nomem;
 		for (size_t i = 0; i < s.n_lf; i++)
-			if (s.lf[i].rows == best_rows && s.lf[i].score == best_score &&
-			    sv_push(&r->res->schema_candidates, s.lf[i].l->name))
+			if (s.lf[i].rows == best_rows &&
+			    s.lf[i].score == best_score &&
+			    sv_push(&r->res->schema_candidates,
+			            s.lf[i].l->name))
 				goto nomem;
 	}
 	goto out;
 nomem:
-	gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "out of memory matching record shapes");
+	gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM,
+	             "out of memory matching record shapes");
 	rc = -1;
 out:
 	for (size_t i = 0; s.lf && i < s.n_lf; i++) {
@@ -882,7 +899,7 @@ enum_label(const struct rec *r)
 static const char *
 pick_rowid_name(const struct gsr_table *t)
 {
-	static const char *const names[] = { "_rowid_", "rowid", "oid" };
+	static const char *const names[] = {"_rowid_", "rowid", "oid"};
 
 	for (size_t i = 0; i < 3; i++)
 		if (gsr_table_column(t, names[i]) == NULL)
@@ -915,7 +932,8 @@ tables_init(struct rec *r)
 		res_t->index_entries = -1;
 		if ((res_t->name = strdup(t->name)) == NULL ||
 		    shape_init(&rt->sh, t, el) ||
-		    (rt->cols = calloc(t->n_cols + 1, sizeof *rt->cols)) == NULL ||
+		    (rt->cols = calloc(t->n_cols + 1, sizeof *rt->cols)) ==
+		        NULL ||
 		    (rt->ins = calloc(t->n_cols + 1, sizeof *rt->ins)) == NULL)
 			goto nomem;
 		for (size_t c = 0; c < t->n_cols; c++) {
@@ -930,8 +948,9 @@ tables_init(struct rec *r)
 		for (size_t e = 0; e < r->n_ents; e++) {
 			const struct entry *en = &r->ents[e];
 
-			if (!strcmp(en->type, "table") && !strcmp(en->name, t->name) &&
-			    en->rootpage > 0 && en->rootpage <= r->in.n_pages)
+			if (!strcmp(en->type, "table") &&
+			    !strcmp(en->name, t->name) && en->rootpage > 0 &&
+			    en->rootpage <= r->in.n_pages)
 				res_t->root = (uint32_t)en->rootpage;
 		}
 	}
@@ -973,7 +992,7 @@ insert_stmt(struct rec *r, struct rtable *rt, size_t n)
  * record's values.  Returns 0, or -1 on error. */
 static int
 stored_row(struct rec *r, struct rtable *rt, const struct gsr_row *row,
-	   bool *exists, bool *same)
+           bool *exists, bool *same)
 {
 	struct strbuf sb = STRBUF_INIT;
 	sqlite3_stmt *st;
@@ -985,11 +1004,12 @@ stored_row(struct rec *r, struct rtable *rt, const struct gsr_row *row,
 		sb_add_ident(&sb, rt->sh.g.name);
 		sb_adds(&sb, " WHERE _rowid_ = ?");
 		if (sb_str(&sb) == NULL)
-			return gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "out of memory");
+			return gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM,
+			                    "out of memory");
 		/* A table with a column named _rowid_ has no way to be
 		 * asked: the row counts as different. */
-		if (sqlite3_prepare_v2(r->out, sb_str(&sb), -1, &rt->get, NULL) !=
-		    SQLITE_OK) {
+		if (sqlite3_prepare_v2(r->out, sb_str(&sb), -1, &rt->get,
+		                       NULL) != SQLITE_OK) {
 			sb_release(&sb);
 			return 0;
 		}
@@ -1012,20 +1032,26 @@ stored_row(struct rec *r, struct rtable *rt, const struct gsr_row *row,
 				break;
 			case GSR_V_INT:
 				*same = (t == SQLITE_INTEGER &&
-					 sqlite3_column_int64(st, (int)i) == v->i) ||
-					(t == SQLITE_FLOAT &&
-					 sqlite3_column_double(st, (int)i) == (double)v->i);
+				         sqlite3_column_int64(st, (int)i) ==
+				             v->i) ||
+				        (t == SQLITE_FLOAT &&
+				         sqlite3_column_double(st, (int)i) ==
+				             (double)v->i);
 				break;
 			case GSR_V_REAL:
-				*same = t == SQLITE_FLOAT &&
-					sqlite3_column_double(st, (int)i) == v->r;
+				*same =
+				    t == SQLITE_FLOAT &&
+				    sqlite3_column_double(st, (int)i) == v->r;
 				break;
 			case GSR_V_TEXT:
 			case GSR_V_BLOB:
-				*same = (t == SQLITE_TEXT || t == SQLITE_BLOB) &&
-					(size_t)sqlite3_column_bytes(st, (int)i) == v->n &&
-					(v->n == 0 ||
-					 !memcmp(sqlite3_column_blob(st, (int)i), v->p, v->n));
+				*same =
+				    (t == SQLITE_TEXT || t == SQLITE_BLOB) &&
+				    (size_t)sqlite3_column_bytes(st, (int)i) ==
+				        v->n &&
+				    (v->n == 0 ||
+				     !memcmp(sqlite3_column_blob(st, (int)i),
+				             v->p, v->n));
 				break;
 			}
 		}
@@ -1049,7 +1075,7 @@ indexes_init(struct rec *r)
 {
 	for (size_t t = 0; t < r->n_tabs; t++) {
 		const struct gsr_table *st =
-			gsr_schema_table(r->schema, r->tabs[t].sh.g.name);
+		    gsr_schema_table(r->schema, r->tabs[t].sh.g.name);
 
 		if (st == NULL || st->without_rowid)
 			continue;
@@ -1061,8 +1087,8 @@ indexes_init(struct rec *r)
 
 			if (!plain)
 				continue;
-			if (gsr_grow((void **)&r->idx, &r->cap_idx, r->n_idx + 1,
-				     sizeof *r->idx))
+			if (gsr_grow((void **)&r->idx, &r->cap_idx,
+			             r->n_idx + 1, sizeof *r->idx))
 				return -1;
 			ri = &r->idx[r->n_idx];
 			memset(ri, 0, sizeof *ri);
@@ -1070,18 +1096,21 @@ indexes_init(struct rec *r)
 			ri->table = t;
 			ri->unique = x->unique;
 			if ((list = strdup(x->cols)) == NULL ||
-			    (ri->cols = calloc(st->n_cols + 1, sizeof *ri->cols)) == NULL) {
+			    (ri->cols = calloc(st->n_cols + 1,
+			                       sizeof *ri->cols)) == NULL) {
 				free(list);
 				return -1;
 			}
 			for (char *c = strtok_r(list, ",", &save); c && plain;
 			     c = strtok_r(NULL, ",", &save)) {
-				const struct gsr_column *col = gsr_table_column(st, c);
+				const struct gsr_column *col =
+				    gsr_table_column(st, c);
 
 				if (col == NULL || ri->n_keys >= st->n_cols)
 					plain = false;
 				else
-					ri->cols[ri->n_keys++] = (size_t)(col - st->cols);
+					ri->cols[ri->n_keys++] =
+					    (size_t)(col - st->cols);
 			}
 			free(list);
 			if (!plain || ri->n_keys == 0) {
@@ -1093,7 +1122,8 @@ indexes_init(struct rec *r)
 				    !strcmp(r->ents[e].name, x->name) &&
 				    r->ents[e].rootpage > 0 &&
 				    r->ents[e].rootpage <= r->in.n_pages)
-					ri->root = (uint32_t)r->ents[e].rootpage;
+					ri->root =
+					    (uint32_t)r->ents[e].rootpage;
 			r->n_idx++;
 		}
 	}
@@ -1104,7 +1134,7 @@ indexes_init(struct rec *r)
  * key (ri->n_keys values).  False when the row does not hold it all. */
 static bool
 row_key(const struct rec *r, const struct ridx *ri, const struct gsr_value *v,
-	size_t n, int64_t rowid, bool rowid_known, struct gsr_value *key)
+        size_t n, int64_t rowid, bool rowid_known, struct gsr_value *key)
 {
 	int ipk = r->tabs[ri->table].sh.g.ipk;
 
@@ -1141,7 +1171,7 @@ ikey_entry(void *arg, const struct gsr_row *row)
 	sqlite3_bind_int64(r->ik_ins, 1, (int64_t)(ri - r->idx));
 	sqlite3_bind_int64(r->ik_ins, 2, last->i);
 	sqlite3_bind_text64(r->ik_ins, 3, r->jbuf, r->jlen, SQLITE_STATIC,
-			    SQLITE_UTF8);
+	                    SQLITE_UTF8);
 	return step_done(r, r->led, r->ik_ins) ? 1 : 0;
 }
 
@@ -1151,28 +1181,32 @@ ikey_entry(void *arg, const struct gsr_row *row)
 static int
 read_index_trees(struct rec *r)
 {
-	if (gsr_db_exec(r->ctx, r->led,
-			"CREATE TEMP TABLE ikeys(ix INTEGER, rid INTEGER, key TEXT);"
-			"CREATE INDEX temp.ikeys_rid ON ikeys(ix, rid);"
-			"CREATE INDEX temp.ikeys_key ON ikeys(ix, key);") ||
-	    (r->ik_ins = gsr_db_prepare(r->ctx, r->led,
-					"INSERT INTO temp.ikeys VALUES (?,?,?)")) == NULL ||
-	    (r->ik_rid = gsr_db_prepare(r->ctx, r->led,
-					"SELECT key FROM temp.ikeys WHERE ix = ?1 "
-					"AND rid = ?2")) == NULL ||
-	    (r->ik_key = gsr_db_prepare(r->ctx, r->led,
-					"SELECT DISTINCT rid FROM temp.ikeys WHERE "
-					"ix = ?1 AND key = ?2 LIMIT 8")) == NULL ||
-	    (r->json_ok = gsr_db_prepare(r->ctx, r->out, "SELECT json_valid(?1)")) ==
-		    NULL)
+	if (gsr_db_exec(
+	        r->ctx, r->led,
+	        "CREATE TEMP TABLE ikeys(ix INTEGER, rid INTEGER, key TEXT);"
+	        "CREATE INDEX temp.ikeys_rid ON ikeys(ix, rid);"
+	        "CREATE INDEX temp.ikeys_key ON ikeys(ix, key);") ||
+	    (r->ik_ins = gsr_db_prepare(
+	         r->ctx, r->led, "INSERT INTO temp.ikeys VALUES (?,?,?)")) ==
+	        NULL ||
+	    (r->ik_rid =
+	         gsr_db_prepare(r->ctx, r->led,
+	                        "SELECT key FROM temp.ikeys WHERE ix = ?1 "
+	                        "AND rid = ?2")) == NULL ||
+	    (r->ik_key =
+	         gsr_db_prepare(r->ctx, r->led,
+	                        "SELECT DISTINCT rid FROM temp.ikeys WHERE "
+	                        "ix = ?1 AND key = ?2 LIMIT 8")) == NULL ||
+	    (r->json_ok = gsr_db_prepare(r->ctx, r->out,
+	                                 "SELECT json_valid(?1)")) == NULL)
 		return -1;
 	for (size_t i = 0; i < r->n_idx; i++) {
-		void *arg[2] = { r, &r->idx[i] };
+		void *arg[2] = {r, &r->idx[i]};
 
 		if (r->idx[i].root == 0)
 			continue;
-		if (gsr_btree_walk_index(r->ctx, r->pf, r->idx[i].root, ikey_entry,
-					 arg, NULL) < 0)
+		if (gsr_btree_walk_index(r->ctx, r->pf, r->idx[i].root,
+		                         ikey_entry, arg, NULL) < 0)
 			return -1;
 	}
 	return 0;
@@ -1190,7 +1224,7 @@ read_index_trees(struct rec *r)
  */
 static const char *
 row_flag(struct rec *r, const struct rtable *rt, const struct gsr_row *row,
-	 bool live, char *note, size_t cap, bool *err)
+         bool live, char *note, size_t cap, bool *err)
 {
 	const struct gsr_shape *g = &rt->sh.g;
 	struct gsr_value key[64];
@@ -1216,11 +1250,12 @@ row_flag(struct rec *r, const struct rtable *rt, const struct gsr_row *row,
 				if (strlen(g->enums[i][e]) == v->n &&
 				    !memcmp(g->enums[i][e], v->p, v->n))
 					flag = NULL;
-		} else if (v->type == GSR_V_TEXT && (g->checks[i] & GSR_CHECK_JSON)) {
+		} else if (v->type == GSR_V_TEXT &&
+		           (g->checks[i] & GSR_CHECK_JSON)) {
 			int ok;
 
-			sqlite3_bind_text64(r->json_ok, 1, (const char *)v->p, v->n,
-					    SQLITE_STATIC, SQLITE_UTF8);
+			sqlite3_bind_text64(r->json_ok, 1, (const char *)v->p,
+			                    v->n, SQLITE_STATIC, SQLITE_UTF8);
 			ok = sqlite3_step(r->json_ok) == SQLITE_ROW &&
 			     sqlite3_column_int(r->json_ok, 0) == 1;
 			sqlite3_reset(r->json_ok);
@@ -1229,7 +1264,7 @@ row_flag(struct rec *r, const struct rtable *rt, const struct gsr_row *row,
 		}
 		if (flag) {
 			snprintf(note, cap, "%s: column %zu (%s)", flag, i + 1,
-				 rt->cols[i]);
+			         rt->cols[i]);
 			return flag;
 		}
 	}
@@ -1240,8 +1275,10 @@ row_flag(struct rec *r, const struct rtable *rt, const struct gsr_row *row,
 		bool any = false, match = false;
 		int rc;
 
-		if (&r->tabs[ri->table] != rt || ri->n_keys > GSR_ARRAY_LEN(key) ||
-		    !row_key(r, ri, row->values, row->n_values, row->rowid, true, key))
+		if (&r->tabs[ri->table] != rt ||
+		    ri->n_keys > GSR_ARRAY_LEN(key) ||
+		    !row_key(r, ri, row->values, row->n_values, row->rowid,
+		             true, key))
 			continue;
 		if (record_json(r, key, ri->n_keys)) {
 			*err = true;
@@ -1250,15 +1287,19 @@ row_flag(struct rec *r, const struct rtable *rt, const struct gsr_row *row,
 		sqlite3_bind_int64(r->ik_rid, 1, (int64_t)x);
 		sqlite3_bind_int64(r->ik_rid, 2, row->rowid);
 		while ((rc = sqlite3_step(r->ik_rid)) == SQLITE_ROW && !match) {
-			const char *k = (const char *)sqlite3_column_text(r->ik_rid, 0);
+			const char *k =
+			    (const char *)sqlite3_column_text(r->ik_rid, 0);
 
 			any = true;
-			match = k && strlen(k) == r->jlen && !memcmp(k, r->jbuf, r->jlen);
+			match = k && strlen(k) == r->jlen &&
+			        !memcmp(k, r->jbuf, r->jlen);
 		}
 		sqlite3_reset(r->ik_rid);
 		if (any && !match) {
-			snprintf(note, cap, "index-mismatch: index %s holds other key "
-				 "values for rowid %" PRId64, ri->name, row->rowid);
+			snprintf(note, cap,
+			         "index-mismatch: index %s holds other key "
+			         "values for rowid %" PRId64,
+			         ri->name, row->rowid);
 			return "index-mismatch";
 		}
 	}
@@ -1274,7 +1315,7 @@ walked(struct rec *r, uint64_t pages)
 	if (pages > r->walked)
 		r->walked = pages;
 	gsr_progress(r->ctx, "page reader", GSR_PROGRESS_PAGES, r->walked,
-		     r->in.n_pages);
+	             r->in.n_pages);
 }
 
 /* Insert one recovered row into r->cur; what does not go in goes to the
@@ -1299,15 +1340,18 @@ place_row(void *arg, const struct gsr_row *row)
 	}
 	if (n == 0 || n > rt->sh.g.n_cols) {
 		snprintf(note, sizeof note,
-			 "the record has %zu values; the table has %zu columns",
-			 n, rt->sh.g.n_cols);
+		         "the record has %zu values; the table has %zu columns",
+		         n, rt->sh.g.n_cols);
 		t->rejected++;
-		return ledger_row(r, t->name, "rejected", row, !rt->sh.without_rowid,
-				  note) ? 1 : 0;
+		return ledger_row(r, t->name, "rejected", row,
+		                  !rt->sh.without_rowid, note)
+		           ? 1
+		           : 0;
 	}
 	{
 		bool err;
-		const char *flag = row_flag(r, rt, row, true, note, sizeof note, &err);
+		const char *flag =
+		    row_flag(r, rt, row, true, note, sizeof note, &err);
 
 		if (err)
 			return 1;
@@ -1315,9 +1359,10 @@ place_row(void *arg, const struct gsr_row *row)
 			/* Withheld: the bytes contradict themselves. */
 			t->flagged++;
 			return ledger_row_flag(r, t->name, "flagged", row,
-					       !rt->sh.without_rowid, note, flag)
-				       ? 1
-				       : 0;
+			                       !rt->sh.without_rowid, note,
+			                       flag)
+			           ? 1
+			           : 0;
 		}
 	}
 	if ((st = insert_stmt(r, rt, n)) == NULL)
@@ -1332,8 +1377,9 @@ place_row(void *arg, const struct gsr_row *row)
 		if (rc != SQLITE_OK) {
 			sqlite3_reset(st);
 			sqlite3_clear_bindings(st);
-			gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "cannot bind a value: %s",
-				     sqlite3_errmsg(r->out));
+			gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM,
+			             "cannot bind a value: %s",
+			             sqlite3_errmsg(r->out));
 			return 1;
 		}
 	}
@@ -1342,8 +1388,8 @@ place_row(void *arg, const struct gsr_row *row)
 		snprintf(note, sizeof note, "%s", sqlite3_errmsg(r->out));
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
-	if ((rc & 0xff) == SQLITE_CONSTRAINT || (rc & 0xff) == SQLITE_MISMATCH ||
-	    (rc & 0xff) == SQLITE_TOOBIG) {
+	if ((rc & 0xff) == SQLITE_CONSTRAINT ||
+	    (rc & 0xff) == SQLITE_MISMATCH || (rc & 0xff) == SQLITE_TOOBIG) {
 		bool exists = false, same = false;
 		const char *kind = "rejected";
 
@@ -1359,17 +1405,20 @@ place_row(void *arg, const struct gsr_row *row)
 			 * is the live one. */
 			kind = "history";
 			snprintf(note, sizeof note,
-				 "the tree holds other values at this rowid");
+			         "the tree holds other values at this rowid");
 		}
 		t->rejected += !exists;
 		return ledger_row(r, t->name, kind, row, !rt->sh.without_rowid,
-				  note) ? 1 : 0;
+		                  note)
+		           ? 1
+		           : 0;
 	}
 	if (rc != SQLITE_DONE)
 		return gsr_ctx_fail(r->ctx,
-				    (rc & 0xff) == SQLITE_NOMEM ? GSR_ERR_NOMEM
-								: GSR_ERR_IO,
-				    "cannot write the recovered database: %s", note),
+		                    (rc & 0xff) == SQLITE_NOMEM ? GSR_ERR_NOMEM
+		                                                : GSR_ERR_IO,
+		                    "cannot write the recovered database: %s",
+		                    note),
 		       1;
 	t->rows++;
 	if (rt->min_values == 0 || n < rt->min_values)
@@ -1402,7 +1451,7 @@ clear_sequence(struct rec *r)
 	for (size_t i = 0; i < r->n_tabs; i++)
 		if (is_sequence(&r->tabs[i]))
 			return gsr_db_exec(r->ctx, r->out,
-					   "DELETE FROM main.sqlite_sequence");
+			                   "DELETE FROM main.sqlite_sequence");
 	return 0;
 }
 
@@ -1427,8 +1476,8 @@ walk_tables(struct rec *r, bool sequence)
 		r->cur = rt;
 		r->source = "btree";
 		if (gsr_btree_walk_mark(r->ctx, r->pf, rt->rt->root,
-					rt->sh.without_rowid, r->used, place_row,
-					r, &ws) != 0)
+		                        rt->sh.without_rowid, r->used,
+		                        place_row, r, &ws) != 0)
 			return -1;
 		rt->rt->pages_damaged += ws.pages_damaged;
 		rt->rt->cells_damaged += ws.cells_damaged;
@@ -1450,7 +1499,8 @@ score_row(void *arg, const struct gsr_row *row)
 		if (r->tabs[i].sh.without_rowid ||
 		    (is_sequence(&r->tabs[i]) && r->tabs[i].rt->root != 0))
 			continue;
-		sc = gsr_shape_score(&r->tabs[i].sh.g, row->values, row->n_values);
+		sc = gsr_shape_score(&r->tabs[i].sh.g, row->values,
+		                     row->n_values);
 		if (sc >= 0) {
 			r->fits[i]++;
 			r->scores[i] += (uint64_t)sc;
@@ -1499,11 +1549,12 @@ table_by_shape(struct rec *r, uint32_t p)
 		if (r->fits[i] == 0)
 			continue;
 		if (best < 0 || r->fits[i] > r->fits[best] ||
-		    (r->fits[i] == r->fits[best] && r->scores[i] > r->scores[best])) {
+		    (r->fits[i] == r->fits[best] &&
+		     r->scores[i] > r->scores[best])) {
 			best = (int)i;
 			tie = false;
 		} else if (r->fits[i] == r->fits[best] &&
-			   r->scores[i] == r->scores[best]) {
+		           r->scores[i] == r->scores[best]) {
 			tie = true;
 		}
 	}
@@ -1519,9 +1570,9 @@ unplaced_row(void *arg, const struct gsr_row *row)
 
 	r->res->rows_unplaced++;
 	return ledger_row(r, NULL, "unplaced", row, true,
-			  "a table leaf that no tree reaches and no table fits")
-		       ? 1
-		       : 0;
+	                  "a table leaf that no tree reaches and no table fits")
+	           ? 1
+	           : 0;
 }
 
 /*
@@ -1556,15 +1607,16 @@ place_orphans(struct rec *r, bool sequence)
 		r->source = "orphan-leaf";
 		if (t < 0) {
 			r->res->pages_unplaced++;
-			if (gsr_btree_walk_mark(r->ctx, r->pf, p, false, r->used,
-						unplaced_row, r, NULL) != 0)
+			if (gsr_btree_walk_mark(r->ctx, r->pf, p, false,
+			                        r->used, unplaced_row, r,
+			                        NULL) != 0)
 				return -1;
 			continue;
 		}
 		r->res->pages_orphan++;
 		r->cur = &r->tabs[t];
 		if (gsr_btree_walk_mark(r->ctx, r->pf, p, false, r->used,
-					place_row, r, NULL) != 0)
+		                        place_row, r, NULL) != 0)
 			return -1;
 	}
 	return 0;
@@ -1603,7 +1655,7 @@ check_indexes(struct rec *r)
 {
 	for (size_t e = 0; e < r->n_ents; e++) {
 		const struct entry *en = &r->ents[e];
-		struct idx_check c = { r, NULL, NULL, 0, 0 };
+		struct idx_check c = {r, NULL, NULL, 0, 0};
 		struct gsr_recover_table *t;
 		bool damaged;
 		int rc;
@@ -1617,8 +1669,8 @@ check_indexes(struct rec *r)
 		if (c.rt == NULL || c.rt->sh.without_rowid)
 			continue;
 		t = c.rt->rt;
-		damaged = t->root == 0 || t->pages_damaged || t->cells_damaged ||
-			  t->orphan || t->rejected;
+		damaged = t->root == 0 || t->pages_damaged ||
+		          t->cells_damaged || t->orphan || t->rejected;
 		if (damaged) {
 			struct strbuf sb = STRBUF_INIT;
 
@@ -1626,14 +1678,15 @@ check_indexes(struct rec *r)
 			sb_add_ident(&sb, t->name);
 			sb_adds(&sb, " WHERE _rowid_ = ?");
 			if (sb_str(&sb) == NULL)
-				return gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "out of memory");
+				return gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM,
+				                    "out of memory");
 			if (sqlite3_prepare_v2(r->out, sb_str(&sb), -1, &c.has,
-					       NULL) != SQLITE_OK)
+			                       NULL) != SQLITE_OK)
 				c.has = NULL;
 			sb_release(&sb);
 		}
-		rc = gsr_btree_walk_mark(r->ctx, r->pf, (uint32_t)en->rootpage, true,
-					 r->used, index_entry, &c, NULL);
+		rc = gsr_btree_walk_mark(r->ctx, r->pf, (uint32_t)en->rootpage,
+		                         true, r->used, index_entry, &c, NULL);
 		sqlite3_finalize(c.has);
 		if (rc < 0)
 			return -1;
@@ -1668,14 +1721,16 @@ hist_page(void *arg, uint32_t pgno)
 	if (r->wal && (n = gsr_wal_lookup(r->wal, pgno)) > 0) {
 		struct gsr_wal_frame fr;
 
-		return gsr_wal_frame(r->wal, n, &fr) == 0 ? fr.page
-							   : GSR_PAGEFILE_DAMAGED;
+		return gsr_wal_frame(r->wal, n, &fr) == 0
+		           ? fr.page
+		           : GSR_PAGEFILE_DAMAGED;
 	}
 	if (r->jr && (n = gsr_journal_lookup(r->jr, pgno)) > 0) {
 		struct gsr_journal_record jrec;
 
-		return gsr_journal_record(r->jr, n, &jrec) == 0 ? jrec.page
-								: GSR_PAGEFILE_DAMAGED;
+		return gsr_journal_record(r->jr, n, &jrec) == 0
+		           ? jrec.page
+		           : GSR_PAGEFILE_DAMAGED;
 	}
 	return NULL;
 }
@@ -1713,30 +1768,32 @@ hist_row(void *arg, const struct gsr_row *row)
 		return 1;
 	sqlite3_bind_text(r->seen, 1, rt->rt->name, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(r->seen, 2, row->rowid);
-	sqlite3_bind_text64(r->seen, 3, r->jbuf, r->jlen, SQLITE_STATIC, SQLITE_UTF8);
+	sqlite3_bind_text64(r->seen, 3, r->jbuf, r->jlen, SQLITE_STATIC,
+	                    SQLITE_UTF8);
 	rc = sqlite3_step(r->seen);
 	sqlite3_reset(r->seen);
 	if (rc == SQLITE_ROW)
 		return 0;
 	r->res->history++;
 	return ledger_row(r, rt->rt->name, "history", row, true,
-			  exists ? "another version of a live row"
-				 : "a row the current state does not have")
-		       ? 1
-		       : 0;
+	                  exists ? "another version of a live row"
+	                         : "a row the current state does not have")
+	           ? 1
+	           : 0;
 }
 
 /* Read the table rows of page (another version of page pgno). */
 static int
 history_page(struct rec *r, uint32_t pgno, const unsigned char *page,
-	     const char *source, int64_t frame)
+             const char *source, int64_t frame)
 {
-	struct hist h = { r, pgno, NULL };
+	struct hist h = {r, pgno, NULL};
 	uint32_t n = r->in.n_pages > pgno ? r->in.n_pages : pgno;
 	int t = -1, rc = 0;
 
 	if (gsr_btree_page_check(page, r->in.page_size, r->in.usable_size,
-				 pgno == 1 ? 100 : 0, false) != GSR_PAGE_TABLE_LEAF)
+	                         pgno == 1 ? 100 : 0,
+	                         false) != GSR_PAGE_TABLE_LEAF)
 		return 0;
 	if ((h.page = malloc(r->in.page_size)) == NULL)
 		return gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "out of memory");
@@ -1754,9 +1811,10 @@ history_page(struct rec *r, uint32_t pgno, const unsigned char *page,
 			r->res->wal_history_pages++;
 		else
 			r->res->journal_history_pages++;
-		rc = gsr_btree_walk_table(r->ctx, r->pf, pgno, hist_row, r, NULL) < 0
-			     ? -1
-			     : 0;
+		rc = gsr_btree_walk_table(r->ctx, r->pf, pgno, hist_row, r,
+		                          NULL) < 0
+		         ? -1
+		         : 0;
 		r->cur_frame = 0;
 	}
 	restore_state(r);
@@ -1775,9 +1833,9 @@ read_history(struct rec *r, int fd)
 
 	if (r->seen == NULL &&
 	    (r->seen = gsr_db_prepare(r->ctx, r->led,
-				      "SELECT 1 FROM rows WHERE tbl = ?1 AND "
-				      "rowid = ?2 AND record = ?3 AND kind = "
-				      "'history'")) == NULL)
+	                              "SELECT 1 FROM rows WHERE tbl = ?1 AND "
+	                              "rowid = ?2 AND record = ?3 AND kind = "
+	                              "'history'")) == NULL)
 		return -1;
 	if (r->wal_all) {
 		struct gsr_wal_info wi;
@@ -1788,8 +1846,8 @@ read_history(struct rec *r, int fd)
 
 			if (gsr_wal_frame(r->wal_all, f, &fr) != 0 ||
 			    (fr.cls == GSR_WAL_CURRENT && r->wal) ||
-			    fr.cls == GSR_WAL_GARBAGE ||
-			    fr.pgno == 0 || fr.pgno > GSR_WAL_STALE_PGNO_MAX)
+			    fr.cls == GSR_WAL_GARBAGE || fr.pgno == 0 ||
+			    fr.pgno > GSR_WAL_STALE_PGNO_MAX)
 				continue;
 			if (history_page(r, fr.pgno, fr.page, "wal-frame", f))
 				goto out;
@@ -1807,7 +1865,8 @@ read_history(struct rec *r, int fd)
 			struct gsr_journal_record jrec;
 			uint32_t pg;
 
-			if (gsr_journal_record(r->jrnl, i, &jrec) != 0 || jrec.pgno == 0)
+			if (gsr_journal_record(r->jrnl, i, &jrec) != 0 ||
+			    jrec.pgno == 0)
 				continue;
 			pg = jrec.pgno;
 			if (r->jr == NULL) {
@@ -1821,8 +1880,8 @@ read_history(struct rec *r, int fd)
 			 * transaction that did not commit. */
 			if (gsr_journal_lookup(r->jr, pg) != i ||
 			    pread(fd, raw, r->in.page_size,
-				  (off_t)(pg - 1) * r->in.page_size) !=
-				    (ssize_t)r->in.page_size)
+			          (off_t)(pg - 1) * r->in.page_size) !=
+			        (ssize_t)r->in.page_size)
 				continue;
 			if (history_page(r, pg, raw, "rolled-back", 0))
 				goto out;
@@ -1861,7 +1920,7 @@ open_sidecars(struct rec *r, int fd, uint64_t size, int *wal_fd, int *jr_fd)
 	if (o && o->wal_path) {
 		if (open_input(r->ctx, o->wal_path, wal_fd, &len) ||
 		    (r->wal_all = gsr_wal_open_fd(r->ctx, *wal_fd, len,
-						 r->in.page_size)) == NULL)
+		                                  r->in.page_size)) == NULL)
 			return -1;
 		gsr_wal_get_info(r->wal_all, &wi);
 		r->res->wal_frames = wi.n_slots;
@@ -1871,8 +1930,8 @@ open_sidecars(struct rec *r, int fd, uint64_t size, int *wal_fd, int *jr_fd)
 			/* The image's header is gone: the WAL knows the page
 			 * size. */
 			gsr_pagefile_close(r->pf);
-			if ((r->pf = gsr_pagefile_open_fd(r->ctx, fd, size,
-							  wi.page_size)) == NULL)
+			if ((r->pf = gsr_pagefile_open_fd(
+			         r->ctx, fd, size, wi.page_size)) == NULL)
 				return -1;
 			rc = gsr_wal_attach(r->pf, r->wal_all);
 		}
@@ -1885,7 +1944,7 @@ open_sidecars(struct rec *r, int fd, uint64_t size, int *wal_fd, int *jr_fd)
 	if (o && o->journal_path) {
 		if (open_input(r->ctx, o->journal_path, jr_fd, &len) ||
 		    (r->jrnl = gsr_journal_open_fd(r->ctx, *jr_fd, len,
-						   r->in.page_size)) == NULL)
+		                                   r->in.page_size)) == NULL)
 			return -1;
 		{
 			struct gsr_journal_info ji;
@@ -1894,7 +1953,8 @@ open_sidecars(struct rec *r, int fd, uint64_t size, int *wal_fd, int *jr_fd)
 			r->res->journal_records = ji.n_records;
 		}
 		/* SQLite ignores a journal when the WAL is in use. */
-		if (!r->res->wal_used && gsr_journal_attach(r->pf, r->jrnl) == GSR_ATTACH_OK) {
+		if (!r->res->wal_used &&
+		    gsr_journal_attach(r->pf, r->jrnl) == GSR_ATTACH_OK) {
 			r->jr = r->jrnl;
 			r->res->journal_rolled_back = true;
 		}
@@ -1927,7 +1987,8 @@ hash_number(uint64_t h, double d, int64_t i, bool as_int)
 	unsigned char tag = as_int ? 'i' : 'n';
 
 	h = hash_bytes(h, &tag, 1);
-	return as_int ? hash_bytes(h, &i, sizeof i) : hash_bytes(h, &d, sizeof d);
+	return as_int ? hash_bytes(h, &i, sizeof i)
+	              : hash_bytes(h, &d, sizeof d);
 }
 
 static uint64_t
@@ -1943,16 +2004,19 @@ hash_values(size_t table, int ipk, const struct gsr_value *v, size_t n)
 			continue;
 		switch (v[i].type) {
 		case GSR_V_INT:
-			h = v[i].i > -(INT64_C(1) << 53) && v[i].i < (INT64_C(1) << 53)
-				    ? hash_number(h, (double)v[i].i, 0, false)
-				    : hash_number(h, 0, v[i].i, true);
+			h = v[i].i > -(INT64_C(1) << 53) &&
+			            v[i].i < (INT64_C(1) << 53)
+			        ? hash_number(h, (double)v[i].i, 0, false)
+			        : hash_number(h, 0, v[i].i, true);
 			break;
 		case GSR_V_REAL:
 			h = hash_number(h, v[i].r, 0, false);
 			break;
 		default:
 			h = hash_bytes(h, &tag, 1);
-			h = hash_bytes(h, v[i].p ? v[i].p : (const unsigned char *)"", v[i].n);
+			h = hash_bytes(
+			    h, v[i].p ? v[i].p : (const unsigned char *)"",
+			    v[i].n);
 		}
 	}
 	return h;
@@ -2001,7 +2065,8 @@ kept_find(const struct carving *cv, uint64_t h)
 {
 	if (cv->n_slots == 0)
 		return NULL;
-	for (size_t i = (size_t)h & (cv->n_slots - 1);; i = (i + 1) & (cv->n_slots - 1)) {
+	for (size_t i = (size_t)h & (cv->n_slots - 1);;
+	     i = (i + 1) & (cv->n_slots - 1)) {
 		if (cv->slots[i] == 0)
 			return NULL;
 		if (cv->kept[cv->slots[i] - 1].hash == h)
@@ -2048,7 +2113,8 @@ kbuf_add(struct carving *cv, const void *p, size_t n)
 {
 	size_t at = cv->kbuf_len;
 
-	if (gsr_grow((void **)&cv->kbuf, &cv->kbuf_cap, cv->kbuf_len + n + 1, 1))
+	if (gsr_grow((void **)&cv->kbuf, &cv->kbuf_cap, cv->kbuf_len + n + 1,
+	             1))
 		return (size_t)-1;
 	if (n)
 		memcpy(cv->kbuf + at, p, n);
@@ -2060,7 +2126,7 @@ kbuf_add(struct carving *cv, const void *p, size_t n)
  * without its rowid as row ledger_rowid of the ledger.  Returns 0 or -1. */
 static int
 pend_add(struct carving *cv, size_t t, const struct gsr_carved *c,
-	 int64_t ledger_rowid)
+         int64_t ledger_rowid)
 {
 	struct rec *r = cv->r;
 	struct gsr_value key[64];
@@ -2070,14 +2136,14 @@ pend_add(struct carving *cv, size_t t, const struct gsr_carved *c,
 		return 0; /* keys would have to be UTF-16 again */
 	for (size_t x = 0; x < r->n_idx; x++) {
 		const struct ridx *ri = &r->idx[x];
-		struct pend e = { .ledger_rowid = ledger_rowid, .ix = x };
+		struct pend e = {.ledger_rowid = ledger_rowid, .ix = x};
 		size_t n;
 
 		if (ri->table != t || ri->n_keys > GSR_ARRAY_LEN(key) ||
 		    !row_key(r, ri, c->values, c->n_values, 0, false, key))
 			continue;
 		n = gsr_index_key_encode(key, ri->n_keys, sts, sizeof sts,
-					 &e.sts_len, body, sizeof body);
+		                         &e.sts_len, body, sizeof body);
 		if (n == (size_t)-1 || n == 0)
 			continue;
 		e.key_len = n;
@@ -2088,8 +2154,9 @@ pend_add(struct carving *cv, size_t t, const struct gsr_carved *c,
 		    (e.body = kbuf_add(cv, body, n)) == (size_t)-1 ||
 		    (e.json = kbuf_add(cv, r->jbuf, r->jlen)) == (size_t)-1 ||
 		    gsr_grow((void **)&cv->pend, &cv->cap_pend, cv->n_pend + 1,
-			     sizeof *cv->pend))
-			return gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "out of memory");
+		             sizeof *cv->pend))
+			return gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM,
+			                    "out of memory");
 		cv->pend[cv->n_pend++] = e;
 	}
 	return 0;
@@ -2102,9 +2169,12 @@ carved_row(void *arg, const struct gsr_carved *c)
 	struct rec *r = cv->r;
 	size_t t = cv->table_of[c->shape];
 	struct rtable *rt = &r->tabs[t];
-	struct gsr_row row = { .rowid = c->rowid, .pgno = c->pgno,
-			       .cell_offset = c->offset, .n_values = c->n_values,
-			       .values = c->values, .truncated = c->truncated };
+	struct gsr_row row = {.rowid = c->rowid,
+	                      .pgno = c->pgno,
+	                      .cell_offset = c->offset,
+	                      .n_values = c->n_values,
+	                      .values = c->values,
+	                      .truncated = c->truncated};
 	bool exists = false, same = false;
 	uint64_t h = hash_values(t, rt->sh.g.ipk, c->values, c->n_values);
 	char note[200];
@@ -2116,35 +2186,37 @@ carved_row(void *arg, const struct gsr_carved *c)
 		return 0;
 	}
 	snprintf(note, sizeof note, "%s%s%s",
-		 c->kind == GSR_CARVED_CELL ? "a cell of a freed page"
-		 : c->kind == GSR_CARVED_FULL ? "a whole cell in free space"
-		 : c->kind == GSR_CARVED_RECORD ? "a record whose cell header is lost"
-						: "a record whose header was rebuilt",
-		 exists ? "; the rowid holds other values now" : "",
-		 c->confidence ? "" : "");
+	         c->kind == GSR_CARVED_CELL   ? "a cell of a freed page"
+	         : c->kind == GSR_CARVED_FULL ? "a whole cell in free space"
+	         : c->kind == GSR_CARVED_RECORD
+	             ? "a record whose cell header is lost"
+	             : "a record whose header was rebuilt",
+	         exists ? "; the rowid holds other values now" : "",
+	         c->confidence ? "" : "");
 	if (c->confidence)
-		snprintf(note + strlen(note), sizeof note - strlen(note), "; %s",
-			 c->confidence);
+		snprintf(note + strlen(note), sizeof note - strlen(note),
+		         "; %s", c->confidence);
 	r->source = c->source;
 	{
 		char why[160];
 		bool err;
-		const char *flag = row_flag(r, rt, &row, false, why, sizeof why, &err);
+		const char *flag =
+		    row_flag(r, rt, &row, false, why, sizeof why, &err);
 
 		if (err)
 			return 1;
 		if (flag)
-			snprintf(note + strlen(note), sizeof note - strlen(note),
-				 "; %s", why);
-		if (ledger_row_flag(r, rt->rt->name, "deleted", &row, c->rowid_known,
-				    note, flag))
+			snprintf(note + strlen(note),
+			         sizeof note - strlen(note), "; %s", why);
+		if (ledger_row_flag(r, rt->rt->name, "deleted", &row,
+		                    c->rowid_known, note, flag))
 			return 1;
 		if (!c->rowid_known &&
 		    pend_add(cv, t, c, sqlite3_last_insert_rowid(r->led)))
 			return 1;
 	}
 	if (gsr_grow((void **)&cv->kept, &cv->cap_kept, cv->n_kept + 1,
-		     sizeof *cv->kept))
+	             sizeof *cv->kept))
 		return gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "out of memory"), 1;
 	cv->kept[cv->n_kept].hash = h;
 	cv->kept[cv->n_kept].ledger_rowid = sqlite3_last_insert_rowid(r->led);
@@ -2168,8 +2240,8 @@ drop_live_copies(struct carving *cv)
 
 	if (cv->n_kept == 0)
 		return 0;
-	if ((del = gsr_db_prepare(r->ctx, r->led,
-				  "DELETE FROM rows WHERE _rowid_ = ?")) == NULL)
+	if ((del = gsr_db_prepare(
+	         r->ctx, r->led, "DELETE FROM rows WHERE _rowid_ = ?")) == NULL)
 		return -1;
 	for (size_t t = 0; t < r->n_tabs; t++) {
 		struct rtable *rt = &r->tabs[t];
@@ -2185,7 +2257,8 @@ drop_live_copies(struct carving *cv)
 		sb_adds(&sb, "SELECT * FROM main.");
 		sb_add_ident(&sb, rt->sh.g.name);
 		if (sb_str(&sb) == NULL ||
-		    (st = gsr_db_prepare(r->ctx, r->out, sb_str(&sb))) == NULL) {
+		    (st = gsr_db_prepare(r->ctx, r->out, sb_str(&sb))) ==
+		        NULL) {
 			sb_release(&sb);
 			goto out;
 		}
@@ -2194,10 +2267,11 @@ drop_live_copies(struct carving *cv)
 			int n = sqlite3_column_count(st);
 			uint64_t h;
 
-			if (gsr_grow((void **)&cv->vals, &cv->vals_cap, (size_t)n + 1,
-				     sizeof *cv->vals)) {
+			if (gsr_grow((void **)&cv->vals, &cv->vals_cap,
+			             (size_t)n + 1, sizeof *cv->vals)) {
 				sqlite3_finalize(st);
-				gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "out of memory");
+				gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM,
+				             "out of memory");
 				goto out;
 			}
 			for (int i = 0; i < n; i++) {
@@ -2216,12 +2290,14 @@ drop_live_copies(struct carving *cv)
 				case SQLITE_TEXT:
 					v->type = GSR_V_TEXT;
 					v->p = sqlite3_column_text(st, i);
-					v->n = (size_t)sqlite3_column_bytes(st, i);
+					v->n =
+					    (size_t)sqlite3_column_bytes(st, i);
 					break;
 				case SQLITE_BLOB:
 					v->type = GSR_V_BLOB;
 					v->p = sqlite3_column_blob(st, i);
-					v->n = (size_t)sqlite3_column_bytes(st, i);
+					v->n =
+					    (size_t)sqlite3_column_bytes(st, i);
 					break;
 				default:
 					v->type = GSR_V_NULL;
@@ -2229,12 +2305,14 @@ drop_live_copies(struct carving *cv)
 			}
 			/* The record may be shorter than the table (columns
 			 * added later): try each length it can have. */
-			for (size_t len = rt->min_values ? rt->min_values : (size_t)n;
+			for (size_t len = rt->min_values ? rt->min_values
+			                                 : (size_t)n;
 			     len <= (size_t)n; len++) {
 				struct kept *k;
 
 				h = hash_values(t, rt->sh.g.ipk, cv->vals, len);
-				if ((k = kept_find(cv, h)) == NULL || k->ledger_rowid < 0)
+				if ((k = kept_find(cv, h)) == NULL ||
+				    k->ledger_rowid < 0)
 					continue;
 				sqlite3_bind_int64(del, 1, k->ledger_rowid);
 				if (step_done(r, r->led, del)) {
@@ -2248,8 +2326,10 @@ drop_live_copies(struct carving *cv)
 		}
 		sqlite3_finalize(st);
 		if (step != SQLITE_DONE) {
-			gsr_ctx_fail(r->ctx, GSR_ERR_IO, "cannot read the recovered "
-				     "database: %s", sqlite3_errmsg(r->out));
+			gsr_ctx_fail(r->ctx, GSR_ERR_IO,
+			             "cannot read the recovered "
+			             "database: %s",
+			             sqlite3_errmsg(r->out));
 			goto out;
 		}
 	}
@@ -2301,8 +2381,9 @@ scan_index_pages(struct carving *cv)
 	for (size_t i = 0; i < cv->n_pend; i++) {
 		struct pend *e = &cv->pend[i];
 		size_t k = e->key_len < 4 ? e->key_len : 4;
-		size_t *h = &heads[(k - 1) * nb +
-				   (prefix_of(cv->kbuf + e->body, k) & (nb - 1))];
+		size_t *h =
+		    &heads[(k - 1) * nb +
+		           (prefix_of(cv->kbuf + e->body, k) & (nb - 1))];
 
 		e->next = *h;
 		*h = i + 1;
@@ -2318,7 +2399,8 @@ scan_index_pages(struct carving *cv)
 			goto out;
 		if (!bit_get(isfree, p)) {
 			type = gsr_btree_page_type(r->pf, p);
-			if (type != GSR_PAGE_INDEX_LEAF && type != GSR_PAGE_INDEX_INTERIOR)
+			if (type != GSR_PAGE_INDEX_LEAF &&
+			    type != GSR_PAGE_INDEX_INTERIOR)
 				continue;
 		}
 		if ((page = gsr_pagefile_page(r->pf, p)) == NULL) {
@@ -2328,20 +2410,25 @@ scan_index_pages(struct carving *cv)
 		}
 		for (size_t k = 1; k <= 4; k++)
 			for (uint32_t o = 0; o + k <= r->in.usable_size; o++) {
-				size_t j = heads[(k - 1) * nb +
-						 (prefix_of(page + o, k) & (nb - 1))];
+				size_t j =
+				    heads[(k - 1) * nb +
+				          (prefix_of(page + o, k) & (nb - 1))];
 
 				while (j != 0) {
 					struct pend *e = &cv->pend[j - 1];
 					int64_t id;
 
 					j = e->next;
-					if ((e->key_len < 4 ? e->key_len : 4) != k ||
-					    e->key_len > r->in.usable_size - o ||
-					    memcmp(page + o, cv->kbuf + e->body, e->key_len) ||
-					    !gsr_index_rowid_at(page, r->in.usable_size, o,
-								cv->kbuf + e->sts, e->sts_len,
-								e->key_len, &id))
+					if ((e->key_len < 4 ? e->key_len : 4) !=
+					        k ||
+					    e->key_len >
+					        r->in.usable_size - o ||
+					    memcmp(page + o, cv->kbuf + e->body,
+					           e->key_len) ||
+					    !gsr_index_rowid_at(
+					        page, r->in.usable_size, o,
+					        cv->kbuf + e->sts, e->sts_len,
+					        e->key_len, &id))
 						continue;
 					pend_hit(e, id);
 				}
@@ -2358,7 +2445,7 @@ out:
 static int
 live_rowid(struct rec *r, struct rtable *rt, int64_t rowid, bool *live)
 {
-	struct gsr_row row = { .rowid = rowid };
+	struct gsr_row row = {.rowid = rowid};
 	bool same;
 
 	return stored_row(r, rt, &row, live, &same);
@@ -2381,16 +2468,20 @@ max_rowid(struct rec *r, struct rtable *rt, int64_t *out)
 	sb_add_ident(&sb, rt->sh.g.name);
 	if (sb_str(&sb) == NULL)
 		return gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "out of memory");
-	if (sqlite3_prepare_v2(r->out, sb_str(&sb), -1, &st, NULL) == SQLITE_OK &&
+	if (sqlite3_prepare_v2(r->out, sb_str(&sb), -1, &st, NULL) ==
+	        SQLITE_OK &&
 	    sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int64(st, 0) > m)
 		m = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
 	sb_release(&sb);
 	st = NULL;
-	if (sqlite3_prepare_v2(r->out, "SELECT seq FROM main.sqlite_sequence "
-			       "WHERE name = ?1", -1, &st, NULL) == SQLITE_OK) {
+	if (sqlite3_prepare_v2(r->out,
+	                       "SELECT seq FROM main.sqlite_sequence "
+	                       "WHERE name = ?1",
+	                       -1, &st, NULL) == SQLITE_OK) {
 		sqlite3_bind_text(st, 1, rt->sh.g.name, -1, SQLITE_STATIC);
-		if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int64(st, 0) > m)
+		if (sqlite3_step(st) == SQLITE_ROW &&
+		    sqlite3_column_int64(st, 0) > m)
 			m = sqlite3_column_int64(st, 0);
 	}
 	sqlite3_finalize(st);
@@ -2398,8 +2489,10 @@ max_rowid(struct rec *r, struct rtable *rt, int64_t *out)
 	for (size_t x = 0; x < r->n_idx; x++) {
 		if (&r->tabs[r->idx[x].table] != rt)
 			continue;
-		if (sqlite3_prepare_v2(r->led, "SELECT max(rid) FROM temp.ikeys "
-				       "WHERE ix = ?1", -1, &st, NULL) == SQLITE_OK) {
+		if (sqlite3_prepare_v2(r->led,
+		                       "SELECT max(rid) FROM temp.ikeys "
+		                       "WHERE ix = ?1",
+		                       -1, &st, NULL) == SQLITE_OK) {
 			sqlite3_bind_int64(st, 1, (int64_t)x);
 			if (sqlite3_step(st) == SQLITE_ROW &&
 			    sqlite3_column_int64(st, 0) > m)
@@ -2430,13 +2523,14 @@ pend_rowid(struct carving *cv, struct pend *e, int64_t *id)
 
 	sqlite3_bind_int64(r->ik_key, 1, (int64_t)e->ix);
 	sqlite3_bind_text64(r->ik_key, 2, (const char *)cv->kbuf + e->json,
-			    e->json_len, SQLITE_STATIC, SQLITE_UTF8);
+	                    e->json_len, SQLITE_STATIC, SQLITE_UTF8);
 	while ((rc = sqlite3_step(r->ik_key)) == SQLITE_ROW)
 		pend_hit(e, sqlite3_column_int64(r->ik_key, 0));
 	sqlite3_reset(r->ik_key);
 	if (rc != SQLITE_DONE)
-		return gsr_ctx_fail(r->ctx, GSR_ERR_IO, "cannot read index entries: %s",
-				    sqlite3_errmsg(r->led));
+		return gsr_ctx_fail(r->ctx, GSR_ERR_IO,
+		                    "cannot read index entries: %s",
+		                    sqlite3_errmsg(r->led));
 	if (e->many)
 		return 0;
 	{
@@ -2479,10 +2573,11 @@ establish_rowids(struct carving *cv)
 
 	if (cv->n_pend > 0 && scan_index_pages(cv))
 		return -1;
-	if ((up = gsr_db_prepare(r->ctx, r->led,
-				 "UPDATE rows SET rowid = ?2, rowid_from = 'index', "
-				 "note = note || '; rowid from index ' || ?3 "
-				 "WHERE _rowid_ = ?1")) == NULL)
+	if ((up = gsr_db_prepare(
+	         r->ctx, r->led,
+	         "UPDATE rows SET rowid = ?2, rowid_from = 'index', "
+	         "note = note || '; rowid from index ' || ?3 "
+	         "WHERE _rowid_ = ?1")) == NULL)
 		return -1;
 	for (size_t i = 0; i < cv->n_pend;) {
 		int64_t row = cv->pend[i].ledger_rowid, id = 0, got = 0;
@@ -2511,12 +2606,13 @@ establish_rowids(struct carving *cv)
 		if (step_done(r, r->led, up))
 			goto out;
 	}
-	rc = gsr_db_exec(r->ctx, r->led,
-			 "UPDATE rows SET flag = CASE WHEN flag IS NULL THEN "
-			 "'rowid-unknown' ELSE flag || ',rowid-unknown' END, "
-			 "note = note || '; rowid-unknown: no cell, index entry or "
-			 "page order establishes its rowid' "
-			 "WHERE kind = 'deleted' AND rowid IS NULL");
+	rc = gsr_db_exec(
+	    r->ctx, r->led,
+	    "UPDATE rows SET flag = CASE WHEN flag IS NULL THEN "
+	    "'rowid-unknown' ELSE flag || ',rowid-unknown' END, "
+	    "note = note || '; rowid-unknown: no cell, index entry or "
+	    "page order establishes its rowid' "
+	    "WHERE kind = 'deleted' AND rowid IS NULL");
 out:
 	sqlite3_finalize(up);
 	return rc;
@@ -2530,14 +2626,15 @@ count_deleted(struct rec *r)
 	sqlite3_stmt *st;
 	int rc;
 
-	if ((st = gsr_db_prepare(r->ctx, r->led,
-				 "SELECT count(*) FILTER (WHERE rowid_from = 'cell'),"
-				 " count(*) FILTER (WHERE rowid_from = 'index'),"
-				 " count(*) FILTER (WHERE rowid_from = 'page-order'),"
-				 " count(*) FILTER (WHERE rowid IS NULL),"
-				 " count(*) FILTER (WHERE flag IS NOT NULL AND"
-				 " flag <> 'rowid-unknown')"
-				 " FROM rows WHERE kind = 'deleted'")) == NULL)
+	if ((st = gsr_db_prepare(
+	         r->ctx, r->led,
+	         "SELECT count(*) FILTER (WHERE rowid_from = 'cell'),"
+	         " count(*) FILTER (WHERE rowid_from = 'index'),"
+	         " count(*) FILTER (WHERE rowid_from = 'page-order'),"
+	         " count(*) FILTER (WHERE rowid IS NULL),"
+	         " count(*) FILTER (WHERE flag IS NOT NULL AND"
+	         " flag <> 'rowid-unknown')"
+	         " FROM rows WHERE kind = 'deleted'")) == NULL)
 		return -1;
 	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		r->res->rowid_cell = sqlite3_column_int64(st, 0);
@@ -2548,9 +2645,9 @@ count_deleted(struct rec *r)
 	}
 	sqlite3_finalize(st);
 	return rc == SQLITE_ROW ? 0
-				: gsr_ctx_fail(r->ctx, GSR_ERR_IO,
-					       "cannot read the ledger: %s",
-					       sqlite3_errmsg(r->led));
+	                        : gsr_ctx_fail(r->ctx, GSR_ERR_IO,
+	                                       "cannot read the ledger: %s",
+	                                       sqlite3_errmsg(r->led));
 }
 
 /*
@@ -2560,9 +2657,9 @@ count_deleted(struct rec *r)
 static int
 carve_deleted(struct rec *r)
 {
-	struct carving cv = { .r = r };
+	struct carving cv = {.r = r};
 	struct gsr_carver *carver = NULL;
-	struct gsr_carve_stats st = { 0 };
+	struct gsr_carve_stats st = {0};
 	size_t n = 0;
 	int rc = -1;
 
@@ -2580,8 +2677,8 @@ carve_deleted(struct rec *r)
 		/* A record has at least as many values as the shortest live
 		 * row of its table. */
 		cv.shapes[n] = rt->sh.g;
-		cv.shapes[n].min_cols = rt->min_values ? rt->min_values
-						       : rt->sh.g.n_cols;
+		cv.shapes[n].min_cols =
+		    rt->min_values ? rt->min_values : rt->sh.g.n_cols;
 		cv.table_of[n++] = t;
 	}
 	rc = 0;
@@ -2616,7 +2713,8 @@ finish_schema(struct rec *r)
 	sqlite3_stmt *lo;
 
 	if ((lo = gsr_db_prepare(r->ctx, r->led,
-				 "INSERT INTO objects VALUES (?,?,?,?,?,?)")) == NULL)
+	                         "INSERT INTO objects VALUES (?,?,?,?,?,?)")) ==
+	    NULL)
 		return -1;
 	for (size_t i = 0; i < r->n_ents; i++) {
 		struct entry *e = &r->ents[i];
@@ -2636,6 +2734,81 @@ finish_schema(struct rec *r)
 	return 0;
 }
 
+/* Mark in r->used the pages that hold no live rows: the freelist (its
+ * pages in *fl, *n_fl, the caller's to free), pointer-map pages and the
+ * page of the locking bytes at 1 GiB, which SQLite leaves unused.  Also
+ * allocates r->owner.  Returns 0, or -1 with an error on r->ctx. */
+static int
+mark_unused_pages(struct rec *r, uint32_t **fl, size_t *n_fl)
+{
+	r->used = calloc((size_t)r->in.n_pages / 8 + 1, 1);
+	r->owner = calloc((size_t)r->in.n_pages + 1, sizeof *r->owner);
+	if (r->used == NULL || r->owner == NULL)
+		return gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM,
+		                    "out of memory for %" PRIu32 " pages",
+		                    r->in.n_pages);
+	if (gsr_freelist_pages(r->ctx, r->pf, fl, n_fl))
+		return -1;
+	for (size_t i = 0; i < *n_fl; i++)
+		bit_set(r->used, (*fl)[i]);
+	for (uint32_t p = 2; p <= r->in.n_pages; p++)
+		if (gsr_ptrmap_is_map_page(r->pf, p))
+			bit_set(r->used, p);
+	if ((uint64_t)r->in.n_pages * r->in.page_size > ((uint64_t)1 << 30))
+		bit_set(r->used,
+		        (uint32_t)(((uint64_t)1 << 30) / r->in.page_size) + 1);
+	r->res->pages_freelist = (uint32_t)*n_fl;
+	return 0;
+}
+
+/* Finalize the statements a run prepared on its databases and free the
+ * tables' and indexes' descriptions; before the databases close. */
+static void
+rec_finalize(struct rec *r)
+{
+	for (size_t i = 0; i < r->n_tabs; i++) {
+		for (size_t n = 0; n <= r->tabs[i].sh.g.n_cols; n++) {
+			sqlite3_finalize(r->tabs[i].ins[n]);
+			free(n < r->tabs[i].sh.g.n_cols ? r->tabs[i].cols[n]
+			                                : NULL);
+		}
+		sqlite3_finalize(r->tabs[i].get);
+		free(r->tabs[i].ins);
+		free(r->tabs[i].cols);
+		shape_free(&r->tabs[i].sh);
+	}
+	free(r->tabs);
+	for (size_t i = 0; i < r->n_idx; i++)
+		free(r->idx[i].cols);
+	free(r->idx);
+	sqlite3_finalize(r->ik_ins);
+	sqlite3_finalize(r->ik_rid);
+	sqlite3_finalize(r->ik_key);
+	sqlite3_finalize(r->json_ok);
+	sqlite3_finalize(r->prov);
+	sqlite3_finalize(r->lrow);
+	sqlite3_finalize(r->seen);
+}
+
+/* Free what a run holds besides its statements and files. */
+static void
+rec_release(struct rec *r)
+{
+	gsr_schema_free(r->schema);
+	for (size_t i = 0; i < r->n_ents; i++) {
+		free(r->ents[i].type);
+		free(r->ents[i].name);
+		free(r->ents[i].tbl);
+		free(r->ents[i].sql);
+	}
+	free(r->ents);
+	free(r->used);
+	free(r->owner);
+	free(r->fits);
+	free(r->scores);
+	free(r->jbuf);
+}
+
 /* The recovered database: the image's encoding and header numbers, no
  * journal (it is ours and rebuilt from scratch on failure). */
 static int
@@ -2643,27 +2816,30 @@ out_open(struct rec *r, const char *path, int fd)
 {
 	unsigned char hdr[100];
 	struct gsr_sqlhdr h;
-	static const char *const enc[] = { "UTF-8", "UTF-8", "UTF-16le", "UTF-16be" };
+	static const char *const enc[] = {"UTF-8", "UTF-8", "UTF-16le",
+	                                  "UTF-16be"};
 	char *sql;
 	int rc;
 
 	if ((r->out = gsr_db_open(r->ctx, path, true)) == NULL)
 		return -1;
-	sql = sqlite3_mprintf("PRAGMA encoding='%s'; PRAGMA journal_mode=OFF;"
-			      " PRAGMA synchronous=OFF;",
-			      enc[r->in.text_encoding <= 3 ? r->in.text_encoding : 1]);
+	sql = sqlite3_mprintf(
+	    "PRAGMA encoding='%s'; PRAGMA journal_mode=OFF;"
+	    " PRAGMA synchronous=OFF;",
+	    enc[r->in.text_encoding <= 3 ? r->in.text_encoding : 1]);
 	rc = sql ? gsr_db_exec(r->ctx, r->out, sql)
-		 : gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "out of memory");
+	         : gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "out of memory");
 	sqlite3_free(sql);
 	if (rc)
 		return -1;
 	if (pread(fd, hdr, sizeof hdr, 0) == (ssize_t)sizeof hdr &&
 	    gsr_sqlhdr_is_sqlite(hdr, sizeof hdr)) {
 		gsr_sqlhdr_decode(hdr, &h);
-		sql = sqlite3_mprintf("PRAGMA user_version=%d; PRAGMA application_id=%d;",
-				      (int)h.user_version, (int)h.application_id);
+		sql = sqlite3_mprintf(
+		    "PRAGMA user_version=%d; PRAGMA application_id=%d;",
+		    (int)h.user_version, (int)h.application_id);
 		rc = sql ? gsr_db_exec(r->ctx, r->out, sql)
-			 : gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "out of memory");
+		         : gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "out of memory");
 		sqlite3_free(sql);
 		if (rc)
 			return -1;
@@ -2689,59 +2865,43 @@ sum_up(struct rec *r)
 	for (uint32_t p = 1; p <= r->in.n_pages; p++)
 		res->pages_tree += bit_get(r->used, p);
 	res->pages_other = r->in.n_pages - res->pages_tree;
-	res->pages_tree -= res->pages_freelist + res->pages_orphan +
-			   res->pages_unplaced;
+	res->pages_tree -=
+	    res->pages_freelist + res->pages_orphan + res->pages_unplaced;
 }
 
 int
 gsr_recover_run(struct gsr_ctx *ctx, const char *image_path,
-		const struct gsr_recover_opts *opts, const char *out_db,
-		const char *ledger_db, struct gsr_recover_result *res)
+                const struct gsr_recover_opts *opts, const char *out_db,
+                const char *ledger_db, struct gsr_recover_result *res)
 {
-	struct rec r = { .ctx = ctx, .opts = opts, .res = res };
+	struct rec r = {.ctx = ctx, .opts = opts, .res = res};
 	uint64_t size = 0;
 	uint32_t *fl = NULL;
 	size_t n_fl = 0, n_created = 0;
-	double t0 = now_ms();
+	double t0 = gsr_now_ms();
 	int fd = -1, wal_fd = -1, jr_fd = -1, rc = -1;
 
 	if (gsr_ctx_failed(ctx))
 		return -1;
 	res->schema_source = "sqlite_master";
 	if (open_input(ctx, image_path, &fd, &size) ||
-	    (r.pf = gsr_pagefile_open_fd(ctx, fd, size,
-					 opts ? opts->page_size_hint : 0)) == NULL)
+	    (r.pf = gsr_pagefile_open_fd(
+	         ctx, fd, size, opts ? opts->page_size_hint : 0)) == NULL)
 		goto out;
 	gsr_pagefile_get_info(r.pf, &r.in);
 	res->info = r.in;
 	if (open_sidecars(&r, fd, size, &wal_fd, &jr_fd))
 		goto out;
 	if (r.in.n_pages == 0) {
-		gsr_ctx_fail(ctx, GSR_ERR_INPUT,
-			     "'%s' holds no whole page: nothing can be recovered",
-			     image_path);
+		gsr_ctx_fail(
+		    ctx, GSR_ERR_INPUT,
+		    "'%s' holds no whole page: nothing can be recovered",
+		    image_path);
 		goto out;
 	}
 	walked(&r, 0);
-	r.used = calloc((size_t)r.in.n_pages / 8 + 1, 1);
-	r.owner = calloc((size_t)r.in.n_pages + 1, sizeof *r.owner);
-	if (r.used == NULL || r.owner == NULL) {
-		gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory for %" PRIu32 " pages",
-			     r.in.n_pages);
+	if (mark_unused_pages(&r, &fl, &n_fl))
 		goto out;
-	}
-	if (gsr_freelist_pages(ctx, r.pf, &fl, &n_fl))
-		goto out;
-	for (size_t i = 0; i < n_fl; i++)
-		bit_set(r.used, fl[i]);
-	/* Pages that never hold rows: pointer-map pages, and the page of
-	 * the locking bytes at 1 GiB, which SQLite leaves unused. */
-	for (uint32_t p = 2; p <= r.in.n_pages; p++)
-		if (gsr_ptrmap_is_map_page(r.pf, p))
-			bit_set(r.used, p);
-	if ((uint64_t)r.in.n_pages * r.in.page_size > ((uint64_t)1 << 30))
-		bit_set(r.used, (uint32_t)(((uint64_t)1 << 30) / r.in.page_size) + 1);
-	res->pages_freelist = (uint32_t)n_fl;
 	r.fl = fl;
 	r.n_fl = n_fl;
 	r.fits = calloc(2, sizeof *r.fits);
@@ -2755,12 +2915,14 @@ gsr_recover_run(struct gsr_ctx *ctx, const char *image_path,
 	if (out_open(&r, out_db, fd) || ledger_open(&r, ledger_db) ||
 	    create_from_entries(&r, &n_created))
 		goto out;
-	if (n_created == 0 && (discard_entries(&r) || create_from_rules(&r, &n_created)))
+	if (n_created == 0 &&
+	    (discard_entries(&r) || create_from_rules(&r, &n_created)))
 		goto out;
 	if (n_created == 0) {
 		gsr_ctx_fail(ctx, GSR_ERR_INPUT,
-			     "no table of '%s' can be recovered: its schema is "
-			     "lost and no rules fit its records", image_path);
+		             "no table of '%s' can be recovered: its schema is "
+		             "lost and no rules fit its records",
+		             image_path);
 		goto out;
 	}
 	/* A new connection reads the schema as written. */
@@ -2768,8 +2930,9 @@ gsr_recover_run(struct gsr_ctx *ctx, const char *image_path,
 		goto out;
 	sqlite3_close(r.out);
 	if ((r.out = gsr_db_open(ctx, out_db, false)) == NULL ||
-	    gsr_db_exec(ctx, r.out, "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
-			" BEGIN") ||
+	    gsr_db_exec(ctx, r.out,
+	                "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
+	                " BEGIN") ||
 	    tables_init(&r))
 		goto out;
 	if (indexes_init(&r)) {
@@ -2789,55 +2952,24 @@ gsr_recover_run(struct gsr_ctx *ctx, const char *image_path,
 	    place_orphans(&r, false) || place_orphans(&r, true) ||
 	    read_history(&r, fd) ||
 	    (opts && opts->deleted && carve_deleted(&r)) || check_indexes(&r) ||
-	    finish_schema(&r) ||
-	    gsr_db_exec(ctx, r.out, "COMMIT") || gsr_db_exec(ctx, r.led, "COMMIT"))
+	    finish_schema(&r) || gsr_db_exec(ctx, r.out, "COMMIT") ||
+	    gsr_db_exec(ctx, r.led, "COMMIT"))
 		goto out;
 	sum_up(&r);
-	res->ms = now_ms() - t0;
+	res->ms = gsr_now_ms() - t0;
 	rc = 0;
 out:
 	gsr_progress_end(ctx, "page reader");
-	for (size_t i = 0; i < r.n_tabs; i++) {
-		for (size_t n = 0; n <= r.tabs[i].sh.g.n_cols; n++) {
-			sqlite3_finalize(r.tabs[i].ins[n]);
-			free(n < r.tabs[i].sh.g.n_cols ? r.tabs[i].cols[n] : NULL);
-		}
-		sqlite3_finalize(r.tabs[i].get);
-		free(r.tabs[i].ins);
-		free(r.tabs[i].cols);
-		shape_free(&r.tabs[i].sh);
-	}
-	free(r.tabs);
-	for (size_t i = 0; i < r.n_idx; i++)
-		free(r.idx[i].cols);
-	free(r.idx);
-	sqlite3_finalize(r.ik_ins);
-	sqlite3_finalize(r.ik_rid);
-	sqlite3_finalize(r.ik_key);
-	sqlite3_finalize(r.json_ok);
-	sqlite3_finalize(r.prov);
-	sqlite3_finalize(r.lrow);
-	sqlite3_finalize(r.seen);
-	if (sqlite3_close(r.out) != SQLITE_OK || sqlite3_close(r.led) != SQLITE_OK)
+	rec_finalize(&r);
+	if (sqlite3_close(r.out) != SQLITE_OK ||
+	    sqlite3_close(r.led) != SQLITE_OK)
 		rc = gsr_ctx_fail(ctx, GSR_ERR_INTERNAL,
-				  "a recovery database did not close");
+		                  "a recovery database did not close");
 	if (rc != 0) {
 		unlink(out_db);
 		unlink(ledger_db);
 	}
-	gsr_schema_free(r.schema);
-	for (size_t i = 0; i < r.n_ents; i++) {
-		free(r.ents[i].type);
-		free(r.ents[i].name);
-		free(r.ents[i].tbl);
-		free(r.ents[i].sql);
-	}
-	free(r.ents);
-	free(r.used);
-	free(r.owner);
-	free(r.fits);
-	free(r.scores);
-	free(r.jbuf);
+	rec_release(&r);
 	free(fl);
 	gsr_pagefile_close(r.pf);
 	gsr_wal_close(r.wal_all);
@@ -3054,7 +3186,7 @@ gsr_recover_wal_history(struct gsr_ctx *ctx, const char *image_path,
 	struct rec r = {.ctx = ctx, .opts = opts, .res = res};
 	struct gsr_walk_stats ws;
 	uint64_t size = 0;
-	double t0 = now_ms();
+	double t0 = gsr_now_ms();
 	int fd = -1, wal_fd = -1, jr_fd = -1, rc = -1;
 	bool ledger = false;
 	char reason[160];
@@ -3125,7 +3257,7 @@ gsr_recover_wal_history(struct gsr_ctx *ctx, const char *image_path,
 	if (wal_provenance(&r) || read_history(&r, fd) || finish_schema(&r) ||
 	    gsr_db_exec(ctx, r.led, "COMMIT"))
 		goto out;
-	res->ms = now_ms() - t0;
+	res->ms = gsr_now_ms() - t0;
 	rc = 0;
 	goto out;
 unsound:
@@ -3298,10 +3430,11 @@ ledger_jsonl(struct gsr_ctx *ctx, sqlite3 *db, const char *q, const char *path)
 	struct jsonw jw;
 	int fd, rc = -1, step;
 
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	          0600);
 	if (fd < 0 || (f = fdopen(fd, "w")) == NULL) {
 		gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot create '%s': %s", path,
-			     strerror(errno));
+		             strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return -1;
@@ -3316,7 +3449,8 @@ ledger_jsonl(struct gsr_ctx *ctx, sqlite3 *db, const char *q, const char *path)
 
 			if (!strcmp(k, "values")) {
 				jw_key(&jw, k);
-				jw_raw(&jw, (const char *)sqlite3_column_text(st, i));
+				jw_raw(&jw, (const char *)sqlite3_column_text(
+				                st, i));
 				continue;
 			}
 			switch (sqlite3_column_type(st, i)) {
@@ -3327,45 +3461,50 @@ ledger_jsonl(struct gsr_ctx *ctx, sqlite3 *db, const char *q, const char *path)
 				jw_knull(&jw, k);
 				break;
 			default:
-				jw_kstr(&jw, k, (const char *)sqlite3_column_text(st, i));
+				jw_kstr(
+				    &jw, k,
+				    (const char *)sqlite3_column_text(st, i));
 			}
 		}
 		jw_obj_end(&jw);
 		jw_end_line(&jw);
 	}
 	if (step != SQLITE_DONE) {
-		gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot read the recovery ledger: %s",
-			     sqlite3_errmsg(db));
+		gsr_ctx_fail(ctx, GSR_ERR_IO,
+		             "cannot read the recovery ledger: %s",
+		             sqlite3_errmsg(db));
 		goto out;
 	}
 	rc = 0;
 out:
 	sqlite3_finalize(st);
 	if ((fflush(f) != 0 || ferror(f) || fsync(fileno(f)) != 0) && rc == 0)
-		rc = gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot write '%s': %s", path,
-				  strerror(errno));
+		rc = gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot write '%s': %s",
+		                  path, strerror(errno));
 	fclose(f);
 	return rc;
 }
 
 int
 gsr_recover_export_ledger(struct gsr_ctx *ctx, const char *ledger_db,
-			  const struct gsr_recover_result *res, const char *dir)
+                          const struct gsr_recover_result *res, const char *dir)
 {
 	static const struct {
 		const char *file, *q;
 	} parts[] = {
-		{ "objects.jsonl",
-		  "SELECT type, name, tbl_name, rootpage, sql, created FROM objects "
-		  "ORDER BY rowid" },
-		{ "provenance.jsonl",
-		  "SELECT tbl AS \"table\", rid AS rowid, source, pgno AS page, "
-		  "cell_offset AS offset, frame, truncated, rowid_from FROM provenance "
-		  "ORDER BY tbl, rid" },
-		{ "rows.jsonl",
-		  "SELECT tbl AS \"table\", kind, source, pgno AS page, "
-		  "cell_offset AS offset, frame, rowid, rowid_from, flag, "
-		  "truncated, note, record AS \"values\" FROM rows ORDER BY _rowid_" },
+	    {"objects.jsonl",
+	     "SELECT type, name, tbl_name, rootpage, sql, created FROM objects "
+	     "ORDER BY rowid"},
+	    {"provenance.jsonl",
+	     "SELECT tbl AS \"table\", rid AS rowid, source, pgno AS page, "
+	     "cell_offset AS offset, frame, truncated, rowid_from FROM "
+	     "provenance "
+	     "ORDER BY tbl, rid"},
+	    {"rows.jsonl",
+	     "SELECT tbl AS \"table\", kind, source, pgno AS page, "
+	     "cell_offset AS offset, frame, rowid, rowid_from, flag, "
+	     "truncated, note, record AS \"values\" FROM rows ORDER BY "
+	     "_rowid_"},
 	};
 	char sha[GSR_ARRAY_LEN(parts)][GSR_SHA256_HEX];
 	uint64_t bytes[GSR_ARRAY_LEN(parts)];
@@ -3378,8 +3517,8 @@ gsr_recover_export_ledger(struct gsr_ctx *ctx, const char *ledger_db,
 	if (gsr_ctx_failed(ctx))
 		return -1;
 	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
-		return gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot create '%s': %s", dir,
-				    strerror(errno));
+		return gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot create '%s': %s",
+		                    dir, strerror(errno));
 	gsr_temp_register(dir);
 	if ((db = gsr_db_open(ctx, ledger_db, false)) == NULL)
 		goto out;
@@ -3396,8 +3535,8 @@ gsr_recover_export_ledger(struct gsr_ctx *ctx, const char *ledger_db,
 		    gsr_sha256_fd(fd, sha[i], &bytes[i]) != 0) {
 			if (fd >= 0)
 				close(fd);
-			gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot read '%s': %s", path,
-				     strerror(errno));
+			gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot read '%s': %s",
+			             path, strerror(errno));
 			goto out;
 		}
 		close(fd);
@@ -3412,12 +3551,13 @@ gsr_recover_export_ledger(struct gsr_ctx *ctx, const char *ledger_db,
 		goto out;
 	}
 	gsr_temp_register(path);
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	          0600);
 	if (fd < 0 || (f = fdopen(fd, "w")) == NULL) {
 		if (fd >= 0)
 			close(fd);
 		gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot create '%s': %s", path,
-			     strerror(errno));
+		             strerror(errno));
 		goto out;
 	}
 	jw_init(&jw, f, true);
@@ -3442,7 +3582,7 @@ gsr_recover_export_ledger(struct gsr_ctx *ctx, const char *ledger_db,
 	jw_end_line(&jw);
 	if (fflush(f) != 0 || ferror(f) || fsync(fileno(f)) != 0) {
 		gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot write '%s': %s", path,
-			     strerror(errno));
+		             strerror(errno));
 		goto out;
 	}
 	rc = 0;
@@ -3457,8 +3597,8 @@ out:
 void
 gsr_recover_forget_ledger_files(const char *dir)
 {
-	static const char *const names[] = { "objects.jsonl", "provenance.jsonl",
-					     "rows.jsonl", "manifest.json" };
+	static const char *const names[] = {"objects.jsonl", "provenance.jsonl",
+	                                    "rows.jsonl", "manifest.json"};
 	char path[4096];
 
 	for (size_t i = 0; i < GSR_ARRAY_LEN(names); i++) {
@@ -3473,8 +3613,7 @@ gsr_recover_lossy(const struct gsr_recover_result *res)
 {
 	if (res->pages_damaged || res->cells_damaged || res->truncated ||
 	    res->rejected || res->flagged || res->rows_unplaced ||
-	    res->pages_other ||
-	    res->info.header_pages > res->info.n_pages ||
+	    res->pages_other || res->info.header_pages > res->info.n_pages ||
 	    !strcmp(res->schema_source, "rules"))
 		return true;
 	for (size_t i = 0; i < res->n_tables; i++)
@@ -3521,8 +3660,8 @@ deleted_insert_sql(const struct gsr_table *t, int n)
 
 int
 gsr_recover_import_deleted(struct gsr_ctx *ctx, const char *out_db,
-			   const char *ledger_db, int64_t *imported,
-			   int64_t *refused)
+                           const char *ledger_db, int64_t *imported,
+                           int64_t *refused)
 {
 	sqlite3 *db = NULL;
 	sqlite3_stmt *st = NULL, *note = NULL;
@@ -3534,7 +3673,8 @@ gsr_recover_import_deleted(struct gsr_ctx *ctx, const char *out_db,
 	if (gsr_ctx_failed(ctx))
 		return -1;
 	if ((db = gsr_db_open(ctx, out_db, false)) == NULL ||
-	    gsr_db_exec(ctx, db, "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF") ||
+	    gsr_db_exec(ctx, db,
+	                "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF") ||
 	    (schema = gsr_schema_extract(ctx, db)) == NULL)
 		goto out;
 	sql = sqlite3_mprintf("ATTACH %Q AS led", ledger_db);
@@ -3546,21 +3686,23 @@ gsr_recover_import_deleted(struct gsr_ctx *ctx, const char *out_db,
 	}
 	sqlite3_free(sql);
 	if (gsr_db_exec(ctx, db, "BEGIN") ||
-	    (st = gsr_db_prepare(ctx, db,
-				 "SELECT _rowid_, tbl, rowid, record, "
-				 "json_array_length(record), (SELECT count(*) FROM "
-				 "json_each(record) WHERE type = 'object'), flag "
-				 "FROM led.rows "
-				 "WHERE kind = 'deleted' AND tbl IS NOT NULL "
-				 /* Two versions at one rowid: a cell a freed
-				  * page still lists goes first, then a whole
-				  * cell, then a rowid from an index. */
-				 "ORDER BY (source = 'freelist' AND note LIKE "
-				 "'a cell of a freed page%') DESC, rowid_from = "
-				 "'cell' DESC, _rowid_")) == NULL ||
-	    (note = gsr_db_prepare(ctx, db,
-				   "UPDATE led.rows SET note = note || ?2 WHERE "
-				   "_rowid_ = ?1")) == NULL)
+	    (st = gsr_db_prepare(
+	         ctx, db,
+	         "SELECT _rowid_, tbl, rowid, record, "
+	         "json_array_length(record), (SELECT count(*) FROM "
+	         "json_each(record) WHERE type = 'object'), flag "
+	         "FROM led.rows "
+	         "WHERE kind = 'deleted' AND tbl IS NOT NULL "
+	         /* Two versions at one rowid: a cell a freed
+	          * page still lists goes first, then a whole
+	          * cell, then a rowid from an index. */
+	         "ORDER BY (source = 'freelist' AND note LIKE "
+	         "'a cell of a freed page%') DESC, rowid_from = "
+	         "'cell' DESC, _rowid_")) == NULL ||
+	    (note =
+	         gsr_db_prepare(ctx, db,
+	                        "UPDATE led.rows SET note = note || ?2 WHERE "
+	                        "_rowid_ = ?1")) == NULL)
 		goto out;
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *tbl = (const char *)sqlite3_column_text(st, 1);
@@ -3573,38 +3715,45 @@ gsr_recover_import_deleted(struct gsr_ctx *ctx, const char *out_db,
 		if (sqlite3_column_type(st, 6) != SQLITE_NULL) {
 			/* Its rowid was not established, or its bytes
 			 * contradict themselves: never imported. */
-			msg = sqlite3_mprintf("; not imported: flagged %s",
-					      (const char *)sqlite3_column_text(st, 6));
+			msg = sqlite3_mprintf(
+			    "; not imported: flagged %s",
+			    (const char *)sqlite3_column_text(st, 6));
 		} else if (t == NULL || n <= 0 || (size_t)n > t->n_cols ||
-			   sqlite3_column_int(st, 5) > 0 ||
-			   sqlite3_column_type(st, 2) != SQLITE_INTEGER) {
+		           sqlite3_column_int(st, 5) > 0 ||
+		           sqlite3_column_type(st, 2) != SQLITE_INTEGER) {
 			/* A value SQL cannot give back (tagged hex) or no
 			 * table: the row stays in the ledger only. */
-			msg = sqlite3_mprintf("; not imported: %s",
-					      t == NULL ? "no such table"
-					      : sqlite3_column_type(st, 2) != SQLITE_INTEGER
-						      ? "its rowid is not established"
-						      : "a value is not plain JSON");
+			msg = sqlite3_mprintf(
+			    "; not imported: %s",
+			    t == NULL ? "no such table"
+			    : sqlite3_column_type(st, 2) != SQLITE_INTEGER
+			        ? "its rowid is not established"
+			        : "a value is not plain JSON");
 		} else if ((sql = deleted_insert_sql(t, n)) == NULL ||
-			   sqlite3_prepare_v2(db, sql, -1, &ins, NULL) != SQLITE_OK) {
+		           sqlite3_prepare_v2(db, sql, -1, &ins, NULL) !=
+		               SQLITE_OK) {
 			free(sql);
-			gsr_ctx_fail(ctx, GSR_ERR_INTERNAL, "cannot import deleted rows: %s",
-				     sqlite3_errmsg(db));
+			gsr_ctx_fail(ctx, GSR_ERR_INTERNAL,
+			             "cannot import deleted rows: %s",
+			             sqlite3_errmsg(db));
 			goto out;
 		} else {
 			free(sql);
 			sqlite3_bind_int64(ins, 1, sqlite3_column_int64(st, 2));
-			sqlite3_bind_text(ins, 2, (const char *)sqlite3_column_text(st, 3),
-					  -1, SQLITE_TRANSIENT);
+			sqlite3_bind_text(
+			    ins, 2, (const char *)sqlite3_column_text(st, 3),
+			    -1, SQLITE_TRANSIENT);
 			irc = sqlite3_step(ins);
 			if (irc == SQLITE_DONE) {
 				(*imported)++;
-				msg = sqlite3_mprintf("; imported by --include-deleted as "
-						      "rowid %lld",
-						      (long long)sqlite3_last_insert_rowid(db));
+				msg = sqlite3_mprintf(
+				    "; imported by --include-deleted as "
+				    "rowid %lld",
+				    (long long)sqlite3_last_insert_rowid(db));
 			} else {
 				/* Its rowid taken too: never a new one. */
-				msg = sqlite3_mprintf("; not imported: %s", sqlite3_errmsg(db));
+				msg = sqlite3_mprintf("; not imported: %s",
+				                      sqlite3_errmsg(db));
 			}
 			sqlite3_finalize(ins);
 		}
@@ -3619,14 +3768,15 @@ gsr_recover_import_deleted(struct gsr_ctx *ctx, const char *out_db,
 		irc = sqlite3_step(note);
 		sqlite3_reset(note);
 		if (irc != SQLITE_DONE) {
-			gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot write the ledger: %s",
-				     sqlite3_errmsg(db));
+			gsr_ctx_fail(ctx, GSR_ERR_IO,
+			             "cannot write the ledger: %s",
+			             sqlite3_errmsg(db));
 			goto out;
 		}
 	}
 	if (step != SQLITE_DONE) {
 		gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot read the ledger: %s",
-			     sqlite3_errmsg(db));
+		             sqlite3_errmsg(db));
 		goto out;
 	}
 	sqlite3_finalize(st);
