@@ -91,23 +91,28 @@ main(int argc, char **argv)
 	}
 	mb = (double)sb.st_size / 1e6;
 	pf = gsr_pagefile_open_fd(&ctx, fd, (uint64_t)sb.st_size, 0);
-	if (pf == NULL || sqlite3_open_v2(argv[1], &db, SQLITE_OPEN_READONLY, NULL)) {
+	if (pf == NULL ||
+	    sqlite3_open_v2(argv[1], &db, SQLITE_OPEN_READONLY, NULL)) {
 		fprintf(stderr, "cannot open %s\n", argv[1]);
 		return 1;
 	}
 
 	/* 1. The page walk. */
-	sqlite3_prepare_v2(db, "SELECT rootpage FROM sqlite_master WHERE type = "
-			   "'table' AND rootpage > 0", -1, &st, NULL);
+	sqlite3_prepare_v2(db,
+	                   "SELECT rootpage FROM sqlite_master WHERE type = "
+	                   "'table' AND rootpage > 0",
+	                   -1, &st, NULL);
 	t0 = now();
 	while (sqlite3_step(st) == SQLITE_ROW)
-		if (gsr_btree_walk_table(&ctx, pf, (uint32_t)sqlite3_column_int(st, 0),
-					 count_row, &rows, NULL) < 0)
+		if (gsr_btree_walk_table(&ctx, pf,
+		                         (uint32_t)sqlite3_column_int(st, 0),
+		                         count_row, &rows, NULL) < 0)
 			return 1;
 	sqlite3_finalize(st);
 	t0 = now() - t0;
 	printf("page walk:  %8.1f MB in %6.2f s = %7.1f MB/s  (%" PRIu64
-	       " rows; peak RSS %ld MiB)\n", mb, t0, mb / t0, rows, peak_mib());
+	       " rows; peak RSS %ld MiB)\n",
+	       mb, t0, mb / t0, rows, peak_mib());
 
 	/* 2. Carving the image, every table's shape. */
 	schema = gsr_schema_extract(&ctx, db);
@@ -119,7 +124,8 @@ main(int argc, char **argv)
 		const struct gsr_table *t = &schema->tables[i];
 		int npk = 0;
 
-		if (t->is_virtual || t->without_rowid || !strcmp(t->name, "sqlite_sequence"))
+		if (t->is_virtual || t->without_rowid ||
+		    !strcmp(t->name, "sqlite_sequence"))
 			continue;
 		allowed[n] = calloc(t->n_cols + 1, 1);
 		shapes[n].name = t->name;
@@ -129,14 +135,19 @@ main(int argc, char **argv)
 			npk += t->cols[c].pk > 0;
 		for (size_t c = 0; c < t->n_cols; c++) {
 			const char *ty = t->cols[c].type ? t->cols[c].type : "";
-			uint8_t a = strcasestr(ty, "INT") ? GSR_ALLOW_INT
-				    : strcasestr(ty, "CHAR") || strcasestr(ty, "TEXT") ? GSR_ALLOW_TEXT
-				    : strcasestr(ty, "FLOA") || strcasestr(ty, "REAL")
-					    ? GSR_ALLOW_REAL | GSR_ALLOW_INT
-					    : GSR_ALLOW_INT | GSR_ALLOW_REAL | GSR_ALLOW_TEXT;
+			uint8_t a =
+			    strcasestr(ty, "INT") ? GSR_ALLOW_INT
+			    : strcasestr(ty, "CHAR") || strcasestr(ty, "TEXT")
+			        ? GSR_ALLOW_TEXT
+			    : strcasestr(ty, "FLOA") || strcasestr(ty, "REAL")
+			        ? GSR_ALLOW_REAL | GSR_ALLOW_INT
+			        : GSR_ALLOW_INT | GSR_ALLOW_REAL |
+			              GSR_ALLOW_TEXT;
 
-			allowed[n][c] = t->cols[c].notnull ? a : a | GSR_ALLOW_NULL;
-			if (npk == 1 && t->cols[c].pk == 1 && !strcasecmp(ty, "INTEGER"))
+			allowed[n][c] =
+			    t->cols[c].notnull ? a : a | GSR_ALLOW_NULL;
+			if (npk == 1 && t->cols[c].pk == 1 &&
+			    !strcasecmp(ty, "INTEGER"))
 				shapes[n].ipk = (int)c;
 		}
 		shapes[n].allowed = allowed[n];
@@ -144,29 +155,32 @@ main(int argc, char **argv)
 	}
 	{
 		struct gsr_carver *cv = gsr_carver_new(&ctx, pf, shapes, n);
-		struct gsr_carve_stats cs = { 0 };
+		struct gsr_carve_stats cs = {0};
 
 		t0 = now();
-		if (cv == NULL || gsr_carver_image(cv, count_carved, &carved, &cs) < 0) {
+		if (cv == NULL ||
+		    gsr_carver_image(cv, count_carved, &carved, &cs) < 0) {
 			fprintf(stderr, "carving failed: %s\n", ctx.msg);
 			return 1;
 		}
 		t0 = now() - t0;
-		printf("carving:    %8.1f MB in %6.2f s = %7.1f MB/s  (%" PRIu64
-		       " deleted rows, %.1f MB of free space; peak RSS %ld MiB)\n",
-		       mb, t0, mb / t0, carved, (double)cs.bytes_scanned / 1e6,
-		       peak_mib());
+		printf(
+		    "carving:    %8.1f MB in %6.2f s = %7.1f MB/s  (%" PRIu64
+		    " deleted rows, %.1f MB of free space; peak RSS %ld MiB)\n",
+		    mb, t0, mb / t0, carved, (double)cs.bytes_scanned / 1e6,
+		    peak_mib());
 		gsr_carver_free(cv);
 	}
 
 	/* 3. The whole recovery, into a scratch directory. */
 	{
 		struct gsr_rules *rules = NULL;
-		struct gsr_recover_opts o = { .deleted = true };
+		struct gsr_recover_opts o = {.deleted = true};
 		struct gsr_recover_result res = GSR_RECOVER_RESULT_INIT;
 		char dir[] = "/tmp/gsr-bench.XXXXXX", out[64], led[64];
 
-		if (argc > 2 && gsr_rules_load(&ctx, argv[2], &rules, NULL) == 0)
+		if (argc > 2 &&
+		    gsr_rules_load(&ctx, argv[2], &rules, NULL) == 0)
 			o.rules = rules;
 		gsr_ctx_clear(&ctx);
 		if (mkdtemp(dir) == NULL)
@@ -180,8 +194,8 @@ main(int argc, char **argv)
 		}
 		t0 = now() - t0;
 		printf("recovery:   %8.1f MB in %6.2f s = %7.1f MB/s  (%" PRId64
-		       " rows, %" PRId64 " deleted; peak RSS %ld MiB)\n", mb, t0,
-		       mb / t0, res.rows, res.deleted, peak_mib());
+		       " rows, %" PRId64 " deleted; peak RSS %ld MiB)\n",
+		       mb, t0, mb / t0, res.rows, res.deleted, peak_mib());
 		gsr_recover_result_release(&res);
 		unlink(out);
 		unlink(led);

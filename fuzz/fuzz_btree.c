@@ -88,7 +88,7 @@ decoders(const uint8_t *data, size_t size)
 			touch_values(vals, n < 16 ? (size_t)n : 16);
 		/* The same bytes as the first half of a longer record. */
 		n = gsr_record_decode_part(data, (size + 1) / 2, size, vals, 16,
-					   enc);
+		                           enc);
 		if (n > 0)
 			touch_values(vals, n < 16 ? (size_t)n : 16);
 	}
@@ -98,7 +98,7 @@ decoders(const uint8_t *data, size_t size)
 
 		for (uint32_t off = 0; off <= 100; off += 100) {
 			sink += (uint64_t)gsr_btree_page_check(
-				data, (uint32_t)size, (uint32_t)size, off, true);
+			    data, (uint32_t)size, (uint32_t)size, off, true);
 			if (gsr_page_hdr_parse(data, (uint32_t)size, off, &h))
 				sink += h.n_cells + h.content + h.right;
 		}
@@ -106,8 +106,10 @@ decoders(const uint8_t *data, size_t size)
 	out = malloc(size / 2 * 3 + 1);
 	if (out != NULL) {
 		size_t len = gsr_utf16_to_utf8(data, size, size & 1, out);
-		struct gsr_value v = { .type = GSR_V_TEXT, .p = data, .n = size,
-				       .truncated = (size & 2) != 0 };
+		struct gsr_value v = {.type = GSR_V_TEXT,
+		                      .p = data,
+		                      .n = size,
+		                      .truncated = (size & 2) != 0};
 		bool bad;
 
 		if (len != (size_t)-1)
@@ -127,7 +129,7 @@ walk_image(const uint8_t *data, size_t size, uint32_t hint)
 	struct gsr_pagefile_info in;
 	struct gsr_pagefile *pf;
 	struct gsr_walk_stats st;
-	struct roots roots = { { 0 }, 0 };
+	struct roots roots = {{0}, 0};
 	uint32_t *pages = NULL, parent;
 	uint8_t type;
 	size_t n = 0;
@@ -142,9 +144,9 @@ walk_image(const uint8_t *data, size_t size, uint32_t hint)
 	gsr_btree_walk_table(&ctx, pf, 1, collect_roots, &roots, &st);
 	for (size_t i = 0; i < roots.n; i++) {
 		gsr_btree_walk_table(&ctx, pf, roots.pgno[i], touch_row, NULL,
-				     &st);
+		                     &st);
 		gsr_btree_walk_index(&ctx, pf, roots.pgno[i], touch_row, NULL,
-				     &st);
+		                     &st);
 	}
 	if (gsr_freelist_pages(&ctx, pf, &pages, &n) == 0) {
 		for (size_t i = 0; i < n; i++)

@@ -74,7 +74,7 @@ walk_state(struct gsr_ctx *ctx, struct gsr_pagefile *pf)
 {
 	struct gsr_pagefile_info in;
 	struct gsr_walk_stats st;
-	struct roots roots = { { 0 }, 0 };
+	struct roots roots = {{0}, 0};
 	uint32_t *pages = NULL;
 	size_t n = 0;
 
@@ -85,9 +85,9 @@ walk_state(struct gsr_ctx *ctx, struct gsr_pagefile *pf)
 	gsr_btree_walk_table(ctx, pf, 1, collect_roots, &roots, &st);
 	for (size_t i = 0; i < roots.n; i++) {
 		gsr_btree_walk_table(ctx, pf, roots.pgno[i], touch_row, NULL,
-				     &st);
+		                     &st);
 		gsr_btree_walk_index(ctx, pf, roots.pgno[i], touch_row, NULL,
-				     &st);
+		                     &st);
 	}
 	if (gsr_freelist_pages(ctx, pf, &pages, &n) == 0)
 		for (size_t i = 0; i < n; i++)
@@ -104,7 +104,7 @@ walk_state(struct gsr_ctx *ctx, struct gsr_pagefile *pf)
 
 static void
 run_wal(const uint8_t *img, size_t img_size, const uint8_t *side,
-	size_t side_size, uint32_t hint)
+        size_t side_size, uint32_t hint)
 {
 	struct gsr_ctx ctx = GSR_CTX_INIT;
 	struct gsr_pagefile_info pin;
@@ -112,7 +112,7 @@ run_wal(const uint8_t *img, size_t img_size, const uint8_t *side,
 	struct gsr_wal_info in;
 	struct gsr_wal_frame f;
 	struct gsr_wal *wal;
-	uint32_t counts[5] = { 0 };
+	uint32_t counts[5] = {0};
 
 	pf = gsr_pagefile_open_mem(&ctx, img, img_size, hint);
 	if (pf == NULL)
@@ -123,7 +123,8 @@ run_wal(const uint8_t *img, size_t img_size, const uint8_t *side,
 		abort();
 	gsr_wal_get_info(wal, &in);
 	if (in.n_current + in.n_old + in.n_uncommitted + in.n_stale +
-		    in.n_garbage != in.n_slots ||
+	            in.n_garbage !=
+	        in.n_slots ||
 	    in.n_valid > in.n_slots || in.last_commit > in.n_valid ||
 	    (in.last_commit == 0) != (in.db_pages == 0) ||
 	    (in.header_ok && in.page_size != in.header_page_size) ||
@@ -164,7 +165,7 @@ run_wal(const uint8_t *img, size_t img_size, const uint8_t *side,
 
 static void
 run_journal(const uint8_t *img, size_t img_size, const uint8_t *side,
-	    size_t side_size, uint32_t hint)
+            size_t side_size, uint32_t hint)
 {
 	struct gsr_ctx ctx = GSR_CTX_INIT;
 	struct gsr_pagefile_info pin;

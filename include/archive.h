@@ -86,8 +86,8 @@ struct gsr_archive; /* opaque writer */
  * writer, or NULL with the error in ctx.
  */
 struct gsr_archive *gsr_archive_create(struct gsr_ctx *ctx,
-				       const char *final_path, bool force,
-				       time_t mtime);
+                                       const char *final_path, bool force,
+                                       time_t mtime);
 
 /*
  * Add the regular file src_path (not followed if it is a symbolic link)
@@ -97,11 +97,11 @@ struct gsr_archive *gsr_archive_create(struct gsr_ctx *ctx,
  * gsr_ctx_check_cancel() per chunk.  Returns 0 or -1.
  */
 int gsr_archive_add_file(struct gsr_ctx *ctx, struct gsr_archive *ar,
-			 const char *name, const char *src_path);
+                         const char *name, const char *src_path);
 
 /* Add the n bytes at data as member name.  Returns 0 or -1. */
 int gsr_archive_add_buffer(struct gsr_ctx *ctx, struct gsr_archive *ar,
-			   const char *name, const void *data, size_t n);
+                           const char *name, const void *data, size_t n);
 
 /*
  * Spools.  A spool is an anonymous temporary file (O_TMPFILE in dir, or a
@@ -116,24 +116,25 @@ struct gsr_archive_spool;
 
 /* A new, empty spool in dir.  NULL with the error on ctx. */
 struct gsr_archive_spool *gsr_archive_spool_new(struct gsr_ctx *ctx,
-						const char *dir);
+                                                const char *dir);
 
 /* Start the next member; *idx receives its index in the spool (0, 1...).
  * One member is open at a time.  Returns 0 or -1. */
 int gsr_archive_spool_begin(struct gsr_ctx *ctx, struct gsr_archive_spool *sp,
-			    size_t *idx);
+                            size_t *idx);
 
 /* Append n bytes to the open member (hashed, then compressed). */
 int gsr_archive_spool_write(struct gsr_ctx *ctx, struct gsr_archive_spool *sp,
-			    const void *p, size_t n);
+                            const void *p, size_t n);
 
 /* Forget what the open member holds so far: it starts again, empty. */
-int gsr_archive_spool_restart(struct gsr_ctx *ctx, struct gsr_archive_spool *sp);
+int gsr_archive_spool_restart(struct gsr_ctx *ctx,
+                              struct gsr_archive_spool *sp);
 
 /* Close the open member; its size and SHA-256 (each may be NULL) are
  * returned.  Returns 0 or -1. */
 int gsr_archive_spool_end(struct gsr_ctx *ctx, struct gsr_archive_spool *sp,
-			  uint64_t *size, char sha256[GSR_SHA256_HEX]);
+                          uint64_t *size, char sha256[GSR_SHA256_HEX]);
 
 /* Close and free.  Accepts NULL. */
 void gsr_archive_spool_free(struct gsr_archive_spool *sp);
@@ -154,21 +155,21 @@ struct gsr_archive_pipe;
 
 /* Start a pipe into sp.  NULL with the error on ctx. */
 struct gsr_archive_pipe *gsr_archive_pipe_new(struct gsr_ctx *ctx,
-					      struct gsr_archive_spool *sp);
+                                              struct gsr_archive_spool *sp);
 
 /* Start the next member; *idx receives its index in the spool. */
 int gsr_archive_pipe_begin(struct gsr_ctx *ctx, struct gsr_archive_pipe *pp,
-			   size_t *idx);
+                           size_t *idx);
 
 /* Hand over n bytes of the open member (copied; waits while the pipe is
  * full). */
 int gsr_archive_pipe_write(struct gsr_ctx *ctx, struct gsr_archive_pipe *pp,
-			   const void *p, size_t n);
+                           const void *p, size_t n);
 
 /* End the open member: size and sha256 are those of the bytes handed
  * over, as the caller computed them; a size that differs fails. */
 int gsr_archive_pipe_end(struct gsr_ctx *ctx, struct gsr_archive_pipe *pp,
-			 uint64_t size, const char sha256[GSR_SHA256_HEX]);
+                         uint64_t size, const char sha256[GSR_SHA256_HEX]);
 
 /* Wait until every member is compressed and stop the thread: the spool
  * is the caller's again.  Fails when the thread failed or a member was
@@ -185,8 +186,8 @@ void gsr_archive_pipe_free(struct gsr_archive_pipe *pp);
  * 0 or -1.
  */
 int gsr_archive_add_spooled(struct gsr_ctx *ctx, struct gsr_archive *ar,
-			    const char *name, struct gsr_archive_spool *sp,
-			    size_t idx);
+                            const char *name, struct gsr_archive_spool *sp,
+                            size_t idx);
 
 /*
  * Add every regular file under dir, recursively, as prefix/RELPATH
@@ -196,7 +197,7 @@ int gsr_archive_add_spooled(struct gsr_ctx *ctx, struct gsr_archive *ar,
  * followed; empty directories leave no trace.  Returns 0 or -1.
  */
 int gsr_archive_add_tree(struct gsr_ctx *ctx, struct gsr_archive *ar,
-			 const char *prefix, const char *dir);
+                         const char *prefix, const char *dir);
 
 /*
  * Write manifest.json as the last member, close the archive, fsync it,
@@ -213,8 +214,8 @@ int gsr_archive_add_tree(struct gsr_ctx *ctx, struct gsr_archive *ar,
  * Returns 0 or -1.
  */
 int gsr_archive_finish(struct gsr_ctx *ctx, struct gsr_archive *ar,
-		       void (*write_meta)(struct jsonw *jw, void *arg),
-		       void *arg, char sha256_out[GSR_SHA256_HEX]);
+                       void (*write_meta)(struct jsonw *jw, void *arg),
+                       void *arg, char sha256_out[GSR_SHA256_HEX]);
 
 /* Abandon: remove the temporary file, free everything.  Accepts NULL. */
 void gsr_archive_abort(struct gsr_archive *ar);
@@ -294,7 +295,10 @@ struct gsr_verify_result {
 	size_t n_bad;
 };
 
-#define GSR_VERIFY_RESULT_INIT { 0 }
+#define GSR_VERIFY_RESULT_INIT                                                 \
+	{                                                                      \
+		0                                                              \
+	}
 
 /*
  * Read every member of archive_path (a tar file, compressed with zstd,
@@ -316,7 +320,7 @@ struct gsr_verify_result {
  * whatever the return value.  Returns 0 or -1.
  */
 int gsr_archive_verify(struct gsr_ctx *ctx, const char *archive_path,
-		       const char *db_path, struct gsr_verify_result *res);
+                       const char *db_path, struct gsr_verify_result *res);
 
 void gsr_verify_result_release(struct gsr_verify_result *res);
 

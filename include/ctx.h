@@ -56,8 +56,9 @@ enum gsr_progress_unit {
 #define GSR_PROGRESS_NAME_MAX 63
 
 struct gsr_progress {
-	void (*update)(void *arg, const char *phase, enum gsr_progress_unit unit,
-		       uint64_t done, uint64_t total);
+	void (*update)(void *arg, const char *phase,
+	               enum gsr_progress_unit unit, uint64_t done,
+	               uint64_t total);
 	void (*end)(void *arg, const char *phase);
 	void *arg;
 };
@@ -68,22 +69,26 @@ struct gsr_ctx {
 	const struct gsr_progress *progress; /* may be NULL; see above */
 };
 
-#define GSR_CTX_INIT { .err = GSR_OK }
+#define GSR_CTX_INIT                                                           \
+	{                                                                      \
+		.err = GSR_OK                                                  \
+	}
 
 /* A fresh context (no error) with parent's progress sink, for a thread. */
 static inline struct gsr_ctx
 gsr_ctx_child(const struct gsr_ctx *parent)
 {
-	return (struct gsr_ctx){ .err = GSR_OK, .progress = parent->progress };
+	return (struct gsr_ctx){.err = GSR_OK, .progress = parent->progress};
 }
 
 /* Report progress of phase (see above); a no-op without a sink. */
 static inline void
 gsr_progress(const struct gsr_ctx *ctx, const char *phase,
-	     enum gsr_progress_unit unit, uint64_t done, uint64_t total)
+             enum gsr_progress_unit unit, uint64_t done, uint64_t total)
 {
 	if (ctx->progress != NULL)
-		ctx->progress->update(ctx->progress->arg, phase, unit, done, total);
+		ctx->progress->update(ctx->progress->arg, phase, unit, done,
+		                      total);
 }
 
 /* Phase is over (a no-op when it never reported, or without a sink). */
@@ -97,7 +102,7 @@ gsr_progress_end(const struct gsr_ctx *ctx, const char *phase)
 /* Record an error unless one is already recorded.  Returns -1 so that
  * `return gsr_ctx_fail(...)` is one line. */
 int gsr_ctx_fail(struct gsr_ctx *ctx, enum gsr_err err, const char *fmt, ...)
-	GSR_PRINTF(3, 4);
+    GSR_PRINTF(3, 4);
 
 static inline bool
 gsr_ctx_failed(const struct gsr_ctx *ctx)

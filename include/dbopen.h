@@ -31,14 +31,13 @@ sqlite3 *gsr_db_open_memory(struct gsr_ctx *ctx);
 /* Attach the database file at path to db as name, read-only (through a
  * file: URI with mode=ro, so nothing can write to it through db). */
 int gsr_db_attach_ro(struct gsr_ctx *ctx, sqlite3 *db, const char *path,
-		     const char *name);
+                     const char *name);
 
 /* Run SQL with no result rows; records the error on ctx.  No-op after an
  * error. */
 int gsr_db_exec(struct gsr_ctx *ctx, sqlite3 *db, const char *sql);
 
 /* Prepare a statement; NULL with an error on ctx. No-op after an error. */
-sqlite3_stmt *gsr_db_prepare(struct gsr_ctx *ctx, sqlite3 *db,
-			     const char *sql);
+sqlite3_stmt *gsr_db_prepare(struct gsr_ctx *ctx, sqlite3 *db, const char *sql);
 
 #endif

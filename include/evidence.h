@@ -52,7 +52,7 @@ struct gsr_evidence_tee {
 	int (*begin)(struct gsr_ctx *ctx, void *arg, int role);
 	int (*data)(struct gsr_ctx *ctx, void *arg, const void *p, size_t n);
 	int (*end)(struct gsr_ctx *ctx, void *arg, int role, uint64_t size,
-		   const char sha256[GSR_SHA256_HEX]);
+	           const char sha256[GSR_SHA256_HEX]);
 	void *arg;
 };
 
@@ -73,7 +73,10 @@ struct gsr_evidence {
 	size_t cap_holders;
 };
 
-#define GSR_EVIDENCE_INIT { 0 }
+#define GSR_EVIDENCE_INIT                                                      \
+	{                                                                      \
+		0                                                              \
+	}
 
 /* Take the database at path (NULL: GPUStack's default location) into
  * custody as described above, reporting the bytes of each file copied as
@@ -84,7 +87,7 @@ struct gsr_evidence {
  * GSR_ERR_IO when the copy cannot be written; GSR_ERR_CANCELED on a
  * signal.  No-op after an error. */
 int gsr_evidence_open(struct gsr_ctx *ctx, struct gsr_evidence *ev,
-		      const char *path);
+                      const char *path);
 
 /* Hash the original files again; sets changed on each.  Returns the
  * number of files that changed (or appeared/disappeared), -1 on error. */
@@ -95,8 +98,9 @@ int gsr_evidence_recheck(struct gsr_ctx *ctx, struct gsr_evidence *ev);
  * the copy's header to the pages that are there, so what survives can be
  * read.  The original is never touched.  Returns the page count written,
  * 0 when nothing needed changing, -1 on error (recorded on ctx). */
-int64_t gsr_evidence_fit_page_count(struct gsr_ctx *ctx, struct gsr_evidence *ev,
-				    uint32_t page_size, uint32_t header_pages);
+int64_t gsr_evidence_fit_page_count(struct gsr_ctx *ctx,
+                                    struct gsr_evidence *ev, uint32_t page_size,
+                                    uint32_t header_pages);
 
 struct jsonw;
 /* Write the input files as a JSON array (the caller writes the key):
@@ -104,7 +108,7 @@ struct jsonw;
  * sha256_after and unchanged (both null when the file was not rechecked
  * yet).  ev may be NULL: an empty array. */
 void gsr_evidence_write_json(const struct gsr_evidence *ev, struct jsonw *jw,
-			     bool after);
+                             bool after);
 
 /* The bytes of input file role (GSR_EV_*) exactly as taken: the pristine
  * copy when there is one; else, for the database, the working copy (which

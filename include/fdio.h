@@ -30,13 +30,13 @@ int gsr_open_regular(const char *path, bool nofollow, struct stat *st);
  * ("is a symbolic link" for a link refused under nofollow), or "'PATH' is
  * a FIFO, not a regular file" (gsr_file_kind()'s words).  Returns -1. */
 int gsr_input_error(struct gsr_ctx *ctx, enum gsr_err err, const char *path,
-		    bool nofollow, int rc, const struct stat *st);
+                    bool nofollow, int rc, const struct stat *st);
 
 /* gsr_open_regular() with its error recorded on ctx by gsr_input_error().
  * st may be NULL.  Returns the descriptor, or -1.  No-op (-1) after an
  * error. */
 int gsr_open_input(struct gsr_ctx *ctx, enum gsr_err err, const char *path,
-		   bool nofollow, struct stat *st);
+                   bool nofollow, struct stat *st);
 
 /* Write all n bytes at p to fd, retrying short writes and EINTR.
  * Returns 0, or -1 with errno set. */
@@ -52,7 +52,7 @@ int gsr_write_all(int fd, const void *p, size_t n);
  * inputs (pagefile.h, walfile.h, journal.h) are read through it.
  */
 ssize_t gsr_read_at(struct gsr_ctx *ctx, int fd, const unsigned char *mem,
-		    uint64_t size, void *dst, size_t n, uint64_t off,
-		    const char *what);
+                    uint64_t size, void *dst, size_t n, uint64_t off,
+                    const char *what);
 
 #endif

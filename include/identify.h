@@ -100,7 +100,7 @@ struct gsr_identify {
 	bool health_ok;
 	struct strvec problems;
 	const char *integrity_mode; /* "integrity_check" or "quick_check" */
-	struct strvec integrity; /* its messages; "ok" alone when sound */
+	struct strvec integrity;    /* its messages; "ok" alone when sound */
 	int64_t fk_violations;
 
 	struct gsr_table_rows *tables;
@@ -150,8 +150,8 @@ struct gsr_identify {
  * only after gsr_identify_join_checks().  Release res with
  * gsr_identify_release() either way.  No-op after an error. */
 int gsr_identify_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
-		     const char *path, const struct gsr_identify_opts *opts,
-		     struct gsr_identify *res);
+                     const char *path, const struct gsr_identify_opts *opts,
+                     struct gsr_identify *res);
 
 /*
  * Wait for the data checks that gsr_identify_run() left running

@@ -69,10 +69,10 @@ struct gsr_journal_info {
  * this journal and must not be changed. */
 struct gsr_journal_record {
 	uint32_t pgno;
-	uint32_t cksum;    /* as stored */
-	uint32_t segment;  /* 1-based */
-	uint64_t offset;   /* of the record in the file */
-	bool cksum_ok;     /* with the nonce of its segment */
+	uint32_t cksum;   /* as stored */
+	uint32_t segment; /* 1-based */
+	uint64_t offset;  /* of the record in the file */
+	bool cksum_ok;    /* with the nonce of its segment */
 	/* Before the end of the playback and with a correct checksum: the
 	 * page as it was before the transaction. */
 	bool valid;
@@ -94,15 +94,15 @@ struct gsr_journal_record {
  * cancellation, all recorded on ctx.  Free with gsr_journal_close().
  */
 struct gsr_journal *gsr_journal_open_fd(struct gsr_ctx *ctx, int fd,
-					uint64_t size, uint32_t page_size_hint);
+                                        uint64_t size, uint32_t page_size_hint);
 struct gsr_journal *gsr_journal_open_mem(struct gsr_ctx *ctx, const void *buf,
-					 size_t size, uint32_t page_size_hint);
+                                         size_t size, uint32_t page_size_hint);
 
 /* Free the journal (not its fd or buffer).  Accepts NULL. */
 void gsr_journal_close(struct gsr_journal *j);
 
 void gsr_journal_get_info(const struct gsr_journal *j,
-			  struct gsr_journal_info *info);
+                          struct gsr_journal_info *info);
 
 /*
  * Record rec_no (1-based, in file order) into *out.  Returns 0, or -1 when
@@ -111,7 +111,7 @@ void gsr_journal_get_info(const struct gsr_journal *j,
  * zeroed then, page NULL.
  */
 int gsr_journal_record(struct gsr_journal *j, uint32_t rec_no,
-		       struct gsr_journal_record *out);
+                       struct gsr_journal_record *out);
 
 /* The first valid record of page pgno (its original content), 1-based, or
  * 0 when there is none.  O(log n). */
@@ -132,6 +132,6 @@ uint32_t gsr_journal_lookup(const struct gsr_journal *j, uint32_t pgno);
  * GSR_ATTACH_OK.
  */
 enum gsr_attach gsr_journal_attach(struct gsr_pagefile *pf,
-				   struct gsr_journal *j);
+                                   struct gsr_journal *j);
 
 #endif

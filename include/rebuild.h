@@ -29,23 +29,23 @@ struct gsr_rebuild_opts {
 	const char *target;       /* a release label; "v0.6.0" is accepted */
 	const char *out_path;     /* NULL: DB.rebuilt-LABEL.db beside DB */
 	const char *archive_path; /* NULL: DB.audit-TIME.tar.zst beside DB */
-	bool dry_run;             /* build in the private directory, keep nothing */
-	bool force;               /* overwrite outputs; run despite a holder */
+	bool dry_run; /* build in the private directory, keep nothing */
+	bool force;   /* overwrite outputs; run despite a holder */
 	bool no_archive;
 	/* Carve deleted rows (recover.h) and import them as rows of the
 	 * source; they are flagged in the ledger and counted. */
 	bool include_deleted;
-	time_t now;               /* the run's time (archive names, mtimes) */
+	time_t now; /* the run's time (archive names, mtimes) */
 };
 
 struct gsr_rebuild_table {
 	char *name;
-	const char *from;     /* "source", "staging" (transformed) or "none" */
+	const char *from; /* "source", "staging" (transformed) or "none" */
 	bool in_target;
 	int64_t source_rows;
 	int64_t imported;
 	int64_t quarantined;
-	int64_t transformed;  /* rows a transform changed */
+	int64_t transformed;     /* rows a transform changed */
 	struct strvec defaulted; /* "column = expression" */
 	struct strvec dropped;   /* source columns the target does not have */
 };
@@ -103,8 +103,8 @@ struct gsr_rebuild {
  * (without force), GSR_ERR_CANCELED, GSR_ERR_IO.  res holds what was
  * learnt either way; release it with gsr_rebuild_release(). */
 int gsr_rebuild_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
-		    const char *path, const struct gsr_rebuild_opts *opts,
-		    struct gsr_rebuild *res);
+                    const char *path, const struct gsr_rebuild_opts *opts,
+                    struct gsr_rebuild *res);
 
 void gsr_rebuild_release(struct gsr_rebuild *res);
 

@@ -88,12 +88,12 @@ struct gsr_recover_result {
 	 * schema_label does (tables of the same shape), schema_label last. */
 	struct strvec schema_candidates;
 	uint32_t schema_entries; /* sqlite_master rows read */
-	uint32_t pages_tree;        /* used by the trees and their overflow */
+	uint32_t pages_tree;     /* used by the trees and their overflow */
 	uint32_t pages_freelist;
-	uint32_t pages_orphan;      /* table leaves placed as orphan-leaf */
-	uint32_t pages_unplaced;    /* table leaves no table fits */
-	uint32_t pages_other;       /* everything else: zeroed, unreadable,
-				       index leaves no tree reaches, ... */
+	uint32_t pages_orphan;   /* table leaves placed as orphan-leaf */
+	uint32_t pages_unplaced; /* table leaves no table fits */
+	uint32_t pages_other;    /* everything else: zeroed, unreadable,
+	                            index leaves no tree reaches, ... */
 	int64_t rows_unplaced;
 	struct gsr_recover_table *tables;
 	size_t n_tables;
@@ -126,7 +126,10 @@ struct gsr_recover_result {
 	double ms;
 };
 
-#define GSR_RECOVER_RESULT_INIT { 0 }
+#define GSR_RECOVER_RESULT_INIT                                                \
+	{                                                                      \
+		0                                                              \
+	}
 
 /*
  * Recover the image in the file at image_path (read with pread only; it
@@ -164,10 +167,10 @@ struct gsr_recover_result {
  *     of "rowid-unknown", "storage-class", "not-utf8", "json-invalid",
  *     "enum-domain" and "index-mismatch", note naming the column or
  *     index.  A version equal to
- *     the live row is not kept, nor one already kept.  record is the values as a JSON array in the
- *     encoding of export.h;
- *   objects(type, name, tbl_name, rootpage, sql, created): the schema
- *     entries read, and whether the recovered database has them.
+ *     the live row is not kept, nor one already kept.  record is the values as
+ * a JSON array in the encoding of export.h; objects(type, name, tbl_name,
+ * rootpage, sql, created): the schema entries read, and whether the recovered
+ * database has them.
  *
  * The pages walked are reported as the progress phase "page reader"
  * (ctx.h).  Fails (GSR_ERR_INPUT) only when nothing can be read: no page
@@ -176,8 +179,8 @@ struct gsr_recover_result {
  * gsr_recover_result_release().
  */
 int gsr_recover_run(struct gsr_ctx *ctx, const char *image_path,
-		    const struct gsr_recover_opts *opts, const char *out_db,
-		    const char *ledger_db, struct gsr_recover_result *res);
+                    const struct gsr_recover_opts *opts, const char *out_db,
+                    const char *ledger_db, struct gsr_recover_result *res);
 
 /*
  * The fast path for a sound database that came with a -wal (opts->wal_path
@@ -240,8 +243,8 @@ bool gsr_recover_lossy(const struct gsr_recover_result *res);
  * ctx).  No-op after an error.
  */
 int gsr_recover_export_ledger(struct gsr_ctx *ctx, const char *ledger_db,
-			      const struct gsr_recover_result *res,
-			      const char *dir);
+                              const struct gsr_recover_result *res,
+                              const char *dir);
 void gsr_recover_forget_ledger_files(const char *dir);
 
 /*
@@ -256,12 +259,12 @@ void gsr_recover_forget_ledger_files(const char *dir);
  * Returns 0 or -1 (error on ctx).  No-op after an error.
  */
 int gsr_recover_import_deleted(struct gsr_ctx *ctx, const char *out_db,
-			       const char *ledger_db, int64_t *imported,
-			       int64_t *refused);
+                               const char *ledger_db, int64_t *imported,
+                               int64_t *refused);
 
 struct jsonw;
 /* Write the result as the keys of the JSON object open on jw. */
 void gsr_recover_write_json(const struct gsr_recover_result *res,
-			    struct jsonw *jw);
+                            struct jsonw *jw);
 
 #endif

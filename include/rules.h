@@ -89,10 +89,10 @@ struct gsr_label {
 	size_t n_variants, cap_variants;
 
 	/* Resolved on load. */
-	size_t order;                    /* position in the lineage, from 0 */
-	struct gsr_label *prev, *next;   /* lineage neighbours */
-	struct gsr_label *schema_label;  /* the label whose objects are ours */
-	struct gsr_schema *schema;       /* model of our schema */
+	size_t order;                   /* position in the lineage, from 0 */
+	struct gsr_label *prev, *next;  /* lineage neighbours */
+	struct gsr_label *schema_label; /* the label whose objects are ours */
+	struct gsr_schema *schema;      /* model of our schema */
 };
 
 struct gsr_patch {
@@ -124,17 +124,17 @@ struct gsr_rules {
  * GSR_ERR_CANCELED.  On success *out owns the rules; free with
  * gsr_rules_free().  No-op after an error. */
 int gsr_rules_load(struct gsr_ctx *ctx, const char *dir, struct gsr_rules **out,
-		   struct strvec *errors);
+                   struct strvec *errors);
 
 void gsr_rules_free(struct gsr_rules *r);
 
 /* Look a label up by name; "v0.6.0" is accepted for "0.6.0". */
 const struct gsr_label *gsr_rules_label(const struct gsr_rules *r,
-					const char *name);
+                                        const char *name);
 
 /* The earliest release in the lineage stamping this alembic revision. */
-const struct gsr_label *gsr_rules_release_for_revision(const struct gsr_rules *r,
-							const char *rev);
+const struct gsr_label *
+gsr_rules_release_for_revision(const struct gsr_rules *r, const char *rev);
 
 /*
  * The label that names a group of labels sharing one schema, set holding
@@ -145,18 +145,18 @@ const struct gsr_label *gsr_rules_release_for_revision(const struct gsr_rules *r
  * names no label.
  */
 const struct gsr_label *gsr_rules_name_group(const struct gsr_rules *r,
-					     const struct strvec *set,
-					     const char *rev);
+                                             const struct strvec *set,
+                                             const char *rev);
 
 /* Append to out the names of the labels whose schema is l's (views aside
  * when tables_only), oldest first, l's own among them.  Returns 0, or -1
  * when out of memory. */
 int gsr_rules_schema_group(const struct gsr_rules *r, const struct gsr_label *l,
-			   bool tables_only, struct strvec *out);
+                           bool tables_only, struct strvec *out);
 
 /* The next label in the lineage whose schema differs from l's (ignoring
  * views when tables_only), or NULL. */
 const struct gsr_label *gsr_rules_next_schema_change(const struct gsr_label *l,
-						     bool tables_only);
+                                                     bool tables_only);
 
 #endif

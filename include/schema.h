@@ -33,8 +33,8 @@ struct gsr_fkey {
 
 struct gsr_index {
 	char *name;
-	char *cols; /* comma-separated; "<expr>" for expressions */
-	char *sql;  /* NULL for automatic indexes */
+	char *cols;  /* comma-separated; "<expr>" for expressions */
+	char *sql;   /* NULL for automatic indexes */
 	char origin; /* 'c' CREATE INDEX, 'u' UNIQUE, 'p' PRIMARY KEY */
 	bool unique;
 	bool partial;
@@ -79,22 +79,22 @@ struct gsr_schema *gsr_schema_extract(struct gsr_ctx *ctx, sqlite3 *db);
 void gsr_schema_free(struct gsr_schema *s);
 
 const struct gsr_table *gsr_schema_table(const struct gsr_schema *s,
-					 const char *name);
+                                         const char *name);
 const struct gsr_object *gsr_schema_object(const struct gsr_schema *s,
-					   const char *type, const char *name);
+                                           const char *type, const char *name);
 const struct gsr_column *gsr_table_column(const struct gsr_table *t,
-					  const char *name);
+                                          const char *name);
 
 /* Object sets equal: the same (type, name, tbl_name, sql) for every object
  * with stored SQL, a text matching an alt of the other side's object (see
  * struct gsr_object).  Views are skipped when tables_only. */
 bool gsr_schema_same(const struct gsr_schema *a, const struct gsr_schema *b,
-		     bool tables_only);
+                     bool tables_only);
 
 struct gsr_diff {
 	const char *kind; /* missing_table, extra_table, missing_column,
-			     extra_column, column_definition, missing_index,
-			     extra_index, constraint, view */
+	                     extra_column, column_definition, missing_index,
+	                     extra_index, constraint, view */
 	char *table;
 	char *column; /* or NULL */
 	char *object; /* index, view or trigger name, or NULL */
@@ -109,17 +109,20 @@ struct gsr_diffs {
 	bool failed; /* out of memory while listing */
 };
 
-#define GSR_DIFFS_INIT { NULL, 0, 0, false }
+#define GSR_DIFFS_INIT                                                         \
+	{                                                                      \
+		NULL, 0, 0, false                                              \
+	}
 
 /* Append the differences of found against expected to out.  Views are
  * skipped when tables_only. */
 void gsr_schema_compare(const struct gsr_schema *expected,
-			const struct gsr_schema *found, bool tables_only,
-			struct gsr_diffs *out);
+                        const struct gsr_schema *found, bool tables_only,
+                        struct gsr_diffs *out);
 void gsr_diffs_release(struct gsr_diffs *d);
 
 /* The differences of one table against another of the same name. */
 void gsr_table_compare(const struct gsr_table *expected,
-		       const struct gsr_table *found, struct gsr_diffs *out);
+                       const struct gsr_table *found, struct gsr_diffs *out);
 
 #endif

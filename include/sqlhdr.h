@@ -26,7 +26,7 @@ void gsr_sqlhdr_decode(const unsigned char *buf, struct gsr_sqlhdr *h);
 /* Check the decoded header against itself and the file size; append one
  * message per problem to problems.  Returns the number of problems. */
 int gsr_sqlhdr_check(const struct gsr_sqlhdr *h, uint64_t file_size,
-		     struct strvec *problems);
+                     struct strvec *problems);
 
 /* "wal" when the header's read/write versions say WAL, else "delete". */
 const char *gsr_sqlhdr_journal(const struct gsr_sqlhdr *h);

@@ -22,7 +22,10 @@ struct strbuf {
 	bool failed;
 };
 
-#define STRBUF_INIT { NULL, 0, 0, 0, false }
+#define STRBUF_INIT                                                            \
+	{                                                                      \
+		NULL, 0, 0, 0, false                                           \
+	}
 
 int sb_add(struct strbuf *sb, const void *data, size_t n);
 int sb_adds(struct strbuf *sb, const char *s);
@@ -48,7 +51,10 @@ struct strvec {
 	size_t cap;
 };
 
-#define STRVEC_INIT { NULL, 0, 0 }
+#define STRVEC_INIT                                                            \
+	{                                                                      \
+		NULL, 0, 0                                                     \
+	}
 
 /* Append a copy of s (s may be NULL, stored as NULL).  -1 on OOM. */
 int sv_push(struct strvec *sv, const char *s);

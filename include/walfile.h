@@ -119,9 +119,9 @@ struct gsr_wal_frame {
  * cancellation, all recorded on ctx.  Free with gsr_wal_close().
  */
 struct gsr_wal *gsr_wal_open_fd(struct gsr_ctx *ctx, int fd, uint64_t size,
-				uint32_t page_size_hint);
+                                uint32_t page_size_hint);
 struct gsr_wal *gsr_wal_open_mem(struct gsr_ctx *ctx, const void *buf,
-				 size_t size, uint32_t page_size_hint);
+                                 size_t size, uint32_t page_size_hint);
 
 /* Free the WAL (not its fd or buffer).  Accepts NULL. */
 void gsr_wal_close(struct gsr_wal *wal);
@@ -135,7 +135,7 @@ void gsr_wal_get_info(const struct gsr_wal *wal, struct gsr_wal_info *info);
  * then, with class GSR_WAL_GARBAGE and page NULL.
  */
 int gsr_wal_frame(struct gsr_wal *wal, uint32_t frame_no,
-		  struct gsr_wal_frame *out);
+                  struct gsr_wal_frame *out);
 
 /* The CURRENT frame of page pgno (1-based frame number), or 0 when the
  * committed state of the WAL does not have the page.  O(log n). */

@@ -156,7 +156,8 @@ rules_check(const struct rules_opts *o)
 	/* The migration rules, when the directory has them (migrate.h). */
 	struct stat mst;
 	char *mdir = NULL;
-	if (rc == 0 && asprintf(&mdir, "%s/migrate", dir) >= 0 && stat(mdir, &mst) == 0) {
+	if (rc == 0 && asprintf(&mdir, "%s/migrate", dir) >= 0 &&
+	    stat(mdir, &mst) == 0) {
 		struct gsr_migrate_rules mr;
 		rc = gsr_migrate_rules_load(&ctx, dir, r, &mr, &errors);
 		if (rc == 0)

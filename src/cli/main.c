@@ -21,17 +21,18 @@
 #include <zstd.h>
 
 static const struct gsr_command commands[] = {
-	{ "identify", "which GPUStack build made a database, what is wrong",
-	  cmd_identify },
-	{ "rebuild", "rebuild a database as a clean release, with an audit "
-		     "archive", cmd_rebuild },
-	{ "migrate", "carry a database into PostgreSQL for GPUStack 2.x",
-	  cmd_migrate },
-	{ "export", "write every row of every table, losslessly", cmd_export },
-	{ "rules", "list the known labels, or check a rules directory",
-	  cmd_rules },
-	{ "verify", "check an audit archive and the database it describes",
-	  cmd_verify },
+    {"identify", "which GPUStack build made a database, what is wrong",
+     cmd_identify},
+    {"rebuild",
+     "rebuild a database as a clean release, with an audit "
+     "archive",
+     cmd_rebuild},
+    {"migrate", "carry a database into PostgreSQL for GPUStack 2.x",
+     cmd_migrate},
+    {"export", "write every row of every table, losslessly", cmd_export},
+    {"rules", "list the known labels, or check a rules directory", cmd_rules},
+    {"verify", "check an audit archive and the database it describes",
+     cmd_verify},
 };
 
 static void
@@ -45,8 +46,7 @@ print_version(FILE *f, struct argp_state *state)
 }
 
 void (*argp_program_version_hook)(FILE *, struct argp_state *) = print_version;
-const char *argp_program_bug_address =
-	"the gsrecover issue tracker";
+const char *argp_program_bug_address = "the gsrecover issue tracker";
 
 struct root_state {
 	struct gsr_common_opts common;
@@ -78,7 +78,8 @@ root_parse(int key, char *arg, struct argp_state *state)
 		if (!strcmp(arg, "help")) {
 			/* "gsrecover help CMD" is "gsrecover CMD --help". */
 			if (state->next >= state->argc) {
-				argp_state_help(state, stdout, ARGP_HELP_STD_HELP);
+				argp_state_help(state, stdout,
+				                ARGP_HELP_STD_HELP);
 				return 0;
 			}
 			arg = state->argv[state->next++];
@@ -113,37 +114,36 @@ root_help_filter(int key, const char *text, void *input)
 		return (char *)text;
 	fputs("Commands:\n", f);
 	for (size_t i = 0; i < GSR_ARRAY_LEN(commands); i++)
-		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+		fprintf(f, "  %-10s %s\n", commands[i].name,
+		        commands[i].summary);
 	fprintf(f, "\n%s", text);
 	fclose(f);
 	return out;
 }
 
 static const char root_doc[] =
-	"Identify, export and repair GPUStack SQLite databases, offline."
-	"\v"
-	"Run 'gsrecover COMMAND --help' (or 'gsrecover help COMMAND') for a "
-	"command's options.\n\n"
-	"Exit status (bits, OR-ed together as fsck(8) does):\n"
-	"  0    nothing needed attention\n"
-	"  1    problems were found and repaired\n"
-	"  4    problems were found and left, or rows were quarantined\n"
-	"  8    operational error: cannot read, cannot write, bad rules\n"
-	"  16   usage error\n"
-	"  32   interrupted by SIGINT, SIGTERM or SIGHUP; partial outputs removed\n"
-	"  128  internal error\n\n"
-	"Environment: GSRECOVER_RULES (rules directory), GPUSTACK_DATA_DIR "
-	"(where GPUStack keeps database.db, when DB is omitted), TMPDIR.";
+    "Identify, export and repair GPUStack SQLite databases, offline."
+    "\v"
+    "Run 'gsrecover COMMAND --help' (or 'gsrecover help COMMAND') for a "
+    "command's options.\n\n"
+    "Exit status (bits, OR-ed together as fsck(8) does):\n"
+    "  0    nothing needed attention\n"
+    "  1    problems were found and repaired\n"
+    "  4    problems were found and left, or rows were quarantined\n"
+    "  8    operational error: cannot read, cannot write, bad rules\n"
+    "  16   usage error\n"
+    "  32   interrupted by SIGINT, SIGTERM or SIGHUP; partial outputs removed\n"
+    "  128  internal error\n\n"
+    "Environment: GSRECOVER_RULES (rules directory), GPUSTACK_DATA_DIR "
+    "(where GPUStack keeps database.db, when DB is omitted), TMPDIR.";
 
 static const struct argp_child root_children[] = {
-	{ &gsr_common_argp, 0, NULL, 0 },
-	{ 0 }
-};
+    {&gsr_common_argp, 0, NULL, 0}, {0}};
 
 static const struct argp root_argp = {
-	NULL, root_parse, "COMMAND [ARG...]", root_doc, root_children,
-	root_help_filter, NULL
-};
+    NULL,     root_parse,    "COMMAND [ARG...]",
+    root_doc, root_children, root_help_filter,
+    NULL};
 
 /* The thread that runs main(), the one that removes the temporary paths
  * when the user insists. */
@@ -197,7 +197,7 @@ install_signals(void)
 int
 main(int argc, char **argv)
 {
-	struct root_state rs = { 0 };
+	struct root_state rs = {0};
 	char *name = NULL;
 	int status;
 
@@ -224,14 +224,15 @@ main(int argc, char **argv)
 	}
 	rs.sub_argv[0] = name;
 	if (rs.help) {
-		char *hv[] = { name, (char *)"--help", NULL };
+		char *hv[] = {name, (char *)"--help", NULL};
 		status = rs.cmd->run(2, hv, &rs.common);
 	} else {
 		status = rs.cmd->run(rs.sub_argc, rs.sub_argv, &rs.common);
 	}
 	gsr_progress_clear();
 	if (fflush(stdout) != 0 || ferror(stdout) || fclose(stdout) != 0) {
-		gsr_error("cannot write to standard output: %s", strerror(errno));
+		gsr_error("cannot write to standard output: %s",
+		          strerror(errno));
 		status |= GSR_EXIT_OPERATIONAL;
 	}
 	free(name);

@@ -29,7 +29,7 @@ struct parser {
 };
 
 static void perr(struct parser *p, int line, const char *fmt, ...)
-	GSR_PRINTF(3, 4);
+    GSR_PRINTF(3, 4);
 
 static void
 perr(struct parser *p, int line, const char *fmt, ...)
@@ -196,7 +196,8 @@ is_revision(const char *s)
 	if (n < 1 || n > 32)
 		return false;
 	for (; *s; s++)
-		if (!(islower((unsigned char)*s) || isdigit((unsigned char)*s) || *s == '_'))
+		if (!(islower((unsigned char)*s) ||
+		      isdigit((unsigned char)*s) || *s == '_'))
 			return false;
 	return true;
 }
@@ -265,14 +266,18 @@ label_directive(struct parser *p, const char *key, char *rest, char *block)
 	struct gsr_label *l = p->label;
 
 	if (!strcmp(key, "kind")) {
-		if (strcmp(rest, "release") && strcmp(rest, "dev") && strcmp(rest, "dev2"))
-			perr(p, p->line, "kind must be 'release', 'dev' or 'dev2', not '%s'",
-			     rest);
+		if (strcmp(rest, "release") && strcmp(rest, "dev") &&
+		    strcmp(rest, "dev2"))
+			perr(
+			    p, p->line,
+			    "kind must be 'release', 'dev' or 'dev2', not '%s'",
+			    rest);
 		else
 			set_once(p, &l->kind, key, rest);
 	} else if (!strcmp(key, "commit")) {
 		if (!is_hex(rest, 7, 40))
-			perr(p, p->line, "commit must be 7 to 40 lower-case hex digits");
+			perr(p, p->line,
+			     "commit must be 7 to 40 lower-case hex digits");
 		else
 			set_once(p, &l->commit, key, rest);
 	} else if (!strcmp(key, "date")) {
@@ -282,7 +287,8 @@ label_directive(struct parser *p, const char *key, char *rest, char *block)
 			set_once(p, &l->date, key, rest);
 	} else if (!strcmp(key, "alembic")) {
 		if (!is_revision(rest))
-			perr(p, p->line, "alembic must be a revision id: 1 to 32 "
+			perr(p, p->line,
+			     "alembic must be a revision id: 1 to 32 "
 			     "lower-case letters, digits and '_'");
 		else
 			set_once(p, &l->alembic, key, rest);
@@ -296,19 +302,22 @@ label_directive(struct parser *p, const char *key, char *rest, char *block)
 	} else if (!strcmp(key, "schema-of")) {
 		set_once(p, &l->schema_of, key, rest);
 	} else if (!strcmp(key, "table") || !strcmp(key, "view") ||
-		   !strcmp(key, "index") || !strcmp(key, "trigger")) {
+	           !strcmp(key, "index") || !strcmp(key, "trigger")) {
 		char *name = next_word(&rest);
 		char *tbl = next_word(&rest);
-		bool needs_tbl = !strcmp(key, "index") || !strcmp(key, "trigger");
+		bool needs_tbl =
+		    !strcmp(key, "index") || !strcmp(key, "trigger");
 
 		if (!is_name(name) || (needs_tbl && !is_name(tbl)) ||
 		    (!needs_tbl && *tbl) || *rest) {
-			perr(p, p->line, needs_tbl ? "usage: %s NAME TABLE"
-						   : "usage: %s NAME", key);
+			perr(p, p->line,
+			     needs_tbl ? "usage: %s NAME TABLE"
+			               : "usage: %s NAME",
+			     key);
 			return;
 		}
 		if (gsr_grow((void **)&l->objs, &l->cap_objs, l->n_objs + 1,
-			     sizeof *l->objs))
+		             sizeof *l->objs))
 			return;
 		struct gsr_rule_obj *o = &l->objs[l->n_objs++];
 		o->type = strdup(key);
@@ -319,15 +328,17 @@ label_directive(struct parser *p, const char *key, char *rest, char *block)
 		return;
 	} else if (!strcmp(key, "default")) {
 		char *col = next_word(&rest);
-		struct gsr_rule_default d = { 0 };
-		if (*rest == '\0' || !split_column(col, &d.table, &d.column, NULL)) {
-			perr(p, p->line, "usage: default TABLE.COLUMN SQL-LITERAL");
+		struct gsr_rule_default d = {0};
+		if (*rest == '\0' ||
+		    !split_column(col, &d.table, &d.column, NULL)) {
+			perr(p, p->line,
+			     "usage: default TABLE.COLUMN SQL-LITERAL");
 			free(d.table);
 			free(d.column);
 			return;
 		}
 		if (gsr_grow((void **)&l->defaults, &l->cap_defaults,
-			     l->n_defaults + 1, sizeof *l->defaults)) {
+		             l->n_defaults + 1, sizeof *l->defaults)) {
 			free(d.table);
 			free(d.column);
 			return;
@@ -337,9 +348,11 @@ label_directive(struct parser *p, const char *key, char *rest, char *block)
 		l->defaults[l->n_defaults++] = d;
 	} else if (!strcmp(key, "enum")) {
 		char *col = next_word(&rest);
-		struct gsr_rule_enum e = { 0 };
-		if (*rest == '\0' || !split_column(col, &e.table, &e.column, &e.array)) {
-			perr(p, p->line, "usage: enum TABLE.COLUMN[[]] NAME...");
+		struct gsr_rule_enum e = {0};
+		if (*rest == '\0' ||
+		    !split_column(col, &e.table, &e.column, &e.array)) {
+			perr(p, p->line,
+			     "usage: enum TABLE.COLUMN[[]] NAME...");
 			free(e.table);
 			free(e.column);
 			return;
@@ -347,11 +360,12 @@ label_directive(struct parser *p, const char *key, char *rest, char *block)
 		while (*rest) {
 			char *v = next_word(&rest);
 			if (sv_contains(&e.values, v))
-				perr(p, p->line, "enum value '%s' listed twice", v);
+				perr(p, p->line, "enum value '%s' listed twice",
+				     v);
 			sv_push(&e.values, v);
 		}
 		if (gsr_grow((void **)&l->enums, &l->cap_enums, l->n_enums + 1,
-			     sizeof *l->enums)) {
+		             sizeof *l->enums)) {
 			free(e.table);
 			free(e.column);
 			sv_release(&e.values);
@@ -360,13 +374,16 @@ label_directive(struct parser *p, const char *key, char *rest, char *block)
 		e.line = p->line;
 		l->enums[l->n_enums++] = e;
 	} else if (!strcmp(key, "transform") || !strcmp(key, "downgrade") ||
-		   !strcmp(key, "variant")) {
-		struct gsr_rule_block **v = key[0] == 't' ? &l->transforms
-					    : key[0] == 'd' ? &l->downgrades : &l->variants;
-		size_t *n = key[0] == 't' ? &l->n_transforms
-			    : key[0] == 'd' ? &l->n_downgrades : &l->n_variants;
-		size_t *cap = key[0] == 't' ? &l->cap_transforms
-			      : key[0] == 'd' ? &l->cap_downgrades : &l->cap_variants;
+	           !strcmp(key, "variant")) {
+		struct gsr_rule_block **v = key[0] == 't'   ? &l->transforms
+		                            : key[0] == 'd' ? &l->downgrades
+		                                            : &l->variants;
+		size_t *n = key[0] == 't'   ? &l->n_transforms
+		            : key[0] == 'd' ? &l->n_downgrades
+		                            : &l->n_variants;
+		size_t *cap = key[0] == 't'   ? &l->cap_transforms
+		              : key[0] == 'd' ? &l->cap_downgrades
+		                              : &l->cap_variants;
 		char *name = next_word(&rest);
 		if (!is_name(name) || *rest) {
 			perr(p, p->line, "usage: %s NAME", key);
@@ -380,7 +397,8 @@ label_directive(struct parser *p, const char *key, char *rest, char *block)
 		(*n)++;
 		return;
 	} else {
-		perr(p, p->line, "unknown key '%s' in label '%s'", key, l->name);
+		perr(p, p->line, "unknown key '%s' in label '%s'", key,
+		     l->name);
 	}
 	free(block);
 }
@@ -405,7 +423,7 @@ patch_directive(struct parser *p, const char *key, char *rest, char *block)
 			pt->min_signs = (int)n;
 	} else if (!strcmp(key, "sign")) {
 		char *what = next_word(&rest);
-		struct gsr_rule_sign s = { 0 };
+		struct gsr_rule_sign s = {0};
 
 		s.line = p->line;
 		if (!strcmp(what, "table")) {
@@ -421,15 +439,18 @@ patch_directive(struct parser *p, const char *key, char *rest, char *block)
 		} else if (!strcmp(what, "autoincrement")) {
 			char *t = next_word(&rest);
 			if (!is_name(t) || *rest) {
-				perr(p, p->line, "usage: sign autoincrement TABLE");
+				perr(p, p->line,
+				     "usage: sign autoincrement TABLE");
 				goto out;
 			}
 			s.kind = GSR_SIGN_AUTOINCREMENT;
 			s.table = strdup(t);
 		} else if (!strcmp(what, "column")) {
 			char *col = next_word(&rest);
-			if (*rest == '\0' || !split_column(col, &s.table, &s.column, NULL)) {
-				perr(p, p->line, "usage: sign column TABLE.COLUMN TYPE");
+			if (*rest == '\0' ||
+			    !split_column(col, &s.table, &s.column, NULL)) {
+				perr(p, p->line,
+				     "usage: sign column TABLE.COLUMN TYPE");
 				free(s.table);
 				free(s.column);
 				goto out;
@@ -437,11 +458,14 @@ patch_directive(struct parser *p, const char *key, char *rest, char *block)
 			s.kind = GSR_SIGN_COLUMN;
 			s.type = strdup(rest);
 		} else {
-			perr(p, p->line, "unknown sign '%s' (column, table or autoincrement)", what);
+			perr(p, p->line,
+			     "unknown sign '%s' (column, table or "
+			     "autoincrement)",
+			     what);
 			goto out;
 		}
-		if (gsr_grow((void **)&pt->signs, &pt->cap_signs, pt->n_signs + 1,
-			     sizeof *pt->signs)) {
+		if (gsr_grow((void **)&pt->signs, &pt->cap_signs,
+		             pt->n_signs + 1, sizeof *pt->signs)) {
 			free(s.table);
 			free(s.column);
 			free(s.type);
@@ -450,7 +474,8 @@ patch_directive(struct parser *p, const char *key, char *rest, char *block)
 		}
 		pt->signs[pt->n_signs++] = s;
 	} else {
-		perr(p, p->line, "unknown key '%s' in patch '%s'", key, pt->name);
+		perr(p, p->line, "unknown key '%s' in patch '%s'", key,
+		     pt->name);
 	}
 out:
 	free(block);
@@ -467,8 +492,8 @@ start_record(struct parser *p, const char *key, const char *rest)
 	}
 	if (!strcmp(key, "label")) {
 		struct gsr_rules *r = p->r;
-		if (gsr_grow((void **)&r->labels, &r->cap_labels, r->n_labels + 1,
-			     sizeof *r->labels))
+		if (gsr_grow((void **)&r->labels, &r->cap_labels,
+		             r->n_labels + 1, sizeof *r->labels))
 			return;
 		p->label = &r->labels[r->n_labels++];
 		p->label->name = strdup(rest);
@@ -477,7 +502,7 @@ start_record(struct parser *p, const char *key, const char *rest)
 	} else {
 		struct gsr_rules *r = p->r;
 		if (gsr_grow((void **)&r->patches, &r->cap_patches,
-			     r->n_patches + 1, sizeof *r->patches))
+		             r->n_patches + 1, sizeof *r->patches))
 			return;
 		p->patch = &r->patches[r->n_patches++];
 		p->patch->name = strdup(rest);
@@ -512,7 +537,8 @@ parse_text(struct parser *p, char *text)
 		p->line++;
 		at = p->line;
 		if (strchr(line, '\r')) {
-			perr(p, at, "carriage return in line (rules files use LF)");
+			perr(p, at,
+			     "carriage return in line (rules files use LF)");
 			continue;
 		}
 		char *t = line + strspn(line, " \t");
@@ -545,7 +571,9 @@ parse_text(struct parser *p, char *text)
 				sb_adds(&sb, bl);
 			}
 			if (!closed)
-				perr(p, at, "block of '%s' has no closing '.' line", key);
+				perr(p, at,
+				     "block of '%s' has no closing '.' line",
+				     key);
 			if (sb.len == 0)
 				perr(p, at, "block of '%s' is empty", key);
 			block = sb_detach(&sb);
@@ -561,7 +589,8 @@ parse_text(struct parser *p, char *text)
 		} else if (p->patch) {
 			patch_directive(p, key, rest, block);
 		} else {
-			perr(p, at, "'%s' outside a label or patch record", key);
+			perr(p, at, "'%s' outside a label or patch record",
+			     key);
 			free(block);
 		}
 		p->line = save;
@@ -581,7 +610,8 @@ read_file(struct parser *p, const char *path, char **out)
 	int fd = gsr_open_regular(path, false, &st), rc = -1;
 
 	if (fd == -2) {
-		perr(p, 0, "is %s, not a regular file", gsr_file_kind(st.st_mode));
+		perr(p, 0, "is %s, not a regular file",
+		     gsr_file_kind(st.st_mode));
 		return -1;
 	}
 	if (fd < 0 || (f = fdopen(fd, "r")) == NULL) {
@@ -645,7 +675,7 @@ list_files(const char *dir, struct strvec *files, int depth)
 			list_files(path, files, 1);
 			free(path);
 		} else if (!S_ISDIR(st.st_mode) && n > 6 &&
-			   strcmp(de->d_name + n - 6, ".rules") == 0) {
+		           strcmp(de->d_name + n - 6, ".rules") == 0) {
 			/* Not only regular files: a FIFO or a device named
 			 * *.rules is a problem read_file() reports. */
 			sv_push_owned(files, path);
@@ -691,13 +721,14 @@ gsr_rules_release_for_revision(const struct gsr_rules *r, const char *rev)
 
 const struct gsr_label *
 gsr_rules_name_group(const struct gsr_rules *r, const struct strvec *set,
-		     const char *rev)
+                     const char *rev)
 {
 	const struct gsr_label *best = NULL;
 	int best_rank = 0;
 
 	for (size_t i = 0; i < set->n; i++) {
-		const struct gsr_label *l = set->v[i] ? gsr_rules_label(r, set->v[i]) : NULL;
+		const struct gsr_label *l =
+		    set->v[i] ? gsr_rules_label(r, set->v[i]) : NULL;
 		int rank;
 
 		if (l == NULL)
@@ -716,10 +747,11 @@ gsr_rules_name_group(const struct gsr_rules *r, const struct strvec *set,
 
 int
 gsr_rules_schema_group(const struct gsr_rules *r, const struct gsr_label *l,
-		       bool tables_only, struct strvec *out)
+                       bool tables_only, struct strvec *out)
 {
 	for (size_t i = 0; i < r->n_labels; i++)
-		if (gsr_schema_same(r->lineage[i]->schema, l->schema, tables_only) &&
+		if (gsr_schema_same(r->lineage[i]->schema, l->schema,
+		                    tables_only) &&
 		    sv_push(out, r->lineage[i]->name) != 0)
 			return -1;
 	return 0;
@@ -748,7 +780,8 @@ check_required(struct parser *p, struct gsr_label *l)
 	if (!l->alembic)
 		perr(p, l->line, "label '%s' has no 'alembic'", l->name);
 	if (l->schema_of && (l->n_objs || l->n_variants || l->journal))
-		perr(p, l->line, "label '%s' has 'schema-of' and a schema of its own",
+		perr(p, l->line,
+		     "label '%s' has 'schema-of' and a schema of its own",
 		     l->name);
 	if (!l->schema_of && !l->journal)
 		perr(p, l->line, "label '%s' has no 'journal'", l->name);
@@ -768,7 +801,8 @@ resolve_lineage(struct parser *p, struct gsr_rules *r)
 		if (l->follows == NULL) {
 			if (root)
 				perr(p, l->line,
-				     "label '%s' follows nothing, as does '%s': the lineage must have one start",
+				     "label '%s' follows nothing, as does "
+				     "'%s': the lineage must have one start",
 				     l->name, root->name);
 			else
 				root = l;
@@ -776,11 +810,13 @@ resolve_lineage(struct parser *p, struct gsr_rules *r)
 		}
 		struct gsr_label *prev = find_label(r, l->follows);
 		if (prev == NULL) {
-			perr(p, l->line, "label '%s' follows unknown label '%s'",
-			     l->name, l->follows);
+			perr(p, l->line,
+			     "label '%s' follows unknown label '%s'", l->name,
+			     l->follows);
 		} else if (prev->next) {
 			perr(p, l->line,
-			     "label '%s' follows '%s', which '%s' already follows",
+			     "label '%s' follows '%s', which '%s' already "
+			     "follows",
 			     l->name, prev->name, prev->next->name);
 		} else {
 			prev->next = l;
@@ -789,7 +825,8 @@ resolve_lineage(struct parser *p, struct gsr_rules *r)
 	}
 	if (p->n_errors)
 		return;
-	if ((r->lineage = calloc(r->n_labels ? r->n_labels : 1, sizeof *r->lineage)) == NULL)
+	if ((r->lineage = calloc(r->n_labels ? r->n_labels : 1,
+	                         sizeof *r->lineage)) == NULL)
 		return;
 	for (struct gsr_label *l = root; l && n < r->n_labels; l = l->next) {
 		l->order = n;
@@ -797,7 +834,9 @@ resolve_lineage(struct parser *p, struct gsr_rules *r)
 	}
 	if (n != r->n_labels) {
 		p->file = r->labels[0].file;
-		perr(p, 0, "lineage is broken: %zu of %zu labels reachable from '%s' by 'follows'",
+		perr(p, 0,
+		     "lineage is broken: %zu of %zu labels reachable from '%s' "
+		     "by 'follows'",
 		     n, r->n_labels, root ? root->name : "(none)");
 		return;
 	}
@@ -806,9 +845,11 @@ resolve_lineage(struct parser *p, struct gsr_rules *r)
 		struct gsr_label *l = r->lineage[i];
 		if (!strcmp(l->kind, "dev2") && first_dev2 == SIZE_MAX)
 			first_dev2 = i;
-		else if (!strcmp(l->kind, "release") && first_dev2 != SIZE_MAX) {
+		else if (!strcmp(l->kind, "release") &&
+		         first_dev2 != SIZE_MAX) {
 			p->file = l->file;
-			perr(p, l->line, "release '%s' comes after dev2 label '%s': "
+			perr(p, l->line,
+			     "release '%s' comes after dev2 label '%s': "
 			     "dev2 labels come after the last release",
 			     l->name, r->lineage[first_dev2]->name);
 		}
@@ -822,7 +863,7 @@ resolve_lineage(struct parser *p, struct gsr_rules *r)
  * it is given a scratch AUTOINCREMENT table makes it and goes. */
 static struct gsr_schema *
 model_from_sql(struct gsr_ctx *ctx, const struct gsr_rule_obj *objs, size_t n,
-	       const char *single_sql, char *err, size_t errlen, int *errline)
+               const char *single_sql, char *err, size_t errlen, int *errline)
 {
 	sqlite3 *db = gsr_db_open_memory(ctx);
 	struct gsr_schema *s = NULL;
@@ -830,27 +871,34 @@ model_from_sql(struct gsr_ctx *ctx, const struct gsr_rule_obj *objs, size_t n,
 	if (db == NULL)
 		return NULL;
 	if (single_sql) {
-		if (sqlite3_exec(db, single_sql, NULL, NULL, NULL) != SQLITE_OK) {
+		if (sqlite3_exec(db, single_sql, NULL, NULL, NULL) !=
+		    SQLITE_OK) {
 			snprintf(err, errlen, "SQLite rejects the SQL: %s",
-				 sqlite3_errmsg(db));
+			         sqlite3_errmsg(db));
 			goto out;
 		}
 	}
 	for (size_t i = 0; i < n; i++) {
 		if (!strcmp(objs[i].type, "table") &&
 		    !strcmp(objs[i].name, "sqlite_sequence")) {
-			if (sqlite3_exec(db, "CREATE TABLE _gsr_seq (x INTEGER PRIMARY KEY "
-					 "AUTOINCREMENT); DROP TABLE _gsr_seq",
-					 NULL, NULL, NULL) != SQLITE_OK) {
-				snprintf(err, errlen, "cannot make sqlite_sequence: %s",
-					 sqlite3_errmsg(db));
+			if (sqlite3_exec(
+			        db,
+			        "CREATE TABLE _gsr_seq (x INTEGER PRIMARY KEY "
+			        "AUTOINCREMENT); DROP TABLE _gsr_seq",
+			        NULL, NULL, NULL) != SQLITE_OK) {
+				snprintf(err, errlen,
+				         "cannot make sqlite_sequence: %s",
+				         sqlite3_errmsg(db));
 				goto out;
 			}
 			continue;
 		}
-		if (sqlite3_exec(db, objs[i].sql, NULL, NULL, NULL) != SQLITE_OK) {
-			snprintf(err, errlen, "SQLite rejects the SQL of %s '%s': %s",
-				 objs[i].type, objs[i].name, sqlite3_errmsg(db));
+		if (sqlite3_exec(db, objs[i].sql, NULL, NULL, NULL) !=
+		    SQLITE_OK) {
+			snprintf(err, errlen,
+			         "SQLite rejects the SQL of %s '%s': %s",
+			         objs[i].type, objs[i].name,
+			         sqlite3_errmsg(db));
 			*errline = objs[i].line;
 			goto out;
 		}
@@ -870,7 +918,7 @@ out:
  */
 static void
 check_variant(struct gsr_ctx *ctx, struct parser *p, struct gsr_label *l,
-	      const struct gsr_rule_block *v)
+              const struct gsr_rule_block *v)
 {
 	struct gsr_rule_obj *objs = NULL;
 	struct gsr_schema *vs = NULL;
@@ -882,19 +930,22 @@ check_variant(struct gsr_ctx *ctx, struct parser *p, struct gsr_label *l,
 	size_t k = l->n_objs;
 
 	for (size_t i = 0; i < l->n_objs; i++)
-		if (!strcmp(l->objs[i].type, "table") && !strcmp(l->objs[i].name, v->name))
+		if (!strcmp(l->objs[i].type, "table") &&
+		    !strcmp(l->objs[i].name, v->name))
 			k = i;
 	for (size_t i = 0; i < l->schema->n_objs; i++)
 		if (!strcmp(l->schema->objs[i].type, "table") &&
 		    !strcmp(l->schema->objs[i].name, v->name))
 			so = &l->schema->objs[i];
 	if (k == l->n_objs || so == NULL) {
-		perr(p, v->line, "variant of '%s', which is not a table of label '%s'",
+		perr(p, v->line,
+		     "variant of '%s', which is not a table of label '%s'",
 		     v->name, l->name);
 		goto out;
 	}
 	if (!strcmp(v->sql, so->sql) || sv_contains(&so->alts, v->sql)) {
-		perr(p, v->line, "variant of table '%s' gives a text it has already",
+		perr(p, v->line,
+		     "variant of table '%s' gives a text it has already",
 		     v->name);
 		goto out;
 	}
@@ -904,7 +955,8 @@ check_variant(struct gsr_ctx *ctx, struct parser *p, struct gsr_label *l,
 	}
 	memcpy(objs, l->objs, l->n_objs * sizeof *objs);
 	objs[k].sql = v->sql;
-	vs = model_from_sql(ctx, objs, l->n_objs, NULL, err, sizeof err, &errline);
+	vs = model_from_sql(ctx, objs, l->n_objs, NULL, err, sizeof err,
+	                    &errline);
 	if (vs == NULL) {
 		perr(p, v->line, "variant of table '%s': %s", v->name,
 		     err[0] ? err : ctx->msg);
@@ -913,15 +965,19 @@ check_variant(struct gsr_ctx *ctx, struct parser *p, struct gsr_label *l,
 	}
 	vo = gsr_schema_object(vs, "table", v->name);
 	if (vo == NULL || vo->sql == NULL || strcmp(vo->sql, v->sql)) {
-		perr(p, v->line, "variant of table '%s': SQLite stores a different "
-		     "text than given", v->name);
+		perr(p, v->line,
+		     "variant of table '%s': SQLite stores a different "
+		     "text than given",
+		     v->name);
 		goto out;
 	}
 	gsr_table_compare(gsr_schema_table(l->schema, v->name),
-			  gsr_schema_table(vs, v->name), &d);
+	                  gsr_schema_table(vs, v->name), &d);
 	for (size_t i = 0; i < d.n; i++)
-		if (strstr(d.v[i].detail, "different stored definition") == NULL) {
-			perr(p, v->line, "variant of table '%s' differs in structure: %s",
+		if (strstr(d.v[i].detail, "different stored definition") ==
+		    NULL) {
+			perr(p, v->line,
+			     "variant of table '%s' differs in structure: %s",
 			     v->name, d.v[i].detail);
 			goto out;
 		}
@@ -940,8 +996,8 @@ build_label_schema(struct gsr_ctx *ctx, struct parser *p, struct gsr_label *l)
 	int errline = l->line;
 
 	p->file = l->file;
-	l->schema = model_from_sql(ctx, l->objs, l->n_objs, NULL, err, sizeof err,
-				   &errline);
+	l->schema = model_from_sql(ctx, l->objs, l->n_objs, NULL, err,
+	                           sizeof err, &errline);
 	if (l->schema == NULL) {
 		perr(p, errline, "%s", err[0] ? err : ctx->msg);
 		gsr_ctx_clear(ctx);
@@ -954,20 +1010,27 @@ build_label_schema(struct gsr_ctx *ctx, struct parser *p, struct gsr_label *l)
 		n_stored += l->schema->objs[i].sql != NULL;
 	for (size_t i = 0; i < l->n_objs; i++) {
 		const struct gsr_rule_obj *o = &l->objs[i];
-		const struct gsr_object *s = gsr_schema_object(l->schema, o->type, o->name);
+		const struct gsr_object *s =
+		    gsr_schema_object(l->schema, o->type, o->name);
 		if (s == NULL || s->sql == NULL || strcmp(s->sql, o->sql))
-			perr(p, o->line, "%s '%s': SQLite stores a different text than given",
+			perr(p, o->line,
+			     "%s '%s': SQLite stores a different text than "
+			     "given",
 			     o->type, o->name);
 		else if (strcmp(s->tbl, o->tbl))
-			perr(p, o->line, "%s '%s' belongs to table '%s', not '%s'",
-			     o->type, o->name, s->tbl, o->tbl);
+			perr(p, o->line,
+			     "%s '%s' belongs to table '%s', not '%s'", o->type,
+			     o->name, s->tbl, o->tbl);
 		for (size_t k = 0; k < i; k++)
 			if (!strcmp(l->objs[k].name, o->name))
-				perr(p, o->line, "object '%s' given twice", o->name);
+				perr(p, o->line, "object '%s' given twice",
+				     o->name);
 	}
 	if (n_stored != l->n_objs)
-		perr(p, l->line, "label '%s': SQLite made %zu objects from %zu given "
-		     "(is sqlite_sequence listed where an AUTOINCREMENT table makes it?)",
+		perr(p, l->line,
+		     "label '%s': SQLite made %zu objects from %zu given "
+		     "(is sqlite_sequence listed where an AUTOINCREMENT table "
+		     "makes it?)",
 		     l->name, n_stored, l->n_objs);
 	for (size_t i = 0; i < l->n_variants && p->n_errors == 0; i++)
 		check_variant(ctx, p, l, &l->variants[i]);
@@ -981,27 +1044,35 @@ check_facts(struct gsr_ctx *ctx, struct parser *p, struct gsr_label *l)
 	p->file = l->file;
 	for (size_t i = 0; i < l->n_defaults; i++) {
 		const struct gsr_rule_default *d = &l->defaults[i];
-		const struct gsr_table *t = gsr_schema_table(l->schema, d->table);
+		const struct gsr_table *t =
+		    gsr_schema_table(l->schema, d->table);
 		if (t == NULL || !gsr_table_column(t, d->column))
-			perr(p, d->line, "default for '%s.%s', which label '%s' does not have",
+			perr(p, d->line,
+			     "default for '%s.%s', which label '%s' does not "
+			     "have",
 			     d->table, d->column, l->name);
 		for (size_t k = 0; k < i; k++)
 			if (!strcmp(l->defaults[k].table, d->table) &&
 			    !strcmp(l->defaults[k].column, d->column))
-				perr(p, d->line, "second default for '%s.%s'", d->table, d->column);
+				perr(p, d->line, "second default for '%s.%s'",
+				     d->table, d->column);
 	}
 	for (size_t i = 0; i < l->n_enums; i++) {
 		const struct gsr_rule_enum *e = &l->enums[i];
-		const struct gsr_table *t = gsr_schema_table(l->schema, e->table);
+		const struct gsr_table *t =
+		    gsr_schema_table(l->schema, e->table);
 		if (t == NULL || !gsr_table_column(t, e->column))
-			perr(p, e->line, "enum for '%s.%s', which label '%s' does not have",
+			perr(p, e->line,
+			     "enum for '%s.%s', which label '%s' does not have",
 			     e->table, e->column, l->name);
 	}
 	for (size_t i = 0; i < l->n_transforms + l->n_downgrades; i++) {
-		const struct gsr_rule_block *b = i < l->n_transforms
-			? &l->transforms[i] : &l->downgrades[i - l->n_transforms];
+		const struct gsr_rule_block *b =
+		    i < l->n_transforms ? &l->transforms[i]
+		                        : &l->downgrades[i - l->n_transforms];
 		if (b->sql && !sqlite3_complete(b->sql))
-			perr(p, b->line, "SQL of '%s' is incomplete (a missing ';'?)",
+			perr(p, b->line,
+			     "SQL of '%s' is incomplete (a missing ';'?)",
 			     b->name);
 	}
 	if (l->n_defaults == 0 || (db = gsr_db_open_memory(ctx)) == NULL) {
@@ -1014,8 +1085,10 @@ check_facts(struct gsr_ctx *ctx, struct parser *p, struct gsr_label *l)
 		if (asprintf(&q, "SELECT %s", l->defaults[i].expr) < 0)
 			break;
 		if (sqlite3_prepare_v2(db, q, -1, &st, NULL) != SQLITE_OK ||
-		    sqlite3_column_count(st) != 1 || sqlite3_step(st) != SQLITE_ROW)
-			perr(p, l->defaults[i].line, "default '%s' is not a constant SQL value",
+		    sqlite3_column_count(st) != 1 ||
+		    sqlite3_step(st) != SQLITE_ROW)
+			perr(p, l->defaults[i].line,
+			     "default '%s' is not a constant SQL value",
 			     l->defaults[i].expr);
 		sqlite3_finalize(st);
 		free(q);
@@ -1025,7 +1098,7 @@ check_facts(struct gsr_ctx *ctx, struct parser *p, struct gsr_label *l)
 
 static void
 check_patch(struct gsr_ctx *ctx, struct parser *p, struct gsr_rules *r,
-	    struct gsr_patch *pt)
+            struct gsr_patch *pt)
 {
 	p->file = pt->file;
 	if (!pt->title)
@@ -1046,12 +1119,15 @@ check_patch(struct gsr_ctx *ctx, struct parser *p, struct gsr_rules *r,
 		int line = s->line;
 		if (s->kind != GSR_SIGN_TABLE)
 			continue;
-		s->model = model_from_sql(ctx, NULL, 0, s->sql, err, sizeof err, &line);
+		s->model = model_from_sql(ctx, NULL, 0, s->sql, err, sizeof err,
+		                          &line);
 		if (s->model == NULL) {
 			perr(p, s->line, "%s", err[0] ? err : ctx->msg);
 			gsr_ctx_clear(ctx);
 		} else if (!gsr_schema_table(s->model, s->table)) {
-			perr(p, s->line, "sign table '%s': the SQL does not create it", s->table);
+			perr(p, s->line,
+			     "sign table '%s': the SQL does not create it",
+			     s->table);
 		}
 	}
 }
@@ -1063,40 +1139,45 @@ check_names(struct parser *p, struct gsr_rules *r)
 		for (size_t k = 0; k < i; k++)
 			if (!strcmp(r->labels[i].name, r->labels[k].name)) {
 				p->file = r->labels[i].file;
-				perr(p, r->labels[i].line, "duplicate label '%s' (also %s:%d)",
-				     r->labels[i].name, r->labels[k].file, r->labels[k].line);
+				perr(p, r->labels[i].line,
+				     "duplicate label '%s' (also %s:%d)",
+				     r->labels[i].name, r->labels[k].file,
+				     r->labels[k].line);
 			}
 	for (size_t i = 0; i < r->n_patches; i++)
 		for (size_t k = 0; k < i; k++)
 			if (!strcmp(r->patches[i].name, r->patches[k].name)) {
 				p->file = r->patches[i].file;
-				perr(p, r->patches[i].line, "duplicate patch '%s'",
+				perr(p, r->patches[i].line,
+				     "duplicate patch '%s'",
 				     r->patches[i].name);
 			}
 }
 
 int
 gsr_rules_load(struct gsr_ctx *ctx, const char *dir, struct gsr_rules **out,
-	       struct strvec *errors)
+               struct strvec *errors)
 {
 	struct strvec files = STRVEC_INIT;
 	struct strvec local_errors = STRVEC_INIT;
 	struct gsr_rules *r = NULL;
-	struct parser p = { 0 };
+	struct parser p = {0};
 	int rc = -1;
 
 	if (gsr_ctx_failed(ctx))
 		return -1;
 	*out = NULL;
-	if ((r = calloc(1, sizeof *r)) == NULL || (r->dir = strdup(dir)) == NULL) {
+	if ((r = calloc(1, sizeof *r)) == NULL ||
+	    (r->dir = strdup(dir)) == NULL) {
 		gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
 		goto out;
 	}
 	p.r = r;
 	p.errors = errors ? errors : &local_errors;
 	if (list_files(dir, &files, 0) != 0) {
-		gsr_ctx_fail(ctx, GSR_ERR_RULES, "cannot read rules directory '%s': %s",
-			     dir, strerror(errno));
+		gsr_ctx_fail(ctx, GSR_ERR_RULES,
+		             "cannot read rules directory '%s': %s", dir,
+		             strerror(errno));
 		goto out;
 	}
 	if (files.n == 0) {
@@ -1130,11 +1211,13 @@ gsr_rules_load(struct gsr_ctx *ctx, const char *dir, struct gsr_rules **out,
 	}
 	for (size_t i = 0; i < r->n_labels && p.n_errors == 0; i++) {
 		struct gsr_label *l = &r->labels[i];
-		struct gsr_label *src = l->schema_of ? find_label(r, l->schema_of) : l;
+		struct gsr_label *src =
+		    l->schema_of ? find_label(r, l->schema_of) : l;
 		p.file = l->file;
 		if (src == NULL || src->schema_of) {
 			perr(&p, l->line, "schema-of '%s': %s", l->schema_of,
-			     src ? "that label has schema-of itself" : "unknown label");
+			     src ? "that label has schema-of itself"
+			         : "unknown label");
 			continue;
 		}
 		if (l->schema_of) {
@@ -1151,7 +1234,7 @@ gsr_rules_load(struct gsr_ctx *ctx, const char *dir, struct gsr_rules **out,
 		goto out;
 	if (p.n_errors) {
 		gsr_ctx_fail(ctx, GSR_ERR_RULES, "%s",
-			     p.errors->n ? p.errors->v[0] : "invalid rules");
+		             p.errors->n ? p.errors->v[0] : "invalid rules");
 		goto out;
 	}
 	*out = r;

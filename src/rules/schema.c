@@ -83,13 +83,14 @@ read_columns(struct gsr_ctx *ctx, sqlite3 *db, struct gsr_table *t)
 	int rc = -1;
 
 	st = gsr_db_prepare(ctx, db,
-			    "SELECT name, type, \"notnull\", dflt_value, pk "
-			    "FROM pragma_table_xinfo(?1, 'main') ORDER BY cid");
+	                    "SELECT name, type, \"notnull\", dflt_value, pk "
+	                    "FROM pragma_table_xinfo(?1, 'main') ORDER BY cid");
 	if (st == NULL)
 		return -1;
 	sqlite3_bind_text(st, 1, t->name, -1, SQLITE_STATIC);
 	while (sqlite3_step(st) == SQLITE_ROW) {
-		if (gsr_grow((void **)&t->cols, &cap, t->n_cols + 1, sizeof *t->cols))
+		if (gsr_grow((void **)&t->cols, &cap, t->n_cols + 1,
+		             sizeof *t->cols))
 			goto oom;
 		struct gsr_column *c = &t->cols[t->n_cols++];
 		c->name = col_text(st, 0);
@@ -117,9 +118,10 @@ read_fkeys(struct gsr_ctx *ctx, sqlite3 *db, struct gsr_table *t)
 	int last_id = -1, rc = -1;
 	struct strbuf from = STRBUF_INIT, to = STRBUF_INIT;
 
-	st = gsr_db_prepare(ctx, db,
-			    "SELECT id, \"table\", \"from\", \"to\", on_update, on_delete "
-			    "FROM pragma_foreign_key_list(?1, 'main') ORDER BY id, seq");
+	st = gsr_db_prepare(
+	    ctx, db,
+	    "SELECT id, \"table\", \"from\", \"to\", on_update, on_delete "
+	    "FROM pragma_foreign_key_list(?1, 'main') ORDER BY id, seq");
 	if (st == NULL)
 		return -1;
 	sqlite3_bind_text(st, 1, t->name, -1, SQLITE_STATIC);
@@ -130,7 +132,8 @@ read_fkeys(struct gsr_ctx *ctx, sqlite3 *db, struct gsr_table *t)
 		struct gsr_fkey *k;
 
 		if (id != last_id) {
-			if (gsr_grow((void **)&t->fks, &cap, t->n_fks + 1, sizeof *t->fks))
+			if (gsr_grow((void **)&t->fks, &cap, t->n_fks + 1,
+			             sizeof *t->fks))
 				goto oom;
 			k = &t->fks[t->n_fks++];
 			k->table = col_text(st, 1);
@@ -172,8 +175,9 @@ index_columns(struct gsr_ctx *ctx, sqlite3 *db, const char *name)
 	sqlite3_stmt *st;
 	struct strbuf sb = STRBUF_INIT;
 
-	st = gsr_db_prepare(ctx, db,
-			    "SELECT name FROM pragma_index_info(?1, 'main') ORDER BY seqno");
+	st = gsr_db_prepare(
+	    ctx, db,
+	    "SELECT name FROM pragma_index_info(?1, 'main') ORDER BY seqno");
 	if (st == NULL)
 		return NULL;
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
@@ -195,21 +199,22 @@ index_columns(struct gsr_ctx *ctx, sqlite3 *db, const char *name)
 
 static int
 read_indexes(struct gsr_ctx *ctx, sqlite3 *db, const struct gsr_schema *s,
-	     struct gsr_table *t)
+             struct gsr_table *t)
 {
 	sqlite3_stmt *st;
 	size_t cap = 0;
 	int rc = -1;
 
 	st = gsr_db_prepare(ctx, db,
-			    "SELECT name, \"unique\", origin, partial "
-			    "FROM pragma_index_list(?1, 'main') ORDER BY name");
+	                    "SELECT name, \"unique\", origin, partial "
+	                    "FROM pragma_index_list(?1, 'main') ORDER BY name");
 	if (st == NULL)
 		return -1;
 	sqlite3_bind_text(st, 1, t->name, -1, SQLITE_STATIC);
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		const char *origin = (const char *)sqlite3_column_text(st, 2);
-		if (gsr_grow((void **)&t->idx, &cap, t->n_idx + 1, sizeof *t->idx))
+		if (gsr_grow((void **)&t->idx, &cap, t->n_idx + 1,
+		             sizeof *t->idx))
 			goto oom;
 		struct gsr_index *x = &t->idx[t->n_idx++];
 		x->name = col_text(st, 0);
@@ -218,7 +223,8 @@ read_indexes(struct gsr_ctx *ctx, sqlite3 *db, const struct gsr_schema *s,
 		x->partial = sqlite3_column_int(st, 3) != 0;
 		if (x->name == NULL)
 			goto oom;
-		const struct gsr_object *o = gsr_schema_object(s, "index", x->name);
+		const struct gsr_object *o =
+		    gsr_schema_object(s, "index", x->name);
 		x->sql = o && o->sql ? strdup(o->sql) : NULL;
 		if ((x->cols = index_columns(ctx, db, x->name)) == NULL)
 			goto out;
@@ -240,8 +246,9 @@ read_table_flags(sqlite3 *db, struct gsr_table *t)
 	int n_pk = 0;
 	const struct gsr_column *pk = NULL;
 
-	if (sqlite3_prepare_v2(db, "SELECT wr FROM pragma_table_list(?1, 'main')",
-			       -1, &st, NULL) == SQLITE_OK) {
+	if (sqlite3_prepare_v2(db,
+	                       "SELECT wr FROM pragma_table_list(?1, 'main')",
+	                       -1, &st, NULL) == SQLITE_OK) {
 		sqlite3_bind_text(st, 1, t->name, -1, SQLITE_STATIC);
 		if (sqlite3_step(st) == SQLITE_ROW)
 			t->without_rowid = sqlite3_column_int(st, 0) != 0;
@@ -255,8 +262,8 @@ read_table_flags(sqlite3 *db, struct gsr_table *t)
 	if (n_pk == 1 && !t->without_rowid) {
 		int autoinc = 0;
 		if (sqlite3_table_column_metadata(db, "main", t->name, pk->name,
-						  NULL, NULL, NULL, NULL,
-						  &autoinc) == SQLITE_OK)
+		                                  NULL, NULL, NULL, NULL,
+		                                  &autoinc) == SQLITE_OK)
 			t->autoincrement = autoinc != 0;
 	}
 }
@@ -273,18 +280,21 @@ gsr_schema_extract(struct gsr_ctx *ctx, sqlite3 *db)
 		return NULL;
 	if ((s = calloc(1, sizeof *s)) == NULL)
 		goto oom;
-	st = gsr_db_prepare(ctx, db,
-			    "SELECT type, name, tbl_name, sql FROM main.sqlite_schema "
-			    "ORDER BY rowid");
+	st = gsr_db_prepare(
+	    ctx, db,
+	    "SELECT type, name, tbl_name, sql FROM main.sqlite_schema "
+	    "ORDER BY rowid");
 	if (st == NULL)
 		goto fail;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (s->n_objs >= MAX_OBJECTS) {
 			gsr_ctx_fail(ctx, GSR_ERR_INPUT,
-				     "schema has more than %d objects", MAX_OBJECTS);
+			             "schema has more than %d objects",
+			             MAX_OBJECTS);
 			goto fail;
 		}
-		if (gsr_grow((void **)&s->objs, &cap_objs, s->n_objs + 1, sizeof *s->objs))
+		if (gsr_grow((void **)&s->objs, &cap_objs, s->n_objs + 1,
+		             sizeof *s->objs))
 			goto oom;
 		struct gsr_object *o = &s->objs[s->n_objs++];
 		o->type = col_text(st, 0);
@@ -296,7 +306,7 @@ gsr_schema_extract(struct gsr_ctx *ctx, sqlite3 *db)
 	}
 	if (rc != SQLITE_DONE) {
 		gsr_ctx_fail(ctx, GSR_ERR_INPUT, "cannot read the schema: %s",
-			     sqlite3_errmsg(db));
+		             sqlite3_errmsg(db));
 		goto fail;
 	}
 	sqlite3_finalize(st);
@@ -307,7 +317,7 @@ gsr_schema_extract(struct gsr_ctx *ctx, sqlite3 *db)
 		if (strcmp(o->type, "table") != 0)
 			continue;
 		if (gsr_grow((void **)&s->tables, &cap_tables, s->n_tables + 1,
-			     sizeof *s->tables))
+		             sizeof *s->tables))
 			goto oom;
 		struct gsr_table *t = &s->tables[s->n_tables++];
 		t->name = strdup(o->name);
@@ -346,7 +356,7 @@ gsr_schema_table(const struct gsr_schema *s, const char *name)
 
 const struct gsr_object *
 gsr_schema_object(const struct gsr_schema *s, const char *type,
-		  const char *name)
+                  const char *name)
 {
 	for (size_t i = 0; i < s->n_objs; i++)
 		if (strcmp(s->objs[i].type, type) == 0 &&
@@ -368,7 +378,7 @@ gsr_table_column(const struct gsr_table *t, const char *name)
  * other's alternatives (either list may be NULL). */
 static bool
 text_match(const char *a, const struct strvec *a_alts, const char *b,
-	   const struct strvec *b_alts)
+           const struct strvec *b_alts)
 {
 	if (streq(a, b))
 		return true;
@@ -387,7 +397,8 @@ object_in(const struct gsr_schema *s, const struct gsr_object *o)
 	for (size_t i = 0; i < s->n_objs; i++) {
 		const struct gsr_object *p = &s->objs[i];
 		if (streq(p->type, o->type) && streq(p->name, o->name) &&
-		    streq(p->tbl, o->tbl) && text_match(p->sql, &p->alts, o->sql, &o->alts))
+		    streq(p->tbl, o->tbl) &&
+		    text_match(p->sql, &p->alts, o->sql, &o->alts))
 			return true;
 	}
 	return false;
@@ -410,22 +421,22 @@ subset(const struct gsr_schema *a, const struct gsr_schema *b, bool tables_only)
 
 bool
 gsr_schema_same(const struct gsr_schema *a, const struct gsr_schema *b,
-		bool tables_only)
+                bool tables_only)
 {
 	return subset(a, b, tables_only) && subset(b, a, tables_only);
 }
 
 /* ---- differences ---------------------------------------------------- */
 
-static void
-diff_add(struct gsr_diffs *d, const char *kind, const char *table,
-	 const char *column, const char *object, const char *expected,
-	 const char *found, const char *fmt, ...) GSR_PRINTF(8, 9);
+static void diff_add(struct gsr_diffs *d, const char *kind, const char *table,
+                     const char *column, const char *object,
+                     const char *expected, const char *found, const char *fmt,
+                     ...) GSR_PRINTF(8, 9);
 
 static void
 diff_add(struct gsr_diffs *d, const char *kind, const char *table,
-	 const char *column, const char *object, const char *expected,
-	 const char *found, const char *fmt, ...)
+         const char *column, const char *object, const char *expected,
+         const char *found, const char *fmt, ...)
 {
 	struct strbuf sb = STRBUF_INIT;
 	va_list ap;
@@ -495,7 +506,8 @@ pk_desc(const struct gsr_table *t)
 	for (int k = 1; k <= (int)t->n_cols; k++)
 		for (size_t i = 0; i < t->n_cols; i++)
 			if (t->cols[i].pk == k) {
-				sb_addf(&sb, "%s%s", n++ ? "," : "", t->cols[i].name);
+				sb_addf(&sb, "%s%s", n++ ? "," : "",
+				        t->cols[i].name);
 			}
 	if (n == 0)
 		sb_adds(&sb, "(rowid)");
@@ -516,8 +528,9 @@ fk_desc(const struct gsr_fkey *k)
 {
 	char *s = NULL;
 	if (asprintf(&s, "(%s) REFERENCES %s(%s) ON UPDATE %s ON DELETE %s",
-		     k->from, k->table, k->to, k->on_update ? k->on_update : "?",
-		     k->on_delete ? k->on_delete : "?") < 0)
+	             k->from, k->table, k->to,
+	             k->on_update ? k->on_update : "?",
+	             k->on_delete ? k->on_delete : "?") < 0)
 		return NULL;
 	return s;
 }
@@ -527,7 +540,8 @@ fk_in(const struct gsr_fkey *k, const struct gsr_table *t)
 {
 	for (size_t i = 0; i < t->n_fks; i++) {
 		const struct gsr_fkey *o = &t->fks[i];
-		if (streq(k->from, o->from) && strcasecmp(k->table, o->table) == 0 &&
+		if (streq(k->from, o->from) &&
+		    strcasecmp(k->table, o->table) == 0 &&
 		    streq(k->to, o->to) && streq(k->on_update, o->on_update) &&
 		    streq(k->on_delete, o->on_delete))
 			return true;
@@ -547,7 +561,7 @@ unique_in(const struct gsr_index *x, const struct gsr_table *t)
 /* Position of column name among the columns of t that u also has. */
 static int
 common_pos(const struct gsr_table *t, const struct gsr_table *u,
-	   const char *name)
+           const char *name)
 {
 	int pos = 0;
 	for (size_t i = 0; i < t->n_cols; i++) {
@@ -562,44 +576,44 @@ common_pos(const struct gsr_table *t, const struct gsr_table *u,
 
 static void
 compare_fks(const struct gsr_table *e, const struct gsr_table *f,
-	    struct gsr_diffs *out, const char *what, bool missing)
+            struct gsr_diffs *out, const char *what, bool missing)
 {
 	for (size_t i = 0; i < e->n_fks; i++) {
 		if (fk_in(&e->fks[i], f))
 			continue;
 		char *d = fk_desc(&e->fks[i]);
 		diff_add(out, "constraint", e->name, NULL, NULL,
-			 missing ? d : NULL, missing ? NULL : d,
-			 "%s foreign key %s", what, d ? d : "?");
+		         missing ? d : NULL, missing ? NULL : d,
+		         "%s foreign key %s", what, d ? d : "?");
 		free(d);
 	}
 }
 
 static void
 compare_uniques(const struct gsr_table *e, const struct gsr_table *f,
-		struct gsr_diffs *out, const char *what, bool missing)
+                struct gsr_diffs *out, const char *what, bool missing)
 {
 	for (size_t i = 0; i < e->n_idx; i++) {
 		const struct gsr_index *x = &e->idx[i];
 		if (x->origin != 'u' || unique_in(x, f))
 			continue;
 		diff_add(out, "constraint", e->name, NULL, NULL,
-			 missing ? x->cols : NULL, missing ? NULL : x->cols,
-			 "%s UNIQUE (%s)", what, x->cols);
+		         missing ? x->cols : NULL, missing ? NULL : x->cols,
+		         "%s UNIQUE (%s)", what, x->cols);
 	}
 }
 
 static void
 compare_table(const struct gsr_table *e, const struct gsr_table *f,
-	      struct gsr_diffs *out)
+              struct gsr_diffs *out)
 {
 	size_t before = out->n;
 
 	if (e->is_virtual || f->is_virtual) {
 		if (!text_match(e->sql, e->alts, f->sql, f->alts))
 			diff_add(out, "constraint", e->name, NULL, NULL, e->sql,
-				 f->sql, "table '%s' is defined differently",
-				 e->name);
+			         f->sql, "table '%s' is defined differently",
+			         e->name);
 		return;
 	}
 	for (size_t i = 0; i < e->n_cols; i++) {
@@ -609,21 +623,25 @@ compare_table(const struct gsr_table *e, const struct gsr_table *f,
 
 		if (fc == NULL) {
 			diff_add(out, "missing_column", e->name, ec->name, NULL,
-				 ed, NULL, "column '%s.%s' (%s) is missing",
-				 e->name, ec->name, ed ? ed : "?");
+			         ed, NULL, "column '%s.%s' (%s) is missing",
+			         e->name, ec->name, ed ? ed : "?");
 		} else if (!streq(ed, fd)) {
 			diff_add(out, "column_definition", e->name, ec->name,
-				 NULL, ed, fd,
-				 "column '%s.%s' is %s, expected %s", e->name,
-				 ec->name, fd ? fd : "?", ed ? ed : "?");
-		} else if (common_pos(e, f, ec->name) != common_pos(f, e, ec->name)) {
+			         NULL, ed, fd,
+			         "column '%s.%s' is %s, expected %s", e->name,
+			         ec->name, fd ? fd : "?", ed ? ed : "?");
+		} else if (common_pos(e, f, ec->name) !=
+		           common_pos(f, e, ec->name)) {
 			char ep[32], fp[32];
-			snprintf(ep, sizeof ep, "position %d", common_pos(e, f, ec->name) + 1);
-			snprintf(fp, sizeof fp, "position %d", common_pos(f, e, ec->name) + 1);
+			snprintf(ep, sizeof ep, "position %d",
+			         common_pos(e, f, ec->name) + 1);
+			snprintf(fp, sizeof fp, "position %d",
+			         common_pos(f, e, ec->name) + 1);
 			diff_add(out, "column_definition", e->name, ec->name,
-				 NULL, ep, fp,
-				 "column '%s.%s' is out of order (%s among the shared columns, expected %s)",
-				 e->name, ec->name, fp, ep);
+			         NULL, ep, fp,
+			         "column '%s.%s' is out of order (%s among the "
+			         "shared columns, expected %s)",
+			         e->name, ec->name, fp, ep);
 		}
 		free(ed);
 		free(fd);
@@ -634,15 +652,15 @@ compare_table(const struct gsr_table *e, const struct gsr_table *f,
 			continue;
 		char *fd = column_decl(fc);
 		diff_add(out, "extra_column", e->name, fc->name, NULL, NULL, fd,
-			 "column '%s.%s' (%s) is not expected", e->name,
-			 fc->name, fd ? fd : "?");
+		         "column '%s.%s' (%s) is not expected", e->name,
+		         fc->name, fd ? fd : "?");
 		free(fd);
 	}
 	char *ep = pk_desc(e), *fp = pk_desc(f);
 	if (!streq(ep, fp))
 		diff_add(out, "constraint", e->name, NULL, NULL, ep, fp,
-			 "primary key of '%s' is %s, expected %s", e->name,
-			 fp ? fp : "?", ep ? ep : "?");
+		         "primary key of '%s' is %s, expected %s", e->name,
+		         fp ? fp : "?", ep ? ep : "?");
 	free(ep);
 	free(fp);
 	compare_fks(e, f, out, "missing", true);
@@ -650,34 +668,41 @@ compare_table(const struct gsr_table *e, const struct gsr_table *f,
 	compare_uniques(e, f, out, "missing", true);
 	compare_uniques(f, e, out, "unexpected", false);
 	if (out->n == before && !text_match(e->sql, e->alts, f->sql, f->alts))
-		diff_add(out, "constraint", e->name, NULL, NULL, e->sql, f->sql,
-			 "table '%s' has the same structure but a different stored "
-			 "definition (constraint names, quoting or layout)",
-			 e->name);
+		diff_add(
+		    out, "constraint", e->name, NULL, NULL, e->sql, f->sql,
+		    "table '%s' has the same structure but a different stored "
+		    "definition (constraint names, quoting or layout)",
+		    e->name);
 }
 
 static void
 compare_objects(const struct gsr_schema *e, const struct gsr_schema *f,
-		const char *type, struct gsr_diffs *out)
+                const char *type, struct gsr_diffs *out)
 {
-	const char *kind_missing = strcmp(type, "index") == 0 ? "missing_index"
-				   : strcmp(type, "view") == 0 ? "view" : "constraint";
-	const char *kind_extra = strcmp(type, "index") == 0 ? "extra_index"
-				 : strcmp(type, "view") == 0 ? "view" : "constraint";
+	const char *kind_missing = strcmp(type, "index") == 0  ? "missing_index"
+	                           : strcmp(type, "view") == 0 ? "view"
+	                                                       : "constraint";
+	const char *kind_extra = strcmp(type, "index") == 0  ? "extra_index"
+	                         : strcmp(type, "view") == 0 ? "view"
+	                                                     : "constraint";
 
 	for (size_t i = 0; i < e->n_objs; i++) {
 		const struct gsr_object *o = &e->objs[i];
 		if (strcmp(o->type, type) != 0 || o->sql == NULL)
 			continue;
-		const struct gsr_object *p = gsr_schema_object(f, type, o->name);
+		const struct gsr_object *p =
+		    gsr_schema_object(f, type, o->name);
 		if (p == NULL)
-			diff_add(out, kind_missing, o->tbl, NULL, o->name, o->sql,
-				 NULL, "%s '%s' is missing", type, o->name);
+			diff_add(out, kind_missing, o->tbl, NULL, o->name,
+			         o->sql, NULL, "%s '%s' is missing", type,
+			         o->name);
 		else if (!text_match(o->sql, &o->alts, p->sql, &p->alts) ||
-			 !streq(o->tbl, p->tbl))
-			diff_add(out, strcmp(type, "view") == 0 ? "view" : "constraint",
-				 o->tbl, NULL, o->name, o->sql, p->sql,
-				 "%s '%s' is defined differently", type, o->name);
+		         !streq(o->tbl, p->tbl))
+			diff_add(
+			    out,
+			    strcmp(type, "view") == 0 ? "view" : "constraint",
+			    o->tbl, NULL, o->name, o->sql, p->sql,
+			    "%s '%s' is defined differently", type, o->name);
 	}
 	for (size_t i = 0; i < f->n_objs; i++) {
 		const struct gsr_object *p = &f->objs[i];
@@ -685,27 +710,29 @@ compare_objects(const struct gsr_schema *e, const struct gsr_schema *f,
 			continue;
 		if (!gsr_schema_object(e, type, p->name))
 			diff_add(out, kind_extra, p->tbl, NULL, p->name, NULL,
-				 p->sql, "%s '%s' is not expected", type, p->name);
+			         p->sql, "%s '%s' is not expected", type,
+			         p->name);
 	}
 }
 
 void
 gsr_table_compare(const struct gsr_table *e, const struct gsr_table *f,
-		  struct gsr_diffs *out)
+                  struct gsr_diffs *out)
 {
 	compare_table(e, f, out);
 }
 
 void
 gsr_schema_compare(const struct gsr_schema *e, const struct gsr_schema *f,
-		   bool tables_only, struct gsr_diffs *out)
+                   bool tables_only, struct gsr_diffs *out)
 {
 	for (size_t i = 0; i < e->n_tables; i++) {
 		const struct gsr_table *et = &e->tables[i];
 		const struct gsr_table *ft = gsr_schema_table(f, et->name);
 		if (ft == NULL)
 			diff_add(out, "missing_table", et->name, NULL, NULL,
-				 et->sql, NULL, "table '%s' is missing", et->name);
+			         et->sql, NULL, "table '%s' is missing",
+			         et->name);
 		else
 			compare_table(et, ft, out);
 	}
@@ -713,7 +740,8 @@ gsr_schema_compare(const struct gsr_schema *e, const struct gsr_schema *f,
 		const struct gsr_table *ft = &f->tables[i];
 		if (!gsr_schema_table(e, ft->name))
 			diff_add(out, "extra_table", ft->name, NULL, NULL, NULL,
-				 ft->sql, "table '%s' is not expected", ft->name);
+			         ft->sql, "table '%s' is not expected",
+			         ft->name);
 	}
 	compare_objects(e, f, "index", out);
 	compare_objects(e, f, "trigger", out);

@@ -16,11 +16,11 @@ harden(sqlite3 *db)
 	rc |= sqlite3_db_config(db, SQLITE_DBCONFIG_ENABLE_TRIGGER, 0, NULL);
 	rc |= sqlite3_db_config(db, SQLITE_DBCONFIG_ENABLE_VIEW, 0, NULL);
 	rc |= sqlite3_db_config(db, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0,
-				NULL);
+	                        NULL);
 	rc |= sqlite3_db_config(db, SQLITE_DBCONFIG_DQS_DDL, 0, NULL);
 	rc |= sqlite3_db_config(db, SQLITE_DBCONFIG_DQS_DML, 0, NULL);
 	rc |= sqlite3_exec(db, "PRAGMA cell_size_check=ON; PRAGMA mmap_size=0;",
-			   NULL, NULL, NULL);
+	                   NULL, NULL, NULL);
 	return rc;
 }
 
@@ -32,24 +32,25 @@ open_with(struct gsr_ctx *ctx, const char *path, int flags)
 
 	if (gsr_ctx_failed(ctx))
 		return NULL;
-	rc = sqlite3_open_v2(path, &db,
-			     /* A connection is used by one thread at a time:
-			      * no per-call mutex (multi-thread mode). */
-			     flags | SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_URI |
-				     SQLITE_OPEN_NOMUTEX |
-				     SQLITE_OPEN_PRIVATECACHE |
-				     SQLITE_OPEN_EXRESCODE,
-			     NULL);
+	rc =
+	    sqlite3_open_v2(path, &db,
+	                    /* A connection is used by one thread at a time:
+	                     * no per-call mutex (multi-thread mode). */
+	                    flags | SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_URI |
+	                        SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_PRIVATECACHE |
+	                        SQLITE_OPEN_EXRESCODE,
+	                    NULL);
 	if (rc != SQLITE_OK) {
-		gsr_ctx_fail(ctx, rc == SQLITE_NOMEM ? GSR_ERR_NOMEM : GSR_ERR_INPUT,
-			     "cannot open database: %s",
-			     db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+		gsr_ctx_fail(ctx,
+		             rc == SQLITE_NOMEM ? GSR_ERR_NOMEM : GSR_ERR_INPUT,
+		             "cannot open database: %s",
+		             db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
 		sqlite3_close(db);
 		return NULL;
 	}
 	if (harden(db) != SQLITE_OK) {
 		gsr_ctx_fail(ctx, GSR_ERR_INTERNAL,
-			     "cannot configure SQLite: %s", sqlite3_errmsg(db));
+		             "cannot configure SQLite: %s", sqlite3_errmsg(db));
 		sqlite3_close(db);
 		return NULL;
 	}
@@ -60,13 +61,15 @@ sqlite3 *
 gsr_db_open(struct gsr_ctx *ctx, const char *path, bool create)
 {
 	return open_with(ctx, path,
-			 SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0));
+	                 SQLITE_OPEN_READWRITE |
+	                     (create ? SQLITE_OPEN_CREATE : 0));
 }
 
 sqlite3 *
 gsr_db_open_own(struct gsr_ctx *ctx, const char *path)
 {
-	sqlite3 *db = open_with(ctx, path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+	sqlite3 *db =
+	    open_with(ctx, path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
 
 	if (db)
 		sqlite3_db_config(db, SQLITE_DBCONFIG_ENABLE_TRIGGER, 1, NULL);
@@ -77,8 +80,8 @@ sqlite3 *
 gsr_db_open_memory(struct gsr_ctx *ctx)
 {
 	return open_with(ctx, ":memory:",
-			 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-				 SQLITE_OPEN_MEMORY);
+	                 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+	                     SQLITE_OPEN_MEMORY);
 }
 
 int
@@ -112,7 +115,7 @@ gsr_db_prepare(struct gsr_ctx *ctx, sqlite3 *db, const char *sql)
 
 int
 gsr_db_attach_ro(struct gsr_ctx *ctx, sqlite3 *db, const char *path,
-		 const char *name)
+                 const char *name)
 {
 	static const char hex[] = "0123456789ABCDEF";
 	sqlite3_stmt *st = NULL;
@@ -141,14 +144,16 @@ gsr_db_attach_ro(struct gsr_ctx *ctx, sqlite3 *db, const char *path,
 	}
 	memcpy(uri + k, "?mode=ro", 9);
 	sql = sqlite3_mprintf("ATTACH DATABASE ?1 AS \"%w\"", name);
-	if (sql == NULL || sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-		gsr_ctx_fail(ctx, GSR_ERR_INTERNAL, "cannot attach: %s", sqlite3_errmsg(db));
+	if (sql == NULL ||
+	    sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+		gsr_ctx_fail(ctx, GSR_ERR_INTERNAL, "cannot attach: %s",
+		             sqlite3_errmsg(db));
 		goto out;
 	}
 	sqlite3_bind_text(st, 1, uri, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_DONE) {
 		gsr_ctx_fail(ctx, GSR_ERR_INPUT, "cannot attach '%s': %s", path,
-			     sqlite3_errmsg(db));
+		             sqlite3_errmsg(db));
 		goto out;
 	}
 	rc = 0;

@@ -20,13 +20,11 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-static const char *const ev_roles[GSR_EV_NFILES] = { "database", "wal",
-						     "journal" };
-static const char *const ev_suffix[GSR_EV_NFILES] = { "", "-wal",
-						      "-journal" };
+static const char *const ev_roles[GSR_EV_NFILES] = {"database", "wal",
+                                                    "journal"};
+static const char *const ev_suffix[GSR_EV_NFILES] = {"", "-wal", "-journal"};
 /* Files SQLite may create beside the copy; removed with the directory. */
-static const char *const work_sidecars[] = { "", "-wal", "-journal", "-shm" };
-
+static const char *const work_sidecars[] = {"", "-wal", "-journal", "-shm"};
 
 /* Copy the rest of in to out with read and write. */
 static int
@@ -57,24 +55,28 @@ clone_file(struct gsr_ctx *ctx, const char *src, const char *dst, mode_t mode)
 	off_t left;
 
 	if ((in = open(src, O_RDONLY | O_CLOEXEC)) < 0 || fstat(in, &st) != 0) {
-		gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot read '%s': %s", src, strerror(errno));
+		gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot read '%s': %s", src,
+		             strerror(errno));
 		goto out;
 	}
 	out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
 	if (out < 0) {
-		gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot create '%s': %s", dst, strerror(errno));
+		gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot create '%s': %s", dst,
+		             strerror(errno));
 		goto out;
 	}
 	left = st.st_size;
 	while (left > 0) {
-		ssize_t n = copy_file_range(in, NULL, out, NULL, (size_t)left, 0);
+		ssize_t n =
+		    copy_file_range(in, NULL, out, NULL, (size_t)left, 0);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
 			/* Not supported here: copy through user space. */
 			if (copy_plain(in, out) != 0) {
-				gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot copy '%s': %s",
-					     src, strerror(errno));
+				gsr_ctx_fail(ctx, GSR_ERR_IO,
+				             "cannot copy '%s': %s", src,
+				             strerror(errno));
 				goto out;
 			}
 			break;
@@ -87,7 +89,7 @@ out:
 		close(in);
 	if (out >= 0 && close(out) != 0 && rc == 0)
 		rc = gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot write '%s': %s", dst,
-				  strerror(errno));
+		                  strerror(errno));
 	return rc;
 }
 
@@ -99,8 +101,8 @@ out:
  * gsr_evidence_open() ends.
  */
 static int
-copy_and_hash(struct gsr_ctx *ctx, const struct gsr_evidence_tee *tee,
-	      int role, struct gsr_ev_file *f, int fd, const char *dst)
+copy_and_hash(struct gsr_ctx *ctx, const struct gsr_evidence_tee *tee, int role,
+              struct gsr_ev_file *f, int fd, const char *dst)
 {
 	enum { CHUNK = 1 << 20 };
 	struct gsr_sha256 h;
@@ -119,7 +121,7 @@ copy_and_hash(struct gsr_ctx *ctx, const struct gsr_evidence_tee *tee,
 	out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (out < 0) {
 		gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot create '%s': %s", dst,
-			     strerror(errno));
+		             strerror(errno));
 		goto out;
 	}
 	gsr_sha256_init(&h);
@@ -135,7 +137,7 @@ copy_and_hash(struct gsr_ctx *ctx, const struct gsr_evidence_tee *tee,
 			if (errno == EINTR)
 				continue;
 			gsr_ctx_fail(ctx, GSR_ERR_INPUT, "cannot read '%s': %s",
-				     f->path, strerror(errno));
+			             f->path, strerror(errno));
 			goto out;
 		}
 		if (n == 0)
@@ -143,7 +145,7 @@ copy_and_hash(struct gsr_ctx *ctx, const struct gsr_evidence_tee *tee,
 		gsr_sha256_update(&h, buf, (size_t)n);
 		if (gsr_write_all(out, buf, (size_t)n)) {
 			gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot write '%s': %s",
-				     dst, strerror(errno));
+			             dst, strerror(errno));
 			goto out;
 		}
 		if (tee && tee->data(ctx, tee->arg, buf, (size_t)n))
@@ -158,8 +160,8 @@ copy_and_hash(struct gsr_ctx *ctx, const struct gsr_evidence_tee *tee,
 	rc = 0;
 out:
 	if (out >= 0 && close(out) != 0 && rc == 0)
-		rc = gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot write '%s': %s",
-				  dst, strerror(errno));
+		rc = gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot write '%s': %s", dst,
+		                  strerror(errno));
 	free(buf);
 	return rc;
 }
@@ -173,8 +175,8 @@ add_holder(struct gsr_evidence *ev, int pid, const char *how)
 	for (size_t i = 0; i < ev->n_holders; i++)
 		if (ev->holders[i].pid == pid)
 			return;
-	if (gsr_grow((void **)&ev->holders, &ev->cap_holders,
-		     ev->n_holders + 1, sizeof *ev->holders))
+	if (gsr_grow((void **)&ev->holders, &ev->cap_holders, ev->n_holders + 1,
+	             sizeof *ev->holders))
 		return;
 	struct gsr_holder *hd = &ev->holders[ev->n_holders++];
 	hd->pid = pid;
@@ -233,9 +235,10 @@ find_holders(struct gsr_evidence *ev)
 				if (fe->d_name[0] == '.')
 					continue;
 				snprintf(lp, sizeof lp, "%s/%s", fdpath,
-					 fe->d_name);
+				         fe->d_name);
 				if (stat(lp, &st) == 0 &&
-				    is_evidence_inode(ev, st.st_dev, st.st_ino)) {
+				    is_evidence_inode(ev, st.st_dev,
+				                      st.st_ino)) {
 					add_holder(ev, (int)pid, "open");
 					break;
 				}
@@ -260,10 +263,11 @@ find_holders(struct gsr_evidence *ev)
 			}
 			if (p == NULL ||
 			    sscanf(p, "%d %x:%x:%llu", &pid, &maj, &min,
-				   &ino) != 4 ||
+			           &ino) != 4 ||
 			    pid == self)
 				continue;
-			if (is_evidence_inode(ev, makedev(maj, min), (ino_t)ino))
+			if (is_evidence_inode(ev, makedev(maj, min),
+			                      (ino_t)ino))
 				add_holder(ev, pid, "lock");
 		}
 		fclose(locks);
@@ -272,7 +276,7 @@ find_holders(struct gsr_evidence *ev)
 
 int
 gsr_evidence_open(struct gsr_ctx *ctx, struct gsr_evidence *ev,
-		  const char *path)
+                  const char *path)
 {
 	const char *tmp = gsr_tmp_dir();
 	char *tmpl = NULL;
@@ -296,8 +300,8 @@ gsr_evidence_open(struct gsr_ctx *ctx, struct gsr_evidence *ev,
 	/* Made and registered in one step: a signal cannot leave it. */
 	if (gsr_temp_mkdtemp(tmpl) == NULL) {
 		gsr_ctx_fail(ctx, GSR_ERR_IO,
-			     "cannot create a working directory in '%s': %s",
-			     tmp, strerror(errno));
+		             "cannot create a working directory in '%s': %s",
+		             tmp, strerror(errno));
 		goto out;
 	}
 	ev->workdir = tmpl;
@@ -346,16 +350,20 @@ gsr_evidence_open(struct gsr_ctx *ctx, struct gsr_evidence *ev,
 			/* Say where the path came from: no DB was given. */
 			struct gsr_ctx why = GSR_CTX_INIT;
 
-			gsr_input_error(&why, GSR_ERR_INPUT, f->path, true, fd, &st);
-			gsr_ctx_fail(ctx, GSR_ERR_INPUT, "%s (no DB given: %s)", why.msg,
-				     from_env ? "the path is $GPUSTACK_DATA_DIR/database.db"
-					      : "GPUStack's default location, as "
-						"GPUSTACK_DATA_DIR is not set");
+			gsr_input_error(&why, GSR_ERR_INPUT, f->path, true, fd,
+			                &st);
+			gsr_ctx_fail(
+			    ctx, GSR_ERR_INPUT, "%s (no DB given: %s)", why.msg,
+			    from_env
+			        ? "the path is $GPUSTACK_DATA_DIR/database.db"
+			        : "GPUStack's default location, as "
+			          "GPUSTACK_DATA_DIR is not set");
 			fd = -1;
 			goto out;
 		}
 		if (fd < 0) {
-			gsr_input_error(ctx, GSR_ERR_INPUT, f->path, true, fd, &st);
+			gsr_input_error(ctx, GSR_ERR_INPUT, f->path, true, fd,
+			                &st);
 			fd = -1;
 			goto out;
 		}
@@ -366,7 +374,7 @@ gsr_evidence_open(struct gsr_ctx *ctx, struct gsr_evidence *ev,
 			goto oom;
 		if (ev->keep_pristine) {
 			if (asprintf(&f->pristine, "%s/input%s", ev->workdir,
-				     ev_suffix[i]) < 0) {
+			             ev_suffix[i]) < 0) {
 				f->pristine = NULL;
 				free(dst);
 				goto oom;
@@ -374,7 +382,7 @@ gsr_evidence_open(struct gsr_ctx *ctx, struct gsr_evidence *ev,
 			gsr_temp_register(f->pristine);
 		}
 		int crc = copy_and_hash(ctx, ev->tee, i, f, fd,
-					f->pristine ? f->pristine : dst);
+		                        f->pristine ? f->pristine : dst);
 		if (crc == 0 && f->pristine)
 			crc = clone_file(ctx, f->pristine, dst, 0600);
 		free(dst);
@@ -423,13 +431,13 @@ gsr_evidence_recheck(struct gsr_ctx *ctx, struct gsr_evidence *ev)
 		if (gsr_sha256_fd(fd, f->sha256_after, &size) != 0) {
 			close(fd);
 			return gsr_ctx_fail(ctx, GSR_ERR_INPUT,
-					    "cannot read '%s': %s", f->path,
-					    strerror(errno));
+			                    "cannot read '%s': %s", f->path,
+			                    strerror(errno));
 		}
 		close(fd);
 		f->rechecked = true;
 		f->changed = !f->present || size != f->size ||
-			     strcmp(f->sha256, f->sha256_after) != 0;
+		             strcmp(f->sha256, f->sha256_after) != 0;
 		changed += f->changed;
 	}
 	return changed;
@@ -437,7 +445,7 @@ gsr_evidence_recheck(struct gsr_ctx *ctx, struct gsr_evidence *ev)
 
 int64_t
 gsr_evidence_fit_page_count(struct gsr_ctx *ctx, struct gsr_evidence *ev,
-			    uint32_t page_size, uint32_t header_pages)
+                            uint32_t page_size, uint32_t header_pages)
 {
 	uint64_t have;
 	unsigned char be[4];
@@ -458,12 +466,14 @@ gsr_evidence_fit_page_count(struct gsr_ctx *ctx, struct gsr_evidence *ev,
 	if (fd < 0 || pwrite(fd, be, 4, 28) != 4) {
 		if (fd >= 0)
 			close(fd);
-		return gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot write the working copy: %s",
-				    strerror(errno));
+		return gsr_ctx_fail(ctx, GSR_ERR_IO,
+		                    "cannot write the working copy: %s",
+		                    strerror(errno));
 	}
 	if (close(fd) != 0)
-		return gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot write the working copy: %s",
-				    strerror(errno));
+		return gsr_ctx_fail(ctx, GSR_ERR_IO,
+		                    "cannot write the working copy: %s",
+		                    strerror(errno));
 	return (int64_t)have;
 }
 
@@ -485,7 +495,8 @@ gsr_evidence_release(struct gsr_evidence *ev)
 	if (ev->workdir != NULL && ev->work_db != NULL) {
 		for (size_t i = 0; i < GSR_ARRAY_LEN(work_sidecars); i++) {
 			char *p = NULL;
-			if (asprintf(&p, "%s%s", ev->work_db, work_sidecars[i]) >= 0) {
+			if (asprintf(&p, "%s%s", ev->work_db,
+			             work_sidecars[i]) >= 0) {
 				unlink(p);
 				gsr_temp_unregister(p);
 				free(p);
@@ -516,7 +527,7 @@ gsr_evidence_release(struct gsr_evidence *ev)
 
 void
 gsr_evidence_write_json(const struct gsr_evidence *ev, struct jsonw *jw,
-			bool after)
+                        bool after)
 {
 	jw_arr_begin(jw);
 	for (int i = 0; ev && i < GSR_EV_NFILES; i++) {
@@ -529,7 +540,8 @@ gsr_evidence_write_json(const struct gsr_evidence *ev, struct jsonw *jw,
 		jw_kint(jw, "size", (int64_t)f->size);
 		jw_kstr(jw, "sha256", f->sha256);
 		if (after) {
-			jw_kstr(jw, "sha256_after", f->rechecked ? f->sha256_after : NULL);
+			jw_kstr(jw, "sha256_after",
+			        f->rechecked ? f->sha256_after : NULL);
 			jw_key(jw, "unchanged");
 			if (f->rechecked)
 				jw_bool(jw, !f->changed);

@@ -12,14 +12,22 @@ const char *
 gsr_file_kind(mode_t mode)
 {
 	switch (mode & S_IFMT) {
-	case S_IFREG: return "a regular file";
-	case S_IFDIR: return "a directory";
-	case S_IFIFO: return "a FIFO";
-	case S_IFCHR: return "a character device";
-	case S_IFBLK: return "a block device";
-	case S_IFSOCK: return "a socket";
-	case S_IFLNK: return "a symbolic link";
-	default: return "of an unknown type";
+	case S_IFREG:
+		return "a regular file";
+	case S_IFDIR:
+		return "a directory";
+	case S_IFIFO:
+		return "a FIFO";
+	case S_IFCHR:
+		return "a character device";
+	case S_IFBLK:
+		return "a block device";
+	case S_IFSOCK:
+		return "a socket";
+	case S_IFLNK:
+		return "a symbolic link";
+	default:
+		return "of an unknown type";
 	}
 }
 
@@ -60,19 +68,19 @@ fail:
 
 int
 gsr_input_error(struct gsr_ctx *ctx, enum gsr_err err, const char *path,
-		bool nofollow, int rc, const struct stat *st)
+                bool nofollow, int rc, const struct stat *st)
 {
 	if (rc == -2)
 		return gsr_ctx_fail(ctx, err, "'%s' is %s, not a regular file",
-				    path, gsr_file_kind(st->st_mode));
+		                    path, gsr_file_kind(st->st_mode));
 	return gsr_ctx_fail(ctx, err, "cannot open '%s': %s", path,
-			    nofollow && errno == ELOOP ? "is a symbolic link"
-						       : strerror(errno));
+	                    nofollow && errno == ELOOP ? "is a symbolic link"
+	                                               : strerror(errno));
 }
 
 int
 gsr_open_input(struct gsr_ctx *ctx, enum gsr_err err, const char *path,
-	       bool nofollow, struct stat *st)
+               bool nofollow, struct stat *st)
 {
 	struct stat local;
 	int fd;
@@ -110,7 +118,7 @@ gsr_write_all(int fd, const void *p, size_t n)
 
 ssize_t
 gsr_read_at(struct gsr_ctx *ctx, int fd, const unsigned char *mem,
-	    uint64_t size, void *dst, size_t n, uint64_t off, const char *what)
+            uint64_t size, void *dst, size_t n, uint64_t off, const char *what)
 {
 	size_t got = 0;
 
@@ -124,7 +132,7 @@ gsr_read_at(struct gsr_ctx *ctx, int fd, const unsigned char *mem,
 	}
 	while (got < n) {
 		ssize_t r = pread(fd, (unsigned char *)dst + got, n - got,
-				  (off_t)(off + got));
+		                  (off_t)(off + got));
 
 		if (r == 0)
 			break;
@@ -134,8 +142,8 @@ gsr_read_at(struct gsr_ctx *ctx, int fd, const unsigned char *mem,
 			if (errno == EIO)
 				break;
 			gsr_ctx_fail(ctx, GSR_ERR_INPUT,
-				     "cannot read %s at offset %" PRIu64 ": %s",
-				     what, off + got, strerror(errno));
+			             "cannot read %s at offset %" PRIu64 ": %s",
+			             what, off + got, strerror(errno));
 			return -1;
 		}
 		got += (size_t)r;

@@ -76,10 +76,26 @@ jw_close(struct jsonw *jw, char c)
 	fputc(c, jw->f);
 }
 
-void jw_obj_begin(struct jsonw *jw) { jw_open(jw, '{'); }
-void jw_obj_end(struct jsonw *jw) { jw_close(jw, '}'); }
-void jw_arr_begin(struct jsonw *jw) { jw_open(jw, '['); }
-void jw_arr_end(struct jsonw *jw) { jw_close(jw, ']'); }
+void
+jw_obj_begin(struct jsonw *jw)
+{
+	jw_open(jw, '{');
+}
+void
+jw_obj_end(struct jsonw *jw)
+{
+	jw_close(jw, '}');
+}
+void
+jw_arr_begin(struct jsonw *jw)
+{
+	jw_open(jw, '[');
+}
+void
+jw_arr_end(struct jsonw *jw)
+{
+	jw_close(jw, ']');
+}
 
 bool
 gsr_utf8_valid(const char *str, size_t n)
@@ -159,13 +175,27 @@ jw_quote(FILE *f, const char *s, size_t n)
 		if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f)
 			continue;
 		switch (c) {
-		case '"': esc = "\\\""; break;
-		case '\\': esc = "\\\\"; break;
-		case '\n': esc = "\\n"; break;
-		case '\r': esc = "\\r"; break;
-		case '\t': esc = "\\t"; break;
-		case '\b': esc = "\\b"; break;
-		case '\f': esc = "\\f"; break;
+		case '"':
+			esc = "\\\"";
+			break;
+		case '\\':
+			esc = "\\\\";
+			break;
+		case '\n':
+			esc = "\\n";
+			break;
+		case '\r':
+			esc = "\\r";
+			break;
+		case '\t':
+			esc = "\\t";
+			break;
+		case '\b':
+			esc = "\\b";
+			break;
+		case '\f':
+			esc = "\\f";
+			break;
 		default:
 			snprintf(ubuf, sizeof ubuf, "\\u%04x", c);
 			esc = ubuf;
@@ -207,9 +237,9 @@ jw_str(struct jsonw *jw, const char *s)
 
 /* Pairs of decimal digits, "00" to "99". */
 static const char digits2[201] =
-	"00010203040506070809101112131415161718192021222324252627282930313233"
-	"34353637383940414243444546474849505152535455565758596061626364656667"
-	"6869707172737475767778798081828384858687888990919293949596979899";
+    "00010203040506070809101112131415161718192021222324252627282930313233"
+    "34353637383940414243444546474849505152535455565758596061626364656667"
+    "6869707172737475767778798081828384858687888990919293949596979899";
 
 /* Decimal digits of u into the end of buf; returns where they start. */
 static char *
@@ -279,9 +309,9 @@ round_even(double t)
 size_t
 gsr_fmt_real(char *buf, double v)
 {
-	static const double p10[] = { 1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8,
-				      1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-				      1e16, 1e17 };
+	static const double p10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,
+	                             1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+	                             1e12, 1e13, 1e14, 1e15, 1e16, 1e17};
 	const double lim = 9007199254740992.0; /* 2^53 */
 	double a = fabs(v);
 
@@ -338,7 +368,8 @@ jw_real(struct jsonw *jw, double v)
 	if (isnan(v)) {
 		fputs("{\"real\":\"nan\"}", jw->f);
 	} else if (isinf(v)) {
-		fputs(v > 0 ? "{\"real\":\"inf\"}" : "{\"real\":\"-inf\"}", jw->f);
+		fputs(v > 0 ? "{\"real\":\"inf\"}" : "{\"real\":\"-inf\"}",
+		      jw->f);
 	} else {
 		char buf[GSR_FMT_REAL_MAX];
 		size_t n = gsr_fmt_real(buf, v);
@@ -373,10 +404,30 @@ jw_end_line(struct jsonw *jw)
 	fputc('\n', jw->f);
 }
 
-void jw_kstr(struct jsonw *jw, const char *k, const char *v) { jw_key(jw, k); jw_str(jw, v); }
-void jw_kint(struct jsonw *jw, const char *k, int64_t v) { jw_key(jw, k); jw_int(jw, v); }
-void jw_kbool(struct jsonw *jw, const char *k, bool v) { jw_key(jw, k); jw_bool(jw, v); }
-void jw_knull(struct jsonw *jw, const char *k) { jw_key(jw, k); jw_null(jw); }
+void
+jw_kstr(struct jsonw *jw, const char *k, const char *v)
+{
+	jw_key(jw, k);
+	jw_str(jw, v);
+}
+void
+jw_kint(struct jsonw *jw, const char *k, int64_t v)
+{
+	jw_key(jw, k);
+	jw_int(jw, v);
+}
+void
+jw_kbool(struct jsonw *jw, const char *k, bool v)
+{
+	jw_key(jw, k);
+	jw_bool(jw, v);
+}
+void
+jw_knull(struct jsonw *jw, const char *k)
+{
+	jw_key(jw, k);
+	jw_null(jw);
+}
 
 void
 jw_kstrvec(struct jsonw *jw, const char *k, const struct strvec *sv)

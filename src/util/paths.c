@@ -101,7 +101,7 @@ gsr_default_db_path(bool *from_env)
 	if (dir == NULL || *dir == '\0')
 		dir = "/var/lib/gpustack";
 	if (asprintf(&p, "%s%sdatabase.db", dir,
-		     dir[strlen(dir) - 1] == '/' ? "" : "/") < 0)
+	             dir[strlen(dir) - 1] == '/' ? "" : "/") < 0)
 		return NULL;
 	return p;
 }

@@ -120,8 +120,9 @@ sb_add_ident(struct strbuf *sb, const char *name)
 int
 sb_add_shell_word(struct strbuf *sb, const char *s)
 {
-	if (*s && s[strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-			  "0123456789_./-+:=@%")] == '\0')
+	if (*s &&
+	    s[strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	                "0123456789_./-+:=@%")] == '\0')
 		return sb_adds(sb, s);
 	sb_addc(sb, '\'');
 	for (; *s; s++) {

@@ -29,7 +29,7 @@
 #define HOLD_WAIT_MS 5000
 
 _Static_assert(ATOMIC_INT_LOCK_FREE == 2,
-	       "the signal handler needs lock-free atomic ints");
+               "the signal handler needs lock-free atomic ints");
 
 static char temp_paths[TEMP_SLOTS][TEMP_PATH_MAX];
 static atomic_int temp_used[TEMP_SLOTS];
@@ -172,14 +172,16 @@ clear_dir(int dfd, int depth)
 
 			off += de->d_reclen;
 			if (name[0] == '.' &&
-			    (name[1] == '\0' || (name[1] == '.' && name[2] == '\0')))
+			    (name[1] == '\0' ||
+			     (name[1] == '.' && name[2] == '\0')))
 				continue;
 			if (de->d_type != DT_DIR && unlinkat(dfd, name, 0) == 0)
 				continue;
 			if (depth == 0)
 				continue;
 			sub = openat(dfd, name,
-				     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			             O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+			                 O_CLOEXEC);
 			if (sub >= 0) {
 				clear_dir(sub, depth - 1);
 				close(sub);
@@ -212,7 +214,7 @@ remove_path(const char *path)
 void
 gsr_temp_remove_all(void)
 {
-	const struct timespec ms = { 0, 1000000 };
+	const struct timespec ms = {0, 1000000};
 
 	atomic_store(&temp_removing, 1);
 	for (int i = 0; i < HOLD_WAIT_MS && atomic_load(&temp_holds) > 0; i++)
@@ -221,7 +223,8 @@ gsr_temp_remove_all(void)
 		bool left = false;
 
 		for (int i = 0; i < TEMP_SLOTS; i++)
-			if (atomic_load(&temp_used[i]) && !remove_path(temp_paths[i]))
+			if (atomic_load(&temp_used[i]) &&
+			    !remove_path(temp_paths[i]))
 				left = true;
 		if (!left)
 			break;

@@ -88,11 +88,12 @@ build(void)
 	size_t ddl_len = 0;
 
 	snprintf(path, sizeof path, "%s/tests/fixtures/schemas/0.6.0.sql",
-		 top && *top ? top : ".");
+	         top && *top ? top : ".");
 	schema = (char *)slurp(path, &n);
 	if ((out = open_memstream(&ddl, &ddl_len)) == NULL)
 		die("memstream", strerror(errno));
-	for (line = strtok_r(schema, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+	for (line = strtok_r(schema, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save))
 		if (strncmp(line, "-- ", 3) &&
 		    strcmp(line, "CREATE TABLE sqlite_sequence(name,seq);"))
 			fprintf(out, "%s\n", line);
@@ -104,26 +105,36 @@ build(void)
 	exec_sql(db, "PRAGMA page_size=1024; PRAGMA secure_delete=OFF; BEGIN");
 	exec_sql(db, ddl);
 	free(ddl);
-	exec_sql(db,
-		 "INSERT INTO alembic_version VALUES ('c45e397531d1');"
-		 "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 120)"
-		 " INSERT INTO models (source, name, description, replicas, ready_replicas, id,"
-		 " created_at, updated_at, embedding_only, placement_strategy, cpu_offloading,"
-		 " distributed_inference_across_workers, reranker, image_only, speech_to_text,"
-		 " text_to_speech, categories, env)"
-		 " SELECT 'HUGGING_FACE', 'm' || i, CASE WHEN i % 15 = 0 THEN printf('%.*c', 3000, 'x')"
-		 " ELSE 'model ' || i END, 1, 1, i, '2025-04-01 10:00:00', '2025-04-01 10:00:00',"
-		 " 0, 'SPREAD', 1, 1, 0, 0, 0, 0, '[\"llm\"]', '{}' FROM n;"
-		 "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300)"
-		 " INSERT INTO system_loads (id, timestamp, cpu, ram, gpu, vram)"
-		 " SELECT i, 1743500000 + i, i / 3.0, 1.5, i % 7, 0.25 FROM n;"
-		 "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 40)"
-		 " INSERT INTO users (username, is_admin, require_password_change, id,"
-		 " hashed_password, created_at, updated_at)"
-		 " SELECT 'u' || i, 0, 0, i, 'h' || i, '2025-04-01', '2025-04-01' FROM n;"
-		 "COMMIT;"
-		 "DELETE FROM system_loads WHERE id % 3 = 0;"
-		 "DELETE FROM models WHERE id BETWEEN 40 AND 70;");
+	exec_sql(
+	    db, "INSERT INTO alembic_version VALUES ('c45e397531d1');"
+	        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM "
+	        "n WHERE i < 120)"
+	        " INSERT INTO models (source, name, description, replicas, "
+	        "ready_replicas, id,"
+	        " created_at, updated_at, embedding_only, placement_strategy, "
+	        "cpu_offloading,"
+	        " distributed_inference_across_workers, reranker, image_only, "
+	        "speech_to_text,"
+	        " text_to_speech, categories, env)"
+	        " SELECT 'HUGGING_FACE', 'm' || i, CASE WHEN i % 15 = 0 THEN "
+	        "printf('%.*c', 3000, 'x')"
+	        " ELSE 'model ' || i END, 1, 1, i, '2025-04-01 10:00:00', "
+	        "'2025-04-01 10:00:00',"
+	        " 0, 'SPREAD', 1, 1, 0, 0, 0, 0, '[\"llm\"]', '{}' FROM n;"
+	        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM "
+	        "n WHERE i < 300)"
+	        " INSERT INTO system_loads (id, timestamp, cpu, ram, gpu, vram)"
+	        " SELECT i, 1743500000 + i, i / 3.0, 1.5, i % 7, 0.25 FROM n;"
+	        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM "
+	        "n WHERE i < 40)"
+	        " INSERT INTO users (username, is_admin, "
+	        "require_password_change, id,"
+	        " hashed_password, created_at, updated_at)"
+	        " SELECT 'u' || i, 0, 0, i, 'h' || i, '2025-04-01', "
+	        "'2025-04-01' FROM n;"
+	        "COMMIT;"
+	        "DELETE FROM system_loads WHERE id % 3 = 0;"
+	        "DELETE FROM models WHERE id BETWEEN 40 AND 70;");
 	sqlite3_close(db);
 
 	snprintf(path, sizeof path, "%s/wal.db", dir);
@@ -140,11 +151,12 @@ build(void)
 	if (sqlite3_open(path, &db) != SQLITE_OK)
 		die(path, "cannot open");
 	sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
-	exec_sql(db, "PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=0;"
-		 "UPDATE models SET description = 'v2 ' || id WHERE id % 4 = 0;"
-		 "DELETE FROM users WHERE id > 30;"
-		 "PRAGMA cache_size=2; BEGIN;"
-		 "UPDATE system_loads SET cpu = cpu + 1;");
+	exec_sql(db,
+	         "PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=0;"
+	         "UPDATE models SET description = 'v2 ' || id WHERE id % 4 = 0;"
+	         "DELETE FROM users WHERE id > 30;"
+	         "PRAGMA cache_size=2; BEGIN;"
+	         "UPDATE system_loads SET cpu = cpu + 1;");
 	{
 		/* Copy the files mid-transaction, then let it go. */
 		char w[300], c[300], cw[300];
@@ -169,7 +181,8 @@ static void
 on_alarm(int sig)
 {
 	(void)sig;
-	static const char msg[] = "Bail out! a recovery did not finish in 60 s\n";
+	static const char msg[] =
+	    "Bail out! a recovery did not finish in 60 s\n";
 	if (write(1, msg, sizeof msg - 1) < 0)
 		_exit(3);
 	_exit(2);
@@ -179,15 +192,15 @@ on_alarm(int sig)
  * the run behaved, else what went wrong. */
 static const char *
 run_one(const struct gsr_rules *rules, const char *in, const char *wal,
-	bool check_output, char *why, size_t len)
+        bool check_output, char *why, size_t len)
 {
 	struct gsr_ctx ctx = GSR_CTX_INIT;
 	/* Deleted rows carved too, on every fourth variant (to keep the
 	 * sweep's time): the carver, and the index entries that give
 	 * carved rows their rowid. */
 	static unsigned n_run;
-	struct gsr_recover_opts o = { .rules = rules, .wal_path = wal,
-				      .deleted = ++n_run % 4 == 0 };
+	struct gsr_recover_opts o = {
+	    .rules = rules, .wal_path = wal, .deleted = ++n_run % 4 == 0};
 	struct gsr_recover_result res = GSR_RECOVER_RESULT_INIT;
 	char out[300], led[300];
 	int rc;
@@ -211,14 +224,17 @@ run_one(const struct gsr_rules *rules, const char *in, const char *wal,
 		sqlite3_stmt *st = NULL;
 		const char *v = NULL;
 
-		if (sqlite3_open_v2(out, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
-		    sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, NULL) ==
-			    SQLITE_OK &&
+		if (sqlite3_open_v2(out, &db, SQLITE_OPEN_READONLY, NULL) ==
+		        SQLITE_OK &&
+		    sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st,
+		                       NULL) == SQLITE_OK &&
 		    sqlite3_step(st) == SQLITE_ROW)
 			v = (const char *)sqlite3_column_text(st, 0);
 		if (v == NULL || strcmp(v, "ok")) {
-			snprintf(why, len, "the recovered database fails integrity_check: %s",
-				 v ? v : sqlite3_errmsg(db));
+			snprintf(
+			    why, len,
+			    "the recovered database fails integrity_check: %s",
+			    v ? v : sqlite3_errmsg(db));
 			sqlite3_finalize(st);
 			sqlite3_close(db);
 			return why;
@@ -232,8 +248,9 @@ run_one(const struct gsr_rules *rules, const char *in, const char *wal,
 /* Flip `flips` bits in every page of the file img (n bytes, pages of
  * 1024), run each variant. */
 static void
-sweep(const struct gsr_rules *rules, const char *label, const unsigned char *img,
-      size_t n, const unsigned char *wal, size_t wal_n, bool flip_wal, int flips)
+sweep(const struct gsr_rules *rules, const char *label,
+      const unsigned char *img, size_t n, const unsigned char *wal,
+      size_t wal_n, bool flip_wal, int flips)
 {
 	const unsigned char *target = flip_wal ? wal : img;
 	size_t tn = flip_wal ? wal_n : n, pages = tn / 1024 + (tn % 1024 != 0);
@@ -263,15 +280,17 @@ sweep(const struct gsr_rules *rules, const char *label, const unsigned char *img
 			seed = seed * 1103515245u + 12345u;
 			copy[off] ^= (unsigned char)(1u << ((seed >> 16) % 8));
 			spill(flip_wal ? win : in, copy, tn);
-			bad = run_one(rules, in, wal ? win : NULL, k % 8 == 0, why,
-				      sizeof why);
+			bad = run_one(rules, in, wal ? win : NULL, k % 8 == 0,
+			              why, sizeof why);
 		}
 		n_test++;
 		if (bad) {
 			n_fail++;
-			printf("not ok %d - %s page %zu: %s\n", n_test, label, p + 1, bad);
+			printf("not ok %d - %s page %zu: %s\n", n_test, label,
+			       p + 1, bad);
 		} else {
-			printf("ok %d - %s page %zu: %d flips\n", n_test, label, p + 1, flips);
+			printf("ok %d - %s page %zu: %d flips\n", n_test, label,
+			       p + 1, flips);
 		}
 		fflush(stdout);
 	}
@@ -286,7 +305,7 @@ main(void)
 	struct gsr_ctx ctx = GSR_CTX_INIT;
 	struct gsr_rules *rules = NULL;
 	const char *t = getenv("TMPDIR"), *top = getenv("GSR_TOP"),
-		   *f = getenv("GSR_SWEEP_FLIPS");
+	           *f = getenv("GSR_SWEEP_FLIPS");
 	int flips = f && atoi(f) > 0 ? atoi(f) : 48;
 	char path[512];
 	unsigned char *base, *walimg, *wal;
@@ -306,10 +325,11 @@ main(void)
 	walimg = slurp(path, &n_walimg);
 	snprintf(path, sizeof path, "%s/walc.db-wal", dir);
 	wal = slurp(path, &n_wal);
-	printf("# %d flips per page; database %zu pages, WAL %zu bytes\n", flips,
-	       n_base / 1024, n_wal);
+	printf("# %d flips per page; database %zu pages, WAL %zu bytes\n",
+	       flips, n_base / 1024, n_wal);
 	sweep(rules, "database", base, n_base, NULL, 0, false, flips);
-	sweep(rules, "wal-database", walimg, n_walimg, wal, n_wal, false, flips / 4 + 1);
+	sweep(rules, "wal-database", walimg, n_walimg, wal, n_wal, false,
+	      flips / 4 + 1);
 	sweep(rules, "wal", walimg, n_walimg, wal, n_wal, true, flips / 4 + 1);
 	printf("1..%d\n", n_test);
 	free(base);
@@ -317,8 +337,9 @@ main(void)
 	free(wal);
 	gsr_rules_free(rules);
 	{
-		static const char *const names[] = { "base.db", "wal.db", "wal.db-wal",
-			"walc.db", "walc.db-wal", "out.db", "led.db", "wal.db-shm" };
+		static const char *const names[] = {
+		    "base.db",     "wal.db", "wal.db-wal", "walc.db",
+		    "walc.db-wal", "out.db", "led.db",     "wal.db-shm"};
 		for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
 			snprintf(path, sizeof path, "%s/%s", dir, names[i]);
 			unlink(path);
