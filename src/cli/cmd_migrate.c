@@ -32,7 +32,8 @@ static const struct argp_option migrate_options[] = {
      0},
     {"archive", OPT_ARCHIVE, "FILE.tar.zst", 0,
      "where to write the rebuild's audit archive (default: "
-     "DB.audit-TIME.tar.zst beside DB)",
+     "STEM.audit-YYYYMMDDTHHMMSSZ.tar.zst beside DB, as rebuild names "
+     "it)",
      0},
     {"no-archive", OPT_NO_ARCHIVE, NULL, 0, "write no audit archive", 0},
     {"dry-run", OPT_DRY_RUN, NULL, 0,
