@@ -17,8 +17,7 @@
 #include "rules.h"
 #include "schema.h"
 #include "sqlhdr.h"
-
-#include <pthread.h>
+#include "thread.h"
 
 enum gsr_verdict {
 	GSR_VERDICT_RELEASE,
@@ -134,9 +133,8 @@ struct gsr_identify {
 	 * counts), recheck (SHA-256 of the originals again). */
 	double ms_custody, ms_fingerprint, ms_checks, ms_recheck;
 
-	/* The data checks are running in checks_thread (async_checks). */
-	bool checks_pending;
-	pthread_t checks_thread;
+	/* The data checks, while checks_thread.running (async_checks). */
+	struct gsr_thread checks_thread;
 };
 
 /* Identify the database at path (NULL: GPUStack's default location).

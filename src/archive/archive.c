@@ -4,6 +4,7 @@
 
 #include "dirsync.h"
 #include "fdio.h"
+#include "thread.h"
 
 #include <archive_entry.h>
 #include <dirent.h>
@@ -328,8 +329,7 @@ struct pipe_slot {
 struct gsr_archive_pipe {
 	struct gsr_archive_spool *sp;
 	struct gsr_ctx tctx; /* the thread's error; read once failed is set */
-	pthread_t thread;
-	bool running;
+	struct gsr_thread thread;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	struct pipe_slot slot[PIPE_SLOTS];
@@ -402,14 +402,11 @@ gsr_archive_pipe_new(struct gsr_ctx *ctx, struct gsr_archive_spool *sp)
 			goto oom;
 	pthread_mutex_init(&pp->mu, NULL);
 	pthread_cond_init(&pp->cv, NULL);
-	if (pthread_create(&pp->thread, NULL, pipe_main, pp) != 0) {
-		gsr_ctx_fail(ctx, GSR_ERR_INTERNAL, "cannot start a thread: %s",
-		             strerror(errno));
+	if (gsr_thread_start(ctx, &pp->thread, pipe_main, pp) != 0) {
 		pthread_mutex_destroy(&pp->mu);
 		pthread_cond_destroy(&pp->cv);
 		goto fail;
 	}
-	pp->running = true;
 	return pp;
 oom:
 	gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
@@ -430,7 +427,7 @@ pipe_slot(struct gsr_ctx *ctx, struct gsr_archive_pipe *pp)
 
 	if (gsr_ctx_failed(ctx))
 		return NULL;
-	if (!pp->running) {
+	if (!pp->thread.running) {
 		gsr_ctx_fail(ctx, GSR_ERR_INTERNAL, "the pipe is closed");
 		return NULL;
 	}
@@ -518,16 +515,14 @@ gsr_archive_pipe_end(struct gsr_ctx *ctx, struct gsr_archive_pipe *pp,
 int
 gsr_archive_pipe_close(struct gsr_ctx *ctx, struct gsr_archive_pipe *pp)
 {
-	if (pp == NULL || !pp->running)
+	if (pp == NULL || !pp->thread.running)
 		return gsr_ctx_failed(ctx) ? -1 : 0;
 	pthread_mutex_lock(&pp->mu);
 	pp->closing = true;
 	pthread_cond_broadcast(&pp->cv);
 	pthread_mutex_unlock(&pp->mu);
-	pthread_join(pp->thread, NULL);
-	pp->running = false;
-	if (gsr_ctx_failed(&pp->tctx))
-		return gsr_ctx_fail(ctx, pp->tctx.err, "%s", pp->tctx.msg);
+	if (gsr_thread_join(ctx, &pp->thread, &pp->tctx, NULL) != 0)
+		return -1;
 	if (pp->open)
 		return gsr_ctx_fail(ctx, GSR_ERR_INTERNAL,
 		                    "a piped member was not finished");

@@ -10,6 +10,7 @@
 #include "names.h"
 #include "strbuf.h"
 #include "tempfiles.h"
+#include "thread.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -1650,8 +1651,7 @@ struct worker {
 	struct exporter *ex;
 	struct gsr_ctx ctx;
 	struct gsr_archive_spool *sp;
-	pthread_t thread;
-	bool started;
+	struct gsr_thread thread;
 };
 
 /* Take tables until none is left, each into the worker's spool through a
@@ -1759,25 +1759,19 @@ gsr_export_spool(struct gsr_ctx *ctx, const char *db_path,
 		/* The calling thread is the last worker. */
 		if (i == n - 1)
 			break;
-		if (pthread_create(&w[i].thread, NULL, worker_main, &w[i]) !=
+		if (gsr_thread_start(ctx, &w[i].thread, worker_main, &w[i]) !=
 		    0) {
-			gsr_ctx_fail(ctx, GSR_ERR_INTERNAL,
-			             "cannot start a thread: %s",
-			             strerror(errno));
 			pthread_mutex_lock(&ex.mu);
 			ex.stop = true;
 			pthread_mutex_unlock(&ex.mu);
 			break;
 		}
-		w[i].started = true;
 	}
 	if (!gsr_ctx_failed(ctx))
 		worker_main(&w[n - 1]);
-	for (int i = 0; i < n; i++) {
-		if (w[i].started)
-			pthread_join(w[i].thread, NULL);
-		w[i].started = false;
-	}
+	/* Each worker's error is weighed below, not handed back as it is. */
+	for (int i = 0; i < n; i++)
+		gsr_thread_join(NULL, &w[i].thread, NULL, NULL);
 	/* The first real error; a thread stopped by another's is not one. */
 	for (int i = 0; i < n && !gsr_ctx_failed(ctx); i++)
 		if (gsr_ctx_failed(&w[i].ctx) &&

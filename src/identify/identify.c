@@ -809,9 +809,8 @@ checks_main(void *arg)
 int
 gsr_identify_join_checks(struct gsr_identify *res)
 {
-	if (res->checks_pending) {
-		pthread_join(res->checks_thread, NULL);
-		res->checks_pending = false;
+	if (res->checks_thread.running) {
+		gsr_thread_join(NULL, &res->checks_thread, NULL, NULL);
 		res->health_ok = res->verdict != GSR_VERDICT_UNREADABLE &&
 		                 res->problems.n == 0;
 	}
@@ -1193,15 +1192,11 @@ gsr_identify_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 			goto out;
 		}
 		*job = (struct checks_job){res, *opts, ctx->progress};
-		if (pthread_create(&res->checks_thread, NULL, checks_main,
-		                   job) != 0) {
+		if (gsr_thread_start(ctx, &res->checks_thread, checks_main,
+		                     job) != 0) {
 			free(job);
-			gsr_ctx_fail(ctx, GSR_ERR_INTERNAL,
-			             "cannot start a thread: %s",
-			             strerror(errno));
 			goto out;
 		}
-		res->checks_pending = true;
 		sqlite3_close(db);
 		return 0;
 	}

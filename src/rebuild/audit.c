@@ -14,10 +14,10 @@
 
 #include "rebuild.h"
 #include "jsonw.h"
+#include "names.h"
 #include "paths.h"
 #include "recover.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -143,9 +143,7 @@ input_member(const struct gsr_ev_file *f, int role)
 	bool plain;
 
 	base = base ? base + 1 : f->path;
-	plain = *base && base[0] != '.' && strlen(base) < 200;
-	for (const char *p = base; *p && plain; p++)
-		plain = isalnum((unsigned char)*p) || strchr("_.-+", *p);
+	plain = base[0] != '.' && gsr_name_is_plain(base, 199, "_.-+");
 	return plain ? rb_dupf("input/%s", base)
 	             : rb_dupf("input/database%s", role == GSR_EV_DB ? ""
 	                                           : role == GSR_EV_WAL
@@ -259,12 +257,8 @@ rb_audit_begin(struct run *r)
 static char *
 member_name(const char *dir, size_t n, const char *table, const char *ext)
 {
-	bool plain = *table && strlen(table) < 128;
+	bool plain = table[0] != '.' && gsr_name_is_plain(table, 127, "_.-");
 
-	for (const char *p = table; *p && plain; p++)
-		plain = isalnum((unsigned char)*p) || strchr("_.-", *p);
-	if (plain && table[0] == '.')
-		plain = false;
 	return plain ? rb_dupf("%s/%03zu-%s%s", dir, n, table, ext)
 	             : rb_dupf("%s/%03zu-table%s", dir, n, ext);
 }

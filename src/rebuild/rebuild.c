@@ -213,7 +213,7 @@ join_checks(struct run *r)
 
 	if (gsr_ctx_failed(r->ctx))
 		return -1;
-	if (r->speculate && res->id.checks_pending) {
+	if (r->speculate && res->id.checks_thread.running) {
 		if (gsr_identify_join_checks(&res->id)) {
 			/* Damaged: start again; but checks cut short by a
 			 * signal found nothing. */
@@ -241,7 +241,7 @@ outcome(struct run *r)
 {
 	if (!gsr_ctx_failed(r->ctx))
 		return 0;
-	if (r->damaged || (r->res->id.checks_pending &&
+	if (r->damaged || (r->res->id.checks_thread.running &&
 	                   gsr_identify_join_checks(&r->res->id) &&
 	                   !gsr_cancel_requested())) {
 		gsr_ctx_clear(r->ctx);

@@ -18,6 +18,7 @@
  */
 #include "compat.h"
 #include "carve.h"
+#include "bitmap.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -412,32 +413,14 @@ varint_min(const unsigned char *p, const unsigned char *end, uint64_t *v)
 	return len != 0 && len == varint_len(*v) ? len : 0;
 }
 
-/* ---- bitmaps ---------------------------------------------------------- */
-
-static bool
-bit_test(const unsigned char *map, uint32_t i)
-{
-	return (map[i >> 3] & (1u << (i & 7))) != 0;
-}
-
-static void
-bit_set(unsigned char *map, uint32_t i)
-{
-	map[i >> 3] |= (unsigned char)(1u << (i & 7));
-}
-
-static void
-bit_clear(unsigned char *map, uint32_t i)
-{
-	map[i >> 3] &= (unsigned char)~(1u << (i & 7));
-}
+/* ---- claimed bytes ---------------------------------------------------- */
 
 /* True when any byte of [a, b) of the page is claimed. */
 static bool
 range_claimed(const struct gsr_carver *cv, uint32_t a, uint32_t b)
 {
 	for (uint32_t i = a; i < b; i++) {
-		if (bit_test(cv->claimed, i))
+		if (gsr_bit_test(cv->claimed, i))
 			return true;
 	}
 	return false;
@@ -447,7 +430,7 @@ static void
 range_claim(struct gsr_carver *cv, uint32_t a, uint32_t b)
 {
 	for (uint32_t i = a; i < b; i++)
-		bit_set(cv->claimed, i);
+		gsr_bit_set(cv->claimed, i);
 }
 
 /* ---- buffers ---------------------------------------------------------- */
@@ -841,13 +824,15 @@ resolve(struct gsr_carver *cv, struct gsr_carve_stats *st)
 static bool
 chain_page_ok(const struct gsr_carver *cv, uint32_t pgno)
 {
-	bool mine = bit_test(cv->surveyed, cv->pgno);
+	bool mine = gsr_bit_test(cv->surveyed, cv->pgno);
 
 	return pgno != 0 && pgno <= cv->in.n_pages &&
-	       bit_test(cv->fl_leaf, pgno) && !bit_test(cv->ovfl_used, pgno) &&
+	       gsr_bit_test(cv->fl_leaf, pgno) &&
+	       !gsr_bit_test(cv->ovfl_used, pgno) &&
 	       !gsr_ptrmap_is_map_page(cv->pf, pgno) &&
-	       (mine ? bit_test(cv->claim1, pgno) && !bit_test(cv->claim2, pgno)
-	             : !bit_test(cv->claim1, pgno));
+	       (mine ? gsr_bit_test(cv->claim1, pgno) &&
+	                   !gsr_bit_test(cv->claim2, pgno)
+	             : !gsr_bit_test(cv->claim1, pgno));
 }
 
 /*
@@ -872,12 +857,12 @@ survey_claim(struct gsr_carver *cv, const struct cand *c)
 		const unsigned char *p;
 
 		if (next == 0 || next > cv->in.n_pages ||
-		    !bit_test(cv->fl_leaf, next) ||
+		    !gsr_bit_test(cv->fl_leaf, next) ||
 		    gsr_ptrmap_is_map_page(cv->pf, next))
 			break;
-		if (bit_test(cv->claim1, next))
-			bit_set(cv->claim2, next);
-		bit_set(cv->claim1, next);
+		if (gsr_bit_test(cv->claim1, next))
+			gsr_bit_set(cv->claim2, next);
+		gsr_bit_set(cv->claim1, next);
 		p = gsr_pagefile_page(cv->pf, next);
 		if (p == NULL)
 			return gsr_ctx_failed(cv->ctx) ? -1 : 0;
@@ -891,7 +876,7 @@ static void
 unclaim_chain(struct gsr_carver *cv, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		bit_clear(cv->ovfl_used, cv->chain[i]);
+		gsr_bit_clear(cv->ovfl_used, cv->chain[i]);
 }
 
 /*
@@ -941,7 +926,7 @@ read_chain(struct gsr_carver *cv, const unsigned char *local_buf, size_t local,
 			}
 			break;
 		}
-		bit_set(cv->ovfl_used, next);
+		gsr_bit_set(cv->ovfl_used, next);
 		cv->chain[n++] = next;
 		memcpy(cv->rec + have, p + 4, take);
 		have += take;
@@ -1232,7 +1217,7 @@ gsr_carver_page(struct gsr_carver *cv, uint32_t pgno,
 		return 0;
 	}
 	memcpy(cv->page, p, cv->in.page_size);
-	memset(cv->claimed, 0, cv->in.page_size / 8 + 1);
+	memset(cv->claimed, 0, gsr_bitmap_size(cv->in.page_size));
 	type = gsr_btree_page_check(cv->page, cv->in.page_size, usable, hdr_off,
 	                            where != GSR_CARVE_LIVE_LEAF);
 	/* The free space of an index page in use holds index records, which
@@ -1296,18 +1281,18 @@ carve_pages(struct gsr_carver *cv, bool all,
 
 		if (pg % 256 == 0 && gsr_ctx_check_cancel(cv->ctx))
 			return -1;
-		if (bit_test(cv->fl_trunk, pg)) {
+		if (gsr_bit_test(cv->fl_trunk, pg)) {
 			where = GSR_CARVE_FREELIST_TRUNK;
-		} else if (bit_test(cv->fl_leaf, pg)) {
+		} else if (gsr_bit_test(cv->fl_leaf, pg)) {
 			/* A leaf already used as an overflow page. */
-			if (bit_test(cv->ovfl_used, pg))
+			if (gsr_bit_test(cv->ovfl_used, pg))
 				continue;
 			where = GSR_CARVE_FREELIST_LEAF;
 		} else if (!all) {
 			continue;
 		}
 		if (cv->in_survey)
-			bit_set(cv->surveyed, pg);
+			gsr_bit_set(cv->surveyed, pg);
 		rc = gsr_carver_page(cv, pg, where, fn, arg, stats);
 		if (rc != 0)
 			return rc;
@@ -1333,9 +1318,9 @@ gsr_carver_survey(struct gsr_carver *cv)
 	if (cv == NULL || gsr_ctx_failed(cv->ctx))
 		return -1;
 	memset(&st, 0, sizeof st);
-	memset(cv->claim1, 0, (size_t)cv->in.n_pages / 8 + 1);
-	memset(cv->claim2, 0, (size_t)cv->in.n_pages / 8 + 1);
-	memset(cv->surveyed, 0, (size_t)cv->in.n_pages / 8 + 1);
+	memset(cv->claim1, 0, gsr_bitmap_size(cv->in.n_pages));
+	memset(cv->claim2, 0, gsr_bitmap_size(cv->in.n_pages));
+	memset(cv->surveyed, 0, gsr_bitmap_size(cv->in.n_pages));
 	cv->survey_done = false;
 	cv->in_survey = true;
 	rc = carve_pages(cv, true, no_row, NULL, &st);
@@ -1436,15 +1421,15 @@ read_freelist(struct gsr_carver *cv)
 	if (gsr_freelist_pages(cv->ctx, cv->pf, &pages, &n))
 		return -1;
 	for (size_t i = 0; i < n; i++)
-		bit_set(cv->fl_leaf, pages[i]);
+		gsr_bit_set(cv->fl_leaf, pages[i]);
 	free(pages);
 	for (uint64_t hops = 0; t != 0 && hops <= cv->in.n_pages; hops++) {
 		const unsigned char *p;
 
-		if (t > cv->in.n_pages || bit_test(cv->fl_trunk, t))
+		if (t > cv->in.n_pages || gsr_bit_test(cv->fl_trunk, t))
 			break;
-		bit_set(cv->fl_trunk, t);
-		bit_clear(cv->fl_leaf, t);
+		gsr_bit_set(cv->fl_trunk, t);
+		gsr_bit_clear(cv->fl_leaf, t);
 		p = gsr_pagefile_page(cv->pf, t);
 		if (p == NULL)
 			return gsr_ctx_failed(cv->ctx) ? -1 : 0;
@@ -1478,7 +1463,7 @@ gsr_carver_new(struct gsr_ctx *ctx, struct gsr_pagefile *pf,
 	gsr_pagefile_get_info(pf, &cv->in);
 	if (check_shapes(cv))
 		goto fail;
-	bits = (size_t)cv->in.n_pages / 8 + 1;
+	bits = gsr_bitmap_size(cv->in.n_pages);
 	cv->pos_mask = calloc(cv->max_vals + 2, 1);
 	cv->t_class = calloc(cv->max_vals + 2, 1);
 	cv->t_bytes = calloc(cv->max_vals + 2, sizeof *cv->t_bytes);
@@ -1492,7 +1477,7 @@ gsr_carver_new(struct gsr_ctx *ctx, struct gsr_pagefile *pf,
 	cv->claim2 = calloc(bits, 1);
 	cv->page = malloc(cv->in.page_size);
 	cv->scratch = malloc(cv->in.page_size);
-	cv->claimed = malloc(cv->in.page_size / 8 + 1);
+	cv->claimed = malloc(gsr_bitmap_size(cv->in.page_size));
 	if (cv->pos_mask == NULL || cv->t_class == NULL ||
 	    cv->t_bytes == NULL || cv->t_body == NULL || cv->vals == NULL ||
 	    cv->fl_leaf == NULL || cv->fl_trunk == NULL ||

@@ -34,6 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bitmap.h"
 #include "btree.h"
 #include "carve.h"
 #include "dbopen.h"
@@ -146,18 +147,6 @@ struct rec {
 	uint32_t leaf_pgno;
 	uint64_t leaves, walked;
 };
-
-static bool
-bit_get(const unsigned char *m, uint32_t p)
-{
-	return (m[p / 8] >> (p % 8)) & 1;
-}
-
-static void
-bit_set(unsigned char *m, uint32_t p)
-{
-	m[p / 8] |= (unsigned char)(1u << (p % 8));
-}
 
 static char *
 dup_value_text(const struct gsr_value *v)
@@ -504,7 +493,7 @@ count_master_rows(void *arg, const struct gsr_row *row)
 static bool
 page_usable(const struct rec *r, uint32_t p)
 {
-	return !bit_get(r->used, p) && !gsr_ptrmap_is_map_page(r->pf, p);
+	return !gsr_bit_test(r->used, p) && !gsr_ptrmap_is_map_page(r->pf, p);
 }
 
 /* sqlite_master from page 1's tree; when that tree is damaged or gave no
@@ -2374,7 +2363,7 @@ scan_index_pages(struct carving *cv)
 	while (nb < 2 * cv->n_pend)
 		nb *= 2;
 	if ((heads = calloc(4 * nb, sizeof *heads)) == NULL ||
-	    (isfree = calloc((size_t)r->in.n_pages / 8 + 1, 1)) == NULL) {
+	    (isfree = gsr_bitmap_new(r->in.n_pages)) == NULL) {
 		gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "out of memory");
 		goto out;
 	}
@@ -2390,14 +2379,14 @@ scan_index_pages(struct carving *cv)
 	}
 	for (size_t i = 0; i < r->n_fl; i++)
 		if (r->fl[i] <= r->in.n_pages)
-			bit_set(isfree, r->fl[i]);
+			gsr_bit_set(isfree, r->fl[i]);
 	for (uint32_t p = 2; p <= r->in.n_pages; p++) {
 		const unsigned char *page;
 		int type;
 
 		if (p % 1024 == 0 && gsr_ctx_check_cancel(r->ctx))
 			goto out;
-		if (!bit_get(isfree, p)) {
+		if (!gsr_bit_test(isfree, p)) {
 			type = gsr_btree_page_type(r->pf, p);
 			if (type != GSR_PAGE_INDEX_LEAF &&
 			    type != GSR_PAGE_INDEX_INTERIOR)
@@ -2741,7 +2730,7 @@ finish_schema(struct rec *r)
 static int
 mark_unused_pages(struct rec *r, uint32_t **fl, size_t *n_fl)
 {
-	r->used = calloc((size_t)r->in.n_pages / 8 + 1, 1);
+	r->used = gsr_bitmap_new(r->in.n_pages);
 	r->owner = calloc((size_t)r->in.n_pages + 1, sizeof *r->owner);
 	if (r->used == NULL || r->owner == NULL)
 		return gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM,
@@ -2750,13 +2739,14 @@ mark_unused_pages(struct rec *r, uint32_t **fl, size_t *n_fl)
 	if (gsr_freelist_pages(r->ctx, r->pf, fl, n_fl))
 		return -1;
 	for (size_t i = 0; i < *n_fl; i++)
-		bit_set(r->used, (*fl)[i]);
+		gsr_bit_set(r->used, (*fl)[i]);
 	for (uint32_t p = 2; p <= r->in.n_pages; p++)
 		if (gsr_ptrmap_is_map_page(r->pf, p))
-			bit_set(r->used, p);
+			gsr_bit_set(r->used, p);
 	if ((uint64_t)r->in.n_pages * r->in.page_size > ((uint64_t)1 << 30))
-		bit_set(r->used,
-		        (uint32_t)(((uint64_t)1 << 30) / r->in.page_size) + 1);
+		gsr_bit_set(r->used,
+		            (uint32_t)(((uint64_t)1 << 30) / r->in.page_size) +
+		                1);
 	r->res->pages_freelist = (uint32_t)*n_fl;
 	return 0;
 }
@@ -2863,7 +2853,7 @@ sum_up(struct rec *r)
 		res->cells_damaged += t->cells_damaged;
 	}
 	for (uint32_t p = 1; p <= r->in.n_pages; p++)
-		res->pages_tree += bit_get(r->used, p);
+		res->pages_tree += gsr_bit_test(r->used, p);
 	res->pages_other = r->in.n_pages - res->pages_tree;
 	res->pages_tree -=
 	    res->pages_freelist + res->pages_orphan + res->pages_unplaced;
@@ -3061,9 +3051,9 @@ own_leaves(struct rec *r, uint32_t pgno, int level, int leaf_level, uint32_t t)
 			r->owner[pgno] = t + 1;
 		return 0;
 	}
-	if (bit_get(r->used, pgno))
+	if (gsr_bit_test(r->used, pgno))
 		return 0;
-	bit_set(r->used, pgno);
+	gsr_bit_set(r->used, pgno);
 	if ((page = gsr_pagefile_page(r->pf, pgno)) == NULL)
 		return gsr_ctx_failed(r->ctx) ? -1 : 0;
 	if (!gsr_page_hdr_parse(page, r->in.usable_size, hdr_off, &h) ||
@@ -3209,7 +3199,7 @@ gsr_recover_wal_history(struct gsr_ctx *ctx, const char *image_path,
 		goto out;
 	if (!wal_sound(&r, reason, sizeof reason))
 		goto unsound;
-	r.used = calloc((size_t)r.in.n_pages / 8 + 1, 1);
+	r.used = gsr_bitmap_new(r.in.n_pages);
 	r.owner = calloc((size_t)r.in.n_pages + 1, sizeof *r.owner);
 	if (r.used == NULL || r.owner == NULL) {
 		gsr_ctx_fail(ctx, GSR_ERR_NOMEM,

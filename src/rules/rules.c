@@ -4,6 +4,7 @@
 
 #include "dbopen.h"
 #include "fdio.h"
+#include "names.h"
 #include "schema.h"
 
 #include <ctype.h>
@@ -165,12 +166,7 @@ rtrim(char *s)
 static bool
 is_name(const char *s)
 {
-	if (*s == '\0')
-		return false;
-	for (; *s; s++)
-		if (!isalnum((unsigned char)*s) && !strchr("._-", *s))
-			return false;
-	return true;
+	return gsr_name_is_plain(s, SIZE_MAX, "._-");
 }
 
 static bool
