@@ -181,6 +181,26 @@ enum gsr_carved_kind {
  * version of a row) and may still be live in the table: telling those
  * apart is the caller's business.
  * confidence: NULL, or a sentence on what was rebuilt (GSR_CARVED_REBUILT).
+ *
+ * rowid_known: the rowid was read from the cell's bytes.
+ * rowid_from_order: it was not, and rowid is inferred from page order.  On
+ * a table leaf in use (GSR_CARVE_LIVE_LEAF) cells are written downward
+ * from the end of the page in insertion order, and a table whose rows are
+ * appended gets increasing rowids: the space between two live cells with
+ * rowids a < b, next to each other in rowid order, held the rows a+1 ..
+ * b-1.  The carver infers them only when it is sure of the order: the live
+ * cells' offsets decrease as their rowids increase over the whole page;
+ * the space between the two holds exactly b-a-1 rows (nothing across its
+ * bounds, nothing ambiguous, no reading dropped for overlapping another:
+ * a freed cell written over by a newer one breaks the count), all of the
+ * two live cells' shape, with no rowid of their own that disagrees; and in
+ * every date-time column (GSR_CHECK_DATETIME) whose values the two live
+ * cells hold in order, the rows' values are in that order too, a row
+ * written later into a freed cell's space showing a later time.  The
+ * highest offset gets a+1, the next a+2, and so on.  Rows before the
+ * page's first live cell or after its last get none (their bounds lie on
+ * other pages), nor do rows of free pages.  A live row at the rowid
+ * is the caller's to rule out (an orphaned page overlaps the tree).
  */
 struct gsr_carved {
 	const char *source;
@@ -190,6 +210,7 @@ struct gsr_carved {
 	size_t shape;
 	int64_t rowid;
 	bool rowid_known;
+	bool rowid_from_order;
 	size_t n_values;
 	const struct gsr_value *values;
 	bool truncated;

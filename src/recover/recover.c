@@ -240,6 +240,7 @@ static const char ledger_sql[] =
     " truncated INTEGER NOT NULL, note TEXT, record TEXT NOT NULL,"
     " rowid_from TEXT NOT NULL, flag TEXT);"
     "CREATE INDEX rows_key ON rows(tbl, rowid);"
+    "CREATE TABLE confirmations(row INTEGER PRIMARY KEY, by TEXT NOT NULL);"
     "CREATE TABLE objects(type TEXT, name TEXT, tbl_name TEXT,"
     " rootpage INTEGER, sql TEXT, created INTEGER NOT NULL);"
     "BEGIN;";
@@ -2046,6 +2047,7 @@ struct carving {
 	size_t n_slots;
 	struct gsr_value *vals; /* a live row as values */
 	size_t vals_cap;
+	sqlite3_stmt *order_up; /* a ledger row's rowid from page order */
 };
 
 /* The kept row with hash h, or NULL. */
@@ -2151,6 +2153,26 @@ pend_add(struct carving *cv, size_t t, const struct gsr_carved *c,
 	return 0;
 }
 
+/* The ledger row just written gets rowid, inferred from page order. */
+static int
+ledger_order_rowid(struct carving *cv, int64_t rowid)
+{
+	struct rec *r = cv->r;
+
+	if (cv->order_up == NULL &&
+	    (cv->order_up = gsr_db_prepare(
+	         r->ctx, r->led,
+	         "UPDATE rows SET rowid = ?2, rowid_from = 'page-order', "
+	         "note = note || '; rowid inferred from page order' "
+	         "WHERE _rowid_ = ?1")) == NULL)
+		return -1;
+	sqlite3_bind_int64(cv->order_up, 1, sqlite3_last_insert_rowid(r->led));
+	sqlite3_bind_int64(cv->order_up, 2, rowid);
+	return step_done(r, r->led, cv->order_up);
+}
+
+/* A carved row (carve.h) into the ledger, unless it is a copy of one
+ * kept already or of the live row at its rowid. */
 static int
 carved_row(void *arg, const struct gsr_carved *c)
 {
@@ -2164,12 +2186,15 @@ carved_row(void *arg, const struct gsr_carved *c)
 	                      .n_values = c->n_values,
 	                      .values = c->values,
 	                      .truncated = c->truncated};
-	bool exists = false, same = false;
+	bool exists = false, same = false, ordered = c->rowid_from_order;
 	uint64_t h = hash_values(t, rt->sh.g.ipk, c->values, c->n_values);
 	char note[200];
 
-	if (c->rowid_known && stored_row(r, rt, &row, &exists, &same))
+	if ((c->rowid_known || ordered) &&
+	    stored_row(r, rt, &row, &exists, &same))
 		return 1;
+	if (ordered && exists && !same) /* a page outside the tree */
+		ordered = exists = false;
 	if (same || kept_find(cv, h) != NULL) {
 		r->res->deleted_same++;
 		return 0;
@@ -2198,7 +2223,8 @@ carved_row(void *arg, const struct gsr_carved *c)
 			snprintf(note + strlen(note),
 			         sizeof note - strlen(note), "; %s", why);
 		if (ledger_row_flag(r, rt->rt->name, "deleted", &row,
-		                    c->rowid_known, note, flag))
+		                    c->rowid_known, note, flag) ||
+		    (ordered && ledger_order_rowid(cv, c->rowid)))
 			return 1;
 		if (!c->rowid_known &&
 		    pend_add(cv, t, c, sqlite3_last_insert_rowid(r->led)))
@@ -2564,8 +2590,15 @@ establish_rowids(struct carving *cv)
 		return -1;
 	if ((up = gsr_db_prepare(
 	         r->ctx, r->led,
-	         "UPDATE rows SET rowid = ?2, rowid_from = 'index', "
-	         "note = note || '; rowid from index ' || ?3 "
+	         /* A rowid from page order the index confirms, or
+	          * contradicts: then none. */
+	         "UPDATE rows SET note = note || CASE WHEN rowid IS NULL "
+	         "THEN '; rowid from index ' || ?3 WHEN rowid = ?2 THEN "
+	         "'; index ' || ?3 || ' gives the same rowid' ELSE "
+	         "'; index ' || ?3 || ' gives rowid ' || ?2 || ', page "
+	         "order another' END, rowid_from = CASE WHEN rowid IS NULL "
+	         "OR rowid = ?2 THEN 'index' ELSE 'unknown' END, rowid = "
+	         "CASE WHEN rowid IS NULL OR rowid = ?2 THEN ?2 END "
 	         "WHERE _rowid_ = ?1")) == NULL)
 		return -1;
 	for (size_t i = 0; i < cv->n_pend;) {
@@ -2690,6 +2723,7 @@ out:
 	free(cv.vals);
 	free(cv.pend);
 	free(cv.kbuf);
+	sqlite3_finalize(cv.order_up);
 	return rc;
 }
 
@@ -3493,8 +3527,9 @@ gsr_recover_export_ledger(struct gsr_ctx *ctx, const char *ledger_db,
 	    {"rows.jsonl",
 	     "SELECT tbl AS \"table\", kind, source, pgno AS page, "
 	     "cell_offset AS offset, frame, rowid, rowid_from, flag, "
-	     "truncated, note, record AS \"values\" FROM rows ORDER BY "
-	     "_rowid_"},
+	     "(SELECT by FROM confirmations WHERE row = rows._rowid_) AS "
+	     "confirmed_by, truncated, note, record AS \"values\" FROM rows "
+	     "ORDER BY _rowid_"},
 	};
 	char sha[GSR_ARRAY_LEN(parts)][GSR_SHA256_HEX];
 	uint64_t bytes[GSR_ARRAY_LEN(parts)];
