@@ -121,6 +121,9 @@ struct gsr_recover_result {
 	 * imported), and rows flagged for what their bytes contradict. */
 	int64_t rowid_cell, rowid_index, rowid_page_order, rowid_unknown;
 	int64_t deleted_flagged;
+	/* Of those with an established rowid: confirmed by a foreign key
+	 * that points at it (the ledger's confirmed_by). */
+	int64_t rowid_confirmed;
 	uint64_t carve_bytes;
 	int64_t history_same; /* other versions equal to the live row */
 	double ms;

@@ -2640,6 +2640,129 @@ out:
 	return rc;
 }
 
+/* Collect into temp.refs the values that column col (position pos) of
+ * table u holds, live or deleted, as references to table parent. */
+static int
+collect_refs(struct rec *r, const char *u, const char *col, size_t pos,
+             const char *parent)
+{
+	struct strbuf sb = STRBUF_INIT;
+	sqlite3_stmt *sel = NULL, *ins = NULL;
+	char by[256];
+	int rc = -1, step;
+
+	snprintf(by, sizeof by, "%s.%s", u, col);
+	sb_adds(&sb, "SELECT DISTINCT ");
+	sb_add_ident(&sb, col);
+	sb_adds(&sb, " FROM main.");
+	sb_add_ident(&sb, u);
+	if (sb_str(&sb) == NULL) {
+		gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	if ((ins = gsr_db_prepare(r->ctx, r->led,
+	                          "INSERT OR IGNORE INTO temp.refs "
+	                          "VALUES (?1, ?2, ?3)")) == NULL)
+		goto out;
+	sqlite3_bind_text(ins, 1, parent, -1, SQLITE_STATIC);
+	sqlite3_bind_text(ins, 3, by, -1, SQLITE_STATIC);
+	/* A table the recovered database lacks has no live rows. */
+	if (sqlite3_prepare_v2(r->out, sb_str(&sb), -1, &sel, NULL) ==
+	    SQLITE_OK) {
+		while ((step = sqlite3_step(sel)) == SQLITE_ROW) {
+			if (sqlite3_column_type(sel, 0) != SQLITE_INTEGER)
+				continue;
+			sqlite3_bind_int64(ins, 2,
+			                   sqlite3_column_int64(sel, 0));
+			if (sqlite3_step(ins) != SQLITE_DONE) {
+				gsr_ctx_fail(r->ctx, GSR_ERR_IO,
+				             "cannot write the ledger: %s",
+				             sqlite3_errmsg(r->led));
+				goto out;
+			}
+			sqlite3_reset(ins);
+		}
+	}
+	sqlite3_finalize(ins);
+	ins = NULL;
+	/* Deleted rows of u whose bytes contradict nothing refer too. */
+	if ((ins = gsr_db_prepare(
+	         r->ctx, r->led,
+	         "INSERT OR IGNORE INTO temp.refs SELECT ?1, "
+	         "json_extract(record, '$[' || ?4 || ']'), ?3 FROM rows "
+	         "WHERE tbl = ?2 AND kind = 'deleted' AND (flag IS NULL OR "
+	         "flag = 'rowid-unknown') AND json_type(record, '$[' || ?4 "
+	         "|| ']') = 'integer'")) == NULL)
+		goto out;
+	sqlite3_bind_text(ins, 1, parent, -1, SQLITE_STATIC);
+	sqlite3_bind_text(ins, 2, u, -1, SQLITE_STATIC);
+	sqlite3_bind_text(ins, 3, by, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(ins, 4, (int64_t)pos);
+	rc = step_done(r, r->led, ins);
+out:
+	sqlite3_finalize(sel);
+	sqlite3_finalize(ins);
+	sb_release(&sb);
+	return rc;
+}
+
+/*
+ * Foreign keys confirm rowids, never establish one: a deleted row of the
+ * ledger at an established rowid R of a table whose INTEGER PRIMARY KEY a
+ * one-column foreign key of table U (column C) points at is confirmed by
+ * "U.C" (in the ledger's confirmations) when a row of U, live or deleted
+ * (and not flagged for what its bytes contradict), holds R there.
+ */
+static int
+confirm_rowids(struct rec *r)
+{
+	const struct gsr_schema *sc = r->schema;
+
+	if (sc == NULL)
+		return 0;
+	if (gsr_db_exec(r->ctx, r->led,
+	                "CREATE TEMP TABLE refs(tbl TEXT, id INTEGER, by "
+	                "TEXT, PRIMARY KEY (tbl, id, by)) WITHOUT ROWID"))
+		return -1;
+	for (size_t u = 0; u < sc->n_tables; u++) {
+		const struct gsr_table *ut = &sc->tables[u];
+
+		for (size_t k = 0; k < ut->n_fks; k++) {
+			const struct gsr_fkey *fk = &ut->fks[k];
+			const struct gsr_table *pt =
+			    gsr_schema_table(sc, fk->table);
+			size_t pos = ut->n_cols, ipk = 0, npk = 0;
+
+			if (pt == NULL || strchr(fk->from, ','))
+				continue;
+			for (size_t c = 0; c < pt->n_cols; c++)
+				if (pt->cols[c].pk) {
+					ipk = c;
+					npk++;
+				}
+			if (npk != 1 || pt->without_rowid ||
+			    strcasecmp(pt->cols[ipk].type, "INTEGER") ||
+			    (fk->to[0] &&
+			     strcasecmp(fk->to, pt->cols[ipk].name)))
+				continue;
+			for (size_t c = 0; c < ut->n_cols && pos == ut->n_cols;
+			     c++)
+				if (!strcasecmp(ut->cols[c].name, fk->from))
+					pos = c;
+			if (pos < ut->n_cols &&
+			    collect_refs(r, ut->name, ut->cols[pos].name, pos,
+			                 pt->name))
+				return -1;
+		}
+	}
+	return gsr_db_exec(
+	    r->ctx, r->led,
+	    "INSERT OR REPLACE INTO confirmations SELECT w._rowid_, "
+	    "group_concat(f.by, ',') FROM rows w JOIN temp.refs f ON f.tbl = "
+	    "w.tbl AND f.id = w.rowid WHERE w.kind = 'deleted' GROUP BY "
+	    "w._rowid_; DROP TABLE temp.refs");
+}
+
 /* The deleted rows of the ledger by how their rowid was established, and
  * those flagged for what their bytes contradict. */
 static int
@@ -2655,7 +2778,8 @@ count_deleted(struct rec *r)
 	         " count(*) FILTER (WHERE rowid_from = 'page-order'),"
 	         " count(*) FILTER (WHERE rowid IS NULL),"
 	         " count(*) FILTER (WHERE flag IS NOT NULL AND"
-	         " flag <> 'rowid-unknown')"
+	         " flag <> 'rowid-unknown'),"
+	         " (SELECT count(*) FROM confirmations)"
 	         " FROM rows WHERE kind = 'deleted'")) == NULL)
 		return -1;
 	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -2664,6 +2788,7 @@ count_deleted(struct rec *r)
 		r->res->rowid_page_order = sqlite3_column_int64(st, 2);
 		r->res->rowid_unknown = sqlite3_column_int64(st, 3);
 		r->res->deleted_flagged = sqlite3_column_int64(st, 4);
+		r->res->rowid_confirmed = sqlite3_column_int64(st, 5);
 	}
 	sqlite3_finalize(st);
 	return rc == SQLITE_ROW ? 0
@@ -2709,7 +2834,8 @@ carve_deleted(struct rec *r)
 	rc = -1;
 	if ((carver = gsr_carver_new(r->ctx, r->pf, cv.shapes, n)) == NULL ||
 	    gsr_carver_image(carver, carved_row, &cv, &st) < 0 ||
-	    drop_live_copies(&cv) || establish_rowids(&cv) || count_deleted(r))
+	    drop_live_copies(&cv) || establish_rowids(&cv) ||
+	    confirm_rowids(r) || count_deleted(r))
 		goto out;
 	r->res->carved = true;
 	r->res->carve_bytes = st.bytes_scanned;
@@ -3411,6 +3537,7 @@ gsr_recover_write_json(const struct gsr_recover_result *res, struct jsonw *jw)
 		jw_kint(jw, "page-order", res->rowid_page_order);
 		jw_kint(jw, "unknown", res->rowid_unknown);
 		jw_obj_end(jw);
+		jw_kint(jw, "confirmed_by_foreign_keys", res->rowid_confirmed);
 		jw_kint(jw, "flagged", res->deleted_flagged);
 		jw_kint(jw, "bytes_scanned", (int64_t)res->carve_bytes);
 		jw_obj_end(jw);
