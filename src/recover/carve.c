@@ -1867,10 +1867,59 @@ put_varint(unsigned char *out, uint64_t v)
 	return n;
 }
 
+/* The n bytes of UTF-8 at p as UTF-16 (big-endian when be) into out (at
+ * most cap bytes).  Returns its length, or (size_t)-1 when p is not valid
+ * UTF-8 (over-long forms, surrogates, beyond U+10FFFF) or it does not
+ * fit. */
+static size_t
+utf8_to_utf16(const unsigned char *p, size_t n, bool be, unsigned char *out,
+              size_t cap)
+{
+	static const uint32_t min_cp[] = {0, 0, 0x80, 0x800, 0x10000};
+	size_t o = 0;
+
+	for (size_t i = 0; i < n;) {
+		uint32_t cp = p[i], units[2];
+		size_t len = cp < 0x80             ? 1
+		             : (cp & 0xe0) == 0xc0 ? 2
+		             : (cp & 0xf0) == 0xe0 ? 3
+		             : (cp & 0xf8) == 0xf0 ? 4
+		                                   : 0;
+		size_t nu = 1;
+
+		if (len == 0 || len > n - i)
+			return (size_t)-1;
+		if (len > 1)
+			cp &= 0x3fu >> (len - 1);
+		for (size_t k = 1; k < len; k++) {
+			if ((p[i + k] & 0xc0) != 0x80)
+				return (size_t)-1;
+			cp = cp << 6 | (p[i + k] & 0x3fu);
+		}
+		if (cp < min_cp[len] || cp > 0x10ffff ||
+		    (cp >= 0xd800 && cp <= 0xdfff))
+			return (size_t)-1;
+		i += len;
+		units[0] = cp;
+		if (cp >= 0x10000) {
+			units[0] = 0xd800 | ((cp - 0x10000) >> 10);
+			units[1] = 0xdc00 | ((cp - 0x10000) & 0x3ff);
+			nu = 2;
+		}
+		if (2 * nu > cap - o)
+			return (size_t)-1;
+		for (size_t k = 0; k < nu; k++, o += 2) {
+			out[o + !be] = (unsigned char)(units[k] >> 8);
+			out[o + be] = (unsigned char)units[k];
+		}
+	}
+	return o;
+}
+
 size_t
-gsr_index_key_encode(const struct gsr_value *v, size_t n, unsigned char *sts,
-                     size_t sts_cap, size_t *sts_len, unsigned char *body,
-                     size_t body_cap)
+gsr_index_key_encode(const struct gsr_value *v, size_t n,
+                     uint32_t text_encoding, unsigned char *sts, size_t sts_cap,
+                     size_t *sts_len, unsigned char *body, size_t body_cap)
 {
 	size_t ns = 0, nb = 0;
 
@@ -1880,6 +1929,19 @@ gsr_index_key_encode(const struct gsr_value *v, size_t n, unsigned char *sts,
 
 		if (v[i].truncated || v[i].encoding_error)
 			return (size_t)-1;
+		if (v[i].type == GSR_V_TEXT &&
+		    (text_encoding == 2 || text_encoding == 3)) {
+			/* The TEXT as the database stores it. */
+			size_t u =
+			    utf8_to_utf16(v[i].p, v[i].n, text_encoding == 3,
+			                  body + nb, body_cap - nb);
+
+			if (u == (size_t)-1 || ns + 9 > sts_cap)
+				return (size_t)-1;
+			ns += put_varint(sts + ns, 13 + 2 * (uint64_t)u);
+			nb += u;
+			continue;
+		}
 		switch (v[i].type) {
 		case GSR_V_NULL:
 			st = 0;

@@ -336,13 +336,16 @@ int gsr_carve_page(struct gsr_ctx *ctx, struct gsr_pagefile *pf, uint32_t pgno,
 
 /*
  * The n values v as the key of an index record, as SQLite writes it (file
- * format 4: 0 and 1 take no body bytes): their serial types, as varints,
+ * format 4: 0 and 1 take no body bytes) in a database of text_encoding (1
+ * UTF-8, 2 UTF-16le, 3 UTF-16be: TEXT values, UTF-8 as the carver and the
+ * walker give them, are written in it): their serial types, as varints,
  * into sts (at most sts_cap bytes; *sts_len set) and their body bytes into
  * body (at most body_cap).  Returns the body's length, or (size_t)-1 when a
  * value is cut short, is not valid text, or it does not fit.
  */
 size_t gsr_index_key_encode(const struct gsr_value *v, size_t n,
-                            unsigned char *sts, size_t sts_cap, size_t *sts_len,
+                            uint32_t text_encoding, unsigned char *sts,
+                            size_t sts_cap, size_t *sts_len,
                             unsigned char *body, size_t body_cap);
 
 /*

@@ -2123,8 +2123,6 @@ pend_add(struct carving *cv, size_t t, const struct gsr_carved *c,
 	struct gsr_value key[64];
 	unsigned char sts[64 * 9], body[KEY_MAX];
 
-	if (r->in.text_encoding != 1)
-		return 0; /* keys would have to be UTF-16 again */
 	for (size_t x = 0; x < r->n_idx; x++) {
 		const struct ridx *ri = &r->idx[x];
 		struct pend e = {.ledger_rowid = ledger_rowid, .ix = x};
@@ -2133,8 +2131,9 @@ pend_add(struct carving *cv, size_t t, const struct gsr_carved *c,
 		if (ri->table != t || ri->n_keys > GSR_ARRAY_LEN(key) ||
 		    !row_key(r, ri, c->values, c->n_values, 0, false, key))
 			continue;
-		n = gsr_index_key_encode(key, ri->n_keys, sts, sizeof sts,
-		                         &e.sts_len, body, sizeof body);
+		n = gsr_index_key_encode(key, ri->n_keys, r->in.text_encoding,
+		                         sts, sizeof sts, &e.sts_len, body,
+		                         sizeof body);
 		if (n == (size_t)-1 || n == 0)
 			continue;
 		e.key_len = n;
