@@ -1050,8 +1050,26 @@ order_rowids(struct gsr_carver *cv, const struct gsr_page_hdr *h)
 {
 	int rc = read_lives(cv, h);
 
-	if (rc != 0)
+	if (rc != 0 || cv->n_lives == 0)
 		return rc < 0 ? -1 : 0;
+	/* A row above the first live cell or below the last one (in the
+	 * content area, or freed at its start, which then moved up to
+	 * where the row ended) may have been written after the live cells:
+	 * an update that moved a row, whose old version then lies between
+	 * live cells with stale values, or a row appended later.  The
+	 * page's order is not trusted then.  Older bytes further down the
+	 * unallocated area (left by a rebuild of the page) are no such
+	 * sign. */
+	for (size_t i = 0; i < cv->n_cands; i++) {
+		const struct cand *c = &cv->cands[i];
+
+		if (c->dropped)
+			continue;
+		if (c->start >= cv->lives[0].end ||
+		    (c->start < cv->lives[cv->n_lives - 1].start &&
+		     (c->start >= h->content || c->end == h->content)))
+			return 0;
+	}
 	for (size_t i = 0; i + 1 < cv->n_lives; i++) {
 		const struct live *l = &cv->lives[i], *r = &cv->lives[i + 1];
 		int64_t gap = r->rowid - l->rowid - 1;

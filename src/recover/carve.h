@@ -190,7 +190,11 @@ enum gsr_carved_kind {
  * rowids a < b, next to each other in rowid order, held the rows a+1 ..
  * b-1.  The carver infers them only when it is sure of the order: the live
  * cells' offsets decrease as their rowids increase over the whole page;
- * the space between the two holds exactly b-a-1 rows (nothing across its
+ * no row is carved above the first live cell or below the last one (in
+ * the content area, or freed at its start): such a row may have been
+ * written after the live cells, by an update that moved a row whose old
+ * version, with stale values, then lies between live cells; the space
+ * between the two holds exactly b-a-1 rows (nothing across its
  * bounds, nothing ambiguous, no reading dropped for overlapping another:
  * a freed cell written over by a newer one breaks the count), all of the
  * two live cells' shape, with no rowid of their own that disagrees; and in
