@@ -61,7 +61,7 @@ loads_ceiling() { # FILE
 		return
 	}
 	python3 - good.db "$1" << 'EOF'
-import sqlite3, struct, sys
+import re, sqlite3, struct, sys
 def enc(x):
     # As SQLite writes a value of a REAL or INTEGER column: an integral
     # value as the shortest integer (0 and 1 in the header only).
@@ -78,13 +78,21 @@ good = sqlite3.connect(sys.argv[1])
 img = open(sys.argv[2], 'rb').read()
 dele = sqlite3.connect(sys.argv[2])
 live = set(r[0] for r in dele.execute('SELECT id FROM system_loads'))
-n = 0
+# The body starts with the timestamp, unique to the row: look only where
+# the file holds the first bytes of a deleted row's body.
+bodies = {}
 for row in good.execute('SELECT id, timestamp, cpu, ram, gpu, vram FROM system_loads'):
-    if row[0] in live:
-        continue
-    body = b''.join(enc(x) for x in row[1:])
-    n += body in img
-print(n)
+    if row[0] not in live:
+        body = b''.join(enc(x) for x in row[1:])
+        bodies[body[:4]] = body
+firsts = b''.join(re.escape(bytes([c])) for c in sorted({k[0] for k in bodies}))
+found = set()
+for m in re.finditer(b'(?=[' + firsts + b'])', img) if bodies else ():
+    p = m.start()
+    body = bodies.get(img[p:p + 4])
+    if body is not None and img[p:p + len(body)] == body:
+        found.add(body[:4])
+print(len(found))
 EOF
 }
 
