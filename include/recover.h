@@ -169,8 +169,9 @@ struct gsr_recover_result {
  *     the cell's position among a table leaf's live cells: carve.h,
  *     rowid_from_order) or "unknown"; flag is NULL or a comma-separated
  *     list of "rowid-unknown", "storage-class", "not-utf8",
- *     "json-invalid", "enum-domain" and "index-mismatch", note naming
- *     the column or index.  A version equal to the live row is not
+ *     "json-invalid", "enum-domain", "index-mismatch" and "versions"
+ *     (another deleted row holds its rowid with other values), note
+ *     naming the column or index.  A version equal to the live row is not
  *     kept, nor one already kept.  record is the values as a JSON array
  *     in the encoding of export.h; confirmations(row, by): the deleted
  *     rows (by rows' rowid) whose established rowid one-column foreign

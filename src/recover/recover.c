@@ -2762,6 +2762,25 @@ confirm_rowids(struct rec *r)
 	    "w._rowid_; DROP TABLE temp.refs");
 }
 
+/* Deleted rows of one table that hold one rowid with different values are
+ * versions of one row (an old cell left by an update that moved it, and
+ * the last one): which is the last is not known, so none is imported
+ * (flag "versions"). */
+static int
+flag_versions(struct rec *r)
+{
+	return gsr_db_exec(
+	    r->ctx, r->led,
+	    "UPDATE rows SET flag = CASE WHEN flag IS NULL THEN 'versions' "
+	    "ELSE flag || ',versions' END, note = note || '; versions: "
+	    "another deleted row at this rowid holds other values, and "
+	    "which is the last is unknown' WHERE kind = 'deleted' AND "
+	    "rowid IS NOT NULL AND EXISTS (SELECT 1 FROM rows AS o WHERE "
+	    "o.tbl = rows.tbl AND o.rowid = rows.rowid AND o.kind = "
+	    "'deleted' AND o._rowid_ <> rows._rowid_ AND o.record <> "
+	    "rows.record)");
+}
+
 /* The deleted rows of the ledger by how their rowid was established, and
  * those flagged for what their bytes contradict. */
 static int
@@ -2834,7 +2853,7 @@ carve_deleted(struct rec *r)
 	if ((carver = gsr_carver_new(r->ctx, r->pf, cv.shapes, n)) == NULL ||
 	    gsr_carver_image(carver, carved_row, &cv, &st) < 0 ||
 	    drop_live_copies(&cv) || establish_rowids(&cv) ||
-	    confirm_rowids(r) || count_deleted(r))
+	    flag_versions(r) || confirm_rowids(r) || count_deleted(r))
 		goto out;
 	r->res->carved = true;
 	r->res->carve_bytes = st.bytes_scanned;

@@ -109,15 +109,21 @@ measure() {
 	else
 		rstate="fails here: $(head -1 "$v.rec.err")"
 	fi
-	deleted=0 ceiling=0 back=0 invented=0 recov=0 lceil=- lback=0
+	deleted=0 ceiling=0 back=0 invented=0 stale=0 recov=0 lceil=- lback=0
 	for t in $TABLES; do
 		d=$(sqlite3 "$v.db" "ATTACH 'good.db' AS g; SELECT count(*) FROM g.$t WHERE id NOT IN (SELECT id FROM main.$t)")
 		b=$(sqlite3 "$v.out.db" "ATTACH 'truth.db' AS g; ATTACH '$v.db' AS d;
 			SELECT count(*) FROM (SELECT * FROM main.$t WHERE id NOT IN (SELECT id FROM d.$t)
 			INTERSECT SELECT * FROM g.$t)")
+		# Invented: at a rowid the table never had; stale: at a deleted
+		# row's rowid with values other than its last ones (an older
+		# version of a row updated, then deleted).
 		i=$(sqlite3 "$v.out.db" "ATTACH 'truth.db' AS g; ATTACH '$v.db' AS d;
+			SELECT count(*) FROM main.$t WHERE id NOT IN (SELECT id FROM d.$t)
+			AND id NOT IN (SELECT id FROM g.$t)")
+		o=$(sqlite3 "$v.out.db" "ATTACH 'truth.db' AS g; ATTACH '$v.db' AS d;
 			SELECT count(*) FROM (SELECT * FROM main.$t WHERE id NOT IN (SELECT id FROM d.$t)
-			EXCEPT SELECT * FROM g.$t)")
+			AND id IN (SELECT id FROM g.$t) EXCEPT SELECT * FROM g.$t)")
 		# .recover: rows at their rowid in the table, and rows of
 		# lost_and_found of the table's width at a deleted rowid (an
 		# upper bound: their values are not compared).
@@ -139,11 +145,11 @@ measure() {
 			c=$(LC_ALL=C grep -a -o -F -f dtok.txt "$v.db" | sort -u | grep -c -x -F -f dtok.txt)
 			ceiling=$((ceiling + c))
 		fi
-		echo "# $v $t: deleted $d, ceiling $c, back at their true rowid $b, invented $i, .recover $rt + $rl"
-		deleted=$((deleted + d)) back=$((back + b)) invented=$((invented + i))
+		echo "# $v $t: deleted $d, ceiling $c, back at their true rowid $b, invented $i, stale $o, .recover $rt + $rl"
+		deleted=$((deleted + d)) back=$((back + b)) invented=$((invented + i)) stale=$((stale + o))
 		recov=$((recov + rt + rl))
 	done
-	echo "# $v: $deleted of $total rows deleted; ceiling $ceiling (text tables) + $lceil (system_loads); back $back; invented $invented; .recover at most $recov (.recover $rstate)"
+	echo "# $v: $deleted of $total rows deleted; ceiling $ceiling (text tables) + $lceil (system_loads); back $back; invented $invented; stale $stale; .recover at most $recov (.recover $rstate)"
 	echo "# $v: rebuild $(jq -c .deleted_rows "$v.json"); ledger $(tar --zstd -xOf "$v.tar.zst" identify.json | jq -c '.recovery.deleted | {rows, rowid_from, confirmed_by_foreign_keys, flagged}')"
 	pct=0 tpct=0 lpct=-
 	[ "$ceiling" -gt 0 ] && tpct=$(((back - lback) * 100 / ceiling))
@@ -159,6 +165,11 @@ measure() {
 measure plain OFF
 ok "plain: at least 15 % of the rows deleted ($deleted of $total)" [ $((deleted * 100)) -ge $((total * 15)) ]
 is "$invented" 0 "plain: no row imported at a rowid that was not established"
+# An older whole cell of a row updated, then deleted, keeps its rowid;
+# when the last version's rowid is lost nothing tells them apart (10
+# times the rows: 1 such user).  Two versions at one established rowid
+# are both flagged "versions" and left out.
+[ "$S" = 1 ] && is "$stale" 0 "plain: no row imported with values older than its last ones"
 ok "plain: at least what .recover gets back ($back >= $recov)" [ "$back" -ge "$recov" ]
 ok "plain: deleted rows come back ($back)" [ "$back" -gt 0 ]
 ok "plain: at least 90 % of the ceiling back at the true rowid ($pct %)" [ "$pct" -ge 90 ]
