@@ -582,65 +582,109 @@ fk_reason(struct run *r, const char *table, const char *parent)
 	return NULL;
 }
 
-/* One round: quarantine and delete the rows foreign_key_check reports.
- * Their count, or -1 with the error on ctx. */
+/* Quarantine the rows of table T that the round found (temp._gsr_fk), in
+ * rowid order, then delete them from the output in one statement.  Their
+ * count, or -1 with the error on ctx. */
+static int64_t
+fk_table(struct run *r, const char *T)
+{
+	struct gsr_rebuild_table *rt = res_table(r, T);
+	sqlite3_stmt *st = NULL;
+	int64_t n = 0, deleted;
+	char *del = NULL;
+	int rc;
+
+	if (rt == NULL)
+		return -1;
+	if (sqlite3_prepare_v2(r->out,
+	                       "SELECT rid, parent FROM temp._gsr_fk "
+	                       "WHERE tbl = ?1 ORDER BY rid",
+	                       -1, &st, NULL) != SQLITE_OK)
+		return gsr_ctx_fail(r->ctx, GSR_ERR_INTERNAL,
+		                    "foreign_key_check: %s",
+		                    sqlite3_errmsg(r->out));
+	sqlite3_bind_text(st, 1, T, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *why =
+		    fk_reason(r, T, (const char *)sqlite3_column_text(st, 1));
+		if (why == NULL ||
+		    quarantine(r, T, sqlite3_column_int64(st, 0), true, why,
+		               NULL, 0) ||
+		    (++n % 4096 == 0 && gsr_ctx_check_cancel(r->ctx)))
+			break;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		gsr_ctx_fail(r->ctx, GSR_ERR_INTERNAL, "foreign_key_check: %s",
+		             sqlite3_errmsg(r->out));
+	sqlite3_finalize(st);
+	if (gsr_ctx_failed(r->ctx))
+		return -1;
+	del = sqlite3_mprintf("DELETE FROM main.\"%w\" WHERE rowid IN "
+	                      "(SELECT rid FROM temp._gsr_fk WHERE tbl = %Q)",
+	                      T, T);
+	if (del == NULL)
+		return gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "out of memory");
+	rc = rb_exec(r, del);
+	sqlite3_free(del);
+	if (rc)
+		return -1;
+	deleted = sqlite3_changes64(r->out);
+	if (deleted != n)
+		return gsr_ctx_fail(r->ctx, GSR_ERR_INTERNAL,
+		                    "foreign keys: %" PRId64
+		                    " row(s) of '%s' quarantined, %" PRId64
+		                    " deleted",
+		                    n, T, deleted);
+	rt->imported -= n;
+	rt->quarantined += n;
+	return n;
+}
+
+/*
+ * One round: the rows foreign_key_check reports, each once (with the
+ * first parent it names), go into a temporary table on disk, then table
+ * by table into the quarantine and out of the output.  Memory does not
+ * grow with their number.  Their count, or -1 with the error on ctx.
+ */
 static int64_t
 fk_round(struct run *r)
 {
 	sqlite3_stmt *st = NULL;
-	struct strvec tables = STRVEC_INIT, parents = STRVEC_INIT;
-	int64_t *rowids = NULL;
-	size_t n = 0, cap = 0;
+	struct strvec tables = STRVEC_INIT;
+	int64_t n = 0;
 	int rc;
 
-	if (sqlite3_prepare_v2(
-	        r->out,
-	        "SELECT \"table\", rowid, parent FROM "
-	        "pragma_foreign_key_check WHERE rowid IS NOT NULL",
-	        -1, &st, NULL) != SQLITE_OK)
+	if (rb_exec(r, "CREATE TEMP TABLE IF NOT EXISTS _gsr_fk (tbl TEXT, rid "
+	               "INTEGER, parent TEXT, PRIMARY KEY (tbl, rid)) WITHOUT "
+	               "ROWID; DELETE FROM temp._gsr_fk; "
+	               "INSERT OR IGNORE INTO temp._gsr_fk SELECT \"table\", "
+	               "rowid, parent FROM pragma_foreign_key_check "
+	               "WHERE rowid IS NOT NULL"))
+		return -1;
+	if (sqlite3_prepare_v2(r->out, "SELECT DISTINCT tbl FROM temp._gsr_fk",
+	                       -1, &st, NULL) != SQLITE_OK)
 		return gsr_ctx_fail(r->ctx, GSR_ERR_INTERNAL,
 		                    "foreign_key_check: %s",
 		                    sqlite3_errmsg(r->out));
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (gsr_grow((void **)&rowids, &cap, n + 1, sizeof *rowids) ||
-		    sv_push(&tables,
-		            (const char *)sqlite3_column_text(st, 0)) ||
-		    sv_push(&parents,
-		            (const char *)sqlite3_column_text(st, 2))) {
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		if (sv_push(&tables,
+		            (const char *)sqlite3_column_text(st, 0))) {
 			rc = SQLITE_NOMEM;
 			break;
 		}
-		rowids[n++] = sqlite3_column_int64(st, 1);
-	}
 	sqlite3_finalize(st);
-	for (size_t i = 0; i < n && rc == SQLITE_DONE; i++) {
-		const char *why = fk_reason(r, tables.v[i], parents.v[i]);
-		char *del = sqlite3_mprintf(
-		    "DELETE FROM main.\"%w\" WHERE rowid = %lld", tables.v[i],
-		    (long long)rowids[i]);
-		struct gsr_rebuild_table *rt =
-		    why ? res_table(r, tables.v[i]) : NULL;
-		if (del == NULL || rt == NULL ||
-		    quarantine(r, tables.v[i], rowids[i], true, why, NULL, 0) ||
-		    rb_exec(r, del))
-			rc = SQLITE_ERROR;
-		else if (sqlite3_changes(r->out) == 1) {
-			rt->imported--;
-			rt->quarantined++;
-		}
-		sqlite3_free(del);
-	}
-	free(rowids);
-	sv_release(&tables);
-	sv_release(&parents);
 	if (rc != SQLITE_DONE)
-		return gsr_ctx_fail(
-		    r->ctx,
-		    rc == SQLITE_NOMEM ? GSR_ERR_NOMEM : GSR_ERR_INTERNAL,
-		    "foreign key enforcement failed: %s",
-		    gsr_ctx_failed(r->ctx) ? r->ctx->msg
-		                           : sqlite3_errmsg(r->out));
-	return (int64_t)n;
+		gsr_ctx_fail(r->ctx,
+		             rc == SQLITE_NOMEM ? GSR_ERR_NOMEM
+		                                : GSR_ERR_INTERNAL,
+		             "foreign key enforcement failed: %s",
+		             sqlite3_errmsg(r->out));
+	for (size_t i = 0; i < tables.n && !gsr_ctx_failed(r->ctx); i++) {
+		int64_t k = fk_table(r, tables.v[i]);
+		n += k > 0 ? k : 0;
+	}
+	sv_release(&tables);
+	return gsr_ctx_failed(r->ctx) ? -1 : n;
 }
 
 /*
