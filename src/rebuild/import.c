@@ -923,6 +923,8 @@ rb_import(struct run *r)
 	if (enforce_foreign_keys(r))
 		return -1;
 	rb_log(r, "foreign keys enforced");
+	if (rb_audit_changes(r))
+		return -1;
 	if (write_bookkeeping(r) || create_objects(r, 1) ||
 	    rb_exec(r, "COMMIT"))
 		return -1;
