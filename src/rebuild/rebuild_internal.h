@@ -45,6 +45,7 @@ struct gsr_rebuild_opts;
 struct gsr_rules;
 struct gsr_schema;
 struct gsr_table;
+struct prescan;
 
 /* A quarantine file: one per table with quarantined rows. */
 struct qfile {
@@ -134,7 +135,13 @@ struct run {
 	char *stg_path; /* staging database in the working directory */
 
 	sqlite3 *out; /* the new database; src and stg attached */
-	char *qdir;   /* quarantine directory in the working directory */
+	/* The new database began as a VACUUM INTO copy of the source, of
+	 * which the tables marked in kept (by index in the plan) stayed:
+	 * the same table, text for text, in source and target. */
+	bool base;
+	bool *kept;
+	struct prescan *pre; /* their rows counted against the conditions */
+	char *qdir;          /* quarantine directory in the working directory */
 	struct qfile *q;
 	size_t n_q, cap_q;
 	/* The rows a transform changed or deleted, before and after: one
