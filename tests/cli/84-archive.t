@@ -111,4 +111,10 @@ gsr rebuild v041.db --to 0.6.0 --no-archive --archive-export > /dev/null 2> err.
 is $? 16 "--archive-export --no-archive: usage error"
 like "$(cat err.txt)" "contradict each other" "--archive-export --no-archive: said"
 
+gsr migrate v041.db --database-url postgresql://nowhere/x --no-archive --archive-export \
+	> /dev/null 2> err.txt
+is $? 16 "migrate --archive-export --no-archive: usage error"
+gsr migrate --help > help.txt 2>&1
+like "$(tr '\n' ' ' < help.txt)" "--archive-export +also put the full export" "migrate --help: --archive-export"
+
 done_testing
