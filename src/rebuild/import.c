@@ -543,6 +543,10 @@ base_copy(struct run *r)
 	    (gsr_schema_table(r->src, "sqlite_sequence") &&
 	     !gsr_schema_table(r->res->target->schema, "sqlite_sequence")))
 		return 0;
+	/* Dropping a virtual table would run its module: none is copied. */
+	for (size_t i = 0; i < r->src->n_tables; i++)
+		if (r->src->tables[i].is_virtual)
+			return 0;
 	if ((r->kept = calloc(p->n_tables ? p->n_tables : 1,
 	                      sizeof *r->kept)) == NULL)
 		return gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "out of memory");
