@@ -146,8 +146,13 @@ struct gsr_recover_result {
  *
  * The ledger holds:
  *   provenance(tbl, rid, source, pgno, cell_offset, frame, truncated,
- *     rowid_from): one row per recovered row of every rowid table
- *     (rowid_from "cell");
+ *     rowid_from, last_rid, n_rows): where every recovered row of every
+ *     rowid table came from (rowid_from "cell"): one entry for a run of
+ *     consecutive cells of one tree leaf read whole from the file
+ *     (source "btree", rid..last_rid its first and last rowid, n_rows
+ *     its rows, cell_offset NULL), one of its own (last_rid = rid,
+ *     n_rows 1) for any other row: cut short, on an orphan leaf, or
+ *     from a WAL frame.  A row withheld ends the run before it;
  *   rows(tbl, kind, source, pgno, cell_offset, frame, rowid, truncated,
  *     note, record, rowid_from, flag): rows that are not live: kind
  *     "flagged" (see above), "rejected" (refused by
@@ -229,12 +234,13 @@ bool gsr_recover_lossy(const struct gsr_recover_result *res);
  * if absent; the files must not exist):
  *   objects.jsonl     the schema entries read;
  *   provenance.jsonl  {"table","rowid","source","page","offset","frame",
- *                      "truncated","rowid_from"} for every recovered row;
+ *                      "truncated","rowid_from","last_rowid","count"},
+ *                      an entry of provenance a line;
  *   rows.jsonl        {"table","kind","source","page","offset","frame",
  *                      "rowid","rowid_from","flag","truncated","note",
  *                      "values":[...]} for every
  *                      row that is not live, values in export.h's encoding;
- *   manifest.json     {"format":"gsrecover-recovery","version":1,"files":
+ *   manifest.json     {"format":"gsrecover-recovery","version":2,"files":
  *                      [{"name","bytes","sha256"}...],"recovery":{res}},
  *                      written last.
  * The directory and files are registered with gsr_temp_register() (so that

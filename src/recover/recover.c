@@ -146,6 +146,14 @@ struct rec {
 	 * number), and the pages reported as walked. */
 	uint32_t leaf_pgno;
 	uint64_t leaves, walked;
+	/* The run of provenance being gathered (see run_add()): consecutive
+	 * unremarkable cells of one leaf of rt read from the file, placed
+	 * at rowids first..last. */
+	struct {
+		const struct rtable *rt;
+		uint32_t pgno;
+		int64_t first, last, count;
+	} run;
 };
 
 static char *
@@ -234,6 +242,7 @@ static const char ledger_sql[] =
     " source TEXT NOT NULL, pgno INTEGER, cell_offset INTEGER,"
     " frame INTEGER, truncated INTEGER NOT NULL,"
     " rowid_from TEXT NOT NULL DEFAULT 'cell',"
+    " last_rid INTEGER NOT NULL, n_rows INTEGER NOT NULL,"
     " PRIMARY KEY (tbl, rid)) WITHOUT ROWID;"
     "CREATE TABLE rows(tbl TEXT, kind TEXT NOT NULL, source TEXT NOT NULL,"
     " pgno INTEGER, cell_offset INTEGER, frame INTEGER, rowid INTEGER,"
@@ -254,7 +263,8 @@ ledger_open(struct rec *r, const char *path)
 	    (r->prov =
 	         gsr_db_prepare(ctx, r->led,
 	                        "INSERT OR REPLACE INTO provenance VALUES "
-	                        "(?,?,?,?,?,?,?,'cell')")) == NULL ||
+	                        "(?1,?2,?3,?4,?5,?6,?7,'cell',coalesce(?8,?2),"
+	                        "coalesce(?9,1))")) == NULL ||
 	    (r->lrow = gsr_db_prepare(ctx, r->led,
 	                              "INSERT INTO rows VALUES "
 	                              "(?,?,?,?,?,?,?,?,?,?,?,?)")) == NULL)
@@ -1307,8 +1317,70 @@ walked(struct rec *r, uint64_t pages)
 	             r->in.n_pages);
 }
 
+/* Write the run of provenance gathered (if any) as one entry: rid its
+ * first rowid, last_rid its last, n_rows its rows, no cell offset.
+ * Returns 0 or -1 (error recorded). */
+static int
+run_flush(struct rec *r)
+{
+	sqlite3_stmt *st = r->prov;
+
+	if (r->run.count == 0)
+		return 0;
+	sqlite3_bind_text(st, 1, r->run.rt->rt->name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, r->run.first);
+	sqlite3_bind_text(st, 3, "btree", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, r->run.pgno);
+	sqlite3_bind_int(st, 7, 0);
+	sqlite3_bind_int64(st, 8, r->run.last);
+	sqlite3_bind_int64(st, 9, r->run.count);
+	r->run.count = 0;
+	return step_done(r, r->led, st);
+}
+
+/*
+ * The provenance of a row placed in rt: a row of a tree ("btree"), read
+ * from the file (not a WAL frame), whole, joins the run of the cells
+ * before it on its leaf when its rowid follows theirs; any other row gets
+ * an entry of its own, after the run is written.  Returns 0 or -1.
+ */
+static int
+run_add(struct rec *r, const struct rtable *rt, const struct gsr_row *row,
+        int64_t frame)
+{
+	sqlite3_stmt *st = r->prov;
+
+	if (!strcmp(r->source, "btree") && frame <= 0 && !row->truncated) {
+		if (r->run.count > 0 &&
+		    (r->run.rt != rt || r->run.pgno != row->pgno ||
+		     row->rowid <= r->run.last) &&
+		    run_flush(r))
+			return -1;
+		if (r->run.count == 0) {
+			r->run.rt = rt;
+			r->run.pgno = row->pgno;
+			r->run.first = row->rowid;
+		}
+		r->run.last = row->rowid;
+		r->run.count++;
+		return 0;
+	}
+	if (run_flush(r))
+		return -1;
+	sqlite3_bind_text(st, 1, rt->rt->name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, row->rowid);
+	sqlite3_bind_text(st, 3, r->source, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, row->pgno);
+	sqlite3_bind_int64(st, 5, row->cell_offset);
+	if (frame > 0)
+		sqlite3_bind_int64(st, 6, frame);
+	sqlite3_bind_int(st, 7, row->truncated);
+	return step_done(r, r->led, st);
+}
+
 /* Insert one recovered row into r->cur; what does not go in goes to the
- * ledger.  Returns 0 to go on, 1 to stop (error recorded). */
+ * ledger, after the run of provenance before it.  Returns 0 to go on, 1
+ * to stop (error recorded). */
 static int
 place_row(void *arg, const struct gsr_row *row)
 {
@@ -1328,6 +1400,8 @@ place_row(void *arg, const struct gsr_row *row)
 			walked(r, r->leaves);
 	}
 	if (n == 0 || n > rt->sh.g.n_cols) {
+		if (run_flush(r))
+			return 1;
 		snprintf(note, sizeof note,
 		         "the record has %zu values; the table has %zu columns",
 		         n, rt->sh.g.n_cols);
@@ -1346,6 +1420,8 @@ place_row(void *arg, const struct gsr_row *row)
 			return 1;
 		if (flag) {
 			/* Withheld: the bytes contradict themselves. */
+			if (run_flush(r))
+				return 1;
 			t->flagged++;
 			return ledger_row_flag(r, t->name, "flagged", row,
 			                       !rt->sh.without_rowid, note,
@@ -1382,6 +1458,8 @@ place_row(void *arg, const struct gsr_row *row)
 		bool exists = false, same = false;
 		const char *kind = "rejected";
 
+		if (run_flush(r))
+			return 1;
 		if (!rt->sh.without_rowid && strcmp(r->source, "btree") &&
 		    stored_row(r, rt, row, &exists, &same))
 			return 1;
@@ -1419,18 +1497,12 @@ place_row(void *arg, const struct gsr_row *row)
 	t->truncated += row->truncated;
 	if (rt->sh.without_rowid)
 		return 0;
-	st = r->prov;
-	sqlite3_bind_text(st, 1, t->name, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, row->rowid);
-	sqlite3_bind_text(st, 3, r->source, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 4, row->pgno);
-	sqlite3_bind_int64(st, 5, row->cell_offset);
-	if (r->cur_frame > 0)
-		sqlite3_bind_int64(st, 6, r->cur_frame);
-	else if (r->wal && gsr_wal_lookup(r->wal, row->pgno) > 0)
-		sqlite3_bind_int64(st, 6, gsr_wal_lookup(r->wal, row->pgno));
-	sqlite3_bind_int(st, 7, row->truncated);
-	return step_done(r, r->led, st) ? 1 : 0;
+	return run_add(r, rt, row,
+	               r->cur_frame > 0 ? r->cur_frame
+	               : r->wal         ? gsr_wal_lookup(r->wal, row->pgno)
+	                                : 0)
+	           ? 1
+	           : 0;
 }
 
 /* Forget what SQLite wrote into sqlite_sequence (see walk_tables()). */
@@ -1466,7 +1538,8 @@ walk_tables(struct rec *r, bool sequence)
 		r->source = "btree";
 		if (gsr_btree_walk_mark(r->ctx, r->pf, rt->rt->root,
 		                        rt->sh.without_rowid, r->used,
-		                        place_row, r, &ws) != 0)
+		                        place_row, r, &ws) != 0 ||
+		    run_flush(r))
 			return -1;
 		rt->rt->pages_damaged += ws.pages_damaged;
 		rt->rt->cells_damaged += ws.cells_damaged;
@@ -3487,8 +3560,8 @@ gsr_recover_export_ledger(struct gsr_ctx *ctx, const char *ledger_db,
 	     "ORDER BY rowid"},
 	    {"provenance.jsonl",
 	     "SELECT tbl AS \"table\", rid AS rowid, source, pgno AS page, "
-	     "cell_offset AS offset, frame, truncated, rowid_from FROM "
-	     "provenance "
+	     "cell_offset AS offset, frame, truncated, rowid_from, "
+	     "last_rid AS last_rowid, n_rows AS count FROM provenance "
 	     "ORDER BY tbl, rid"},
 	    {"rows.jsonl",
 	     "SELECT tbl AS \"table\", kind, source, pgno AS page, "
@@ -3553,7 +3626,7 @@ gsr_recover_export_ledger(struct gsr_ctx *ctx, const char *ledger_db,
 	jw_init(&jw, f, true);
 	jw_obj_begin(&jw);
 	jw_kstr(&jw, "format", "gsrecover-recovery");
-	jw_kint(&jw, "version", 1);
+	jw_kint(&jw, "version", 2);
 	jw_key(&jw, "files");
 	jw_arr_begin(&jw);
 	for (size_t i = 0; i < GSR_ARRAY_LEN(parts); i++) {

@@ -39,9 +39,20 @@ tar --zstd -xf a1.tar.zst recovery/provenance.jsonl
 is "$(jq -c 'select(.table == "model_usages" and .rowid == 4000) | [.source, (.page > 0), (.offset > 0)]' \
 	recovery/provenance.jsonl)" '["orphan-leaf",true,true]' \
 	"interior zeroed: provenance of a row in the archive"
-is "$(wc -l < recovery/provenance.jsonl | tr -d ' ')" \
+is "$(jq -s 'map(.count) | add' recovery/provenance.jsonl)" \
 	"$(sqlite3 out1.db 'SELECT (SELECT count(*) FROM models)+(SELECT count(*) FROM workers)+(SELECT count(*) FROM system_loads)+(SELECT count(*) FROM model_instances)+(SELECT count(*) FROM model_usages)+(SELECT count(*) FROM users)+(SELECT count(*) FROM api_keys)+2')" \
-	"interior zeroed: one provenance line per recovered row"
+	"interior zeroed: the provenance entries count every recovered row"
+# A run of cells of one leaf: one entry (page, first and last rowid,
+# count, no offset) for rows that are whole and read from the file, that
+# covers exactly the rows of the table between its rowids.
+set -- $(jq -r 'select(.table == "models" and .rowid <= 7 and .last_rowid >= 7)
+	| "\(.source) \(.page > 0) \(.offset) \(.count) \(.rowid) \(.last_rowid)"' recovery/provenance.jsonl)
+is "$1 $2 $3" "btree true null" "interior zeroed: a tree row's provenance is a run of its leaf"
+ok "interior zeroed: the run holds more than one row" [ "${4:-0}" -gt 1 ]
+is "$(sqlite3 out1.db "SELECT count(*) FROM models WHERE rowid BETWEEN ${5:-0} AND ${6:-0}")" "${4:-x}" \
+	"interior zeroed: the run counts the rows between its rowids"
+is "$(jq -c 'select(.source == "orphan-leaf") | .count' recovery/provenance.jsonl | sort -u)" 1 \
+	"interior zeroed: rows placed by shape keep an entry each"
 is "$(sha256sum interior.db)" "$before" "interior zeroed: input unchanged"
 ok "interior zeroed: no -shm or -journal beside the input" \
 	[ ! -e interior.db-shm -a ! -e interior.db-journal -a ! -e interior.db-wal ]
