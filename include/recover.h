@@ -56,6 +56,15 @@ struct gsr_recover_opts {
 	/* Also carve deleted rows out of free space (carve.h): freelist
 	 * pages, freeblocks and unallocated areas of live pages. */
 	bool deleted;
+	/* The image is a private copy that SQLite may read (read-only): a
+	 * table whose tree the page reader reads whole, every row as it
+	 * would be inserted, and that has no index, is then copied by SQLite
+	 * from the image's same pages in one statement instead of a row at
+	 * a time (never with a -wal or a rolled-back journal, whose pages
+	 * SQLite would not see as the page reader does).  The copy must
+	 * hold the walk's row count and first and last rowid, or the table
+	 * goes row by row. */
+	bool sqlite_reads_image;
 };
 
 struct gsr_recover_table {
@@ -77,6 +86,9 @@ struct gsr_recover_table {
 	 * index), and index entries whose rowid has no recovered row. */
 	int64_t index_entries, index_missing;
 	uint64_t pages_damaged, cells_damaged;
+	/* Its tree's rows were copied by SQLite in one statement
+	 * (opts->sqlite_reads_image). */
+	bool bulk;
 };
 
 struct gsr_recover_result {
@@ -133,9 +145,10 @@ struct gsr_recover_result {
 
 /*
  * Recover the image in the file at image_path (read with pread only; it
- * is never handed to SQLite) into the new databases out_db and ledger_db,
- * which must not exist.  The recovered database gets the image's text
- * encoding, user_version and application_id when the header gives them.
+ * is handed to SQLite only with opts->sqlite_reads_image) into the new
+ * databases out_db and ledger_db, which must not exist.  The recovered database
+ * gets the image's text encoding, user_version and application_id when the
+ * header gives them.
  *
  * Every row read is checked against itself, the schema and the rules
  * (a storage class its column's declared type cannot hold, TEXT that is

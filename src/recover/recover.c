@@ -154,6 +154,12 @@ struct rec {
 		uint32_t pgno;
 		int64_t first, last, count;
 	} run;
+	/* The image is attached to r->out as "img" (see bulk_table()). */
+	bool img;
+	/* The table bulk_table() checks: its rows so far, the last rowid,
+	 * the fewest values. */
+	int64_t bulk_rows, bulk_first, bulk_last;
+	size_t bulk_min;
 };
 
 static char *
@@ -1505,6 +1511,183 @@ place_row(void *arg, const struct gsr_row *row)
 	           : 0;
 }
 
+/* ---- the bulk copy of a sound table ------------------------------------ */
+
+/* Whether rt may be copied by bulk_table(): a rowid table other than
+ * sqlite_sequence, without an index in the recovered database (SQLite
+ * would copy the image's index b-trees as they are), whose root SQLite
+ * finds where the page reader does. */
+static bool
+bulk_eligible(struct rec *r, const struct rtable *rt)
+{
+	sqlite3_stmt *st = NULL;
+	bool ok = false;
+
+	if (!r->img || rt->sh.without_rowid || is_sequence(rt) ||
+	    rt->rt->root == 0 ||
+	    sqlite3_prepare_v2(
+	        r->out,
+	        "SELECT (SELECT count(*) FROM main.sqlite_master WHERE "
+	        "type = 'index' AND tbl_name = ?1) = 0 AND (SELECT "
+	        "rootpage FROM img.sqlite_master WHERE type = 'table' AND "
+	        "name = ?1) = ?2",
+	        -1, &st, NULL) != SQLITE_OK)
+		goto out;
+	sqlite3_bind_text(st, 1, rt->sh.g.name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, rt->rt->root);
+	ok = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) == 1;
+out:
+	sqlite3_finalize(st);
+	return ok;
+}
+
+/* A row of a table bulk_table() checks: stops the walk (1) at the first
+ * row that would not go in whole as read: a wrong value count, a value
+ * cut short, a NULL in a NOT NULL column, a flag of row_flag(), a rowid
+ * out of order.  Its provenance joins the runs. */
+static int
+bulk_row(void *arg, const struct gsr_row *row)
+{
+	struct rec *r = arg;
+	struct rtable *rt = r->cur;
+	size_t n = row->n_values;
+	char note[160];
+	bool err;
+
+	if (r->owner && row->pgno <= r->in.n_pages)
+		r->owner[row->pgno] = (uint32_t)(rt - r->tabs) + 1;
+	if (row->pgno != r->leaf_pgno) {
+		r->leaf_pgno = row->pgno;
+		if (++r->leaves % 64 == 0)
+			walked(r, r->leaves);
+	}
+	if (n == 0 || n > rt->sh.g.n_cols || row->truncated ||
+	    (r->bulk_rows > 0 && row->rowid <= r->bulk_last))
+		return 1;
+	for (size_t i = 0; i < n; i++)
+		if (row->values[i].type == GSR_V_NULL &&
+		    (int)i != rt->sh.g.ipk && !(rt->sh.g.allowed[i] & C_NULL))
+			return 1;
+	if (row_flag(r, rt, row, true, note, sizeof note, &err) || err)
+		return 1;
+	if (r->bulk_rows++ == 0)
+		r->bulk_first = row->rowid;
+	r->bulk_last = row->rowid;
+	if (r->bulk_min == 0 || n < r->bulk_min)
+		r->bulk_min = n;
+	return run_add(r, rt, row, 0) ? 1 : 0;
+}
+
+/* Undo a bulk copy of rt that did not hold: its rows and provenance. */
+static int
+bulk_undo(struct rec *r, struct rtable *rt)
+{
+	struct strbuf sb = STRBUF_INIT;
+	sqlite3_stmt *st;
+	int rc;
+
+	r->run.count = 0;
+	sb_adds(&sb, "DELETE FROM main.");
+	sb_add_ident(&sb, rt->sh.g.name);
+	if (sb_str(&sb) == NULL)
+		return gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "out of memory");
+	rc = gsr_db_exec(r->ctx, r->out, sb_str(&sb));
+	sb_release(&sb);
+	if (rc || (st = gsr_db_prepare(r->ctx, r->led,
+	                               "DELETE FROM provenance WHERE tbl = "
+	                               "?")) == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, rt->rt->name, -1, SQLITE_STATIC);
+	rc = step_done(r, r->led, st);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* The statement that copies rt from the image: every column, and the
+ * rowid by name when no column is its alias. */
+static int
+bulk_sql(const struct rtable *rt, struct strbuf *sb)
+{
+	struct strbuf cols = STRBUF_INIT;
+	int rc;
+
+	if (rt->rowid_name)
+		sb_addf(&cols, "%s, ", rt->rowid_name);
+	for (size_t i = 0; i < rt->sh.g.n_cols; i++)
+		sb_addf(&cols, "%s%s", i ? ", " : "", rt->cols[i]);
+	sb_adds(sb, "INSERT INTO main.");
+	sb_add_ident(sb, rt->sh.g.name);
+	if (rt->rowid_name)
+		sb_addf(sb, " (%s)", sb_str(&cols) ? sb_str(&cols) : "");
+	sb_adds(sb, " SELECT ");
+	sb_adds(sb, rt->rowid_name ? sb_str(&cols) : "*");
+	sb_adds(sb, " FROM img.");
+	sb_add_ident(sb, rt->sh.g.name);
+	rc = sb_str(sb) && sb_str(&cols) ? 0 : -1;
+	sb_release(&cols);
+	return rc;
+}
+
+/*
+ * A table whose tree the page reader reads whole, every row as it would
+ * go in (bulk_row()), is copied by SQLite from the attached image (a
+ * private copy, opts->sqlite_reads_image): the same cells of the same
+ * pages, in one statement, instead of a row at a time.  The provenance is
+ * the page reader's runs, and the copy must hold the walk's count and
+ * first and last rowid.  Returns 0 when rt was copied, 1 when it must go
+ * row by row instead (nothing of it left behind), -1 on an error on ctx.
+ */
+static int
+bulk_table(struct rec *r, struct rtable *rt)
+{
+	struct gsr_walk_stats ws;
+	struct strbuf sb = STRBUF_INIT;
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	r->cur = rt;
+	r->source = "btree";
+	r->bulk_rows = r->bulk_last = 0;
+	r->bulk_min = 0;
+	rc = gsr_btree_walk_mark(r->ctx, r->pf, rt->rt->root, false, r->used,
+	                         bulk_row, r, &ws);
+	if (rc < 0 || gsr_ctx_failed(r->ctx))
+		return -1;
+	if (rc != 0 || ws.pages_damaged || ws.cells_damaged)
+		return bulk_undo(r, rt) ? -1 : 1;
+	if (run_flush(r) || bulk_sql(rt, &sb) != 0) {
+		sb_release(&sb);
+		return gsr_ctx_failed(r->ctx)
+		           ? -1
+		           : gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM,
+		                          "out of memory");
+	}
+	rc = sqlite3_exec(r->out, sb_str(&sb), NULL, NULL, NULL);
+	sb_reset(&sb);
+	sb_adds(&sb, "SELECT count(*), min(_rowid_), max(_rowid_) FROM main.");
+	sb_add_ident(&sb, rt->sh.g.name);
+	if (rc == SQLITE_OK &&
+	    sqlite3_prepare_v2(r->out, sb_str(&sb), -1, &st, NULL) ==
+	        SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW &&
+	    sqlite3_column_int64(st, 0) == r->bulk_rows &&
+	    (r->bulk_rows == 0 ||
+	     (sqlite3_column_int64(st, 1) == r->bulk_first &&
+	      sqlite3_column_int64(st, 2) == r->bulk_last)))
+		rc = 0;
+	else
+		rc = 1;
+	sqlite3_finalize(st);
+	sb_release(&sb);
+	if (rc != 0)
+		return bulk_undo(r, rt) ? -1 : 1;
+	rt->rt->bulk = true;
+	rt->rt->rows += r->bulk_rows;
+	rt->rt->btree += r->bulk_rows;
+	rt->min_values = r->bulk_min;
+	return 0;
+}
+
 /* Forget what SQLite wrote into sqlite_sequence (see walk_tables()). */
 static int
 clear_sequence(struct rec *r)
@@ -1534,6 +1717,14 @@ walk_tables(struct rec *r, bool sequence)
 
 		if (rt->rt->root == 0 || is_sequence(rt) != sequence)
 			continue;
+		if (bulk_eligible(r, rt)) {
+			int rc = bulk_table(r, rt);
+
+			if (rc < 0)
+				return -1;
+			if (rc == 0)
+				continue;
+		}
 		r->cur = rt;
 		r->source = "btree";
 		if (gsr_btree_walk_mark(r->ctx, r->pf, rt->rt->root,
@@ -2910,6 +3101,53 @@ out_open(struct rec *r, const char *path, int fd)
 	return gsr_db_exec(r->ctx, r->out, "BEGIN");
 }
 
+/* Attach the image to r->out as "img", read-only, for bulk_table(), when
+ * SQLite can read its schema; r->img says whether it is.  Returns 0, or
+ * -1 on an error on ctx (out of memory). */
+static int
+attach_image(struct rec *r, const char *path)
+{
+	struct strbuf uri = STRBUF_INIT;
+	sqlite3_stmt *st = NULL;
+	static const char hex[] = "0123456789ABCDEF";
+
+	sb_adds(&uri, "file:");
+	for (const unsigned char *p = (const unsigned char *)path; *p; p++)
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || strchr("/._-", *p))
+			sb_addf(&uri, "%c", *p);
+		else
+			sb_addf(&uri, "%%%c%c", hex[*p >> 4], hex[*p & 15]);
+	sb_adds(&uri, "?mode=ro&immutable=1");
+	if (sb_str(&uri) == NULL ||
+	    sqlite3_prepare_v2(r->out, "ATTACH ?1 AS img", -1, &st, NULL) !=
+	        SQLITE_OK) {
+		sb_release(&uri);
+		return gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "out of memory");
+	}
+	sqlite3_bind_text(st, 1, sb_str(&uri), -1, SQLITE_STATIC);
+	r->img = sqlite3_step(st) == SQLITE_DONE;
+	sqlite3_finalize(st);
+	sb_release(&uri);
+	/* SQLite must read the image's schema as a whole. */
+	if (r->img &&
+	    sqlite3_exec(r->out, "SELECT count(*) FROM img.sqlite_master", NULL,
+	                 NULL, NULL) != SQLITE_OK)
+		r->img = false;
+	return 0;
+}
+
+/* Detach the image once the trees are walked (outside the transaction,
+ * as SQLite wants). */
+static int
+detach_image(struct rec *r)
+{
+	if (!r->img)
+		return 0;
+	r->img = false;
+	return gsr_db_exec(r->ctx, r->out, "COMMIT; DETACH img; BEGIN");
+}
+
 static void
 sum_up(struct rec *r)
 {
@@ -2994,9 +3232,10 @@ gsr_recover_run(struct gsr_ctx *ctx, const char *image_path,
 	sqlite3_close(r.out);
 	if ((r.out = gsr_db_open(ctx, out_db, false)) == NULL ||
 	    gsr_db_exec(ctx, r.out,
-	                "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
-	                " BEGIN") ||
-	    tables_init(&r))
+	                "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;") ||
+	    (opts && opts->sqlite_reads_image && !r.wal && !r.jr &&
+	     attach_image(&r, image_path)) ||
+	    gsr_db_exec(ctx, r.out, "BEGIN") || tables_init(&r))
 		goto out;
 	if (indexes_init(&r)) {
 		gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
@@ -3012,8 +3251,8 @@ gsr_recover_run(struct gsr_ctx *ctx, const char *image_path,
 		goto out;
 	}
 	if (walk_tables(&r, false) || walk_tables(&r, true) ||
-	    place_orphans(&r, false) || place_orphans(&r, true) ||
-	    read_history(&r, fd) ||
+	    detach_image(&r) || place_orphans(&r, false) ||
+	    place_orphans(&r, true) || read_history(&r, fd) ||
 	    (opts && opts->deleted && carve_deleted(&r)) || check_indexes(&r) ||
 	    finish_schema(&r) || gsr_db_exec(ctx, r.out, "COMMIT") ||
 	    gsr_db_exec(ctx, r.led, "COMMIT"))
@@ -3471,6 +3710,7 @@ gsr_recover_write_json(const struct gsr_recover_result *res, struct jsonw *jw)
 		jw_kint(jw, "rejected", t->rejected);
 		jw_kint(jw, "duplicates", t->duplicates);
 		jw_kint(jw, "flagged", t->flagged);
+		jw_kbool(jw, "bulk_copy", t->bulk);
 		if (t->index_entries >= 0) {
 			jw_kint(jw, "index_entries", t->index_entries);
 			jw_kint(jw, "index_missing", t->index_missing);

@@ -26,6 +26,10 @@ is "$(jqr id.json '.recovery.tables[] | select(.name == "model_usages") | .rows'
 	"interior zeroed: all 8000 model_usages rows recovered"
 is "$(jqr id.json '.recovery.tables[] | select(.name == "model_usages") | .orphan_leaf')" 8000 \
 	"interior zeroed: from orphan leaves"
+is "$(jqr id.json '.recovery.tables[] | select(.name == "model_usages") | .bulk_copy')" false \
+	"interior zeroed: a damaged tree goes in a row at a time"
+is "$(jqr id.json '.recovery.tables[] | select(.name == "system_loads") | .bulk_copy')" true \
+	"interior zeroed: a sound tree without an index is copied whole"
 is "$(jqr id.json '[.findings[].code] | index("recovered") != null')" true \
 	"interior zeroed: a 'recovered' finding"
 gsr rebuild interior.db --to 0.6.0 -o out1.db --archive a1.tar.zst > rb.txt 2> rb.err
@@ -76,6 +80,19 @@ for f in plain/*.jsonl; do
 done
 is $same 0 "sound file: the page reader's export equals SQLite's, file for file"
 is "$(cmp -s plain/schema.sql paged/schema.sql; echo $?)" 0 "sound file: same schema.sql"
+is "$(jq -sc '[.[] | select(.table == "system_loads")] | [(map(.count) | add), (map(.offset) | unique)]' \
+	paged/recovery/provenance.jsonl)" '[8000,[null]]' \
+	"sound file: a table copied whole has its provenance in runs, every row counted"
+
+# The copy of a whole table stops at a row that would not go in as read:
+# a flagged one; the table then goes in a row at a time.
+cp good.db flagged.db
+sqlite3 flagged.db "UPDATE system_loads SET cpu = 'x' WHERE id = 4000"
+gsr identify --recover --json flagged.db > idf.json
+is "$(jq -c '.recovery.tables[] | select(.name == "system_loads") | [.bulk_copy, .flagged, .rows]' idf.json)" \
+	'[false,1,7999]' "flagged row: the table goes row by row, the row withheld"
+is "$(jq -c '.recovery.tables[] | select(.name == "model_usages") | [.bulk_copy, .rows]' idf.json)" \
+	'[true,8000]' "flagged row: the other tables are still copied whole"
 
 # 2. A leaf of models zeroed: its rows are lost, the index knows how many.
 cp good.db leaf.db
