@@ -56,14 +56,15 @@ struct gsr_recover_opts {
 	/* Also carve deleted rows out of free space (carve.h): freelist
 	 * pages, freeblocks and unallocated areas of live pages. */
 	bool deleted;
-	/* The image is a private copy that SQLite may read (read-only): a
-	 * table whose tree the page reader reads whole, every row as it
-	 * would be inserted, and that has no index, is then copied by SQLite
-	 * from the image's same pages in one statement instead of a row at
-	 * a time (never with a -wal or a rolled-back journal, whose pages
-	 * SQLite would not see as the page reader does).  The copy must
-	 * hold the walk's row count and first and last rowid, or the table
-	 * goes row by row. */
+	/* The image is a private copy that SQLite may read (read-only): in
+	 * a table that has no index, the rows of its tree that the page
+	 * reader reads whole, each as it would be inserted, with no damage
+	 * between them, are then copied by SQLite from the image's same
+	 * pages, a segment of them in one statement (the whole table when
+	 * its tree reads whole), instead of a row at a time; never with a
+	 * -wal or a rolled-back journal, whose pages SQLite would not see
+	 * as the page reader does.  Each copy must hold the segment's count
+	 * and first and last rowid, or its rows go in one at a time. */
 	bool sqlite_reads_image;
 };
 
@@ -86,9 +87,9 @@ struct gsr_recover_table {
 	 * index), and index entries whose rowid has no recovered row. */
 	int64_t index_entries, index_missing;
 	uint64_t pages_damaged, cells_damaged;
-	/* Its tree's rows were copied by SQLite in one statement
+	/* Of btree: rows SQLite copied from the image in bulk
 	 * (opts->sqlite_reads_image). */
-	bool bulk;
+	int64_t bulk_rows;
 };
 
 struct gsr_recover_result {

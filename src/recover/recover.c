@@ -90,6 +90,18 @@ struct ridx {
 /* At most this many key bytes are looked for in index pages. */
 #define KEY_MAX 1024
 
+/* At most this many segments a table (see bulk_row()); past them the
+ * table goes row by row, so that memory does not grow with the damage. */
+#define BULK_MAX_SEGS 4096
+
+/* Consecutive rows of a tree walk that go in whole as read, with no
+ * damage between them: rowids first..last, count rows; ok once SQLite
+ * copied them (bulk_copy()). */
+struct seg {
+	int64_t first, last, count;
+	bool ok;
+};
+
 /* A table of the recovered database. */
 struct rtable {
 	struct shape sh;
@@ -156,9 +168,17 @@ struct rec {
 	} run;
 	/* The image is attached to r->out as "img" (see bulk_table()). */
 	bool img;
-	/* The table bulk_table() checks: its rows so far, the last rowid,
-	 * the fewest values. */
-	int64_t bulk_rows, bulk_first, bulk_last;
+	/* The table bulk_table() walks: its segments (the last one open
+	 * while seg_open; seg_at the one of the second pass), the walk's
+	 * stats and damage seen so far, the largest rowid seen (bulk_any:
+	 * one was), a row left out of the segments (bulk_partial), the
+	 * fewest values of a row. */
+	struct seg *segs;
+	size_t n_segs, cap_segs, seg_at;
+	bool seg_open, bulk_any, bulk_partial;
+	const struct gsr_walk_stats *bulk_ws;
+	uint64_t bulk_damage;
+	int64_t bulk_last;
 	size_t bulk_min;
 };
 
@@ -1511,7 +1531,7 @@ place_row(void *arg, const struct gsr_row *row)
 	           : 0;
 }
 
-/* ---- the bulk copy of a sound table ------------------------------------ */
+/* ---- the bulk copy of what reads whole --------------------------------- */
 
 /* Whether rt may be copied by bulk_table(): a rowid table other than
  * sqlite_sequence, without an index in the recovered database (SQLite
@@ -1541,18 +1561,41 @@ out:
 	return ok;
 }
 
-/* A row of a table bulk_table() checks: stops the walk (1) at the first
- * row that would not go in whole as read: a wrong value count, a value
- * cut short, a NULL in a NOT NULL column, a flag of row_flag(), a rowid
- * out of order.  Its provenance joins the runs. */
+/* Whether a row of rt goes in whole as read: a value count the table
+ * takes, nothing cut short, no NULL in a NOT NULL column, no flag of
+ * row_flag() (*err on an error recorded). */
+static bool
+row_whole(struct rec *r, const struct rtable *rt, const struct gsr_row *row,
+          bool *err)
+{
+	size_t n = row->n_values;
+	char note[160];
+
+	*err = false;
+	if (n == 0 || n > rt->sh.g.n_cols || row->truncated)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (row->values[i].type == GSR_V_NULL &&
+		    (int)i != rt->sh.g.ipk && !(rt->sh.g.allowed[i] & C_NULL))
+			return false;
+	return row_flag(r, rt, row, true, note, sizeof note, err) == NULL &&
+	       !*err;
+}
+
+/* The first pass of bulk_table() over a row: a row that goes in whole
+ * (row_whole()), after the one before it in rowid order with no damage
+ * between them, joins the segment of that one, else opens one; any other
+ * row closes it and is left for the second pass.  The rows of segments
+ * join the runs of provenance.  Stops the walk (1) past BULK_MAX_SEGS
+ * segments, or on an error. */
 static int
 bulk_row(void *arg, const struct gsr_row *row)
 {
 	struct rec *r = arg;
 	struct rtable *rt = r->cur;
-	size_t n = row->n_values;
-	char note[160];
-	bool err;
+	uint64_t damage = r->bulk_ws->pages_damaged + r->bulk_ws->cells_damaged;
+	bool err = false, whole;
+	struct seg *sg;
 
 	if (r->owner && row->pgno <= r->in.n_pages)
 		r->owner[row->pgno] = (uint32_t)(rt - r->tabs) + 1;
@@ -1561,41 +1604,170 @@ bulk_row(void *arg, const struct gsr_row *row)
 		if (++r->leaves % 64 == 0)
 			walked(r, r->leaves);
 	}
-	if (n == 0 || n > rt->sh.g.n_cols || row->truncated ||
-	    (r->bulk_rows > 0 && row->rowid <= r->bulk_last))
+	if (damage != r->bulk_damage)
+		r->seg_open = false;
+	r->bulk_damage = damage;
+	whole = (!r->bulk_any || row->rowid > r->bulk_last) &&
+	        row_whole(r, rt, row, &err);
+	if (err)
 		return 1;
-	for (size_t i = 0; i < n; i++)
-		if (row->values[i].type == GSR_V_NULL &&
-		    (int)i != rt->sh.g.ipk && !(rt->sh.g.allowed[i] & C_NULL))
+	if (!r->bulk_any || row->rowid > r->bulk_last)
+		r->bulk_last = row->rowid;
+	r->bulk_any = true;
+	if (!whole) {
+		r->bulk_partial = true;
+		r->seg_open = false;
+		return 0;
+	}
+	if (!r->seg_open) {
+		if (r->n_segs >= BULK_MAX_SEGS)
 			return 1;
-	if (row_flag(r, rt, row, true, note, sizeof note, &err) || err)
-		return 1;
-	if (r->bulk_rows++ == 0)
-		r->bulk_first = row->rowid;
-	r->bulk_last = row->rowid;
-	if (r->bulk_min == 0 || n < r->bulk_min)
-		r->bulk_min = n;
+		if (gsr_grow((void **)&r->segs, &r->cap_segs, r->n_segs + 1,
+		             sizeof *r->segs))
+			return gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM,
+			                    "out of memory"),
+			       1;
+		sg = &r->segs[r->n_segs++];
+		*sg = (struct seg){.first = row->rowid};
+		r->seg_open = true;
+	}
+	sg = &r->segs[r->n_segs - 1];
+	sg->last = row->rowid;
+	sg->count++;
+	if (r->bulk_min == 0 || row->n_values < r->bulk_min)
+		r->bulk_min = row->n_values;
 	return run_add(r, rt, row, 0) ? 1 : 0;
 }
 
-/* Undo a bulk copy of rt that did not hold: its rows and provenance. */
+/* The second pass of bulk_table() over a row: a row of a segment SQLite
+ * copied is counted, with its provenance; any other goes in by
+ * place_row(). */
 static int
-bulk_undo(struct rec *r, struct rtable *rt)
+bulk_fill(void *arg, const struct gsr_row *row)
+{
+	struct rec *r = arg;
+	struct rtable *rt = r->cur;
+	const struct seg *sg;
+
+	while (r->seg_at < r->n_segs && r->segs[r->seg_at].last < row->rowid)
+		r->seg_at++;
+	sg = r->seg_at < r->n_segs ? &r->segs[r->seg_at] : NULL;
+	if (sg == NULL || !sg->ok || row->rowid < sg->first)
+		return place_row(arg, row);
+	if (r->owner && row->pgno <= r->in.n_pages)
+		r->owner[row->pgno] = (uint32_t)(rt - r->tabs) + 1;
+	rt->rt->rows++;
+	rt->rt->btree++;
+	rt->rt->bulk_rows++;
+	if (rt->min_values == 0 || row->n_values < rt->min_values)
+		rt->min_values = row->n_values;
+	return run_add(r, rt, row, 0) ? 1 : 0;
+}
+
+/* Statements on r->out about rt: sql with {T} standing for its name
+ * and {C} for its columns (and its rowid by name when no column is its
+ * alias). */
+static sqlite3_stmt *
+bulk_stmt(struct rec *r, const struct rtable *rt, const char *sql)
 {
 	struct strbuf sb = STRBUF_INIT;
+	sqlite3_stmt *st;
+
+	for (const char *p = sql; *p; p++) {
+		if (!strncmp(p, "{T}", 3)) {
+			sb_add_ident(&sb, rt->sh.g.name);
+			p += 2;
+		} else if (!strncmp(p, "{C}", 3)) {
+			if (rt->rowid_name)
+				sb_addf(&sb, "%s, ", rt->rowid_name);
+			for (size_t i = 0; i < rt->sh.g.n_cols; i++)
+				sb_addf(&sb, "%s%s", i ? ", " : "",
+				        rt->cols[i]);
+			p += 2;
+		} else {
+			sb_addf(&sb, "%c", *p);
+		}
+	}
+	if (sb_str(&sb) == NULL) {
+		gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "out of memory");
+		return NULL;
+	}
+	st = gsr_db_prepare(r->ctx, r->out, sb_str(&sb));
+	sb_release(&sb);
+	return st;
+}
+
+/* Copy each segment of rt with SQLite: the rows from its first rowid on,
+ * as many as it counts (so that SQLite reads no further), which must be
+ * exactly the segment's rowids, or they are taken out again and the
+ * segment is left to the second pass.  Returns 0 or -1. */
+static int
+bulk_copy(struct rec *r, const struct rtable *rt)
+{
+	sqlite3_stmt *ins = NULL, *chk = NULL, *del = NULL;
+	int rc = -1;
+
+	/* The whole table: with its rowid alias, in SQLite's transfer of
+	 * records as they are stored. */
+	const char *all = rt->rowid_name ? "INSERT INTO main.{T} ({C}) SELECT "
+	                                   "{C} FROM img.{T}"
+	                                 : "INSERT INTO main.{T} SELECT * "
+	                                   "FROM img.{T}";
+
+	if ((ins = bulk_stmt(r, rt,
+	                     r->n_segs == 1 && !r->bulk_partial
+	                         ? all
+	                         : "INSERT INTO main.{T} ({C}) SELECT {C} "
+	                           "FROM img.{T} WHERE _rowid_ >= ?1 "
+	                           "LIMIT ?2")) == NULL ||
+	    (chk = bulk_stmt(r, rt,
+	                     "SELECT count(*), min(_rowid_), max(_rowid_) "
+	                     "FROM main.{T} WHERE _rowid_ >= ?1")) == NULL ||
+	    (del = bulk_stmt(
+	         r, rt, "DELETE FROM main.{T} WHERE _rowid_ >= ?1")) == NULL)
+		goto out;
+	for (size_t i = 0; i < r->n_segs; i++) {
+		struct seg *sg = &r->segs[i];
+		int c;
+
+		if (sqlite3_bind_parameter_count(ins) == 2) {
+			sqlite3_bind_int64(ins, 1, sg->first);
+			sqlite3_bind_int64(ins, 2, sg->count);
+		}
+		c = sqlite3_step(ins);
+		sqlite3_reset(ins);
+		sqlite3_bind_int64(chk, 1, sg->first);
+		sg->ok = c == SQLITE_DONE && sqlite3_step(chk) == SQLITE_ROW &&
+		         sqlite3_column_int64(chk, 0) == sg->count &&
+		         sqlite3_column_int64(chk, 1) == sg->first &&
+		         sqlite3_column_int64(chk, 2) == sg->last;
+		sqlite3_reset(chk);
+		if (sg->ok)
+			continue;
+		r->bulk_partial = true;
+		sqlite3_bind_int64(del, 1, sg->first);
+		if (step_done(r, r->out, del))
+			goto out;
+	}
+	rc = 0;
+out:
+	sqlite3_finalize(ins);
+	sqlite3_finalize(chk);
+	sqlite3_finalize(del);
+	return rc;
+}
+
+/* Forget the provenance written for rt (before its second pass). */
+static int
+forget_provenance(struct rec *r, const struct rtable *rt)
+{
 	sqlite3_stmt *st;
 	int rc;
 
 	r->run.count = 0;
-	sb_adds(&sb, "DELETE FROM main.");
-	sb_add_ident(&sb, rt->sh.g.name);
-	if (sb_str(&sb) == NULL)
-		return gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "out of memory");
-	rc = gsr_db_exec(r->ctx, r->out, sb_str(&sb));
-	sb_release(&sb);
-	if (rc || (st = gsr_db_prepare(r->ctx, r->led,
-	                               "DELETE FROM provenance WHERE tbl = "
-	                               "?")) == NULL)
+	if ((st = gsr_db_prepare(r->ctx, r->led,
+	                         "DELETE FROM provenance WHERE tbl = ?")) ==
+	    NULL)
 		return -1;
 	sqlite3_bind_text(st, 1, rt->rt->name, -1, SQLITE_STATIC);
 	rc = step_done(r, r->led, st);
@@ -1603,88 +1775,56 @@ bulk_undo(struct rec *r, struct rtable *rt)
 	return rc;
 }
 
-/* The statement that copies rt from the image: every column, and the
- * rowid by name when no column is its alias. */
-static int
-bulk_sql(const struct rtable *rt, struct strbuf *sb)
-{
-	struct strbuf cols = STRBUF_INIT;
-	int rc;
-
-	if (rt->rowid_name)
-		sb_addf(&cols, "%s, ", rt->rowid_name);
-	for (size_t i = 0; i < rt->sh.g.n_cols; i++)
-		sb_addf(&cols, "%s%s", i ? ", " : "", rt->cols[i]);
-	sb_adds(sb, "INSERT INTO main.");
-	sb_add_ident(sb, rt->sh.g.name);
-	if (rt->rowid_name)
-		sb_addf(sb, " (%s)", sb_str(&cols) ? sb_str(&cols) : "");
-	sb_adds(sb, " SELECT ");
-	sb_adds(sb, rt->rowid_name ? sb_str(&cols) : "*");
-	sb_adds(sb, " FROM img.");
-	sb_add_ident(sb, rt->sh.g.name);
-	rc = sb_str(sb) && sb_str(&cols) ? 0 : -1;
-	sb_release(&cols);
-	return rc;
-}
-
 /*
- * A table whose tree the page reader reads whole, every row as it would
- * go in (bulk_row()), is copied by SQLite from the attached image (a
- * private copy, opts->sqlite_reads_image): the same cells of the same
- * pages, in one statement, instead of a row at a time.  The provenance is
- * the page reader's runs, and the copy must hold the walk's count and
- * first and last rowid.  Returns 0 when rt was copied, 1 when it must go
- * row by row instead (nothing of it left behind), -1 on an error on ctx.
+ * The rows of rt's tree that go in whole as read, with no damage between
+ * them, are copied by SQLite from the attached image (a private copy,
+ * opts->sqlite_reads_image): the same cells of the same pages, a segment
+ * in one statement instead of a row at a time; a tree that reads whole in
+ * one statement for the table.  Each copy must hold the segment's count
+ * and first and last rowid.  When a row did not go in that way (damage,
+ * a flag, a segment that did not hold), a second walk puts the others in
+ * by place_row() and rewrites the provenance.  The provenance is the page
+ * reader's runs either way.  ws gets the walk's damage.  Returns 0 when
+ * rt is in, 1 when it must go row by row instead (nothing of it left
+ * behind), -1 on an error on ctx.
  */
 static int
-bulk_table(struct rec *r, struct rtable *rt)
+bulk_table(struct rec *r, struct rtable *rt, struct gsr_walk_stats *ws)
 {
-	struct gsr_walk_stats ws;
-	struct strbuf sb = STRBUF_INIT;
-	sqlite3_stmt *st = NULL;
 	int rc;
 
 	r->cur = rt;
 	r->source = "btree";
-	r->bulk_rows = r->bulk_last = 0;
+	r->bulk_ws = ws;
+	r->bulk_any = r->bulk_partial = r->seg_open = false;
+	r->bulk_last = 0;
+	r->bulk_damage = 0;
 	r->bulk_min = 0;
+	r->n_segs = r->seg_at = 0;
 	rc = gsr_btree_walk_mark(r->ctx, r->pf, rt->rt->root, false, r->used,
-	                         bulk_row, r, &ws);
+	                         bulk_row, r, ws);
 	if (rc < 0 || gsr_ctx_failed(r->ctx))
 		return -1;
-	if (rc != 0 || ws.pages_damaged || ws.cells_damaged)
-		return bulk_undo(r, rt) ? -1 : 1;
-	if (run_flush(r) || bulk_sql(rt, &sb) != 0) {
-		sb_release(&sb);
-		return gsr_ctx_failed(r->ctx)
-		           ? -1
-		           : gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM,
-		                          "out of memory");
-	}
-	rc = sqlite3_exec(r->out, sb_str(&sb), NULL, NULL, NULL);
-	sb_reset(&sb);
-	sb_adds(&sb, "SELECT count(*), min(_rowid_), max(_rowid_) FROM main.");
-	sb_add_ident(&sb, rt->sh.g.name);
-	if (rc == SQLITE_OK &&
-	    sqlite3_prepare_v2(r->out, sb_str(&sb), -1, &st, NULL) ==
-	        SQLITE_OK &&
-	    sqlite3_step(st) == SQLITE_ROW &&
-	    sqlite3_column_int64(st, 0) == r->bulk_rows &&
-	    (r->bulk_rows == 0 ||
-	     (sqlite3_column_int64(st, 1) == r->bulk_first &&
-	      sqlite3_column_int64(st, 2) == r->bulk_last)))
-		rc = 0;
-	else
-		rc = 1;
-	sqlite3_finalize(st);
-	sb_release(&sb);
 	if (rc != 0)
-		return bulk_undo(r, rt) ? -1 : 1;
-	rt->rt->bulk = true;
-	rt->rt->rows += r->bulk_rows;
-	rt->rt->btree += r->bulk_rows;
-	rt->min_values = r->bulk_min;
+		return forget_provenance(r, rt) ? -1 : 1;
+	if (ws->pages_damaged || ws->cells_damaged)
+		r->bulk_partial = true;
+	if (run_flush(r) || bulk_copy(r, rt))
+		return -1;
+	if (!r->bulk_partial) {
+		int64_t n = r->n_segs ? r->segs[0].count : 0;
+
+		rt->rt->rows += n;
+		rt->rt->btree += n;
+		rt->rt->bulk_rows += n;
+		rt->min_values = r->bulk_min;
+		return 0;
+	}
+	if (forget_provenance(r, rt) ||
+	    gsr_btree_walk_mark(r->ctx, r->pf, rt->rt->root, false, r->used,
+	                        bulk_fill, r, ws) != 0 ||
+	    run_flush(r))
+		return -1;
 	return 0;
 }
 
@@ -1718,12 +1858,15 @@ walk_tables(struct rec *r, bool sequence)
 		if (rt->rt->root == 0 || is_sequence(rt) != sequence)
 			continue;
 		if (bulk_eligible(r, rt)) {
-			int rc = bulk_table(r, rt);
+			int rc = bulk_table(r, rt, &ws);
 
 			if (rc < 0)
 				return -1;
-			if (rc == 0)
+			if (rc == 0) {
+				rt->rt->pages_damaged += ws.pages_damaged;
+				rt->rt->cells_damaged += ws.cells_damaged;
 				continue;
+			}
 		}
 		r->cur = rt;
 		r->source = "btree";
@@ -3061,6 +3204,7 @@ rec_release(struct rec *r)
 	free(r->fits);
 	free(r->scores);
 	free(r->jbuf);
+	free(r->segs);
 }
 
 /* The recovered database: the image's encoding and header numbers, no
@@ -3134,6 +3278,12 @@ attach_image(struct rec *r, const char *path)
 	    sqlite3_exec(r->out, "SELECT count(*) FROM img.sqlite_master", NULL,
 	                 NULL, NULL) != SQLITE_OK)
 		r->img = false;
+	/* A statement of bulk_copy() that fails takes its rows back with
+	 * it: a journal, in memory (it holds the pages that existed when the
+	 * transaction began: the schema). */
+	if (r->img)
+		return gsr_db_exec(r->ctx, r->out,
+		                   "PRAGMA main.journal_mode=MEMORY");
 	return 0;
 }
 
@@ -3145,7 +3295,9 @@ detach_image(struct rec *r)
 	if (!r->img)
 		return 0;
 	r->img = false;
-	return gsr_db_exec(r->ctx, r->out, "COMMIT; DETACH img; BEGIN");
+	return gsr_db_exec(r->ctx, r->out,
+	                   "COMMIT; DETACH img; PRAGMA main.journal_mode=OFF;"
+	                   " BEGIN");
 }
 
 static void
@@ -3710,7 +3862,7 @@ gsr_recover_write_json(const struct gsr_recover_result *res, struct jsonw *jw)
 		jw_kint(jw, "rejected", t->rejected);
 		jw_kint(jw, "duplicates", t->duplicates);
 		jw_kint(jw, "flagged", t->flagged);
-		jw_kbool(jw, "bulk_copy", t->bulk);
+		jw_kint(jw, "bulk_copied", t->bulk_rows);
 		if (t->index_entries >= 0) {
 			jw_kint(jw, "index_entries", t->index_entries);
 			jw_kint(jw, "index_missing", t->index_missing);

@@ -26,9 +26,9 @@ is "$(jqr id.json '.recovery.tables[] | select(.name == "model_usages") | .rows'
 	"interior zeroed: all 8000 model_usages rows recovered"
 is "$(jqr id.json '.recovery.tables[] | select(.name == "model_usages") | .orphan_leaf')" 8000 \
 	"interior zeroed: from orphan leaves"
-is "$(jqr id.json '.recovery.tables[] | select(.name == "model_usages") | .bulk_copy')" false \
+is "$(jqr id.json '.recovery.tables[] | select(.name == "model_usages") | .bulk_copied')" 0 \
 	"interior zeroed: a damaged tree goes in a row at a time"
-is "$(jqr id.json '.recovery.tables[] | select(.name == "system_loads") | .bulk_copy')" true \
+is "$(jqr id.json '.recovery.tables[] | select(.name == "system_loads") | .bulk_copied')" 8000 \
 	"interior zeroed: a sound tree without an index is copied whole"
 is "$(jqr id.json '[.findings[].code] | index("recovered") != null')" true \
 	"interior zeroed: a 'recovered' finding"
@@ -89,10 +89,32 @@ is "$(jq -sc '[.[] | select(.table == "system_loads")] | [(map(.count) | add), (
 cp good.db flagged.db
 sqlite3 flagged.db "UPDATE system_loads SET cpu = 'x' WHERE id = 4000"
 gsr identify --recover --json flagged.db > idf.json
-is "$(jq -c '.recovery.tables[] | select(.name == "system_loads") | [.bulk_copy, .flagged, .rows]' idf.json)" \
-	'[false,1,7999]' "flagged row: the table goes row by row, the row withheld"
-is "$(jq -c '.recovery.tables[] | select(.name == "model_usages") | [.bulk_copy, .rows]' idf.json)" \
-	'[true,8000]' "flagged row: the other tables are still copied whole"
+is "$(jq -c '.recovery.tables[] | select(.name == "system_loads") | [.bulk_copied, .flagged, .rows]' idf.json)" \
+	'[7999,1,7999]' "flagged row: the rows around it are copied, the row withheld"
+is "$(jq -c '.recovery.tables[] | select(.name == "model_usages") | [.bulk_copied, .rows]' idf.json)" \
+	'[8000,8000]' "flagged row: the other tables are copied whole"
+
+# 1b. An interior page below the root of a big table without an index
+#     zeroed (no row lost): the rows around it are copied by SQLite in
+#     segments, the leaves under it placed by shape; every row comes back.
+cp good.db big.db
+sqlite3 big.db "WITH RECURSIVE n(i) AS (SELECT 8001 UNION ALL SELECT i + 1 FROM n WHERE i < 80000)
+	INSERT INTO system_loads (id, timestamp, cpu, ram, gpu, vram)
+	SELECT i, 1735689600 + i * 15, i * 0.37, i * 0.29, i * 0.23, i * 0.19 FROM n"
+mid=$(sqlite3 big.db "SELECT pageno FROM dbstat WHERE name = 'system_loads' AND pagetype = 'internal'
+	AND path != '/' ORDER BY path LIMIT 1 OFFSET 1" 2>/dev/null)
+ok "big interior zeroed: an interior page below the root" [ -n "$mid" ]
+cp big.db bigref.db
+zero_page big.db "${mid:-1}"
+gsr identify --recover --json big.db > idb.json
+set -- $(jq -r '.recovery.tables[] | select(.name == "system_loads") | "\(.rows) \(.bulk_copied) \(.orphan_leaf)"' idb.json)
+is "${1:-}" 80000 "big interior zeroed: every system_loads row recovered"
+ok "big interior zeroed: most copied in bulk, the rest from orphan leaves" \
+	[ "${2:-0}" -gt 40000 -a "${3:-0}" -gt 0 -a $((${2:-0} + ${3:-0})) -eq 80000 ]
+gsr rebuild big.db --to 0.6.0 -o outb.db --no-archive > /dev/null 2>&1
+is $? 4 "big interior zeroed: rebuild exits 4"
+q="SELECT count(*), sum(id), total(cpu), total(timestamp) FROM system_loads"
+is "$(sqlite3 outb.db "$q")" "$(sqlite3 bigref.db "$q")" "big interior zeroed: rebuilt with every row as it was"
 
 # 2. A leaf of models zeroed: its rows are lost, the index knows how many.
 cp good.db leaf.db
