@@ -1700,23 +1700,24 @@ bulk_stmt(struct rec *r, const struct rtable *rt, const char *sql)
 /* Copy each segment of rt with SQLite: the rows from its first rowid on,
  * as many as it counts (so that SQLite reads no further), which must be
  * exactly the segment's rowids, or they are taken out again and the
- * segment is left to the second pass.  Returns 0 or -1. */
+ * segment is left to the second pass.  The columns are named, so that
+ * SQLite decodes every row and writes a record of its own: never its
+ * transfer of records as stored, which would copy bytes it did not
+ * check into the recovered database.  Each statement is a transaction
+ * of its own: one that meets damage SQLite sees (SQLITE_CORRUPT) is
+ * rolled back alone, where inside a transaction it would forbid every
+ * later write of that transaction.  Returns 0 or -1. */
 static int
 bulk_copy(struct rec *r, const struct rtable *rt)
 {
 	sqlite3_stmt *ins = NULL, *chk = NULL, *del = NULL;
+	bool committed = false;
 	int rc = -1;
-
-	/* The whole table: with its rowid alias, in SQLite's transfer of
-	 * records as they are stored. */
-	const char *all = rt->rowid_name ? "INSERT INTO main.{T} ({C}) SELECT "
-	                                   "{C} FROM img.{T}"
-	                                 : "INSERT INTO main.{T} SELECT * "
-	                                   "FROM img.{T}";
 
 	if ((ins = bulk_stmt(r, rt,
 	                     r->n_segs == 1 && !r->bulk_partial
-	                         ? all
+	                         ? "INSERT INTO main.{T} ({C}) SELECT {C} "
+	                           "FROM img.{T}"
 	                         : "INSERT INTO main.{T} ({C}) SELECT {C} "
 	                           "FROM img.{T} WHERE _rowid_ >= ?1 "
 	                           "LIMIT ?2")) == NULL ||
@@ -1724,8 +1725,10 @@ bulk_copy(struct rec *r, const struct rtable *rt)
 	                     "SELECT count(*), min(_rowid_), max(_rowid_) "
 	                     "FROM main.{T} WHERE _rowid_ >= ?1")) == NULL ||
 	    (del = bulk_stmt(
-	         r, rt, "DELETE FROM main.{T} WHERE _rowid_ >= ?1")) == NULL)
+	         r, rt, "DELETE FROM main.{T} WHERE _rowid_ >= ?1")) == NULL ||
+	    gsr_db_exec(r->ctx, r->out, "COMMIT"))
 		goto out;
+	committed = true;
 	for (size_t i = 0; i < r->n_segs; i++) {
 		struct seg *sg = &r->segs[i];
 		int c;
@@ -1754,6 +1757,8 @@ out:
 	sqlite3_finalize(ins);
 	sqlite3_finalize(chk);
 	sqlite3_finalize(del);
+	if (committed && gsr_db_exec(r->ctx, r->out, "BEGIN"))
+		rc = -1;
 	return rc;
 }
 
@@ -3279,8 +3284,8 @@ attach_image(struct rec *r, const char *path)
 	                 NULL, NULL) != SQLITE_OK)
 		r->img = false;
 	/* A statement of bulk_copy() that fails takes its rows back with
-	 * it: a journal, in memory (it holds the pages that existed when the
-	 * transaction began: the schema). */
+	 * it: a journal, in memory (it holds the pages of the table's tree
+	 * that existed when the statement began). */
 	if (r->img)
 		return gsr_db_exec(r->ctx, r->out,
 		                   "PRAGMA main.journal_mode=MEMORY");
