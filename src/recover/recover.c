@@ -1703,10 +1703,13 @@ bulk_stmt(struct rec *r, const struct rtable *rt, const char *sql)
  * segment is left to the second pass.  The columns are named, so that
  * SQLite decodes every row and writes a record of its own: never its
  * transfer of records as stored, which would copy bytes it did not
- * check into the recovered database.  Each statement is a transaction
- * of its own: one that meets damage SQLite sees (SQLITE_CORRUPT) is
- * rolled back alone, where inside a transaction it would forbid every
- * later write of that transaction.  Returns 0 or -1. */
+ * check into the recovered database.  Each copy is a transaction of
+ * its own, with a journal in memory (it holds the pages of the tree that
+ * existed before, the path it appends to): one that meets damage SQLite
+ * sees (SQLITE_CORRUPT) is rolled back alone, where inside a transaction
+ * it would forbid every later write of that transaction.  The rows of a
+ * copy that does not hold are deleted without a journal.  Returns 0 or
+ * -1. */
 static int
 bulk_copy(struct rec *r, const struct rtable *rt)
 {
@@ -1737,6 +1740,9 @@ bulk_copy(struct rec *r, const struct rtable *rt)
 			sqlite3_bind_int64(ins, 1, sg->first);
 			sqlite3_bind_int64(ins, 2, sg->count);
 		}
+		if (gsr_db_exec(r->ctx, r->out,
+		                "PRAGMA main.journal_mode=MEMORY"))
+			goto out;
 		c = sqlite3_step(ins);
 		sqlite3_reset(ins);
 		sqlite3_bind_int64(chk, 1, sg->first);
@@ -1749,7 +1755,9 @@ bulk_copy(struct rec *r, const struct rtable *rt)
 			continue;
 		r->bulk_partial = true;
 		sqlite3_bind_int64(del, 1, sg->first);
-		if (step_done(r, r->out, del))
+		if (gsr_db_exec(r->ctx, r->out,
+		                "PRAGMA main.journal_mode=OFF") ||
+		    step_done(r, r->out, del))
 			goto out;
 	}
 	rc = 0;
@@ -1757,7 +1765,8 @@ out:
 	sqlite3_finalize(ins);
 	sqlite3_finalize(chk);
 	sqlite3_finalize(del);
-	if (committed && gsr_db_exec(r->ctx, r->out, "BEGIN"))
+	if (committed &&
+	    gsr_db_exec(r->ctx, r->out, "PRAGMA main.journal_mode=OFF; BEGIN"))
 		rc = -1;
 	return rc;
 }
@@ -3283,12 +3292,6 @@ attach_image(struct rec *r, const char *path)
 	    sqlite3_exec(r->out, "SELECT count(*) FROM img.sqlite_master", NULL,
 	                 NULL, NULL) != SQLITE_OK)
 		r->img = false;
-	/* A statement of bulk_copy() that fails takes its rows back with
-	 * it: a journal, in memory (it holds the pages of the table's tree
-	 * that existed when the statement began). */
-	if (r->img)
-		return gsr_db_exec(r->ctx, r->out,
-		                   "PRAGMA main.journal_mode=MEMORY");
 	return 0;
 }
 
@@ -3300,9 +3303,7 @@ detach_image(struct rec *r)
 	if (!r->img)
 		return 0;
 	r->img = false;
-	return gsr_db_exec(r->ctx, r->out,
-	                   "COMMIT; DETACH img; PRAGMA main.journal_mode=OFF;"
-	                   " BEGIN");
+	return gsr_db_exec(r->ctx, r->out, "COMMIT; DETACH img; BEGIN");
 }
 
 static void
