@@ -1700,27 +1700,33 @@ bulk_stmt(struct rec *r, const struct rtable *rt, const char *sql)
 /* Copy each segment of rt with SQLite: the rows from its first rowid on,
  * as many as it counts (so that SQLite reads no further), which must be
  * exactly the segment's rowids, or they are taken out again and the
- * segment is left to the second pass.  The columns are named, so that
- * SQLite decodes every row and writes a record of its own: never its
- * transfer of records as stored, which would copy bytes it did not
- * check into the recovered database.  Each copy is a transaction of
- * its own, with a journal in memory (it holds the pages of the tree that
- * existed before, the path it appends to): one that meets damage SQLite
- * sees (SQLITE_CORRUPT) is rolled back alone, where inside a transaction
- * it would forbid every later write of that transaction.  The rows of a
- * copy that does not hold are deleted without a journal.  Returns 0 or
- * -1. */
+ * segment is left to the second pass.  A segment's columns are named, so
+ * that SQLite decodes every row and writes a record of its own; only a
+ * tree that reads whole takes SQLite's transfer of records as stored
+ * (the bytes the page reader decoded whole, row by row).  Each copy is a
+ * transaction of its own, with a journal in memory (it holds the pages
+ * of the tree that existed before, the path it appends to): one that
+ * meets damage SQLite sees (SQLITE_CORRUPT) is rolled back alone, where
+ * inside a transaction it would forbid every later write of that
+ * transaction.  The rows of a copy that does not hold are deleted
+ * without a journal.  Returns 0 or -1. */
 static int
 bulk_copy(struct rec *r, const struct rtable *rt)
 {
 	sqlite3_stmt *ins = NULL, *chk = NULL, *del = NULL;
 	bool committed = false;
 	int rc = -1;
+	/* A tree that reads whole, each of its records decoded whole by the
+	 * page reader, with its rowid alias: SQLite's transfer of those
+	 * records as they are stored. */
+	const char *whole = rt->rowid_name ? "INSERT INTO main.{T} ({C}) "
+	                                     "SELECT {C} FROM img.{T}"
+	                                   : "INSERT INTO main.{T} SELECT * "
+	                                     "FROM img.{T}";
 
 	if ((ins = bulk_stmt(r, rt,
 	                     r->n_segs == 1 && !r->bulk_partial
-	                         ? "INSERT INTO main.{T} ({C}) SELECT {C} "
-	                           "FROM img.{T}"
+	                         ? whole
 	                         : "INSERT INTO main.{T} ({C}) SELECT {C} "
 	                           "FROM img.{T} WHERE _rowid_ >= ?1 "
 	                           "LIMIT ?2")) == NULL ||
