@@ -1540,11 +1540,14 @@ place_row(void *arg, const struct gsr_row *row)
 static bool
 bulk_eligible(struct rec *r, const struct rtable *rt)
 {
+	const struct gsr_table *t = gsr_schema_table(r->schema, rt->sh.g.name);
 	sqlite3_stmt *st = NULL;
 	bool ok = false;
 
+	/* A column named _rowid_ would hide the rowid from bulk_copy(). */
 	if (!r->img || rt->sh.without_rowid || is_sequence(rt) ||
-	    rt->rt->root == 0 ||
+	    rt->rt->root == 0 || t == NULL ||
+	    gsr_table_column(t, "_rowid_") != NULL ||
 	    sqlite3_prepare_v2(
 	        r->out,
 	        "SELECT (SELECT count(*) FROM main.sqlite_master WHERE "
@@ -1666,7 +1669,8 @@ bulk_fill(void *arg, const struct gsr_row *row)
 
 /* Statements on r->out about rt: sql with {T} standing for its name
  * and {C} for its columns (and its rowid by name when no column is its
- * alias). */
+ * alias).  NULL when SQLite does not take it (the image's table is not
+ * the recovered one's), or out of memory (recorded). */
 static sqlite3_stmt *
 bulk_stmt(struct rec *r, const struct rtable *rt, const char *sql)
 {
@@ -1692,7 +1696,11 @@ bulk_stmt(struct rec *r, const struct rtable *rt, const char *sql)
 		gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "out of memory");
 		return NULL;
 	}
-	st = gsr_db_prepare(r->ctx, r->out, sb_str(&sb));
+	if (sqlite3_prepare_v2(r->out, sb_str(&sb), -1, &st, NULL) !=
+	    SQLITE_OK) {
+		sqlite3_finalize(st);
+		st = NULL;
+	}
 	sb_release(&sb);
 	return st;
 }
@@ -1734,8 +1742,13 @@ bulk_copy(struct rec *r, const struct rtable *rt)
 	                     "SELECT count(*), min(_rowid_), max(_rowid_) "
 	                     "FROM main.{T} WHERE _rowid_ >= ?1")) == NULL ||
 	    (del = bulk_stmt(
-	         r, rt, "DELETE FROM main.{T} WHERE _rowid_ >= ?1")) == NULL ||
-	    gsr_db_exec(r->ctx, r->out, "COMMIT"))
+	         r, rt, "DELETE FROM main.{T} WHERE _rowid_ >= ?1")) == NULL) {
+		/* Nothing copied: every row goes by the second pass. */
+		r->bulk_partial = true;
+		rc = gsr_ctx_failed(r->ctx) ? -1 : 0;
+		goto out;
+	}
+	if (gsr_db_exec(r->ctx, r->out, "COMMIT"))
 		goto out;
 	committed = true;
 	for (size_t i = 0; i < r->n_segs; i++) {
