@@ -175,7 +175,8 @@ main(int argc, char **argv)
 	/* 3. The whole recovery, into a scratch directory. */
 	{
 		struct gsr_rules *rules = NULL;
-		struct gsr_recover_opts o = {.deleted = true};
+		struct gsr_recover_opts o = {.deleted = true,
+		                             .sqlite_reads_image = true};
 		struct gsr_recover_result res = GSR_RECOVER_RESULT_INIT;
 		char dir[] = "/tmp/gsr-bench.XXXXXX", out[64], led[64];
 

@@ -29,7 +29,8 @@
  * components none of which is "." or "..", and unique; "manifest.json" is
  * reserved.  They follow the layout of gsrecover(1), AUDIT ARCHIVE, which
  * one table in archive.c holds: input/NAME, recovery/NAME,
- * identify.json, export/NAME, quarantine/NAME, rules/PATH (any depth),
+ * identify.json, export/NAME, quarantine/NAME, changes/NAME, rules/PATH
+ * (any depth),
  * rebuild/NAME and manifest.json, where NAME is one component and PATH
  * one or more.  Any other name is refused with GSR_ERR_USAGE.  A name
  * that is not ASCII goes into a pax header as UTF-8.
@@ -290,8 +291,21 @@ struct gsr_verify_result {
 	 * when it has none (then db_ok is false). */
 	char expected_db_sha256[GSR_SHA256_HEX];
 	char *expected_db_path;
+	/* Whether the archive holds the full export of the input's rows
+	 * (export/): "full" or "none", as the manifest's export.included
+	 * says (an archive whose manifest has no "export" key: "full" when
+	 * it lists export/manifest.json); NULL when the manifest is not
+	 * valid.  export_command: the manifest's export.command, the
+	 * command that regenerates that export from the archived input
+	 * (NULL when it names none).  export_problem: why the manifest's
+	 * "export" is not well formed or disagrees with its members (an
+	 * export it says is there and is not listed, or the other way), or
+	 * NULL. */
+	const char *export_kind;
+	char *export_command;
+	char *export_problem;
 	/* Problems: members not "ok", a bad manifest, a read error, a
-	 * database that differs. */
+	 * database that differs, an export_problem. */
 	size_t n_bad;
 };
 

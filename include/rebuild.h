@@ -8,8 +8,11 @@
  * a row that cannot go into the target is quarantined with its reason and
  * its original values.  For every table, source rows = imported +
  * quarantined, or the run fails.  Unless dry_run, it also writes the audit
- * archive (archive.h): input, identify report, full export, plan, log,
- * quarantined rows, rules used, and a manifest of hashes.
+ * archive (archive.h): input, identify report, plan, log, quarantined
+ * rows, the rows a transform changed (before and after) or deleted,
+ * rules used, and a manifest of hashes with the command that regenerates
+ * the full export of the input from the archived input; with
+ * archive_export, the full export too.
  *
  * Outputs appear whole or not at all: each is written to a temporary file
  * beside its final path and renamed at the end.  The input is never
@@ -32,6 +35,10 @@ struct gsr_rebuild_opts {
 	bool dry_run; /* build in the private directory, keep nothing */
 	bool force;   /* overwrite outputs; run despite a holder */
 	bool no_archive;
+	/* The archive also holds the full export of the source rows (under
+	 * export/): without it, the manifest names the command that
+	 * regenerates it from the archived input. */
+	bool archive_export;
 	/* Carve deleted rows (recover.h) and import them as rows of the
 	 * source; they are flagged in the ledger and counted. */
 	bool include_deleted;

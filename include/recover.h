@@ -56,6 +56,16 @@ struct gsr_recover_opts {
 	/* Also carve deleted rows out of free space (carve.h): freelist
 	 * pages, freeblocks and unallocated areas of live pages. */
 	bool deleted;
+	/* The image is a private copy that SQLite may read (read-only): in
+	 * a table that has no index, the rows of its tree that the page
+	 * reader reads whole, each as it would be inserted, with no damage
+	 * between them, are then copied by SQLite from the image's same
+	 * pages, a segment of them in one statement (the whole table when
+	 * its tree reads whole), instead of a row at a time; never with a
+	 * -wal or a rolled-back journal, whose pages SQLite would not see
+	 * as the page reader does.  Each copy must hold the segment's count
+	 * and first and last rowid, or its rows go in one at a time. */
+	bool sqlite_reads_image;
 };
 
 struct gsr_recover_table {
@@ -77,6 +87,9 @@ struct gsr_recover_table {
 	 * index), and index entries whose rowid has no recovered row. */
 	int64_t index_entries, index_missing;
 	uint64_t pages_damaged, cells_damaged;
+	/* Of btree: rows SQLite copied from the image in bulk
+	 * (opts->sqlite_reads_image). */
+	int64_t bulk_rows;
 };
 
 struct gsr_recover_result {
@@ -136,9 +149,10 @@ struct gsr_recover_result {
 
 /*
  * Recover the image in the file at image_path (read with pread only; it
- * is never handed to SQLite) into the new databases out_db and ledger_db,
- * which must not exist.  The recovered database gets the image's text
- * encoding, user_version and application_id when the header gives them.
+ * is handed to SQLite only with opts->sqlite_reads_image) into the new
+ * databases out_db and ledger_db, which must not exist.  The recovered database
+ * gets the image's text encoding, user_version and application_id when the
+ * header gives them.
  *
  * Every row read is checked against itself, the schema and the rules
  * (a storage class its column's declared type cannot hold, TEXT that is
@@ -149,8 +163,13 @@ struct gsr_recover_result {
  *
  * The ledger holds:
  *   provenance(tbl, rid, source, pgno, cell_offset, frame, truncated,
- *     rowid_from): one row per recovered row of every rowid table
- *     (rowid_from "cell");
+ *     rowid_from, last_rid, n_rows): where every recovered row of every
+ *     rowid table came from (rowid_from "cell"): one entry for a run of
+ *     consecutive cells of one tree leaf read whole from the file
+ *     (source "btree", rid..last_rid its first and last rowid, n_rows
+ *     its rows, cell_offset NULL), one of its own (last_rid = rid,
+ *     n_rows 1) for any other row: cut short, on an orphan leaf, or
+ *     from a WAL frame.  A row withheld ends the run before it;
  *   rows(tbl, kind, source, pgno, cell_offset, frame, rowid, truncated,
  *     note, record, rowid_from, flag): rows that are not live: kind
  *     "flagged" (see above), "rejected" (refused by
@@ -238,13 +257,14 @@ bool gsr_recover_lossy(const struct gsr_recover_result *res);
  * if absent; the files must not exist):
  *   objects.jsonl     the schema entries read;
  *   provenance.jsonl  {"table","rowid","source","page","offset","frame",
- *                      "truncated","rowid_from"} for every recovered row;
+ *                      "truncated","rowid_from","last_rowid","count"},
+ *                      an entry of provenance a line;
  *   rows.jsonl        {"table","kind","source","page","offset","frame",
  *                      "rowid","rowid_from","flag","confirmed_by",
  *                      "truncated","note",
  *                      "values":[...]} for every
  *                      row that is not live, values in export.h's encoding;
- *   manifest.json     {"format":"gsrecover-recovery","version":1,"files":
+ *   manifest.json     {"format":"gsrecover-recovery","version":2,"files":
  *                      [{"name","bytes","sha256"}...],"recovery":{res}},
  *                      written last.
  * The directory and files are registered with gsr_temp_register() (so that

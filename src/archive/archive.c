@@ -568,10 +568,15 @@ static const struct {
 	const char *name;
 	enum layout_kind kind;
 } layout[] = {
-    {"input", LAYOUT_DIR},          {"recovery", LAYOUT_DIR},
-    {"identify.json", LAYOUT_FILE}, {"export", LAYOUT_DIR},
-    {"quarantine", LAYOUT_DIR},     {"rules", LAYOUT_TREE},
-    {"rebuild", LAYOUT_DIR},        {GSR_ARCHIVE_MANIFEST, LAYOUT_FILE},
+    {"input", LAYOUT_DIR},
+    {"recovery", LAYOUT_DIR},
+    {"identify.json", LAYOUT_FILE},
+    {"export", LAYOUT_DIR},
+    {"quarantine", LAYOUT_DIR},
+    {"changes", LAYOUT_DIR},
+    {"rules", LAYOUT_TREE},
+    {"rebuild", LAYOUT_DIR},
+    {GSR_ARCHIVE_MANIFEST, LAYOUT_FILE},
 };
 
 /*
@@ -2343,6 +2348,53 @@ out:
 	return rc;
 }
 
+/* What the manifest says of the full export (res->export_kind,
+ * export_command, export_problem).  Returns 0, or -1 out of memory. */
+static int
+check_export(const struct vr_state *st, struct gsr_verify_result *res)
+{
+	json_t *ex = json_object_get(st->root, "export");
+	json_t *members = json_object_get(st->root, "members"), *m, *inc, *cmd;
+	bool listed = false, has_manifest = false;
+	size_t i;
+
+	json_array_foreach(members, i, m)
+	{
+		const char *name =
+		    json_string_value(json_object_get(m, "name"));
+		if (name && !strncmp(name, "export/", 7)) {
+			listed = true;
+			has_manifest |= !strcmp(name, "export/manifest.json");
+		}
+	}
+	if (ex == NULL) { /* written before the export became optional */
+		res->export_kind = has_manifest ? "full" : "none";
+		return 0;
+	}
+	inc = json_object_get(ex, "included");
+	cmd = json_object_get(ex, "command");
+	if (!json_is_object(ex) || !json_is_boolean(inc) ||
+	    (cmd && !json_is_null(cmd) && !json_is_string(cmd))) {
+		set_msg(&res->export_problem,
+		        "export is not an object with a boolean included and "
+		        "a string command");
+		return res->export_problem ? 0 : -1;
+	}
+	res->export_kind = json_is_true(inc) ? "full" : "none";
+	if (json_is_string(cmd) &&
+	    (res->export_command = strdup(json_string_value(cmd))) == NULL)
+		return -1;
+	if (json_is_true(inc) && !has_manifest)
+		set_msg(&res->export_problem,
+		        "the manifest says the full export is in the archive "
+		        "but lists no export/manifest.json");
+	else if (!json_is_true(inc) && listed)
+		set_msg(&res->export_problem,
+		        "the manifest says the full export is not in the "
+		        "archive but lists members under export/");
+	return 0;
+}
+
 /* The database against the manifest's output (with db_path), then the
  * count of problems.  Returns 0, or -1 with the error on ctx. */
 static int
@@ -2358,7 +2410,8 @@ check_db(struct gsr_ctx *ctx, const struct vr_state *st, const char *db_path,
 		if (s)
 			snprintf(res->expected_db_sha256,
 			         sizeof res->expected_db_sha256, "%s", s);
-		if (p && (res->expected_db_path = strdup(p)) == NULL)
+		if ((p && (res->expected_db_path = strdup(p)) == NULL) ||
+		    check_export(st, res))
 			return gsr_ctx_fail(ctx, GSR_ERR_NOMEM,
 			                    "out of memory");
 	}
@@ -2371,6 +2424,7 @@ check_db(struct gsr_ctx *ctx, const struct vr_state *st, const char *db_path,
 	res->n_bad += !res->manifest_ok;
 	res->n_bad += res->read_error != NULL;
 	res->n_bad += res->db_checked && !res->db_ok;
+	res->n_bad += res->export_problem != NULL;
 	return 0;
 }
 
@@ -2536,5 +2590,7 @@ gsr_verify_result_release(struct gsr_verify_result *res)
 	free(res->manifest_error);
 	free(res->read_error);
 	free(res->expected_db_path);
+	free(res->export_command);
+	free(res->export_problem);
 	memset(res, 0, sizeof *res);
 }

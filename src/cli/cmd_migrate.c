@@ -18,7 +18,14 @@ struct migrate_opts {
 	struct gsr_migrate_opts eo;
 };
 
-enum { OPT_URL = 0x400, OPT_ARCHIVE, OPT_NO_ARCHIVE, OPT_DRY_RUN, OPT_FORCE };
+enum {
+	OPT_URL = 0x400,
+	OPT_ARCHIVE,
+	OPT_NO_ARCHIVE,
+	OPT_DRY_RUN,
+	OPT_FORCE,
+	OPT_ARCHIVE_EXPORT
+};
 
 static const struct argp_option migrate_options[] = {
     {"database-url", OPT_URL, "URL", 0,
@@ -36,6 +43,11 @@ static const struct argp_option migrate_options[] = {
      "it)",
      0},
     {"no-archive", OPT_NO_ARCHIVE, NULL, 0, "write no audit archive", 0},
+    {"archive-export", OPT_ARCHIVE_EXPORT, NULL, 0,
+     "also put the full export of the input's rows into the archive "
+     "(export/); without it the archive's manifest names the command that "
+     "regenerates it from the archived input",
+     0},
     {"dry-run", OPT_DRY_RUN, NULL, 0,
      "print the pre-import report only; write nothing anywhere (the "
      "server is only read)",
@@ -67,6 +79,9 @@ migrate_parse(int key, char *arg, struct argp_state *state)
 	case OPT_NO_ARCHIVE:
 		o->eo.rebuild.no_archive = true;
 		break;
+	case OPT_ARCHIVE_EXPORT:
+		o->eo.rebuild.archive_export = true;
+		break;
 	case OPT_DRY_RUN:
 		o->eo.rebuild.dry_run = true;
 		break;
@@ -85,6 +100,9 @@ migrate_parse(int key, char *arg, struct argp_state *state)
 			argp_error(
 			    state,
 			    "--archive and --no-archive contradict each other");
+		if (o->eo.rebuild.no_archive && o->eo.rebuild.archive_export)
+			argp_error(state, "--archive-export and --no-archive "
+			                  "contradict each other");
 		break;
 	default:
 		return ARGP_ERR_UNKNOWN;

@@ -23,7 +23,8 @@ enum {
 	OPT_NO_ARCHIVE,
 	OPT_DRY_RUN,
 	OPT_FORCE,
-	OPT_INCLUDE_DELETED
+	OPT_INCLUDE_DELETED,
+	OPT_ARCHIVE_EXPORT
 };
 
 static const struct argp_option rebuild_options[] = {
@@ -40,6 +41,11 @@ static const struct argp_option rebuild_options[] = {
      "run in UTC)",
      0},
     {"no-archive", OPT_NO_ARCHIVE, NULL, 0, "write no audit archive", 0},
+    {"archive-export", OPT_ARCHIVE_EXPORT, NULL, 0,
+     "also put the full export of the input's rows into the archive "
+     "(export/); without it the archive's manifest names the command that "
+     "regenerates it from the archived input",
+     0},
     {"dry-run", OPT_DRY_RUN, NULL, 0,
      "show the plan and its counts; write nothing", 0},
     {"force", OPT_FORCE, NULL, 0,
@@ -73,6 +79,9 @@ rebuild_parse(int key, char *arg, struct argp_state *state)
 	case OPT_NO_ARCHIVE:
 		o->eo.no_archive = true;
 		break;
+	case OPT_ARCHIVE_EXPORT:
+		o->eo.archive_export = true;
+		break;
 	case OPT_DRY_RUN:
 		o->eo.dry_run = true;
 		break;
@@ -94,6 +103,9 @@ rebuild_parse(int key, char *arg, struct argp_state *state)
 			argp_error(
 			    state,
 			    "--archive and --no-archive contradict each other");
+		if (o->eo.no_archive && o->eo.archive_export)
+			argp_error(state, "--archive-export and --no-archive "
+			                  "contradict each other");
 		break;
 	default:
 		return ARGP_ERR_UNKNOWN;

@@ -64,7 +64,9 @@ static const struct argp verify_argp = {
     "manifest.json, check its name and type against the archive's "
     "layout, and report members that differ, are missing, are not "
     "listed, are unsafe (an absolute or '..' name, a link, a device...), "
-    "foreign to the layout or duplicates.  With --db, also check the "
+    "foreign to the layout or duplicates, and that what the manifest "
+    "says of the full export (in the archive, or not and how to "
+    "regenerate it) agrees with its members.  With --db, also check the "
     "rebuilt database against it."
     "\v"
     "Only problems are listed, one line per member; -v lists every "
@@ -135,6 +137,21 @@ print_text(const struct verify_opts *o, const struct gsr_verify_result *res,
 	for (size_t i = 0; i < res->n_members; i++)
 		if (verbosity > 0 || strcmp(res->members[i].status, "ok") != 0)
 			print_member(&res->members[i]);
+	if (res->export_problem)
+		printf("export    %s\n", res->export_problem);
+	else if (verbosity > 0 && res->export_kind &&
+	         !strcmp(res->export_kind, "full"))
+		printf("export    the full export of the input's rows is in "
+		       "export/\n");
+	else if (verbosity > 0 && res->export_kind) {
+		printf("export    not in the archive");
+		if (res->export_command) {
+			printf(
+			    "; regenerate it from the archived input with: ");
+			print_name(stdout, res->export_command);
+		}
+		printf("\n");
+	}
 	if (res->read_error) {
 		printf("damaged   ");
 		print_name(stdout, res->read_error);
@@ -231,6 +248,12 @@ print_json(const struct verify_opts *o, const struct gsr_verify_result *res,
 	} else {
 		jw_null(&jw);
 	}
+	jw_key(&jw, "export");
+	jw_obj_begin(&jw);
+	jw_kstr(&jw, "kind", res->export_kind);
+	jw_kstr(&jw, "command", res->export_command);
+	jw_kstr(&jw, "problem", res->export_problem);
+	jw_obj_end(&jw);
 	jw_kint(&jw, "problems", (int64_t)res->n_bad);
 	jw_kbool(&jw, "ok", res->n_bad == 0);
 	gsr_json_end(&jw, GSR_JSON_NO_MESSAGES);

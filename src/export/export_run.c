@@ -306,6 +306,8 @@ export_recovered(struct gsr_ctx *ctx, const char *rules_dir, const char *tmp,
 	    .wal_path = gsr_evidence_image(ev, GSR_EV_WAL),
 	    .journal_path = gsr_evidence_image(ev, GSR_EV_JOURNAL),
 	    .deleted = true,
+	    /* The working copy, when there is no pristine one. */
+	    .sqlite_reads_image = ev->files[GSR_EV_DB].pristine == NULL,
 	};
 	char *out = NULL, *led = NULL, *dir = NULL;
 	sqlite3 *db = NULL;

@@ -830,6 +830,8 @@ run_recovery(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 	struct gsr_recover_opts o = {
 	    .rules = rules,
 	    .deleted = opts && opts->deleted,
+	    /* The working copy, when there is no pristine one. */
+	    .sqlite_reads_image = res->ev.files[GSR_EV_DB].pristine == NULL,
 	    .wal_path = gsr_evidence_image(&res->ev, GSR_EV_WAL),
 	    .journal_path = gsr_evidence_image(&res->ev, GSR_EV_JOURNAL),
 	};

@@ -1,11 +1,14 @@
 /* audit.c -- the audit archive of a rebuild.
  *
  * The audit stages (rebuild_internal.h): the input is teed into a spool
- * as custody copies it; beside the build, one thread exports every
- * source row into spools and another begins the archive with the input
- * and the page reader's ledger; once the output is sealed, the archive
- * gets the identify report, the export, the quarantine, the rules, the
- * rebuild's report and log, and its manifest (archive.h).  Nothing here
+ * as custody copies it; beside the build, a thread begins the archive
+ * with the input and the page reader's ledger (and, with
+ * --archive-export, others export every source row into spools); the
+ * import writes the rows the steps changed or deleted, before and after;
+ * once the output is sealed, the archive gets the identify report, the
+ * export if made, the quarantine, the changes, the rules, the rebuild's
+ * report and log, and its manifest (archive.h), which names the command
+ * that regenerates the export from the archived input.  Nothing here
  * runs for a dry run or with --no-archive.
  */
 #include "compat.h"
@@ -17,6 +20,8 @@
 #include "names.h"
 #include "paths.h"
 #include "recover.h"
+#include "schema.h"
+#include "tempfiles.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -243,12 +248,177 @@ rb_audit_begin(struct run *r)
 		return -1;
 	if (!archived(r))
 		return 0;
-	job->work_db = gsr_identify_source_db(&r->res->id);
-	job->spool_dir = r->res->id.ev.workdir;
-	job->ev = &r->res->id.ev;
-	if (gsr_thread_start(r->ctx, &job->thread, export_main, job))
-		return -1;
+	if (r->opts->archive_export) {
+		job->work_db = gsr_identify_source_db(&r->res->id);
+		job->spool_dir = r->res->id.ev.workdir;
+		job->ev = &r->res->id.ev;
+		if (gsr_thread_start(r->ctx, &job->thread, export_main, job))
+			return -1;
+	}
 	return archive_begin(r);
+}
+
+/* ---- the rows the steps changed or deleted ------------------------------ */
+
+/* A statement on the output connection, or NULL (the table is not there:
+ * then the side it reads is null). */
+static sqlite3_stmt *
+prepare_or_null(sqlite3 *db, char *sql)
+{
+	sqlite3_stmt *st = NULL;
+
+	if (sql == NULL ||
+	    sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		st = NULL;
+	sqlite3_free(sql);
+	return st;
+}
+
+/* The values of the row that st finds for rowid, as an object, or null. */
+static void
+row_or_null(struct jsonw *jw, sqlite3_stmt *st, int64_t rowid)
+{
+	if (st == NULL) {
+		jw_null(jw);
+		return;
+	}
+	sqlite3_reset(st);
+	sqlite3_bind_int64(st, 1, rowid);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		gsr_json_row_values(jw, st, 0);
+	else
+		jw_null(jw);
+	sqlite3_reset(st);
+}
+
+/*
+ * The changes of table T into the file path, a line a row in rowid
+ * order: {"table", "rowid", "change": "changed"|"deleted", "step" (the
+ * step that deleted it), "before": the source's values, "after": the
+ * output's (null when the row is not in the output)}.  Streams: one
+ * statement over the staging database's record of the steps, and a
+ * lookup by rowid on each side.
+ */
+static int
+changes_of(struct run *r, const char *T, const char *path)
+{
+	const struct gsr_table *st_src = gsr_schema_table(r->src, T);
+	const char *rid = st_src ? rb_rowid_name(st_src) : NULL;
+	sqlite3_stmt *rows = NULL, *before = NULL, *after = NULL;
+	FILE *f = NULL;
+	int64_t n = 0;
+	int rc = -1, src;
+
+	before = rid ? prepare_or_null(
+	                   r->out, sqlite3_mprintf("SELECT * FROM src.\"%w\" "
+	                                           "WHERE %s = ?1",
+	                                           T, rid))
+	             : NULL;
+	after = prepare_or_null(
+	    r->out,
+	    sqlite3_mprintf("SELECT * FROM main.\"%w\" WHERE rowid = ?1", T));
+	if (sqlite3_prepare_v2(
+	        r->out,
+	        "SELECT k.rid, d.step FROM (SELECT rid FROM stg._gsr_touched "
+	        "WHERE tbl = ?1 UNION SELECT rid FROM stg._gsr_deleted "
+	        "WHERE tbl = ?1) AS k LEFT JOIN stg._gsr_deleted AS d "
+	        "ON d.tbl = ?1 AND d.rid = k.rid ORDER BY k.rid",
+	        -1, &rows, NULL) != SQLITE_OK) {
+		gsr_ctx_fail(r->ctx, GSR_ERR_INTERNAL, "rebuild: changes: %s",
+		             sqlite3_errmsg(r->out));
+		goto out;
+	}
+	sqlite3_bind_text(rows, 1, T, -1, SQLITE_STATIC);
+	gsr_temp_register(path);
+	if ((f = fopen(path, "we")) == NULL) {
+		gsr_ctx_fail(r->ctx, GSR_ERR_IO, "cannot create '%s': %s", path,
+		             strerror(errno));
+		goto out;
+	}
+	while ((src = sqlite3_step(rows)) == SQLITE_ROW) {
+		int64_t rowid = sqlite3_column_int64(rows, 0);
+		const char *step = (const char *)sqlite3_column_text(rows, 1);
+		struct jsonw jw;
+
+		jw_init(&jw, f, false);
+		jw_obj_begin(&jw);
+		jw_kstr(&jw, "table", T);
+		jw_kint(&jw, "rowid", rowid);
+		jw_kstr(&jw, "change", step ? "deleted" : "changed");
+		if (step)
+			jw_kstr(&jw, "step", step);
+		jw_key(&jw, "before");
+		row_or_null(&jw, before, rowid);
+		jw_key(&jw, "after");
+		row_or_null(&jw, after, rowid);
+		jw_obj_end(&jw);
+		jw_end_line(&jw);
+		if (++n % 4096 == 0 && gsr_ctx_check_cancel(r->ctx))
+			goto out;
+	}
+	if (src != SQLITE_DONE) {
+		gsr_ctx_fail(r->ctx, GSR_ERR_INTERNAL, "rebuild: changes: %s",
+		             sqlite3_errmsg(r->out));
+		goto out;
+	}
+	if (fflush(f) != 0 || ferror(f)) {
+		gsr_ctx_fail(r->ctx, GSR_ERR_IO, "cannot write '%s': %s", path,
+		             strerror(errno));
+		goto out;
+	}
+	rb_log(r, "%s: %" PRId64 " row(s) changed or deleted by the steps", T,
+	       n);
+	rc = 0;
+out:
+	if (f)
+		fclose(f);
+	sqlite3_finalize(rows);
+	sqlite3_finalize(before);
+	sqlite3_finalize(after);
+	return rc;
+}
+
+int
+rb_audit_changes(struct run *r)
+{
+	sqlite3_stmt *st = NULL;
+	struct strvec tables = STRVEC_INIT;
+	int rc;
+
+	if (gsr_ctx_failed(r->ctx))
+		return -1;
+	if (!archived(r) || r->stg_path == NULL)
+		return 0;
+	if (sqlite3_prepare_v2(r->out,
+	                       "SELECT tbl FROM stg._gsr_touched UNION "
+	                       "SELECT tbl FROM stg._gsr_deleted ORDER BY 1",
+	                       -1, &st, NULL) != SQLITE_OK)
+		return gsr_ctx_fail(r->ctx, GSR_ERR_INTERNAL,
+		                    "rebuild: changes: %s",
+		                    sqlite3_errmsg(r->out));
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		if (sv_push(&tables,
+		            (const char *)sqlite3_column_text(st, 0))) {
+			rc = SQLITE_NOMEM;
+			break;
+		}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		sv_release(&tables);
+		return gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < tables.n && !gsr_ctx_failed(r->ctx); i++) {
+		char *path = rb_dupf("%s/changes-%03zu.jsonl",
+		                     r->res->id.ev.workdir, i + 1);
+		if (path == NULL || sv_push(&r->chg_tables, tables.v[i]) ||
+		    sv_push_owned(&r->chg_paths, path)) {
+			gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "out of memory");
+			break;
+		}
+		changes_of(r, tables.v[i], path);
+	}
+	sv_release(&tables);
+	return gsr_ctx_failed(r->ctx) ? -1 : 0;
 }
 
 /* ---- the rest of the archive ------------------------------------------ */
@@ -280,6 +450,11 @@ write_meta(struct jsonw *jw, void *arg)
 	jw_key(jw, "input");
 	gsr_evidence_write_json(&res->id.ev, jw, true);
 	jw_kstr(jw, "rules_dir", r->rules->dir);
+	jw_key(jw, "export");
+	jw_obj_begin(jw);
+	jw_kbool(jw, "included", r->opts->archive_export);
+	jw_kstr(jw, "command", r->export_command);
+	jw_obj_end(jw);
 	jw_key(jw, "rows");
 	jw_obj_begin(jw);
 	jw_kint(jw, "source", res->total_source);
@@ -339,9 +514,40 @@ flush_quarantine(struct run *r)
 	return 0;
 }
 
+/* Add the file at path as DIR/NNN-TABLE.jsonl.  -1 with the error on
+ * ctx. */
+static int
+add_member_file(struct run *r, struct gsr_archive *ar, const char *dir,
+                size_t n, const char *table, const char *path)
+{
+	char *name = member_name(dir, n, table, ".jsonl");
+	int rc = name ? gsr_archive_add_file(r->ctx, ar, name, path)
+	              : gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "out of memory");
+
+	free(name);
+	return rc;
+}
+
+/* The command that regenerates the export of the source rows from the
+ * archived input, as the manifest names it (r->export_command). */
+static int
+export_command(struct run *r)
+{
+	char *db = input_member(&r->res->id.ev.files[GSR_EV_DB], GSR_EV_DB);
+
+	if (db)
+		r->export_command =
+		    rb_dupf("gsrecover export %s%s -o export",
+		            r->res->id.recovered ? "--recover " : "", db);
+	free(db);
+	if (r->export_command == NULL)
+		return gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "out of memory");
+	return 0;
+}
+
 /* Finish the archive begun by archive_begin (which it takes over): the
- * export (from its spools), the quarantine, the rules, the report and
- * log, the manifest. */
+ * export (from its spools) when made, the quarantine, the changes, the
+ * rules, the report and log, the manifest. */
 static int
 archive_end(struct run *r, struct gsr_archive *ar)
 {
@@ -351,22 +557,22 @@ archive_end(struct run *r, struct gsr_archive *ar)
 
 	/* Written now that identify's checks are in. */
 	if (add_json(r, ar, "identify.json", identify_doc, &res->id) ||
-	    gsr_export_add_to_archive(r->ctx, ar, "export", &r->export.ex) ||
+	    (r->opts->archive_export &&
+	     gsr_export_add_to_archive(r->ctx, ar, "export", &r->export.ex)) ||
 	    flush_quarantine(r))
 		goto out;
-	for (size_t i = 0; i < r->n_q; i++) {
-		char *name =
-		    member_name("quarantine", i + 1, r->q[i].table, ".jsonl");
-		int arc =
-		    name ? gsr_archive_add_file(r->ctx, ar, name, r->q[i].path)
-		         : gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "out of memory");
-		free(name);
-		if (arc)
+	for (size_t i = 0; i < r->n_q; i++)
+		if (add_member_file(r, ar, "quarantine", i + 1, r->q[i].table,
+		                    r->q[i].path))
 			goto out;
-	}
+	for (size_t i = 0; i < r->chg_paths.n; i++)
+		if (add_member_file(r, ar, "changes", i + 1, r->chg_tables.v[i],
+		                    r->chg_paths.v[i]))
+			goto out;
 	if (gsr_archive_add_tree(r->ctx, ar, "rules", r->rules->dir))
 		goto out;
-	rb_log(r, "archive: export, quarantine and rules written");
+	rb_log(r, "archive: %squarantine, changes and rules written",
+	       r->opts->archive_export ? "export, " : "");
 	if (add_json(r, ar, "rebuild/report.json", rebuild_doc, res))
 		goto out;
 	for (size_t i = 0; i < res->log.n; i++)
@@ -375,6 +581,8 @@ archive_end(struct run *r, struct gsr_archive *ar)
 	                                         sb_str(&log), log.len))
 		goto out;
 	res->archive_members = gsr_archive_n_members(ar) + 1;
+	if (export_command(r))
+		goto out;
 	rc = gsr_archive_finish(r->ctx, ar, write_meta, r, res->archive_sha256);
 	ar = NULL;
 out:
@@ -423,4 +631,10 @@ rb_audit_cleanup(struct run *r)
 	 * result, not for the thread, which reads our working copy. */
 	gsr_thread_join(NULL, &r->export.thread, NULL, NULL);
 	gsr_export_result_release(&r->export.ex);
+	for (size_t i = 0; i < r->chg_paths.n; i++)
+		gsr_temp_unregister(r->chg_paths.v[i]);
+	sv_release(&r->chg_paths);
+	sv_release(&r->chg_tables);
+	free(r->export_command);
+	r->export_command = NULL;
 }

@@ -2,13 +2,14 @@
  *
  * The import stage (rebuild_internal.h): create the target's tables in
  * the new database, with the source (and the staging database) attached
- * read-only; for each table of the plan, copy its rows by column name
- * with the expressions the plan gives (or the records whole, on the fast
- * path) and quarantine those that meet a condition of the plan, with its
- * reason and their original values; then the target's foreign keys,
- * alembic_version and sqlite_sequence, the other indexes, views and
- * triggers, and the check that every source row was imported or
- * quarantined.
+ * read-only (a big input is first copied with VACUUM INTO, the tables the
+ * same in source and target kept, every other object dropped); for each table
+ * of the plan, copy its rows by column name with the expressions the plan gives
+ * (or the records whole, on the fast path) and quarantine those that meet a
+ * condition of the plan, with its reason and their original values; then the
+ * target's foreign keys, alembic_version and sqlite_sequence, the other
+ * indexes, views and triggers, and the check that every source row was imported
+ * or quarantined.
  */
 #include "compat.h"
 #include "rebuild_internal.h"
@@ -432,6 +433,273 @@ table_sql_release(struct table_sql *q)
 	sb_release(&q->why);
 }
 
+/* ---- the copy the new database starts from ------------------------------ */
+
+/* An input of at least this size is copied with VACUUM INTO to start the
+ * new database from: SQLite's copy of the records there skips the seek
+ * and the cell building of every row that INSERT ... SELECT does. */
+#define BASE_MIN_BYTES ((uint64_t)4 << 20)
+
+/* Whether a table of the plan can stay as the copy has it: the same
+ * table in source and target, text for text, with no index of its own
+ * (automatic ones come with the text), read whole from the source. */
+static bool
+keepable(const struct gsr_plan_table *t)
+{
+	const struct gsr_table *s = t->source, *g = t->target;
+
+	if (!t->in_target || !t->whole || t->from != GSR_PLAN_FROM_SOURCE ||
+	    s == NULL || g == NULL || rb_is_bookkeeping(t->name) ||
+	    plan_cond(t, GSR_CHECK_ALL) || s->sql == NULL || g->sql == NULL ||
+	    strcmp(s->sql, g->sql) != 0 || s->n_idx != g->n_idx)
+		return false;
+	for (size_t i = 0; i < s->n_idx; i++)
+		if (s->idx[i].sql != NULL || g->idx[i].sql != NULL)
+			return false;
+	return true;
+}
+
+/* Start counting, on a thread, the rows of a kept table that fail the
+ * target's conditions (none to count: nothing started).  -1 on error. */
+static int
+start_prescan(struct run *r, const struct gsr_plan_table *t, struct prescan *ps)
+{
+	struct table_sql q = {STRBUF_INIT, STRBUF_INIT, STRBUF_INIT,
+	                      STRBUF_INIT};
+	struct gsr_ctx quiet = GSR_CTX_INIT; /* no thread: count later */
+	int rc = -1;
+
+	ps->ctx = (struct gsr_ctx)GSR_CTX_INIT;
+	if (table_sql(t, &q)) {
+		gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	rc = 0;
+	if (!strcmp(sb_str(&q.ok), "1"))
+		goto out;
+	ps->sql = rb_dupf("SELECT count(*) FROM %s AS r WHERE NOT (%s)", t->rel,
+	                  sb_str(&q.ok));
+	if (ps->sql == NULL) {
+		rc = gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	ps->work_db = gsr_identify_source_db(&r->res->id);
+	gsr_thread_start(&quiet, &ps->thread, prescan_main, ps);
+out:
+	table_sql_release(&q);
+	return rc;
+}
+
+/* Wait for the counts still running and forget them. */
+static void
+join_prescans(struct run *r)
+{
+	for (size_t i = 0; r->pre && i < r->plan->n_tables; i++) {
+		gsr_thread_join(NULL, &r->pre[i].thread, NULL, NULL);
+		free(r->pre[i].sql);
+	}
+	free(r->pre);
+	r->pre = NULL;
+}
+
+/* A pragma of the attached source as an integer (-1 when unreadable). */
+static int64_t
+src_pragma(sqlite3 *db, const char *name)
+{
+	sqlite3_stmt *st = NULL;
+	char *sql = sqlite3_mprintf("PRAGMA src.%s", name);
+	int64_t v = -1;
+
+	if (sql && sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_type(st, 0) == SQLITE_INTEGER
+		        ? sqlite3_column_int64(st, 0)
+		        : !sqlite3_stricmp(
+		              (const char *)sqlite3_column_text(st, 0),
+		              "UTF-8");
+	sqlite3_finalize(st);
+	sqlite3_free(sql);
+	return v;
+}
+
+/*
+ * When the input is big and some of its tables can stay (keepable()),
+ * write r->out_tmp as a VACUUM INTO copy of the source, and mark those
+ * tables in r->kept: open_output() then drops the rest.  Only a source
+ * laid out as a new database would be (pages of 4096 bytes, UTF-8, no
+ * auto-vacuum, user_version and application_id 0) is copied.  Sets
+ * r->base; returns 0, or -1 with the error on ctx.
+ */
+static int
+base_copy(struct run *r)
+{
+	const struct gsr_plan *p = r->plan;
+	sqlite3 *db = NULL;
+	size_t n = 0;
+	char *sql = NULL;
+	int rc = -1;
+
+	if (r->res->id.ev.files[GSR_EV_DB].size < BASE_MIN_BYTES ||
+	    (gsr_schema_table(r->src, "sqlite_sequence") &&
+	     !gsr_schema_table(r->res->target->schema, "sqlite_sequence")))
+		return 0;
+	/* Dropping a virtual table would run its module: none is copied. */
+	for (size_t i = 0; i < r->src->n_tables; i++)
+		if (r->src->tables[i].is_virtual)
+			return 0;
+	if ((r->kept = calloc(p->n_tables ? p->n_tables : 1,
+	                      sizeof *r->kept)) == NULL)
+		return gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "out of memory");
+	for (size_t i = 0; i < p->n_tables; i++)
+		n += (r->kept[i] = keepable(&p->tables[i]));
+	if (n == 0)
+		goto none;
+	if ((r->pre = calloc(p->n_tables, sizeof *r->pre)) == NULL) {
+		gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	/* A private temporary database (""), not one in memory: VACUUM
+	 * INTO opens its output with the flags of the connection. */
+	db = gsr_db_open(r->ctx, "", true);
+	if (db == NULL ||
+	    gsr_db_attach_ro(r->ctx, db, gsr_identify_source_db(&r->res->id),
+	                     "src"))
+		goto out;
+	if (src_pragma(db, "page_size") != 4096 ||
+	    src_pragma(db, "encoding") != 1 ||
+	    src_pragma(db, "auto_vacuum") != 0 ||
+	    src_pragma(db, "user_version") != 0 ||
+	    src_pragma(db, "application_id") != 0)
+		goto none;
+	for (size_t i = 0; i < p->n_tables; i++)
+		if (r->kept[i] && start_prescan(r, &p->tables[i], &r->pre[i]))
+			goto out;
+	if ((sql = sqlite3_mprintf("VACUUM src INTO %Q", r->out_tmp)) == NULL ||
+	    gsr_db_exec(r->ctx, db, sql))
+		goto out;
+	r->base = true;
+	rb_log(r, "copied the source with VACUUM INTO, %zu table(s) to keep",
+	       n);
+	rc = 0;
+	goto out;
+none:
+	join_prescans(r);
+	free(r->kept);
+	r->kept = NULL;
+	rc = 0;
+out:
+	sqlite3_free(sql);
+	sqlite3_close(db);
+	return rc;
+}
+
+/* Drop from the copy every table, view and trigger that does not stay,
+ * its pages zeroed (secure_delete); empty sqlite_sequence. */
+static int
+drop_others(struct run *r)
+{
+	sqlite3_stmt *st = NULL;
+	struct strvec types = STRVEC_INIT, names = STRVEC_INIT;
+	int rc;
+
+	if (sqlite3_prepare_v2(r->out,
+	                       "SELECT type, name FROM main.sqlite_master "
+	                       "WHERE type IN ('table', 'view', 'trigger') "
+	                       "AND name <> 'sqlite_sequence' ORDER BY rowid",
+	                       -1, &st, NULL) != SQLITE_OK)
+		return gsr_ctx_fail(r->ctx, GSR_ERR_IO, "rebuild: %s",
+		                    sqlite3_errmsg(r->out));
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *type = (const char *)sqlite3_column_text(st, 0),
+		           *name = (const char *)sqlite3_column_text(st, 1);
+		const struct gsr_plan_table *t =
+		    gsr_plan_table(r->plan, name ? name : "");
+		if (type == NULL || name == NULL ||
+		    (!strcmp(type, "table") && t &&
+		     r->kept[t - r->plan->tables]))
+			continue;
+		if (sv_push(&types, type) || sv_push(&names, name)) {
+			rc = SQLITE_NOMEM;
+			break;
+		}
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		gsr_ctx_fail(r->ctx, GSR_ERR_IO, "rebuild: %s",
+		             sqlite3_errmsg(r->out));
+	rb_exec(r, "PRAGMA secure_delete=ON");
+	for (size_t i = 0; i < names.n && !gsr_ctx_failed(r->ctx); i++) {
+		char *sql = sqlite3_mprintf("DROP %s IF EXISTS main.\"%w\"",
+		                            types.v[i], names.v[i]);
+		if (sql == NULL)
+			gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "out of memory");
+		else
+			rb_exec(r, sql);
+		sqlite3_free(sql);
+	}
+	if (gsr_schema_table(r->src, "sqlite_sequence"))
+		rb_exec(r, "DELETE FROM main.sqlite_sequence");
+	rb_exec(r, "PRAGMA secure_delete=OFF");
+	sv_release(&types);
+	sv_release(&names);
+	return gsr_ctx_failed(r->ctx) ? -1 : 0;
+}
+
+/*
+ * A table the copy kept: its rows are the source's, record for record.
+ * When some fail the target's conditions, they go (the table emptied)
+ * and 1 sends the table down the row-by-row path; else 0, with the rows
+ * counted in the new database.  -1 on error.
+ */
+static int
+keep_table(struct run *r, const struct gsr_plan_table *t, const char *ok,
+           struct gsr_rebuild_table *rt)
+{
+	struct prescan *ps = &r->pre[t - r->plan->tables];
+	char *sql;
+	int64_t bad = 0;
+
+	if (strcmp(ok, "1") != 0) {
+		if (ps->sql && ps->thread.running) {
+			/* Counted on the source while the copy was made. */
+			if (gsr_thread_join(r->ctx, &ps->thread, &ps->ctx,
+			                    NULL))
+				return -1;
+			bad = ps->bad;
+		} else {
+			sql = sqlite3_mprintf("SELECT count(*) FROM "
+			                      "main.\"%w\" AS r WHERE NOT (%s)",
+			                      t->name, ok);
+			bad = sql ? rb_query_int(r, sql) : -1;
+			sqlite3_free(sql);
+		}
+		if (bad != 0) {
+			sql =
+			    sqlite3_mprintf("DELETE FROM main.\"%w\"", t->name);
+			if (bad < 0 || sql == NULL || rb_exec(r, sql)) {
+				sqlite3_free(sql);
+				return gsr_ctx_failed(r->ctx)
+				           ? -1
+				           : gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM,
+				                          "out of memory");
+			}
+			sqlite3_free(sql);
+			return 1;
+		}
+	}
+	sql = sqlite3_mprintf("SELECT count(*) FROM main.\"%w\"", t->name);
+	rt->imported = sql ? rb_query_int(r, sql) : -1;
+	sqlite3_free(sql);
+	if (rt->imported < 0)
+		return -1;
+	rt->quarantined = 0;
+	rb_log(r,
+	       "%s: %" PRId64 " row(s) kept from the copy (the same table in "
+	       "source and target, every row valid)",
+	       t->name, rt->imported);
+	return 0;
+}
+
 /* Quarantine the rows of a query for (rowid, reason), adding to *n; sql
  * is sqlite3_mprintf()'s, and freed.  -1 on error (also when sql is
  * NULL: out of memory). */
@@ -541,6 +809,13 @@ import_table(struct run *r, const struct gsr_plan_table *t)
 		gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "out of memory");
 		goto out;
 	}
+	if (r->kept && r->kept[t - r->plan->tables] &&
+	    keep_table(r, t, sb_str(&q.ok), rt) == 0) {
+		rc = gsr_ctx_failed(r->ctx) ? -1 : 0;
+		goto out;
+	}
+	if (gsr_ctx_failed(r->ctx))
+		goto out;
 	if (t->whole && copy_whole(r, t, sb_str(&q.ok), rt->source_rows,
 	                           &rt->imported) == 0) {
 		rb_log(r,
@@ -582,65 +857,109 @@ fk_reason(struct run *r, const char *table, const char *parent)
 	return NULL;
 }
 
-/* One round: quarantine and delete the rows foreign_key_check reports.
- * Their count, or -1 with the error on ctx. */
+/* Quarantine the rows of table T that the round found (temp._gsr_fk), in
+ * rowid order, then delete them from the output in one statement.  Their
+ * count, or -1 with the error on ctx. */
+static int64_t
+fk_table(struct run *r, const char *T)
+{
+	struct gsr_rebuild_table *rt = res_table(r, T);
+	sqlite3_stmt *st = NULL;
+	int64_t n = 0, deleted;
+	char *del = NULL;
+	int rc;
+
+	if (rt == NULL)
+		return -1;
+	if (sqlite3_prepare_v2(r->out,
+	                       "SELECT rid, parent FROM temp._gsr_fk "
+	                       "WHERE tbl = ?1 ORDER BY rid",
+	                       -1, &st, NULL) != SQLITE_OK)
+		return gsr_ctx_fail(r->ctx, GSR_ERR_INTERNAL,
+		                    "foreign_key_check: %s",
+		                    sqlite3_errmsg(r->out));
+	sqlite3_bind_text(st, 1, T, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *why =
+		    fk_reason(r, T, (const char *)sqlite3_column_text(st, 1));
+		if (why == NULL ||
+		    quarantine(r, T, sqlite3_column_int64(st, 0), true, why,
+		               NULL, 0) ||
+		    (++n % 4096 == 0 && gsr_ctx_check_cancel(r->ctx)))
+			break;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		gsr_ctx_fail(r->ctx, GSR_ERR_INTERNAL, "foreign_key_check: %s",
+		             sqlite3_errmsg(r->out));
+	sqlite3_finalize(st);
+	if (gsr_ctx_failed(r->ctx))
+		return -1;
+	del = sqlite3_mprintf("DELETE FROM main.\"%w\" WHERE rowid IN "
+	                      "(SELECT rid FROM temp._gsr_fk WHERE tbl = %Q)",
+	                      T, T);
+	if (del == NULL)
+		return gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "out of memory");
+	rc = rb_exec(r, del);
+	sqlite3_free(del);
+	if (rc)
+		return -1;
+	deleted = sqlite3_changes64(r->out);
+	if (deleted != n)
+		return gsr_ctx_fail(r->ctx, GSR_ERR_INTERNAL,
+		                    "foreign keys: %" PRId64
+		                    " row(s) of '%s' quarantined, %" PRId64
+		                    " deleted",
+		                    n, T, deleted);
+	rt->imported -= n;
+	rt->quarantined += n;
+	return n;
+}
+
+/*
+ * One round: the rows foreign_key_check reports, each once (with the
+ * first parent it names), go into a temporary table on disk, then table
+ * by table into the quarantine and out of the output.  Memory does not
+ * grow with their number.  Their count, or -1 with the error on ctx.
+ */
 static int64_t
 fk_round(struct run *r)
 {
 	sqlite3_stmt *st = NULL;
-	struct strvec tables = STRVEC_INIT, parents = STRVEC_INIT;
-	int64_t *rowids = NULL;
-	size_t n = 0, cap = 0;
+	struct strvec tables = STRVEC_INIT;
+	int64_t n = 0;
 	int rc;
 
-	if (sqlite3_prepare_v2(
-	        r->out,
-	        "SELECT \"table\", rowid, parent FROM "
-	        "pragma_foreign_key_check WHERE rowid IS NOT NULL",
-	        -1, &st, NULL) != SQLITE_OK)
+	if (rb_exec(r, "CREATE TEMP TABLE IF NOT EXISTS _gsr_fk (tbl TEXT, rid "
+	               "INTEGER, parent TEXT, PRIMARY KEY (tbl, rid)) WITHOUT "
+	               "ROWID; DELETE FROM temp._gsr_fk; "
+	               "INSERT OR IGNORE INTO temp._gsr_fk SELECT \"table\", "
+	               "rowid, parent FROM pragma_foreign_key_check "
+	               "WHERE rowid IS NOT NULL"))
+		return -1;
+	if (sqlite3_prepare_v2(r->out, "SELECT DISTINCT tbl FROM temp._gsr_fk",
+	                       -1, &st, NULL) != SQLITE_OK)
 		return gsr_ctx_fail(r->ctx, GSR_ERR_INTERNAL,
 		                    "foreign_key_check: %s",
 		                    sqlite3_errmsg(r->out));
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (gsr_grow((void **)&rowids, &cap, n + 1, sizeof *rowids) ||
-		    sv_push(&tables,
-		            (const char *)sqlite3_column_text(st, 0)) ||
-		    sv_push(&parents,
-		            (const char *)sqlite3_column_text(st, 2))) {
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		if (sv_push(&tables,
+		            (const char *)sqlite3_column_text(st, 0))) {
 			rc = SQLITE_NOMEM;
 			break;
 		}
-		rowids[n++] = sqlite3_column_int64(st, 1);
-	}
 	sqlite3_finalize(st);
-	for (size_t i = 0; i < n && rc == SQLITE_DONE; i++) {
-		const char *why = fk_reason(r, tables.v[i], parents.v[i]);
-		char *del = sqlite3_mprintf(
-		    "DELETE FROM main.\"%w\" WHERE rowid = %lld", tables.v[i],
-		    (long long)rowids[i]);
-		struct gsr_rebuild_table *rt =
-		    why ? res_table(r, tables.v[i]) : NULL;
-		if (del == NULL || rt == NULL ||
-		    quarantine(r, tables.v[i], rowids[i], true, why, NULL, 0) ||
-		    rb_exec(r, del))
-			rc = SQLITE_ERROR;
-		else if (sqlite3_changes(r->out) == 1) {
-			rt->imported--;
-			rt->quarantined++;
-		}
-		sqlite3_free(del);
-	}
-	free(rowids);
-	sv_release(&tables);
-	sv_release(&parents);
 	if (rc != SQLITE_DONE)
-		return gsr_ctx_fail(
-		    r->ctx,
-		    rc == SQLITE_NOMEM ? GSR_ERR_NOMEM : GSR_ERR_INTERNAL,
-		    "foreign key enforcement failed: %s",
-		    gsr_ctx_failed(r->ctx) ? r->ctx->msg
-		                           : sqlite3_errmsg(r->out));
-	return (int64_t)n;
+		gsr_ctx_fail(r->ctx,
+		             rc == SQLITE_NOMEM ? GSR_ERR_NOMEM
+		                                : GSR_ERR_INTERNAL,
+		             "foreign key enforcement failed: %s",
+		             sqlite3_errmsg(r->out));
+	for (size_t i = 0; i < tables.n && !gsr_ctx_failed(r->ctx); i++) {
+		int64_t k = fk_table(r, tables.v[i]);
+		n += k > 0 ? k : 0;
+	}
+	sv_release(&tables);
+	return gsr_ctx_failed(r->ctx) ? -1 : n;
 }
 
 /*
@@ -697,6 +1016,12 @@ create_objects(struct run *r, int phase)
 		    !strcmp(o->name, "sqlite_sequence"))
 			continue; /* made by SQLite with the AUTOINCREMENT table
 			           */
+		if (r->kept && !strcmp(o->type, "table")) {
+			const struct gsr_plan_table *t =
+			    gsr_plan_table(r->plan, o->name);
+			if (t && r->kept[t - r->plan->tables])
+				continue; /* in the copy */
+		}
 		if (rb_exec(r, o->sql))
 			return -1;
 	}
@@ -829,6 +1154,8 @@ open_output(struct run *r)
 		return gsr_ctx_fail(r->ctx, GSR_ERR_IO,
 		                    "cannot create '%s': %s", r->qdir,
 		                    strerror(errno));
+	if (base_copy(r))
+		return -1;
 	r->out = gsr_db_open(r->ctx, r->out_tmp, true);
 	if (r->out == NULL ||
 	    rb_exec(r, "PRAGMA page_size=4096; PRAGMA journal_mode=OFF; "
@@ -838,7 +1165,8 @@ open_output(struct run *r)
 	                     gsr_identify_source_db(&r->res->id), "src") ||
 	    (r->stg_path &&
 	     gsr_db_attach_ro(r->ctx, r->out, r->stg_path, "stg")) ||
-	    rb_exec(r, "BEGIN") || create_objects(r, 0))
+	    rb_exec(r, "BEGIN") || (r->base && drop_others(r)) ||
+	    create_objects(r, 0))
 		return -1;
 	if (r->ctx->progress != NULL)
 		sqlite3_progress_handler(r->out, 10000, import_progress, r);
@@ -879,6 +1207,8 @@ rb_import(struct run *r)
 	if (enforce_foreign_keys(r))
 		return -1;
 	rb_log(r, "foreign keys enforced");
+	if (rb_audit_changes(r))
+		return -1;
 	if (write_bookkeeping(r) || create_objects(r, 1) ||
 	    rb_exec(r, "COMMIT"))
 		return -1;
@@ -911,4 +1241,7 @@ rb_import_cleanup(struct run *r)
 	r->n_q = 0;
 	free(r->qdir);
 	r->qdir = NULL;
+	join_prescans(r);
+	free(r->kept);
+	r->kept = NULL;
 }

@@ -11,7 +11,8 @@
  *   audit     start the archive: the export of the source rows and the
  *             input, in threads beside the build (audit.c)
  *   stage     run the steps of the path on staged copies (stage.c)
- *   import    execute the plan into the new database (import.c)
+ *   import    execute the plan into the new database (import.c), and
+ *             write the rows the steps changed or deleted (audit.c)
  *   check     close it and start its checks (publish.c)
  *             (identify's checks, when they ran beside, are waited for
  *             here: damage gives the attempt up for another, rebuild.c)
@@ -44,6 +45,7 @@ struct gsr_rebuild_opts;
 struct gsr_rules;
 struct gsr_schema;
 struct gsr_table;
+struct prescan;
 
 /* A quarantine file: one per table with quarantined rows. */
 struct qfile {
@@ -66,11 +68,11 @@ struct verify_job {
 	double ms;
 };
 
-/* The full export of the source rows that goes into the archive runs in
- * threads of its own while the main thread builds the output: both only
- * read the working copy, each through its own connection.  Its files
- * are compressed into spools in the working directory, ready to be
- * copied into the archive. */
+/* With --archive-export, the full export of the source rows that goes
+ * into the archive runs in threads of its own while the main thread builds the
+ * output: both only read the working copy, each through its own connection. Its
+ * files are compressed into spools in the working directory, ready to be copied
+ * into the archive. */
 struct export_job {
 	struct gsr_ctx ctx;
 	const char *work_db;
@@ -133,9 +135,19 @@ struct run {
 	char *stg_path; /* staging database in the working directory */
 
 	sqlite3 *out; /* the new database; src and stg attached */
-	char *qdir;   /* quarantine directory in the working directory */
+	/* The new database began as a VACUUM INTO copy of the source, of
+	 * which the tables marked in kept (by index in the plan) stayed:
+	 * the same table, text for text, in source and target. */
+	bool base;
+	bool *kept;
+	struct prescan *pre; /* their rows counted against the conditions */
+	char *qdir;          /* quarantine directory in the working directory */
 	struct qfile *q;
 	size_t n_q, cap_q;
+	/* The rows a transform changed or deleted, before and after: one
+	 * file per table (rb_audit_changes()), in the working directory. */
+	struct strvec chg_tables, chg_paths;
+	char *export_command; /* the manifest's export.command */
 	/* The import under way, for its progress: its phase ("" for none),
 	 * its source rows and the range of their rowids. */
 	char import_phase[GSR_PROGRESS_NAME_MAX + 1];
@@ -190,6 +202,11 @@ int rb_audit_tee(struct run *r);
 /* audit.c: start the export of the source rows and the archive's first
  * members, each in a thread (not for a dry run or --no-archive). */
 int rb_audit_begin(struct run *r);
+/* audit.c: with the output complete but src and stg still attached,
+ * write the rows the steps changed or deleted, each with its values in
+ * the source and in the output, one file per table (not for a dry run
+ * or --no-archive; nothing without steps). */
+int rb_audit_changes(struct run *r);
 /* audit.c: once the output is sealed, flush the quarantine, wait for
  * the threads and finish the archive (res->archive_sha256). */
 int rb_audit_end(struct run *r);

@@ -90,6 +90,18 @@ struct ridx {
 /* At most this many key bytes are looked for in index pages. */
 #define KEY_MAX 1024
 
+/* At most this many segments a table (see bulk_row()); past them the
+ * table goes row by row, so that memory does not grow with the damage. */
+#define BULK_MAX_SEGS 4096
+
+/* Consecutive rows of a tree walk that go in whole as read, with no
+ * damage between them: rowids first..last, count rows; ok once SQLite
+ * copied them (bulk_copy()). */
+struct seg {
+	int64_t first, last, count;
+	bool ok;
+};
+
 /* A table of the recovered database. */
 struct rtable {
 	struct shape sh;
@@ -146,6 +158,28 @@ struct rec {
 	 * number), and the pages reported as walked. */
 	uint32_t leaf_pgno;
 	uint64_t leaves, walked;
+	/* The run of provenance being gathered (see run_add()): consecutive
+	 * unremarkable cells of one leaf of rt read from the file, placed
+	 * at rowids first..last. */
+	struct {
+		const struct rtable *rt;
+		uint32_t pgno;
+		int64_t first, last, count;
+	} run;
+	/* The image is attached to r->out as "img" (see bulk_table()). */
+	bool img;
+	/* The table bulk_table() walks: its segments (the last one open
+	 * while seg_open; seg_at the one of the second pass), the walk's
+	 * stats and damage seen so far, the largest rowid seen (bulk_any:
+	 * one was), a row left out of the segments (bulk_partial), the
+	 * fewest values of a row. */
+	struct seg *segs;
+	size_t n_segs, cap_segs, seg_at;
+	bool seg_open, bulk_any, bulk_partial;
+	const struct gsr_walk_stats *bulk_ws;
+	uint64_t bulk_damage;
+	int64_t bulk_last;
+	size_t bulk_min;
 };
 
 static char *
@@ -234,6 +268,7 @@ static const char ledger_sql[] =
     " source TEXT NOT NULL, pgno INTEGER, cell_offset INTEGER,"
     " frame INTEGER, truncated INTEGER NOT NULL,"
     " rowid_from TEXT NOT NULL DEFAULT 'cell',"
+    " last_rid INTEGER NOT NULL, n_rows INTEGER NOT NULL,"
     " PRIMARY KEY (tbl, rid)) WITHOUT ROWID;"
     "CREATE TABLE rows(tbl TEXT, kind TEXT NOT NULL, source TEXT NOT NULL,"
     " pgno INTEGER, cell_offset INTEGER, frame INTEGER, rowid INTEGER,"
@@ -255,7 +290,8 @@ ledger_open(struct rec *r, const char *path)
 	    (r->prov =
 	         gsr_db_prepare(ctx, r->led,
 	                        "INSERT OR REPLACE INTO provenance VALUES "
-	                        "(?,?,?,?,?,?,?,'cell')")) == NULL ||
+	                        "(?1,?2,?3,?4,?5,?6,?7,'cell',coalesce(?8,?2),"
+	                        "coalesce(?9,1))")) == NULL ||
 	    (r->lrow = gsr_db_prepare(ctx, r->led,
 	                              "INSERT INTO rows VALUES "
 	                              "(?,?,?,?,?,?,?,?,?,?,?,?)")) == NULL)
@@ -1308,8 +1344,70 @@ walked(struct rec *r, uint64_t pages)
 	             r->in.n_pages);
 }
 
+/* Write the run of provenance gathered (if any) as one entry: rid its
+ * first rowid, last_rid its last, n_rows its rows, no cell offset.
+ * Returns 0 or -1 (error recorded). */
+static int
+run_flush(struct rec *r)
+{
+	sqlite3_stmt *st = r->prov;
+
+	if (r->run.count == 0)
+		return 0;
+	sqlite3_bind_text(st, 1, r->run.rt->rt->name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, r->run.first);
+	sqlite3_bind_text(st, 3, "btree", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, r->run.pgno);
+	sqlite3_bind_int(st, 7, 0);
+	sqlite3_bind_int64(st, 8, r->run.last);
+	sqlite3_bind_int64(st, 9, r->run.count);
+	r->run.count = 0;
+	return step_done(r, r->led, st);
+}
+
+/*
+ * The provenance of a row placed in rt: a row of a tree ("btree"), read
+ * from the file (not a WAL frame), whole, joins the run of the cells
+ * before it on its leaf when its rowid follows theirs; any other row gets
+ * an entry of its own, after the run is written.  Returns 0 or -1.
+ */
+static int
+run_add(struct rec *r, const struct rtable *rt, const struct gsr_row *row,
+        int64_t frame)
+{
+	sqlite3_stmt *st = r->prov;
+
+	if (!strcmp(r->source, "btree") && frame <= 0 && !row->truncated) {
+		if (r->run.count > 0 &&
+		    (r->run.rt != rt || r->run.pgno != row->pgno ||
+		     row->rowid <= r->run.last) &&
+		    run_flush(r))
+			return -1;
+		if (r->run.count == 0) {
+			r->run.rt = rt;
+			r->run.pgno = row->pgno;
+			r->run.first = row->rowid;
+		}
+		r->run.last = row->rowid;
+		r->run.count++;
+		return 0;
+	}
+	if (run_flush(r))
+		return -1;
+	sqlite3_bind_text(st, 1, rt->rt->name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, row->rowid);
+	sqlite3_bind_text(st, 3, r->source, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, row->pgno);
+	sqlite3_bind_int64(st, 5, row->cell_offset);
+	if (frame > 0)
+		sqlite3_bind_int64(st, 6, frame);
+	sqlite3_bind_int(st, 7, row->truncated);
+	return step_done(r, r->led, st);
+}
+
 /* Insert one recovered row into r->cur; what does not go in goes to the
- * ledger.  Returns 0 to go on, 1 to stop (error recorded). */
+ * ledger, after the run of provenance before it.  Returns 0 to go on, 1
+ * to stop (error recorded). */
 static int
 place_row(void *arg, const struct gsr_row *row)
 {
@@ -1329,6 +1427,8 @@ place_row(void *arg, const struct gsr_row *row)
 			walked(r, r->leaves);
 	}
 	if (n == 0 || n > rt->sh.g.n_cols) {
+		if (run_flush(r))
+			return 1;
 		snprintf(note, sizeof note,
 		         "the record has %zu values; the table has %zu columns",
 		         n, rt->sh.g.n_cols);
@@ -1347,6 +1447,8 @@ place_row(void *arg, const struct gsr_row *row)
 			return 1;
 		if (flag) {
 			/* Withheld: the bytes contradict themselves. */
+			if (run_flush(r))
+				return 1;
 			t->flagged++;
 			return ledger_row_flag(r, t->name, "flagged", row,
 			                       !rt->sh.without_rowid, note,
@@ -1383,6 +1485,8 @@ place_row(void *arg, const struct gsr_row *row)
 		bool exists = false, same = false;
 		const char *kind = "rejected";
 
+		if (run_flush(r))
+			return 1;
 		if (!rt->sh.without_rowid && strcmp(r->source, "btree") &&
 		    stored_row(r, rt, row, &exists, &same))
 			return 1;
@@ -1420,18 +1524,342 @@ place_row(void *arg, const struct gsr_row *row)
 	t->truncated += row->truncated;
 	if (rt->sh.without_rowid)
 		return 0;
-	st = r->prov;
-	sqlite3_bind_text(st, 1, t->name, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, row->rowid);
-	sqlite3_bind_text(st, 3, r->source, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 4, row->pgno);
-	sqlite3_bind_int64(st, 5, row->cell_offset);
-	if (r->cur_frame > 0)
-		sqlite3_bind_int64(st, 6, r->cur_frame);
-	else if (r->wal && gsr_wal_lookup(r->wal, row->pgno) > 0)
-		sqlite3_bind_int64(st, 6, gsr_wal_lookup(r->wal, row->pgno));
-	sqlite3_bind_int(st, 7, row->truncated);
-	return step_done(r, r->led, st) ? 1 : 0;
+	return run_add(r, rt, row,
+	               r->cur_frame > 0 ? r->cur_frame
+	               : r->wal         ? gsr_wal_lookup(r->wal, row->pgno)
+	                                : 0)
+	           ? 1
+	           : 0;
+}
+
+/* ---- the bulk copy of what reads whole --------------------------------- */
+
+/* Whether rt may be copied by bulk_table(): a rowid table other than
+ * sqlite_sequence, without an index in the recovered database (SQLite
+ * would copy the image's index b-trees as they are), whose root SQLite
+ * finds where the page reader does. */
+static bool
+bulk_eligible(struct rec *r, const struct rtable *rt)
+{
+	const struct gsr_table *t = gsr_schema_table(r->schema, rt->sh.g.name);
+	sqlite3_stmt *st = NULL;
+	bool ok = false;
+
+	/* A column named _rowid_ would hide the rowid from bulk_copy(). */
+	if (!r->img || rt->sh.without_rowid || is_sequence(rt) ||
+	    rt->rt->root == 0 || t == NULL ||
+	    gsr_table_column(t, "_rowid_") != NULL ||
+	    sqlite3_prepare_v2(
+	        r->out,
+	        "SELECT (SELECT count(*) FROM main.sqlite_master WHERE "
+	        "type = 'index' AND tbl_name = ?1) = 0 AND (SELECT "
+	        "rootpage FROM img.sqlite_master WHERE type = 'table' AND "
+	        "name = ?1) = ?2",
+	        -1, &st, NULL) != SQLITE_OK)
+		goto out;
+	sqlite3_bind_text(st, 1, rt->sh.g.name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, rt->rt->root);
+	ok = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) == 1;
+out:
+	sqlite3_finalize(st);
+	return ok;
+}
+
+/* Whether a row of rt goes in whole as read: a value count the table
+ * takes, nothing cut short, no NULL in a NOT NULL column, no flag of
+ * row_flag() (*err on an error recorded). */
+static bool
+row_whole(struct rec *r, const struct rtable *rt, const struct gsr_row *row,
+          bool *err)
+{
+	size_t n = row->n_values;
+	char note[160];
+
+	*err = false;
+	if (n == 0 || n > rt->sh.g.n_cols || row->truncated)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (row->values[i].type == GSR_V_NULL &&
+		    (int)i != rt->sh.g.ipk && !(rt->sh.g.allowed[i] & C_NULL))
+			return false;
+	return row_flag(r, rt, row, true, note, sizeof note, err) == NULL &&
+	       !*err;
+}
+
+/* The first pass of bulk_table() over a row: a row that goes in whole
+ * (row_whole()), after the one before it in rowid order with no damage
+ * between them, joins the segment of that one, else opens one; any other
+ * row closes it and is left for the second pass.  The rows of segments
+ * join the runs of provenance.  Stops the walk (1) past BULK_MAX_SEGS
+ * segments, or on an error. */
+static int
+bulk_row(void *arg, const struct gsr_row *row)
+{
+	struct rec *r = arg;
+	struct rtable *rt = r->cur;
+	uint64_t damage = r->bulk_ws->pages_damaged + r->bulk_ws->cells_damaged;
+	bool err = false, whole;
+	struct seg *sg;
+
+	if (r->owner && row->pgno <= r->in.n_pages)
+		r->owner[row->pgno] = (uint32_t)(rt - r->tabs) + 1;
+	if (row->pgno != r->leaf_pgno) {
+		r->leaf_pgno = row->pgno;
+		if (++r->leaves % 64 == 0)
+			walked(r, r->leaves);
+	}
+	if (damage != r->bulk_damage)
+		r->seg_open = false;
+	r->bulk_damage = damage;
+	whole = (!r->bulk_any || row->rowid > r->bulk_last) &&
+	        row_whole(r, rt, row, &err);
+	if (err)
+		return 1;
+	if (!r->bulk_any || row->rowid > r->bulk_last)
+		r->bulk_last = row->rowid;
+	r->bulk_any = true;
+	if (!whole) {
+		r->bulk_partial = true;
+		r->seg_open = false;
+		return 0;
+	}
+	if (!r->seg_open) {
+		if (r->n_segs >= BULK_MAX_SEGS)
+			return 1;
+		if (gsr_grow((void **)&r->segs, &r->cap_segs, r->n_segs + 1,
+		             sizeof *r->segs))
+			return gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM,
+			                    "out of memory"),
+			       1;
+		sg = &r->segs[r->n_segs++];
+		*sg = (struct seg){.first = row->rowid};
+		r->seg_open = true;
+	}
+	sg = &r->segs[r->n_segs - 1];
+	sg->last = row->rowid;
+	sg->count++;
+	if (r->bulk_min == 0 || row->n_values < r->bulk_min)
+		r->bulk_min = row->n_values;
+	return run_add(r, rt, row, 0) ? 1 : 0;
+}
+
+/* The second pass of bulk_table() over a row: a row of a segment SQLite
+ * copied is counted, with its provenance; any other goes in by
+ * place_row(). */
+static int
+bulk_fill(void *arg, const struct gsr_row *row)
+{
+	struct rec *r = arg;
+	struct rtable *rt = r->cur;
+	const struct seg *sg;
+
+	while (r->seg_at < r->n_segs && r->segs[r->seg_at].last < row->rowid)
+		r->seg_at++;
+	sg = r->seg_at < r->n_segs ? &r->segs[r->seg_at] : NULL;
+	if (sg == NULL || !sg->ok || row->rowid < sg->first)
+		return place_row(arg, row);
+	if (r->owner && row->pgno <= r->in.n_pages)
+		r->owner[row->pgno] = (uint32_t)(rt - r->tabs) + 1;
+	rt->rt->rows++;
+	rt->rt->btree++;
+	rt->rt->bulk_rows++;
+	if (rt->min_values == 0 || row->n_values < rt->min_values)
+		rt->min_values = row->n_values;
+	return run_add(r, rt, row, 0) ? 1 : 0;
+}
+
+/* Statements on r->out about rt: sql with {T} standing for its name
+ * and {C} for its columns (and its rowid by name when no column is its
+ * alias).  NULL when SQLite does not take it (the image's table is not
+ * the recovered one's), or out of memory (recorded). */
+static sqlite3_stmt *
+bulk_stmt(struct rec *r, const struct rtable *rt, const char *sql)
+{
+	struct strbuf sb = STRBUF_INIT;
+	sqlite3_stmt *st;
+
+	for (const char *p = sql; *p; p++) {
+		if (!strncmp(p, "{T}", 3)) {
+			sb_add_ident(&sb, rt->sh.g.name);
+			p += 2;
+		} else if (!strncmp(p, "{C}", 3)) {
+			if (rt->rowid_name)
+				sb_addf(&sb, "%s, ", rt->rowid_name);
+			for (size_t i = 0; i < rt->sh.g.n_cols; i++)
+				sb_addf(&sb, "%s%s", i ? ", " : "",
+				        rt->cols[i]);
+			p += 2;
+		} else {
+			sb_addf(&sb, "%c", *p);
+		}
+	}
+	if (sb_str(&sb) == NULL) {
+		gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "out of memory");
+		return NULL;
+	}
+	if (sqlite3_prepare_v2(r->out, sb_str(&sb), -1, &st, NULL) !=
+	    SQLITE_OK) {
+		sqlite3_finalize(st);
+		st = NULL;
+	}
+	sb_release(&sb);
+	return st;
+}
+
+/* Copy each segment of rt with SQLite: the rows from its first rowid on,
+ * as many as it counts (so that SQLite reads no further), which must be
+ * exactly the segment's rowids, or they are taken out again and the
+ * segment is left to the second pass.  A segment's columns are named, so
+ * that SQLite decodes every row and writes a record of its own; only a
+ * tree that reads whole takes SQLite's transfer of records as stored
+ * (the bytes the page reader decoded whole, row by row).  Each copy is a
+ * transaction of its own, with a journal in memory (it holds the pages
+ * of the tree that existed before, the path it appends to): one that
+ * meets damage SQLite sees (SQLITE_CORRUPT) is rolled back alone, where
+ * inside a transaction it would forbid every later write of that
+ * transaction.  The rows of a copy that does not hold are deleted
+ * without a journal.  Returns 0 or -1. */
+static int
+bulk_copy(struct rec *r, const struct rtable *rt)
+{
+	sqlite3_stmt *ins = NULL, *chk = NULL, *del = NULL;
+	bool committed = false;
+	int rc = -1;
+	/* A tree that reads whole, each of its records decoded whole by the
+	 * page reader, with its rowid alias: SQLite's transfer of those
+	 * records as they are stored. */
+	const char *whole = rt->rowid_name ? "INSERT INTO main.{T} ({C}) "
+	                                     "SELECT {C} FROM img.{T}"
+	                                   : "INSERT INTO main.{T} SELECT * "
+	                                     "FROM img.{T}";
+
+	if ((ins = bulk_stmt(r, rt,
+	                     r->n_segs == 1 && !r->bulk_partial
+	                         ? whole
+	                         : "INSERT INTO main.{T} ({C}) SELECT {C} "
+	                           "FROM img.{T} WHERE _rowid_ >= ?1 "
+	                           "LIMIT ?2")) == NULL ||
+	    (chk = bulk_stmt(r, rt,
+	                     "SELECT count(*), min(_rowid_), max(_rowid_) "
+	                     "FROM main.{T} WHERE _rowid_ >= ?1")) == NULL ||
+	    (del = bulk_stmt(
+	         r, rt, "DELETE FROM main.{T} WHERE _rowid_ >= ?1")) == NULL) {
+		/* Nothing copied: every row goes by the second pass. */
+		r->bulk_partial = true;
+		rc = gsr_ctx_failed(r->ctx) ? -1 : 0;
+		goto out;
+	}
+	if (gsr_db_exec(r->ctx, r->out, "COMMIT"))
+		goto out;
+	committed = true;
+	for (size_t i = 0; i < r->n_segs; i++) {
+		struct seg *sg = &r->segs[i];
+		int c;
+
+		if (sqlite3_bind_parameter_count(ins) == 2) {
+			sqlite3_bind_int64(ins, 1, sg->first);
+			sqlite3_bind_int64(ins, 2, sg->count);
+		}
+		if (gsr_db_exec(r->ctx, r->out,
+		                "PRAGMA main.journal_mode=MEMORY"))
+			goto out;
+		c = sqlite3_step(ins);
+		sqlite3_reset(ins);
+		sqlite3_bind_int64(chk, 1, sg->first);
+		sg->ok = c == SQLITE_DONE && sqlite3_step(chk) == SQLITE_ROW &&
+		         sqlite3_column_int64(chk, 0) == sg->count &&
+		         sqlite3_column_int64(chk, 1) == sg->first &&
+		         sqlite3_column_int64(chk, 2) == sg->last;
+		sqlite3_reset(chk);
+		if (sg->ok)
+			continue;
+		r->bulk_partial = true;
+		sqlite3_bind_int64(del, 1, sg->first);
+		if (gsr_db_exec(r->ctx, r->out,
+		                "PRAGMA main.journal_mode=OFF") ||
+		    step_done(r, r->out, del))
+			goto out;
+	}
+	rc = 0;
+out:
+	sqlite3_finalize(ins);
+	sqlite3_finalize(chk);
+	sqlite3_finalize(del);
+	if (committed &&
+	    gsr_db_exec(r->ctx, r->out, "PRAGMA main.journal_mode=OFF; BEGIN"))
+		rc = -1;
+	return rc;
+}
+
+/* Forget the provenance written for rt (before its second pass). */
+static int
+forget_provenance(struct rec *r, const struct rtable *rt)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	r->run.count = 0;
+	if ((st = gsr_db_prepare(r->ctx, r->led,
+	                         "DELETE FROM provenance WHERE tbl = ?")) ==
+	    NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, rt->rt->name, -1, SQLITE_STATIC);
+	rc = step_done(r, r->led, st);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/*
+ * The rows of rt's tree that go in whole as read, with no damage between
+ * them, are copied by SQLite from the attached image (a private copy,
+ * opts->sqlite_reads_image): the same cells of the same pages, a segment
+ * in one statement instead of a row at a time; a tree that reads whole in
+ * one statement for the table.  Each copy must hold the segment's count
+ * and first and last rowid.  When a row did not go in that way (damage,
+ * a flag, a segment that did not hold), a second walk puts the others in
+ * by place_row() and rewrites the provenance.  The provenance is the page
+ * reader's runs either way.  ws gets the walk's damage.  Returns 0 when
+ * rt is in, 1 when it must go row by row instead (nothing of it left
+ * behind), -1 on an error on ctx.
+ */
+static int
+bulk_table(struct rec *r, struct rtable *rt, struct gsr_walk_stats *ws)
+{
+	int rc;
+
+	r->cur = rt;
+	r->source = "btree";
+	r->bulk_ws = ws;
+	r->bulk_any = r->bulk_partial = r->seg_open = false;
+	r->bulk_last = 0;
+	r->bulk_damage = 0;
+	r->bulk_min = 0;
+	r->n_segs = r->seg_at = 0;
+	rc = gsr_btree_walk_mark(r->ctx, r->pf, rt->rt->root, false, r->used,
+	                         bulk_row, r, ws);
+	if (rc < 0 || gsr_ctx_failed(r->ctx))
+		return -1;
+	if (rc != 0)
+		return forget_provenance(r, rt) ? -1 : 1;
+	if (ws->pages_damaged || ws->cells_damaged)
+		r->bulk_partial = true;
+	if (run_flush(r) || bulk_copy(r, rt))
+		return -1;
+	if (!r->bulk_partial) {
+		int64_t n = r->n_segs ? r->segs[0].count : 0;
+
+		rt->rt->rows += n;
+		rt->rt->btree += n;
+		rt->rt->bulk_rows += n;
+		rt->min_values = r->bulk_min;
+		return 0;
+	}
+	if (forget_provenance(r, rt) ||
+	    gsr_btree_walk_mark(r->ctx, r->pf, rt->rt->root, false, r->used,
+	                        bulk_fill, r, ws) != 0 ||
+	    run_flush(r))
+		return -1;
+	return 0;
 }
 
 /* Forget what SQLite wrote into sqlite_sequence (see walk_tables()). */
@@ -1463,11 +1891,23 @@ walk_tables(struct rec *r, bool sequence)
 
 		if (rt->rt->root == 0 || is_sequence(rt) != sequence)
 			continue;
+		if (bulk_eligible(r, rt)) {
+			int rc = bulk_table(r, rt, &ws);
+
+			if (rc < 0)
+				return -1;
+			if (rc == 0) {
+				rt->rt->pages_damaged += ws.pages_damaged;
+				rt->rt->cells_damaged += ws.cells_damaged;
+				continue;
+			}
+		}
 		r->cur = rt;
 		r->source = "btree";
 		if (gsr_btree_walk_mark(r->ctx, r->pf, rt->rt->root,
 		                        rt->sh.without_rowid, r->used,
-		                        place_row, r, &ws) != 0)
+		                        place_row, r, &ws) != 0 ||
+		    run_flush(r))
 			return -1;
 		rt->rt->pages_damaged += ws.pages_damaged;
 		rt->rt->cells_damaged += ws.cells_damaged;
@@ -2975,6 +3415,7 @@ rec_release(struct rec *r)
 	free(r->fits);
 	free(r->scores);
 	free(r->jbuf);
+	free(r->segs);
 }
 
 /* The recovered database: the image's encoding and header numbers, no
@@ -3013,6 +3454,53 @@ out_open(struct rec *r, const char *path, int fd)
 			return -1;
 	}
 	return gsr_db_exec(r->ctx, r->out, "BEGIN");
+}
+
+/* Attach the image to r->out as "img", read-only, for bulk_table(), when
+ * SQLite can read its schema; r->img says whether it is.  Returns 0, or
+ * -1 on an error on ctx (out of memory). */
+static int
+attach_image(struct rec *r, const char *path)
+{
+	struct strbuf uri = STRBUF_INIT;
+	sqlite3_stmt *st = NULL;
+	static const char hex[] = "0123456789ABCDEF";
+
+	sb_adds(&uri, "file:");
+	for (const unsigned char *p = (const unsigned char *)path; *p; p++)
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || strchr("/._-", *p))
+			sb_addf(&uri, "%c", *p);
+		else
+			sb_addf(&uri, "%%%c%c", hex[*p >> 4], hex[*p & 15]);
+	sb_adds(&uri, "?mode=ro&immutable=1");
+	if (sb_str(&uri) == NULL ||
+	    sqlite3_prepare_v2(r->out, "ATTACH ?1 AS img", -1, &st, NULL) !=
+	        SQLITE_OK) {
+		sb_release(&uri);
+		return gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "out of memory");
+	}
+	sqlite3_bind_text(st, 1, sb_str(&uri), -1, SQLITE_STATIC);
+	r->img = sqlite3_step(st) == SQLITE_DONE;
+	sqlite3_finalize(st);
+	sb_release(&uri);
+	/* SQLite must read the image's schema as a whole. */
+	if (r->img &&
+	    sqlite3_exec(r->out, "SELECT count(*) FROM img.sqlite_master", NULL,
+	                 NULL, NULL) != SQLITE_OK)
+		r->img = false;
+	return 0;
+}
+
+/* Detach the image once the trees are walked (outside the transaction,
+ * as SQLite wants). */
+static int
+detach_image(struct rec *r)
+{
+	if (!r->img)
+		return 0;
+	r->img = false;
+	return gsr_db_exec(r->ctx, r->out, "COMMIT; DETACH img; BEGIN");
 }
 
 static void
@@ -3099,9 +3587,10 @@ gsr_recover_run(struct gsr_ctx *ctx, const char *image_path,
 	sqlite3_close(r.out);
 	if ((r.out = gsr_db_open(ctx, out_db, false)) == NULL ||
 	    gsr_db_exec(ctx, r.out,
-	                "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
-	                " BEGIN") ||
-	    tables_init(&r))
+	                "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;") ||
+	    (opts && opts->sqlite_reads_image && !r.wal && !r.jr &&
+	     attach_image(&r, image_path)) ||
+	    gsr_db_exec(ctx, r.out, "BEGIN") || tables_init(&r))
 		goto out;
 	if (indexes_init(&r)) {
 		gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
@@ -3117,8 +3606,8 @@ gsr_recover_run(struct gsr_ctx *ctx, const char *image_path,
 		goto out;
 	}
 	if (walk_tables(&r, false) || walk_tables(&r, true) ||
-	    place_orphans(&r, false) || place_orphans(&r, true) ||
-	    read_history(&r, fd) ||
+	    detach_image(&r) || place_orphans(&r, false) ||
+	    place_orphans(&r, true) || read_history(&r, fd) ||
 	    (opts && opts->deleted && carve_deleted(&r)) || check_indexes(&r) ||
 	    finish_schema(&r) || gsr_db_exec(ctx, r.out, "COMMIT") ||
 	    gsr_db_exec(ctx, r.led, "COMMIT"))
@@ -3577,6 +4066,7 @@ gsr_recover_write_json(const struct gsr_recover_result *res, struct jsonw *jw)
 		jw_kint(jw, "rejected", t->rejected);
 		jw_kint(jw, "duplicates", t->duplicates);
 		jw_kint(jw, "flagged", t->flagged);
+		jw_kint(jw, "bulk_copied", t->bulk_rows);
 		if (t->index_entries >= 0) {
 			jw_kint(jw, "index_entries", t->index_entries);
 			jw_kint(jw, "index_missing", t->index_missing);
@@ -3666,8 +4156,8 @@ gsr_recover_export_ledger(struct gsr_ctx *ctx, const char *ledger_db,
 	     "ORDER BY rowid"},
 	    {"provenance.jsonl",
 	     "SELECT tbl AS \"table\", rid AS rowid, source, pgno AS page, "
-	     "cell_offset AS offset, frame, truncated, rowid_from FROM "
-	     "provenance "
+	     "cell_offset AS offset, frame, truncated, rowid_from, "
+	     "last_rid AS last_rowid, n_rows AS count FROM provenance "
 	     "ORDER BY tbl, rid"},
 	    {"rows.jsonl",
 	     "SELECT tbl AS \"table\", kind, source, pgno AS page, "
@@ -3733,7 +4223,7 @@ gsr_recover_export_ledger(struct gsr_ctx *ctx, const char *ledger_db,
 	jw_init(&jw, f, true);
 	jw_obj_begin(&jw);
 	jw_kstr(&jw, "format", "gsrecover-recovery");
-	jw_kint(&jw, "version", 1);
+	jw_kint(&jw, "version", 2);
 	jw_key(&jw, "files");
 	jw_arr_begin(&jw);
 	for (size_t i = 0; i < GSR_ARRAY_LEN(parts); i++) {

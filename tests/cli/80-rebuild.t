@@ -128,10 +128,11 @@ is "$(stat -c %a "$arch")" 600 "case 1: archive is mode 0600"
 ok "case 1: zstd -t passes" sh -c "zstd -qt '$arch'"
 tar --zstd -tf "$arch" > members.txt
 is "$(tail -n 1 members.txt)" manifest.json "case 1: manifest.json is the last member"
-for m in input/c1.db identify.json export/manifest.json export/schema.sql export/api_keys.jsonl \
+for m in input/c1.db identify.json quarantine/001-api_keys.jsonl changes/001-api_keys.jsonl \
 	rebuild/report.json rebuild/log.txt rules/labels/0.6.0.rules rules/patches/blog-1900-fix.rules; do
 	ok "case 1: archive holds $m" grep -qx "$m" members.txt
 done
+ok "case 1: no full export by default" sh -c '! grep -q "^export/" members.txt'
 mkdir x && tar --zstd -xf "$arch" -C x
 ok "case 1: the archived input is the input byte for byte" cmp -s x/input/c1.db c1.db
 q=$(cat x/quarantine/*api_keys*.jsonl)

@@ -26,6 +26,10 @@ is "$(jqr id.json '.recovery.tables[] | select(.name == "model_usages") | .rows'
 	"interior zeroed: all 8000 model_usages rows recovered"
 is "$(jqr id.json '.recovery.tables[] | select(.name == "model_usages") | .orphan_leaf')" 8000 \
 	"interior zeroed: from orphan leaves"
+is "$(jqr id.json '.recovery.tables[] | select(.name == "model_usages") | .bulk_copied')" 0 \
+	"interior zeroed: a damaged tree goes in a row at a time"
+is "$(jqr id.json '.recovery.tables[] | select(.name == "system_loads") | .bulk_copied')" 8000 \
+	"interior zeroed: a sound tree without an index is copied whole"
 is "$(jqr id.json '[.findings[].code] | index("recovered") != null')" true \
 	"interior zeroed: a 'recovered' finding"
 gsr rebuild interior.db --to 0.6.0 -o out1.db --archive a1.tar.zst > rb.txt 2> rb.err
@@ -39,9 +43,20 @@ tar --zstd -xf a1.tar.zst recovery/provenance.jsonl
 is "$(jq -c 'select(.table == "model_usages" and .rowid == 4000) | [.source, (.page > 0), (.offset > 0)]' \
 	recovery/provenance.jsonl)" '["orphan-leaf",true,true]' \
 	"interior zeroed: provenance of a row in the archive"
-is "$(wc -l < recovery/provenance.jsonl | tr -d ' ')" \
+is "$(jq -s 'map(.count) | add' recovery/provenance.jsonl)" \
 	"$(sqlite3 out1.db 'SELECT (SELECT count(*) FROM models)+(SELECT count(*) FROM workers)+(SELECT count(*) FROM system_loads)+(SELECT count(*) FROM model_instances)+(SELECT count(*) FROM model_usages)+(SELECT count(*) FROM users)+(SELECT count(*) FROM api_keys)+2')" \
-	"interior zeroed: one provenance line per recovered row"
+	"interior zeroed: the provenance entries count every recovered row"
+# A run of cells of one leaf: one entry (page, first and last rowid,
+# count, no offset) for rows that are whole and read from the file, that
+# covers exactly the rows of the table between its rowids.
+set -- $(jq -r 'select(.table == "models" and .rowid <= 7 and .last_rowid >= 7)
+	| "\(.source) \(.page > 0) \(.offset) \(.count) \(.rowid) \(.last_rowid)"' recovery/provenance.jsonl)
+is "$1 $2 $3" "btree true null" "interior zeroed: a tree row's provenance is a run of its leaf"
+ok "interior zeroed: the run holds more than one row" [ "${4:-0}" -gt 1 ]
+is "$(sqlite3 out1.db "SELECT count(*) FROM models WHERE rowid BETWEEN ${5:-0} AND ${6:-0}")" "${4:-x}" \
+	"interior zeroed: the run counts the rows between its rowids"
+is "$(jq -c 'select(.source == "orphan-leaf") | .count' recovery/provenance.jsonl | sort -u)" 1 \
+	"interior zeroed: rows placed by shape keep an entry each"
 is "$(sha256sum interior.db)" "$before" "interior zeroed: input unchanged"
 ok "interior zeroed: no -shm or -journal beside the input" \
 	[ ! -e interior.db-shm -a ! -e interior.db-journal -a ! -e interior.db-wal ]
@@ -65,6 +80,41 @@ for f in plain/*.jsonl; do
 done
 is $same 0 "sound file: the page reader's export equals SQLite's, file for file"
 is "$(cmp -s plain/schema.sql paged/schema.sql; echo $?)" 0 "sound file: same schema.sql"
+is "$(jq -sc '[.[] | select(.table == "system_loads")] | [(map(.count) | add), (map(.offset) | unique)]' \
+	paged/recovery/provenance.jsonl)" '[8000,[null]]' \
+	"sound file: a table copied whole has its provenance in runs, every row counted"
+
+# The copy of a whole table stops at a row that would not go in as read:
+# a flagged one; the table then goes in a row at a time.
+cp good.db flagged.db
+sqlite3 flagged.db "UPDATE system_loads SET cpu = 'x' WHERE id = 4000"
+gsr identify --recover --json flagged.db > idf.json
+is "$(jq -c '.recovery.tables[] | select(.name == "system_loads") | [.bulk_copied, .flagged, .rows]' idf.json)" \
+	'[7999,1,7999]' "flagged row: the rows around it are copied, the row withheld"
+is "$(jq -c '.recovery.tables[] | select(.name == "model_usages") | [.bulk_copied, .rows]' idf.json)" \
+	'[8000,8000]' "flagged row: the other tables are copied whole"
+
+# 1b. An interior page below the root of a big table without an index
+#     zeroed (no row lost): the rows around it are copied by SQLite in
+#     segments, the leaves under it placed by shape; every row comes back.
+cp good.db big.db
+sqlite3 big.db "WITH RECURSIVE n(i) AS (SELECT 8001 UNION ALL SELECT i + 1 FROM n WHERE i < 80000)
+	INSERT INTO system_loads (id, timestamp, cpu, ram, gpu, vram)
+	SELECT i, 1735689600 + i * 15, i * 0.37, i * 0.29, i * 0.23, i * 0.19 FROM n"
+mid=$(sqlite3 big.db "SELECT pageno FROM dbstat WHERE name = 'system_loads' AND pagetype = 'internal'
+	AND path != '/' ORDER BY path LIMIT 1 OFFSET 1" 2>/dev/null)
+ok "big interior zeroed: an interior page below the root" [ -n "$mid" ]
+cp big.db bigref.db
+zero_page big.db "${mid:-1}"
+gsr identify --recover --json big.db > idb.json
+set -- $(jq -r '.recovery.tables[] | select(.name == "system_loads") | "\(.rows) \(.bulk_copied) \(.orphan_leaf)"' idb.json)
+is "${1:-}" 80000 "big interior zeroed: every system_loads row recovered"
+ok "big interior zeroed: most copied in bulk, the rest from orphan leaves" \
+	[ "${2:-0}" -gt 40000 -a "${3:-0}" -gt 0 -a $((${2:-0} + ${3:-0})) -eq 80000 ]
+gsr rebuild big.db --to 0.6.0 -o outb.db --no-archive > /dev/null 2>&1
+is $? 4 "big interior zeroed: rebuild exits 4"
+q="SELECT count(*), sum(id), total(cpu), total(timestamp) FROM system_loads"
+is "$(sqlite3 outb.db "$q")" "$(sqlite3 bigref.db "$q")" "big interior zeroed: rebuilt with every row as it was"
 
 # 2. A leaf of models zeroed: its rows are lost, the index knows how many.
 cp good.db leaf.db

@@ -64,9 +64,9 @@ fi
 G="${GSR_EXEC_PREFIX:-} $GSR"
 mkcase 1 c1.db
 
-# rebuild, stdout to a file: every phase is drawn and the screen is left
-# empty, every line cleared.
-on_tty rb.raw "GSR_PROGRESS_DELAY_MS=0 $G rebuild c1.db --to 0.6.0 -o rb.db > rb.txt"
+# rebuild, stdout to a file: every phase is drawn (the export's with
+# --archive-export) and the screen is left empty, every line cleared.
+on_tty rb.raw "GSR_PROGRESS_DELAY_MS=0 $G rebuild c1.db --to 0.6.0 -o rb.db --archive-export > rb.txt"
 is $? 4 "rebuild on a terminal: exit 4, as without one"
 for phase in custody checks "import api_keys" export archive; do
 	ok "rebuild on a terminal: '$phase' drawn" drawn rb.raw "$phase"

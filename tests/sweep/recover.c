@@ -1,7 +1,8 @@
 /* Corruption sweep of the page reader, in the style of SQLite's own
  * recover tests: bits are flipped across every page of a fixture database
  * (and of its -wal), one variant at a time, and each variant is recovered
- * with gsr_recover_run(), deleted rows carved in every fourth.  Every
+ * with gsr_recover_run(), deleted rows carved in every fourth, SQLite
+ * copying what reads whole (bulk copy) in every other one.  Every
  * run must end (an alarm catches a hang), succeed or fail with
  * GSR_ERR_INPUT only, and leave a recovered database that passes
  * SQLite's integrity_check; ASan/UBSan (make check) and
@@ -200,10 +201,13 @@ run_one(const struct gsr_rules *rules, const char *in, const char *wal,
 	struct gsr_ctx ctx = GSR_CTX_INIT;
 	/* Deleted rows carved too, on every fourth variant (to keep the
 	 * sweep's time): the carver, and the index entries that give
-	 * carved rows their rowid. */
+	 * carved rows their rowid.  On every other one, SQLite copies what
+	 * the page reader reads whole from the variant (the bulk copy). */
 	static unsigned n_run;
-	struct gsr_recover_opts o = {
-	    .rules = rules, .wal_path = wal, .deleted = ++n_run % 4 == 0};
+	struct gsr_recover_opts o = {.rules = rules,
+	                             .wal_path = wal,
+	                             .deleted = ++n_run % 4 == 0,
+	                             .sqlite_reads_image = n_run % 2 == 1};
 	struct gsr_recover_result res = GSR_RECOVER_RESULT_INIT;
 	char out[300], led[300];
 	int rc;
