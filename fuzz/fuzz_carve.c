@@ -7,7 +7,10 @@
  * boolean and datetime checks), a loose shape that accepts anything, and
  * a one-column one, so that every path of the matcher runs.  Every byte
  * of every value delivered is touched for ASan, and encoded as an index
- * key (gsr_index_key_encode()).  The index-entry reader
+ * key (gsr_index_key_encode(), in UTF-8, UTF-16le or UTF-16be by page);
+ * a rowid inferred from page order (order_rowids() in carve.c runs on
+ * every table leaf in use) must not be one read from the bytes and must
+ * follow a live rowid.  The index-entry reader
  * (gsr_index_rowid_at()) is then run at every offset of the first 64
  * pages, with the bytes there taken as a TEXT key of 1 to 8 bytes, so that
  * every reading (whole header, freeblock header, rowid type lost) is
@@ -35,13 +38,18 @@ touch(void *arg, const struct gsr_carved *c)
 	{
 		unsigned char sts[64 * 9], body[256];
 		size_t sl = 0, n = c->n_values < 64 ? c->n_values : 64;
-		size_t kl = gsr_index_key_encode(c->values, n, sts, sizeof sts,
-		                                 &sl, body, sizeof body);
+		size_t kl =
+		    gsr_index_key_encode(c->values, n, c->pgno % 3 + 1, sts,
+		                         sizeof sts, &sl, body, sizeof body);
 
 		if (kl != (size_t)-1)
 			for (size_t k = 0; k < kl; k++)
 				sum += body[k];
 	}
+	/* A rowid inferred from page order is never one read from the
+	 * bytes, and follows a live cell's rowid (at least 1). */
+	if (c->rowid_from_order && (c->rowid_known || c->rowid < 2))
+		abort();
 	sink += sum + c->pgno + c->offset;
 	return 0;
 }

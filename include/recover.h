@@ -134,6 +134,9 @@ struct gsr_recover_result {
 	 * imported), and rows flagged for what their bytes contradict. */
 	int64_t rowid_cell, rowid_index, rowid_page_order, rowid_unknown;
 	int64_t deleted_flagged;
+	/* Of those with an established rowid: confirmed by a foreign key
+	 * that points at it (the ledger's confirmed_by). */
+	int64_t rowid_confirmed;
 	uint64_t carve_bytes;
 	int64_t history_same; /* other versions equal to the live row */
 	double ms;
@@ -181,13 +184,19 @@ struct gsr_recover_result {
  *     of an index on its table (live, or deleted: found by its key bytes
  *     in index and freelist pages) that holds its key values and whose
  *     rowid no live row has, else NULL).  rowid_from says how the rowid
- *     was established: "cell", "index", "page-order" (not inferred by
- *     this version) or "unknown"; flag is NULL or a comma-separated list
- *     of "rowid-unknown", "storage-class", "not-utf8", "json-invalid",
- *     "enum-domain" and "index-mismatch", note naming the column or
- *     index.  A version equal to
- *     the live row is not kept, nor one already kept.  record is the values as
- * a JSON array in the encoding of export.h; objects(type, name, tbl_name,
+ *     was established: "cell", "index", "page-order" (inferred from
+ *     the cell's position among a table leaf's live cells: carve.h,
+ *     rowid_from_order) or "unknown"; flag is NULL or a comma-separated
+ *     list of "rowid-unknown", "storage-class", "not-utf8",
+ *     "json-invalid", "enum-domain", "index-mismatch" and "versions"
+ *     (another deleted row holds its rowid with other values), note
+ *     naming the column or index.  A version equal to the live row is not
+ *     kept, nor one already kept.  record is the values as a JSON array
+ *     in the encoding of export.h; confirmations(row, by): the deleted
+ *     rows (by rows' rowid) whose established rowid one-column foreign
+ *     keys to their table's INTEGER PRIMARY KEY point at from a live or
+ *     deleted row, by "table.column,..." (exported as rows.jsonl's
+ *     confirmed_by); objects(type, name, tbl_name,
  * rootpage, sql, created): the schema entries read, and whether the recovered
  * database has them.
  *
@@ -251,7 +260,8 @@ bool gsr_recover_lossy(const struct gsr_recover_result *res);
  *                      "truncated","rowid_from","last_rowid","count"},
  *                      an entry of provenance a line;
  *   rows.jsonl        {"table","kind","source","page","offset","frame",
- *                      "rowid","rowid_from","flag","truncated","note",
+ *                      "rowid","rowid_from","flag","confirmed_by",
+ *                      "truncated","note",
  *                      "values":[...]} for every
  *                      row that is not live, values in export.h's encoding;
  *   manifest.json     {"format":"gsrecover-recovery","version":2,"files":

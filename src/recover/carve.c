@@ -61,8 +61,18 @@ struct cand {
 	uint8_t kind;   /* enum gsr_carved_kind */
 	uint8_t k;      /* REBUILT: record bytes rebuilt, 1 or 2 */
 	bool rowid_known;
+	bool rowid_order; /* rowid inferred from page order */
 	bool ambiguous;
 	bool dropped;
+	bool conflict; /* dropped for overlapping another reading */
+};
+
+/* A live cell of the page being carved (its b-tree's own cells). */
+struct live {
+	uint32_t start, end; /* the bytes of the page it takes */
+	uint32_t vrec, local;
+	uint64_t payload;
+	int64_t rowid;
 };
 
 /* A reading of a cell whose first bytes are a freeblock header. */
@@ -101,6 +111,10 @@ struct gsr_carver {
 	size_t n_regions, cap_regions;
 	struct cand *cands;
 	size_t n_cands, cap_cands;
+	struct live *lives; /* the live cells, for page order */
+	size_t n_lives, cap_lives;
+	size_t *run; /* candidates between two live cells */
+	size_t cap_run;
 	/* Serial types read after a freeblock header: their class, and the
 	 * header bytes and body bytes of the first i of them. */
 	uint8_t *t_class;
@@ -805,15 +819,293 @@ resolve(struct gsr_carver *cv, struct gsr_carve_stats *st)
 				continue;
 			}
 			if (b->start >= a->body) {
-				a->dropped = true;
+				a->dropped = a->conflict = true;
 				st->conflicts++;
 			} else {
-				a->dropped = true;
-				b->dropped = true;
+				a->dropped = a->conflict = true;
+				b->dropped = b->conflict = true;
 				st->conflicts += 2;
 			}
 		}
 	}
+}
+
+/* ---- page order ------------------------------------------------------- */
+
+/*
+ * The live cells of the table leaf being carved (header h) into cv->lives,
+ * in the order of the cell pointer array.  Returns 0 when the page is in
+ * insertion order: rowids increasing and cells written downward from the
+ * end of the page, each cell whole in the content area; 1 when it is not
+ * (or a cell does not parse): no rowid is inferred from its order; -1 on
+ * an error recorded.
+ */
+static int
+read_lives(struct gsr_carver *cv, const struct gsr_page_hdr *h)
+{
+	uint32_t usable = cv->in.usable_size;
+	const unsigned char *end = cv->page + usable;
+
+	cv->n_lives = 0;
+	for (uint32_t i = 0; i < h->n_cells; i++) {
+		uint32_t off = gsr_get_u16(cv->page + h->ptr_off + 2 * i);
+		uint64_t payload, rowid, local;
+		struct live *l, *prev;
+		int lp, lr;
+
+		if (off < h->content || off >= usable)
+			return 1;
+		lp = gsr_varint_get(cv->page + off, end, &payload);
+		if (lp == 0 || payload == 0 || payload > GSR_RECORD_MAX)
+			return 1;
+		lr = gsr_varint_get(cv->page + off + lp, end, &rowid);
+		if (lr == 0 || (int64_t)rowid < 1)
+			return 1;
+		local = gsr_local_size(payload, usable, true);
+		if (local > usable - off - (uint32_t)(lp + lr) ||
+		    (local < payload &&
+		     usable - off - (uint32_t)(lp + lr) - local < 4))
+			return 1;
+		if (gsr_grow((void **)&cv->lives, &cv->cap_lives,
+		             cv->n_lives + 1, sizeof *cv->lives))
+			return gsr_ctx_fail(cv->ctx, GSR_ERR_NOMEM,
+			                    "out of memory carving page %u",
+			                    cv->pgno);
+		l = &cv->lives[cv->n_lives];
+		l->start = off;
+		l->vrec = off + (uint32_t)(lp + lr);
+		l->local = (uint32_t)local;
+		l->end = l->vrec + l->local + (local < payload ? 4 : 0);
+		l->payload = payload;
+		l->rowid = (int64_t)rowid;
+		prev = cv->n_lives ? l - 1 : NULL;
+		if (prev && (l->rowid <= prev->rowid || l->end > prev->start))
+			return 1;
+		cv->n_lives++;
+	}
+	return 0;
+}
+
+/* The shape of the record of candidate c, decoded into cv->vals (the part
+ * in the page, as deliver() reads it without its overflow pages), or < 0
+ * (-3 on an error recorded). */
+static int
+cand_values(struct gsr_carver *cv, const struct cand *c, size_t *n)
+{
+	const unsigned char *buf = cv->page + c->vrec;
+	unsigned flags =
+	    c->kind == GSR_CARVED_REBUILT && c->k == 2 ? PICK_NULL_FIRST : 0;
+
+	if (c->kind == GSR_CARVED_REBUILT) {
+		rebuild_local(cv, c->start, c->k, c->hsize, c->local);
+		buf = cv->scratch;
+	}
+	return judge(cv, buf, c->local, c->payload, 0, flags, n);
+}
+
+/* Up to ORDER_COLS date-time columns, compared on their first ORDER_LEN
+ * bytes. */
+#define ORDER_COLS 4
+#define ORDER_LEN 32
+
+struct order_key {
+	size_t col[ORDER_COLS];
+	size_t n_cols;
+	unsigned char v[ORDER_COLS][ORDER_LEN];
+	uint8_t len[ORDER_COLS]; /* 0: no TEXT there */
+};
+
+/* The date-time values of cv->vals[0..n) in the columns k names. */
+static void
+order_key_take(const struct gsr_carver *cv, size_t n, struct order_key *k)
+{
+	for (size_t j = 0; j < k->n_cols; j++) {
+		const struct gsr_value *v = &cv->vals[k->col[j]];
+
+		k->len[j] = 0;
+		if (k->col[j] >= n || v->type != GSR_V_TEXT || v->n == 0)
+			continue;
+		k->len[j] = (uint8_t)(v->n < ORDER_LEN ? v->n : ORDER_LEN);
+		memcpy(k->v[j], v->p, k->len[j]);
+	}
+}
+
+/* <0, 0, >0 as value j of a is before, equal to or after b's. */
+static int
+order_cmp(const struct order_key *a, const struct order_key *b, size_t j)
+{
+	size_t n = a->len[j] < b->len[j] ? a->len[j] : b->len[j];
+	int d = memcmp(a->v[j], b->v[j], n);
+
+	return d ? d : (int)a->len[j] - (int)b->len[j];
+}
+
+/*
+ * Whether the candidates run[0..k) (in increasing order of the rowids they
+ * would get) fit between live cells l and r of shape s: each of the same
+ * shape, and in every date-time column (GSR_CHECK_DATETIME) whose values l
+ * and r hold in order, values in that order too (a row inserted later in
+ * a freed cell's space would show a later time).  Returns 1, 0, or -1 on
+ * an error recorded.
+ */
+static int
+order_fits(struct gsr_carver *cv, const struct live *l, const struct live *r,
+           size_t k)
+{
+	const struct gsr_shape *sh;
+	struct order_key lo, hi, cur;
+	size_t n;
+	int s;
+
+	s = judge(cv, cv->page + l->vrec, l->local, l->payload, 0, PICK_SHORT,
+	          &n);
+	if (s < 0)
+		return s == -3 ? -1 : 0;
+	sh = &cv->shapes[s];
+	memset(&lo, 0, sizeof lo);
+	for (size_t j = 0; sh->checks && j < sh->n_cols; j++)
+		if ((sh->checks[j] & GSR_CHECK_DATETIME) &&
+		    lo.n_cols < ORDER_COLS)
+			lo.col[lo.n_cols++] = j;
+	hi = cur = lo;
+	order_key_take(cv, n, &lo);
+	if (judge(cv, cv->page + r->vrec, r->local, r->payload, 0, PICK_SHORT,
+	          &n) != s)
+		return gsr_ctx_failed(cv->ctx) ? -1 : 0;
+	order_key_take(cv, n, &hi);
+	for (size_t i = 0; i < k; i++) {
+		const struct cand *c = &cv->cands[cv->run[i]];
+
+		if (c->shape != (uint32_t)s || cand_values(cv, c, &n) != s)
+			return gsr_ctx_failed(cv->ctx) ? -1 : 0;
+		order_key_take(cv, n, &cur);
+		for (size_t j = 0; j < lo.n_cols; j++) {
+			if (lo.len[j] == 0 || hi.len[j] == 0 ||
+			    order_cmp(&lo, &hi, j) > 0 || cur.len[j] == 0)
+				continue;
+			if (order_cmp(&lo, &cur, j) > 0 ||
+			    order_cmp(&cur, &hi, j) > 0)
+				return 0;
+			lo.len[j] = cur.len[j];
+			memcpy(lo.v[j], cur.v[j], cur.len[j]);
+		}
+	}
+	return 1;
+}
+
+/*
+ * The candidates between live cells l (above) and r (below it, the next
+ * rowid): into cv->run, in decreasing order of offset, which is increasing
+ * order of insertion.  Returns their count, or (size_t)-1 when the space
+ * between them holds something else: a candidate across its bounds, one
+ * that is ambiguous, or one dropped for overlapping another (the space was
+ * written again), or on an error recorded.
+ */
+static size_t
+run_between(struct gsr_carver *cv, const struct live *l, const struct live *r)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < cv->n_cands; i++) {
+		const struct cand *c = &cv->cands[i];
+
+		if (c->end <= r->end || c->start >= l->start)
+			continue;
+		if (c->start < r->end || c->end > l->start || c->ambiguous ||
+		    c->conflict)
+			return (size_t)-1;
+		if (c->dropped)
+			continue;
+		if (gsr_grow((void **)&cv->run, &cv->cap_run, k + 1,
+		             sizeof *cv->run)) {
+			gsr_ctx_fail(cv->ctx, GSR_ERR_NOMEM,
+			             "out of memory carving page %u", cv->pgno);
+			return (size_t)-1;
+		}
+		/* Insertion sort by decreasing start. */
+		{
+			size_t j = k++;
+
+			while (j > 0 &&
+			       cv->cands[cv->run[j - 1]].start < c->start) {
+				cv->run[j] = cv->run[j - 1];
+				j--;
+			}
+			cv->run[j] = i;
+		}
+	}
+	return k;
+}
+
+/*
+ * Rowids from page order (carve.h, rowid_from_order), on a table leaf in
+ * use whose header is h: for each two live cells next to each other in
+ * rowid order, the candidates in the space between them, when there are
+ * exactly as many as the rowids they leave out, none has a rowid of its
+ * own that disagrees, and they fit in shape and time (order_fits()).
+ * Returns 0, or -1 on an error recorded.
+ */
+static int
+order_rowids(struct gsr_carver *cv, const struct gsr_page_hdr *h)
+{
+	int rc = read_lives(cv, h);
+
+	if (rc != 0 || cv->n_lives == 0)
+		return rc < 0 ? -1 : 0;
+	/* A row above the first live cell or below the last one (in the
+	 * content area, or freed at its start, which then moved up to
+	 * where the row ended) may have been written after the live cells:
+	 * an update that moved a row, whose old version then lies between
+	 * live cells with stale values, or a row appended later.  The
+	 * page's order is not trusted then.  Older bytes further down the
+	 * unallocated area (left by a rebuild of the page) are no such
+	 * sign. */
+	for (size_t i = 0; i < cv->n_cands; i++) {
+		const struct cand *c = &cv->cands[i];
+
+		if (c->dropped)
+			continue;
+		if (c->start >= cv->lives[0].end ||
+		    (c->start < cv->lives[cv->n_lives - 1].start &&
+		     (c->start >= h->content || c->end == h->content)))
+			return 0;
+	}
+	for (size_t i = 0; i + 1 < cv->n_lives; i++) {
+		const struct live *l = &cv->lives[i], *r = &cv->lives[i + 1];
+		int64_t gap = r->rowid - l->rowid - 1;
+		size_t k;
+		bool ok = true;
+
+		if (gap <= 0)
+			continue;
+		k = run_between(cv, l, r);
+		if (k == (size_t)-1) {
+			if (gsr_ctx_failed(cv->ctx))
+				return -1;
+			continue;
+		}
+		if (k == 0 || (uint64_t)gap != k)
+			continue;
+		for (size_t j = 0; j < k && ok; j++) {
+			const struct cand *c = &cv->cands[cv->run[j]];
+
+			ok = !c->rowid_known ||
+			     c->rowid == l->rowid + 1 + (int64_t)j;
+		}
+		if (!ok || (rc = order_fits(cv, l, r, k)) == 0)
+			continue;
+		if (rc < 0)
+			return -1;
+		for (size_t j = 0; j < k; j++) {
+			struct cand *c = &cv->cands[cv->run[j]];
+
+			if (c->rowid_known)
+				continue;
+			c->rowid = l->rowid + 1 + (int64_t)j;
+			c->rowid_order = true;
+		}
+	}
+	return 0;
 }
 
 /* ---- delivery --------------------------------------------------------- */
@@ -996,8 +1288,9 @@ deliver(struct gsr_carver *cv, const struct cand *c, const char *source,
 	row.pgno = cv->pgno;
 	row.offset = c->start;
 	row.shape = (size_t)s;
-	row.rowid = c->rowid_known ? c->rowid : 0;
+	row.rowid = c->rowid_known || c->rowid_order ? c->rowid : 0;
 	row.rowid_known = c->rowid_known;
+	row.rowid_from_order = c->rowid_order;
 	row.n_values = n;
 	row.values = cv->vals;
 	row.truncated = c->payload > c->local && chain == 0;
@@ -1143,10 +1436,12 @@ carve_cells(struct gsr_carver *cv, const struct gsr_page_hdr *h,
 	return 0;
 }
 
-/* Carve the regions listed, then deliver what survives.  Returns 0, 1
- * when fn stopped, -1 on error. */
+/* Carve the regions listed, then deliver what survives; leaf (NULL: none)
+ * is the header of a table leaf in use, whose live cells may give rowids
+ * by page order (order_rowids()).  Returns 0, 1 when fn stopped, -1 on
+ * error. */
 static int
-carve_regions(struct gsr_carver *cv,
+carve_regions(struct gsr_carver *cv, const struct gsr_page_hdr *leaf,
               int (*fn)(void *arg, const struct gsr_carved *row), void *arg,
               struct gsr_carve_stats *st)
 {
@@ -1156,6 +1451,8 @@ carve_regions(struct gsr_carver *cv,
 			return -1;
 	}
 	resolve(cv, st);
+	if (leaf && !cv->in_survey && cv->n_cands > 0 && order_rowids(cv, leaf))
+		return -1;
 	for (size_t i = 0; i < cv->n_cands; i++) {
 		const struct cand *c = &cv->cands[i];
 		int rc;
@@ -1235,7 +1532,9 @@ gsr_carver_page(struct gsr_carver *cv, uint32_t pgno,
 		gsr_page_hdr_parse(cv->page, usable, hdr_off, &h);
 		if (free_regions(cv, &h, "unallocated", "freeblock"))
 			return -1;
-		return carve_regions(cv, fn, arg, stats);
+		return carve_regions(cv,
+		                     type == GSR_PAGE_TABLE_LEAF ? &h : NULL,
+		                     fn, arg, stats);
 	case GSR_CARVE_FREELIST_LEAF:
 		if (type == 0)
 			break;
@@ -1247,7 +1546,7 @@ gsr_carver_page(struct gsr_carver *cv, uint32_t pgno,
 		}
 		if (free_regions(cv, &h, "freelist", "freelist"))
 			return -1;
-		return carve_regions(cv, fn, arg, stats);
+		return carve_regions(cv, NULL, fn, arg, stats);
 	case GSR_CARVE_FREELIST_TRUNK: {
 		uint32_t count = gsr_get_u32(cv->page + 4);
 
@@ -1255,7 +1554,7 @@ gsr_carver_page(struct gsr_carver *cv, uint32_t pgno,
 			count = (usable - 8) / 4;
 		if (push_region(cv, 8 + 4 * count, usable, "freelist"))
 			return -1;
-		return carve_regions(cv, fn, arg, stats);
+		return carve_regions(cv, NULL, fn, arg, stats);
 	}
 	default:
 		return gsr_ctx_fail(cv->ctx, GSR_ERR_USAGE,
@@ -1264,7 +1563,7 @@ gsr_carver_page(struct gsr_carver *cv, uint32_t pgno,
 	/* A freelist leaf that is no b-tree page: all of it. */
 	if (push_region(cv, 0, usable, "freelist"))
 		return -1;
-	return carve_regions(cv, fn, arg, stats);
+	return carve_regions(cv, NULL, fn, arg, stats);
 }
 
 /* Carve the pages of the image in page order: the freelist's trunks and
@@ -1517,6 +1816,8 @@ gsr_carver_free(struct gsr_carver *cv)
 	free(cv->claimed);
 	free(cv->regions);
 	free(cv->cands);
+	free(cv->lives);
+	free(cv->run);
 	free(cv->rec);
 	free(cv->text);
 	free(cv->chain);
@@ -1584,10 +1885,59 @@ put_varint(unsigned char *out, uint64_t v)
 	return n;
 }
 
+/* The n bytes of UTF-8 at p as UTF-16 (big-endian when be) into out (at
+ * most cap bytes).  Returns its length, or (size_t)-1 when p is not valid
+ * UTF-8 (over-long forms, surrogates, beyond U+10FFFF) or it does not
+ * fit. */
+static size_t
+utf8_to_utf16(const unsigned char *p, size_t n, bool be, unsigned char *out,
+              size_t cap)
+{
+	static const uint32_t min_cp[] = {0, 0, 0x80, 0x800, 0x10000};
+	size_t o = 0;
+
+	for (size_t i = 0; i < n;) {
+		uint32_t cp = p[i], units[2];
+		size_t len = cp < 0x80             ? 1
+		             : (cp & 0xe0) == 0xc0 ? 2
+		             : (cp & 0xf0) == 0xe0 ? 3
+		             : (cp & 0xf8) == 0xf0 ? 4
+		                                   : 0;
+		size_t nu = 1;
+
+		if (len == 0 || len > n - i)
+			return (size_t)-1;
+		if (len > 1)
+			cp &= 0x3fu >> (len - 1);
+		for (size_t k = 1; k < len; k++) {
+			if ((p[i + k] & 0xc0) != 0x80)
+				return (size_t)-1;
+			cp = cp << 6 | (p[i + k] & 0x3fu);
+		}
+		if (cp < min_cp[len] || cp > 0x10ffff ||
+		    (cp >= 0xd800 && cp <= 0xdfff))
+			return (size_t)-1;
+		i += len;
+		units[0] = cp;
+		if (cp >= 0x10000) {
+			units[0] = 0xd800 | ((cp - 0x10000) >> 10);
+			units[1] = 0xdc00 | ((cp - 0x10000) & 0x3ff);
+			nu = 2;
+		}
+		if (2 * nu > cap - o)
+			return (size_t)-1;
+		for (size_t k = 0; k < nu; k++, o += 2) {
+			out[o + !be] = (unsigned char)(units[k] >> 8);
+			out[o + be] = (unsigned char)units[k];
+		}
+	}
+	return o;
+}
+
 size_t
-gsr_index_key_encode(const struct gsr_value *v, size_t n, unsigned char *sts,
-                     size_t sts_cap, size_t *sts_len, unsigned char *body,
-                     size_t body_cap)
+gsr_index_key_encode(const struct gsr_value *v, size_t n,
+                     uint32_t text_encoding, unsigned char *sts, size_t sts_cap,
+                     size_t *sts_len, unsigned char *body, size_t body_cap)
 {
 	size_t ns = 0, nb = 0;
 
@@ -1597,6 +1947,19 @@ gsr_index_key_encode(const struct gsr_value *v, size_t n, unsigned char *sts,
 
 		if (v[i].truncated || v[i].encoding_error)
 			return (size_t)-1;
+		if (v[i].type == GSR_V_TEXT &&
+		    (text_encoding == 2 || text_encoding == 3)) {
+			/* The TEXT as the database stores it. */
+			size_t u =
+			    utf8_to_utf16(v[i].p, v[i].n, text_encoding == 3,
+			                  body + nb, body_cap - nb);
+
+			if (u == (size_t)-1 || ns + 9 > sts_cap)
+				return (size_t)-1;
+			ns += put_varint(sts + ns, 13 + 2 * (uint64_t)u);
+			nb += u;
+			continue;
+		}
 		switch (v[i].type) {
 		case GSR_V_NULL:
 			st = 0;

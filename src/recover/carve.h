@@ -181,6 +181,30 @@ enum gsr_carved_kind {
  * version of a row) and may still be live in the table: telling those
  * apart is the caller's business.
  * confidence: NULL, or a sentence on what was rebuilt (GSR_CARVED_REBUILT).
+ *
+ * rowid_known: the rowid was read from the cell's bytes.
+ * rowid_from_order: it was not, and rowid is inferred from page order.  On
+ * a table leaf in use (GSR_CARVE_LIVE_LEAF) cells are written downward
+ * from the end of the page in insertion order, and a table whose rows are
+ * appended gets increasing rowids: the space between two live cells with
+ * rowids a < b, next to each other in rowid order, held the rows a+1 ..
+ * b-1.  The carver infers them only when it is sure of the order: the live
+ * cells' offsets decrease as their rowids increase over the whole page;
+ * no row is carved above the first live cell or below the last one (in
+ * the content area, or freed at its start): such a row may have been
+ * written after the live cells, by an update that moved a row whose old
+ * version, with stale values, then lies between live cells; the space
+ * between the two holds exactly b-a-1 rows (nothing across its
+ * bounds, nothing ambiguous, no reading dropped for overlapping another:
+ * a freed cell written over by a newer one breaks the count), all of the
+ * two live cells' shape, with no rowid of their own that disagrees; and in
+ * every date-time column (GSR_CHECK_DATETIME) whose values the two live
+ * cells hold in order, the rows' values are in that order too, a row
+ * written later into a freed cell's space showing a later time.  The
+ * highest offset gets a+1, the next a+2, and so on.  Rows before the
+ * page's first live cell or after its last get none (their bounds lie on
+ * other pages), nor do rows of free pages.  A live row at the rowid
+ * is the caller's to rule out (an orphaned page overlaps the tree).
  */
 struct gsr_carved {
 	const char *source;
@@ -190,6 +214,7 @@ struct gsr_carved {
 	size_t shape;
 	int64_t rowid;
 	bool rowid_known;
+	bool rowid_from_order;
 	size_t n_values;
 	const struct gsr_value *values;
 	bool truncated;
@@ -315,13 +340,16 @@ int gsr_carve_page(struct gsr_ctx *ctx, struct gsr_pagefile *pf, uint32_t pgno,
 
 /*
  * The n values v as the key of an index record, as SQLite writes it (file
- * format 4: 0 and 1 take no body bytes): their serial types, as varints,
+ * format 4: 0 and 1 take no body bytes) in a database of text_encoding (1
+ * UTF-8, 2 UTF-16le, 3 UTF-16be: TEXT values, UTF-8 as the carver and the
+ * walker give them, are written in it): their serial types, as varints,
  * into sts (at most sts_cap bytes; *sts_len set) and their body bytes into
  * body (at most body_cap).  Returns the body's length, or (size_t)-1 when a
  * value is cut short, is not valid text, or it does not fit.
  */
 size_t gsr_index_key_encode(const struct gsr_value *v, size_t n,
-                            unsigned char *sts, size_t sts_cap, size_t *sts_len,
+                            uint32_t text_encoding, unsigned char *sts,
+                            size_t sts_cap, size_t *sts_len,
                             unsigned char *body, size_t body_cap);
 
 /*

@@ -275,6 +275,7 @@ static const char ledger_sql[] =
     " truncated INTEGER NOT NULL, note TEXT, record TEXT NOT NULL,"
     " rowid_from TEXT NOT NULL, flag TEXT);"
     "CREATE INDEX rows_key ON rows(tbl, rowid);"
+    "CREATE TABLE confirmations(row INTEGER PRIMARY KEY, by TEXT NOT NULL);"
     "CREATE TABLE objects(type TEXT, name TEXT, tbl_name TEXT,"
     " rootpage INTEGER, sql TEXT, created INTEGER NOT NULL);"
     "BEGIN;";
@@ -2486,6 +2487,7 @@ struct carving {
 	size_t n_slots;
 	struct gsr_value *vals; /* a live row as values */
 	size_t vals_cap;
+	sqlite3_stmt *order_up; /* a ledger row's rowid from page order */
 };
 
 /* The kept row with hash h, or NULL. */
@@ -2561,8 +2563,6 @@ pend_add(struct carving *cv, size_t t, const struct gsr_carved *c,
 	struct gsr_value key[64];
 	unsigned char sts[64 * 9], body[KEY_MAX];
 
-	if (r->in.text_encoding != 1)
-		return 0; /* keys would have to be UTF-16 again */
 	for (size_t x = 0; x < r->n_idx; x++) {
 		const struct ridx *ri = &r->idx[x];
 		struct pend e = {.ledger_rowid = ledger_rowid, .ix = x};
@@ -2571,8 +2571,9 @@ pend_add(struct carving *cv, size_t t, const struct gsr_carved *c,
 		if (ri->table != t || ri->n_keys > GSR_ARRAY_LEN(key) ||
 		    !row_key(r, ri, c->values, c->n_values, 0, false, key))
 			continue;
-		n = gsr_index_key_encode(key, ri->n_keys, sts, sizeof sts,
-		                         &e.sts_len, body, sizeof body);
+		n = gsr_index_key_encode(key, ri->n_keys, r->in.text_encoding,
+		                         sts, sizeof sts, &e.sts_len, body,
+		                         sizeof body);
 		if (n == (size_t)-1 || n == 0)
 			continue;
 		e.key_len = n;
@@ -2591,6 +2592,26 @@ pend_add(struct carving *cv, size_t t, const struct gsr_carved *c,
 	return 0;
 }
 
+/* The ledger row just written gets rowid, inferred from page order. */
+static int
+ledger_order_rowid(struct carving *cv, int64_t rowid)
+{
+	struct rec *r = cv->r;
+
+	if (cv->order_up == NULL &&
+	    (cv->order_up = gsr_db_prepare(
+	         r->ctx, r->led,
+	         "UPDATE rows SET rowid = ?2, rowid_from = 'page-order', "
+	         "note = note || '; rowid inferred from page order' "
+	         "WHERE _rowid_ = ?1")) == NULL)
+		return -1;
+	sqlite3_bind_int64(cv->order_up, 1, sqlite3_last_insert_rowid(r->led));
+	sqlite3_bind_int64(cv->order_up, 2, rowid);
+	return step_done(r, r->led, cv->order_up);
+}
+
+/* A carved row (carve.h) into the ledger, unless it is a copy of one
+ * kept already or of the live row at its rowid. */
 static int
 carved_row(void *arg, const struct gsr_carved *c)
 {
@@ -2604,12 +2625,15 @@ carved_row(void *arg, const struct gsr_carved *c)
 	                      .n_values = c->n_values,
 	                      .values = c->values,
 	                      .truncated = c->truncated};
-	bool exists = false, same = false;
+	bool exists = false, same = false, ordered = c->rowid_from_order;
 	uint64_t h = hash_values(t, rt->sh.g.ipk, c->values, c->n_values);
 	char note[200];
 
-	if (c->rowid_known && stored_row(r, rt, &row, &exists, &same))
+	if ((c->rowid_known || ordered) &&
+	    stored_row(r, rt, &row, &exists, &same))
 		return 1;
+	if (ordered && exists && !same) /* a page outside the tree */
+		ordered = exists = false;
 	if (same || kept_find(cv, h) != NULL) {
 		r->res->deleted_same++;
 		return 0;
@@ -2638,7 +2662,8 @@ carved_row(void *arg, const struct gsr_carved *c)
 			snprintf(note + strlen(note),
 			         sizeof note - strlen(note), "; %s", why);
 		if (ledger_row_flag(r, rt->rt->name, "deleted", &row,
-		                    c->rowid_known, note, flag))
+		                    c->rowid_known, note, flag) ||
+		    (ordered && ledger_order_rowid(cv, c->rowid)))
 			return 1;
 		if (!c->rowid_known &&
 		    pend_add(cv, t, c, sqlite3_last_insert_rowid(r->led)))
@@ -3004,8 +3029,15 @@ establish_rowids(struct carving *cv)
 		return -1;
 	if ((up = gsr_db_prepare(
 	         r->ctx, r->led,
-	         "UPDATE rows SET rowid = ?2, rowid_from = 'index', "
-	         "note = note || '; rowid from index ' || ?3 "
+	         /* A rowid from page order the index confirms, or
+	          * contradicts: then none. */
+	         "UPDATE rows SET note = note || CASE WHEN rowid IS NULL "
+	         "THEN '; rowid from index ' || ?3 WHEN rowid = ?2 THEN "
+	         "'; index ' || ?3 || ' gives the same rowid' ELSE "
+	         "'; index ' || ?3 || ' gives rowid ' || ?2 || ', page "
+	         "order another' END, rowid_from = CASE WHEN rowid IS NULL "
+	         "OR rowid = ?2 THEN 'index' ELSE 'unknown' END, rowid = "
+	         "CASE WHEN rowid IS NULL OR rowid = ?2 THEN ?2 END "
 	         "WHERE _rowid_ = ?1")) == NULL)
 		return -1;
 	for (size_t i = 0; i < cv->n_pend;) {
@@ -3047,6 +3079,148 @@ out:
 	return rc;
 }
 
+/* Collect into temp.refs the values that column col (position pos) of
+ * table u holds, live or deleted, as references to table parent. */
+static int
+collect_refs(struct rec *r, const char *u, const char *col, size_t pos,
+             const char *parent)
+{
+	struct strbuf sb = STRBUF_INIT;
+	sqlite3_stmt *sel = NULL, *ins = NULL;
+	char by[256];
+	int rc = -1, step;
+
+	snprintf(by, sizeof by, "%s.%s", u, col);
+	sb_adds(&sb, "SELECT DISTINCT ");
+	sb_add_ident(&sb, col);
+	sb_adds(&sb, " FROM main.");
+	sb_add_ident(&sb, u);
+	if (sb_str(&sb) == NULL) {
+		gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	if ((ins = gsr_db_prepare(r->ctx, r->led,
+	                          "INSERT OR IGNORE INTO temp.refs "
+	                          "VALUES (?1, ?2, ?3)")) == NULL)
+		goto out;
+	sqlite3_bind_text(ins, 1, parent, -1, SQLITE_STATIC);
+	sqlite3_bind_text(ins, 3, by, -1, SQLITE_STATIC);
+	/* A table the recovered database lacks has no live rows. */
+	if (sqlite3_prepare_v2(r->out, sb_str(&sb), -1, &sel, NULL) ==
+	    SQLITE_OK) {
+		while ((step = sqlite3_step(sel)) == SQLITE_ROW) {
+			if (sqlite3_column_type(sel, 0) != SQLITE_INTEGER)
+				continue;
+			sqlite3_bind_int64(ins, 2,
+			                   sqlite3_column_int64(sel, 0));
+			if (sqlite3_step(ins) != SQLITE_DONE) {
+				gsr_ctx_fail(r->ctx, GSR_ERR_IO,
+				             "cannot write the ledger: %s",
+				             sqlite3_errmsg(r->led));
+				goto out;
+			}
+			sqlite3_reset(ins);
+		}
+	}
+	sqlite3_finalize(ins);
+	ins = NULL;
+	/* Deleted rows of u whose bytes contradict nothing refer too. */
+	if ((ins = gsr_db_prepare(
+	         r->ctx, r->led,
+	         "INSERT OR IGNORE INTO temp.refs SELECT ?1, "
+	         "json_extract(record, '$[' || ?4 || ']'), ?3 FROM rows "
+	         "WHERE tbl = ?2 AND kind = 'deleted' AND (flag IS NULL OR "
+	         "flag = 'rowid-unknown') AND json_type(record, '$[' || ?4 "
+	         "|| ']') = 'integer'")) == NULL)
+		goto out;
+	sqlite3_bind_text(ins, 1, parent, -1, SQLITE_STATIC);
+	sqlite3_bind_text(ins, 2, u, -1, SQLITE_STATIC);
+	sqlite3_bind_text(ins, 3, by, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(ins, 4, (int64_t)pos);
+	rc = step_done(r, r->led, ins);
+out:
+	sqlite3_finalize(sel);
+	sqlite3_finalize(ins);
+	sb_release(&sb);
+	return rc;
+}
+
+/*
+ * Foreign keys confirm rowids, never establish one: a deleted row of the
+ * ledger at an established rowid R of a table whose INTEGER PRIMARY KEY a
+ * one-column foreign key of table U (column C) points at is confirmed by
+ * "U.C" (in the ledger's confirmations) when a row of U, live or deleted
+ * (and not flagged for what its bytes contradict), holds R there.
+ */
+static int
+confirm_rowids(struct rec *r)
+{
+	const struct gsr_schema *sc = r->schema;
+
+	if (sc == NULL)
+		return 0;
+	if (gsr_db_exec(r->ctx, r->led,
+	                "CREATE TEMP TABLE refs(tbl TEXT, id INTEGER, by "
+	                "TEXT, PRIMARY KEY (tbl, id, by)) WITHOUT ROWID"))
+		return -1;
+	for (size_t u = 0; u < sc->n_tables; u++) {
+		const struct gsr_table *ut = &sc->tables[u];
+
+		for (size_t k = 0; k < ut->n_fks; k++) {
+			const struct gsr_fkey *fk = &ut->fks[k];
+			const struct gsr_table *pt =
+			    gsr_schema_table(sc, fk->table);
+			size_t pos = ut->n_cols, ipk = 0, npk = 0;
+
+			if (pt == NULL || strchr(fk->from, ','))
+				continue;
+			for (size_t c = 0; c < pt->n_cols; c++)
+				if (pt->cols[c].pk) {
+					ipk = c;
+					npk++;
+				}
+			if (npk != 1 || pt->without_rowid ||
+			    strcasecmp(pt->cols[ipk].type, "INTEGER") ||
+			    (fk->to[0] &&
+			     strcasecmp(fk->to, pt->cols[ipk].name)))
+				continue;
+			for (size_t c = 0; c < ut->n_cols && pos == ut->n_cols;
+			     c++)
+				if (!strcasecmp(ut->cols[c].name, fk->from))
+					pos = c;
+			if (pos < ut->n_cols &&
+			    collect_refs(r, ut->name, ut->cols[pos].name, pos,
+			                 pt->name))
+				return -1;
+		}
+	}
+	return gsr_db_exec(
+	    r->ctx, r->led,
+	    "INSERT OR REPLACE INTO confirmations SELECT w._rowid_, "
+	    "group_concat(f.by, ',') FROM rows w JOIN temp.refs f ON f.tbl = "
+	    "w.tbl AND f.id = w.rowid WHERE w.kind = 'deleted' GROUP BY "
+	    "w._rowid_; DROP TABLE temp.refs");
+}
+
+/* Deleted rows of one table that hold one rowid with different values are
+ * versions of one row (an old cell left by an update that moved it, and
+ * the last one): which is the last is not known, so none is imported
+ * (flag "versions"). */
+static int
+flag_versions(struct rec *r)
+{
+	return gsr_db_exec(
+	    r->ctx, r->led,
+	    "UPDATE rows SET flag = CASE WHEN flag IS NULL THEN 'versions' "
+	    "ELSE flag || ',versions' END, note = note || '; versions: "
+	    "another deleted row at this rowid holds other values, and "
+	    "which is the last is unknown' WHERE kind = 'deleted' AND "
+	    "rowid IS NOT NULL AND EXISTS (SELECT 1 FROM rows AS o WHERE "
+	    "o.tbl = rows.tbl AND o.rowid = rows.rowid AND o.kind = "
+	    "'deleted' AND o._rowid_ <> rows._rowid_ AND o.record <> "
+	    "rows.record)");
+}
+
 /* The deleted rows of the ledger by how their rowid was established, and
  * those flagged for what their bytes contradict. */
 static int
@@ -3062,7 +3236,8 @@ count_deleted(struct rec *r)
 	         " count(*) FILTER (WHERE rowid_from = 'page-order'),"
 	         " count(*) FILTER (WHERE rowid IS NULL),"
 	         " count(*) FILTER (WHERE flag IS NOT NULL AND"
-	         " flag <> 'rowid-unknown')"
+	         " flag <> 'rowid-unknown'),"
+	         " (SELECT count(*) FROM confirmations)"
 	         " FROM rows WHERE kind = 'deleted'")) == NULL)
 		return -1;
 	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -3071,6 +3246,7 @@ count_deleted(struct rec *r)
 		r->res->rowid_page_order = sqlite3_column_int64(st, 2);
 		r->res->rowid_unknown = sqlite3_column_int64(st, 3);
 		r->res->deleted_flagged = sqlite3_column_int64(st, 4);
+		r->res->rowid_confirmed = sqlite3_column_int64(st, 5);
 	}
 	sqlite3_finalize(st);
 	return rc == SQLITE_ROW ? 0
@@ -3116,7 +3292,8 @@ carve_deleted(struct rec *r)
 	rc = -1;
 	if ((carver = gsr_carver_new(r->ctx, r->pf, cv.shapes, n)) == NULL ||
 	    gsr_carver_image(carver, carved_row, &cv, &st) < 0 ||
-	    drop_live_copies(&cv) || establish_rowids(&cv) || count_deleted(r))
+	    drop_live_copies(&cv) || establish_rowids(&cv) ||
+	    flag_versions(r) || confirm_rowids(r) || count_deleted(r))
 		goto out;
 	r->res->carved = true;
 	r->res->carve_bytes = st.bytes_scanned;
@@ -3130,6 +3307,7 @@ out:
 	free(cv.vals);
 	free(cv.pend);
 	free(cv.kbuf);
+	sqlite3_finalize(cv.order_up);
 	return rc;
 }
 
@@ -3866,6 +4044,7 @@ gsr_recover_write_json(const struct gsr_recover_result *res, struct jsonw *jw)
 		jw_kint(jw, "page-order", res->rowid_page_order);
 		jw_kint(jw, "unknown", res->rowid_unknown);
 		jw_obj_end(jw);
+		jw_kint(jw, "confirmed_by_foreign_keys", res->rowid_confirmed);
 		jw_kint(jw, "flagged", res->deleted_flagged);
 		jw_kint(jw, "bytes_scanned", (int64_t)res->carve_bytes);
 		jw_obj_end(jw);
@@ -3983,8 +4162,9 @@ gsr_recover_export_ledger(struct gsr_ctx *ctx, const char *ledger_db,
 	    {"rows.jsonl",
 	     "SELECT tbl AS \"table\", kind, source, pgno AS page, "
 	     "cell_offset AS offset, frame, rowid, rowid_from, flag, "
-	     "truncated, note, record AS \"values\" FROM rows ORDER BY "
-	     "_rowid_"},
+	     "(SELECT by FROM confirmations WHERE row = rows._rowid_) AS "
+	     "confirmed_by, truncated, note, record AS \"values\" FROM rows "
+	     "ORDER BY _rowid_"},
 	};
 	char sha[GSR_ARRAY_LEN(parts)][GSR_SHA256_HEX];
 	uint64_t bytes[GSR_ARRAY_LEN(parts)];

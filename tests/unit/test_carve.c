@@ -2046,6 +2046,159 @@ index_pages_skipped(void **state)
 	remove_db(path);
 }
 
+/* ---- rowids from page order ------------------------------------------- */
+
+struct order_check {
+	size_t inferred, wrong, rows;
+	int stale_mod; /* rows whose id % stale_mod == stale_mod / 2 were
+	                  updated (moved), then deleted: only their last
+	                  version, whose name is longer, is true */
+};
+
+/* Rows of table o (id, ts, name 'row-ID'): those whose rowid was inferred
+ * from page order must have the ID their name says. */
+static int
+order_row(void *arg, const struct gsr_carved *c)
+{
+	struct order_check *o = arg;
+	char name[32];
+	long long id;
+
+	o->rows++;
+	if (!c->rowid_from_order)
+		return 0;
+	assert_false(c->rowid_known);
+	o->inferred++;
+	assert_int_equal(c->n_values, 3);
+	assert_int_equal(c->values[2].type, GSR_V_TEXT);
+	snprintf(name, sizeof name, "%.*s", (int)c->values[2].n,
+	         (const char *)c->values[2].p);
+	if (sscanf(name, "row-%lld", &id) != 1 || id != c->rowid ||
+	    (o->stale_mod && id % o->stale_mod == o->stale_mod / 2 &&
+	     strstr(name, "-moved") == NULL)) {
+		print_message("# wrong: rowid %lld inferred for %s\n",
+		              (long long)c->rowid, name);
+		o->wrong++;
+	}
+	return 0;
+}
+
+/* Carve the database at path as shape o into *oc. */
+static void
+order_carve(const char *path, struct order_check *oc, int stale_mod)
+{
+	static const uint8_t o_allowed[] = {GSR_ALLOW_NULL, GSR_ALLOW_TEXT,
+	                                    GSR_ALLOW_TEXT};
+	static const uint8_t o_checks[] = {0, GSR_CHECK_DATETIME, 0};
+	static const struct gsr_shape o_shape[] = {
+	    {"o", 3, 0, 0, o_allowed, NULL, o_checks},
+	};
+	struct gsr_ctx ctx = GSR_CTX_INIT;
+	struct gsr_pagefile *pf;
+	unsigned char *img;
+	size_t size;
+
+	memset(oc, 0, sizeof *oc);
+	oc->stale_mod = stale_mod;
+	img = read_image(path, &size);
+	pf = gsr_pagefile_open_mem(&ctx, img, size, 0);
+	assert_non_null(pf);
+	{
+		struct gsr_carver *cv = gsr_carver_new(&ctx, pf, o_shape, 1);
+
+		assert_non_null(cv);
+		assert_int_equal(gsr_carver_image(cv, order_row, oc, NULL), 0);
+		gsr_carver_free(cv);
+	}
+	gsr_pagefile_close(pf);
+	free(img);
+}
+
+/*
+ * Deleted rows between two live cells of a leaf written in insertion order
+ * get their rowid from page order, and only the true one: not when a
+ * freed cell's space took a later row (deleted in turn), nor when a row
+ * was updated out of place, nor at the page's bounds.
+ */
+static void
+page_order(void **state)
+{
+	struct order_check oc;
+	char path[512];
+	size_t deleted;
+	sqlite3 *db;
+
+	(void)state;
+	db = new_db(path, sizeof path, 4096, NULL);
+	exec_sql(db, "CREATE TABLE o(id INTEGER PRIMARY KEY, ts TEXT NOT NULL, "
+	             "name TEXT NOT NULL);"
+	             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 "
+	             "FROM n WHERE i < 2000) INSERT INTO o SELECT i, "
+	             "strftime('%Y-%m-%d %H:%M:%f', 1700000000 + i * 60, "
+	             "'unixepoch'), printf('row-%d', i) FROM n;"
+	             "DELETE FROM o WHERE id % 7 = 3 OR id % 11 = 5;");
+	deleted = (size_t)sqlite3_total_changes(db) - 2000;
+	assert_int_equal(sqlite3_close(db), SQLITE_OK);
+	order_carve(path, &oc, 0);
+	print_message("# page order: %zu rows carved, %zu of the %zu deleted "
+	              "with a rowid inferred, %zu wrong\n",
+	              oc.rows, oc.inferred, deleted, oc.wrong);
+	assert_int_equal(oc.wrong, 0);
+	/* Those at a page's bounds get none, nor those of a page whose
+	 * first or last row was deleted (as a row moved by an update would
+	 * be): about half. */
+	assert_true(oc.inferred * 10 >= deleted * 4);
+	remove_db(path);
+
+	/* Freed cells written over by later rows, deleted in turn; rows
+	 * updated to another size (moved in the page). */
+	db = new_db(path, sizeof path, 4096, NULL);
+	exec_sql(db,
+	         "CREATE TABLE o(id INTEGER PRIMARY KEY, ts TEXT NOT NULL, "
+	         "name TEXT NOT NULL);"
+	         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 "
+	         "FROM n WHERE i < 400) INSERT INTO o SELECT i, "
+	         "strftime('%Y-%m-%d %H:%M:%f', 1700000000 + i * 60, "
+	         "'unixepoch'), printf('row-%d', i) FROM n;"
+	         "DELETE FROM o WHERE id % 5 = 2 AND id > 300;"
+	         "WITH RECURSIVE n(i) AS (SELECT 401 UNION ALL SELECT i + 1 "
+	         "FROM n WHERE i < 420) INSERT INTO o SELECT i, "
+	         "strftime('%Y-%m-%d %H:%M:%f', 1700000000 + i * 60, "
+	         "'unixepoch'), printf('row-%d', i) FROM n;"
+	         "DELETE FROM o WHERE id > 400 AND id % 2 = 0;"
+	         "UPDATE o SET name = name || '-longer' WHERE id % 9 = 4 AND "
+	         "id < 200;"
+	         "DELETE FROM o WHERE id % 9 = 5 AND id < 200;");
+	assert_int_equal(sqlite3_close(db), SQLITE_OK);
+	order_carve(path, &oc, 0);
+	print_message("# page order after reuse: %zu rows carved, %zu rowids "
+	              "inferred, %zu wrong\n",
+	              oc.rows, oc.inferred, oc.wrong);
+	assert_int_equal(oc.wrong, 0);
+	remove_db(path);
+
+	/* One row per page updated to a longer value (moved below the
+	 * other cells), then deleted: its old version, between its live
+	 * neighbours, must not take its rowid with stale values. */
+	db = new_db(path, sizeof path, 4096, NULL);
+	exec_sql(db, "CREATE TABLE o(id INTEGER PRIMARY KEY, ts TEXT NOT NULL, "
+	             "name TEXT NOT NULL);"
+	             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 "
+	             "FROM n WHERE i < 1000) INSERT INTO o SELECT i, "
+	             "strftime('%Y-%m-%d %H:%M:%f', 1700000000 + i * 60, "
+	             "'unixepoch'), printf('row-%d', i) FROM n;"
+	             "UPDATE o SET name = name || '-moved-to-a-longer-cell' "
+	             "WHERE id % 50 = 25;"
+	             "DELETE FROM o WHERE id % 50 = 25 OR id % 13 = 6;");
+	assert_int_equal(sqlite3_close(db), SQLITE_OK);
+	order_carve(path, &oc, 50);
+	print_message("# page order after updates: %zu rows carved, %zu "
+	              "rowids inferred, %zu wrong\n",
+	              oc.rows, oc.inferred, oc.wrong);
+	assert_int_equal(oc.wrong, 0);
+	remove_db(path);
+}
+
 int
 main(void)
 {
@@ -2063,6 +2216,7 @@ main(void)
 	    cmocka_unit_test(api_errors),
 	    cmocka_unit_test(carve_cancel),
 	    cmocka_unit_test(index_pages_skipped),
+	    cmocka_unit_test(page_order),
 	};
 	return cmocka_run_group_tests_name("carve", tests, setup, teardown);
 }

@@ -1256,6 +1256,76 @@ header_gone_utf16(void **state)
 	unlink(path), unlink(sql), unlink(out), unlink(led);
 }
 
+/*
+ * UTF-16 databases: a carved row whose cell header is lost gets its rowid
+ * from the entry of a unique index on a TEXT column, found by its key in
+ * the database's encoding (UTF-16le and UTF-16be, names with characters of
+ * two, three and four UTF-8 bytes), and only the true one.
+ */
+static void
+utf16_index_rowids(void **state)
+{
+	static const char *const encs[] = {"UTF-16le", "UTF-16be"};
+
+	(void)state;
+	for (size_t e = 0; e < GSR_ARRAY_LEN(encs); e++) {
+		struct gsr_recover_result res = GSR_RECOVER_RESULT_INIT;
+		struct gsr_ctx ctx = GSR_CTX_INIT;
+		struct gsr_recover_opts opts = {.deleted = true};
+		char path[512], out[512], led[512], sql[600];
+		sqlite3 *db = NULL;
+		sqlite3_stmt *st = NULL;
+		int64_t by_index = 0, wrong = 0;
+
+		snprintf(path, sizeof path, "%s/u16-%zu.db", tmpdir, e);
+		snprintf(out, sizeof out, "%s/u16-%zu.rec.db", tmpdir, e);
+		snprintf(led, sizeof led, "%s/u16-%zu.ledger.db", tmpdir, e);
+		unlink(path), unlink(out), unlink(led);
+		assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+		snprintf(
+		    sql, sizeof sql,
+		    "PRAGMA encoding = '%s'; PRAGMA secure_delete = OFF;"
+		    "CREATE TABLE k(id INTEGER PRIMARY KEY, name TEXT NOT "
+		    "NULL UNIQUE, note TEXT NOT NULL, n INTEGER NOT NULL);"
+		    "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + "
+		    "1 FROM c WHERE i < 900) INSERT INTO k SELECT i, "
+		    "printf('%%s-%%d', CASE i %% 3 WHEN 0 THEN 'ключ' WHEN "
+		    "1 THEN 'キー' ELSE 'k\xf0\x9f\x94\x91' END, i), "
+		    "printf('note %%d', i * 7), i * 3 FROM c;"
+		    "DELETE FROM k WHERE id %% 4 = 1;",
+		    encs[e]);
+		exec_sql(db, sql);
+		sqlite3_close(db);
+		if (gsr_recover_run(&ctx, path, &opts, out, led, &res) != 0) {
+			print_error("utf16 index: %s\n", ctx.msg);
+			fail();
+		}
+		assert_int_equal(sqlite3_open(led, &db), SQLITE_OK);
+		assert_int_equal(
+		    sqlite3_prepare_v2(
+		        db,
+		        "SELECT count(*) FILTER (WHERE rowid_from = 'index'), "
+		        "count(*) FILTER (WHERE rowid IS NOT NULL AND "
+		        "json_extract(record, '$[1]') NOT LIKE '%-' || rowid) "
+		        "FROM rows WHERE kind = 'deleted' AND tbl = 'k'",
+		        -1, &st, NULL),
+		    SQLITE_OK);
+		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+		by_index = sqlite3_column_int64(st, 0);
+		wrong = sqlite3_column_int64(st, 1);
+		sqlite3_finalize(st);
+		sqlite3_close(db);
+		printf("# utf16-index-rowids     %s: %" PRId64
+		       " deleted rows carved, rowid from the index %" PRId64
+		       ", wrong %" PRId64 "\n",
+		       encs[e], res.deleted, by_index, wrong);
+		assert_int_equal(wrong, 0);
+		assert_true(by_index * 2 >= res.deleted);
+		gsr_recover_result_release(&res);
+		unlink(path), unlink(out), unlink(led);
+	}
+}
+
 static int
 setup(void **state)
 {
@@ -1305,6 +1375,7 @@ main(void)
 	    cmocka_unit_test(hot_journal),
 	    cmocka_unit_test(deleted_rows),
 	    cmocka_unit_test(header_gone_utf16),
+	    cmocka_unit_test(utf16_index_rowids),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
