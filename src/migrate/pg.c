@@ -418,6 +418,12 @@ mig_parse_dump(struct gsr_ctx *ctx, const char *sql, struct mig_model *m)
 		if (sp == NULL)
 			continue;
 		*sp = '\0';
+		/* A quoted name ("timestamp"): the name itself. */
+		size_t pl = strlen(p);
+		if (pl >= 2 && p[0] == '"' && p[pl - 1] == '"') {
+			p[pl - 1] = '\0';
+			p++;
+		}
 		char *ty = sp + 1;
 		size_t tl = strlen(ty);
 		if (tl && ty[tl - 1] == ',')

@@ -912,3 +912,10 @@ rb_import_cleanup(struct run *r)
 	free(r->qdir);
 	r->qdir = NULL;
 }
+
+int
+rb_quarantine_values(struct run *r, const char *table, int64_t rowid,
+                     const char *reason, sqlite3_stmt *vals)
+{
+	return quarantine(r, table, rowid, true, reason, vals, 0);
+}

@@ -133,6 +133,49 @@ is "$(pg_psql dcase1 -At -c 'SELECT count(*) FROM users')|$(pg_psql dcase1 -At -
 	"2|1" "case 1: users and the live api key are in PostgreSQL"
 is "$(jqr case1.json '.load.quarantined')" 0 "case 1: PostgreSQL refuses none of the rebuilt rows"
 
+# --- rows PostgreSQL refuses land in the archive's quarantine -------------------
+# A model whose replicas overflow PostgreSQL's integer and its instance
+# (an orphan once the model is quarantined): migrate's quarantine pass.  A
+# model whose source is outside the enum and its instance, an api key of a
+# user that does not exist: the rebuild's own checks.
+mkdb 0.7.1 refuse.db
+sqlite3 -bail refuse.db <<'SQL'
+INSERT INTO users (id, username, is_admin, require_password_change, hashed_password, created_at, updated_at)
+VALUES (1, 'admin', 1, 0, 'h1', '2025-06-01', '2025-06-01');
+INSERT INTO api_keys (id, name, access_key, hashed_secret_key, user_id, created_at, updated_at)
+VALUES (1, 'live', 'a1', 's1', 1, '2025-06-01', '2025-06-01'), (2, 'orphan', 'a2', 's2', 77, '2025-06-01', '2025-06-01');
+INSERT INTO models (id, source, name, replicas, ready_replicas, created_at, updated_at, categories, meta)
+VALUES (1, 'HUGGING_FACE', 'good', 1, 0, '2025-06-02', '2025-06-02', '["llm"]', '{}'),
+       (2, 'NOT_A_SOURCE', 'odd', 1, 0, '2025-06-02', '2025-06-02', '["llm"]', '{}'),
+       (3, 'HUGGING_FACE', 'huge', 99999999999, 0, '2025-06-02', '2025-06-02', '["llm"]', '{}');
+INSERT INTO model_instances (id, source, name, state, model_id, model_name, created_at, updated_at, distributed_servers)
+VALUES (1, 'HUGGING_FACE', 'good-1', 'RUNNING', 1, 'good', '2025-06-03', '2025-06-03', 'null'),
+       (2, 'HUGGING_FACE', 'odd-1', 'RUNNING', 2, 'odd', '2025-06-03', '2025-06-03', 'null'),
+       (3, 'HUGGING_FACE', 'huge-1', 'RUNNING', 3, 'huge', '2025-06-03', '2025-06-03', 'null');
+SQL
+pg_createdb drefuse
+gsr migrate refuse.db --database-url "$(pg_url drefuse)" --archive refuse.tar.zst --json > refuse.json 2> err.txt
+is $? 4 "refused rows: loaded with rows quarantined, exit 4"
+mkdir rq && tar --zstd -xf refuse.tar.zst -C rq
+like "$(cat rq/quarantine/*models.jsonl)" '"rowid":3,"reason":"PostgreSQL would refuse it: replicas' \
+	"refused rows: the model PostgreSQL refuses is in the archive's quarantine, with its reason"
+like "$(cat rq/quarantine/*model_instances.jsonl)" '"rowid":3,"reason":"its models row went to the quarantine: PostgreSQL enforces the foreign key"' \
+	"refused rows: its orphaned instance too"
+like "$(cat rq/quarantine/*models.jsonl)" '"rowid":2,"reason":".source. is not one of the names' \
+	"refused rows: the model outside the enum (the rebuild's check)"
+like "$(cat rq/quarantine/*api_keys.jsonl)" '"rowid":2,.*"user_id":77' \
+	"refused rows: the orphaned api key (the rebuild's foreign keys)"
+gsr verify refuse.tar.zst > /dev/null 2>&1
+is $? 0 "refused rows: gsrecover verify passes on the archive"
+is "$(jq -c '[.rows.source, .rows.imported, .rows.quarantined]' rq/rebuild/report.json)" "[9,4,5]" \
+	"refused rows: the archive's report counts every quarantined row"
+is "$(jqr refuse.json '.load.quarantined')" 2 "refused rows: the JSON lists migrate's two"
+for t in users api_keys models model_instances; do
+	is "$(( $(pg_psql drefuse -At -c "SELECT count(*) FROM $t") + $(cat rq/quarantine/*"$t".jsonl 2>/dev/null | wc -l) ))" \
+		"$(sqlite3 refuse.db "SELECT count(*) FROM $t")" \
+		"refused rows: $t: source rows = rows in PostgreSQL + rows in the archive's quarantine"
+done
+
 # --- a schema of its own (libpq's options=-csearch_path=...) ------------------
 pg_createdb dschema
 pg_psql dschema -c "CREATE SCHEMA gs"
