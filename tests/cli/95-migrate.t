@@ -258,5 +258,19 @@ echo "bogus x" >> rules.copy/migrate/effects-2x.migrate
 gsr rules check rules.copy > /dev/null 2> err.txt
 is $? 8 "rules check: a bad migration rule fails the check"
 like "$(cat err.txt)" "effects-2x.migrate:[0-9]+: unknown key 'bogus'" "rules check: names file and line"
+rm -rf rules.copy
+cp -r "$RULES_IN_USE" rules.copy
+sed -i "s/^where backend = 'llama-box'$/where backnd = 'llama-box'/" rules.copy/migrate/effects-2x.migrate
+gsr rules check rules.copy > /dev/null 2> err.txt
+is $? 8 "rules check: a where clause naming no column fails the check"
+like "$(cat err.txt)" "effects-2x.migrate:[0-9]+: effect llama-box-backend-dropped: where over models of 0.7.1: no such column: backnd" \
+	"rules check: names the effect, its file and line, and SQLite's reason"
+sed -i "s/^where backnd = 'llama-box'$/where \"backend\" = \"llama-box\"/" rules.copy/migrate/effects-2x.migrate
+gsr rules check rules.copy > /dev/null 2> err.txt
+is $? 8 "rules check: a double-quoted string in a where clause fails the check"
+pg_createdb dcheck
+gsr migrate v051.db --database-url "$(pg_url dcheck)" --rules-dir rules.copy > /dev/null 2> err.txt
+is $? 8 "migrate refuses rules whose where clause does not prepare"
+like "$(cat err.txt)" "effect llama-box-backend-dropped: where over models" "migrate: says which effect"
 
 done_testing
