@@ -473,10 +473,13 @@ qpass(struct gsr_ctx *ctx, struct sqlite3 *db, struct gsr_rebuild_qpass *qp,
 	struct mrun *r = arg;
 	int rc;
 
+	double t0 = gsr_now_ms();
+
 	(void)ctx;
 	r->db = db;
 	r->qp = qp;
 	rc = quarantine(r);
+	r->res->ms_check = gsr_now_ms() - t0;
 	r->db = NULL;
 	r->qp = NULL;
 	return rc;
@@ -818,7 +821,10 @@ open_work(struct mrun *r, const char *rebuilt, const char *work)
 		}
 		if (sqlite3_open_v2(rebuilt, &src, SQLITE_OPEN_READONLY,
 		                    NULL) != SQLITE_OK ||
-		    sqlite3_open(work, &r->db) != SQLITE_OK) {
+		    sqlite3_open_v2(work, &r->db,
+		                    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+		                        SQLITE_OPEN_NOMUTEX,
+		                    NULL) != SQLITE_OK) {
 			gsr_ctx_fail(r->ctx, GSR_ERR_IO, "%s: %s", rebuilt,
 			             sqlite3_errmsg(src ? src : r->db));
 			goto out;
@@ -832,7 +838,9 @@ open_work(struct mrun *r, const char *rebuilt, const char *work)
 			goto out;
 		}
 		sqlite3_backup_finish(b);
-	} else if (sqlite3_open(work, &r->db) != SQLITE_OK) {
+	} else if (sqlite3_open_v2(work, &r->db,
+	                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+	                           NULL) != SQLITE_OK) {
 		gsr_ctx_fail(r->ctx, GSR_ERR_IO, "%s: %s", work,
 		             sqlite3_errmsg(r->db));
 		goto out;
@@ -848,6 +856,49 @@ open_work(struct mrun *r, const char *rebuilt, const char *work)
 	rc = 0;
 out:
 	sqlite3_close(src);
+	return rc;
+}
+
+/* The foreign keys are added after the rows (post-data): the load order
+ * takes the tables' parents from the schema file instead. */
+static int
+dump_parents(struct mrun *r)
+{
+	struct mig_model dump = {0};
+	int rc = 0;
+
+	if (mig_parse_dump(r->ctx, r->mr->schema_sql, &dump))
+		return -1;
+	for (size_t i = 0; i < dump.n && rc == 0; i++) {
+		struct mig_table *t = NULL;
+		for (size_t j = 0; j < r->model.n && t == NULL; j++)
+			if (!strcmp(r->model.t[j].name, dump.t[i].name))
+				t = &r->model.t[j];
+		for (size_t p = 0; t && p < dump.t[i].parents.n && rc == 0; p++)
+			if (!sv_contains(&t->parents, dump.t[i].parents.v[p]))
+				rc =
+				    sv_push(&t->parents, dump.t[i].parents.v[p])
+				        ? nomem(r)
+				        : 0;
+	}
+	mig_model_release(&dump);
+	return rc;
+}
+
+/* After the rows: the constraints and indexes of the schema file (its
+ * post-data), each checked once over the whole table rather than row by
+ * row during COPY. */
+static int
+finish_schema(struct mrun *r)
+{
+	char *sql =
+	    mig_filter_schema(r->mr->schema_sql, r->res->schema, MIG_POST_DATA);
+	int rc;
+
+	if (sql == NULL)
+		return nomem(r);
+	rc = mig_exec(r->ctx, r->pg, r->pw, "adding the keys and indexes", sql);
+	free(sql);
 	return rc;
 }
 
@@ -871,15 +922,16 @@ prepare_target(struct mrun *r, bool *in_tx)
 			return -1;
 	} else {
 		res->types_from = "catalog";
-		if ((schema_sql = mig_filter_schema(r->mr->schema_sql,
-		                                    res->schema)) == NULL)
+		if ((schema_sql = mig_filter_schema(
+		         r->mr->schema_sql, res->schema, MIG_PRE_DATA)) == NULL)
 			return nomem(r);
 		if (mig_exec(r->ctx, r->pg, r->pw, "BEGIN", "BEGIN"))
 			goto out;
 		*in_tx = true;
 		if (mig_exec(r->ctx, r->pg, r->pw, "creating the schema",
 		             schema_sql) ||
-		    mig_catalog(r->ctx, r->pg, r->pw, res->schema, &r->model))
+		    mig_catalog(r->ctx, r->pg, r->pw, res->schema, &r->model) ||
+		    dump_parents(r))
 			goto out;
 	}
 	mig_model_fk_order(&r->model);
@@ -947,6 +999,7 @@ gsr_migrate_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 	if (gsr_rebuild_run(ctx, rules, path, &ro, &res->rb) != 0)
 		goto out;
 	res->rebuilt = true;
+	res->ms_rebuild = res->rb.ms_total;
 	rebuilt = strdup(res->rb.out_path);
 	if (rebuilt == NULL || open_work(&r, rebuilt, work)) {
 		nomem(&r);
@@ -959,7 +1012,7 @@ gsr_migrate_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 		for (size_t i = 0; i < r.model.n; i++)
 			if (copy_table(&r, &r.model.t[i], &res->tables[i]))
 				goto out;
-		if (stamp_alembic(&r))
+		if (finish_schema(&r) || stamp_alembic(&r))
 			goto out;
 	}
 	if (set_sequences(&r) || gsr_ctx_check_cancel(ctx))

@@ -458,8 +458,18 @@ out:
 	return rc;
 }
 
+/* Whether statement s (as the dump writes it) belongs after the data. */
+static bool
+is_post_data(const char *s)
+{
+	return (!strncmp(s, "ALTER TABLE ", 12) &&
+	        strstr(s, " ADD CONSTRAINT ") != NULL) ||
+	       !strncmp(s, "CREATE INDEX ", 13) ||
+	       !strncmp(s, "CREATE UNIQUE INDEX ", 20);
+}
+
 char *
-mig_filter_schema(const char *sql, const char *schema)
+mig_filter_schema(const char *sql, const char *schema, enum mig_part part)
 {
 	struct strbuf sb = STRBUF_INIT, stmt = STRBUF_INIT, q = STRBUF_INIT;
 	const char *p = sql;
@@ -497,7 +507,8 @@ mig_filter_schema(const char *sql, const char *schema)
 				    !strncmp(s, "ALTER DEFAULT PRIVILEGES",
 				             24) ||
 				    !strncmp(s, "CREATE SCHEMA ", 14) ||
-				    !strncmp(s, "COMMENT ON SCHEMA ", 18);
+				    !strncmp(s, "COMMENT ON SCHEMA ", 18) ||
+				    is_post_data(s) != (part == MIG_POST_DATA);
 				if (!drop)
 					sb_adds(&sb, s);
 				sb_reset(&stmt);
