@@ -176,6 +176,23 @@ for t in users api_keys models model_instances; do
 		"refused rows: $t: source rows = rows in PostgreSQL + rows in the archive's quarantine"
 done
 
+# --- a mixture of builds (main-8b0de82b's database used by main-f5849cf1) -----
+mkdb main-f5849cf1-from-8b0de82b mix.db
+sqlite3 -bail mix.db <<'SQL'
+INSERT INTO clusters (id, name, provider, state, hashed_suffix, registration_token)
+VALUES (1, 'Default Cluster', 'Custom', 3, 'abcdef012345', 'gpustack_0123456789abcdef_0123456789abcdef0123456789abcdef');
+INSERT INTO users (id, username, is_admin, require_password_change, hashed_password, created_at, updated_at, is_system)
+VALUES (1, 'admin', 1, 0, 'h1', '2025-09-20', '2025-09-20', 0);
+INSERT INTO models (id, source, name, replicas, ready_replicas, created_at, updated_at, cluster_id, categories)
+VALUES (1, 'HUGGING_FACE', 'm1', 1, 1, '2025-09-21', '2025-09-21', 1, '["llm"]');
+SQL
+pg_createdb dmix
+gsr migrate mix.db --database-url "$(pg_url dmix)" --no-archive --json > mix.json 2> err.txt
+is $? 4 "a mixture: loaded, its 2.x tables quarantined by the rebuild, exit 4"
+is "$(jqr mix.json '.rebuild.source.label')" main-f5849cf1-from-8b0de82b "a mixture: the rebuild names the upgrade path"
+is "$(pg_psql dmix -At -c 'SELECT (SELECT count(*) FROM users)::text || (SELECT count(*) FROM models)::text')" 11 \
+	"a mixture: its user and model are in PostgreSQL"
+
 # --- a schema of its own (libpq's options=-csearch_path=...) ------------------
 pg_createdb dschema
 pg_psql dschema -c "CREATE SCHEMA gs"
