@@ -111,7 +111,10 @@ struct gsr_migrate {
 	size_t n_effects;
 	int64_t total_rebuilt, total_quarantined, total_imported;
 	bool loaded; /* committed */
-	double ms_load;
+	/* Where the time went: the rebuild (check included), its
+	 * quarantine pass that checks every row against PostgreSQL's types,
+	 * and the load (schema, COPY, sequences, commit). */
+	double ms_rebuild, ms_check, ms_load;
 };
 
 /* Migrate the database at path (NULL: GPUStack's default location) into

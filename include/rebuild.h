@@ -28,6 +28,31 @@
 
 #include <time.h>
 
+struct sqlite3;
+/* A caller's quarantine pass: handed to it, rows go through
+ * gsr_rebuild_quarantine_row(). */
+struct gsr_rebuild_qpass;
+
+/*
+ * A quarantine pass the caller adds to a rebuild (opts->qpass).  It runs
+ * once every row is in the new database db and the counts reconcile,
+ * before db is checked, sealed and archived, in a transaction of db (with
+ * foreign keys off).  It may read db and quarantine rows of it with
+ * gsr_rebuild_quarantine_row(); it must change nothing else.  Returns 0,
+ * or -1 with the error on ctx.  gsrecover migrate quarantines there the
+ * rows PostgreSQL would refuse, so that they land in the archive.
+ */
+typedef int (*gsr_rebuild_qpass_fn)(struct gsr_ctx *ctx, struct sqlite3 *db,
+                                    struct gsr_rebuild_qpass *qp, void *arg);
+
+/* From a quarantine pass: row rowid of table in the new database goes to
+ * the rebuild's quarantine (the archive's quarantine/ member of table)
+ * with reason and its values as db holds them, is deleted from db, and
+ * counts as quarantined instead of imported.  Returns 0, or -1 with the
+ * error on the rebuild's ctx (no such row is an error). */
+int gsr_rebuild_quarantine_row(struct gsr_rebuild_qpass *qp, const char *table,
+                               int64_t rowid, const char *reason);
+
 struct gsr_rebuild_opts {
 	const char *target;       /* a release label; "v0.6.0" is accepted */
 	const char *out_path;     /* NULL: DB.rebuilt-LABEL.db beside DB */
@@ -43,6 +68,9 @@ struct gsr_rebuild_opts {
 	 * source; they are flagged in the ledger and counted. */
 	bool include_deleted;
 	time_t now; /* the run's time (archive names, mtimes) */
+	/* The caller's quarantine pass and its argument (NULL: none). */
+	gsr_rebuild_qpass_fn qpass;
+	void *qpass_arg;
 };
 
 struct gsr_rebuild_table {

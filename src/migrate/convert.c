@@ -15,28 +15,36 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Append s[0..n) escaped for COPY's text format. */
+/* Append s[0..n) escaped for COPY's text format: the spans without a
+ * character to escape are copied whole. */
 static void
 add_escaped(struct strbuf *out, const char *s, size_t n)
 {
+	size_t from = 0;
+
 	for (size_t i = 0; i < n; i++) {
+		const char *esc;
 		switch (s[i]) {
 		case '\\':
-			sb_add(out, "\\\\", 2);
+			esc = "\\\\";
 			break;
 		case '\t':
-			sb_add(out, "\\t", 2);
+			esc = "\\t";
 			break;
 		case '\n':
-			sb_add(out, "\\n", 2);
+			esc = "\\n";
 			break;
 		case '\r':
-			sb_add(out, "\\r", 2);
+			esc = "\\r";
 			break;
 		default:
-			sb_addc(out, s[i]);
+			continue;
 		}
+		sb_add(out, s + from, i - from);
+		sb_add(out, esc, 2);
+		from = i + 1;
 	}
+	sb_add(out, s + from, n - from);
 }
 
 static bool
@@ -133,6 +141,27 @@ mig_convert(const struct mig_col *c, sqlite3_stmt *st, int i,
 			return -1;
 		}
 		sb_add(out, "\\N", 2);
+		return 0;
+	}
+	/* The common case first, and cheaply: a number in a numeric
+	 * column is written as SQLite holds it, its range checked. */
+	if (type == SQLITE_INTEGER &&
+	    (c->kind == MK_INT || c->kind == MK_FLOAT)) {
+		int64_t v = sqlite3_column_int64(st, i);
+		size_t len = gsr_fmt_int(num, v);
+		if (c->kind == MK_INT && (v < c->min || v > c->max)) {
+			num[len] = '\0';
+			snprintf(why, whylen, "%s = %s is not a %s", c->name,
+			         num, c->type);
+			return -1;
+		}
+		sb_add(out, num, len);
+		return 0;
+	}
+	if (type == SQLITE_FLOAT && c->kind == MK_FLOAT &&
+	    isfinite(sqlite3_column_double(st, i))) {
+		sb_add(out, num,
+		       gsr_fmt_real(num, sqlite3_column_double(st, i)));
 		return 0;
 	}
 	if (type == SQLITE_BLOB && c->kind != MK_TEXT) {

@@ -54,10 +54,17 @@ int mig_catalog(struct gsr_ctx *ctx, PGconn *c, const char *pw,
                 const char *schema, struct mig_model *m);
 /* Fill m from a pg_dump --schema-only text (qualified by "public."). */
 int mig_parse_dump(struct gsr_ctx *ctx, const char *sql, struct mig_model *m);
-/* The dump without what must not run in the load's transaction: psql
- * meta-commands, comments, OWNER TO, GRANT/REVOKE; "public." becomes
- * the quoted schema. */
-char *mig_filter_schema(const char *sql, const char *schema);
+/* The parts of the dump, as pg_restore splits them: the objects the
+ * rows go into (types, tables, sequences, defaults), and what is
+ * faster made once the rows are in (constraints added by ALTER TABLE,
+ * among them the primary and foreign keys, and indexes). */
+enum mig_part { MIG_PRE_DATA, MIG_POST_DATA };
+
+/* That part of the dump without what must not run in the load's
+ * transaction: psql meta-commands, comments, OWNER TO, GRANT/REVOKE;
+ * "public." becomes the quoted schema. */
+char *mig_filter_schema(const char *sql, const char *schema,
+                        enum mig_part part);
 
 /* Run sql (no rows expected); a failure is recorded on ctx, prefixed by
  * what, with the password scrubbed. */

@@ -33,6 +33,8 @@ struct mrun {
 	char *tmpdir;
 	sqlite3 *db;
 	struct mig_model model;
+	/* During the rebuild's quarantine pass (db is then its output). */
+	struct gsr_rebuild_qpass *qp;
 };
 
 static int
@@ -320,39 +322,35 @@ select_rows(struct mrun *r, const struct mig_table *t)
 	return st;
 }
 
-static int
-delete_row(struct mrun *r, const char *table, int64_t rowid)
+/* Forget what an earlier quarantine pass found (the rebuild makes a
+ * second attempt when the input proves damaged). */
+static void
+forget_quarantine(struct gsr_migrate *res)
 {
-	struct strbuf q = STRBUF_INIT;
-	sqlite3_stmt *st = NULL;
-	int rc = -1;
-
-	sb_adds(&q, "DELETE FROM ");
-	sb_add_ident(&q, table);
-	sb_adds(&q, " WHERE rowid = ?");
-	if (!q.failed &&
-	    sqlite3_prepare_v2(r->db, q.buf, -1, &st, NULL) == SQLITE_OK) {
-		sqlite3_bind_int64(st, 1, rowid);
-		if (sqlite3_step(st) == SQLITE_DONE)
-			rc = 0;
+	for (size_t i = 0; i < res->n_qrows; i++) {
+		free(res->qrows[i].table);
+		free(res->qrows[i].reason);
+		free(res->qrows[i].values);
 	}
-	if (rc)
-		gsr_ctx_fail(r->ctx, GSR_ERR_IO,
-		             "quarantine in the work copy: %s",
-		             sqlite3_errmsg(r->db));
-	sqlite3_finalize(st);
-	sb_release(&q);
-	return rc;
+	res->n_qrows = 0;
+	for (size_t i = 0; i < res->n_tables; i++)
+		res->tables[i].rebuilt = res->tables[i].quarantined =
+		    res->tables[i].imported = 0;
+	res->total_rebuilt = res->total_quarantined = res->total_imported = 0;
 }
 
 /* Quarantine every row PostgreSQL would refuse, then the rows left
- * without their parent, until none is left; count what remains. */
+ * without their parent, until none is left; count what remains.  Runs
+ * as the rebuild's quarantine pass (r->db, r->qp): the rows go to the
+ * rebuild's quarantine, and so into its archive. */
 static int
 quarantine(struct mrun *r)
 {
 	struct strbuf scratch = STRBUF_INIT;
 	char why[512];
 	int rc = -1;
+
+	forget_quarantine(r->res);
 
 	for (size_t ti = 0; ti < r->model.n; ti++) {
 		const struct mig_table *t = &r->model.t[ti];
@@ -392,7 +390,8 @@ quarantine(struct mrun *r)
 				         "PostgreSQL would refuse it: %s",
 				         reasons[i]);
 				if (!add_qrow(r, t->name, bad[i], reason))
-					delete_row(r, t->name, bad[i]);
+					gsr_rebuild_quarantine_row(
+					    r->qp, t->name, bad[i], reason);
 			}
 			free(reasons[i]);
 		}
@@ -440,7 +439,8 @@ quarantine(struct mrun *r)
 				         "PostgreSQL enforces the foreign key",
 				         o[i].parent);
 				if (!add_qrow(r, o[i].table, o[i].rowid, why))
-					delete_row(r, o[i].table, o[i].rowid);
+					gsr_rebuild_quarantine_row(
+					    r->qp, o[i].table, o[i].rowid, why);
 			}
 			free(o[i].table);
 			free(o[i].parent);
@@ -461,6 +461,27 @@ quarantine(struct mrun *r)
 	rc = 0;
 out:
 	sb_release(&scratch);
+	return rc;
+}
+
+/* The rebuild's quarantine pass (rebuild.h): quarantine() on its new
+ * database. */
+static int
+qpass(struct gsr_ctx *ctx, struct sqlite3 *db, struct gsr_rebuild_qpass *qp,
+      void *arg)
+{
+	struct mrun *r = arg;
+	int rc;
+
+	double t0 = gsr_now_ms();
+
+	(void)ctx;
+	r->db = db;
+	r->qp = qp;
+	rc = quarantine(r);
+	r->res->ms_check = gsr_now_ms() - t0;
+	r->db = NULL;
+	r->qp = NULL;
 	return rc;
 }
 
@@ -800,7 +821,10 @@ open_work(struct mrun *r, const char *rebuilt, const char *work)
 		}
 		if (sqlite3_open_v2(rebuilt, &src, SQLITE_OPEN_READONLY,
 		                    NULL) != SQLITE_OK ||
-		    sqlite3_open(work, &r->db) != SQLITE_OK) {
+		    sqlite3_open_v2(work, &r->db,
+		                    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+		                        SQLITE_OPEN_NOMUTEX,
+		                    NULL) != SQLITE_OK) {
 			gsr_ctx_fail(r->ctx, GSR_ERR_IO, "%s: %s", rebuilt,
 			             sqlite3_errmsg(src ? src : r->db));
 			goto out;
@@ -814,7 +838,9 @@ open_work(struct mrun *r, const char *rebuilt, const char *work)
 			goto out;
 		}
 		sqlite3_backup_finish(b);
-	} else if (sqlite3_open(work, &r->db) != SQLITE_OK) {
+	} else if (sqlite3_open_v2(work, &r->db,
+	                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+	                           NULL) != SQLITE_OK) {
 		gsr_ctx_fail(r->ctx, GSR_ERR_IO, "%s: %s", work,
 		             sqlite3_errmsg(r->db));
 		goto out;
@@ -833,6 +859,101 @@ out:
 	return rc;
 }
 
+/* The foreign keys are added after the rows (post-data): the load order
+ * takes the tables' parents from the schema file instead. */
+static int
+dump_parents(struct mrun *r)
+{
+	struct mig_model dump = {0};
+	int rc = 0;
+
+	if (mig_parse_dump(r->ctx, r->mr->schema_sql, &dump))
+		return -1;
+	for (size_t i = 0; i < dump.n && rc == 0; i++) {
+		struct mig_table *t = NULL;
+		for (size_t j = 0; j < r->model.n && t == NULL; j++)
+			if (!strcmp(r->model.t[j].name, dump.t[i].name))
+				t = &r->model.t[j];
+		for (size_t p = 0; t && p < dump.t[i].parents.n && rc == 0; p++)
+			if (!sv_contains(&t->parents, dump.t[i].parents.v[p]))
+				rc =
+				    sv_push(&t->parents, dump.t[i].parents.v[p])
+				        ? nomem(r)
+				        : 0;
+	}
+	mig_model_release(&dump);
+	return rc;
+}
+
+/* After the rows: the constraints and indexes of the schema file (its
+ * post-data), each checked once over the whole table rather than row by
+ * row during COPY. */
+static int
+finish_schema(struct mrun *r)
+{
+	char *sql =
+	    mig_filter_schema(r->mr->schema_sql, r->res->schema, MIG_POST_DATA);
+	int rc;
+
+	if (sql == NULL)
+		return nomem(r);
+	rc = mig_exec(r->ctx, r->pg, r->pw, "adding the keys and indexes", sql);
+	free(sql);
+	return rc;
+}
+
+/*
+ * The model of the target's tables, in the order of their foreign keys,
+ * alembic_version left out (it is stamped, not copied), and the result's
+ * table entries: from the catalog once the schema exists, in the load's
+ * transaction (opened here, *in_tx); under dry_run, from the schema
+ * file.  Returns 0, or -1 with the error on r->ctx.
+ */
+static int
+prepare_target(struct mrun *r, bool *in_tx)
+{
+	struct gsr_migrate *res = r->res;
+	char *schema_sql = NULL;
+	int rc = -1;
+
+	if (r->opts->rebuild.dry_run) {
+		res->types_from = "schema file";
+		if (mig_parse_dump(r->ctx, r->mr->schema_sql, &r->model))
+			return -1;
+	} else {
+		res->types_from = "catalog";
+		if ((schema_sql = mig_filter_schema(
+		         r->mr->schema_sql, res->schema, MIG_PRE_DATA)) == NULL)
+			return nomem(r);
+		if (mig_exec(r->ctx, r->pg, r->pw, "BEGIN", "BEGIN"))
+			goto out;
+		*in_tx = true;
+		if (mig_exec(r->ctx, r->pg, r->pw, "creating the schema",
+		             schema_sql) ||
+		    mig_catalog(r->ctx, r->pg, r->pw, res->schema, &r->model) ||
+		    dump_parents(r))
+			goto out;
+	}
+	mig_model_fk_order(&r->model);
+	drop_alembic_table(&r->model);
+	res->tables = calloc(r->model.n ? r->model.n : 1, sizeof *res->tables);
+	if (res->tables == NULL) {
+		nomem(r);
+		goto out;
+	}
+	res->n_tables = res->cap_tables = r->model.n;
+	for (size_t i = 0; i < r->model.n; i++)
+		if ((res->tables[i].name = strdup(r->model.t[i].name)) ==
+		    NULL) {
+			nomem(r);
+			goto out;
+		}
+	rc = 0;
+out:
+	free(schema_sql);
+	return rc;
+}
+
 int
 gsr_migrate_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
                 const struct gsr_migrate_rules *mr, const char *path,
@@ -840,7 +961,7 @@ gsr_migrate_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 {
 	struct mrun r = {.ctx = ctx, .mr = mr, .opts = opts, .res = res};
 	struct gsr_rebuild_opts ro = opts->rebuild;
-	char *rebuilt = NULL, *work = NULL, *schema_sql = NULL;
+	char *rebuilt = NULL, *work = NULL;
 	bool in_tx = false, own_out = false;
 	double t0;
 
@@ -848,13 +969,20 @@ gsr_migrate_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 	if (gsr_ctx_failed(ctx))
 		return -1;
 	res->alembic = strdup(mr->alembic);
-	if (connect_and_check(&r))
+	if (connect_and_check(&r) || make_workdir(&r))
 		goto out;
-	if (make_workdir(&r))
+	/* The target's schema and column types first: the rows PostgreSQL
+	 * would refuse are quarantined in the rebuild's own quarantine pass,
+	 * before its archive is written. */
+	t0 = gsr_now_ms();
+	if (prepare_target(&r, &in_tx))
 		goto out;
+	res->ms_load = gsr_now_ms() - t0;
 	/* The rebuild.  Under dry_run it still builds its output, privately,
 	 * for the report: it writes nothing else. */
 	ro.target = mr->target;
+	ro.qpass = qpass;
+	ro.qpass_arg = &r;
 	own_out = ro.out_path == NULL || opts->rebuild.dry_run;
 	if (asprintf(&work, "%s/work.db", r.tmpdir) < 0) {
 		work = NULL;
@@ -871,54 +999,20 @@ gsr_migrate_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 	if (gsr_rebuild_run(ctx, rules, path, &ro, &res->rb) != 0)
 		goto out;
 	res->rebuilt = true;
+	res->ms_rebuild = res->rb.ms_total;
 	rebuilt = strdup(res->rb.out_path);
 	if (rebuilt == NULL || open_work(&r, rebuilt, work)) {
 		nomem(&r);
 		goto out;
 	}
-	/* The column types: from the catalog once the schema exists, in the
-	 * load's transaction; under dry_run from the schema file. */
 	t0 = gsr_now_ms();
-	if (opts->rebuild.dry_run) {
-		res->types_from = "schema file";
-		if (mig_parse_dump(ctx, mr->schema_sql, &r.model))
-			goto out;
-	} else {
-		res->types_from = "catalog";
-		if ((schema_sql = mig_filter_schema(mr->schema_sql,
-		                                    res->schema)) == NULL) {
-			nomem(&r);
-			goto out;
-		}
-		if (mig_exec(ctx, r.pg, r.pw, "BEGIN", "BEGIN"))
-			goto out;
-		in_tx = true;
-		if (mig_exec(ctx, r.pg, r.pw, "creating the schema",
-		             schema_sql) ||
-		    mig_catalog(ctx, r.pg, r.pw, res->schema, &r.model))
-			goto out;
-	}
-	mig_model_fk_order(&r.model);
-	/* alembic_version is stamped, not copied. */
-	drop_alembic_table(&r.model);
-	res->tables = calloc(r.model.n ? r.model.n : 1, sizeof *res->tables);
-	if (res->tables == NULL) {
-		nomem(&r);
-		goto out;
-	}
-	res->n_tables = res->cap_tables = r.model.n;
-	for (size_t i = 0; i < r.model.n; i++)
-		if ((res->tables[i].name = strdup(r.model.t[i].name)) == NULL) {
-			nomem(&r);
-			goto out;
-		}
-	if (quarantine(&r) || effects(&r))
+	if (effects(&r))
 		goto out;
 	if (!opts->rebuild.dry_run) {
 		for (size_t i = 0; i < r.model.n; i++)
 			if (copy_table(&r, &r.model.t[i], &res->tables[i]))
 				goto out;
-		if (stamp_alembic(&r))
+		if (finish_schema(&r) || stamp_alembic(&r))
 			goto out;
 	}
 	if (set_sequences(&r) || gsr_ctx_check_cancel(ctx))
@@ -929,7 +1023,7 @@ gsr_migrate_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 		in_tx = false;
 		res->loaded = true;
 	}
-	res->ms_load = gsr_now_ms() - t0;
+	res->ms_load += gsr_now_ms() - t0;
 out:
 	if (in_tx && r.pg && PQstatus(r.pg) == CONNECTION_OK) {
 		PGresult *q = PQexec(r.pg, "ROLLBACK");
@@ -954,7 +1048,6 @@ out:
 	free(r.pw);
 	free(rebuilt);
 	free(work);
-	free(schema_sql);
 	return gsr_ctx_failed(ctx) ? -1 : 0;
 }
 

@@ -5,6 +5,7 @@
 #include "strbuf.h"
 
 #include <dirent.h>
+#include <sqlite3.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -224,6 +225,70 @@ parse_file(struct mload *m, char *text, const char *dir, const char *file,
 	end_effect(m, cur, rules);
 }
 
+/*
+ * Prepare every effect's where clause against the schema it applies to:
+ * the target release's tables, created in a private in-memory database
+ * (double-quoted strings refused, so that a misspelt quoted column is an
+ * error, not a string).  A typo in a rules file is then caught by
+ * `rules check`, not by the first migrate that evaluates it.
+ */
+static void
+check_effects(struct mload *m, const struct gsr_rules *rules,
+              const struct gsr_migrate_rules *mr)
+{
+	const struct gsr_label *l = gsr_rules_label(rules, mr->target);
+	sqlite3 *db = NULL;
+
+	if (l == NULL || l->schema_label == NULL)
+		return;
+	if (sqlite3_open_v2(":memory:", &db,
+	                    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+	                    NULL) != SQLITE_OK) {
+		gsr_ctx_fail(m->ctx, GSR_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	sqlite3_db_config(db, SQLITE_DBCONFIG_DQS_DML, 0, NULL);
+	for (size_t i = 0; i < l->schema_label->n_objs; i++) {
+		const struct gsr_rule_obj *o = &l->schema_label->objs[i];
+		if (strcmp(o->type, "table") ||
+		    !strcmp(o->name, "sqlite_sequence"))
+			continue;
+		if (sqlite3_exec(db, o->sql, NULL, NULL, NULL) != SQLITE_OK) {
+			m->file = mr->file;
+			m->line = 0;
+			problem(m, "the schema of %s: %s", l->name,
+			        sqlite3_errmsg(db));
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < mr->n_effects; i++) {
+		const struct gsr_migrate_effect *e = &mr->effects[i];
+		sqlite3_stmt *st = NULL;
+		char *sql;
+		if (e->table == NULL)
+			continue;
+		sql = e->where ? sqlite3_mprintf("SELECT rowid FROM \"%w\" "
+		                                 "WHERE (%s)",
+		                                 e->table, e->where)
+		               : sqlite3_mprintf("SELECT rowid FROM \"%w\"",
+		                                 e->table);
+		if (sql == NULL) {
+			gsr_ctx_fail(m->ctx, GSR_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		m->file = e->file;
+		m->line = e->line;
+		if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+			problem(m, "effect %s: %s over %s of %s: %s", e->name,
+			        e->where ? "where" : "table", e->table, l->name,
+			        sqlite3_errmsg(db));
+		sqlite3_finalize(st);
+		sqlite3_free(sql);
+	}
+out:
+	sqlite3_close(db);
+}
+
 static int
 cmp_names(const void *a, const void *b)
 {
@@ -290,6 +355,8 @@ gsr_migrate_rules_load(struct gsr_ctx *ctx, const char *dir,
 		m.line = 0;
 		problem(&m, "no migration target (target, alembic and schema)");
 	}
+	if (rules && out->target && !gsr_ctx_failed(ctx))
+		check_effects(&m, rules, out);
 out:
 	if (d)
 		closedir(d);

@@ -418,6 +418,12 @@ mig_parse_dump(struct gsr_ctx *ctx, const char *sql, struct mig_model *m)
 		if (sp == NULL)
 			continue;
 		*sp = '\0';
+		/* A quoted name ("timestamp"): the name itself. */
+		size_t pl = strlen(p);
+		if (pl >= 2 && p[0] == '"' && p[pl - 1] == '"') {
+			p[pl - 1] = '\0';
+			p++;
+		}
 		char *ty = sp + 1;
 		size_t tl = strlen(ty);
 		if (tl && ty[tl - 1] == ',')
@@ -452,8 +458,18 @@ out:
 	return rc;
 }
 
+/* Whether statement s (as the dump writes it) belongs after the data. */
+static bool
+is_post_data(const char *s)
+{
+	return (!strncmp(s, "ALTER TABLE ", 12) &&
+	        strstr(s, " ADD CONSTRAINT ") != NULL) ||
+	       !strncmp(s, "CREATE INDEX ", 13) ||
+	       !strncmp(s, "CREATE UNIQUE INDEX ", 20);
+}
+
 char *
-mig_filter_schema(const char *sql, const char *schema)
+mig_filter_schema(const char *sql, const char *schema, enum mig_part part)
 {
 	struct strbuf sb = STRBUF_INIT, stmt = STRBUF_INIT, q = STRBUF_INIT;
 	const char *p = sql;
@@ -491,7 +507,8 @@ mig_filter_schema(const char *sql, const char *schema)
 				    !strncmp(s, "ALTER DEFAULT PRIVILEGES",
 				             24) ||
 				    !strncmp(s, "CREATE SCHEMA ", 14) ||
-				    !strncmp(s, "COMMENT ON SCHEMA ", 18);
+				    !strncmp(s, "COMMENT ON SCHEMA ", 18) ||
+				    is_post_data(s) != (part == MIG_POST_DATA);
 				if (!drop)
 					sb_adds(&sb, s);
 				sb_reset(&stmt);

@@ -70,4 +70,13 @@ gsr_migrate_write_json(const struct gsr_migrate *res, struct jsonw *jw)
 	}
 	jw_arr_end(jw);
 	jw_obj_end(jw);
+	jw_key(jw, "timing_ms");
+	jw_obj_begin(jw);
+	jw_key(jw, "rebuild");
+	jw_real(jw, res->ms_rebuild);
+	jw_key(jw, "check");
+	jw_real(jw, res->ms_check);
+	jw_key(jw, "load");
+	jw_real(jw, res->ms_load);
+	jw_obj_end(jw);
 }

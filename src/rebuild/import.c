@@ -1245,3 +1245,10 @@ rb_import_cleanup(struct run *r)
 	free(r->kept);
 	r->kept = NULL;
 }
+
+int
+rb_quarantine_values(struct run *r, const char *table, int64_t rowid,
+                     const char *reason, sqlite3_stmt *vals)
+{
+	return quarantine(r, table, rowid, true, reason, vals, 0);
+}

@@ -3,9 +3,9 @@
  * gsr_rebuild_run() (rebuild.h) makes one attempt, and a second when the
  * first finds the input damaged.  An attempt is the stages of
  * rebuild_internal.h in a straight line: identify, plan, outputs, audit,
- * stage, import, check, seal, audit, publish; each is a no-op once the
- * run's context holds an error, which the attempt then reports.  Also
- * here: the helpers the stages share, and the report as JSON.
+ * stage, import, qpass, check, seal, audit, publish; each is a no-op once
+ * the run's context holds an error, which the attempt then reports.
+ * Also here: the helpers the stages share, and the report as JSON.
  */
 #include "compat.h"
 #include "clock.h"
@@ -287,6 +287,7 @@ rebuild_attempt(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 	rb_audit_begin(&r);
 	rb_stage(&r);
 	rb_import(&r);
+	rb_qpass(&r); /* the caller's quarantine pass, if any */
 	rb_check(&r);
 	join_checks(&r);
 	rb_seal(&r);

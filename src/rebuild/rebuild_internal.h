@@ -13,6 +13,7 @@
  *   stage     run the steps of the path on staged copies (stage.c)
  *   import    execute the plan into the new database (import.c), and
  *             write the rows the steps changed or deleted (audit.c)
+ *   qpass     the caller's quarantine pass, if any (qpass.c)
  *   check     close it and start its checks (publish.c)
  *             (identify's checks, when they ran beside, are waited for
  *             here: damage gives the attempt up for another, rebuild.c)
@@ -228,6 +229,14 @@ int rb_import(struct run *r);
 /* import.c: roll back and close the new database if open, close and
  * forget the quarantine files. */
 void rb_import_cleanup(struct run *r);
+/* import.c: write one row to table's quarantine file, its values the
+ * current row of vals (all its columns). */
+int rb_quarantine_values(struct run *r, const char *table, int64_t rowid,
+                         const char *reason, sqlite3_stmt *vals);
+
+/* qpass.c: after the import, the caller's quarantine pass
+ * (opts->qpass, rebuild.h); nothing without one. */
+int rb_qpass(struct run *r);
 
 /* publish.c: check the output (now, for a WAL target, which then goes
  * into WAL mode; else in a thread), close it and sync it. */

@@ -5,7 +5,7 @@
 
 gsr rules check > out.txt 2> err.txt
 is "$?" 0 "shipped rules are valid"
-like "$(cat out.txt)" "87 labels, 1 patches" "shipped rules: 87 labels and the hand patch"
+like "$(cat out.txt)" "117 labels, 1 patches" "shipped rules: 117 labels and the hand patch"
 
 gsr rules list > list.txt
 is "$?" 0 "rules list: exit 0"
@@ -25,13 +25,16 @@ like "$(grep "^0.5.1 " list.txt)" "main-7945e1de, main-1169cfc8, main-6965b919, 
 like "$(grep '^main-4697f394 ' list.txt)" "^main-4697f394 +dev +2025-02-21 +c45e397531d1 *$" \
 	"rules list: main-4697f394 shares its schema with nothing"
 gsr rules list --json > list.json
-is "$(jq '.labels | length' list.json)" 87 "rules list --json: 87 labels"
-is "$(jqr list.json '.labels[0].label + " " + .labels[65].label + " " + .labels[86].label')" \
-	"0.1.0 0.7.1 main-8a369de7" "rules list --json: in lineage order"
+is "$(jq '.labels | length' list.json)" 117 "rules list --json: 117 labels"
+is "$(jqr list.json '.labels[0].label + " " + .labels[65].label + " " + .labels[116].label')" \
+	"0.1.0 0.7.1 main-8a369de7-from-b8cc78be" "rules list --json: in lineage order"
 like "$(grep '^main-67df92df ' list.txt)" "^main-67df92df +dev2 +2025-10-09 +2025_10_07_add_is_active +main-5e7c6b18$" \
 	"rules list: a dev2 build, its revision not hex"
-is "$(jq -c '[.labels[] | select(.kind == "dev2") | .label] | length' list.json)" 21 \
-	"rules list --json: the 21 builds after 0.7.1 are dev2"
+is "$(jq -c '[.labels[] | select(.kind == "dev2") | .label] | length' list.json)" 51 \
+	"rules list --json: the 21 builds after 0.7.1 and the 30 mixtures their upgrades leave are dev2"
+# A mixture follows the build whose upgrade leaves it.
+is "$(jqr list.json '[.labels[] | .label] | (index("main-d591e392-from-8b0de82b") - index("main-9d701087"))')" 1 \
+	"rules list --json: main-d591e392-from-8b0de82b comes right after main-9d701087"
 
 # The lookup order: --rules-dir, then GSRECOVER_RULES, then built in.
 mkdir empty

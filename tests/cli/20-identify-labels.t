@@ -108,4 +108,51 @@ like "$(jq -r '.findings[] | .code + ": " + .message' out.json)" \
 	"^journal-mode: schema and alembic_version are those of main-8a369de7, which runs in WAL mode" \
 	"a copy out of WAL mode: the label with its revision is named"
 
+# A mixture: a database made by main-68a7eb78 (models.public, revision
+# eeacfbc6a2bf before its edit in place) then used by main-96c27a6b, which
+# runs nrxtab43e8j8 on top and keeps models.public.  identify names the
+# path; rebuild takes it down to 0.7.1 along the lineage, every row
+# imported or quarantined with its reason, the rows 0.7.1 can hold intact.
+mkdb main-96c27a6b-from-68a7eb78 mix.db
+sqlite3 -bail mix.db <<'SQL'
+INSERT INTO clusters (id, name, provider, state, hashed_suffix, registration_token)
+VALUES (1, 'Default Cluster', 'Docker', 'READY', 'abcdef012345', 'gpustack_0123456789abcdef_0123456789abcdef0123456789abcdef');
+INSERT INTO users (id, username, is_admin, require_password_change, hashed_password, created_at, updated_at,
+  source, cluster_id, worker_id, is_system, role, is_active)
+VALUES (1, 'admin', 1, 0, 'h1', '2025-10-01', '2025-10-01', 'Local', NULL, NULL, 0, NULL, 1),
+       (2, 'system/cluster-1', 0, 0, '', '2025-10-01', '2025-10-01', 'Local', 1, NULL, 1, 'Cluster', 1);
+INSERT INTO workers (id, name, hostname, ip, state, created_at, updated_at, cluster_id, provider, metrics_port, status)
+VALUES (1, 'w1', 'w1', '10.0.0.1', 'READY', '2025-10-03', '2025-10-03', 1, 'Docker', 10151, '{}');
+INSERT INTO models (id, source, name, replicas, ready_replicas, created_at, updated_at, cluster_id,
+  public, backend, reranker, categories, image_name)
+VALUES (1, 'HUGGING_FACE', 'm1', 1, 1, '2025-10-04', '2025-10-04', 1, 1, 'vLLM', 1, '["reranker"]', NULL),
+       (2, 'HUGGING_FACE', 'm2', 1, 1, '2025-10-04', '2025-10-04', 1, 0, 'vLLM', 0, '["llm"]', NULL),
+       (3, 'LOCAL_PATH', 'm3', 1, 0, '2025-10-04', '2025-10-04', 1, 1, 'Custom', 0, '[]', 'my/image:1');
+INSERT INTO model_instances (id, source, name, state, model_id, model_name, created_at, updated_at, cluster_id, worker_id)
+VALUES (1, 'HUGGING_FACE', 'm1-a', 'RUNNING', 1, 'm1', '2025-10-05', '2025-10-05', 1, 1);
+INSERT INTO inference_backends (id, backend_name, is_built_in) VALUES (1, 'SGLang', 1);
+SQL
+gsr identify --json mix.db > out.json 2> err.txt
+is "$(jqr out.json '.verdict + " " + (.matches | join(","))')" "dev-build main-96c27a6b-from-68a7eb78" \
+	"a mixture: identify names the upgrade path"
+gsr rebuild --json mix.db --to 0.7.1 -o mix.out.db --archive mix.tar.zst > mix.json 2> err.txt
+is $? 4 "a mixture -> 0.7.1: exit 4 (rows quarantined)"
+is "$(jqr mix.json '.source.label + " " + .direction')" "main-96c27a6b-from-68a7eb78 downgrade" \
+	"a mixture -> 0.7.1: a downgrade from its own label"
+is "$(jq -c '[.tables[] | select(.source != .imported + .quarantined) | .name]' mix.json)" "[]" \
+	"a mixture -> 0.7.1: every table, source = imported + quarantined"
+is "$(jq -c '[.tables[] | select(.source > 0) | [.name, .source, .imported, .quarantined]] | sort' mix.json)" \
+	'[["clusters",1,0,1],["inference_backends",1,0,1],["model_instances",1,1,0],["models",3,1,2],["users",2,1,1],["workers",1,1,0]]' \
+	"a mixture -> 0.7.1: the counts of every table"
+mkdir mixx && tar --zstd -xf mix.tar.zst -C mixx
+is "$(cat mixx/quarantine/*.jsonl | jq -r 'select(.table == "models") | "\(.rowid): \(.reason)"' | sort -n)" "$(printf '%s\n' \
+	"2: column 'public' holds data and 0.7.1 has no such column" \
+	"3: column 'image_name' holds data and 0.7.1 has no such column")" \
+	"a mixture -> 0.7.1: a model for some users only and one with its own image quarantined, with their reasons"
+is "$(sqlite3 mix.out.db "SELECT id, name, backend, reranker, categories FROM models; SELECT id, username FROM users; SELECT id, model_id, worker_id FROM model_instances")" \
+	"$(sqlite3 mix.db "SELECT id, name, 'vllm', reranker, categories FROM models WHERE id = 1; SELECT id, username FROM users WHERE id = 1; SELECT id, model_id, worker_id FROM model_instances")" \
+	"a mixture -> 0.7.1: the rows 0.7.1 holds are intact (the backend named as 0.7.1 names it)"
+is "$(sqlite3 mix.out.db 'SELECT version_num FROM alembic_version')" d19176de3b74 \
+	"a mixture -> 0.7.1: stamped 0.7.1"
+
 done_testing

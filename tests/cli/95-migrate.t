@@ -133,6 +133,66 @@ is "$(pg_psql dcase1 -At -c 'SELECT count(*) FROM users')|$(pg_psql dcase1 -At -
 	"2|1" "case 1: users and the live api key are in PostgreSQL"
 is "$(jqr case1.json '.load.quarantined')" 0 "case 1: PostgreSQL refuses none of the rebuilt rows"
 
+# --- rows PostgreSQL refuses land in the archive's quarantine -------------------
+# A model whose replicas overflow PostgreSQL's integer and its instance
+# (an orphan once the model is quarantined): migrate's quarantine pass.  A
+# model whose source is outside the enum and its instance, an api key of a
+# user that does not exist: the rebuild's own checks.
+mkdb 0.7.1 refuse.db
+sqlite3 -bail refuse.db <<'SQL'
+INSERT INTO users (id, username, is_admin, require_password_change, hashed_password, created_at, updated_at)
+VALUES (1, 'admin', 1, 0, 'h1', '2025-06-01', '2025-06-01');
+INSERT INTO api_keys (id, name, access_key, hashed_secret_key, user_id, created_at, updated_at)
+VALUES (1, 'live', 'a1', 's1', 1, '2025-06-01', '2025-06-01'), (2, 'orphan', 'a2', 's2', 77, '2025-06-01', '2025-06-01');
+INSERT INTO models (id, source, name, replicas, ready_replicas, created_at, updated_at, categories, meta)
+VALUES (1, 'HUGGING_FACE', 'good', 1, 0, '2025-06-02', '2025-06-02', '["llm"]', '{}'),
+       (2, 'NOT_A_SOURCE', 'odd', 1, 0, '2025-06-02', '2025-06-02', '["llm"]', '{}'),
+       (3, 'HUGGING_FACE', 'huge', 99999999999, 0, '2025-06-02', '2025-06-02', '["llm"]', '{}');
+INSERT INTO model_instances (id, source, name, state, model_id, model_name, created_at, updated_at, distributed_servers)
+VALUES (1, 'HUGGING_FACE', 'good-1', 'RUNNING', 1, 'good', '2025-06-03', '2025-06-03', 'null'),
+       (2, 'HUGGING_FACE', 'odd-1', 'RUNNING', 2, 'odd', '2025-06-03', '2025-06-03', 'null'),
+       (3, 'HUGGING_FACE', 'huge-1', 'RUNNING', 3, 'huge', '2025-06-03', '2025-06-03', 'null');
+SQL
+pg_createdb drefuse
+gsr migrate refuse.db --database-url "$(pg_url drefuse)" --archive refuse.tar.zst --json > refuse.json 2> err.txt
+is $? 4 "refused rows: loaded with rows quarantined, exit 4"
+mkdir rq && tar --zstd -xf refuse.tar.zst -C rq
+like "$(cat rq/quarantine/*models.jsonl)" '"rowid":3,"reason":"PostgreSQL would refuse it: replicas' \
+	"refused rows: the model PostgreSQL refuses is in the archive's quarantine, with its reason"
+like "$(cat rq/quarantine/*model_instances.jsonl)" '"rowid":3,"reason":"its models row went to the quarantine: PostgreSQL enforces the foreign key"' \
+	"refused rows: its orphaned instance too"
+like "$(cat rq/quarantine/*models.jsonl)" '"rowid":2,"reason":".source. is not one of the names' \
+	"refused rows: the model outside the enum (the rebuild's check)"
+like "$(cat rq/quarantine/*api_keys.jsonl)" '"rowid":2,.*"user_id":77' \
+	"refused rows: the orphaned api key (the rebuild's foreign keys)"
+gsr verify refuse.tar.zst > /dev/null 2>&1
+is $? 0 "refused rows: gsrecover verify passes on the archive"
+is "$(jq -c '[.rows.source, .rows.imported, .rows.quarantined]' rq/rebuild/report.json)" "[9,4,5]" \
+	"refused rows: the archive's report counts every quarantined row"
+is "$(jqr refuse.json '.load.quarantined')" 2 "refused rows: the JSON lists migrate's two"
+for t in users api_keys models model_instances; do
+	is "$(( $(pg_psql drefuse -At -c "SELECT count(*) FROM $t") + $(cat rq/quarantine/*"$t".jsonl 2>/dev/null | wc -l) ))" \
+		"$(sqlite3 refuse.db "SELECT count(*) FROM $t")" \
+		"refused rows: $t: source rows = rows in PostgreSQL + rows in the archive's quarantine"
+done
+
+# --- a mixture of builds (main-8b0de82b's database used by main-f5849cf1) -----
+mkdb main-f5849cf1-from-8b0de82b mix.db
+sqlite3 -bail mix.db <<'SQL'
+INSERT INTO clusters (id, name, provider, state, hashed_suffix, registration_token)
+VALUES (1, 'Default Cluster', 'Custom', 3, 'abcdef012345', 'gpustack_0123456789abcdef_0123456789abcdef0123456789abcdef');
+INSERT INTO users (id, username, is_admin, require_password_change, hashed_password, created_at, updated_at, is_system)
+VALUES (1, 'admin', 1, 0, 'h1', '2025-09-20', '2025-09-20', 0);
+INSERT INTO models (id, source, name, replicas, ready_replicas, created_at, updated_at, cluster_id, categories)
+VALUES (1, 'HUGGING_FACE', 'm1', 1, 1, '2025-09-21', '2025-09-21', 1, '["llm"]');
+SQL
+pg_createdb dmix
+gsr migrate mix.db --database-url "$(pg_url dmix)" --no-archive --json > mix.json 2> err.txt
+is $? 4 "a mixture: loaded, its 2.x tables quarantined by the rebuild, exit 4"
+is "$(jqr mix.json '.rebuild.source.label')" main-f5849cf1-from-8b0de82b "a mixture: the rebuild names the upgrade path"
+is "$(pg_psql dmix -At -c 'SELECT (SELECT count(*) FROM users)::text || (SELECT count(*) FROM models)::text')" 11 \
+	"a mixture: its user and model are in PostgreSQL"
+
 # --- a schema of its own (libpq's options=-csearch_path=...) ------------------
 pg_createdb dschema
 pg_psql dschema -c "CREATE SCHEMA gs"
@@ -215,5 +275,19 @@ echo "bogus x" >> rules.copy/migrate/effects-2x.migrate
 gsr rules check rules.copy > /dev/null 2> err.txt
 is $? 8 "rules check: a bad migration rule fails the check"
 like "$(cat err.txt)" "effects-2x.migrate:[0-9]+: unknown key 'bogus'" "rules check: names file and line"
+rm -rf rules.copy
+cp -r "$RULES_IN_USE" rules.copy
+sed -i "s/^where backend = 'llama-box'$/where backnd = 'llama-box'/" rules.copy/migrate/effects-2x.migrate
+gsr rules check rules.copy > /dev/null 2> err.txt
+is $? 8 "rules check: a where clause naming no column fails the check"
+like "$(cat err.txt)" "effects-2x.migrate:[0-9]+: effect llama-box-backend-dropped: where over models of 0.7.1: no such column: backnd" \
+	"rules check: names the effect, its file and line, and SQLite's reason"
+sed -i "s/^where backnd = 'llama-box'$/where \"backend\" = \"llama-box\"/" rules.copy/migrate/effects-2x.migrate
+gsr rules check rules.copy > /dev/null 2> err.txt
+is $? 8 "rules check: a double-quoted string in a where clause fails the check"
+pg_createdb dcheck
+gsr migrate v051.db --database-url "$(pg_url dcheck)" --rules-dir rules.copy > /dev/null 2> err.txt
+is $? 8 "migrate refuses rules whose where clause does not prepare"
+like "$(cat err.txt)" "effect llama-box-backend-dropped: where over models" "migrate: says which effect"
 
 done_testing
