@@ -925,7 +925,12 @@ prepare_target(struct mrun *r, bool *in_tx)
 		if ((schema_sql = mig_filter_schema(
 		         r->mr->schema_sql, res->schema, MIG_PRE_DATA)) == NULL)
 			return nomem(r);
-		if (mig_exec(r->ctx, r->pg, r->pw, "BEGIN", "BEGIN"))
+		/* The transaction stays open while the rebuild runs: a
+		 * server's idle or statement timeout must not end it. */
+		if (mig_exec(
+		        r->ctx, r->pg, r->pw, "BEGIN",
+		        "BEGIN; SET LOCAL idle_in_transaction_session_timeout"
+		        " = 0; SET LOCAL statement_timeout = 0"))
 			goto out;
 		*in_tx = true;
 		if (mig_exec(r->ctx, r->pg, r->pw, "creating the schema",

@@ -203,6 +203,14 @@ is "$(pg_psql dschema -At -c 'SELECT count(*) FROM gs.models')|$(pg_psql dschema
 is "$(pg_psql dschema -At -c "SELECT pg_get_serial_sequence('gs.models', 'id')")" "gs.models_id_seq" \
 	"schema gs: the ids' sequences are gs's"
 
+# --- a server that ends idle transactions after 1 ms ---------------------------
+# The transaction is open while the rebuild runs; the server's timeouts
+# (here the session's, through libpq's options) must not end it.
+pg_createdb didle
+gsr migrate v051.db --database-url "$(pg_url didle)&options=-cidle_in_transaction_session_timeout%3D1" --no-archive > /dev/null 2> err.txt
+is $? 4 "idle timeout of 1 ms: loaded"
+is "$(pg_psql didle -At -c 'SELECT count(*) FROM models')" 1 "idle timeout of 1 ms: the rows are in"
+
 # --- dry run --------------------------------------------------------------------
 pg_createdb ddry
 gsr migrate v051.db --database-url "$(pg_url ddry)" --dry-run --json > dry.json 2> err.txt
