@@ -123,88 +123,13 @@ utf8_chars(const char *s, size_t n)
 	return c;
 }
 
-int
-mig_convert(const struct mig_col *c, sqlite3_stmt *st, int i,
-            struct strbuf *out, char *why, size_t whylen)
+/* The value s (n bytes, valid UTF-8, of SQLite type type) in c's column
+ * kind, as COPY's text: mig_convert()'s contract. */
+static int
+convert_kind(const struct mig_col *c, sqlite3_stmt *st, int i, int type,
+             const char *s, size_t n, struct strbuf *out, char *why,
+             size_t whylen)
 {
-	int type = sqlite3_column_type(st, i);
-	char num[64];
-	const char *s;
-	size_t n;
-
-	if (type == SQLITE_NULL) {
-		if (c->notnull) {
-			snprintf(
-			    why, whylen,
-			    "%s is NULL, and PostgreSQL's column is NOT NULL",
-			    c->name);
-			return -1;
-		}
-		sb_add(out, "\\N", 2);
-		return 0;
-	}
-	/* The common case first, and cheaply: a number in a numeric
-	 * column is written as SQLite holds it, its range checked. */
-	if (type == SQLITE_INTEGER &&
-	    (c->kind == MK_INT || c->kind == MK_FLOAT)) {
-		int64_t v = sqlite3_column_int64(st, i);
-		size_t len = gsr_fmt_int(num, v);
-		if (c->kind == MK_INT && (v < c->min || v > c->max)) {
-			num[len] = '\0';
-			snprintf(why, whylen, "%s = %s is not a %s", c->name,
-			         num, c->type);
-			return -1;
-		}
-		sb_add(out, num, len);
-		return 0;
-	}
-	if (type == SQLITE_FLOAT && c->kind == MK_FLOAT &&
-	    isfinite(sqlite3_column_double(st, i))) {
-		sb_add(out, num,
-		       gsr_fmt_real(num, sqlite3_column_double(st, i)));
-		return 0;
-	}
-	if (type == SQLITE_BLOB && c->kind != MK_TEXT) {
-		snprintf(why, whylen,
-		         "%s holds a BLOB; PostgreSQL's column is %s", c->name,
-		         c->type);
-		return -1;
-	}
-	if (type == SQLITE_INTEGER) {
-		num[gsr_fmt_int(num, sqlite3_column_int64(st, i))] = '\0';
-		s = num;
-	} else if (type == SQLITE_FLOAT &&
-	           !isfinite(sqlite3_column_double(st, i))) {
-		double d = sqlite3_column_double(st, i);
-		snprintf(num, sizeof num, "%s",
-		         isnan(d) ? "NaN"
-		         : d > 0  ? "Infinity"
-		                  : "-Infinity");
-		s = num;
-	} else if (type == SQLITE_FLOAT) {
-		num[gsr_fmt_real(num, sqlite3_column_double(st, i))] = '\0';
-		s = num;
-	} else {
-		s = (const char *)sqlite3_column_text(st, i);
-		if (s == NULL)
-			s = "";
-	}
-	n = type == SQLITE_TEXT || type == SQLITE_BLOB
-	        ? (size_t)sqlite3_column_bytes(st, i)
-	        : strlen(s);
-	if (type == SQLITE_BLOB) {
-		snprintf(why, whylen,
-		         "%s holds a BLOB; PostgreSQL's column is %s", c->name,
-		         c->type);
-		return -1;
-	}
-	if (memchr(s, '\0', n) || !gsr_utf8_valid(s, n)) {
-		snprintf(why, whylen,
-		         "%s is not valid UTF-8 text (PostgreSQL refuses NUL "
-		         "bytes and invalid sequences)",
-		         c->name);
-		return -1;
-	}
 	switch (c->kind) {
 	case MK_BOOL:
 		if (type == SQLITE_INTEGER &&
@@ -286,4 +211,83 @@ mig_convert(const struct mig_col *c, sqlite3_stmt *st, int i,
 		return 0;
 	}
 	return -1;
+}
+
+int
+mig_convert(const struct mig_col *c, sqlite3_stmt *st, int i,
+            struct strbuf *out, char *why, size_t whylen)
+{
+	int type = sqlite3_column_type(st, i);
+	char num[64];
+	const char *s;
+	size_t n;
+
+	if (type == SQLITE_NULL) {
+		if (c->notnull) {
+			snprintf(
+			    why, whylen,
+			    "%s is NULL, and PostgreSQL's column is NOT NULL",
+			    c->name);
+			return -1;
+		}
+		sb_add(out, "\\N", 2);
+		return 0;
+	}
+	/* The common case first, and cheaply: a number in a numeric
+	 * column is written as SQLite holds it, its range checked. */
+	if (type == SQLITE_INTEGER &&
+	    (c->kind == MK_INT || c->kind == MK_FLOAT)) {
+		int64_t v = sqlite3_column_int64(st, i);
+		size_t len = gsr_fmt_int(num, v);
+		if (c->kind == MK_INT && (v < c->min || v > c->max)) {
+			num[len] = '\0';
+			snprintf(why, whylen, "%s = %s is not a %s", c->name,
+			         num, c->type);
+			return -1;
+		}
+		sb_add(out, num, len);
+		return 0;
+	}
+	if (type == SQLITE_FLOAT && c->kind == MK_FLOAT &&
+	    isfinite(sqlite3_column_double(st, i))) {
+		sb_add(out, num,
+		       gsr_fmt_real(num, sqlite3_column_double(st, i)));
+		return 0;
+	}
+	if (type == SQLITE_INTEGER) {
+		num[gsr_fmt_int(num, sqlite3_column_int64(st, i))] = '\0';
+		s = num;
+	} else if (type == SQLITE_FLOAT &&
+	           !isfinite(sqlite3_column_double(st, i))) {
+		double d = sqlite3_column_double(st, i);
+		snprintf(num, sizeof num, "%s",
+		         isnan(d) ? "NaN"
+		         : d > 0  ? "Infinity"
+		                  : "-Infinity");
+		s = num;
+	} else if (type == SQLITE_FLOAT) {
+		num[gsr_fmt_real(num, sqlite3_column_double(st, i))] = '\0';
+		s = num;
+	} else {
+		s = (const char *)sqlite3_column_text(st, i);
+		if (s == NULL)
+			s = "";
+	}
+	n = type == SQLITE_TEXT || type == SQLITE_BLOB
+	        ? (size_t)sqlite3_column_bytes(st, i)
+	        : strlen(s);
+	if (type == SQLITE_BLOB) {
+		snprintf(why, whylen,
+		         "%s holds a BLOB; PostgreSQL's column is %s", c->name,
+		         c->type);
+		return -1;
+	}
+	if (memchr(s, '\0', n) || !gsr_utf8_valid(s, n)) {
+		snprintf(why, whylen,
+		         "%s is not valid UTF-8 text (PostgreSQL refuses NUL "
+		         "bytes and invalid sequences)",
+		         c->name);
+		return -1;
+	}
+	return convert_kind(c, st, i, type, s, n, out, why, whylen);
 }
