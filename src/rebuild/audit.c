@@ -381,31 +381,18 @@ out:
 int
 rb_audit_changes(struct run *r)
 {
-	sqlite3_stmt *st = NULL;
 	struct strvec tables = STRVEC_INIT;
-	int rc;
 
 	if (gsr_ctx_failed(r->ctx))
 		return -1;
 	if (!archived(r) || r->stg_path == NULL)
 		return 0;
-	if (sqlite3_prepare_v2(r->out,
-	                       "SELECT tbl FROM stg._gsr_touched UNION "
-	                       "SELECT tbl FROM stg._gsr_deleted ORDER BY 1",
-	                       -1, &st, NULL) != SQLITE_OK)
-		return gsr_ctx_fail(r->ctx, GSR_ERR_INTERNAL,
-		                    "rebuild: changes: %s",
-		                    sqlite3_errmsg(r->out));
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		if (sv_push(&tables,
-		            (const char *)sqlite3_column_text(st, 0))) {
-			rc = SQLITE_NOMEM;
-			break;
-		}
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE) {
+	if (rb_query_texts(r,
+	                   "SELECT tbl FROM stg._gsr_touched UNION "
+	                   "SELECT tbl FROM stg._gsr_deleted ORDER BY 1",
+	                   &tables, "rebuild: changes")) {
 		sv_release(&tables);
-		return gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "out of memory");
+		return -1;
 	}
 	for (size_t i = 0; i < tables.n && !gsr_ctx_failed(r->ctx); i++) {
 		char *path = rb_dupf("%s/changes-%03zu.jsonl",

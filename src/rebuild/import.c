@@ -924,10 +924,8 @@ fk_table(struct run *r, const char *T)
 static int64_t
 fk_round(struct run *r)
 {
-	sqlite3_stmt *st = NULL;
 	struct strvec tables = STRVEC_INIT;
 	int64_t n = 0;
-	int rc;
 
 	if (rb_exec(r, "CREATE TEMP TABLE IF NOT EXISTS _gsr_fk (tbl TEXT, rid "
 	               "INTEGER, parent TEXT, PRIMARY KEY (tbl, rid)) WITHOUT "
@@ -936,24 +934,8 @@ fk_round(struct run *r)
 	               "rowid, parent FROM pragma_foreign_key_check "
 	               "WHERE rowid IS NOT NULL"))
 		return -1;
-	if (sqlite3_prepare_v2(r->out, "SELECT DISTINCT tbl FROM temp._gsr_fk",
-	                       -1, &st, NULL) != SQLITE_OK)
-		return gsr_ctx_fail(r->ctx, GSR_ERR_INTERNAL,
-		                    "foreign_key_check: %s",
-		                    sqlite3_errmsg(r->out));
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		if (sv_push(&tables,
-		            (const char *)sqlite3_column_text(st, 0))) {
-			rc = SQLITE_NOMEM;
-			break;
-		}
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE)
-		gsr_ctx_fail(r->ctx,
-		             rc == SQLITE_NOMEM ? GSR_ERR_NOMEM
-		                                : GSR_ERR_INTERNAL,
-		             "foreign key enforcement failed: %s",
-		             sqlite3_errmsg(r->out));
+	rb_query_texts(r, "SELECT DISTINCT tbl FROM temp._gsr_fk", &tables,
+	               "foreign key enforcement failed");
 	for (size_t i = 0; i < tables.n && !gsr_ctx_failed(r->ctx); i++) {
 		int64_t k = fk_table(r, tables.v[i]);
 		n += k > 0 ? k : 0;

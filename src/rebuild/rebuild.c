@@ -91,6 +91,36 @@ rb_query_int(struct run *r, const char *sql)
 	return v;
 }
 
+int
+rb_query_texts(struct run *r, const char *sql, struct strvec *out,
+               const char *what)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (gsr_ctx_failed(r->ctx))
+		return -1;
+	if (sqlite3_prepare_v2(r->out, sql, -1, &st, NULL) != SQLITE_OK)
+		return gsr_ctx_fail(r->ctx, GSR_ERR_INTERNAL, "%s: %s", what,
+		                    sqlite3_errmsg(r->out));
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *v = (const char *)sqlite3_column_text(st, 0);
+		if (sv_push(out, v ? v : "")) {
+			rc = SQLITE_NOMEM;
+			break;
+		}
+	}
+	if (rc != SQLITE_DONE)
+		gsr_ctx_fail(r->ctx,
+		             rc == SQLITE_NOMEM ? GSR_ERR_NOMEM
+		                                : GSR_ERR_INTERNAL,
+		             "%s: %s", what,
+		             rc == SQLITE_NOMEM ? "out of memory"
+		                                : sqlite3_errmsg(r->out));
+	sqlite3_finalize(st);
+	return gsr_ctx_failed(r->ctx) ? -1 : 0;
+}
+
 bool
 rb_is_bookkeeping(const char *table)
 {

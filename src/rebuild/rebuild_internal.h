@@ -175,6 +175,12 @@ int rb_exec(struct run *r, const char *sql);
  * on ctx.  No-op after an error. */
 int64_t rb_query_int(struct run *r, const char *sql);
 
+/* Append to out the first column, as text, of every row a query of the
+ * new database returns (NULL as ""); 0, or -1 with the error on ctx,
+ * its message after what.  No-op after an error. */
+int rb_query_texts(struct run *r, const char *sql, struct strvec *out,
+                   const char *what);
+
 /* alembic_version and sqlite_sequence: the rebuild writes them itself. */
 bool rb_is_bookkeeping(const char *table);
 
