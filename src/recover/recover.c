@@ -26,6 +26,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +47,7 @@
 #include "sha256.h"
 #include "strbuf.h"
 #include "tempfiles.h"
+#include "thread.h"
 #include "walfile.h"
 
 /* Classes a column's values may take, as bits 1 << enum gsr_vtype. */
@@ -114,6 +116,15 @@ struct rtable {
 	int64_t
 	    max_rowid; /* the largest rowid known to have been used, or -1 */
 	bool max_known;
+	/* bulk_walk()'s result: the segments (seg_at the one of the second
+	 * pass), a row left out of them (partial), the fewest values of a
+	 * row, the walk's damage; walked once it ran, stopped when it gave
+	 * up. */
+	struct seg *segs;
+	size_t n_segs, cap_segs, seg_at;
+	bool walked, stopped, partial;
+	size_t bulk_min;
+	struct gsr_walk_stats ws;
 };
 
 struct rec {
@@ -166,20 +177,18 @@ struct rec {
 		uint32_t pgno;
 		int64_t first, last, count;
 	} run;
-	/* The image is attached to r->out as "img" (see bulk_table()). */
+	/* The image is attached to r->out as "img" (see bulk_finish()). */
 	bool img;
-	/* The table bulk_table() walks: its segments (the last one open
-	 * while seg_open; seg_at the one of the second pass), the walk's
-	 * stats and damage seen so far, the largest rowid seen (bulk_any:
-	 * one was), a row left out of the segments (bulk_partial), the
-	 * fewest values of a row. */
-	struct seg *segs;
-	size_t n_segs, cap_segs, seg_at;
-	bool seg_open, bulk_any, bulk_partial;
-	const struct gsr_walk_stats *bulk_ws;
+	/* The table bulk_walk() walks: its last segment open (seg_open),
+	 * the damage seen so far, the largest rowid seen (bulk_any: one
+	 * was). */
+	bool seg_open, bulk_any;
 	uint64_t bulk_damage;
 	int64_t bulk_last;
-	size_t bulk_min;
+	/* The recovered database's path and the image's, and the image's
+	 * VACUUM INTO in the making (vacuum_out()). */
+	const char *out_path, *img_path;
+	struct vacjob *vac;
 };
 
 static char *
@@ -1534,7 +1543,7 @@ place_row(void *arg, const struct gsr_row *row)
 
 /* ---- the bulk copy of what reads whole --------------------------------- */
 
-/* Whether rt may be copied by bulk_table(): a rowid table other than
+/* Whether rt may be copied by bulk_finish(): a rowid table other than
  * sqlite_sequence, without an index in the recovered database (SQLite
  * would copy the image's index b-trees as they are), whose root SQLite
  * finds where the page reader does. */
@@ -1586,7 +1595,7 @@ row_whole(struct rec *r, const struct rtable *rt, const struct gsr_row *row,
 	       !*err;
 }
 
-/* The first pass of bulk_table() over a row: a row that goes in whole
+/* The first pass of bulk_walk() over a row: a row that goes in whole
  * (row_whole()), after the one before it in rowid order with no damage
  * between them, joins the segment of that one, else opens one; any other
  * row closes it and is left for the second pass.  The rows of segments
@@ -1597,7 +1606,7 @@ bulk_row(void *arg, const struct gsr_row *row)
 {
 	struct rec *r = arg;
 	struct rtable *rt = r->cur;
-	uint64_t damage = r->bulk_ws->pages_damaged + r->bulk_ws->cells_damaged;
+	uint64_t damage = rt->ws.pages_damaged + rt->ws.cells_damaged;
 	bool err = false, whole;
 	struct seg *sg;
 
@@ -1619,31 +1628,31 @@ bulk_row(void *arg, const struct gsr_row *row)
 		r->bulk_last = row->rowid;
 	r->bulk_any = true;
 	if (!whole) {
-		r->bulk_partial = true;
+		rt->partial = true;
 		r->seg_open = false;
 		return 0;
 	}
 	if (!r->seg_open) {
-		if (r->n_segs >= BULK_MAX_SEGS)
+		if (rt->n_segs >= BULK_MAX_SEGS)
 			return 1;
-		if (gsr_grow((void **)&r->segs, &r->cap_segs, r->n_segs + 1,
-		             sizeof *r->segs))
+		if (gsr_grow((void **)&rt->segs, &rt->cap_segs, rt->n_segs + 1,
+		             sizeof *rt->segs))
 			return gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM,
 			                    "out of memory"),
 			       1;
-		sg = &r->segs[r->n_segs++];
+		sg = &rt->segs[rt->n_segs++];
 		*sg = (struct seg){.first = row->rowid};
 		r->seg_open = true;
 	}
-	sg = &r->segs[r->n_segs - 1];
+	sg = &rt->segs[rt->n_segs - 1];
 	sg->last = row->rowid;
 	sg->count++;
-	if (r->bulk_min == 0 || row->n_values < r->bulk_min)
-		r->bulk_min = row->n_values;
+	if (rt->bulk_min == 0 || row->n_values < rt->bulk_min)
+		rt->bulk_min = row->n_values;
 	return run_add(r, rt, row, 0) ? 1 : 0;
 }
 
-/* The second pass of bulk_table() over a row: a row of a segment SQLite
+/* The second pass of bulk_finish() over a row: a row of a segment SQLite
  * copied is counted, with its provenance; any other goes in by
  * place_row(). */
 static int
@@ -1653,9 +1662,10 @@ bulk_fill(void *arg, const struct gsr_row *row)
 	struct rtable *rt = r->cur;
 	const struct seg *sg;
 
-	while (r->seg_at < r->n_segs && r->segs[r->seg_at].last < row->rowid)
-		r->seg_at++;
-	sg = r->seg_at < r->n_segs ? &r->segs[r->seg_at] : NULL;
+	while (rt->seg_at < rt->n_segs &&
+	       rt->segs[rt->seg_at].last < row->rowid)
+		rt->seg_at++;
+	sg = rt->seg_at < rt->n_segs ? &rt->segs[rt->seg_at] : NULL;
 	if (sg == NULL || !sg->ok || row->rowid < sg->first)
 		return place_row(arg, row);
 	if (r->owner && row->pgno <= r->in.n_pages)
@@ -1720,7 +1730,7 @@ bulk_stmt(struct rec *r, const struct rtable *rt, const char *sql)
  * transaction.  The rows of a copy that does not hold are deleted
  * without a journal.  Returns 0 or -1. */
 static int
-bulk_copy(struct rec *r, const struct rtable *rt)
+bulk_copy(struct rec *r, struct rtable *rt)
 {
 	sqlite3_stmt *ins = NULL, *chk = NULL, *del = NULL;
 	bool committed = false;
@@ -1734,7 +1744,7 @@ bulk_copy(struct rec *r, const struct rtable *rt)
 	                                     "FROM img.{T}";
 
 	if ((ins = bulk_stmt(r, rt,
-	                     r->n_segs == 1 && !r->bulk_partial
+	                     rt->n_segs == 1 && !rt->partial
 	                         ? whole
 	                         : "INSERT INTO main.{T} ({C}) SELECT {C} "
 	                           "FROM img.{T} WHERE _rowid_ >= ?1 "
@@ -1745,15 +1755,15 @@ bulk_copy(struct rec *r, const struct rtable *rt)
 	    (del = bulk_stmt(
 	         r, rt, "DELETE FROM main.{T} WHERE _rowid_ >= ?1")) == NULL) {
 		/* Nothing copied: every row goes by the second pass. */
-		r->bulk_partial = true;
+		rt->partial = true;
 		rc = gsr_ctx_failed(r->ctx) ? -1 : 0;
 		goto out;
 	}
 	if (gsr_db_exec(r->ctx, r->out, "COMMIT"))
 		goto out;
 	committed = true;
-	for (size_t i = 0; i < r->n_segs; i++) {
-		struct seg *sg = &r->segs[i];
+	for (size_t i = 0; i < rt->n_segs; i++) {
+		struct seg *sg = &rt->segs[i];
 		int c;
 
 		if (sqlite3_bind_parameter_count(ins) == 2) {
@@ -1773,7 +1783,7 @@ bulk_copy(struct rec *r, const struct rtable *rt)
 		sqlite3_reset(chk);
 		if (sg->ok)
 			continue;
-		r->bulk_partial = true;
+		rt->partial = true;
 		sqlite3_bind_int64(del, 1, sg->first);
 		if (gsr_db_exec(r->ctx, r->out,
 		                "PRAGMA main.journal_mode=OFF") ||
@@ -1810,56 +1820,443 @@ forget_provenance(struct rec *r, const struct rtable *rt)
 }
 
 /*
- * The rows of rt's tree that go in whole as read, with no damage between
- * them, are copied by SQLite from the attached image (a private copy,
- * opts->sqlite_reads_image): the same cells of the same pages, a segment
- * in one statement instead of a row at a time; a tree that reads whole in
- * one statement for the table.  Each copy must hold the segment's count
- * and first and last rowid.  When a row did not go in that way (damage,
- * a flag, a segment that did not hold), a second walk puts the others in
- * by place_row() and rewrites the provenance.  The provenance is the page
- * reader's runs either way.  ws gets the walk's damage.  Returns 0 when
- * rt is in, 1 when it must go row by row instead (nothing of it left
- * behind), -1 on an error on ctx.
+ * The first pass over rt's tree (bulk_row()): its rows that go in whole
+ * as read, with no damage between them, make its segments (rt->segs),
+ * each with the page reader's runs of provenance; rt->partial says that a
+ * row was left out of them, rt->ws holds the walk's damage.  Nothing is
+ * written to r->out: bulk_finish() or vacuum_out() copies the segments.
+ * Returns 0, 1 when the walk gave up (rt->stopped: too many segments;
+ * its provenance is forgotten, rt goes row by row), -1 on an error.
  */
 static int
-bulk_table(struct rec *r, struct rtable *rt, struct gsr_walk_stats *ws)
+bulk_walk(struct rec *r, struct rtable *rt)
 {
 	int rc;
 
 	r->cur = rt;
 	r->source = "btree";
-	r->bulk_ws = ws;
-	r->bulk_any = r->bulk_partial = r->seg_open = false;
+	r->bulk_any = r->seg_open = false;
 	r->bulk_last = 0;
 	r->bulk_damage = 0;
-	r->bulk_min = 0;
-	r->n_segs = r->seg_at = 0;
+	rt->partial = false;
+	rt->bulk_min = 0;
+	rt->n_segs = rt->seg_at = 0;
+	rt->walked = true;
 	rc = gsr_btree_walk_mark(r->ctx, r->pf, rt->rt->root, false, r->used,
-	                         bulk_row, r, ws);
+	                         bulk_row, r, &rt->ws);
 	if (rc < 0 || gsr_ctx_failed(r->ctx))
 		return -1;
-	if (rc != 0)
+	if (rc != 0) {
+		rt->stopped = true;
 		return forget_provenance(r, rt) ? -1 : 1;
-	if (ws->pages_damaged || ws->cells_damaged)
-		r->bulk_partial = true;
-	if (run_flush(r) || bulk_copy(r, rt))
-		return -1;
-	if (!r->bulk_partial) {
-		int64_t n = r->n_segs ? r->segs[0].count : 0;
+	}
+	if (rt->ws.pages_damaged || rt->ws.cells_damaged)
+		rt->partial = true;
+	return run_flush(r) ? -1 : 0;
+}
 
-		rt->rt->rows += n;
-		rt->rt->btree += n;
-		rt->rt->bulk_rows += n;
-		rt->min_values = r->bulk_min;
+/* Whether rt's first pass read it whole: every row in one segment (or
+ * none), no damage. */
+static bool
+reads_whole(const struct rtable *rt)
+{
+	return rt->walked && !rt->stopped && !rt->partial && rt->n_segs <= 1;
+}
+
+/* Count the rows of rt's one segment as copied by SQLite. */
+static void
+count_whole(struct rtable *rt)
+{
+	int64_t n = rt->n_segs ? rt->segs[0].count : 0;
+
+	rt->rt->rows += n;
+	rt->rt->btree += n;
+	rt->rt->bulk_rows += n;
+	rt->min_values = rt->bulk_min;
+}
+
+/*
+ * The segments of rt's first pass, copied by SQLite from the attached
+ * image (a private copy, opts->sqlite_reads_image): the same cells of the
+ * same pages, a segment in one statement instead of a row at a time; a
+ * tree that reads whole in one statement for the table.  Each copy must
+ * hold the segment's count and first and last rowid.  When a row did not
+ * go in that way (damage, a flag, a segment that did not hold), a second
+ * walk puts the others in by place_row() and rewrites the provenance.
+ * The provenance is the page reader's runs either way.  Returns 0 or -1.
+ */
+static int
+bulk_finish(struct rec *r, struct rtable *rt)
+{
+	r->cur = rt;
+	r->source = "btree";
+	if (bulk_copy(r, rt))
+		return -1;
+	if (!rt->partial) {
+		count_whole(rt);
 		return 0;
 	}
+	rt->seg_at = 0;
 	if (forget_provenance(r, rt) ||
 	    gsr_btree_walk_mark(r->ctx, r->pf, rt->rt->root, false, r->used,
-	                        bulk_fill, r, ws) != 0 ||
+	                        bulk_fill, r, &rt->ws) != 0 ||
 	    run_flush(r))
 		return -1;
+	rt->rt->pages_damaged += rt->ws.pages_damaged;
+	rt->rt->cells_damaged += rt->ws.cells_damaged;
 	return 0;
+}
+
+/* Place the rows of rt's tree one at a time (place_row()).  Returns 0 or
+ * -1. */
+static int
+row_walk(struct rec *r, struct rtable *rt)
+{
+	struct gsr_walk_stats ws;
+
+	if (rt->walked && forget_provenance(r, rt))
+		return -1;
+	r->cur = rt;
+	r->source = "btree";
+	if (gsr_btree_walk_mark(r->ctx, r->pf, rt->rt->root,
+	                        rt->sh.without_rowid, r->used, place_row, r,
+	                        &ws) != 0 ||
+	    run_flush(r))
+		return -1;
+	rt->rt->pages_damaged += ws.pages_damaged;
+	rt->rt->cells_damaged += ws.cells_damaged;
+	return 0;
+}
+
+/*
+ * Whether the recovered database may be the image's VACUUM INTO
+ * (vacuum_out()) once every tree reads whole: the image is attached (its
+ * schema reads whole, no WAL or journal applies), every table and index
+ * of its schema was created in r->out and every view and trigger kept (so
+ * that VACUUM copies no more and no fewer objects), no sqlite_stat
+ * table (left out of a recovery), every table a rowid table with its
+ * root, none with a column named _rowid_.
+ */
+static bool
+vacuum_possible(const struct rec *r)
+{
+	if (!r->img || r->wal || r->jr)
+		return false;
+	for (size_t i = 0; i < r->n_ents; i++) {
+		const struct entry *e = &r->ents[i];
+
+		if (!strncmp(e->name, "sqlite_", 7)) {
+			if (strcmp(e->name, "sqlite_sequence") &&
+			    strncmp(e->name, "sqlite_autoindex_", 17))
+				return false;
+			continue;
+		}
+		if (!e->created)
+			return false;
+	}
+	for (size_t i = 0; i < r->n_tabs; i++) {
+		const struct rtable *rt = &r->tabs[i];
+
+		if (rt->sh.without_rowid || rt->rt->root == 0 ||
+		    gsr_table_column(gsr_schema_table(r->schema, rt->sh.g.name),
+		                     "_rowid_") != NULL)
+			return false;
+	}
+	return true;
+}
+
+static int attach_img(struct gsr_ctx *ctx, sqlite3 *db, const char *path);
+
+/* The image's VACUUM INTO, made on a thread of its own beside the first
+ * passes (vacuum_start()), and what the copy holds. */
+struct vacjob {
+	struct gsr_ctx ctx; /* the thread's */
+	struct gsr_thread th;
+	const char *img_path;
+	char *path;       /* the copy */
+	atomic_bool stop; /* give up (the trees do not read whole) */
+	size_t n;         /* the tables of r->tabs */
+	const char **names;
+	int64_t (*got)[3]; /* their count, first and last rowid in the copy */
+	size_t n_ents;     /* the image's schema entries, in order */
+	const char **ents;
+	bool done; /* the copy is made, its indexes built again and
+	            * every table counted */
+};
+
+static int
+vacuum_progress(void *arg)
+{
+	struct vacjob *j = arg;
+
+	return atomic_load(&j->stop) || gsr_cancel_requested();
+}
+
+/* Fail j's context when SQLite's result c is a failure of the machine
+ * (memory, disk), not of the image; returns c == SQLITE_DONE or OK. */
+static bool
+vacuum_step_ok(struct vacjob *j, sqlite3 *db, int c)
+{
+	if ((c & 0xff) == SQLITE_NOMEM || (c & 0xff) == SQLITE_FULL ||
+	    (c & 0xff) == SQLITE_IOERR)
+		gsr_ctx_fail(&j->ctx,
+		             (c & 0xff) == SQLITE_NOMEM ? GSR_ERR_NOMEM
+		                                        : GSR_ERR_IO,
+		             "cannot write the recovered database: %s",
+		             sqlite3_errmsg(db));
+	return c == SQLITE_DONE || c == SQLITE_OK;
+}
+
+/* Read table name's count, first and last rowid in db into got.  Returns
+ * whether it could. */
+static bool
+vacuum_count(struct vacjob *j, sqlite3 *db, const char *name, int64_t *got)
+{
+	struct strbuf sb = STRBUF_INIT;
+	sqlite3_stmt *st = NULL;
+	bool ok = false;
+
+	sb_adds(&sb, "SELECT count(*), min(_rowid_), max(_rowid_) FROM main.");
+	sb_add_ident(&sb, name);
+	if (sb_str(&sb) == NULL) {
+		gsr_ctx_fail(&j->ctx, GSR_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	if (sqlite3_prepare_v2(db, sb_str(&sb), -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_ROW)
+		goto out;
+	for (int k = 0; k < 3; k++)
+		got[k] = sqlite3_column_int64(st, k);
+	ok = true;
+out:
+	sqlite3_finalize(st);
+	sb_release(&sb);
+	return ok;
+}
+
+/* Put the entries of db's sqlite_master in the order of the image's
+ * (VACUUM writes tables, then indexes, then the rest), as the page
+ * reader's own recovered database has them (create_from_entries()).
+ * Returns whether it could. */
+static bool
+vacuum_order(struct vacjob *j, sqlite3 *db)
+{
+	sqlite3_stmt *st = NULL;
+	bool ok = false;
+
+	sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 0, NULL);
+	if (sqlite3_exec(
+	        db,
+	        "PRAGMA writable_schema=ON; CREATE TEMP TABLE ord(name "
+	        "TEXT PRIMARY KEY, pos INTEGER); CREATE TEMP TABLE m "
+	        "AS SELECT type, name, tbl_name, rootpage, sql FROM "
+	        "main.sqlite_master",
+	        NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db,
+	                       "INSERT OR IGNORE INTO temp.ord VALUES (?, ?)",
+	                       -1, &st, NULL) != SQLITE_OK)
+		goto out;
+	for (size_t i = 0; i < j->n_ents; i++) {
+		sqlite3_bind_text(st, 1, j->ents[i], -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)i);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			goto out;
+		sqlite3_reset(st);
+	}
+	ok = sqlite3_exec(db,
+	                  "DELETE FROM main.sqlite_master; INSERT INTO "
+	                  "main.sqlite_master SELECT m.* FROM temp.m LEFT JOIN "
+	                  "temp.ord USING (name) ORDER BY ord.pos IS NULL, "
+	                  "ord.pos, m.rowid; PRAGMA writable_schema=OFF",
+	                  NULL, NULL, NULL) == SQLITE_OK;
+out:
+	sqlite3_finalize(st);
+	sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
+	return ok;
+}
+
+/* The thread: VACUUM INTO j->path of the image, attached to a connection
+ * of its own; then, on the copy, REINDEX, every table counted and the
+ * schema put in the image's order. */
+static void *
+vacuum_main(void *arg)
+{
+	struct vacjob *j = arg;
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	int c;
+
+	/* A private temporary database ("") holds the image attached: an
+	 * in-memory one would make VACUUM INTO write into memory too. */
+	if ((db = gsr_db_open(&j->ctx, "", true)) == NULL ||
+	    attach_img(&j->ctx, db, j->img_path) != 1)
+		goto out;
+	sqlite3_progress_handler(db, 1000, vacuum_progress, j);
+	if (sqlite3_exec(db, "PRAGMA img.synchronous=OFF", NULL, NULL, NULL) !=
+	        SQLITE_OK ||
+	    sqlite3_prepare_v2(db, "VACUUM img INTO ?1", -1, &st, NULL) !=
+	        SQLITE_OK)
+		goto out;
+	sqlite3_bind_text(st, 1, j->path, -1, SQLITE_STATIC);
+	c = sqlite3_step(st);
+	if (!vacuum_step_ok(j, db, c))
+		goto out;
+	sqlite3_finalize(st);
+	st = NULL;
+	sqlite3_close(db);
+	if ((db = gsr_db_open(&j->ctx, j->path, false)) == NULL)
+		goto out;
+	sqlite3_progress_handler(db, 1000, vacuum_progress, j);
+	if (!vacuum_step_ok(j, db,
+	                    sqlite3_exec(db,
+	                                 "PRAGMA journal_mode=OFF; PRAGMA "
+	                                 "synchronous=OFF; REINDEX",
+	                                 NULL, NULL, NULL)))
+		goto out;
+	for (size_t i = 0; i < j->n; i++)
+		if (!vacuum_count(j, db, j->names[i], j->got[i]))
+			goto out;
+	j->done = vacuum_order(j, db);
+out:
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return NULL;
+}
+
+/* Start the image's VACUUM INTO beside the first passes (r->vac).
+ * Returns 0, or -1 on an error on ctx. */
+static int
+vacuum_start(struct rec *r)
+{
+	struct vacjob *j = calloc(1, sizeof *j);
+
+	if (j == NULL ||
+	    (j->names = calloc(r->n_tabs + 1, sizeof *j->names)) == NULL ||
+	    (j->got = calloc(r->n_tabs + 1, sizeof *j->got)) == NULL ||
+	    (j->ents = calloc(r->n_ents + 1, sizeof *j->ents)) == NULL ||
+	    asprintf(&j->path, "%s.vacuum", r->out_path) < 0) {
+		if (j) {
+			free(j->names);
+			free(j->got);
+			free(j->ents);
+		}
+		free(j);
+		return gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "out of memory");
+	}
+	j->ctx = gsr_ctx_child(r->ctx);
+	j->img_path = r->img_path;
+	j->n = r->n_tabs;
+	for (size_t i = 0; i < r->n_tabs; i++)
+		j->names[i] = r->tabs[i].sh.g.name;
+	for (size_t i = 0; i < r->n_ents; i++)
+		j->ents[i] = r->ents[i].name;
+	j->n_ents = r->n_ents;
+	atomic_init(&j->stop, false);
+	gsr_temp_register(j->path);
+	unlink(j->path);
+	r->vac = j;
+	return gsr_thread_start(r->ctx, &j->th, vacuum_main, j);
+}
+
+/* Stop (unless keep) and wait for r->vac's thread, its failure made
+ * r->ctx's when keep; remove the copy unless keep and it holds.  Returns
+ * the job when the copy is kept, else NULL (r->vac freed). */
+static struct vacjob *
+vacuum_join(struct rec *r, bool keep)
+{
+	struct vacjob *j = r->vac;
+
+	if (j == NULL)
+		return NULL;
+	if (!keep)
+		atomic_store(&j->stop, true);
+	gsr_thread_join(keep ? r->ctx : NULL, &j->th, &j->ctx, NULL);
+	if (keep && j->done && !gsr_ctx_failed(r->ctx))
+		return j;
+	unlink(j->path);
+	gsr_temp_unregister(j->path);
+	free(j->path);
+	free(j->names);
+	free(j->got);
+	free(j->ents);
+	free(j);
+	r->vac = NULL;
+	return NULL;
+}
+
+/* Close r->out (its statements first: they are prepared again when next
+ * used), put path in its place and open it as r->out, in a transaction.
+ * Returns 0 or -1. */
+static int
+replace_out(struct rec *r, const char *path)
+{
+	for (size_t i = 0; i < r->n_tabs; i++) {
+		for (size_t n = 0; n <= r->tabs[i].sh.g.n_cols; n++) {
+			sqlite3_finalize(r->tabs[i].ins[n]);
+			r->tabs[i].ins[n] = NULL;
+		}
+		sqlite3_finalize(r->tabs[i].get);
+		r->tabs[i].get = NULL;
+	}
+	sqlite3_finalize(r->json_ok);
+	r->json_ok = NULL;
+	r->img = false;
+	if (sqlite3_close(r->out) != SQLITE_OK)
+		return gsr_ctx_fail(r->ctx, GSR_ERR_INTERNAL,
+		                    "the recovered database did not close");
+	r->out = NULL;
+	if (rename(path, r->out_path) != 0)
+		return gsr_ctx_fail(r->ctx, GSR_ERR_IO,
+		                    "cannot rename '%s': %s", path,
+		                    strerror(errno));
+	if ((r->out = gsr_db_open(r->ctx, r->out_path, false)) == NULL ||
+	    gsr_db_exec(r->ctx, r->out,
+	                "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; "
+	                "BEGIN") ||
+	    (r->json_ok = gsr_db_prepare(r->ctx, r->out,
+	                                 "SELECT json_valid(?1)")) == NULL)
+		return -1;
+	return 0;
+}
+
+/*
+ * Every tree read whole (reads_whole()) and vacuum_possible(): the
+ * recovered database becomes SQLite's VACUUM INTO of the image
+ * (vacuum_main(), made beside the first passes), which copies the cells
+ * as stored, page after page, instead of a row at a time.  It must hold,
+ * table by table, the rows of the first pass (count, first and last
+ * rowid), and its indexes are built again from its rows (REINDEX), so
+ * that nothing of the image's index b-trees is taken on trust.  Returns
+ * 0 when r->out is that copy, 1 when it did not hold (r->out is as it
+ * was), -1 on an error.
+ */
+static int
+vacuum_out(struct rec *r)
+{
+	struct vacjob *j = vacuum_join(r, true);
+	bool held = j != NULL;
+	int rc;
+
+	if (gsr_ctx_failed(r->ctx))
+		return -1;
+	for (size_t i = 0; held && i < r->n_tabs; i++) {
+		const struct rtable *rt = &r->tabs[i];
+		const struct seg *sg = rt->n_segs ? &rt->segs[0] : NULL;
+
+		held = sg ? j->got[i][0] == sg->count &&
+		                j->got[i][1] == sg->first &&
+		                j->got[i][2] == sg->last
+		          : j->got[i][0] == 0;
+	}
+	if (!held) {
+		vacuum_join(r, false);
+		return 1;
+	}
+	rc = gsr_db_exec(r->ctx, r->out, "COMMIT") || replace_out(r, j->path)
+	         ? -1
+	         : 0;
+	vacuum_join(r, false);
+	return rc;
 }
 
 /* Forget what SQLite wrote into sqlite_sequence (see walk_tables()). */
@@ -1874,43 +2271,58 @@ clear_sequence(struct rec *r)
 }
 
 /*
- * Walk the tables from their roots: sequence selects sqlite_sequence
- * alone, which goes after the others.  SQLite fills it while the rows of
- * AUTOINCREMENT tables go in; its own rows then replace what SQLite wrote,
- * so that a sequence stays as high as the input had it (a deleted id is
- * never reused).  Rows placed later can only raise it, as they should.
+ * Walk the tables from their roots.  First every tree SQLite may copy
+ * (bulk_eligible()), or every tree while vacuum_possible(), is read by
+ * bulk_walk(); when all read whole, the recovered database is the
+ * image's VACUUM INTO (vacuum_out()).  Otherwise the trees walked go in
+ * by bulk_finish(), the others row by row, and sqlite_sequence last:
+ * SQLite fills it while the rows of AUTOINCREMENT tables go in; its own
+ * rows then replace what SQLite wrote, so that a sequence stays as high
+ * as the input had it (a deleted id is never reused).  Rows placed later
+ * can only raise it, as they should.  Returns 0 or -1.
  */
 static int
-walk_tables(struct rec *r, bool sequence)
+walk_tables(struct rec *r)
 {
-	if (sequence && clear_sequence(r))
+	bool vac = vacuum_possible(r);
+	int rc;
+
+	if (vac && vacuum_start(r))
 		return -1;
 	for (size_t i = 0; i < r->n_tabs; i++) {
 		struct rtable *rt = &r->tabs[i];
-		struct gsr_walk_stats ws;
 
-		if (rt->rt->root == 0 || is_sequence(rt) != sequence)
+		if (rt->rt->root == 0 || (is_sequence(rt) && !vac) ||
+		    (!vac && !bulk_eligible(r, rt)))
 			continue;
-		if (bulk_eligible(r, rt)) {
-			int rc = bulk_table(r, rt, &ws);
+		if (bulk_walk(r, rt) < 0)
+			return -1;
+		if (vac && !reads_whole(rt)) {
+			vacuum_join(r, false);
+			vac = false;
+		}
+	}
+	if (vac && (rc = vacuum_out(r)) <= 0) {
+		for (size_t i = 0; rc == 0 && i < r->n_tabs; i++)
+			count_whole(&r->tabs[i]);
+		return rc;
+	}
+	for (int seq = 0; seq < 2; seq++) {
+		if (seq && clear_sequence(r))
+			return -1;
+		for (size_t i = 0; i < r->n_tabs; i++) {
+			struct rtable *rt = &r->tabs[i];
 
-			if (rc < 0)
-				return -1;
-			if (rc == 0) {
-				rt->rt->pages_damaged += ws.pages_damaged;
-				rt->rt->cells_damaged += ws.cells_damaged;
+			if (rt->rt->root == 0 || is_sequence(rt) != seq)
 				continue;
+			if (rt->walked && !rt->stopped &&
+			    bulk_eligible(r, rt)) {
+				if (bulk_finish(r, rt))
+					return -1;
+			} else if (row_walk(r, rt)) {
+				return -1;
 			}
 		}
-		r->cur = rt;
-		r->source = "btree";
-		if (gsr_btree_walk_mark(r->ctx, r->pf, rt->rt->root,
-		                        rt->sh.without_rowid, r->used,
-		                        place_row, r, &ws) != 0 ||
-		    run_flush(r))
-			return -1;
-		rt->rt->pages_damaged += ws.pages_damaged;
-		rt->rt->cells_damaged += ws.cells_damaged;
 	}
 	return 0;
 }
@@ -3381,6 +3793,7 @@ rec_finalize(struct rec *r)
 			                                : NULL);
 		}
 		sqlite3_finalize(r->tabs[i].get);
+		free(r->tabs[i].segs);
 		free(r->tabs[i].ins);
 		free(r->tabs[i].cols);
 		shape_free(&r->tabs[i].sh);
@@ -3415,7 +3828,6 @@ rec_release(struct rec *r)
 	free(r->fits);
 	free(r->scores);
 	free(r->jbuf);
-	free(r->segs);
 }
 
 /* The recovered database: the image's encoding and header numbers, no
@@ -3456,15 +3868,16 @@ out_open(struct rec *r, const char *path, int fd)
 	return gsr_db_exec(r->ctx, r->out, "BEGIN");
 }
 
-/* Attach the image to r->out as "img", read-only, for bulk_table(), when
- * SQLite can read its schema; r->img says whether it is.  Returns 0, or
- * -1 on an error on ctx (out of memory). */
+/* Attach the image at path to db as "img", read-only and immutable.
+ * Returns 1 when SQLite reads its schema as a whole, 0 when not, -1 out
+ * of memory (recorded on ctx). */
 static int
-attach_image(struct rec *r, const char *path)
+attach_img(struct gsr_ctx *ctx, sqlite3 *db, const char *path)
 {
 	struct strbuf uri = STRBUF_INIT;
 	sqlite3_stmt *st = NULL;
 	static const char hex[] = "0123456789ABCDEF";
+	int ok;
 
 	sb_adds(&uri, "file:");
 	for (const unsigned char *p = (const unsigned char *)path; *p; p++)
@@ -3475,21 +3888,30 @@ attach_image(struct rec *r, const char *path)
 			sb_addf(&uri, "%%%c%c", hex[*p >> 4], hex[*p & 15]);
 	sb_adds(&uri, "?mode=ro&immutable=1");
 	if (sb_str(&uri) == NULL ||
-	    sqlite3_prepare_v2(r->out, "ATTACH ?1 AS img", -1, &st, NULL) !=
+	    sqlite3_prepare_v2(db, "ATTACH ?1 AS img", -1, &st, NULL) !=
 	        SQLITE_OK) {
 		sb_release(&uri);
-		return gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "out of memory");
+		return gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
 	}
 	sqlite3_bind_text(st, 1, sb_str(&uri), -1, SQLITE_STATIC);
-	r->img = sqlite3_step(st) == SQLITE_DONE;
+	ok = sqlite3_step(st) == SQLITE_DONE;
 	sqlite3_finalize(st);
 	sb_release(&uri);
 	/* SQLite must read the image's schema as a whole. */
-	if (r->img &&
-	    sqlite3_exec(r->out, "SELECT count(*) FROM img.sqlite_master", NULL,
-	                 NULL, NULL) != SQLITE_OK)
-		r->img = false;
-	return 0;
+	return ok && sqlite3_exec(db, "SELECT count(*) FROM img.sqlite_master",
+	                          NULL, NULL, NULL) == SQLITE_OK;
+}
+
+/* Attach the image to r->out as "img" (attach_img()), for bulk_finish()
+ * and vacuum_possible(); r->img says whether it is.  Returns 0, or -1 on
+ * an error on ctx (out of memory). */
+static int
+attach_image(struct rec *r, const char *path)
+{
+	int c = attach_img(r->ctx, r->out, path);
+
+	r->img = c == 1;
+	return c < 0 ? -1 : 0;
 }
 
 /* Detach the image once the trees are walked (outside the transaction,
@@ -3530,7 +3952,11 @@ gsr_recover_run(struct gsr_ctx *ctx, const char *image_path,
                 const struct gsr_recover_opts *opts, const char *out_db,
                 const char *ledger_db, struct gsr_recover_result *res)
 {
-	struct rec r = {.ctx = ctx, .opts = opts, .res = res};
+	struct rec r = {.ctx = ctx,
+	                .opts = opts,
+	                .res = res,
+	                .out_path = out_db,
+	                .img_path = image_path};
 	uint64_t size = 0;
 	uint32_t *fl = NULL;
 	size_t n_fl = 0, n_created = 0;
@@ -3605,8 +4031,7 @@ gsr_recover_run(struct gsr_ctx *ctx, const char *image_path,
 		gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
 		goto out;
 	}
-	if (walk_tables(&r, false) || walk_tables(&r, true) ||
-	    detach_image(&r) || place_orphans(&r, false) ||
+	if (walk_tables(&r) || detach_image(&r) || place_orphans(&r, false) ||
 	    place_orphans(&r, true) || read_history(&r, fd) ||
 	    (opts && opts->deleted && carve_deleted(&r)) || check_indexes(&r) ||
 	    finish_schema(&r) || gsr_db_exec(ctx, r.out, "COMMIT") ||
@@ -3616,6 +4041,7 @@ gsr_recover_run(struct gsr_ctx *ctx, const char *image_path,
 	res->ms = gsr_now_ms() - t0;
 	rc = 0;
 out:
+	vacuum_join(&r, false);
 	gsr_progress_end(ctx, "page reader");
 	rec_finalize(&r);
 	if (sqlite3_close(r.out) != SQLITE_OK ||
