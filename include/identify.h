@@ -60,6 +60,10 @@ struct gsr_identify_opts {
 	 * and in WAL mode, leave it in rollback mode, as a recovered
 	 * database is.  The report still gives the header's journal mode. */
 	bool rollback_copy;
+	/* The caller knows the input damaged (SQLite failed on it in an
+	 * earlier run): the page reader runs, beside the data checks, as it
+	 * does with recover. */
+	bool known_damaged;
 };
 
 struct gsr_identify {
@@ -130,11 +134,16 @@ struct gsr_identify {
 	/* Wall-clock milliseconds of each phase, for the report and the
 	 * benchmark: custody (copy + SHA-256), fingerprint (header, schema,
 	 * comparisons), checks (integrity, foreign keys, orphans, row
-	 * counts), recheck (SHA-256 of the originals again). */
+	 * counts), recheck (SHA-256 of the originals again, on a thread of
+	 * its own from the end of custody on). */
 	double ms_custody, ms_fingerprint, ms_checks, ms_recheck;
 
 	/* The data checks, while checks_thread.running (async_checks). */
 	struct gsr_thread checks_thread;
+	/* The originals hashed again, beside the rest of the run (unless
+	 * defer_recheck or async_checks): recheck_job is the thread's. */
+	struct gsr_thread recheck_thread;
+	void *recheck_job;
 };
 
 /* Identify the database at path (NULL: GPUStack's default location).

@@ -818,14 +818,15 @@ gsr_identify_join_checks(struct gsr_identify *res)
 }
 
 /*
- * Read the input with the page reader into ev.workdir (recover.h), because
- * of why.  Returns 0 whether or not anything could be recovered
- * (res->recovered says), -1 on an error that stops the run.
+ * Read the input with the page reader into ev.workdir (recover.h).
+ * Returns 0 whether or not anything could be recovered (res->recovered
+ * or res->recover_failed says; report_recovery() reports it), -1 on an
+ * error that stops the run.  Touches no more of res than those, the
+ * recovery's result and its files: the data checks may run beside it.
  */
 static int
-run_recovery(struct gsr_ctx *ctx, const struct gsr_rules *rules,
-             const struct gsr_identify_opts *opts, struct gsr_identify *res,
-             const char *why)
+recover_input(struct gsr_ctx *ctx, const struct gsr_rules *rules,
+              const struct gsr_identify_opts *opts, struct gsr_identify *res)
 {
 	struct gsr_recover_opts o = {
 	    .rules = rules,
@@ -835,8 +836,6 @@ run_recovery(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 	    .wal_path = gsr_evidence_image(&res->ev, GSR_EV_WAL),
 	    .journal_path = gsr_evidence_image(&res->ev, GSR_EV_JOURNAL),
 	};
-	const struct gsr_recover_result *rr = &res->rec;
-	bool damage;
 
 	if (res->recovered || res->recover_failed)
 		return 0;
@@ -853,13 +852,28 @@ run_recovery(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 			return -1;
 		res->recover_failed = strdup(ctx->msg);
 		gsr_ctx_clear(ctx);
+		return 0;
+	}
+	res->recovered = true;
+	return 0;
+}
+
+/* The findings of recover_input(), run because of why. */
+static void
+report_recovery(struct gsr_identify *res, const char *why)
+{
+	const struct gsr_recover_result *rr = &res->rec;
+	bool damage;
+
+	if (res->recover_failed) {
 		add_finding(res, "not-recoverable", "error",
 		            "%s, and gsrecover's page reader found nothing to "
 		            "recover: %s",
 		            why, res->recover_failed);
-		return 0;
+		return;
 	}
-	res->recovered = true;
+	if (!res->recovered)
+		return;
 	damage = gsr_recover_lossy(rr) || res->damaged;
 	add_finding(
 	    res, "recovered", damage ? "warning" : "info",
@@ -887,6 +901,54 @@ run_recovery(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 		    "page(s)); they are kept apart, never mixed with live rows",
 		    rr->history, rr->wal_history_pages,
 		    rr->journal_history_pages);
+}
+
+/* Read the input with the page reader (recover_input()) because of why,
+ * and report it.  Returns 0, or -1 on an error that stops the run. */
+static int
+run_recovery(struct gsr_ctx *ctx, const struct gsr_rules *rules,
+             const struct gsr_identify_opts *opts, struct gsr_identify *res,
+             const char *why)
+{
+	bool before = res->recovered || res->recover_failed;
+
+	if (recover_input(ctx, rules, opts, res))
+		return -1;
+	if (!before)
+		report_recovery(res, why);
+	return 0;
+}
+
+/*
+ * The page reader runs whatever the data checks find (recover,
+ * known_damaged, a -journal): run the checks on a thread of their own,
+ * beside it, and report both once both are done.  Returns 0, or -1 on an
+ * error that stops the run (a signal among them).
+ */
+static int
+checks_beside_recovery(struct gsr_ctx *ctx, const struct gsr_rules *rules,
+                       const struct gsr_identify_opts *opts,
+                       struct gsr_identify *res)
+{
+	struct checks_job *job = malloc(sizeof *job);
+	const char *why = opts->recover ? "on request"
+	                  : opts->known_damaged
+	                      ? "SQLite failed on the file"
+	                      : "a -wal or -journal came with the database";
+	int rc;
+
+	if (job == NULL)
+		return gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
+	*job = (struct checks_job){res, *opts, ctx->progress};
+	if (gsr_thread_start(ctx, &res->checks_thread, checks_main, job)) {
+		free(job);
+		return -1;
+	}
+	rc = recover_input(ctx, rules, opts, res);
+	gsr_identify_join_checks(res);
+	if (rc || gsr_ctx_check_cancel(ctx))
+		return -1;
+	report_recovery(res, why);
 	return 0;
 }
 
@@ -1073,21 +1135,72 @@ fingerprint(const struct gsr_rules *rules, struct gsr_identify *res)
 	res->target = suggest_target(rules, res);
 }
 
-/* Hash the input again (unless the caller does it later), note what
- * changed while it was read, and settle health.  Returns 0, or -1 with
- * an error on ctx (a signal among them). */
+/* The recheck of the originals on a thread of its own. */
+struct recheck_job {
+	struct gsr_ctx ctx; /* the thread's */
+	struct gsr_identify *res;
+	double ms;
+};
+
+static void *
+recheck_main(void *arg)
+{
+	struct recheck_job *j = arg;
+	double t0 = gsr_now_ms();
+
+	gsr_evidence_recheck(&j->ctx, &j->res->ev);
+	j->ms = gsr_now_ms() - t0;
+	return NULL;
+}
+
+/* Hash the originals again on a thread (unless the caller does it
+ * later): the copies are made, so nothing reads the originals any more,
+ * and what the thread writes (each file's rechecked, changed and
+ * sha256_after) nothing else reads until recheck_join().  Returns 0, or
+ * -1 with an error on ctx. */
+static int
+recheck_start(struct gsr_ctx *ctx, const struct gsr_identify_opts *opts,
+              struct gsr_identify *res)
+{
+	struct recheck_job *j;
+
+	if (opts && (opts->defer_recheck || opts->async_checks))
+		return 0;
+	if ((j = calloc(1, sizeof *j)) == NULL)
+		return gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
+	j->ctx = gsr_ctx_child(ctx);
+	j->res = res;
+	res->recheck_job = j;
+	return gsr_thread_start(ctx, &res->recheck_thread, recheck_main, j);
+}
+
+/* Wait for recheck_start()'s thread, its error made ctx's (ctx NULL
+ * discards it).  Returns 0 or -1. */
+static int
+recheck_join(struct gsr_ctx *ctx, struct gsr_identify *res)
+{
+	struct recheck_job *j = res->recheck_job;
+	int rc;
+
+	if (j == NULL)
+		return 0;
+	rc = gsr_thread_join(ctx, &res->recheck_thread, &j->ctx, NULL);
+	res->ms_recheck = j->ms;
+	free(j);
+	res->recheck_job = NULL;
+	return rc;
+}
+
+/* Wait for the hash of the input again (unless the caller does it
+ * later), note what changed while it was read, and settle health.
+ * Returns 0, or -1 with an error on ctx (a signal among them). */
 static int
 recheck_input(struct gsr_ctx *ctx, const struct gsr_identify_opts *opts,
               struct gsr_identify *res)
 {
-	double t0 = gsr_now_ms();
-
-	if (!(opts && (opts->defer_recheck || opts->async_checks))) {
-		if (gsr_evidence_recheck(ctx, &res->ev) < 0 ||
-		    gsr_ctx_check_cancel(ctx))
-			return -1;
-		res->ms_recheck = gsr_now_ms() - t0;
-	}
+	if (!(opts && (opts->defer_recheck || opts->async_checks)) &&
+	    (recheck_join(ctx, res) || gsr_ctx_check_cancel(ctx)))
+		return -1;
 	for (int i = 0; i < GSR_EV_NFILES; i++)
 		if (res->ev.files[i].changed) {
 			res->input_changed = true;
@@ -1119,6 +1232,8 @@ gsr_identify_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 	t0 = gsr_now_ms();
 	res->journal = "delete";
 	note_custody(res);
+	if (recheck_start(ctx, opts, res))
+		goto out;
 
 	if (!read_header(res)) {
 		if (res->packed || res->ev.files[GSR_EV_DB].size < 512 ||
@@ -1202,7 +1317,12 @@ gsr_identify_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 		sqlite3_close(db);
 		return 0;
 	}
-	if (!(opts && opts->schema_only)) {
+	if (opts && !opts->schema_only && !res->read_by_recovery &&
+	    (opts->recover || opts->known_damaged ||
+	     res->ev.files[GSR_EV_JOURNAL].present)) {
+		if (checks_beside_recovery(ctx, rules, opts, res))
+			goto out;
+	} else if (!(opts && opts->schema_only)) {
 		run_checks(ctx, db, opts, res, true);
 		/* Checks cut short by a signal found nothing. */
 		if (gsr_ctx_check_cancel(ctx))
@@ -1265,6 +1385,7 @@ void
 gsr_identify_release(struct gsr_identify *res)
 {
 	gsr_identify_join_checks(res);
+	recheck_join(NULL, res);
 	if (res->recovered_db)
 		gsr_temp_unregister(res->recovered_db);
 	if (res->ledger_db)
