@@ -188,8 +188,8 @@ rb_outputs(struct run *r)
 /* ---- the checks of the output ------------------------------------- */
 
 /* The output must be what the target release's migrations create: its
- * schema exactly, integrity_check and foreign_key_check clean.  Reads db
- * (the output) only; errors go to ctx. */
+ * schema exactly and integrity_check clean (check_output_fk() does the
+ * foreign keys).  Reads db (the output) only; errors go to ctx. */
 static int
 check_output(struct gsr_ctx *ctx, sqlite3 *db, const struct gsr_label *target)
 {
@@ -218,22 +218,29 @@ check_output(struct gsr_ctx *ctx, sqlite3 *db, const struct gsr_label *target)
 		             msg ? msg : sqlite3_errmsg(db));
 		goto out;
 	}
-	sqlite3_finalize(st);
-	st = NULL;
-	if (sqlite3_prepare_v2(db,
-	                       "SELECT count(*) FROM pragma_foreign_key_check",
-	                       -1, &st, NULL) != SQLITE_OK ||
-	    sqlite3_step(st) != SQLITE_ROW ||
-	    sqlite3_column_int64(st, 0) != 0) {
-		gsr_ctx_fail(ctx, GSR_ERR_INTERNAL,
-		             "the rebuilt database fails "
-		             "foreign_key_check");
-		goto out;
-	}
 	rc = 0;
 out:
 	sqlite3_finalize(st);
 	gsr_schema_free(s);
+	return rc;
+}
+
+/* The output's foreign_key_check must be clean.  Reads db only; errors go
+ * to ctx. */
+static int
+check_output_fk(struct gsr_ctx *ctx, sqlite3 *db)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = 0;
+
+	if (sqlite3_prepare_v2(db,
+	                       "SELECT count(*) FROM pragma_foreign_key_check",
+	                       -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_ROW || sqlite3_column_int64(st, 0) != 0)
+		rc = gsr_ctx_fail(ctx, GSR_ERR_INTERNAL,
+		                  "the rebuilt database fails "
+		                  "foreign_key_check");
+	sqlite3_finalize(st);
 	return rc;
 }
 
@@ -255,7 +262,10 @@ verify_main(void *arg)
 
 	if (db != NULL) {
 		sqlite3_progress_handler(db, 10000, verify_progress, NULL);
-		check_output(&job->ctx, db, job->target);
+		if (job->fk)
+			check_output_fk(&job->ctx, db);
+		else
+			check_output(&job->ctx, db, job->target);
 	}
 	sqlite3_close(db);
 	/* A check cut short by a signal did not fail: the run was
@@ -277,7 +287,8 @@ rb_check(struct run *r)
 		return -1;
 	if (!strcmp(t->journal, "wal")) {
 		/* WAL mode wants the file to itself: check it first. */
-		if (check_output(r->ctx, r->out, t))
+		if (check_output(r->ctx, r->out, t) ||
+		    check_output_fk(r->ctx, r->out))
 			return -1;
 		rb_log(r,
 		       "integrity_check and foreign_key_check pass; schema is "
@@ -293,13 +304,15 @@ rb_check(struct run *r)
 		                    sqlite3_errmsg(r->out));
 	r->out = NULL;
 	/* The checks only read: they run while the file is synced and
-	 * hashed. */
-	if (strcmp(t->journal, "wal") != 0) {
-		r->verify.ctx = (struct gsr_ctx)GSR_CTX_INIT;
-		r->verify.path = r->out_tmp;
-		r->verify.target = t;
-		if (gsr_thread_start(r->ctx, &r->verify.thread, verify_main,
-		                     &r->verify))
+	 * hashed, integrity_check and foreign_key_check each on a thread. */
+	for (int i = 0; i < 2 && strcmp(t->journal, "wal") != 0; i++) {
+		struct verify_job *job = &r->verify[i];
+
+		job->ctx = (struct gsr_ctx)GSR_CTX_INIT;
+		job->path = r->out_tmp;
+		job->target = t;
+		job->fk = i == 1;
+		if (gsr_thread_start(r->ctx, &job->thread, verify_main, job))
 			return -1;
 	}
 	if (fsync_file(r->out_tmp) != 0)
@@ -312,16 +325,17 @@ rb_check(struct run *r)
 static int
 verify_join(struct run *r)
 {
-	struct verify_job *job = &r->verify;
+	struct verify_job *v = r->verify;
 
-	if (!job->thread.running)
+	if (!v[0].thread.running)
 		return gsr_ctx_failed(r->ctx) ? -1 : 0;
-	if (gsr_thread_join(r->ctx, &job->thread, &job->ctx, NULL))
+	if (gsr_thread_join(r->ctx, &v[0].thread, &v[0].ctx, NULL) ||
+	    gsr_thread_join(r->ctx, &v[1].thread, &v[1].ctx, NULL))
 		return -1;
 	rb_log(r,
 	       "integrity_check and foreign_key_check pass; schema is %s's "
-	       "(checked in %.0f ms, in parallel)",
-	       r->res->target->name, job->ms);
+	       "(checked in %.0f and %.0f ms, in parallel)",
+	       r->res->target->name, v[0].ms, v[1].ms);
 	return gsr_ctx_failed(r->ctx) ? -1 : 0;
 }
 
@@ -389,7 +403,8 @@ rb_publish_cleanup(struct run *r, bool failed)
 {
 	const struct gsr_rebuild *res = r->res;
 
-	gsr_thread_join(NULL, &r->verify.thread, NULL, NULL);
+	gsr_thread_join(NULL, &r->verify[0].thread, NULL, NULL);
+	gsr_thread_join(NULL, &r->verify[1].thread, NULL, NULL);
 	if (failed && res->archive_path && !r->opts->dry_run &&
 	    res->archive_sha256[0] && exists(res->archive_path))
 		unlink(res->archive_path); /* made, but its database was not */

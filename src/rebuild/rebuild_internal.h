@@ -65,6 +65,7 @@ struct verify_job {
 	struct gsr_ctx ctx;
 	const char *path;
 	const struct gsr_label *target;
+	bool fk; /* foreign_key_check, not the schema and integrity_check */
 	struct gsr_thread thread;
 	double ms;
 };
@@ -129,9 +130,9 @@ struct run {
 	const struct gsr_schema *src; /* the input's schema */
 	struct gsr_plan *plan;        /* made by rb_plan() */
 
-	char *out_tmp; /* the new database's temporary path */
-	char *outdir;  /* the directory it is renamed in */
-	struct verify_job verify;
+	char *out_tmp;               /* the new database's temporary path */
+	char *outdir;                /* the directory it is renamed in */
+	struct verify_job verify[2]; /* the output's checks, on two threads */
 
 	char *stg_path; /* staging database in the working directory */
 
