@@ -956,19 +956,20 @@ checks_beside_recovery(struct gsr_ctx *ctx, const struct gsr_rules *rules,
  * The file reads as sound and came with a -wal: read only the -wal's
  * frames for the history (gsr_recover_wal_history()), SQLite reading the
  * committed state from the working copy.  Sets wal_history when done;
- * when the -wal is not sound, wal_unsound says why, a finding names it
- * and ledger_db is unset again, for run_recovery().  Returns 0, -1 on an
- * error that stops the run.
+ * when the -wal is not sound, wal_unsound says why and ledger_db is unset
+ * again, for run_recovery().  Touches no more of res than those and the
+ * recovery's result: the data checks may run beside it
+ * (report_wal_history() reports it).  Returns 0, -1 on an error that
+ * stops the run.
  */
 static int
-run_wal_history(struct gsr_ctx *ctx, const struct gsr_rules *rules,
-                struct gsr_identify *res)
+read_wal_history(struct gsr_ctx *ctx, const struct gsr_rules *rules,
+                 struct gsr_identify *res)
 {
 	struct gsr_recover_opts o = {
 	    .rules = rules,
 	    .wal_path = gsr_evidence_image(&res->ev, GSR_EV_WAL),
 	};
-	const struct gsr_recover_result *rr = &res->rec;
 	int rc;
 
 	if (res->wal_history || res->wal_unsound || res->recovered)
@@ -988,15 +989,43 @@ run_wal_history(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 	}
 	if (rc < 0)
 		return -1;
-	if (rc == 1) {
+	res->wal_history = rc == 0;
+	return 0;
+}
+
+/* Forget what read_wal_history() read: the checks found damage, and the
+ * page reader reads the whole file instead. */
+static void
+forget_wal_history(struct gsr_identify *res)
+{
+	if (res->ledger_db) {
+		unlink(res->ledger_db);
+		gsr_temp_unregister(res->ledger_db);
+		free(res->ledger_db);
+		res->ledger_db = NULL;
+	}
+	gsr_recover_result_release(&res->rec);
+	free(res->wal_unsound);
+	res->wal_unsound = NULL;
+	res->wal_history = false;
+}
+
+/* The findings of read_wal_history(). */
+static void
+report_wal_history(struct gsr_identify *res)
+{
+	const struct gsr_recover_result *rr = &res->rec;
+
+	if (res->wal_unsound) {
 		add_finding(
 		    res, "wal-unsound", "warning",
 		    "the -wal is not sound (%s): the page reader reads the "
 		    "whole file",
 		    res->wal_unsound);
-		return 0;
+		return;
 	}
-	res->wal_history = true;
+	if (!res->wal_history)
+		return;
 	add_finding(
 	    res, "wal-history", "info",
 	    "the -wal is sound (%" PRIu32 " frames, %" PRIu32 " in the "
@@ -1012,6 +1041,56 @@ run_wal_history(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 		    "page(s)); they are kept apart, never mixed with live rows",
 		    rr->history, rr->wal_history_pages,
 		    rr->journal_history_pages);
+}
+
+/* read_wal_history() and its report.  Returns 0, -1 on an error that
+ * stops the run. */
+static int
+run_wal_history(struct gsr_ctx *ctx, const struct gsr_rules *rules,
+                struct gsr_identify *res)
+{
+	bool before = res->wal_history || res->wal_unsound || res->recovered;
+
+	if (read_wal_history(ctx, rules, res))
+		return -1;
+	if (!before)
+		report_wal_history(res);
+	return 0;
+}
+
+/*
+ * A file that reads as sound with a sound -wal: the data checks run on a
+ * thread of their own, beside read_wal_history(); when they find damage,
+ * the history is forgotten (the page reader then reads the whole file).
+ * Returns 0, or -1 on an error that stops the run (a signal among them).
+ */
+static int
+checks_beside_wal_history(struct gsr_ctx *ctx, const struct gsr_rules *rules,
+                          const struct gsr_identify_opts *opts,
+                          struct gsr_identify *res)
+{
+	struct checks_job *job = malloc(sizeof *job);
+	/* Read and reported already (async_checks that could not start). */
+	bool before = res->wal_history || res->wal_unsound || res->recovered;
+	int rc;
+
+	if (job == NULL)
+		return gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
+	*job = (struct checks_job){res, *opts, ctx->progress};
+	if (gsr_thread_start(ctx, &res->checks_thread, checks_main, job)) {
+		free(job);
+		return -1;
+	}
+	rc = read_wal_history(ctx, rules, res);
+	gsr_identify_join_checks(res);
+	if (rc || gsr_ctx_check_cancel(ctx))
+		return -1;
+	if (before)
+		return 0;
+	if (res->damaged)
+		forget_wal_history(res);
+	else
+		report_wal_history(res);
 	return 0;
 }
 
@@ -1322,6 +1401,9 @@ gsr_identify_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 	     res->ev.files[GSR_EV_JOURNAL].present)) {
 		if (checks_beside_recovery(ctx, rules, opts, res))
 			goto out;
+	} else if (wal_fast && opts) {
+		if (checks_beside_wal_history(ctx, rules, opts, res))
+			goto out;
 	} else if (!(opts && opts->schema_only)) {
 		run_checks(ctx, db, opts, res, true);
 		/* Checks cut short by a signal found nothing. */
@@ -1330,6 +1412,8 @@ gsr_identify_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 		if (wal_fast && !res->damaged &&
 		    run_wal_history(ctx, rules, res) != 0)
 			goto out;
+	}
+	if (!(opts && opts->schema_only)) {
 		if (!res->read_by_recovery && !res->wal_history &&
 		    (res->damaged || (opts && opts->recover) ||
 		     res->ev.files[GSR_EV_WAL].present ||
