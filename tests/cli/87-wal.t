@@ -95,4 +95,21 @@ like "$(jq -r '[.findings[].code] | join(" ")' bad.json)" "wal-unsound" "bad che
 like "$(jq -r '.findings[] | select(.code == "wal-unsound") | .message' bad.json)" "checksum chain breaks at frame 3" \
 	"bad checksum: says where"
 
+# A sound -wal beside a main file with a leaf of system_loads zeroed that
+# the -wal does not hold: the checks, run beside the -wal's history, find
+# the damage; the history read is forgotten and the full page reader
+# reads the file (the -wal's history again among what it reads).
+cp sound.db leaf.db
+cp sound.db-wal leaf.db-wal
+cp sound.db plain.db
+leaf=$(sqlite3 plain.db "SELECT pageno FROM dbstat WHERE name = 'system_loads' AND pagetype = 'leaf'
+	ORDER BY path LIMIT 1 OFFSET 5")
+dd if=/dev/zero of=leaf.db bs=4096 seek=$((leaf - 1)) count=1 conv=notrunc 2> /dev/null
+gsr identify --json leaf.db > leaf.json 2> /dev/null
+is $? 4 "damaged main file, sound -wal: identify exits 4"
+is "$(jqr leaf.json .reader)" sqlite+page-reader "damaged main file, sound -wal: the full page reader"
+is "$(jq '[.findings[].code] | (index("wal-history") == null) and (index("recovered") != null)' leaf.json)" \
+	true "damaged main file, sound -wal: no wal-history finding, a recovered one"
+ok "damaged main file, sound -wal: the history read again" [ "$(jqr leaf.json .recovery.history_rows)" -gt 0 ]
+
 done_testing
