@@ -64,8 +64,14 @@ struct gsr_recover_opts {
 	 * its tree reads whole), instead of a row at a time; never with a
 	 * -wal or a rolled-back journal, whose pages SQLite would not see
 	 * as the page reader does.  Each copy must hold the segment's count
-	 * and first and last rowid, or its rows go in one at a time. */
+	 * and first and last rowid, or its rows go in one at a time.  When
+	 * every tree reads whole, the recovered database is instead the
+	 * image's VACUUM INTO, made on a thread beside the page reader's
+	 * first pass and checked table by table against it. */
 	bool sqlite_reads_image;
+	/* SQLite already found the image damaged: no VACUUM INTO is tried
+	 * (it would fail, or be thrown away, on the damage). */
+	bool damaged;
 };
 
 struct gsr_recover_table {

@@ -818,15 +818,17 @@ gsr_identify_join_checks(struct gsr_identify *res)
 }
 
 /*
- * Read the input with the page reader into ev.workdir (recover.h).
- * Returns 0 whether or not anything could be recovered (res->recovered
- * or res->recover_failed says; report_recovery() reports it), -1 on an
- * error that stops the run.  Touches no more of res than those, the
- * recovery's result and its files: the data checks may run beside it.
+ * Read the input with the page reader into ev.workdir (recover.h);
+ * damaged when SQLite is known to fail on it.  Returns 0 whether or not
+ * anything could be recovered (res->recovered or res->recover_failed says;
+ * report_recovery() reports it), -1 on an error that stops the run.  Touches no
+ * more of res than those, the recovery's result and its files: the data checks
+ * may run beside it.
  */
 static int
 recover_input(struct gsr_ctx *ctx, const struct gsr_rules *rules,
-              const struct gsr_identify_opts *opts, struct gsr_identify *res)
+              const struct gsr_identify_opts *opts, struct gsr_identify *res,
+              bool damaged)
 {
 	struct gsr_recover_opts o = {
 	    .rules = rules,
@@ -835,6 +837,7 @@ recover_input(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 	    .sqlite_reads_image = res->ev.files[GSR_EV_DB].pristine == NULL,
 	    .wal_path = gsr_evidence_image(&res->ev, GSR_EV_WAL),
 	    .journal_path = gsr_evidence_image(&res->ev, GSR_EV_JOURNAL),
+	    .damaged = damaged,
 	};
 
 	if (res->recovered || res->recover_failed)
@@ -912,7 +915,7 @@ run_recovery(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 {
 	bool before = res->recovered || res->recover_failed;
 
-	if (recover_input(ctx, rules, opts, res))
+	if (recover_input(ctx, rules, opts, res, res->damaged))
 		return -1;
 	if (!before)
 		report_recovery(res, why);
@@ -935,6 +938,8 @@ checks_beside_recovery(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 	                  : opts->known_damaged
 	                      ? "SQLite failed on the file"
 	                      : "a -wal or -journal came with the database";
+	/* Read before the checks start: they set res->damaged. */
+	bool damaged = res->damaged || opts->known_damaged;
 	int rc;
 
 	if (job == NULL)
@@ -944,7 +949,7 @@ checks_beside_recovery(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 		free(job);
 		return -1;
 	}
-	rc = recover_input(ctx, rules, opts, res);
+	rc = recover_input(ctx, rules, opts, res, damaged);
 	gsr_identify_join_checks(res);
 	if (rc || gsr_ctx_check_cancel(ctx))
 		return -1;

@@ -1940,7 +1940,7 @@ row_walk(struct rec *r, struct rtable *rt)
 static bool
 vacuum_possible(const struct rec *r)
 {
-	if (!r->img || r->wal || r->jr)
+	if (!r->img || r->wal || r->jr || (r->opts && r->opts->damaged))
 		return false;
 	for (size_t i = 0; i < r->n_ents; i++) {
 		const struct entry *e = &r->ents[i];
