@@ -42,6 +42,11 @@ int gsr_open_input(struct gsr_ctx *ctx, enum gsr_err err, const char *path,
  * Returns 0, or -1 with errno set. */
 int gsr_write_all(int fd, const void *p, size_t n);
 
+/* Copy n bytes of in, from its offset, to out at its offset: in the
+ * kernel (copy_file_range) where the file system allows, else through
+ * user space (then to in's end).  Returns 0, or -1 with errno set. */
+int gsr_copy_fd(int in, int out, uint64_t n);
+
 /*
  * Read up to n bytes at offset off of an input of size bytes, from mem
  * when it is not NULL, else from fd with pread (retrying short reads and

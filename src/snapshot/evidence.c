@@ -26,25 +26,6 @@ static const char *const ev_suffix[GSR_EV_NFILES] = {"", "-wal", "-journal"};
 /* Files SQLite may create beside the copy; removed with the directory. */
 static const char *const work_sidecars[] = {"", "-wal", "-journal", "-shm"};
 
-/* Copy the rest of in to out with read and write. */
-static int
-copy_plain(int in, int out)
-{
-	unsigned char buf[1 << 16];
-	ssize_t r;
-
-	while ((r = read(in, buf, sizeof buf)) != 0) {
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		if (gsr_write_all(out, buf, (size_t)r))
-			return -1;
-	}
-	return 0;
-}
-
 /* Duplicate the file src as dst (created, must not exist), in the kernel
  * where the file system allows. */
 static int
@@ -52,7 +33,6 @@ clone_file(struct gsr_ctx *ctx, const char *src, const char *dst, mode_t mode)
 {
 	int in = -1, out = -1, rc = -1;
 	struct stat st;
-	off_t left;
 
 	if ((in = open(src, O_RDONLY | O_CLOEXEC)) < 0 || fstat(in, &st) != 0) {
 		gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot read '%s': %s", src,
@@ -65,23 +45,10 @@ clone_file(struct gsr_ctx *ctx, const char *src, const char *dst, mode_t mode)
 		             strerror(errno));
 		goto out;
 	}
-	left = st.st_size;
-	while (left > 0) {
-		ssize_t n =
-		    copy_file_range(in, NULL, out, NULL, (size_t)left, 0);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			/* Not supported here: copy through user space. */
-			if (copy_plain(in, out) != 0) {
-				gsr_ctx_fail(ctx, GSR_ERR_IO,
-				             "cannot copy '%s': %s", src,
-				             strerror(errno));
-				goto out;
-			}
-			break;
-		}
-		left -= n;
+	if (gsr_copy_fd(in, out, (uint64_t)st.st_size) != 0) {
+		gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot copy '%s': %s", src,
+		             strerror(errno));
+		goto out;
 	}
 	rc = 0;
 out:

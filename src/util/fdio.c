@@ -116,6 +116,42 @@ gsr_write_all(int fd, const void *p, size_t n)
 	return 0;
 }
 
+/* Copy the rest of in to out with read and write. */
+static int
+copy_plain(int in, int out)
+{
+	unsigned char buf[1 << 16];
+	ssize_t r;
+
+	while ((r = read(in, buf, sizeof buf)) != 0) {
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (gsr_write_all(out, buf, (size_t)r))
+			return -1;
+	}
+	return 0;
+}
+
+int
+gsr_copy_fd(int in, int out, uint64_t n)
+{
+	while (n > 0) {
+		ssize_t c = copy_file_range(
+		    in, NULL, out, NULL,
+		    n > ((size_t)1 << 30) ? (size_t)1 << 30 : (size_t)n, 0);
+		if (c < 0 && errno == EINTR)
+			continue;
+		if (c <= 0)
+			/* Not supported here: copy through user space. */
+			return copy_plain(in, out);
+		n -= (uint64_t)c;
+	}
+	return 0;
+}
+
 ssize_t
 gsr_read_at(struct gsr_ctx *ctx, int fd, const unsigned char *mem,
             uint64_t size, void *dst, size_t n, uint64_t off, const char *what)
