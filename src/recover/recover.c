@@ -2212,7 +2212,7 @@ replace_out(struct rec *r, const char *path)
 	if ((r->out = gsr_db_open(r->ctx, r->out_path, false)) == NULL ||
 	    gsr_db_exec(r->ctx, r->out,
 	                "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; "
-	                "BEGIN") ||
+	                "PRAGMA secure_delete=ON; BEGIN") ||
 	    (r->json_ok = gsr_db_prepare(r->ctx, r->out,
 	                                 "SELECT json_valid(?1)")) == NULL)
 		return -1;
@@ -3846,7 +3846,7 @@ out_open(struct rec *r, const char *path, int fd)
 		return -1;
 	sql = sqlite3_mprintf(
 	    "PRAGMA encoding='%s'; PRAGMA journal_mode=OFF;"
-	    " PRAGMA synchronous=OFF;",
+	    " PRAGMA synchronous=OFF; PRAGMA secure_delete=ON;",
 	    enc[r->in.text_encoding <= 3 ? r->in.text_encoding : 1]);
 	rc = sql ? gsr_db_exec(r->ctx, r->out, sql)
 	         : gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "out of memory");
@@ -4013,7 +4013,8 @@ gsr_recover_run(struct gsr_ctx *ctx, const char *image_path,
 	sqlite3_close(r.out);
 	if ((r.out = gsr_db_open(ctx, out_db, false)) == NULL ||
 	    gsr_db_exec(ctx, r.out,
-	                "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;") ||
+	                "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; "
+	                "PRAGMA secure_delete=ON;") ||
 	    (opts && opts->sqlite_reads_image && !r.wal && !r.jr &&
 	     attach_image(&r, image_path)) ||
 	    gsr_db_exec(ctx, r.out, "BEGIN") || tables_init(&r))
