@@ -32,6 +32,10 @@ struct gsr_ev_file {
 	dev_t dev;
 	ino_t ino;
 	char *pristine; /* with keep_pristine: a copy SQLite never opens */
+	/* The first bytes as copied (the database header), for
+	 * gsr_evidence_reset(); head_len of them (fewer in a short file). */
+	unsigned char head[100];
+	size_t head_len;
 };
 
 struct gsr_holder {
@@ -116,6 +120,23 @@ void gsr_evidence_write_json(const struct gsr_evidence *ev, struct jsonw *jw,
  * nothing, and gsr_evidence_fit_page_count() only lowers the header's
  * page count).  NULL when the file is absent. */
 const char *gsr_evidence_image(const struct gsr_evidence *ev, int role);
+
+/*
+ * Make an open evidence fit for a new reader of the same input (a rebuild
+ * that starts again, identify.h's adopt), without copying or hashing the
+ * originals again.  Everything in the working directory but the copies
+ * themselves is removed (and unregistered from tempfiles.h), and so are
+ * the working copy's -shm and any sidecar SQLite made.  With pristine
+ * copies, the working copies are made again from them (SQLite may have
+ * folded a -wal in or rolled a -journal back); without, the working copy
+ * is the database's image (gsr_evidence_image()): when its size or its
+ * first 100 bytes (which switching its journal mode or fitting its page
+ * count rewrite) differ from the input's, they are put back and the copy
+ * is hashed again.  Returns 0 when the working copies hold the input's
+ * bytes again; 1 when they cannot be made to (the caller takes the input
+ * into custody again); -1 with the error on ctx.  No-op after an error.
+ */
+int gsr_evidence_reset(struct gsr_ctx *ctx, struct gsr_evidence *ev);
 
 /* Remove the working directory with everything in it, free everything. */
 void gsr_evidence_release(struct gsr_evidence *ev);

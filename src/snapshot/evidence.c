@@ -110,6 +110,13 @@ copy_and_hash(struct gsr_ctx *ctx, const struct gsr_evidence_tee *tee, int role,
 		if (n == 0)
 			break;
 		gsr_sha256_update(&h, buf, (size_t)n);
+		if (total < sizeof f->head) {
+			size_t k = sizeof f->head - (size_t)total;
+			if (k > (size_t)n)
+				k = (size_t)n;
+			memcpy(f->head + total, buf, k);
+			f->head_len = (size_t)total + k;
+		}
 		if (gsr_write_all(out, buf, (size_t)n)) {
 			gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot write '%s': %s",
 			             dst, strerror(errno));
@@ -453,6 +460,152 @@ remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 		rmdir(path);
 	else
 		unlink(path);
+	return 0;
+}
+
+/* Whether name, an entry of the working directory, is one of the copies
+ * gsr_evidence_reset() keeps: the working copy of the database, and the
+ * pristine copies. */
+static bool
+is_kept_copy(const struct gsr_evidence *ev, const char *name)
+{
+	const char *db = strrchr(ev->work_db, '/');
+
+	if (!strcmp(name, db ? db + 1 : ev->work_db))
+		return true;
+	for (int i = 0; i < GSR_EV_NFILES; i++) {
+		const char *p = ev->files[i].pristine;
+		const char *base = p ? strrchr(p, '/') : NULL;
+		if (p && !strcmp(name, base ? base + 1 : p))
+			return true;
+	}
+	return false;
+}
+
+/* Remove everything in the working directory but the copies it keeps
+ * (is_kept_copy()), unregistering each path removed. */
+static int
+clear_workdir(struct gsr_ctx *ctx, struct gsr_evidence *ev)
+{
+	struct strvec names = STRVEC_INIT;
+	DIR *d = opendir(ev->workdir);
+	struct dirent *de;
+	int rc = -1;
+
+	if (d == NULL)
+		return gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot read '%s': %s",
+		                    ev->workdir, strerror(errno));
+	/* Listed first, removed after: not while the directory is read. */
+	while ((de = readdir(d)) != NULL)
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") &&
+		    !is_kept_copy(ev, de->d_name) &&
+		    sv_push(&names, de->d_name))
+			goto oom;
+	for (size_t i = 0; i < names.n; i++) {
+		char *p = NULL;
+		struct stat st;
+
+		if (asprintf(&p, "%s/%s", ev->workdir, names.v[i]) < 0)
+			goto oom;
+		if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
+			nftw(p, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+		else
+			unlink(p);
+		gsr_temp_unregister(p);
+		free(p);
+	}
+	rc = 0;
+	goto out;
+oom:
+	gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
+out:
+	closedir(d);
+	sv_release(&names);
+	return rc;
+}
+
+/* Without pristine copies: whether the working copy holds the database's
+ * bytes as taken, once its header is put back (see gsr_evidence_reset());
+ * 0 yes, 1 no, -1 with the error on ctx. */
+static int
+restore_work_db(struct gsr_ctx *ctx, struct gsr_evidence *ev)
+{
+	const struct gsr_ev_file *f = &ev->files[GSR_EV_DB];
+	unsigned char head[sizeof f->head];
+	char hex[GSR_SHA256_HEX];
+	uint64_t size = 0;
+	struct stat st;
+	int fd = open(ev->work_db, O_RDWR | O_CLOEXEC), rc = 1;
+
+	if (fd < 0 || fstat(fd, &st) != 0) {
+		rc = gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot read '%s': %s",
+		                  ev->work_db, strerror(errno));
+		goto out;
+	}
+	if ((uint64_t)st.st_size != f->size)
+		goto out;
+	if (pread(fd, head, f->head_len, 0) == (ssize_t)f->head_len &&
+	    memcmp(head, f->head, f->head_len) == 0) {
+		rc = 0; /* as taken: nothing wrote it */
+		goto out;
+	}
+	if (pwrite(fd, f->head, f->head_len, 0) != (ssize_t)f->head_len) {
+		rc = gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot write '%s': %s",
+		                  ev->work_db, strerror(errno));
+		goto out;
+	}
+	/* Put back: the copy must hash as the input did. */
+	if (lseek(fd, 0, SEEK_SET) != 0 || gsr_sha256_fd(fd, hex, &size)) {
+		rc = gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot read '%s': %s",
+		                  ev->work_db, strerror(errno));
+		goto out;
+	}
+	rc = size == f->size && strcmp(hex, f->sha256) == 0 ? 0 : 1;
+out:
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+int
+gsr_evidence_reset(struct gsr_ctx *ctx, struct gsr_evidence *ev)
+{
+	bool pristine = false;
+
+	if (gsr_ctx_failed(ctx))
+		return -1;
+	if (ev->workdir == NULL || ev->work_db == NULL)
+		return 1;
+	ev->tee = NULL;
+	for (int i = 0; i < GSR_EV_NFILES; i++)
+		pristine = pristine || ev->files[i].pristine != NULL;
+	if (clear_workdir(ctx, ev))
+		return -1;
+	if (!pristine)
+		return restore_work_db(ctx, ev);
+	/* The working copies again, as gsr_evidence_open() made them. */
+	for (int i = 0; i < GSR_EV_NFILES; i++) {
+		const struct gsr_ev_file *f = &ev->files[i];
+		char *dst = NULL;
+		int crc;
+
+		if (i == GSR_EV_DB && unlink(ev->work_db) != 0 &&
+		    errno != ENOENT)
+			return gsr_ctx_fail(ctx, GSR_ERR_IO,
+			                    "cannot remove '%s': %s",
+			                    ev->work_db, strerror(errno));
+		if (!f->present)
+			continue;
+		if (f->pristine == NULL)
+			return 1;
+		if (asprintf(&dst, "%s%s", ev->work_db, ev_suffix[i]) < 0)
+			return gsr_ctx_fail(ctx, GSR_ERR_NOMEM,
+			                    "out of memory");
+		crc = clone_file(ctx, f->pristine, dst, 0600);
+		free(dst);
+		if (crc)
+			return -1;
+	}
 	return 0;
 }
 
