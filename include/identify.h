@@ -19,6 +19,8 @@
 #include "sqlhdr.h"
 #include "thread.h"
 
+#include <stdatomic.h>
+
 enum gsr_verdict {
 	GSR_VERDICT_RELEASE,
 	GSR_VERDICT_DEV_BUILD,
@@ -60,6 +62,12 @@ struct gsr_identify_opts {
 	 * and in WAL mode, leave it in rollback mode, as a recovered
 	 * database is.  The report still gives the header's journal mode. */
 	bool rollback_copy;
+	/* Take over this evidence, open already (gsr_evidence_open()) on
+	 * the same input, instead of taking the input into custody again:
+	 * it is moved into res->ev (*adopt is left zeroed) and path is
+	 * ignored; ms_custody then counts the taking over alone.  The caller
+	 * made it fit for a new reader with gsr_evidence_reset(). */
+	struct gsr_evidence *adopt;
 	/* The caller knows the input damaged (SQLite failed on it in an
 	 * earlier run): the page reader runs, beside the data checks, as it
 	 * does with recover. */
@@ -144,6 +152,9 @@ struct gsr_identify {
 	 * defer_recheck or async_checks): recheck_job is the thread's. */
 	struct gsr_thread recheck_thread;
 	void *recheck_job;
+	/* Set by gsr_identify_stop_checks(): the checks stop at once. */
+	atomic_bool checks_stop;
+	struct sqlite3 *checks_db; /* their connection while it is open */
 };
 
 /* Identify the database at path (NULL: GPUStack's default location).
@@ -172,6 +183,12 @@ int gsr_identify_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
  * damaged, else 0.
  */
 int gsr_identify_join_checks(struct gsr_identify *res);
+
+/* Stop the data checks that gsr_identify_run() left running (a no-op
+ * otherwise) as soon as they can, and wait for them: the report is then
+ * incomplete, fit only to be released.  For a caller that gives up the
+ * report (a rebuild that starts again). */
+void gsr_identify_stop_checks(struct gsr_identify *res);
 
 /* Also waits for checks still running. */
 void gsr_identify_release(struct gsr_identify *res);

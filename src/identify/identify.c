@@ -726,13 +726,15 @@ count_rows(sqlite3 *db, struct gsr_identify *res)
 struct checks_tick {
 	const struct gsr_ctx *ctx;
 	uint64_t step;
-	bool cancel; /* a signal stops them */
+	bool cancel;             /* a signal stops them */
+	const atomic_bool *stop; /* gsr_identify_stop_checks() stops them */
 };
 
 #define CHECKS_STEPS 3 /* health, orphans, row counts */
 
 /* SQLite's progress callback: reports the steps done as the phase
- * "checks" (ctx.h); with cancel, a signal stops the checks. */
+ * "checks" (ctx.h); with cancel, a signal stops the checks; so does
+ * gsr_identify_stop_checks(). */
 static int
 checks_progress(void *arg)
 {
@@ -740,7 +742,7 @@ checks_progress(void *arg)
 
 	gsr_progress(t->ctx, "checks", GSR_PROGRESS_STEPS, t->step,
 	             CHECKS_STEPS);
-	return t->cancel && gsr_cancel_requested();
+	return (t->cancel && gsr_cancel_requested()) || atomic_load(t->stop);
 }
 
 /* SQLite's progress callback outside the checks: a signal stops the
@@ -760,7 +762,7 @@ run_checks(const struct gsr_ctx *ctx, sqlite3 *db,
            const struct gsr_identify_opts *opts, struct gsr_identify *res,
            bool cancel)
 {
-	struct checks_tick t = {ctx, 0, cancel};
+	struct checks_tick t = {ctx, 0, cancel, &res->checks_stop};
 
 	sqlite3_progress_handler(db, 10000, checks_progress, &t);
 	checks_progress(&t);
@@ -782,6 +784,24 @@ struct checks_job {
 	const struct gsr_progress *progress; /* the caller's ctx's */
 };
 
+/* Guards each gsr_identify's checks_db against its closing. */
+static pthread_mutex_t checks_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Make db the connection of res's checks (NULL: none any more), for
+ * gsr_identify_stop_checks().  Returns false when they are stopped
+ * already. */
+static bool
+checks_publish(struct gsr_identify *res, sqlite3 *db)
+{
+	bool stopped;
+
+	pthread_mutex_lock(&checks_lock);
+	res->checks_db = db;
+	stopped = atomic_load(&res->checks_stop);
+	pthread_mutex_unlock(&checks_lock);
+	return !stopped;
+}
+
 static void *
 checks_main(void *arg)
 {
@@ -797,9 +817,10 @@ checks_main(void *arg)
 		res->damaged = true;
 		add_problem(res, "the working copy cannot be opened again: %s",
 		            ctx.msg);
-	} else {
+	} else if (checks_publish(res, db)) {
 		run_checks(&ctx, db, &job->opts, res, true);
 	}
+	checks_publish(res, NULL);
 	sqlite3_close(db);
 	res->ms_checks = gsr_now_ms() - t0;
 	free(job);
@@ -1310,8 +1331,13 @@ gsr_identify_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 
 	if (gsr_ctx_failed(ctx))
 		return -1;
-	if (gsr_evidence_open(ctx, &res->ev, path))
+	if (opts && opts->adopt) {
+		/* Custody taken already: the evidence changes hands. */
+		res->ev = *opts->adopt;
+		memset(opts->adopt, 0, sizeof *opts->adopt);
+	} else if (gsr_evidence_open(ctx, &res->ev, path)) {
 		return -1;
+	}
 	res->ms_custody = gsr_now_ms() - t0;
 	t0 = gsr_now_ms();
 	res->journal = "delete";
@@ -1468,6 +1494,21 @@ const char *
 gsr_identify_source_db(const struct gsr_identify *res)
 {
 	return res->recovered ? res->recovered_db : res->ev.work_db;
+}
+
+void
+gsr_identify_stop_checks(struct gsr_identify *res)
+{
+	if (!res->checks_thread.running)
+		return;
+	pthread_mutex_lock(&checks_lock);
+	atomic_store(&res->checks_stop, true);
+	/* Stops even the integrity check, which SQLite runs as one step
+	 * (the progress handler stops the statements after it). */
+	if (res->checks_db != NULL)
+		sqlite3_interrupt(res->checks_db);
+	pthread_mutex_unlock(&checks_lock);
+	gsr_thread_join(NULL, &res->checks_thread, NULL, NULL);
 }
 
 void
