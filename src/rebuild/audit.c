@@ -91,6 +91,13 @@ rb_audit_tee(struct run *r)
 		return -1;
 	if (!archived(r))
 		return 0;
+	if (r->carry && r->carry->ev.workdir && r->carry->sp) {
+		/* Custody is not taken again: the input is compressed. */
+		t->sp = r->carry->sp;
+		r->carry->sp = NULL;
+		memcpy(t->idx, r->carry->idx, sizeof t->idx);
+		return 0;
+	}
 	if ((t->sp = gsr_archive_spool_new(r->ctx, gsr_tmp_dir())) == NULL ||
 	    (t->pipe = gsr_archive_pipe_new(r->ctx, t->sp)) == NULL)
 		return -1;
@@ -597,6 +604,24 @@ rb_audit_end(struct run *r)
 	ar = r->input.ar;
 	r->input.ar = NULL; /* archive_end takes it over */
 	return archive_end(r, ar);
+}
+
+int
+rb_audit_hand_over(struct run *r)
+{
+	struct input_tee *t = &r->tee;
+	struct gsr_ctx ctx = GSR_CTX_INIT;
+
+	if (!archived(r))
+		return 0;
+	gsr_thread_join(NULL, &r->input.thread, NULL, NULL);
+	if (t->sp == NULL || gsr_ctx_failed(&r->input.ctx) ||
+	    gsr_archive_pipe_close(&ctx, t->pipe))
+		return -1;
+	r->carry->sp = t->sp;
+	t->sp = NULL;
+	memcpy(r->carry->idx, t->idx, sizeof t->idx);
+	return 0;
 }
 
 void

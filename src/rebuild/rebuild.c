@@ -185,13 +185,40 @@ accept_input(struct run *r)
 	return 0;
 }
 
+/* Say in the log why this attempt is a second one, and whether it took
+ * the input into custody again. */
+static void
+log_restart(struct run *r)
+{
+	const struct rb_carry *c = r->carry;
+
+	if (c->known_damaged)
+		rb_log(r,
+		       "the rebuild read the input as malformed (%s) while "
+		       "identify's checks ran: they were stopped, and the "
+		       "rebuild started again, with the page reader",
+		       c->why);
+	else
+		rb_log(r, "identify's checks found damage while the rebuild "
+		          "ran: started again, with the page reader");
+	if (c->ev.workdir)
+		rb_log(r,
+		       "custody of the input reused from the first attempt "
+		       "(copied and hashed once, in %.0f ms): not taken again",
+		       c->ms_custody);
+	else
+		rb_log(r, "the input was taken into custody again (%s)",
+		       c->not_kept ? c->not_kept : "not handed over");
+}
+
 /*
  * The identify stage: custody of the input and its report.  With
  * speculate, identify's data checks run beside the rebuild (identify.h,
  * async_checks): a sound input, the common case, then costs no wait for
- * them.  With --include-deleted, the rows the page reader carved join
- * the source's, so that the rebuild imports (or quarantines) them like
- * any other.
+ * them.  A second attempt adopts the first one's custody when handed
+ * over (r->carry).  With --include-deleted, the rows the page reader
+ * carved join the source's, so that the rebuild imports (or quarantines)
+ * them like any other.
  */
 static int
 identify_input(struct run *r, const char *path)
@@ -209,10 +236,12 @@ identify_input(struct run *r, const char *path)
 
 	if (gsr_ctx_failed(r->ctx))
 		return -1;
-	if (!r->speculate)
-		rb_log(r,
-		       "identify's checks found damage while the rebuild ran: "
-		       "started again, with the page reader");
+	if (!r->speculate) {
+		log_restart(r);
+		if (r->carry->ev.workdir)
+			iopts.adopt = &r->carry->ev;
+		iopts.known_damaged = r->carry->known_damaged;
+	}
 	if (gsr_identify_run(r->ctx, r->rules, path, &iopts, &res->id) != 0)
 		return -1;
 	res->id.ev.tee = NULL;
@@ -262,22 +291,75 @@ join_checks(struct run *r)
 	return 0;
 }
 
-/* What the attempt comes to: 0 done, -1 failed (the error on ctx), or 1
+/* Whether the run's error is one that damage to the input gives: SQLite
+ * read a database as malformed (SQLITE_CORRUPT) or as not a database
+ * (SQLITE_NOTADB), whichever stage or thread read it. */
+static bool
+damage_error(const struct gsr_ctx *ctx)
+{
+	return strstr(ctx->msg, sqlite3_errstr(SQLITE_CORRUPT)) != NULL ||
+	       strstr(ctx->msg, sqlite3_errstr(SQLITE_NOTADB)) != NULL;
+}
+
+/*
+ * What the attempt comes to: 0 done, -1 failed (the error on ctx), or 1
  * to start again with the page reader, when the input proved damaged --
  * also when a failure while identify's checks ran may come of the damage
- * they find. */
+ * they find.  Such a failure proves nothing by itself: for most, the
+ * checks are waited for, and decide.  One that damage gives
+ * (damage_error()) does not wait: the checks are stopped, and the next
+ * attempt runs them in full, told the input is damaged (known_damaged);
+ * should they find nothing, its own failure is reported as it is, as
+ * that attempt does not start again.
+ */
 static int
 outcome(struct run *r)
 {
+	struct gsr_identify *id = &r->res->id;
+
 	if (!gsr_ctx_failed(r->ctx))
 		return 0;
-	if (r->damaged || (r->res->id.checks_thread.running &&
-	                   gsr_identify_join_checks(&r->res->id) &&
-	                   !gsr_cancel_requested())) {
-		gsr_ctx_clear(r->ctx);
-		return 1;
+	if (!r->damaged) {
+		if (!id->checks_thread.running || gsr_cancel_requested())
+			return -1;
+		if (damage_error(r->ctx)) {
+			gsr_identify_stop_checks(id);
+			r->carry->known_damaged = true;
+			snprintf(r->carry->why, sizeof r->carry->why, "%s",
+			         r->ctx->msg);
+		} else if (!gsr_identify_join_checks(id) ||
+		           gsr_cancel_requested()) {
+			return -1;
+		}
 	}
-	return -1;
+	gsr_ctx_clear(r->ctx);
+	return 1;
+}
+
+/* The attempt is given up for another (its stages cleaned up, no thread
+ * reading the working copy): hand the custody of the input over in
+ * r->carry, made fit for a new reader, unless it cannot serve again as
+ * taken -- then the next attempt takes it again.  spool_kept: the
+ * archive's spool of the input was handed over (rb_audit_hand_over()). */
+static void
+hand_over(struct run *r, bool spool_kept)
+{
+	struct rb_carry *c = r->carry;
+	struct gsr_ctx tmp = gsr_ctx_child(r->ctx);
+	struct gsr_evidence *ev = &r->res->id.ev;
+	int rc = spool_kept ? gsr_evidence_reset(&tmp, ev) : 1;
+
+	if (rc == 0) {
+		c->ev = *ev;
+		memset(ev, 0, sizeof *ev);
+		c->ms_custody = r->res->id.ms_custody;
+		return;
+	}
+	c->not_kept = !spool_kept ? "the archive's copy of the input failed"
+	              : rc > 0    ? "the working copy no longer matched it"
+	                          : "the working copy could not be reset";
+	gsr_archive_spool_free(c->sp);
+	c->sp = NULL;
 }
 
 /* ---- the run --------------------------------------------------------- */
@@ -292,7 +374,7 @@ outcome(struct run *r)
 static int
 rebuild_attempt(struct gsr_ctx *ctx, const struct gsr_rules *rules,
                 const char *path, const struct gsr_rebuild_opts *opts,
-                struct gsr_rebuild *res, bool speculate)
+                struct gsr_rebuild *res, struct rb_carry *carry, bool speculate)
 {
 	struct run r = {
 	    .ctx = ctx,
@@ -300,10 +382,12 @@ rebuild_attempt(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 	    .opts = opts,
 	    .res = res,
 	    .speculate = speculate,
+	    .carry = carry,
 	    /* Their threads report progress on the run's sink. */
 	    .export = {.ctx = gsr_ctx_child(ctx)},
 	    .input = {.ctx = gsr_ctx_child(ctx)},
 	};
+	bool spool_kept = false;
 	int rc;
 
 	if (gsr_ctx_failed(ctx))
@@ -327,11 +411,15 @@ rebuild_attempt(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 		res->ms_total = gsr_now_ms() - r.t0;
 
 	rb_import_cleanup(&r);
-	rb_audit_cleanup(&r);
 	rc = outcome(&r);
+	if (rc > 0)
+		spool_kept = rb_audit_hand_over(&r) == 0;
+	rb_audit_cleanup(&r);
 	rb_publish_cleanup(&r, rc != 0);
 	rb_stage_cleanup(&r);
 	rb_plan_release(&r);
+	if (rc > 0)
+		hand_over(&r, spool_kept);
 	return rc;
 }
 
@@ -340,12 +428,17 @@ gsr_rebuild_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
                 const char *path, const struct gsr_rebuild_opts *opts,
                 struct gsr_rebuild *res)
 {
-	int rc = rebuild_attempt(ctx, rules, path, opts, res, true);
+	struct rb_carry carry = {.sp = NULL};
+	int rc = rebuild_attempt(ctx, rules, path, opts, res, &carry, true);
 
 	if (rc > 0) {
 		gsr_rebuild_release(res);
-		rc = rebuild_attempt(ctx, rules, path, opts, res, false);
+		rc =
+		    rebuild_attempt(ctx, rules, path, opts, res, &carry, false);
 	}
+	/* Adopted by the second attempt, or left here. */
+	gsr_evidence_release(&carry.ev);
+	gsr_archive_spool_free(carry.sp);
 	return rc < 0 ? -1 : 0;
 }
 

@@ -115,6 +115,25 @@ struct input_job {
 	double ms;
 };
 
+/*
+ * What the first attempt of gsr_rebuild_run() hands to the second when it
+ * gives up (rebuild.c): the custody of the input, made fit for a new
+ * reader with gsr_evidence_reset(), which the second adopts instead of
+ * copying and hashing the input again; for the archive, the spool into
+ * which the tee compressed the input; and why it gave up.
+ */
+struct rb_carry {
+	struct gsr_evidence ev; /* workdir NULL: not handed over */
+	double ms_custody;      /* what taking it cost the first attempt */
+	const char *not_kept;   /* why it was not handed over, or NULL */
+	struct gsr_archive_spool *sp; /* NULL without an archive */
+	size_t idx[GSR_EV_NFILES];    /* each present file's member in sp */
+	/* The build read the input as malformed while identify's checks
+	 * ran: they were stopped (identify.h known_damaged); why says how. */
+	bool known_damaged;
+	char why[sizeof((struct gsr_ctx *)NULL)->msg];
+};
+
 /* State of one attempt, beside the result it fills. */
 struct run {
 	struct gsr_ctx *ctx;
@@ -126,6 +145,7 @@ struct run {
 	 * the input damaged: the attempt is given up for one that reads it
 	 * with the page reader. */
 	bool speculate, damaged;
+	struct rb_carry *carry; /* from the first attempt to the second */
 
 	const struct gsr_schema *src; /* the input's schema */
 	struct gsr_plan *plan;        /* made by rb_plan() */
@@ -205,7 +225,8 @@ void rb_plan_release(struct run *r);
 int rb_outputs(struct run *r);
 
 /* audit.c: before identify, tee the input into a spool for the archive
- * (not for a dry run or --no-archive). */
+ * (not for a dry run or --no-archive); or, when the custody of the input
+ * is carried over from an attempt given up (r->carry), take its spool. */
 int rb_audit_tee(struct run *r);
 /* audit.c: start the export of the source rows and the archive's first
  * members, each in a thread (not for a dry run or --no-archive). */
@@ -220,6 +241,12 @@ int rb_audit_changes(struct run *r);
 int rb_audit_end(struct run *r);
 /* audit.c: wait for its threads, drop what the archive did not take. */
 void rb_audit_cleanup(struct run *r);
+/* audit.c: before rb_audit_cleanup() of an attempt given up for another:
+ * wait for the archive's first members, and move the spool of the input
+ * the tee compressed into r->carry.  Returns 0 (also when there is no
+ * archive), or -1 when it cannot serve (its pipe or thread failed): then
+ * the next attempt takes the input into custody again. */
+int rb_audit_hand_over(struct run *r);
 
 /* stage.c: copy the tables the plan stages into a staging database and
  * run the plan's steps there (res->transforms); nothing without steps. */
