@@ -482,8 +482,28 @@ is_kept_copy(const struct gsr_evidence *ev, const char *name)
 	return false;
 }
 
+/* Whether name, an entry of the working directory, is the working copy
+ * or a file SQLite may make beside it (registered for as long as the
+ * evidence is open). */
+static bool
+is_work_file(const struct gsr_evidence *ev, const char *name)
+{
+	const char *db = strrchr(ev->work_db, '/');
+	size_t n;
+
+	db = db ? db + 1 : ev->work_db;
+	n = strlen(db);
+	if (strncmp(name, db, n) != 0)
+		return false;
+	for (size_t i = 0; i < GSR_ARRAY_LEN(work_sidecars); i++)
+		if (!strcmp(name + n, work_sidecars[i]))
+			return true;
+	return false;
+}
+
 /* Remove everything in the working directory but the copies it keeps
- * (is_kept_copy()), unregistering each path removed. */
+ * (is_kept_copy()), unregistering each path removed but the working
+ * copy's sidecars, which stay registered until the release. */
 static int
 clear_workdir(struct gsr_ctx *ctx, struct gsr_evidence *ev)
 {
@@ -511,7 +531,8 @@ clear_workdir(struct gsr_ctx *ctx, struct gsr_evidence *ev)
 			nftw(p, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 		else
 			unlink(p);
-		gsr_temp_unregister(p);
+		if (!is_work_file(ev, names.v[i]))
+			gsr_temp_unregister(p);
 		free(p);
 	}
 	rc = 0;
