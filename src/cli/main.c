@@ -202,6 +202,9 @@ main(int argc, char **argv)
 	int status;
 
 	argp_err_exit_status = GSR_EXIT_USAGE;
+	/* SQLite's memory statistics take a global mutex on every
+	 * allocation, which the engine's threads would contend for. */
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	/* The JSON envelope reports the command line as given; the copy
 	 * keeps it so when argv[0] of the command is rewritten below. */
 	gsr_saved_argc = argc;
