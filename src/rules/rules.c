@@ -6,6 +6,8 @@
 #include "fdio.h"
 #include "names.h"
 #include "schema.h"
+#include "strbuf.h"
+#include "thread.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -1041,6 +1043,79 @@ build_label_schema(struct gsr_ctx *ctx, struct parser *p, struct gsr_label *l)
 		check_variant(ctx, p, l, &l->variants[i]);
 }
 
+/* Build the schemas of labels from..to-1 in order, up to the first that
+ * has errors (and no further once a signal has come, recorded on ctx). */
+static void
+build_range(struct gsr_ctx *ctx, struct parser *p, struct gsr_rules *r,
+            size_t from, size_t to)
+{
+	for (size_t i = from; i < to && p->n_errors == 0; i++) {
+		if (gsr_ctx_check_cancel(ctx))
+			return;
+		if (!r->labels[i].schema_of)
+			build_label_schema(ctx, p, &r->labels[i]);
+	}
+}
+
+/* The second half of the labels, on a thread of its own. */
+struct schema_job {
+	struct gsr_ctx ctx; /* the thread's */
+	struct parser p;    /* with errors of its own */
+	struct strvec errors;
+	struct gsr_rules *r;
+	size_t from, to;
+};
+
+static void *
+schema_main(void *arg)
+{
+	struct schema_job *j = arg;
+
+	build_range(&j->ctx, &j->p, j->r, j->from, j->to);
+	return NULL;
+}
+
+/*
+ * Build every label's schema (build_label_schema(): SQLite creates its
+ * objects, most of the time rules loading takes), the second half of the
+ * labels on a thread beside the first.  The errors are those of a build
+ * in order: the second half's count only when the first has none.
+ * Returns 0, or -1 with the error on ctx (a signal, memory, no thread).
+ */
+static int
+build_schemas(struct gsr_ctx *ctx, struct parser *p, struct gsr_rules *r)
+{
+	struct schema_job j = {.ctx = gsr_ctx_child(ctx),
+	                       .p = *p,
+	                       .errors = STRVEC_INIT,
+	                       .r = r,
+	                       .from = r->n_labels / 2,
+	                       .to = r->n_labels};
+	struct gsr_thread th = {0};
+	int rc = -1;
+
+	j.p.errors = &j.errors;
+	j.p.n_errors = 0;
+	if (gsr_thread_start(ctx, &th, schema_main, &j))
+		goto out;
+	build_range(ctx, p, r, 0, j.from);
+	if (gsr_thread_join(ctx, &th, &j.ctx, NULL) || gsr_ctx_failed(ctx))
+		goto out;
+	if (p->n_errors == 0) {
+		for (size_t i = 0; i < j.errors.n; i++)
+			if (sv_push(p->errors, j.errors.v[i])) {
+				gsr_ctx_fail(ctx, GSR_ERR_NOMEM,
+				             "out of memory");
+				goto out;
+			}
+		p->n_errors = j.p.n_errors;
+	}
+	rc = 0;
+out:
+	sv_release(&j.errors);
+	return rc;
+}
+
 static void
 check_facts(struct gsr_ctx *ctx, struct parser *p, struct gsr_label *l)
 {
@@ -1206,14 +1281,8 @@ gsr_rules_load(struct gsr_ctx *ctx, const char *dir, struct gsr_rules **out,
 		check_required(&p, &r->labels[i]);
 	if (p.n_errors == 0)
 		resolve_lineage(&p, r);
-	for (size_t i = 0; i < r->n_labels && p.n_errors == 0; i++) {
-		struct gsr_label *l = &r->labels[i];
-
-		if (gsr_ctx_check_cancel(ctx))
-			goto out;
-		if (!l->schema_of)
-			build_label_schema(ctx, &p, l);
-	}
+	if (p.n_errors == 0 && build_schemas(ctx, &p, r))
+		goto out;
 	for (size_t i = 0; i < r->n_labels && p.n_errors == 0; i++) {
 		struct gsr_label *l = &r->labels[i];
 		struct gsr_label *src =
