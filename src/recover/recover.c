@@ -123,6 +123,7 @@ struct rtable {
 	struct seg *segs;
 	size_t n_segs, cap_segs, seg_at;
 	bool walked, stopped, partial;
+	bool left_out; /* a row the walk delivered is in no segment */
 	size_t bulk_min;
 	struct gsr_walk_stats ws;
 };
@@ -1628,7 +1629,7 @@ bulk_row(void *arg, const struct gsr_row *row)
 		r->bulk_last = row->rowid;
 	r->bulk_any = true;
 	if (!whole) {
-		rt->partial = true;
+		rt->partial = rt->left_out = true;
 		r->seg_open = false;
 		return 0;
 	}
@@ -1838,7 +1839,7 @@ bulk_walk(struct rec *r, struct rtable *rt)
 	r->bulk_any = r->seg_open = false;
 	r->bulk_last = 0;
 	r->bulk_damage = 0;
-	rt->partial = false;
+	rt->partial = rt->left_out = false;
 	rt->bulk_min = 0;
 	rt->n_segs = rt->seg_at = 0;
 	rt->walked = true;
@@ -1875,14 +1876,40 @@ count_whole(struct rtable *rt)
 	rt->min_values = rt->bulk_min;
 }
 
+/* When the walk left no row it delivered out of the segments and every
+ * segment's copy held (damage only cut the tree into segments): count
+ * their rows as copied, with the first pass's provenance, and say so;
+ * a second walk would place no row. */
+static bool
+segments_hold(struct rtable *rt)
+{
+	int64_t n = 0;
+
+	if (rt->left_out || rt->stopped)
+		return false;
+	for (size_t i = 0; i < rt->n_segs; i++) {
+		if (!rt->segs[i].ok)
+			return false;
+		n += rt->segs[i].count;
+	}
+	rt->rt->rows += n;
+	rt->rt->btree += n;
+	rt->rt->bulk_rows += n;
+	rt->min_values = rt->bulk_min;
+	rt->rt->pages_damaged += rt->ws.pages_damaged;
+	rt->rt->cells_damaged += rt->ws.cells_damaged;
+	return true;
+}
+
 /*
  * The segments of rt's first pass, copied by SQLite from the attached
  * image (a private copy, opts->sqlite_reads_image): the same cells of the
  * same pages, a segment in one statement instead of a row at a time; a
  * tree that reads whole in one statement for the table.  Each copy must
  * hold the segment's count and first and last rowid.  When a row did not
- * go in that way (damage, a flag, a segment that did not hold), a second
- * walk puts the others in by place_row() and rewrites the provenance.
+ * go in that way (a flag, a segment that did not hold; not damage alone,
+ * segments_hold()), a second walk puts the others in by place_row() and
+ * rewrites the provenance.
  * The provenance is the page reader's runs either way.  Returns 0 or -1.
  */
 static int
@@ -1896,6 +1923,8 @@ bulk_finish(struct rec *r, struct rtable *rt)
 		count_whole(rt);
 		return 0;
 	}
+	if (segments_hold(rt))
+		return 0;
 	rt->seg_at = 0;
 	if (forget_provenance(r, rt) ||
 	    gsr_btree_walk_mark(r->ctx, r->pf, rt->rt->root, false, r->used,

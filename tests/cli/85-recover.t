@@ -119,6 +119,11 @@ set -- $(jq -r '.recovery.tables[] | select(.name == "system_loads") | "\(.rows)
 is "${1:-}" 80000 "big interior zeroed: every system_loads row recovered"
 ok "big interior zeroed: most copied in bulk, the rest from orphan leaves" \
 	[ "${2:-0}" -gt 40000 -a "${3:-0}" -gt 0 -a $((${2:-0} + ${3:-0})) -eq 80000 ]
+# Damage only cut the tree into segments, every copy held: the first
+# pass's provenance stands, every row in it once.
+gsr export --recover big.db -o bigx > /dev/null 2>&1
+is "$(jq -s '[.[] | select(.table == "system_loads") | (.count // 1)] | add' bigx/recovery/provenance.jsonl)" \
+	80000 "big interior zeroed: the provenance counts every row once"
 gsr rebuild big.db --to 0.6.0 -o outb.db --no-archive > /dev/null 2>&1
 is $? 4 "big interior zeroed: rebuild exits 4"
 q="SELECT count(*), sum(id), total(cpu), total(timestamp) FROM system_loads"
