@@ -124,4 +124,17 @@ int gsr_btree_walk_mark(struct gsr_ctx *ctx, struct gsr_pagefile *pf,
  */
 int gsr_btree_page_type(struct gsr_pagefile *pf, uint32_t pgno);
 
+/*
+ * A look at the interior pages of the b-tree rooted at root, for damage
+ * SQLite stops on (a zeroed or torn interior page): from the root down to
+ * the level above the leaves (the depth taken from the left-most path),
+ * every page must be an interior page of the root's kind
+ * (gsr_btree_page_type()), each cell pointer and child number in range,
+ * no page reached twice.  The leaves are not read: it costs about one
+ * page in a hundred of the tree.  Returns 1 when they read as such, 0
+ * when not, -1 on an error recorded on ctx (memory, a signal).
+ */
+int gsr_btree_interior_sound(struct gsr_ctx *ctx, struct gsr_pagefile *pf,
+                             uint32_t root);
+
 #endif

@@ -502,3 +502,106 @@ gsr_btree_walk_mark(struct gsr_ctx *ctx, struct gsr_pagefile *pf, uint32_t root,
 {
 	return walk_tree(ctx, pf, root, index, used, fn, arg, stats);
 }
+
+/* ---- a look at the interior pages ----------------------------------- */
+
+/* Child i of interior page p (header h; i == n_cells: the right-most), or
+ * 0 when its cell pointer or the child number is out of range. */
+static uint32_t
+interior_child(const unsigned char *p, const struct gsr_page_hdr *h, uint32_t i,
+               const struct gsr_pagefile_info *in)
+{
+	uint32_t c, off;
+
+	if (i == h->n_cells)
+		c = h->right;
+	else if ((off = gsr_get_u16(p + h->ptr_off + 2 * i)) < h->ptr_end ||
+	         off + 4 > in->usable_size)
+		return 0;
+	else
+		c = gsr_get_u32(p + off);
+	return c >= 1 && c <= in->n_pages ? c : 0;
+}
+
+/* The header of interior page pgno, of the kind of interior type t, into
+ * h; the page itself, or NULL when it is not one. */
+static const unsigned char *
+interior_page(struct gsr_pagefile *pf, const struct gsr_pagefile_info *in,
+              uint32_t pgno, int t, struct gsr_page_hdr *h)
+{
+	const unsigned char *p;
+	uint32_t off = pgno == 1 ? 100 : 0;
+
+	if (gsr_btree_page_type(pf, pgno) != t ||
+	    (p = gsr_pagefile_page(pf, pgno)) == NULL ||
+	    !gsr_page_hdr_parse(p, in->usable_size, off, h))
+		return NULL;
+	return p;
+}
+
+int
+gsr_btree_interior_sound(struct gsr_ctx *ctx, struct gsr_pagefile *pf,
+                         uint32_t root)
+{
+	struct gsr_pagefile_info in;
+	struct gsr_page_hdr h;
+	struct level st[GSR_BTREE_MAX_DEPTH];
+	unsigned char *seen = NULL;
+	const unsigned char *p;
+	int t, depth = 0, top = 0, rc = 0;
+
+	if (gsr_ctx_failed(ctx))
+		return -1;
+	gsr_pagefile_get_info(pf, &in);
+	if (root < 1 || root > in.n_pages ||
+	    (t = gsr_btree_page_type(pf, root)) == 0)
+		return 0;
+	if (!gsr_page_is_interior((uint8_t)t))
+		return 1;
+	/* The depth of the leaves, down the left-most path. */
+	for (uint32_t pg = root;; depth++) {
+		if (depth == GSR_BTREE_MAX_DEPTH)
+			return 0;
+		if ((p = interior_page(pf, &in, pg, t, &h)) == NULL) {
+			if (gsr_btree_page_type(pf, pg) !=
+			    (t == GSR_PAGE_TABLE_INTERIOR
+			         ? GSR_PAGE_TABLE_LEAF
+			         : GSR_PAGE_INDEX_LEAF))
+				return 0;
+			break;
+		}
+		if ((pg = interior_child(p, &h, 0, &in)) == 0)
+			return 0;
+	}
+	if ((seen = gsr_bitmap_new(in.n_pages)) == NULL)
+		return gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
+	st[0] = (struct level){root, 0};
+	gsr_bit_set(seen, root);
+	rc = 1;
+	while (top >= 0 && rc == 1) {
+		struct level *lv = &st[top];
+		uint32_t c;
+
+		if ((p = interior_page(pf, &in, lv->pgno, t, &h)) == NULL) {
+			rc = 0;
+			break;
+		}
+		if (lv->next > h.n_cells) {
+			top--;
+			continue;
+		}
+		if ((c = interior_child(p, &h, lv->next++, &in)) == 0)
+			rc = 0;
+		else if (top + 1 < depth) {
+			/* An interior child: read it in turn, once. */
+			if (gsr_bit_test_set(seen, c))
+				rc = 0;
+			else
+				st[++top] = (struct level){c, 0};
+		}
+		if (gsr_ctx_check_cancel(ctx))
+			rc = -1;
+	}
+	free(seen);
+	return rc;
+}

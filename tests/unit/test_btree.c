@@ -1390,6 +1390,67 @@ damage_page1(void **state)
 	damage_page1_which(DB_65536);
 }
 
+/* gsr_btree_interior_sound() on the copy of d. */
+static int
+interior_look(struct damage *d)
+{
+	struct gsr_ctx ctx = GSR_CTX_INIT;
+	struct gsr_pagefile *pf =
+	    gsr_pagefile_open_mem(&ctx, d->copy, d->size, 0);
+	int rc = gsr_btree_interior_sound(&ctx, pf, d->root);
+
+	gsr_pagefile_close(pf);
+	assert_false(gsr_ctx_failed(&ctx));
+	return rc;
+}
+
+/* The look at the interior pages: an intact tree reads as such; a zeroed
+ * interior page, a child out of range, an interior page reached twice or
+ * a zeroed root do not; a zeroed leaf is not looked at. */
+static void
+interior_sound(void **state)
+{
+	struct damage d;
+	unsigned char *root, *mid;
+	uint32_t right, n_cells, cell, leaf;
+
+	(void)state;
+	damage_setup(&d, DB_512);
+	root = page_at(&d, d.root);
+	/* The test needs three levels: root, interior pages, leaves. */
+	assert_int_equal(root[0], GSR_PAGE_TABLE_INTERIOR);
+	right = gsr_get_u32(root + 8);
+	mid = page_at(&d, right);
+	assert_int_equal(mid[0], GSR_PAGE_TABLE_INTERIOR);
+	assert_int_equal(interior_look(&d), 1);
+
+	/* A leaf below the right-most interior page, not the left-most. */
+	leaf = gsr_get_u32(mid + 8);
+	memset(page_at(&d, leaf), 0, d.ps);
+	assert_int_equal(interior_look(&d), 1);
+	memcpy(d.copy, d.img, d.size);
+
+	memset(mid, 0, d.ps);
+	assert_int_equal(interior_look(&d), 0);
+	memcpy(d.copy, d.img, d.size);
+
+	n_cells = gsr_get_u16(root + 3);
+	cell = gsr_get_u16(root + 12 + 2 * (n_cells / 2));
+	memset(root + cell, 0xff, 4);
+	assert_int_equal(interior_look(&d), 0);
+	memcpy(d.copy, d.img, d.size);
+
+	/* The right-most interior page also as the first child. */
+	cell = gsr_get_u16(root + 12);
+	memcpy(root + cell, root + 8, 4);
+	assert_int_equal(interior_look(&d), 0);
+	memcpy(d.copy, d.img, d.size);
+
+	memset(root, 0, d.ps);
+	assert_int_equal(interior_look(&d), 0);
+	damage_release(&d);
+}
+
 /* A callback that stops the walk at once. */
 static int
 stop_at_once(void *arg, const struct gsr_row *row)
@@ -1513,6 +1574,7 @@ main(void)
 	    cmocka_unit_test(damage_interior),
 	    cmocka_unit_test(damage_truncated),
 	    cmocka_unit_test(damage_page1),
+	    cmocka_unit_test(interior_sound),
 	    cmocka_unit_test(walk_stop_and_errors),
 	    cmocka_unit_test(walk_cancel),
 	};
