@@ -3,7 +3,9 @@
 #include "clock.h"
 #include "identify.h"
 
+#include "btree.h"
 #include "dbopen.h"
+#include "pagefile.h"
 #include "jsonw.h"
 #include "strbuf.h"
 #include "tempfiles.h"
@@ -927,6 +929,55 @@ report_recovery(struct gsr_identify *res, const char *why)
 		    rr->journal_history_pages);
 }
 
+/*
+ * A look at the interior pages of every tree of the working copy
+ * (gsr_btree_interior_sound()), when no -wal or -journal changes what
+ * SQLite reads: one that does not read as such is damage SQLite stops
+ * on, known a second before the checks would find it, so that the page
+ * reader can run beside them (checks_beside_recovery()) and a rebuild
+ * need not start a build on the file first.  Sets res->damaged.  Returns
+ * 0, or -1 on an error on ctx.
+ */
+static int
+look_at_interiors(struct gsr_ctx *ctx, sqlite3 *db, struct gsr_identify *res)
+{
+	struct gsr_pagefile *pf = NULL;
+	sqlite3_stmt *st = NULL;
+	struct stat sb;
+	int fd = -1, rc = -1, c = 1;
+
+	if (res->ev.files[GSR_EV_WAL].present ||
+	    res->ev.files[GSR_EV_JOURNAL].present)
+		return 0;
+	if ((fd = open(res->ev.work_db, O_RDONLY | O_CLOEXEC)) < 0 ||
+	    fstat(fd, &sb) != 0 ||
+	    sqlite3_prepare_v2(db,
+	                       "SELECT rootpage FROM main.sqlite_master WHERE "
+	                       "type IN ('table', 'index') AND rootpage > 0",
+	                       -1, &st, NULL) != SQLITE_OK) {
+		rc = 0; /* the checks will tell */
+		goto out;
+	}
+	if ((pf = gsr_pagefile_open_fd(ctx, fd, (uint64_t)sb.st_size,
+	                               res->hdr.page_size)) == NULL)
+		goto out;
+	while (c == 1 && sqlite3_step(st) == SQLITE_ROW) {
+		int64_t root = sqlite3_column_int64(st, 0);
+
+		if (root <= UINT32_MAX &&
+		    (c = gsr_btree_interior_sound(ctx, pf, (uint32_t)root)) < 0)
+			goto out;
+	}
+	res->damaged = res->damaged || c == 0;
+	rc = 0;
+out:
+	sqlite3_finalize(st);
+	gsr_pagefile_close(pf);
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
 /* Read the input with the page reader (recover_input()) because of why,
  * and report it.  Returns 0, or -1 on an error that stops the run. */
 static int
@@ -955,9 +1006,10 @@ checks_beside_recovery(struct gsr_ctx *ctx, const struct gsr_rules *rules,
                        struct gsr_identify *res)
 {
 	struct checks_job *job = malloc(sizeof *job);
-	const char *why = opts->recover ? "on request"
-	                  : opts->known_damaged
-	                      ? "SQLite failed on the file"
+	const char *why = opts->recover         ? "on request"
+	                  : opts->known_damaged ? "SQLite failed on the file"
+	                  : res->damaged
+	                      ? "SQLite reports damage"
 	                      : "a -wal or -journal came with the database";
 	/* Read before the checks start: they set res->damaged. */
 	bool damaged = res->damaged || opts->known_damaged;
@@ -1390,6 +1442,10 @@ gsr_identify_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 		goto done;
 	}
 	fingerprint(rules, res);
+	if (!(opts && (opts->schema_only || opts->recover)) &&
+	    !res->read_by_recovery && !res->damaged && res->header_ok &&
+	    look_at_interiors(ctx, db, res))
+		goto out;
 	res->ms_fingerprint = gsr_now_ms() - t0;
 	t1 = gsr_now_ms();
 	/* A file that reads as sound with a -wal alone: the -wal's frames
@@ -1428,7 +1484,7 @@ gsr_identify_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 		return 0;
 	}
 	if (opts && !opts->schema_only && !res->read_by_recovery &&
-	    (opts->recover || opts->known_damaged ||
+	    (opts->recover || opts->known_damaged || res->damaged ||
 	     res->ev.files[GSR_EV_JOURNAL].present)) {
 		if (checks_beside_recovery(ctx, rules, opts, res))
 			goto out;

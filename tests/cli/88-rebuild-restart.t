@@ -14,15 +14,22 @@ zero_page() { # FILE PAGE
 	dd if=/dev/zero of="$1" bs=4096 seek=$(($2 - 1)) count=1 conv=notrunc 2>/dev/null
 }
 sum_of() { sha256sum "$1" | cut -d' ' -f1; }
+# A leaf of the table in the middle of its tree: identify's look at the
+# interior pages does not see it, the build reads it as malformed.
+leaf_of() { # FILE TABLE
+	sqlite3 "$1" "SELECT pageno FROM dbstat WHERE name = '$2' AND pagetype = 'leaf'
+		ORDER BY path LIMIT 1 OFFSET (SELECT count(*) / 2 FROM dbstat
+		WHERE name = '$2' AND pagetype = 'leaf')"
+}
 log_of() { tar --zstd -xOf "$1" rebuild/log.txt; }
 
-# 1. A rollback-mode 0.6.0 database, the root of model_usages zeroed: the
+# 1. A rollback-mode 0.6.0 database, a leaf of model_usages zeroed: the
 #    build reads it as malformed while identify's checks run.
 mkdb 0.6.0 good.db
 sqlite3 -bail good.db < "$FIX/populate-0.6.0.sql" > /dev/null
 usages=$(sqlite3 good.db 'SELECT count(*) FROM model_usages')
 cp good.db in.db
-zero_page in.db "$(root_of good.db model_usages)"
+zero_page in.db "$(leaf_of good.db model_usages)"
 sum=$(sum_of in.db)
 gsr rebuild --json in.db --to 0.6.0 -o out.db --archive a.tar.zst > r.json 2> r.err
 is $? 4 "damaged: rebuilt, exit 4"
@@ -43,7 +50,8 @@ is "$(jq -r '.recovery != null' id.json)" true "damaged: the archived report is 
 is "$(jq -r '.input[0].sha256' id.json) $(jq -r '.input[0].sha256' r.json)" "$sum $sum" \
 	"damaged: the input's hash in the report and the archive"
 is "$(jq -r '.input[0].unchanged' r.json)" true "damaged: the input hashed again at the end, unchanged"
-is "$(sqlite3 out.db 'SELECT count(*) FROM model_usages')" "$usages" "damaged: every model_usages row rebuilt"
+ok "damaged: the model_usages rows of every other leaf rebuilt" \
+	[ "$(sqlite3 out.db 'SELECT count(*) FROM model_usages')" -gt $((usages / 2)) ]
 is "$(sum_of in.db)" "$sum" "damaged: the input unchanged"
 
 # 2. A database in WAL mode without a -wal: the first attempt's working
@@ -56,7 +64,7 @@ INSERT INTO system_loads (id, timestamp, cpu, ram, gpu, vram)
   SELECT i, 1735689600 + i * 15, 1.5, 2.5, 3.5, 4.5 FROM n;
 SQL
 ok "wal: fixture in WAL mode, no -wal" [ "$(sqlite3 wal.db 'PRAGMA journal_mode')" = wal ] && [ ! -e wal.db-wal ]
-zero_page wal.db "$(root_of wal.db system_loads)"
+zero_page wal.db "$(leaf_of wal.db system_loads)"
 sum=$(sum_of wal.db)
 gsr rebuild --json wal.db --to 0.7.1 -o wout.db --archive w.tar.zst > w.json 2> w.err
 is $? 4 "wal: rebuilt, exit 4"
@@ -67,7 +75,8 @@ gsr verify w.tar.zst --db wout.db > v.txt 2>&1
 is $? 0 "wal: the archive verifies"
 is "$(tar --zstd -xOf w.tar.zst identify.json | jq -r '.health.journal_mode')" wal \
 	"wal: the report gives the header's journal mode"
-is "$(sqlite3 wout.db 'SELECT count(*) FROM system_loads')" 3000 "wal: every system_loads row rebuilt"
+ok "wal: the system_loads rows of every other leaf rebuilt" \
+	[ "$(sqlite3 wout.db 'SELECT count(*) FROM system_loads')" -gt 2000 ]
 is "$(sum_of wal.db)" "$sum" "wal: the input unchanged"
 ok "wal: no -wal or -shm beside the input" [ ! -e wal.db-wal ] && [ ! -e wal.db-shm ]
 
