@@ -72,6 +72,14 @@ golden() {
 	fi
 }
 
+# sampled N -- whether item N of a long loop over data runs here: every
+# item in the plain pass of make check, every $GSR_TEST_STRIDE-th in its
+# sanitizer pass (each item takes the same code paths; the data of every
+# item is checked in the plain pass).
+sampled() {
+	[ $(($1 % ${GSR_TEST_STRIDE:-1})) -eq 0 ]
+}
+
 done_testing() {
 	echo "1..$t_n"
 	[ "$t_failed" -eq 0 ]

@@ -40,7 +40,10 @@ check_rebuild() {
 	is "$(sha256sum "$db" | cut -d' ' -f1)" "$before" "$name -> $target: input unchanged"
 }
 
+n=0
 for sql in "$FIX"/schemas/*.sql; do
+	n=$((n + 1))
+	sampled $n || continue
 	label=$(basename "$sql" .sql)
 	mkdb "$label" src.db
 	check_rebuild "$label" src.db 0.6.0

@@ -25,6 +25,7 @@ seed=7
 p=0
 while [ $p -lt $pages ]; do
 	for k in 1 2 3 4 5 6; do
+		sampled $k || [ $k -eq 1 ] || continue
 		# A small LCG picks the offset within the page and the bit.
 		seed=$(( (seed * 1103515245 + 12345) % 2147483648 ))
 		off=$(( p * 4096 + (seed / 8) % 4096 ))
