@@ -47,6 +47,12 @@ int gsr_write_all(int fd, const void *p, size_t n);
  * user space (then to in's end).  Returns 0, or -1 with errno set. */
 int gsr_copy_fd(int in, int out, uint64_t n);
 
+/* Copy the file src to dst, which create makes (mode 0600, it must not
+ * exist), else truncates: in the kernel where the file system allows
+ * (gsr_copy_fd()).  Returns 0, or -1 with GSR_ERR_IO on ctx. */
+int gsr_copy_file(struct gsr_ctx *ctx, const char *src, const char *dst,
+                  bool create);
+
 /*
  * Read up to n bytes at offset off of an input of size bytes, from mem
  * when it is not NULL, else from fd with pread (retrying short reads and

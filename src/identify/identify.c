@@ -994,6 +994,24 @@ run_recovery(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 	return 0;
 }
 
+/* Start the data checks on a thread of their own (checks_main()).
+ * Returns 0, or -1 with the error on ctx. */
+static int
+start_checks(struct gsr_ctx *ctx, const struct gsr_identify_opts *opts,
+             struct gsr_identify *res)
+{
+	struct checks_job *job = malloc(sizeof *job);
+
+	if (job == NULL)
+		return gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
+	*job = (struct checks_job){res, *opts, ctx->progress};
+	if (gsr_thread_start(ctx, &res->checks_thread, checks_main, job)) {
+		free(job);
+		return -1;
+	}
+	return 0;
+}
+
 /*
  * The page reader runs whatever the data checks find (recover,
  * known_damaged, a -journal): run the checks on a thread of their own,
@@ -1005,7 +1023,6 @@ checks_beside_recovery(struct gsr_ctx *ctx, const struct gsr_rules *rules,
                        const struct gsr_identify_opts *opts,
                        struct gsr_identify *res)
 {
-	struct checks_job *job = malloc(sizeof *job);
 	const char *why = opts->recover         ? "on request"
 	                  : opts->known_damaged ? "SQLite failed on the file"
 	                  : res->damaged
@@ -1015,13 +1032,8 @@ checks_beside_recovery(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 	bool damaged = res->damaged || opts->known_damaged;
 	int rc;
 
-	if (job == NULL)
-		return gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
-	*job = (struct checks_job){res, *opts, ctx->progress};
-	if (gsr_thread_start(ctx, &res->checks_thread, checks_main, job)) {
-		free(job);
+	if (start_checks(ctx, opts, res))
 		return -1;
-	}
 	rc = recover_input(ctx, rules, opts, res, damaged);
 	gsr_identify_join_checks(res);
 	if (rc || gsr_ctx_check_cancel(ctx))
@@ -1147,18 +1159,12 @@ checks_beside_wal_history(struct gsr_ctx *ctx, const struct gsr_rules *rules,
                           const struct gsr_identify_opts *opts,
                           struct gsr_identify *res)
 {
-	struct checks_job *job = malloc(sizeof *job);
 	/* Read and reported already (async_checks that could not start). */
 	bool before = res->wal_history || res->wal_unsound || res->recovered;
 	int rc;
 
-	if (job == NULL)
-		return gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
-	*job = (struct checks_job){res, *opts, ctx->progress};
-	if (gsr_thread_start(ctx, &res->checks_thread, checks_main, job)) {
-		free(job);
+	if (start_checks(ctx, opts, res))
 		return -1;
-	}
 	rc = read_wal_history(ctx, rules, res);
 	gsr_identify_join_checks(res);
 	if (rc || gsr_ctx_check_cancel(ctx))
@@ -1468,18 +1474,8 @@ gsr_identify_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 	    (strcmp(res->journal, "wal") != 0 ||
 	     sqlite3_exec(db, "PRAGMA journal_mode=DELETE", NULL, NULL, NULL) ==
 	         SQLITE_OK)) {
-		struct checks_job *job = malloc(sizeof *job);
-
-		if (job == NULL) {
-			gsr_ctx_fail(ctx, GSR_ERR_NOMEM, "out of memory");
+		if (start_checks(ctx, opts, res))
 			goto out;
-		}
-		*job = (struct checks_job){res, *opts, ctx->progress};
-		if (gsr_thread_start(ctx, &res->checks_thread, checks_main,
-		                     job) != 0) {
-			free(job);
-			goto out;
-		}
 		sqlite3_close(db);
 		return 0;
 	}

@@ -22,14 +22,12 @@
 #include "tempfiles.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 /* ---- quarantine ------------------------------------------------------ */
 
@@ -525,32 +523,6 @@ src_pragma(sqlite3 *db, const char *name)
 	return v;
 }
 
-/* Copy the page reader's recovered database, byte for byte, over
- * r->out_tmp.  Returns 0, or -1 with the error on ctx. */
-static int
-copy_recovered(struct run *r)
-{
-	const char *src = r->res->id.recovered_db;
-	int in = open(src, O_RDONLY | O_CLOEXEC), out = -1, rc = -1;
-	struct stat st;
-
-	if (in < 0 || fstat(in, &st) != 0 ||
-	    (out = open(r->out_tmp, O_WRONLY | O_TRUNC | O_CLOEXEC)) < 0 ||
-	    gsr_copy_fd(in, out, (uint64_t)st.st_size) != 0) {
-		gsr_ctx_fail(r->ctx, GSR_ERR_IO, "cannot copy '%s' to '%s': %s",
-		             src, r->out_tmp, strerror(errno));
-		goto out;
-	}
-	rc = 0;
-out:
-	if (in >= 0)
-		close(in);
-	if (out >= 0 && close(out) != 0 && rc == 0)
-		rc = gsr_ctx_fail(r->ctx, GSR_ERR_IO, "cannot write '%s': %s",
-		                  r->out_tmp, strerror(errno));
-	return rc;
-}
-
 /*
  * When the input is big and some of its tables can stay (keepable()),
  * write r->out_tmp as a VACUUM INTO copy of the source (of the page
@@ -607,7 +579,8 @@ base_copy(struct run *r)
 	if (r->res->id.recovered && src_pragma(db, "freelist_count") == 0) {
 		/* The page reader's database, which SQLite wrote afresh
 		 * with secure_delete: a copy of its bytes will do. */
-		if (copy_recovered(r))
+		if (gsr_copy_file(r->ctx, r->res->id.recovered_db, r->out_tmp,
+		                  false))
 			goto out;
 		rb_log(r, "copied the recovered database, %zu table(s) to keep",
 		       n);

@@ -26,40 +26,6 @@ static const char *const ev_suffix[GSR_EV_NFILES] = {"", "-wal", "-journal"};
 /* Files SQLite may create beside the copy; removed with the directory. */
 static const char *const work_sidecars[] = {"", "-wal", "-journal", "-shm"};
 
-/* Duplicate the file src as dst (created, must not exist), in the kernel
- * where the file system allows. */
-static int
-clone_file(struct gsr_ctx *ctx, const char *src, const char *dst, mode_t mode)
-{
-	int in = -1, out = -1, rc = -1;
-	struct stat st;
-
-	if ((in = open(src, O_RDONLY | O_CLOEXEC)) < 0 || fstat(in, &st) != 0) {
-		gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot read '%s': %s", src,
-		             strerror(errno));
-		goto out;
-	}
-	out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-	if (out < 0) {
-		gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot create '%s': %s", dst,
-		             strerror(errno));
-		goto out;
-	}
-	if (gsr_copy_fd(in, out, (uint64_t)st.st_size) != 0) {
-		gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot copy '%s': %s", src,
-		             strerror(errno));
-		goto out;
-	}
-	rc = 0;
-out:
-	if (in >= 0)
-		close(in);
-	if (out >= 0 && close(out) != 0 && rc == 0)
-		rc = gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot write '%s': %s", dst,
-		                  strerror(errno));
-	return rc;
-}
-
 /*
  * Copy the open evidence file fd to dst (created, must not exist), hashing
  * what is read.  The hash is of exactly the bytes copied, so the copy and
@@ -358,7 +324,7 @@ gsr_evidence_open(struct gsr_ctx *ctx, struct gsr_evidence *ev,
 		int crc = copy_and_hash(ctx, ev->tee, i, f, fd,
 		                        f->pristine ? f->pristine : dst);
 		if (crc == 0 && f->pristine)
-			crc = clone_file(ctx, f->pristine, dst, 0600);
+			crc = gsr_copy_file(ctx, f->pristine, dst, true);
 		free(dst);
 		close(fd);
 		fd = -1;
@@ -622,7 +588,7 @@ gsr_evidence_reset(struct gsr_ctx *ctx, struct gsr_evidence *ev)
 		if (asprintf(&dst, "%s%s", ev->work_db, ev_suffix[i]) < 0)
 			return gsr_ctx_fail(ctx, GSR_ERR_NOMEM,
 			                    "out of memory");
-		crc = clone_file(ctx, f->pristine, dst, 0600);
+		crc = gsr_copy_file(ctx, f->pristine, dst, true);
 		free(dst);
 		if (crc)
 			return -1;

@@ -152,6 +152,43 @@ gsr_copy_fd(int in, int out, uint64_t n)
 	return 0;
 }
 
+int
+gsr_copy_file(struct gsr_ctx *ctx, const char *src, const char *dst,
+              bool create)
+{
+	int in = -1, out = -1, rc = -1;
+	struct stat st;
+
+	if (gsr_ctx_failed(ctx))
+		return -1;
+	if ((in = open(src, O_RDONLY | O_CLOEXEC)) < 0 || fstat(in, &st) != 0) {
+		gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot read '%s': %s", src,
+		             strerror(errno));
+		goto out;
+	}
+	out = open(dst,
+	           O_WRONLY | O_CLOEXEC | (create ? O_CREAT | O_EXCL : O_TRUNC),
+	           0600);
+	if (out < 0) {
+		gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot %s '%s': %s",
+		             create ? "create" : "write", dst, strerror(errno));
+		goto out;
+	}
+	if (gsr_copy_fd(in, out, (uint64_t)st.st_size) != 0) {
+		gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot copy '%s' to '%s': %s",
+		             src, dst, strerror(errno));
+		goto out;
+	}
+	rc = 0;
+out:
+	if (in >= 0)
+		close(in);
+	if (out >= 0 && close(out) != 0 && rc == 0)
+		rc = gsr_ctx_fail(ctx, GSR_ERR_IO, "cannot write '%s': %s", dst,
+		                  strerror(errno));
+	return rc;
+}
+
 ssize_t
 gsr_read_at(struct gsr_ctx *ctx, int fd, const unsigned char *mem,
             uint64_t size, void *dst, size_t n, uint64_t off, const char *what)
