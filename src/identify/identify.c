@@ -1435,6 +1435,11 @@ gsr_identify_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 	/* A signal stops what runs on this connection (run_checks() has a
 	 * handler of its own while it runs). */
 	sqlite3_progress_handler(db, 10000, cancel_progress, NULL);
+	/* A copy in WAL mode that stays as it is (no rollback_copy) is not
+	 * checkpointed when this, its last connection, closes: whoever reads
+	 * it next reads its -wal, and the copy is thrown away. */
+	if (!(opts && opts->rollback_copy))
+		sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
 	read_alembic(db, res);
 	if (!is_gpustack(rules, res)) {
 		res->verdict = GSR_VERDICT_NOT_GPUSTACK;
