@@ -1439,7 +1439,8 @@ gsr_identify_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 	 * checkpointed when this, its last connection, closes: whoever reads
 	 * it next reads its -wal, and the copy is thrown away. */
 	if (!(opts && opts->rollback_copy))
-		sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
+		sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1,
+		                  NULL);
 	read_alembic(db, res);
 	if (!is_gpustack(rules, res)) {
 		res->verdict = GSR_VERDICT_NOT_GPUSTACK;
