@@ -1864,16 +1864,21 @@ reads_whole(const struct rtable *rt)
 	return rt->walked && !rt->stopped && !rt->partial && rt->n_segs <= 1;
 }
 
-/* Count the rows of rt's one segment as copied by SQLite. */
+/* Count the rows of rt's segments as copied by SQLite, with the first
+ * pass's damage. */
 static void
 count_whole(struct rtable *rt)
 {
-	int64_t n = rt->n_segs ? rt->segs[0].count : 0;
+	int64_t n = 0;
 
+	for (size_t i = 0; i < rt->n_segs; i++)
+		n += rt->segs[i].count;
 	rt->rt->rows += n;
 	rt->rt->btree += n;
 	rt->rt->bulk_rows += n;
 	rt->min_values = rt->bulk_min;
+	rt->rt->pages_damaged += rt->ws.pages_damaged;
+	rt->rt->cells_damaged += rt->ws.cells_damaged;
 }
 
 /* When the walk left no row it delivered out of the segments and every
@@ -1883,21 +1888,12 @@ count_whole(struct rtable *rt)
 static bool
 segments_hold(struct rtable *rt)
 {
-	int64_t n = 0;
-
 	if (rt->left_out || rt->stopped)
 		return false;
-	for (size_t i = 0; i < rt->n_segs; i++) {
+	for (size_t i = 0; i < rt->n_segs; i++)
 		if (!rt->segs[i].ok)
 			return false;
-		n += rt->segs[i].count;
-	}
-	rt->rt->rows += n;
-	rt->rt->btree += n;
-	rt->rt->bulk_rows += n;
-	rt->min_values = rt->bulk_min;
-	rt->rt->pages_damaged += rt->ws.pages_damaged;
-	rt->rt->cells_damaged += rt->ws.cells_damaged;
+	count_whole(rt);
 	return true;
 }
 
