@@ -2041,8 +2041,16 @@ vacuum_count(struct vacjob *j, sqlite3 *db, const char *name, int64_t *got)
 	sqlite3_stmt *st = NULL;
 	bool ok = false;
 
-	sb_adds(&sb, "SELECT count(*), min(_rowid_), max(_rowid_) FROM main.");
+	/* Three subqueries: each alone takes SQLite's shortcut (a count of
+	 * the tree's cells, a walk down its edge); together in one
+	 * SELECT they would read every row. */
+	sb_adds(&sb, "SELECT (SELECT count(*) FROM main.");
 	sb_add_ident(&sb, name);
+	sb_adds(&sb, "), (SELECT min(_rowid_) FROM main.");
+	sb_add_ident(&sb, name);
+	sb_adds(&sb, "), (SELECT max(_rowid_) FROM main.");
+	sb_add_ident(&sb, name);
+	sb_adds(&sb, ")");
 	if (sb_str(&sb) == NULL) {
 		gsr_ctx_fail(&j->ctx, GSR_ERR_NOMEM, "out of memory");
 		goto out;
@@ -2230,7 +2238,10 @@ replace_out(struct rec *r, const char *path)
 		return gsr_ctx_fail(r->ctx, GSR_ERR_INTERNAL,
 		                    "the recovered database did not close");
 	r->out = NULL;
-	if (rename(path, r->out_path) != 0)
+	/* Removed first: ext4 writes out a file renamed over another
+	 * (auto_da_alloc), 0.2 s for the benchmark's copy. */
+	if ((unlink(r->out_path) != 0 && errno != ENOENT) ||
+	    rename(path, r->out_path) != 0)
 		return gsr_ctx_fail(r->ctx, GSR_ERR_IO,
 		                    "cannot rename '%s': %s", path,
 		                    strerror(errno));
@@ -3582,6 +3593,29 @@ out:
 	return rc;
 }
 
+/* Whether the ledger holds a deleted row of table tbl at an established
+ * rowid: 1, 0, or -1 with the error on r->ctx. */
+static int
+has_deleted_rowids(struct rec *r, const char *tbl)
+{
+	sqlite3_stmt *st = gsr_db_prepare(
+	    r->ctx, r->led,
+	    "SELECT EXISTS (SELECT 1 FROM rows WHERE tbl = ?1 AND kind = "
+	    "'deleted' AND rowid IS NOT NULL)");
+	int rc = -1;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, tbl, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		rc = sqlite3_column_int(st, 0);
+	else
+		gsr_ctx_fail(r->ctx, GSR_ERR_IO, "cannot read the ledger: %s",
+		             sqlite3_errmsg(r->led));
+	sqlite3_finalize(st);
+	return rc;
+}
+
 /*
  * Foreign keys confirm rowids, never establish one: a deleted row of the
  * ledger at an established rowid R of a table whose INTEGER PRIMARY KEY a
@@ -3625,9 +3659,13 @@ confirm_rowids(struct rec *r)
 			     c++)
 				if (!strcasecmp(ut->cols[c].name, fk->from))
 					pos = c;
-			if (pos < ut->n_cols &&
-			    collect_refs(r, ut->name, ut->cols[pos].name, pos,
-			                 pt->name))
+			if (pos == ut->n_cols)
+				continue;
+			/* Nothing to confirm: U's values are not read. */
+			int any = has_deleted_rowids(r, pt->name);
+			if (any < 0 || (any && collect_refs(r, ut->name,
+			                                    ut->cols[pos].name,
+			                                    pos, pt->name)))
 				return -1;
 		}
 	}
