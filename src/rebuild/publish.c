@@ -278,6 +278,34 @@ verify_main(void *arg)
 	return NULL;
 }
 
+/* Put the output, closed by the caller, in WAL mode, on a connection of
+ * its own: the mode is written in the file's header, so that GPUStack
+ * opens it as its own migrations left it. */
+static int
+set_wal_mode(struct run *r)
+{
+	sqlite3 *db = gsr_db_open(r->ctx, r->out_tmp, false);
+	sqlite3_stmt *st = NULL;
+	const char *mode;
+	int rc = -1;
+
+	if (db == NULL)
+		return -1;
+	if (sqlite3_prepare_v2(db, "PRAGMA main.journal_mode=WAL", -1, &st,
+	                       NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW &&
+	    (mode = (const char *)sqlite3_column_text(st, 0)) != NULL &&
+	    !strcmp(mode, "wal"))
+		rc = 0;
+	else
+		gsr_ctx_fail(r->ctx, GSR_ERR_IO,
+		             "cannot put the rebuilt database in WAL mode: %s",
+		             sqlite3_errmsg(db));
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return rc;
+}
+
 int
 rb_check(struct run *r)
 {
@@ -285,27 +313,19 @@ rb_check(struct run *r)
 
 	if (gsr_ctx_failed(r->ctx))
 		return -1;
-	if (!strcmp(t->journal, "wal")) {
-		/* WAL mode wants the file to itself: check it first. */
-		if (check_output(r->ctx, r->out, t) ||
-		    check_output_fk(r->ctx, r->out))
-			return -1;
-		rb_log(r,
-		       "integrity_check and foreign_key_check pass; schema is "
-		       "%s's",
-		       t->name);
-		if (rb_exec(r, "PRAGMA main.journal_mode=WAL"))
-			return -1;
-	}
 	if (sqlite3_close(r->out) != SQLITE_OK)
 		return gsr_ctx_fail(r->ctx, GSR_ERR_IO,
 		                    "cannot close the rebuilt "
 		                    "database: %s",
 		                    sqlite3_errmsg(r->out));
 	r->out = NULL;
+	/* Before the checks: the change of mode wants the file to
+	 * itself. */
+	if (!strcmp(t->journal, "wal") && set_wal_mode(r))
+		return -1;
 	/* The checks only read: they run while the file is synced and
 	 * hashed, integrity_check and foreign_key_check each on a thread. */
-	for (int i = 0; i < 2 && strcmp(t->journal, "wal") != 0; i++) {
+	for (int i = 0; i < 2; i++) {
 		struct verify_job *job = &r->verify[i];
 
 		job->ctx = (struct gsr_ctx)GSR_CTX_INIT;
