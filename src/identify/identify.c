@@ -1478,8 +1478,9 @@ gsr_identify_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 	    (!res->ev.files[GSR_EV_WAL].present || res->wal_history) &&
 	    !res->ev.files[GSR_EV_JOURNAL].present &&
 	    (strcmp(res->journal, "wal") != 0 ||
-	     sqlite3_exec(db, "PRAGMA journal_mode=DELETE", NULL, NULL, NULL) ==
-	         SQLITE_OK)) {
+	     sqlite3_exec(db,
+	                  "PRAGMA synchronous=OFF; PRAGMA journal_mode=DELETE",
+	                  NULL, NULL, NULL) == SQLITE_OK)) {
 		if (start_checks(ctx, opts, res))
 			goto out;
 		sqlite3_close(db);
@@ -1517,7 +1518,8 @@ gsr_identify_run(struct gsr_ctx *ctx, const struct gsr_rules *rules,
 	}
 	if (opts && opts->rollback_copy && !res->recovered &&
 	    !res->read_by_recovery && !strcmp(res->journal, "wal") &&
-	    gsr_db_exec(ctx, db, "PRAGMA journal_mode=DELETE"))
+	    gsr_db_exec(ctx, db,
+	                "PRAGMA synchronous=OFF; PRAGMA journal_mode=DELETE"))
 		goto out;
 done:
 	if (res->verdict == GSR_VERDICT_UNREADABLE)
