@@ -19,6 +19,7 @@
 #include "dbopen.h"
 #include "fdio.h"
 #include "jsonw.h"
+#include "scrub.h"
 #include "tempfiles.h"
 
 #include <errno.h>
@@ -539,7 +540,7 @@ base_copy(struct run *r)
 	sqlite3 *db = NULL;
 	size_t n = 0;
 	char *sql = NULL;
-	int rc = -1;
+	int rc = -1, sc;
 
 	if (r->res->id.ev.files[GSR_EV_DB].size < BASE_MIN_BYTES ||
 	    (gsr_schema_table(r->src, "sqlite_sequence") &&
@@ -583,6 +584,17 @@ base_copy(struct run *r)
 		                  false))
 			goto out;
 		rb_log(r, "copied the recovered database, %zu table(s) to keep",
+		       n);
+	} else if (!r->res->id.recovered &&
+	           src_pragma(db, "freelist_count") == 0 &&
+	           (sc = gsr_scrub_copy(r->ctx,
+	                                gsr_identify_source_db(&r->res->id),
+	                                r->out_tmp)) <= 0) {
+		if (sc < 0)
+			goto out;
+		rb_log(r,
+		       "copied the source page by page, its free space "
+		       "zeroed, %zu table(s) to keep",
 		       n);
 	} else {
 		if ((sql = sqlite3_mprintf("VACUUM src INTO %Q", r->out_tmp)) ==
