@@ -19,8 +19,15 @@ echo "database: $db ($(($(wc -c < "$db") / 1048576)) MiB)"
 now() { date +%s.%N; }
 secs() { echo "$2 - $1" | bc -l; }
 # Each contender starts alike: what the one before wrote is on disk and
-# gone (its memory free again), the input is in the page cache.
-settle() { rm -f "$out/floor.db" "$out/floor.zst" "$out/dump.db"; sync; cat "$db" > /dev/null; }
+# gone (its memory free again), 1 GiB of memory was just used and freed
+# (warm.sh says why), the input is in the page cache.
+. "$here/warm.sh"
+settle() {
+	rm -f "$out/floor.db" "$out/floor.zst" "$out/dump.db"
+	warm_memory "$out"
+	sync
+	cat "$db" > /dev/null
+}
 
 settle
 t0=$(now)

@@ -32,6 +32,7 @@ echo "database: $db ($((size / 1048576)) MiB); damaged copy: interior page zeroe
 	"load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 now() { date +%s.%N; }
+. "$here/warm.sh"
 # best CMD...: "WALL CPU RSS_MIB" of the run with the best wall time of
 # two (the output of that run in $out/r.out; exit statuses up to 4 are
 # results, not failures).
@@ -39,6 +40,7 @@ best() {
 	b=""
 	for i in 1 2; do
 		rm -f "$out/r.db" "$out/r.tar.zst"
+		warm_memory "$out"
 		sync
 		cat "$db" "$dmg" > /dev/null
 		t0=$(now)

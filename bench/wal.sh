@@ -22,11 +22,16 @@ echo "database: $(($(wc -c < "$src") / 1048576)) MiB, -wal: $(($(wc -c < "$src-w
 	"load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 now() { date +%s.%N; }
-# best CMD...: the best wall time of two runs, in seconds.
+. "$here/warm.sh"
+# best CMD...: the best wall time of two runs, in seconds, each started
+# alike: the disk synced, 1 GiB of memory just used and freed (warm.sh),
+# the input cached.
 best() {
 	b=""
 	for i in 1 2; do
 		rm -f "$out/w.db" "$out/w.tar.zst"
+		warm_memory "$out"
+		sync
 		cat "$src" "$src-wal" > /dev/null
 		t0=$(now)
 		/usr/bin/time -f '%M' -o "$out/w.rss" "$@" > "$out/w.out" 2> /dev/null || [ $? -le 1 ]
