@@ -135,36 +135,34 @@ check_copy(const char *src, const char *dst)
 	sqlite3_close(db);
 }
 
+/* A used database of page_size and reserve bytes, copied and checked. */
 static void
-scrub_page_sizes(void **state)
+copy_used_db(int page_size, int reserve)
 {
-	static const int sizes[] = {512, 4096, 65536};
+	char *src = path_of("used.db"), *dst = path_of("copy.db");
 
-	(void)state;
-	for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
-		char *src = path_of("used.db"), *dst = path_of("copy.db");
-
-		make_used_db(src, sizes[i], 0);
-		check_copy(src, dst);
-		remove_db(src);
-		remove_db(dst);
-		free(src);
-		free(dst);
-	}
-}
-
-static void
-scrub_reserved(void **state)
-{
-	char *src = path_of("res.db"), *dst = path_of("res-copy.db");
-
-	(void)state;
-	make_used_db(src, 4096, 32);
+	make_used_db(src, page_size, reserve);
 	check_copy(src, dst);
 	remove_db(src);
 	remove_db(dst);
 	free(src);
 	free(dst);
+}
+
+static void
+scrub_page_sizes(void **state)
+{
+	(void)state;
+	copy_used_db(512, 0);
+	copy_used_db(4096, 0);
+	copy_used_db(65536, 0);
+}
+
+static void
+scrub_reserved(void **state)
+{
+	(void)state;
+	copy_used_db(4096, 32);
 }
 
 /* Files it must not vouch for: 1, and dst left empty. */
