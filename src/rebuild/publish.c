@@ -236,7 +236,12 @@ check_output_fk(struct gsr_ctx *ctx, sqlite3 *db)
 	if (sqlite3_prepare_v2(db,
 	                       "SELECT count(*) FROM pragma_foreign_key_check",
 	                       -1, &st, NULL) != SQLITE_OK ||
-	    sqlite3_step(st) != SQLITE_ROW || sqlite3_column_int64(st, 0) != 0)
+	    sqlite3_step(st) != SQLITE_ROW)
+		rc = gsr_ctx_fail(ctx, GSR_ERR_INTERNAL,
+		                  "cannot check the rebuilt database's "
+		                  "foreign keys: %s",
+		                  sqlite3_errmsg(db));
+	else if (sqlite3_column_int64(st, 0) != 0)
 		rc = gsr_ctx_fail(ctx, GSR_ERR_INTERNAL,
 		                  "the rebuilt database fails "
 		                  "foreign_key_check");
@@ -261,6 +266,9 @@ verify_main(void *arg)
 	sqlite3 *db = gsr_db_open(&job->ctx, job->path, false);
 
 	if (db != NULL) {
+		/* In WAL mode the two checks' connections share the -shm,
+		 * which the first to open sets up: the other waits. */
+		sqlite3_busy_timeout(db, 10000);
 		sqlite3_progress_handler(db, 10000, verify_progress, NULL);
 		if (job->fk)
 			check_output_fk(&job->ctx, db);
