@@ -266,9 +266,6 @@ verify_main(void *arg)
 	sqlite3 *db = gsr_db_open(&job->ctx, job->path, false);
 
 	if (db != NULL) {
-		/* In WAL mode the two checks' connections share the -shm,
-		 * which the first to open sets up: the other waits. */
-		sqlite3_busy_timeout(db, 10000);
 		sqlite3_progress_handler(db, 10000, verify_progress, NULL);
 		if (job->fk)
 			check_output_fk(&job->ctx, db);

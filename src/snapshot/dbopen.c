@@ -21,6 +21,10 @@ harden(sqlite3 *db)
 	rc |= sqlite3_db_config(db, SQLITE_DBCONFIG_DQS_DML, 0, NULL);
 	rc |= sqlite3_exec(db, "PRAGMA cell_size_check=ON; PRAGMA mmap_size=0;",
 	                   NULL, NULL, NULL);
+	/* Every file opened is our own copy, but several threads may
+	 * open one in WAL mode at once, and the -shm the first sets up
+	 * keeps the others out for a moment (SQLITE_BUSY): they wait. */
+	rc |= sqlite3_busy_timeout(db, 10000);
 	return rc;
 }
 
