@@ -526,9 +526,11 @@ src_pragma(sqlite3 *db, const char *name)
 
 /*
  * When the input is big and some of its tables can stay (keepable()),
- * write r->out_tmp as a VACUUM INTO copy of the source (of the page
- * reader's recovered database, a copy of its bytes when it has no free
- * page), and mark those tables in r->kept: open_output() then drops the rest.
+ * write r->out_tmp as a copy of the source, and mark those tables in
+ * r->kept: open_output() then drops the rest.  A source without a free
+ * page is copied as it is: the page reader's recovered database byte for
+ * byte, the working copy with its free space zeroed (gsr_scrub_copy(),
+ * when it can account for every page); any other with VACUUM INTO.
  * Only a source laid out as a new database would be (pages of 4096 bytes,
  * UTF-8, no auto-vacuum, user_version and application_id 0) is copied.  Sets
  * r->base; returns 0, or -1 with the error on ctx.
@@ -540,6 +542,7 @@ base_copy(struct run *r)
 	sqlite3 *db = NULL;
 	size_t n = 0;
 	char *sql = NULL;
+	int64_t free_pages;
 	int rc = -1, sc;
 
 	if (r->res->id.ev.files[GSR_EV_DB].size < BASE_MIN_BYTES ||
@@ -577,7 +580,8 @@ base_copy(struct run *r)
 	for (size_t i = 0; i < p->n_tables; i++)
 		if (r->kept[i] && start_prescan(r, &p->tables[i], &r->pre[i]))
 			goto out;
-	if (r->res->id.recovered && src_pragma(db, "freelist_count") == 0) {
+	free_pages = src_pragma(db, "freelist_count");
+	if (r->res->id.recovered && free_pages == 0) {
 		/* The page reader's database, which SQLite wrote afresh
 		 * with secure_delete: a copy of its bytes will do. */
 		if (gsr_copy_file(r->ctx, r->res->id.recovered_db, r->out_tmp,
@@ -585,8 +589,7 @@ base_copy(struct run *r)
 			goto out;
 		rb_log(r, "copied the recovered database, %zu table(s) to keep",
 		       n);
-	} else if (!r->res->id.recovered &&
-	           src_pragma(db, "freelist_count") == 0 &&
+	} else if (!r->res->id.recovered && free_pages == 0 &&
 	           (sc = gsr_scrub_copy(r->ctx,
 	                                gsr_identify_source_db(&r->res->id),
 	                                r->out_tmp)) <= 0) {
