@@ -78,6 +78,10 @@ struct gsr_value {
 int gsr_varint_get(const unsigned char *p, const unsigned char *end,
                    uint64_t *v);
 
+/* Write v as a varint at out (room for 9 bytes): its shortest form.
+ * Returns its length 1..9. */
+int gsr_varint_put(unsigned char *out, uint64_t v);
+
 /* The number of body bytes a value of serial type st takes (0 for the
  * reserved types 10 and 11). */
 uint64_t gsr_serial_size(uint64_t st);

@@ -42,6 +42,30 @@ gsr_varint_get(const unsigned char *p, const unsigned char *end, uint64_t *v)
 	return 9;
 }
 
+int
+gsr_varint_put(unsigned char *out, uint64_t v)
+{
+	unsigned char tmp[8];
+	int n = 0;
+
+	if (v >> 56) {
+		/* Nine bytes: eight of 7 bits, the last of 8. */
+		out[8] = (unsigned char)v;
+		v >>= 8;
+		for (int i = 7; i >= 0; i--, v >>= 7)
+			out[i] = (unsigned char)(v & 0x7f) | 0x80;
+		return 9;
+	}
+	do {
+		tmp[n++] = (unsigned char)(v & 0x7f);
+		v >>= 7;
+	} while (v != 0);
+	for (int i = 0; i < n; i++)
+		out[i] =
+		    (unsigned char)(tmp[n - 1 - i] | (i + 1 < n ? 0x80 : 0));
+	return n;
+}
+
 /* The number of bytes of the body a serial type takes (section 2.1). */
 static uint64_t
 serial_size(uint64_t st)

@@ -1868,23 +1868,6 @@ int_serial(int64_t i)
 	return 6;
 }
 
-static size_t
-put_varint(unsigned char *out, uint64_t v)
-{
-	unsigned char tmp[10];
-	size_t n = 0;
-
-	/* Serial types of keys fit in 8 bytes of 7 bits: no 9-byte form. */
-	do {
-		tmp[n++] = (unsigned char)(v & 0x7f);
-		v >>= 7;
-	} while (v != 0 && n < 8);
-	for (size_t i = 0; i < n; i++)
-		out[i] =
-		    (unsigned char)(tmp[n - 1 - i] | (i + 1 < n ? 0x80 : 0));
-	return n;
-}
-
 /* The n bytes of UTF-8 at p as UTF-16 (big-endian when be) into out (at
  * most cap bytes).  Returns its length, or (size_t)-1 when p is not valid
  * UTF-8 (over-long forms, surrogates, beyond U+10FFFF) or it does not
@@ -1956,7 +1939,8 @@ gsr_index_key_encode(const struct gsr_value *v, size_t n,
 
 			if (u == (size_t)-1 || ns + 9 > sts_cap)
 				return (size_t)-1;
-			ns += put_varint(sts + ns, 13 + 2 * (uint64_t)u);
+			ns += (size_t)gsr_varint_put(sts + ns,
+			                             13 + 2 * (uint64_t)u);
 			nb += u;
 			continue;
 		}
@@ -1978,7 +1962,7 @@ gsr_index_key_encode(const struct gsr_value *v, size_t n,
 		}
 		if (v[i].n > GSR_RECORD_MAX || ns + 9 > sts_cap)
 			return (size_t)-1;
-		ns += put_varint(sts + ns, st);
+		ns += (size_t)gsr_varint_put(sts + ns, st);
 		size = gsr_serial_size(st);
 		if (nb + size > body_cap)
 			return (size_t)-1;

@@ -83,9 +83,14 @@ varint_lengths(void **state)
 		int len = put_varint(b, cases[i].v);
 		unsigned char *c = exact_copy(b, (size_t)len);
 
+		unsigned char w[9];
+
 		assert_int_equal(len, cases[i].len);
 		assert_int_equal(gsr_varint_get(c, c + len, &v), len);
 		assert_true(v == cases[i].v);
+		/* The engine's writer gives the same shortest form. */
+		assert_int_equal(gsr_varint_put(w, cases[i].v), len);
+		assert_memory_equal(w, b, (size_t)len);
 		free(c);
 	}
 	/* Nine bytes of 0xff: every bit set; the ninth byte gives 8 bits. */
