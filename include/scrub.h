@@ -40,4 +40,14 @@
  */
 int gsr_scrub_copy(struct gsr_ctx *ctx, const char *src, const char *dst);
 
+/*
+ * Zero the free space of one table b-tree leaf page (page_size bytes, of
+ * which the first usable are SQLite's; its header at offset 0, so never
+ * page 1) as gsr_scrub_copy() does.  Returns 0, or 1 when it is not a
+ * table leaf page SQLite would read (cells or freeblocks out of bounds or
+ * overlapping) or a cell's payload overflows to another page: the page
+ * may then be partly zeroed.
+ */
+int gsr_scrub_leaf(unsigned char *page, uint32_t page_size, uint32_t usable);
+
 #endif

@@ -161,6 +161,8 @@ follow_chain(struct scrub *s, uint32_t first, uint64_t rest)
 	uint32_t per = s->usable - 4, pg = first;
 	unsigned char next[4];
 
+	if (s->in < 0)
+		return 1; /* a page alone (gsr_scrub_leaf()) */
 	for (;;) {
 		if (pg < 2 || pg > s->n_pages || pg == s->lock_page ||
 		    gsr_bit_test(s->ovfl, pg))
@@ -297,8 +299,26 @@ scrub_page(struct scrub *s, uint32_t pgno, unsigned char *p, uint32_t h)
 	if (!keep_freeblocks(s, p, h, content))
 		return 1;
 	zero_unkept(s, p, lo);
-	gsr_bit_set(s->tree, pgno);
+	if (s->tree)
+		gsr_bit_set(s->tree, pgno);
 	return 0;
+}
+
+int
+gsr_scrub_leaf(unsigned char *page, uint32_t page_size, uint32_t usable)
+{
+	struct scrub s; /* its keep[] is cleared by scrub_page() */
+
+	if (page_size < 512 || page_size > MAX_PAGE || usable < 480 ||
+	    usable > page_size || page[0] != 13)
+		return 1;
+	s.ctx = NULL;
+	s.in = s.out = -1;
+	s.tree = s.ovfl = s.tail = s.page = NULL;
+	s.page_size = page_size;
+	s.usable = usable;
+	s.n_pages = MAX_PAGES;
+	return scrub_page(&s, 0, page, 0);
 }
 
 /* ---- the copy ---------------------------------------------------------- */
