@@ -93,9 +93,10 @@ struct gsr_recover_table {
 	 * index), and index entries whose rowid has no recovered row. */
 	int64_t index_entries, index_missing;
 	uint64_t pages_damaged, cells_damaged;
-	/* Of btree: rows SQLite copied from the image in bulk
-	 * (opts->sqlite_reads_image). */
-	int64_t bulk_rows;
+	/* Of btree: rows copied from the image in bulk
+	 * (opts->sqlite_reads_image): by SQLite, or in leaf pages grafted
+	 * whole (leaves_grafted of them). */
+	int64_t bulk_rows, leaves_grafted;
 };
 
 struct gsr_recover_result {

@@ -583,7 +583,8 @@ base_copy(struct run *r)
 	free_pages = src_pragma(db, "freelist_count");
 	if (r->res->id.recovered && free_pages == 0) {
 		/* The page reader's database, which SQLite wrote afresh
-		 * with secure_delete: a copy of its bytes will do. */
+		 * with secure_delete, its grafted leaves scrubbed: a copy
+		 * of its bytes will do. */
 		if (gsr_copy_file(r->ctx, r->res->id.recovered_db, r->out_tmp,
 		                  false))
 			goto out;

@@ -39,6 +39,7 @@
 #include "btree.h"
 #include "carve.h"
 #include "dbopen.h"
+#include "graft.h"
 #include "journal.h"
 #include "jsonw.h"
 #include "rules.h"
@@ -104,6 +105,11 @@ struct seg {
 	bool ok;
 };
 
+/* A leaf page of a tree walk and the rows of segments it gave. */
+struct leaf {
+	uint32_t pgno, rows;
+};
+
 /* A table of the recovered database. */
 struct rtable {
 	struct shape sh;
@@ -125,6 +131,10 @@ struct rtable {
 	bool walked, stopped, partial;
 	bool left_out; /* a row the walk delivered is in no segment */
 	size_t bulk_min;
+	/* The leaves of the segments in the walk's order, each with the rows
+	 * it gave (graft_table()). */
+	struct leaf *leaves;
+	size_t n_leaves, cap_leaves;
 	struct gsr_walk_stats ws;
 };
 
@@ -1648,6 +1658,16 @@ bulk_row(void *arg, const struct gsr_row *row)
 	sg = &rt->segs[rt->n_segs - 1];
 	sg->last = row->rowid;
 	sg->count++;
+	if (rt->n_leaves == 0 ||
+	    rt->leaves[rt->n_leaves - 1].pgno != row->pgno) {
+		if (gsr_grow((void **)&rt->leaves, &rt->cap_leaves,
+		             rt->n_leaves + 1, sizeof *rt->leaves))
+			return gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM,
+			                    "out of memory"),
+			       1;
+		rt->leaves[rt->n_leaves++] = (struct leaf){.pgno = row->pgno};
+	}
+	rt->leaves[rt->n_leaves - 1].rows++;
 	if (rt->bulk_min == 0 || row->n_values < rt->bulk_min)
 		rt->bulk_min = row->n_values;
 	return run_add(r, rt, row, 0) ? 1 : 0;
@@ -1717,6 +1737,105 @@ bulk_stmt(struct rec *r, const struct rtable *rt, const char *sql)
 	return st;
 }
 
+/* The root page of rt in r->out: 0 when it has none, or when it is an
+ * AUTOINCREMENT table (whose sqlite_sequence SQLite's copy keeps). */
+static uint32_t
+out_root(struct rec *r, const struct rtable *rt)
+{
+	sqlite3_stmt *st;
+	uint32_t root = 0;
+
+	if ((st = gsr_db_prepare(r->ctx, r->out,
+	                         "SELECT rootpage, sql LIKE '%autoincrement%' "
+	                         "FROM main.sqlite_master WHERE type = 'table' "
+	                         "AND name = ?1")) == NULL)
+		return 0;
+	sqlite3_bind_text(st, 1, rt->sh.g.name, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 1) == 0 &&
+	    sqlite3_column_int64(st, 0) > 1 &&
+	    sqlite3_column_int64(st, 0) <= UINT32_MAX)
+		root = (uint32_t)sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return root;
+}
+
+/* Graft the leaves of rt's segments onto r->out (graft.h), r->out out of
+ * its transaction: 0, 1 when one of them is not a whole leaf of rows that
+ * all went into segments (the file is then as it was), -1 on an error. */
+static int
+graft_leaves(struct rec *r, const struct rtable *rt, uint32_t root)
+{
+	struct gsr_graft *g = NULL;
+	int rc;
+
+	rc = gsr_graft_begin(r->ctx, r->out_path, r->in.page_size,
+	                     r->in.usable_size, root, rt->n_leaves, &g);
+	for (size_t i = 0; rc == 0 && i < rt->n_leaves; i++) {
+		const unsigned char *p =
+		    gsr_pagefile_page(r->pf, rt->leaves[i].pgno);
+
+		rc = p == NULL ? (gsr_ctx_failed(r->ctx) ? -1 : 1)
+		               : gsr_graft_leaf(g, p, rt->leaves[i].rows);
+	}
+	if (rc == 0)
+		rc = gsr_graft_finish(g);
+	if (gsr_graft_end(g))
+		rc = -1;
+	return rc;
+}
+
+/*
+ * Copy rt's segments as pages: when every row its first pass delivered
+ * went into a segment, and the leaves that gave them hold those rows and
+ * no other cell, none overflowing, the leaves go into r->out as they are
+ * (their free space zeroed) under interior pages built for them
+ * (graft_leaves()), where SQLite would decode and encode every row of a
+ * cut tree again.  SQLite then reads the table back: its count and
+ * rowids must be the segments', or the graft is an internal error.
+ * Returns 0 when grafted (every segment ok), 1 when not (nothing
+ * written), -1 on an error.
+ */
+static int
+graft_table(struct rec *r, struct rtable *rt)
+{
+	int64_t n = 0;
+	uint32_t root;
+	sqlite3_stmt *chk = NULL;
+	int rc;
+
+	if (rt->left_out || rt->stopped || rt->n_segs == 0 ||
+	    (root = out_root(r, rt)) == 0)
+		return gsr_ctx_failed(r->ctx) ? -1 : 1;
+	for (size_t i = 0; i < rt->n_segs; i++)
+		n += rt->segs[i].count;
+	if (gsr_db_exec(r->ctx, r->out, "COMMIT"))
+		return -1;
+	rc = graft_leaves(r, rt, root);
+	if (gsr_db_exec(r->ctx, r->out, "BEGIN"))
+		rc = -1;
+	if (rc != 0)
+		return rc;
+	if ((chk = bulk_stmt(r, rt,
+	                     "SELECT (SELECT count(*) FROM main.{T}), (SELECT "
+	                     "min(_rowid_) FROM main.{T}), (SELECT "
+	                     "max(_rowid_) FROM main.{T})")) == NULL)
+		return -1;
+	if (sqlite3_step(chk) != SQLITE_ROW ||
+	    sqlite3_column_int64(chk, 0) != n ||
+	    sqlite3_column_int64(chk, 1) != rt->segs[0].first ||
+	    sqlite3_column_int64(chk, 2) != rt->segs[rt->n_segs - 1].last)
+		rc = gsr_ctx_fail(r->ctx, GSR_ERR_INTERNAL,
+		                  "the leaves of '%s' grafted onto the "
+		                  "recovered database do not read back: %s",
+		                  rt->sh.g.name, sqlite3_errmsg(r->out));
+	sqlite3_finalize(chk);
+	for (size_t i = 0; rc == 0 && i < rt->n_segs; i++)
+		rt->segs[i].ok = true;
+	if (rc == 0)
+		rt->rt->leaves_grafted += (int64_t)rt->n_leaves;
+	return rc;
+}
+
 /* Copy each segment of rt with SQLite: the rows from its first rowid on,
  * as many as it counts (so that SQLite reads no further), which must be
  * exactly the segment's rowids, or they are taken out again and the
@@ -1744,6 +1863,9 @@ bulk_copy(struct rec *r, struct rtable *rt)
 	                                   : "INSERT INTO main.{T} SELECT * "
 	                                     "FROM img.{T}";
 
+	if ((rc = graft_table(r, rt)) <= 0)
+		return rc;
+	rc = -1;
 	if ((ins = bulk_stmt(r, rt,
 	                     rt->n_segs == 1 && !rt->partial
 	                         ? whole
@@ -1841,7 +1963,7 @@ bulk_walk(struct rec *r, struct rtable *rt)
 	r->bulk_damage = 0;
 	rt->partial = rt->left_out = false;
 	rt->bulk_min = 0;
-	rt->n_segs = rt->seg_at = 0;
+	rt->n_segs = rt->seg_at = rt->n_leaves = 0;
 	rt->walked = true;
 	rc = gsr_btree_walk_mark(r->ctx, r->pf, rt->rt->root, false, r->used,
 	                         bulk_row, r, &rt->ws);
@@ -3857,6 +3979,7 @@ rec_finalize(struct rec *r)
 		}
 		sqlite3_finalize(r->tabs[i].get);
 		free(r->tabs[i].segs);
+		free(r->tabs[i].leaves);
 		free(r->tabs[i].ins);
 		free(r->tabs[i].cols);
 		shape_free(&r->tabs[i].sh);
@@ -3893,8 +4016,9 @@ rec_release(struct rec *r)
 	free(r->jbuf);
 }
 
-/* The recovered database: the image's encoding and header numbers, no
- * journal (it is ours and rebuilt from scratch on failure). */
+/* The recovered database: the image's encoding, page size (so that its
+ * leaves may be grafted, graft_table()) and header numbers, no journal
+ * (it is ours and rebuilt from scratch on failure). */
 static int
 out_open(struct rec *r, const char *path, int fd)
 {
@@ -3908,9 +4032,11 @@ out_open(struct rec *r, const char *path, int fd)
 	if ((r->out = gsr_db_open(r->ctx, path, true)) == NULL)
 		return -1;
 	sql = sqlite3_mprintf(
-	    "PRAGMA encoding='%s'; PRAGMA journal_mode=OFF;"
+	    "PRAGMA encoding='%s'; PRAGMA page_size=%u; PRAGMA "
+	    "journal_mode=OFF;"
 	    " PRAGMA synchronous=OFF; PRAGMA secure_delete=ON;",
-	    enc[r->in.text_encoding <= 3 ? r->in.text_encoding : 1]);
+	    enc[r->in.text_encoding <= 3 ? r->in.text_encoding : 1],
+	    (unsigned)r->in.page_size);
 	rc = sql ? gsr_db_exec(r->ctx, r->out, sql)
 	         : gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM, "out of memory");
 	sqlite3_free(sql);
@@ -4557,6 +4683,7 @@ gsr_recover_write_json(const struct gsr_recover_result *res, struct jsonw *jw)
 		jw_kint(jw, "duplicates", t->duplicates);
 		jw_kint(jw, "flagged", t->flagged);
 		jw_kint(jw, "bulk_copied", t->bulk_rows);
+		jw_kint(jw, "leaves_grafted", t->leaves_grafted);
 		if (t->index_entries >= 0) {
 			jw_kint(jw, "index_entries", t->index_entries);
 			jw_kint(jw, "index_missing", t->index_missing);

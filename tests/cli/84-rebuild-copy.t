@@ -60,12 +60,13 @@ gsr rebuild big.db --to 0.6.0 -o again.db --no-archive > /dev/null 2>&1
 is $? 4 "a second run: exit 4"
 ok "a second run writes the same bytes" cmp -s out.db again.db
 
-# Damage: an interior page of system_loads below its root zeroed (no row
-# lost).  The page reader's recovered database, which SQLite wrote afresh,
-# is copied byte for byte to start the output from.
+# Damage: the last interior page of system_loads below its root zeroed
+# (no row lost).  The leaves before it, the deleted row's among them, are
+# grafted onto the page reader's recovered database with their free space
+# zeroed; that database is copied byte for byte to start the output from.
 cp big.db dmg.db
 pg=$(sqlite3 big.db "SELECT pageno FROM dbstat WHERE name = 'system_loads'
-	AND pagetype = 'internal' AND path != '/' ORDER BY path LIMIT 1")
+	AND pagetype = 'internal' AND path != '/' ORDER BY path DESC LIMIT 1")
 dd if=/dev/zero of=dmg.db bs=4096 seek=$((pg - 1)) count=1 conv=notrunc 2> /dev/null
 gsr rebuild --json dmg.db --to 0.6.0 -o dmg-out.db --archive d.tar.zst > d.json 2> /dev/null
 is $? 4 "damaged: rebuilt, rows quarantined: exit 4"
@@ -76,6 +77,9 @@ is "$(sqlite3 dmg-out.db 'PRAGMA integrity_check; SELECT count(*) FROM pragma_fo
 	"$(printf 'ok\n0')" "damaged: the output passes integrity_check and foreign_key_check"
 is "$(sqlite3 dmg-out.db 'SELECT * FROM system_loads' | cksum)" \
 	"$(sqlite3 big.db 'SELECT * FROM system_loads' | cksum)" "damaged: system_loads, every row as it was"
+ok "damaged: leaves of system_loads grafted whole" \
+	test "$(jq '.recovery.tables[] | select(.name == "system_loads") | .leaves_grafted' d/identify.json)" -gt 0
+is "$(grep -a -c MARKER-old-load-value dmg-out.db)" 0 "damaged: no byte of a deleted row is left"
 gsr verify d.tar.zst --db dmg-out.db > /dev/null 2>&1
 is $? 0 "damaged: verify passes"
 

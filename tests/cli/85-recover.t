@@ -103,8 +103,9 @@ is "$(jq -c '.recovery.tables[] | select(.name == "model_usages") | [.bulk_copie
 	'[8000,8000]' "flagged row: the other tables are copied whole"
 
 # 1b. An interior page below the root of a big table without an index
-#     zeroed (no row lost): the rows around it are copied by SQLite in
-#     segments, the leaves under it placed by shape; every row comes back.
+#     zeroed (no row lost): the leaves around it are grafted whole onto
+#     the recovered database, the leaves under it placed by shape; every
+#     row comes back.
 cp good.db big.db
 sqlite3 big.db "WITH RECURSIVE n(i) AS (SELECT 8001 UNION ALL SELECT i + 1 FROM n WHERE i < 80000)
 	INSERT INTO system_loads (id, timestamp, cpu, ram, gpu, vram)
@@ -119,6 +120,10 @@ set -- $(jq -r '.recovery.tables[] | select(.name == "system_loads") | "\(.rows)
 is "${1:-}" 80000 "big interior zeroed: every system_loads row recovered"
 ok "big interior zeroed: most copied in bulk, the rest from orphan leaves" \
 	[ "${2:-0}" -gt 40000 -a "${3:-0}" -gt 0 -a $((${2:-0} + ${3:-0})) -eq 80000 ]
+ok "big interior zeroed: the leaves of the segments grafted" \
+	[ "$(jq '.recovery.tables[] | select(.name == "system_loads") | .leaves_grafted' idb.json)" -gt 100 ]
+is "$(jq -c '.recovery.tables[] | select(.name == "system_loads") | .leaves_grafted' idf.json)" 0 \
+	"flagged row: no leaf grafted when a row stays out of the segments"
 # Damage only cut the tree into segments, every copy held: the first
 # pass's provenance stands, every row in it once.
 gsr export --recover big.db -o bigx > /dev/null 2>&1
