@@ -61,7 +61,7 @@ best() {
 set -- $(best "$GSR" identify --recover --json "$db")
 printf 'page reader (identify --recover): %6.2f s = %5.1f MB/s, CPU %.2f s, peak RSS %d MiB (target >= 100 MB/s, < 64 MiB)\n' \
 	"$1" "$(echo "$size / $1 / 1000000" | bc -l)" "$2" "$3"
-jq -r '"  phases: custody \(.timing_ms.custody | floor) ms, checks + recovery \(.timing_ms.checks | floor) ms; rows \(.recovery.rows), copied by SQLite from the same cells: \([.recovery.tables[].bulk_copied] | add) rows"' "$out/r.out"
+jq -r '"  phases: custody \(.timing_ms.custody | floor) ms, checks + recovery \(.timing_ms.checks | floor) ms; rows \(.recovery.rows), copied in bulk from the same cells: \([.recovery.tables[].bulk_copied] | add) rows"' "$out/r.out"
 
 q="SELECT (SELECT count(*) FROM system_loads) || ' ' || (SELECT count(*) FROM model_usages)"
 set -- $(best "$GSR" rebuild --json "$db" --to 0.6.0 -o "$out/r.db" --archive "$out/r.tar.zst")
