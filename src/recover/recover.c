@@ -97,6 +97,11 @@ struct ridx {
  * table goes row by row, so that memory does not grow with the damage. */
 #define BULK_MAX_SEGS 4096
 
+/* At most this many leaves a table records for a graft (8 MiB of them,
+ * 4 GiB of leaves of 4096 bytes); past them its segments are copied by
+ * SQLite. */
+#define GRAFT_MAX_LEAVES ((size_t)1 << 20)
+
 /* Consecutive rows of a tree walk that go in whole as read, with no
  * damage between them: rowids first..last, count rows; ok once SQLite
  * copied them (bulk_copy()). */
@@ -135,6 +140,7 @@ struct rtable {
 	 * it gave (graft_table()). */
 	struct leaf *leaves;
 	size_t n_leaves, cap_leaves;
+	bool too_many_leaves;
 	struct gsr_walk_stats ws;
 };
 
@@ -1606,6 +1612,30 @@ row_whole(struct rec *r, const struct rtable *rt, const struct gsr_row *row,
 	       !*err;
 }
 
+/* Count a row of a segment against its leaf in rt->leaves (a new leaf
+ * when it is not the last one's), up to GRAFT_MAX_LEAVES leaves.  0, or
+ * -1 out of memory (recorded). */
+static int
+note_leaf(struct rec *r, struct rtable *rt, const struct gsr_row *row)
+{
+	if (rt->too_many_leaves)
+		return 0;
+	if (rt->n_leaves == 0 ||
+	    rt->leaves[rt->n_leaves - 1].pgno != row->pgno) {
+		if (rt->n_leaves == GRAFT_MAX_LEAVES) {
+			rt->too_many_leaves = true;
+			return 0;
+		}
+		if (gsr_grow((void **)&rt->leaves, &rt->cap_leaves,
+		             rt->n_leaves + 1, sizeof *rt->leaves))
+			return gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM,
+			                    "out of memory");
+		rt->leaves[rt->n_leaves++] = (struct leaf){.pgno = row->pgno};
+	}
+	rt->leaves[rt->n_leaves - 1].rows++;
+	return 0;
+}
+
 /* The first pass of bulk_walk() over a row: a row that goes in whole
  * (row_whole()), after the one before it in rowid order with no damage
  * between them, joins the segment of that one, else opens one; any other
@@ -1658,16 +1688,8 @@ bulk_row(void *arg, const struct gsr_row *row)
 	sg = &rt->segs[rt->n_segs - 1];
 	sg->last = row->rowid;
 	sg->count++;
-	if (rt->n_leaves == 0 ||
-	    rt->leaves[rt->n_leaves - 1].pgno != row->pgno) {
-		if (gsr_grow((void **)&rt->leaves, &rt->cap_leaves,
-		             rt->n_leaves + 1, sizeof *rt->leaves))
-			return gsr_ctx_fail(r->ctx, GSR_ERR_NOMEM,
-			                    "out of memory"),
-			       1;
-		rt->leaves[rt->n_leaves++] = (struct leaf){.pgno = row->pgno};
-	}
-	rt->leaves[rt->n_leaves - 1].rows++;
+	if (note_leaf(r, rt, row))
+		return 1;
 	if (rt->bulk_min == 0 || row->n_values < rt->bulk_min)
 		rt->bulk_min = row->n_values;
 	return run_add(r, rt, row, 0) ? 1 : 0;
@@ -1803,8 +1825,8 @@ graft_table(struct rec *r, struct rtable *rt)
 	sqlite3_stmt *chk = NULL;
 	int rc;
 
-	if (rt->left_out || rt->stopped || rt->n_segs == 0 ||
-	    (root = out_root(r, rt)) == 0)
+	if (rt->left_out || rt->stopped || rt->too_many_leaves ||
+	    rt->n_segs == 0 || (root = out_root(r, rt)) == 0)
 		return gsr_ctx_failed(r->ctx) ? -1 : 1;
 	for (size_t i = 0; i < rt->n_segs; i++)
 		n += rt->segs[i].count;
@@ -1964,6 +1986,7 @@ bulk_walk(struct rec *r, struct rtable *rt)
 	rt->partial = rt->left_out = false;
 	rt->bulk_min = 0;
 	rt->n_segs = rt->seg_at = rt->n_leaves = 0;
+	rt->too_many_leaves = false;
 	rt->walked = true;
 	rc = gsr_btree_walk_mark(r->ctx, r->pf, rt->rt->root, false, r->used,
 	                         bulk_row, r, &rt->ws);
