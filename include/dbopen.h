@@ -29,7 +29,9 @@ sqlite3 *gsr_db_open_own(struct gsr_ctx *ctx, const char *path);
 sqlite3 *gsr_db_open_memory(struct gsr_ctx *ctx);
 
 /* Attach the database file at path to db as name, read-only (through a
- * file: URI with mode=ro, so nothing can write to it through db). */
+ * file: URI with mode=ro, so nothing can write to it through db).  A
+ * main database of db not yet written takes the text encoding of a
+ * UTF-16 file first, as ATTACH needs the same on both sides. */
 int gsr_db_attach_ro(struct gsr_ctx *ctx, sqlite3 *db, const char *path,
                      const char *name);
 

@@ -3,8 +3,13 @@
 #include "dbopen.h"
 
 #include <ctype.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include "sqlhdr.h"
 
 static int
 harden(sqlite3 *db)
@@ -117,6 +122,36 @@ gsr_db_prepare(struct gsr_ctx *ctx, sqlite3 *db, const char *sql)
 	return st;
 }
 
+/* ATTACH wants the same text encoding on both sides: when the file at
+ * path is a UTF-16 database, db's main database takes its encoding, which
+ * SQLite honours only while main is not yet written (a database of ours
+ * made to receive its rows); otherwise nothing changes and ATTACH says
+ * why it cannot. */
+static void
+match_encoding(sqlite3 *db, const char *path)
+{
+	static const char *const enc[] = {"UTF-16le", "UTF-16be"};
+	unsigned char h[GSR_SQLHDR_SIZE];
+	struct gsr_sqlhdr d;
+	char sql[64];
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	bool ok;
+
+	if (fd < 0)
+		return;
+	ok = pread(fd, h, sizeof h, 0) == (ssize_t)sizeof h &&
+	     gsr_sqlhdr_is_sqlite(h, sizeof h);
+	close(fd);
+	if (!ok)
+		return;
+	gsr_sqlhdr_decode(h, &d);
+	if (d.text_encoding != 2 && d.text_encoding != 3)
+		return;
+	snprintf(sql, sizeof sql, "PRAGMA main.encoding='%s'",
+	         enc[d.text_encoding - 2]);
+	sqlite3_exec(db, sql, NULL, NULL, NULL);
+}
+
 int
 gsr_db_attach_ro(struct gsr_ctx *ctx, sqlite3 *db, const char *path,
                  const char *name)
@@ -147,6 +182,7 @@ gsr_db_attach_ro(struct gsr_ctx *ctx, sqlite3 *db, const char *path,
 		}
 	}
 	memcpy(uri + k, "?mode=ro", 9);
+	match_encoding(db, path);
 	sql = sqlite3_mprintf("ATTACH DATABASE ?1 AS \"%w\"", name);
 	if (sql == NULL ||
 	    sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
