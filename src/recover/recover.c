@@ -1823,7 +1823,7 @@ graft_table(struct rec *r, struct rtable *rt)
 	int64_t n = 0;
 	uint32_t root;
 	sqlite3_stmt *chk = NULL;
-	int rc;
+	int rc, c;
 
 	if (rt->left_out || rt->stopped || rt->too_many_leaves ||
 	    rt->n_segs == 0 || (root = out_root(r, rt)) == 0)
@@ -1842,14 +1842,18 @@ graft_table(struct rec *r, struct rtable *rt)
 	                     "min(_rowid_) FROM main.{T}), (SELECT "
 	                     "max(_rowid_) FROM main.{T})")) == NULL)
 		return -1;
-	if (sqlite3_step(chk) != SQLITE_ROW ||
-	    sqlite3_column_int64(chk, 0) != n ||
-	    sqlite3_column_int64(chk, 1) != rt->segs[0].first ||
-	    sqlite3_column_int64(chk, 2) != rt->segs[rt->n_segs - 1].last)
+	if ((c = sqlite3_step(chk)) != SQLITE_ROW)
 		rc = gsr_ctx_fail(r->ctx, GSR_ERR_INTERNAL,
 		                  "the leaves of '%s' grafted onto the "
 		                  "recovered database do not read back: %s",
-		                  rt->sh.g.name, sqlite3_errmsg(r->out));
+		                  rt->sh.g.name, sqlite3_errstr(c));
+	else if (sqlite3_column_int64(chk, 0) != n ||
+	         sqlite3_column_int64(chk, 1) != rt->segs[0].first ||
+	         sqlite3_column_int64(chk, 2) != rt->segs[rt->n_segs - 1].last)
+		rc = gsr_ctx_fail(r->ctx, GSR_ERR_INTERNAL,
+		                  "the leaves of '%s' grafted onto the "
+		                  "recovered database read back as other rows",
+		                  rt->sh.g.name);
 	sqlite3_finalize(chk);
 	for (size_t i = 0; rc == 0 && i < rt->n_segs; i++)
 		rt->segs[i].ok = true;
@@ -1858,9 +1862,10 @@ graft_table(struct rec *r, struct rtable *rt)
 	return rc;
 }
 
-/* Copy each segment of rt with SQLite: the rows from its first rowid on,
- * as many as it counts (so that SQLite reads no further), which must be
- * exactly the segment's rowids, or they are taken out again and the
+/* Copy each segment of rt: as grafted leaves when graft_table() can,
+ * else with SQLite, the rows from its first rowid on, as many as it
+ * counts (so that SQLite reads no further), which must be exactly the
+ * segment's rowids, or they are taken out again and the
  * segment is left to the second pass.  A segment's columns are named, so
  * that SQLite decodes every row and writes a record of its own; only a
  * tree that reads whole takes SQLite's transfer of records as stored
@@ -4055,9 +4060,9 @@ out_open(struct rec *r, const char *path, int fd)
 	if ((r->out = gsr_db_open(r->ctx, path, true)) == NULL)
 		return -1;
 	sql = sqlite3_mprintf(
-	    "PRAGMA encoding='%s'; PRAGMA page_size=%u; PRAGMA "
-	    "journal_mode=OFF;"
-	    " PRAGMA synchronous=OFF; PRAGMA secure_delete=ON;",
+	    "PRAGMA encoding='%s'; PRAGMA page_size=%u;"
+	    " PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
+	    " PRAGMA secure_delete=ON;",
 	    enc[r->in.text_encoding <= 3 ? r->in.text_encoding : 1],
 	    (unsigned)r->in.page_size);
 	rc = sql ? gsr_db_exec(r->ctx, r->out, sql)
