@@ -42,6 +42,17 @@ int gsr_open_input(struct gsr_ctx *ctx, enum gsr_err err, const char *path,
  * Returns 0, or -1 with errno set. */
 int gsr_write_all(int fd, const void *p, size_t n);
 
+/* Write all n bytes at p to fd at offset off (pwrite), retrying short
+ * writes and EINTR.  Returns 0, or -1 with errno set (ENOSPC when the
+ * file takes no more). */
+int gsr_pwrite_all(int fd, const void *p, size_t n, uint64_t off);
+
+/* Read exactly n bytes of fd at offset off into p (pread), retrying
+ * short reads and EINTR: for files of gsrecover's own, where a short read
+ * is an error (an input goes through gsr_read_at()).  Returns 0, 1 when
+ * the file ends first, or -1 with errno set. */
+int gsr_pread_exact(int fd, void *p, size_t n, uint64_t off);
+
 /* Copy n bytes of in, from its offset, to out at its offset: in the
  * kernel (copy_file_range) where the file system allows, else through
  * user space (then to in's end).  Returns 0, or -1 with errno set. */

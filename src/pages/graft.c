@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fdio.h"
 #include "pagefile.h"
 #include "record.h"
 #include "scrub.h"
@@ -86,31 +87,16 @@ io_fail(struct gsr_graft *g, const char *what, int err)
 static int
 read_at(struct gsr_graft *g, void *p, size_t n, uint64_t off)
 {
-	for (size_t got = 0; got < n;) {
-		ssize_t r = pread(g->fd, (unsigned char *)p + got, n - got,
-		                  (off_t)(off + got));
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return io_fail(g, "read", r < 0 ? errno : 0);
-		got += (size_t)r;
-	}
-	return 0;
+	int rc = gsr_pread_exact(g->fd, p, n, off);
+
+	return rc == 0 ? 0 : io_fail(g, "read", rc < 0 ? errno : 0);
 }
 
 static int
 write_at(struct gsr_graft *g, const void *p, size_t n, uint64_t off)
 {
-	for (size_t put = 0; put < n;) {
-		ssize_t w = pwrite(g->fd, (const unsigned char *)p + put,
-		                   n - put, (off_t)(off + put));
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return io_fail(g, "write", w < 0 ? errno : ENOSPC);
-		put += (size_t)w;
-	}
-	return 0;
+	return gsr_pwrite_all(g->fd, p, n, off) ? io_fail(g, "write", errno)
+	                                        : 0;
 }
 
 static uint64_t

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "bitmap.h"
+#include "fdio.h"
 #include "record.h"
 #include "sqlhdr.h"
 
@@ -42,41 +43,23 @@ struct scrub {
 static int
 read_at(struct scrub *s, int fd, void *p, size_t n, uint64_t off)
 {
-	size_t got = 0;
+	int rc = gsr_pread_exact(fd, p, n, off);
 
-	while (got < n) {
-		ssize_t r = pread(fd, (unsigned char *)p + got, n - got,
-		                  (off_t)(off + got));
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return gsr_ctx_fail(
-			    s->ctx, GSR_ERR_IO, "cannot read '%s': %s",
-			    fd == s->in ? s->src : s->dst,
-			    r < 0 ? strerror(errno)
-			          : "it is shorter than it was");
-		got += (size_t)r;
-	}
-	return 0;
+	if (rc == 0)
+		return 0;
+	return gsr_ctx_fail(s->ctx, GSR_ERR_IO, "cannot read '%s': %s",
+	                    fd == s->in ? s->src : s->dst,
+	                    rc < 0 ? strerror(errno)
+	                           : "it is shorter than it was");
 }
 
 static int
 write_at(struct scrub *s, const void *p, size_t n, uint64_t off)
 {
-	size_t put = 0;
-
-	while (put < n) {
-		ssize_t w = pwrite(s->out, (const unsigned char *)p + put,
-		                   n - put, (off_t)(off + put));
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return gsr_ctx_fail(
-			    s->ctx, GSR_ERR_IO, "cannot write '%s': %s", s->dst,
-			    w < 0 ? strerror(errno) : "no space");
-		put += (size_t)w;
-	}
-	return 0;
+	if (gsr_pwrite_all(s->out, p, n, off) == 0)
+		return 0;
+	return gsr_ctx_fail(s->ctx, GSR_ERR_IO, "cannot write '%s': %s", s->dst,
+	                    strerror(errno));
 }
 
 static uint64_t

@@ -116,6 +116,41 @@ gsr_write_all(int fd, const void *p, size_t n)
 	return 0;
 }
 
+int
+gsr_pwrite_all(int fd, const void *p, size_t n, uint64_t off)
+{
+	for (size_t put = 0; put < n;) {
+		ssize_t w = pwrite(fd, (const unsigned char *)p + put, n - put,
+		                   (off_t)(off + put));
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			if (w == 0)
+				errno = ENOSPC;
+			return -1;
+		}
+		put += (size_t)w;
+	}
+	return 0;
+}
+
+int
+gsr_pread_exact(int fd, void *p, size_t n, uint64_t off)
+{
+	for (size_t got = 0; got < n;) {
+		ssize_t r = pread(fd, (unsigned char *)p + got, n - got,
+		                  (off_t)(off + got));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -1;
+		if (r == 0)
+			return 1;
+		got += (size_t)r;
+	}
+	return 0;
+}
+
 /* Copy the rest of in to out with read and write. */
 static int
 copy_plain(int in, int out)
