@@ -293,12 +293,15 @@ check_header(struct gsr_ctx *ctx, struct gsr_export_report *rep)
  * The page reader's export: recover the input into ev->workdir, export
  * the recovered database into tmp and the ledger into tmp/recovery, with
  * the rules of rules_dir (when given and they load; else rep->rules_error
- * says why not) for a schema sqlite_master no longer gives.  Returns 0,
- * or -1 with the error on ctx.
+ * says why not) for a schema sqlite_master no longer gives.  damaged
+ * when the header or SQLite already found the file damaged (the page
+ * reader then tries no VACUUM INTO of it).  Returns 0, or -1 with the
+ * error on ctx.
  */
 static int
 export_recovered(struct gsr_ctx *ctx, const char *rules_dir, const char *tmp,
-                 enum gsr_export_format fmt, struct gsr_export_report *rep)
+                 enum gsr_export_format fmt, struct gsr_export_report *rep,
+                 bool damaged)
 {
 	const struct gsr_evidence *ev = &rep->ev;
 	struct gsr_rules *rules = NULL;
@@ -308,6 +311,7 @@ export_recovered(struct gsr_ctx *ctx, const char *rules_dir, const char *tmp,
 	    .deleted = true,
 	    /* The working copy, when there is no pristine one. */
 	    .sqlite_reads_image = ev->files[GSR_EV_DB].pristine == NULL,
+	    .damaged = damaged,
 	};
 	char *out = NULL, *led = NULL, *dir = NULL;
 	sqlite3 *db = NULL;
@@ -428,11 +432,13 @@ export_into(struct gsr_ctx *ctx, const char *rules_dir,
 		snprintf(rep->why, sizeof rep->why, "%s", ctx->msg);
 		gsr_ctx_clear(ctx);
 		gsr_export_result_release(&rep->export);
-		return export_recovered(ctx, rules_dir, tmp, opts->fmt, rep);
+		return export_recovered(ctx, rules_dir, tmp, opts->fmt, rep,
+		                        true);
 	}
 	sqlite3_close(db);
 	if (opts->recover || hc > 0)
-		return export_recovered(ctx, rules_dir, tmp, opts->fmt, rep);
+		return export_recovered(ctx, rules_dir, tmp, opts->fmt, rep,
+		                        hc > 0);
 	return 0;
 }
 
