@@ -14,8 +14,10 @@
  * It knows SQLite's file format, not what the table holds.  It reads and
  * writes the file itself; a connection that holds the database open
  * between transactions sees the change counter move and drops what it
- * cached, as it does for a change by another process.  Memory: one page
- * per level of the tree and a write buffer of 1 MiB.
+ * cached, as it does for a change by another process.  No connection may
+ * be in a transaction on it meanwhile: closing the graft's descriptor
+ * drops every POSIX lock the process holds on the file.  Memory: one
+ * page per level of the tree and a write buffer of 1 MiB.
  */
 #ifndef GSR_GRAFT_H
 #define GSR_GRAFT_H
