@@ -140,7 +140,7 @@ append(struct gsr_graft *g, uint32_t pgno, const unsigned char *page)
 	return 0;
 }
 
-/* ---- interior pages ----------------------------------------------------- */
+/* ---- interior pages ---------------------------------------------------- */
 
 /* Close the page of a level: its last child is its right child. */
 static void
@@ -209,8 +209,7 @@ add_child(struct gsr_graft *g, int l, uint32_t child, int64_t key)
 	return add_child(g, l + 1, pgno, lv->right_key);
 }
 
-/* ---- the graft ------------------------------------------------------------
- */
+/* ---- the graft --------------------------------------------------------- */
 
 /* Check the file and the root: 0 when the graft may go on, 1 when not,
  * -1 on an error. */
