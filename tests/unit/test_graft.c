@@ -4,7 +4,8 @@
  * grafted onto an empty table of another database: SQLite must read the
  * same rows, pass integrity_check, take new rows in between, and find no
  * byte of the rows deleted from the leaves' free space; a connection that
- * held the database open across the graft must see it.  Page sizes 512
+ * held the database open across the graft must see it; SQLite's lock-byte
+ * page stays unused.  Page sizes 512
  * (a tree of several levels), 4096 and 65536, reserved bytes, a single
  * leaf, rowids down to the smallest and up to the largest.  Then what it
  * must refuse, with the file left byte for byte as it was, and a leaf
@@ -295,6 +296,54 @@ graft_open_connection(void **state)
 	free(dst);
 }
 
+/* A graft that crosses SQLite's lock-byte page (the page holding byte
+ * 2^30, which no tree may use): dst's page count is set just below it,
+ * the pages between being a hole in a sparse file.  The page stays a
+ * hole, and SQLite reads every grafted row. */
+static void
+graft_lock_page(void **state)
+{
+	char *src = path_of("ksrc.db"), *dst = path_of("kdst.db"), sql[512];
+	uint32_t root, lock = 0x40000000 / 512 + 1, n = lock - 3;
+	unsigned char h[100], page[512], zero[512] = {0};
+	sqlite3 *db;
+	FILE *f;
+	int rc[3];
+
+	(void)state;
+	make_source(src, 512, 0, 3000, false);
+	make_dest(dst, 512, 0, &root);
+	assert_non_null(f = fopen(dst, "r+b"));
+	assert_int_equal(fread(h, 1, sizeof h, f), sizeof h);
+	put_u32(h + 28, n);
+	assert_int_equal(fseek(f, 0, SEEK_SET), 0);
+	assert_int_equal(fwrite(h, 1, sizeof h, f), sizeof h);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(truncate(dst, (off_t)n * 512), 0);
+	graft_all(src, dst, 512, 512, root, rc);
+	assert_int_equal(rc[0] + rc[1] + rc[2], 0);
+	assert_non_null(f = fopen(dst, "rb"));
+	assert_int_equal(fseek(f, (long)(lock - 1) * 512, SEEK_SET), 0);
+	assert_int_equal(fread(page, 1, sizeof page, f), sizeof page);
+	assert_int_equal(fclose(f), 0);
+	assert_memory_equal(page, zero, sizeof page);
+	assert_int_equal(sqlite3_open(dst, &db), SQLITE_OK);
+	snprintf(sql, sizeof sql, "ATTACH '%s' AS s", src);
+	exec_sql(db, sql);
+	assert_true(query_int(db, "PRAGMA page_count") > (int64_t)lock);
+	assert_int_equal(
+	    query_int(db, "SELECT (SELECT count(*) FROM (SELECT * FROM main.t "
+	                  "EXCEPT SELECT * FROM s.t)) + (SELECT count(*) FROM "
+	                  "(SELECT * FROM s.t EXCEPT SELECT * FROM main.t))"),
+	    0);
+	assert_int_equal(count_rows(db, "t"), 2400);
+	sqlite3_close(db);
+	remove_db(src);
+	remove_db(dst);
+	free(src);
+	free(dst);
+}
+
 /* begin() refuses: 1, the file unchanged. */
 static void
 expect_begin_refused(const char *dst, uint32_t ps, uint32_t usable,
@@ -521,6 +570,7 @@ main(void)
 	    cmocka_unit_test(graft_page_sizes),
 	    cmocka_unit_test(graft_reserved),
 	    cmocka_unit_test(graft_open_connection),
+	    cmocka_unit_test(graft_lock_page),
 	    cmocka_unit_test(graft_refuses_files),
 	    cmocka_unit_test(graft_refuses_leaves),
 	    cmocka_unit_test(graft_damage),
