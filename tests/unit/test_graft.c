@@ -189,6 +189,26 @@ graft_all(const char *src, const char *dst, uint32_t ps, uint32_t usable,
 	free(img);
 }
 
+/* dst open, with the source at src: its t holds exactly src's rows. */
+static sqlite3 *
+open_with_source(const char *dst, const char *src)
+{
+	sqlite3 *db;
+	char sql[1024];
+
+	assert_int_equal(sqlite3_open(dst, &db), SQLITE_OK);
+	snprintf(sql, sizeof sql, "ATTACH '%s' AS s", src);
+	exec_sql(db, sql);
+	assert_int_equal(
+	    query_int(db, "SELECT (SELECT count(*) FROM (SELECT * FROM main.t "
+	                  "EXCEPT SELECT * FROM s.t)) + (SELECT count(*) FROM "
+	                  "(SELECT * FROM s.t EXCEPT SELECT * FROM main.t)) + "
+	                  "(SELECT count(*) FROM main.t) - (SELECT count(*) "
+	                  "FROM s.t)"),
+	    0);
+	return db;
+}
+
 /* dst's t holds exactly src's rows, dst passes integrity_check, holds
  * no "GONE" byte, and takes rows between the grafted ones. */
 static void
@@ -197,24 +217,14 @@ check_grafted(const char *src, const char *dst)
 	unsigned char *b;
 	size_t nb;
 	sqlite3 *db;
-	char sql[1024];
 
 	b = read_image(dst, &nb);
 	assert_null(memmem(b, nb, "GONE", 4));
 	free(b);
-	assert_int_equal(sqlite3_open(dst, &db), SQLITE_OK);
-	snprintf(sql, sizeof sql, "ATTACH '%s' AS s", src);
-	exec_sql(db, sql);
+	db = open_with_source(dst, src);
 	assert_int_equal(
 	    query_int(db, "SELECT count(*) FROM pragma_integrity_check "
 	                  "WHERE integrity_check <> 'ok'"),
-	    0);
-	assert_int_equal(
-	    query_int(db, "SELECT (SELECT count(*) FROM (SELECT * FROM main.t "
-	                  "EXCEPT SELECT * FROM s.t)) + (SELECT count(*) FROM "
-	                  "(SELECT * FROM s.t EXCEPT SELECT * FROM main.t)) + "
-	                  "(SELECT count(*) FROM main.t) - (SELECT count(*) "
-	                  "FROM s.t)"),
 	    0);
 	assert_int_equal(query_int(db, "SELECT count(*) FROM other"), 1);
 	/* The ids of the deleted rows again, and a few deleted. */
@@ -303,7 +313,7 @@ graft_open_connection(void **state)
 static void
 graft_lock_page(void **state)
 {
-	char *src = path_of("ksrc.db"), *dst = path_of("kdst.db"), sql[512];
+	char *src = path_of("ksrc.db"), *dst = path_of("kdst.db");
 	uint32_t root, lock = 0x40000000 / 512 + 1, n = lock - 3;
 	unsigned char h[100], page[512], zero[512] = {0};
 	sqlite3 *db;
@@ -327,15 +337,8 @@ graft_lock_page(void **state)
 	assert_int_equal(fread(page, 1, sizeof page, f), sizeof page);
 	assert_int_equal(fclose(f), 0);
 	assert_memory_equal(page, zero, sizeof page);
-	assert_int_equal(sqlite3_open(dst, &db), SQLITE_OK);
-	snprintf(sql, sizeof sql, "ATTACH '%s' AS s", src);
-	exec_sql(db, sql);
+	db = open_with_source(dst, src);
 	assert_true(query_int(db, "PRAGMA page_count") > (int64_t)lock);
-	assert_int_equal(
-	    query_int(db, "SELECT (SELECT count(*) FROM (SELECT * FROM main.t "
-	                  "EXCEPT SELECT * FROM s.t)) + (SELECT count(*) FROM "
-	                  "(SELECT * FROM s.t EXCEPT SELECT * FROM main.t))"),
-	    0);
 	assert_int_equal(count_rows(db, "t"), 2400);
 	sqlite3_close(db);
 	remove_db(src);
