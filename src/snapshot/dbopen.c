@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fdio.h"
 #include "sqlhdr.h"
 
 static int
@@ -139,7 +140,7 @@ match_encoding(sqlite3 *db, const char *path)
 
 	if (fd < 0)
 		return;
-	ok = pread(fd, h, sizeof h, 0) == (ssize_t)sizeof h &&
+	ok = gsr_pread_exact(fd, h, sizeof h, 0) == 0 &&
 	     gsr_sqlhdr_is_sqlite(h, sizeof h);
 	close(fd);
 	if (!ok)
